@@ -1,0 +1,7 @@
+//! Concord's server library: everything between the pure cores (`raft`, `store`) and the outside world.
+//!
+//! Job: durable storage over a small disk trait (real files in production, a fault-injecting memory
+//! disk in the simulator), the one codec for bytes on disk and on the wire, the etcd-compatible
+//! configuration, and the sans-IO node that the simulator and the production shell both drive.
+//! Boundaries: modules below the IO shell read no clock and spawn no threads; only the binaries and
+//! the tokio/hyper shell touch sockets and wall time.
