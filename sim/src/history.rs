@@ -1,0 +1,93 @@
+//! The client history: every operation a simulated client issued, with when it was invoked, when (and
+//! whether) it returned, and what it saw. This is the input of the linearizability checker.
+//!
+//! Values written by the workload are unique numbers (rendered as decimal strings on the wire), so a
+//! value read back names the one write that produced it.
+
+use raft::NodeId;
+
+/// Virtual time in nanoseconds since the start of the run.
+pub type Time = u64;
+
+/// A return time that never comes: the operation timed out and may or may not have taken effect.
+pub const NEVER: Time = u64::MAX;
+
+/// What a client asked for, on one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    /// `PUT` with a value: always succeeds.
+    Set { value: u64 },
+    /// `PUT ?prevExist=false`: fails with 105 when the key exists.
+    Create { value: u64 },
+    /// `PUT ?prevValue=..`: fails with 101 on a different value, 100 on a missing key.
+    CompareAndSwap { previous: u64, value: u64 },
+    /// `DELETE`: fails with 100 on a missing key.
+    Delete,
+    /// `GET`, linearizable when `quorum` (etcd's `?quorum=true`), otherwise served from the member's
+    /// own applied state.
+    Get { quorum: bool },
+}
+
+impl OpKind {
+    pub fn is_write(&self) -> bool {
+        !matches!(self, OpKind::Get { .. })
+    }
+}
+
+/// What a client saw.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OpResult {
+    /// A write took effect; `index` is the event's modifiedIndex (etcd index).
+    Written { index: u64 },
+    /// A get found the key with this value and modifiedIndex.
+    Value { value: u64, index: u64 },
+    /// errorCode 100 (for a get, delete or CAS); `index` is the store's etcd index at the time.
+    NotFound { index: u64 },
+    /// errorCode 105 (create).
+    AlreadyExists,
+    /// errorCode 101 (CAS).
+    CompareFailed,
+    /// The client does not know: timeout, lost leader, node crash. A write may or may not have
+    /// taken effect; a read tells nothing.
+    Ambiguous,
+    /// The operation certainly did not take effect (e.g. rejected before proposing). Reads only.
+    Failed,
+}
+
+/// One operation of the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub client: u32,
+    /// The member the client sent the request to.
+    pub node: NodeId,
+    pub key: u32,
+    pub kind: OpKind,
+    pub invoked_at: Time,
+    /// `NEVER` when ambiguous.
+    pub returned_at: Time,
+    pub result: OpResult,
+}
+
+impl Operation {
+    pub fn describe(&self) -> String {
+        let returned =
+            if self.returned_at == NEVER { "never".to_string() } else { self.returned_at.to_string() };
+        format!(
+            "client {} @node {} key k{} {:?} [{} .. {}] -> {:?}",
+            self.client, self.node, self.key, self.kind, self.invoked_at, returned, self.result
+        )
+    }
+}
+
+/// Renders a workload value as it travels in the v2 API.
+pub fn value_to_string(value: u64) -> String {
+    value.to_string()
+}
+
+/// Reads a value back; anything the workload never wrote maps to a sentinel no write produced.
+pub fn value_from_string(text: &str) -> u64 {
+    text.parse::<u64>().unwrap_or(UNKNOWN_VALUE)
+}
+
+/// A value no write ever produces (the workload numbers values from 1).
+pub const UNKNOWN_VALUE: u64 = u64::MAX;
