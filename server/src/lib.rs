@@ -5,3 +5,7 @@
 //! configuration, and the sans-IO node that the simulator and the production shell both drive.
 //! Boundaries: modules below the IO shell read no clock and spawn no threads; only the binaries and
 //! the tokio/hyper shell touch sockets and wall time.
+
+pub mod codec;
+pub mod disk;
+pub mod wal;

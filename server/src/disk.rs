@@ -1,0 +1,670 @@
+//! The small file-system surface the WAL and the snapshotter use for ALL file access, and its two
+//! implementations: [`OsDisk`] (real files, real `fdatasync`) and [`MemDisk`] (the simulator's disk:
+//! deterministic, in memory, and honest about what a crash keeps).
+//!
+//! The trait speaks in paths rather than open handles so that a crash in the simulator is one call on
+//! the disk, not a hunt for every handle a node holds. `OsDisk` keeps appended files open behind the
+//! scenes so an append is still one `write` and a sync one `fdatasync`.
+//!
+//! Durability contract, as the callers must assume it (and as `MemDisk` enforces it):
+//! - written bytes are durable only after `sync_file` on that file;
+//! - a file's existence, a rename and a removal are durable only after `sync_dir` on its directory;
+//! - directories made by `create_dir_all` are durable at once (the node makes them before anything
+//!   that matters happens, and the OS implementation syncs their parents);
+//! - a crash may keep any prefix of the bytes written since the last sync (a torn write), possibly
+//!   followed by zeros up to the length the file reached (the size was updated, the data was not).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The name of the lock file that guards a data directory against a second process.
+pub const LOCK_FILE_NAME: &str = "concord.lock";
+
+/// Every file operation storage needs. All paths are absolute or relative to the process's working
+/// directory, exactly as given; implementations never interpret them further.
+pub trait Disk: Send + Sync + fmt::Debug {
+    /// Makes `dir` and its missing parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// The names of the regular files directly in `dir`, sorted by name.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Whether `path` names an existing file or directory.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// The whole content of a file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The length of a file in bytes.
+    fn file_len(&self, path: &Path) -> io::Result<u64>;
+    /// Makes a new empty file; fails if it already exists.
+    fn create_new(&self, path: &Path) -> io::Result<()>;
+    /// Appends `data` to the end of an existing file with one write.
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Cuts (or zero-extends) a file to `len` bytes.
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Makes a file's data durable (`fdatasync`).
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the creations, renames and removals in `dir` durable (`fsync` of the directory).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Renames a file atomically, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Takes the exclusive lock on the directory `dir` (a lock file inside it). Fails with
+    /// `WouldBlock` if another holder (another process, or another open of the same `MemDisk`) has it.
+    /// The lock is held until the returned guard is dropped.
+    fn lock(&self, dir: &Path) -> io::Result<DirLock>;
+}
+
+/// Proof of holding a directory's lock; dropping it releases the lock.
+pub struct DirLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl fmt::Debug for DirLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DirLock")
+    }
+}
+
+/// Checks at start-up that `dir` takes writes: makes, writes, syncs and removes a probe file, so a
+/// read-only or full disk stops the node before it promises anything to anyone.
+pub fn check_writable(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
+    let probe = dir.join(".concord-write-probe");
+    if disk.exists(&probe)? {
+        disk.remove(&probe)?;
+    }
+    disk.create_new(&probe)?;
+    let result = disk.append(&probe, b"probe").and_then(|()| disk.sync_file(&probe));
+    let removed = disk.remove(&probe);
+    result.and(removed)
+}
+
+// ------------------------------------------------------------------------------------------------
+// OsDisk
+// ------------------------------------------------------------------------------------------------
+
+/// Real files through `std::fs`. Files that are appended to stay open (one handle per path) so
+/// appends and syncs cost one system call each.
+#[derive(Debug, Default)]
+pub struct OsDisk {
+    open_files: Mutex<BTreeMap<PathBuf, File>>,
+}
+
+impl OsDisk {
+    pub fn new() -> OsDisk {
+        OsDisk::default()
+    }
+
+    fn open_files(&self) -> MutexGuard<'_, BTreeMap<PathBuf, File>> {
+        // A panic while holding the lock cannot leave the map inconsistent (it only caches handles).
+        self.open_files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_file<R>(&self, path: &Path, action: impl FnOnce(&mut File) -> io::Result<R>) -> io::Result<R> {
+        let mut files = self.open_files();
+        if !files.contains_key(path) {
+            let file = OpenOptions::new().read(true).append(true).open(path)?;
+            files.insert(path.to_path_buf(), file);
+        }
+        let file = files.get_mut(path).expect("inserted above");
+        action(file)
+    }
+
+    fn forget(&self, path: &Path) {
+        self.open_files().remove(path);
+    }
+}
+
+impl Disk for OsDisk {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        // Make the (possibly new) directory entries durable: sync every ancestor's directory.
+        for ancestor in dir.ancestors().skip(1) {
+            if ancestor.as_os_str().is_empty() {
+                break;
+            }
+            File::open(ancestor)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for item in std::fs::read_dir(dir)? {
+            let item = item?;
+            if item.file_type()?.is_file()
+                && let Some(name) = item.file_name().to_str()
+            {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        Ok(std::fs::metadata(path)?.len())
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<()> {
+        let file = OpenOptions::new().read(true).append(true).create_new(true).open(path)?;
+        self.open_files().insert(path.to_path_buf(), file);
+        Ok(())
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.with_file(path, |file| file.write_all(data))
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.with_file(path, |file| file.set_len(len))
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.with_file(path, |file| file.sync_data())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.forget(from);
+        self.forget(to);
+        std::fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.forget(path);
+        std::fs::remove_file(path)
+    }
+
+    fn lock(&self, dir: &Path) -> io::Result<DirLock> {
+        let path = dir.join(LOCK_FILE_NAME);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock { _guard: Box::new(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked by another process", dir.display()),
+            )),
+            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// MemDisk
+// ------------------------------------------------------------------------------------------------
+
+/// How a crash treats bytes written since a file's last sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tear {
+    /// Keep none of them.
+    DropUnsynced,
+    /// Keep a prefix of them whose length is drawn from `seed`; with `zero_fill` the file may also
+    /// keep its full unsynced length with the lost bytes read back as zeros.
+    Seeded { seed: u64, zero_fill: bool },
+}
+
+/// What the file system keeps of one file's unsynced bytes at a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// How many of the unsynced appended bytes survive (clamped to what there is).
+    pub prefix: usize,
+    /// Whether the lost remainder reads back as zeros (the file keeps its full length).
+    pub zero_fill: bool,
+}
+
+/// Counters of the calls a `MemDisk` served, so tests can check "one write, one sync per batch".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    pub appends: u64,
+    pub file_syncs: u64,
+    pub dir_syncs: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Inode {
+    /// What reads see now.
+    written: Vec<u8>,
+    /// What survives a crash.
+    durable: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct MemState {
+    inodes: BTreeMap<u64, Inode>,
+    next_inode: u64,
+    /// The namespace as the running process sees it.
+    names: BTreeMap<PathBuf, u64>,
+    /// The namespace a crash returns to (changed only by `sync_dir`).
+    durable_names: BTreeMap<PathBuf, u64>,
+    dirs: BTreeSet<PathBuf>,
+    /// Locked directories, each with the token of its holder (so a guard that outlived a crash
+    /// cannot release the lock of the holder that came after it).
+    locked: BTreeMap<PathBuf, u64>,
+    next_lock_token: u64,
+    fail_writes: u64,
+    fail_syncs: u64,
+    stats: DiskStats,
+}
+
+/// The simulator's disk: deterministic and in memory. It tracks, per file, the bytes the process
+/// sees and the bytes that would survive a crash, and per directory the names that are durable.
+/// Clones are handles to the same disk (the node keeps one, the simulator another to crash it);
+/// [`MemDisk::fork`] makes an independent copy.
+#[derive(Clone, Debug, Default)]
+pub struct MemDisk {
+    state: Arc<Mutex<MemState>>,
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", path.display()))
+}
+
+fn injected(operation: &str, path: &Path) -> io::Error {
+    io::Error::other(format!("injected I/O error (EIO) on {operation} of {}", path.display()))
+}
+
+/// A small deterministic mixer (splitmix64) so tearing needs no RNG dependency.
+fn mix(mut value: u64) -> u64 {
+    value = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    value = (value ^ (value >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    value = (value ^ (value >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    value ^ (value >> 31)
+}
+
+impl MemDisk {
+    pub fn new() -> MemDisk {
+        MemDisk::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, MemState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An independent copy of this disk in its current state (written and durable views alike).
+    pub fn fork(&self) -> MemDisk {
+        let mut copy = self.state().clone();
+        copy.locked.clear();
+        MemDisk { state: Arc::new(Mutex::new(copy)) }
+    }
+
+    /// The machine loses power: every file returns to its durable content (plus whatever of its
+    /// unsynced bytes `tear` keeps), the namespace returns to its last synced state, locks are freed
+    /// and pending injected failures are forgotten.
+    pub fn crash(&self, tear: Tear) {
+        match tear {
+            Tear::DropUnsynced => self.crash_with(|_, _| Kept { prefix: 0, zero_fill: false }),
+            Tear::Seeded { seed, zero_fill } => {
+                let mut counter = seed;
+                self.crash_with(|_, unsynced| {
+                    counter = mix(counter);
+                    let prefix = (counter % (unsynced as u64 + 1)) as usize;
+                    Kept { prefix, zero_fill: zero_fill && (counter >> 32) % 2 == 0 }
+                })
+            }
+        }
+    }
+
+    /// A crash where the caller decides, per file with unsynced appended bytes (visited in path
+    /// order), how much of them survives: `keep(path, unsynced_len)`. Files whose unsynced change
+    /// is not a pure append (a truncation, say) return to their durable content.
+    pub fn crash_with(&self, mut keep: impl FnMut(&Path, usize) -> Kept) {
+        let mut state = self.state();
+        let state = &mut *state;
+        state.names = state.durable_names.clone();
+        let live: BTreeSet<u64> = state.names.values().copied().collect();
+        state.inodes.retain(|inode, _| live.contains(inode));
+        let mut paths: Vec<(&PathBuf, &u64)> = state.names.iter().collect();
+        paths.sort();
+        for (path, inode_id) in paths {
+            let inode = state.inodes.get_mut(inode_id).expect("named inodes exist");
+            let durable_len = inode.durable.len();
+            let pure_append = inode.written.len() > durable_len && inode.written.starts_with(&inode.durable);
+            if pure_append {
+                let unsynced = inode.written.len() - durable_len;
+                let kept = keep(path, unsynced);
+                let prefix = kept.prefix.min(unsynced);
+                let full_len = inode.written.len();
+                inode.written.truncate(durable_len + prefix);
+                if kept.zero_fill {
+                    inode.written.resize(full_len, 0);
+                }
+            } else {
+                inode.written = inode.durable.clone();
+            }
+            inode.durable = inode.written.clone();
+        }
+        state.locked.clear();
+        state.fail_writes = 0;
+        state.fail_syncs = 0;
+    }
+
+    /// Bit rot: flips bit `bit` (0..8) of the byte at `offset`, in both the visible and the durable
+    /// content. Fails if the file is shorter.
+    pub fn flip_bit(&self, path: &Path, offset: u64, bit: u8) -> io::Result<()> {
+        let mut state = self.state();
+        let inode_id = *state.names.get(path).ok_or_else(|| not_found(path))?;
+        let inode = state.inodes.get_mut(&inode_id).expect("named inodes exist");
+        let offset = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+        let mask = 1u8 << (bit % 8);
+        let byte = inode.written.get_mut(offset).ok_or_else(|| io::Error::other("offset past the end"))?;
+        *byte ^= mask;
+        if let Some(byte) = inode.durable.get_mut(offset) {
+            *byte ^= mask;
+        }
+        Ok(())
+    }
+
+    /// The next `count` appends, truncations and file creations fail with an EIO-like error and
+    /// change nothing.
+    pub fn fail_next_writes(&self, count: u64) {
+        self.state().fail_writes = count;
+    }
+
+    /// The next `count` file or directory syncs fail with an EIO-like error and make nothing durable.
+    pub fn fail_next_syncs(&self, count: u64) {
+        self.state().fail_syncs = count;
+    }
+
+    pub fn stats(&self) -> DiskStats {
+        self.state().stats
+    }
+
+    /// How many bytes of `path` would not survive a crash (for tests).
+    pub fn unsynced_len(&self, path: &Path) -> io::Result<usize> {
+        let state = self.state();
+        let inode_id = state.names.get(path).ok_or_else(|| not_found(path))?;
+        let inode = &state.inodes[inode_id];
+        Ok(inode.written.len().saturating_sub(inode.durable.len()))
+    }
+}
+
+impl MemState {
+    fn inode_mut(&mut self, path: &Path) -> io::Result<&mut Inode> {
+        let inode_id = *self.names.get(path).ok_or_else(|| not_found(path))?;
+        Ok(self.inodes.get_mut(&inode_id).expect("named inodes exist"))
+    }
+
+    fn take_write_failure(&mut self, operation: &str, path: &Path) -> io::Result<()> {
+        if self.fail_writes > 0 {
+            self.fail_writes -= 1;
+            return Err(injected(operation, path));
+        }
+        Ok(())
+    }
+
+    fn take_sync_failure(&mut self, operation: &str, path: &Path) -> io::Result<()> {
+        if self.fail_syncs > 0 {
+            self.fail_syncs -= 1;
+            return Err(injected(operation, path));
+        }
+        Ok(())
+    }
+
+    fn require_dir(&self, path: &Path) -> io::Result<()> {
+        let parent = path.parent().unwrap_or(Path::new(""));
+        if parent.as_os_str().is_empty() || self.dirs.contains(parent) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such directory", parent.display())))
+        }
+    }
+}
+
+impl Disk for MemDisk {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        for ancestor in dir.ancestors() {
+            if !ancestor.as_os_str().is_empty() {
+                state.dirs.insert(ancestor.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let state = self.state();
+        if !state.dirs.contains(dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such directory", dir.display()),
+            ));
+        }
+        // `names` is a BTreeMap, so the names come out sorted.
+        let names = state
+            .names
+            .keys()
+            .filter(|path| path.parent() == Some(dir))
+            .filter_map(|path| path.file_name().and_then(|name| name.to_str()).map(str::to_string))
+            .collect();
+        Ok(names)
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        let state = self.state();
+        Ok(state.names.contains_key(path) || state.dirs.contains(path))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        Ok(self.state().inode_mut(path)?.written.clone())
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        Ok(self.state().inode_mut(path)?.written.len() as u64)
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.require_dir(path)?;
+        if state.names.contains_key(path) {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{}: exists", path.display())));
+        }
+        state.take_write_failure("create", path)?;
+        let inode_id = state.next_inode;
+        state.next_inode += 1;
+        state.inodes.insert(inode_id, Inode::default());
+        state.names.insert(path.to_path_buf(), inode_id);
+        Ok(())
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let mut state = self.state();
+        state.inode_mut(path)?;
+        state.take_write_failure("append", path)?;
+        state.stats.appends += 1;
+        state.inode_mut(path)?.written.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let mut state = self.state();
+        state.inode_mut(path)?;
+        state.take_write_failure("truncate", path)?;
+        let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
+        state.inode_mut(path)?.written.resize(len, 0);
+        Ok(())
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.inode_mut(path)?;
+        state.take_sync_failure("fdatasync", path)?;
+        state.stats.file_syncs += 1;
+        let inode = state.inode_mut(path)?;
+        inode.durable = inode.written.clone();
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        if !state.dirs.contains(dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such directory", dir.display()),
+            ));
+        }
+        state.take_sync_failure("fsync", dir)?;
+        state.stats.dir_syncs += 1;
+        let state = &mut *state;
+        state.durable_names.retain(|path, _| path.parent() != Some(dir));
+        for (path, inode) in &state.names {
+            if path.parent() == Some(dir) {
+                state.durable_names.insert(path.clone(), *inode);
+            }
+        }
+        // Files removed for good (no name now, none after a crash) free their memory.
+        let referenced: BTreeSet<u64> =
+            state.names.values().chain(state.durable_names.values()).copied().collect();
+        state.inodes.retain(|inode, _| referenced.contains(inode));
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.require_dir(to)?;
+        let inode_id = state.names.remove(from).ok_or_else(|| not_found(from))?;
+        state.names.insert(to.to_path_buf(), inode_id);
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.names.remove(path).ok_or_else(|| not_found(path))?;
+        // The inode stays until a crash or until no durable name refers to it either.
+        Ok(())
+    }
+
+    fn lock(&self, dir: &Path) -> io::Result<DirLock> {
+        let mut state = self.state();
+        if !state.dirs.contains(dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such directory", dir.display()),
+            ));
+        }
+        if state.locked.contains_key(dir) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, format!("{} is locked", dir.display())));
+        }
+        let token = state.next_lock_token;
+        state.next_lock_token += 1;
+        state.locked.insert(dir.to_path_buf(), token);
+        struct MemLock {
+            state: Arc<Mutex<MemState>>,
+            dir: PathBuf,
+            token: u64,
+        }
+        impl Drop for MemLock {
+            fn drop(&mut self) {
+                let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if state.locked.get(&self.dir) == Some(&self.token) {
+                    state.locked.remove(&self.dir);
+                }
+            }
+        }
+        let guard = MemLock { state: Arc::clone(&self.state), dir: dir.to_path_buf(), token };
+        Ok(DirLock { _guard: Box::new(guard) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> PathBuf {
+        Path::new("/data").join(name)
+    }
+
+    fn disk_with_dir() -> MemDisk {
+        let disk = MemDisk::new();
+        disk.create_dir_all(Path::new("/data")).unwrap();
+        disk
+    }
+
+    #[test]
+    fn unsynced_bytes_are_lost_and_synced_bytes_survive() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.sync_dir(Path::new("/data")).unwrap();
+        disk.append(&file("a"), b"durable").unwrap();
+        disk.sync_file(&file("a")).unwrap();
+        disk.append(&file("a"), b" lost").unwrap();
+        disk.crash(Tear::DropUnsynced);
+        assert_eq!(disk.read(&file("a")).unwrap(), b"durable");
+    }
+
+    #[test]
+    fn a_file_created_without_a_directory_sync_vanishes_in_a_crash() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.append(&file("a"), b"x").unwrap();
+        disk.sync_file(&file("a")).unwrap();
+        disk.crash(Tear::DropUnsynced);
+        assert!(!disk.exists(&file("a")).unwrap());
+    }
+
+    #[test]
+    fn an_unsynced_rename_and_removal_are_undone_by_a_crash() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.create_new(&file("b")).unwrap();
+        disk.sync_dir(Path::new("/data")).unwrap();
+        disk.rename(&file("a"), &file("c")).unwrap();
+        disk.remove(&file("b")).unwrap();
+        assert_eq!(disk.list(Path::new("/data")).unwrap(), vec!["c".to_string()]);
+        disk.crash(Tear::DropUnsynced);
+        assert_eq!(disk.list(Path::new("/data")).unwrap(), vec!["a".to_string(), "b".to_string()]);
+    }
+
+    #[test]
+    fn a_torn_write_keeps_a_prefix_chosen_by_the_caller() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.sync_dir(Path::new("/data")).unwrap();
+        disk.append(&file("a"), b"0123456789").unwrap();
+        disk.crash_with(|_, unsynced| {
+            assert_eq!(unsynced, 10);
+            Kept { prefix: 4, zero_fill: true }
+        });
+        assert_eq!(disk.read(&file("a")).unwrap(), b"0123\0\0\0\0\0\0");
+        // What the crash kept is now the durable content.
+        assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 0);
+    }
+
+    #[test]
+    fn injected_failures_change_nothing_and_are_counted_down() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.fail_next_writes(1);
+        assert!(disk.append(&file("a"), b"x").is_err());
+        disk.append(&file("a"), b"y").unwrap();
+        disk.fail_next_syncs(1);
+        assert!(disk.sync_file(&file("a")).is_err());
+        assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 1);
+        disk.sync_file(&file("a")).unwrap();
+        assert_eq!(disk.read(&file("a")).unwrap(), b"y");
+    }
+
+    #[test]
+    fn the_lock_refuses_a_second_holder_until_released_or_crashed() {
+        let disk = disk_with_dir();
+        let lock = disk.lock(Path::new("/data")).unwrap();
+        assert_eq!(disk.lock(Path::new("/data")).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        drop(lock);
+        let _again = disk.lock(Path::new("/data")).unwrap();
+        disk.crash(Tear::DropUnsynced);
+        let _after_crash = disk.lock(Path::new("/data")).unwrap();
+    }
+}
