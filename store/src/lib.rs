@@ -1,0 +1,31 @@
+//! Concord's etcd v2 keyspace: the state machine the Raft log feeds.
+//!
+//! Job: keys and directories, hidden keys, TTLs, set/create/update/compareAndSwap/delete/
+//! compareAndDelete/in-order create, etcd's own store index (`X-Etcd-Index`), the 1000-event history,
+//! watchers with bounded queues, `/v2/stats/store` counters, canonical snapshots, and etcd 3.4's exact
+//! JSON and error codes.
+//! Boundaries: pure and deterministic. No clock (time arrives as `now` inside each `Command`), no IO, no
+//! threads, no randomness that can reach an answer. HTTP parsing, Raft and delivery of watch events to
+//! connections belong to the caller.
+//!
+//! Contract: `Store::apply(&Command)` for committed writes (failed writes change no state and use no
+//! store index), `Store::get` for local reads, `Store::watch` / `take_watch_events` / `cancel_watch` for
+//! watches, `Store::expire` (or `Command::Sync`) for TTLs, `snapshot` / `restore` / `digest` for Raft
+//! snapshots and cross-member checks.
+
+mod command;
+pub mod error;
+mod event;
+pub mod json;
+mod snapshot;
+mod stats;
+mod store;
+mod watch;
+
+pub use command::{Command, WriteMethod, WriteRequest};
+pub use error::StoreError;
+pub use event::{Action, Event, Node};
+pub use snapshot::SnapshotError;
+pub use stats::StoreStats;
+pub use store::{MAX_KEY_DEPTH, Store, clean_path};
+pub use watch::{HISTORY_CAPACITY, WATCHER_QUEUE_CAPACITY, WatchNotice, WatchStart, WatcherId};
