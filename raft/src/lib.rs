@@ -5,7 +5,30 @@
 //! Boundaries: no sockets, no disk, no clock, no threads, no global randomness. Time is `tick()`,
 //! randomness comes from a ChaCha RNG seeded by `Config::seed`, and every effect leaves through `Ready`
 //! for the caller to carry out (persist, send, apply) and acknowledge.
+//!
+//! The caller's loop: feed `tick`/`step`/proposals; when `has_ready()`, take `ready()`; persist its
+//! snapshot, entries (truncating the stored log from `entries[0].index` when it overlaps) and hard
+//! state; send `messages` at any time and `messages_after_persist` only once that is durable; call
+//! `on_persisted(index, term)` with `Ready::persisted_point()`; apply `committed_entries` in order.
+//!
+//! Module map: `log` (the in-memory log and its cursors), `progress` (per-follower flow control),
+//! `quorum` (majorities, joint or not), `confchange` (membership changes as a pure function),
+//! `read_only` (ReadIndex rounds), `raft` (roles and the step functions), `testing` (an in-memory
+//! cluster for tests and benchmarks).
 
+pub mod confchange;
+pub mod config;
+pub mod log;
+pub mod progress;
+pub mod quorum;
+mod raft;
+pub mod read_only;
+pub mod testing;
 pub mod types;
 
+pub use config::{Config, PlantedBug};
+pub use progress::{ProgressState, ProgressView};
+pub use raft::{
+    MAX_PENDING_MESSAGES, MAX_READS_WAITING_FOR_COMMIT, ProposeError, Raft, Ready, RestoreState, StartError,
+};
 pub use types::*;

@@ -36,9 +36,16 @@ pub struct Entry {
 impl Entry {
     /// Approximate size in bytes, used to bound messages, in-flight windows and the uncommitted tail.
     pub fn size_bytes(&self) -> usize {
+        self.payload.size_bytes()
+    }
+}
+
+impl EntryPayload {
+    /// Approximate size in bytes of an entry carrying this payload (header included).
+    pub fn size_bytes(&self) -> usize {
         const HEADER: usize = 24;
         HEADER
-            + match &self.payload {
+            + match self {
                 EntryPayload::Empty => 0,
                 EntryPayload::Normal(data) => data.len(),
                 EntryPayload::ConfChange(change) => 16 * change.changes.len() + change.context.len(),
@@ -116,6 +123,19 @@ impl ConfState {
         !self.voters_outgoing.is_empty()
     }
 
+    /// Whether `id` is any kind of member (voter or learner, old or new), without allocating.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.voters.contains(&id)
+            || self.learners.contains(&id)
+            || self.voters_outgoing.contains(&id)
+            || self.learners_next.contains(&id)
+    }
+
+    /// Whether `id` votes in this configuration (in either half of a joint one).
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.voters_outgoing.contains(&id)
+    }
+
     /// Every member the configuration knows, voters and learners, old and new.
     pub fn all_members(&self) -> BTreeSet<NodeId> {
         let mut all = self.voters.clone();
@@ -147,10 +167,10 @@ pub struct Snapshot {
 /// A rejected append carries a hint so the leader can skip whole terms at once (fast nextIndex repair).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectHint {
-    /// The follower's best guess of where its log may match the leader's: the first index of the
-    /// conflicting term, or its last index + 1 when its log is too short.
+    /// The follower's best guess of where its log may still match the leader's: the largest index
+    /// <= min(rejected index, its last index) whose term is <= the append's prev_log_term.
     pub hint_index: Index,
-    /// The term of the follower's entry at the conflict, or 0 when the log is too short.
+    /// The term of the follower's entry at `hint_index` (0 for the empty prefix).
     pub hint_term: Term,
 }
 
@@ -166,10 +186,13 @@ pub struct Message {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageBody {
     /// Ask for a vote (or, with `pre_vote`, ask whether a vote would be granted in `term`).
+    /// `leader_transfer` marks an election started by `TimeoutNow`: voters grant it even while they
+    /// still hear from the current leader (leader stickiness would otherwise refuse it).
     RequestVote {
         pre_vote: bool,
         last_log_index: Index,
         last_log_term: Term,
+        leader_transfer: bool,
     },
     RequestVoteResponse {
         pre_vote: bool,

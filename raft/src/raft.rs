@@ -1,0 +1,1519 @@
+//! The Raft node: roles, the step function per role, and the Ready batch through which every effect
+//! leaves. Pure and deterministic: the only inputs are `tick`, `step`, the proposal calls and the
+//! caller's acknowledgements (`on_persisted`, `compact`, `report_*`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::confchange;
+use crate::config::{Config, PlantedBug};
+use crate::log::RaftLog;
+use crate::progress::{Progress, ProgressState, ProgressView};
+use crate::quorum::{self, VoteResult};
+use crate::read_only::ReadOnly;
+use crate::types::*;
+
+/// Bound of each outgoing message queue between two `ready()` calls. A caller that stops draining
+/// Ready loses messages beyond it, exactly like a lossy network (Raft tolerates that).
+pub const MAX_PENDING_MESSAGES: usize = 64 * 1024;
+/// Bound of ReadIndex requests held until the leader has committed an entry of its term.
+pub const MAX_READS_WAITING_FOR_COMMIT: usize = 4096;
+
+/// What a node restarts (or bootstraps) from.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreState {
+    pub hard_state: HardState,
+    /// The newest snapshot, if any (data kept to send to followers that need it).
+    pub snapshot: Option<Snapshot>,
+    /// Log entries after the snapshot (or from index 1), contiguous.
+    pub entries: Vec<Entry>,
+    /// The configuration when there is no snapshot (bootstrap: the initial cluster's voters).
+    pub initial_conf: ConfState,
+    /// The index the state machine has already applied (snapshot index after a restore), so committed
+    /// entries are re-emitted from applied+1.
+    pub applied: Index,
+}
+
+impl RestoreState {
+    /// A brand-new member of a brand-new cluster whose voters are `voters`.
+    pub fn new_cluster(voters: impl IntoIterator<Item = NodeId>) -> RestoreState {
+        RestoreState { initial_conf: ConfState::with_voters(voters), ..RestoreState::default() }
+    }
+}
+
+/// Why a node refuses to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartError {
+    InvalidConfig(String),
+    /// The persisted log is not a valid Raft log (gaps, decreasing terms, terms beyond the hard state).
+    InvalidLog(String),
+    /// The hard state contradicts the log or the configuration.
+    InvalidHardState(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::InvalidConfig(why) => write!(f, "invalid raft configuration: {why}"),
+            StartError::InvalidLog(why) => write!(f, "invalid persisted raft log: {why}"),
+            StartError::InvalidHardState(why) => write!(f, "invalid persisted raft hard state: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Why a proposal (or a read, or a transfer) was refused. Nothing refused is ever silently lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    /// No leader is known: retry later.
+    NoLeader,
+    /// The call only makes sense on the leader.
+    NotLeader,
+    /// A leader transfer is under way; proposals are paused until it ends.
+    TransferInProgress,
+    /// The leader's uncommitted tail is at its bound.
+    UncommittedTailFull,
+    /// A configuration change is still uncommitted; one at a time.
+    ConfChangePending,
+    InvalidConfChange(String),
+    /// Too many reads are waiting for confirmation.
+    ReadQueueFull,
+    /// Leader transfer target is not a voter of the current configuration.
+    InvalidTransferTarget(NodeId),
+    /// This node is no longer a member of the configuration.
+    Removed,
+}
+
+impl fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProposeError::NoLeader => f.write_str("no leader is known"),
+            ProposeError::NotLeader => f.write_str("this node is not the leader"),
+            ProposeError::TransferInProgress => f.write_str("leader transfer in progress"),
+            ProposeError::UncommittedTailFull => f.write_str("too many uncommitted entries"),
+            ProposeError::ConfChangePending => f.write_str("a configuration change is already pending"),
+            ProposeError::InvalidConfChange(why) => write!(f, "invalid configuration change: {why}"),
+            ProposeError::ReadQueueFull => f.write_str("too many pending read requests"),
+            ProposeError::InvalidTransferTarget(id) => {
+                write!(f, "cannot transfer leadership to {id:x}: not a voter")
+            }
+            ProposeError::Removed => f.write_str("this member has been removed from the cluster"),
+        }
+    }
+}
+
+impl std::error::Error for ProposeError {}
+
+/// Everything the node produced since the last `ready()`; see the crate docs for the contract.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Some when the leader or the role changed.
+    pub soft_state: Option<SoftState>,
+    /// Some when it changed: persist it.
+    pub hard_state: Option<HardState>,
+    /// Received from the leader: persist it, restore the state machine from it.
+    pub snapshot: Option<Snapshot>,
+    /// Persist; if entries[0].index <= the last persisted index, truncate the stored log from there.
+    pub entries: Vec<Entry>,
+    /// May be sent at once.
+    pub messages: Vec<Message>,
+    /// Send only after this Ready's hard state, snapshot and entries are durable.
+    pub messages_after_persist: Vec<Message>,
+    /// Apply in order before calling ready() again; only entries <= the locally persisted index.
+    pub committed_entries: Vec<Entry>,
+    pub read_states: Vec<ReadState>,
+}
+
+impl Ready {
+    /// The (index, term) to pass to `on_persisted` once this Ready's entries and snapshot are durable.
+    pub fn persisted_point(&self) -> Option<(Index, Term)> {
+        if let Some(last) = self.entries.last() {
+            return Some((last.index, last.term));
+        }
+        self.snapshot.as_ref().map(|snapshot| (snapshot.meta.index, snapshot.meta.term))
+    }
+}
+
+pub struct Raft {
+    config: Config,
+    term: Term,
+    vote: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    log: RaftLog,
+
+    /// The configuration in force: `base_conf` (as of `base_conf_index`, a snapshot point) plus every
+    /// configuration-change entry in the log after it (changes take effect when appended).
+    conf: ConfState,
+    base_conf: ConfState,
+    base_conf_index: Index,
+    /// Index of the newest configuration-change entry in the log (0 when none after the base).
+    latest_conf_index: Index,
+
+    /// Leader only: every member's replication progress (including our own).
+    progress: BTreeMap<NodeId, Progress>,
+    /// Candidate / pre-candidate only: answers received in this election.
+    votes: BTreeMap<NodeId, bool>,
+
+    messages: Vec<Message>,
+    messages_after_persist: Vec<Message>,
+    read_states: Vec<ReadState>,
+
+    /// Ticks since we last heard from a leader (followers), or since the last quorum check (leader).
+    election_elapsed: u32,
+    heartbeat_elapsed: u32,
+    randomized_election_timeout: u32,
+    rng: ChaCha8Rng,
+
+    transferee: Option<NodeId>,
+    uncommitted_bytes: usize,
+    read_only: ReadOnly,
+    reads_waiting_for_commit: Vec<(u64, NodeId)>,
+
+    /// The newest snapshot we have (made locally or received), kept to send to lagging followers.
+    snapshot: Option<Snapshot>,
+    /// A snapshot received from the leader that the caller has not been given yet.
+    pending_snapshot: Option<Snapshot>,
+
+    /// Leader: new entries to send / a commit advance to announce at the next `ready()`. Deferring
+    /// the broadcast batches many proposals into one append per follower.
+    append_pending: bool,
+    commit_pending: bool,
+
+    prev_soft_state: SoftState,
+    prev_hard_state: HardState,
+}
+
+impl Raft {
+    pub fn new(config: Config, restore: RestoreState) -> Result<Raft, StartError> {
+        config.validate().map_err(StartError::InvalidConfig)?;
+        let RestoreState { hard_state, snapshot, entries, initial_conf, applied } = restore;
+
+        let (offset, offset_term, base_conf) = match &snapshot {
+            Some(snapshot) => {
+                let meta = &snapshot.meta;
+                if meta.index > 0 && meta.term == 0 {
+                    return Err(StartError::InvalidLog(format!(
+                        "snapshot at index {} has term 0",
+                        meta.index
+                    )));
+                }
+                (meta.index, meta.term, meta.conf_state.clone())
+            }
+            None => (0, 0, initial_conf),
+        };
+
+        let mut previous_term = offset_term;
+        for (position, entry) in entries.iter().enumerate() {
+            let expected = offset + 1 + position as Index;
+            if entry.index != expected {
+                return Err(StartError::InvalidLog(format!(
+                    "entries are not contiguous: expected index {expected}, found {}",
+                    entry.index
+                )));
+            }
+            if entry.term < previous_term {
+                return Err(StartError::InvalidLog(format!(
+                    "term decreases at index {}: {} after {previous_term}",
+                    entry.index, entry.term
+                )));
+            }
+            previous_term = entry.term;
+        }
+        if previous_term > hard_state.term {
+            return Err(StartError::InvalidHardState(format!(
+                "hard state term {} is behind the log's last term {previous_term}",
+                hard_state.term
+            )));
+        }
+        let last_index = offset + entries.len() as Index;
+        if hard_state.commit > last_index {
+            return Err(StartError::InvalidHardState(format!(
+                "commit index {} is beyond the last log index {last_index}",
+                hard_state.commit
+            )));
+        }
+        let committed = hard_state.commit.max(offset);
+        if applied > committed {
+            return Err(StartError::InvalidHardState(format!(
+                "applied index {applied} is beyond the commit index {committed}"
+            )));
+        }
+        let applied = applied.max(offset);
+
+        // Every node the log has ever named (a vote may go to a node whose addition was since truncated
+        // away only in a later term, and a vote is reset on a new term).
+        if let Some(voted_for) = hard_state.vote {
+            let named = base_conf.contains(voted_for)
+                || entries.iter().any(|entry| match &entry.payload {
+                    EntryPayload::ConfChange(change) => {
+                        change.changes.iter().any(|single| single.node_id == voted_for)
+                    }
+                    _ => false,
+                });
+            if voted_for == 0 || !named {
+                return Err(StartError::InvalidHardState(format!(
+                    "vote for unknown node {voted_for:x} in term {}",
+                    hard_state.term
+                )));
+            }
+        }
+
+        let log = RaftLog::new(offset, offset_term, entries, committed, applied);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let randomized_election_timeout = random_timeout(&mut rng, config.election_tick);
+        let prev_hard_state = HardState { commit: committed, ..hard_state };
+        let mut raft = Raft {
+            term: hard_state.term,
+            vote: hard_state.vote,
+            role: Role::Follower,
+            leader: None,
+            log,
+            conf: base_conf.clone(),
+            base_conf,
+            base_conf_index: offset,
+            latest_conf_index: 0,
+            progress: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            messages: Vec::new(),
+            messages_after_persist: Vec::new(),
+            read_states: Vec::new(),
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            randomized_election_timeout,
+            rng,
+            transferee: None,
+            uncommitted_bytes: 0,
+            read_only: ReadOnly::default(),
+            reads_waiting_for_commit: Vec::new(),
+            snapshot,
+            pending_snapshot: None,
+            append_pending: false,
+            commit_pending: false,
+            prev_soft_state: SoftState { leader: None, role: Role::Follower },
+            prev_hard_state,
+            config,
+        };
+        raft.recompute_conf();
+        Ok(raft)
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Accessors.
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    pub fn vote(&self) -> Option<NodeId> {
+        self.vote
+    }
+    pub fn commit_index(&self) -> Index {
+        self.log.committed
+    }
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+    pub fn last_term(&self) -> Term {
+        self.log.last_term()
+    }
+    pub fn first_index(&self) -> Index {
+        self.log.first_index()
+    }
+    /// The highest index handed to the application (committed entries or snapshot).
+    pub fn applied_index(&self) -> Index {
+        self.log.applied
+    }
+    /// The highest index the caller reported durable.
+    pub fn persisted_index(&self) -> Index {
+        self.log.persisted
+    }
+    pub fn hard_state(&self) -> HardState {
+        HardState { term: self.term, vote: self.vote, commit: self.log.committed }
+    }
+    pub fn soft_state(&self) -> SoftState {
+        SoftState { leader: self.leader, role: self.role }
+    }
+    pub fn conf_state(&self) -> &ConfState {
+        &self.conf
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// The newest snapshot this node holds, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+    /// The term of the entry at `index`, when it is in the log or is the compaction point.
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        self.log.term(index)
+    }
+    /// Entries [from, to_inclusive], or None when part of the range is compacted or beyond the end.
+    pub fn log_entries(&self, from: Index, to_inclusive: Index) -> Option<Vec<Entry>> {
+        if from < self.log.first_index() || to_inclusive > self.log.last_index() {
+            return None;
+        }
+        Some(self.log.slice(from, to_inclusive).to_vec())
+    }
+    /// Leader only: a member's replication progress.
+    pub fn progress(&self, id: NodeId) -> Option<ProgressView> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        self.progress.get(&id).map(Progress::view)
+    }
+    /// Whether a configuration change is appended but not committed yet.
+    pub fn pending_conf_change(&self) -> bool {
+        self.latest_conf_index > self.log.committed
+    }
+    /// The leader transfer under way, if any.
+    pub fn transferee(&self) -> Option<NodeId> {
+        self.transferee
+    }
+    /// The configuration as of `index` (for the application's snapshot metadata), when the log still
+    /// holds everything needed to compute it (index >= the last snapshot point, <= last index).
+    pub fn conf_state_at(&self, index: Index) -> Option<ConfState> {
+        if index < self.base_conf_index || index > self.log.last_index() {
+            return None;
+        }
+        let mut conf = self.base_conf.clone();
+        if index > self.base_conf_index {
+            for entry in self.log.slice(self.base_conf_index + 1, index) {
+                if let EntryPayload::ConfChange(change) = &entry.payload
+                    && let Ok(next) = confchange::apply(&conf, change)
+                {
+                    conf = next;
+                }
+            }
+        }
+        Some(conf)
+    }
+
+    fn id_(&self) -> NodeId {
+        self.config.id
+    }
+
+    fn promotable(&self) -> bool {
+        self.conf.is_voter(self.id_())
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Time.
+
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            _ => self.tick_election(),
+        }
+    }
+
+    fn tick_election(&mut self) {
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
+        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
+            self.election_elapsed = 0;
+            self.hup(false);
+        }
+    }
+
+    fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.config.election_tick {
+            self.election_elapsed = 0;
+            if self.config.check_quorum && !self.quorum_recently_active() {
+                // Partitioned from a quorum for an election timeout: stop accepting writes that can
+                // never commit, and let the majority side elect.
+                let term = self.term;
+                self.become_follower(term, None);
+                return;
+            }
+            if self.transferee.is_some() {
+                // The target did not take over within an election timeout: give up, accept proposals.
+                self.transferee = None;
+            }
+        }
+        let retry_after = 2 * self.config.election_tick;
+        let mut retry_snapshot = false;
+        for progress in self.progress.values_mut() {
+            if progress.state == ProgressState::Snapshot {
+                progress.snapshot_ticks += 1;
+                if progress.snapshot_ticks >= retry_after {
+                    // Neither an answer nor a report: assume the snapshot was lost and probe again.
+                    progress.become_probe();
+                    retry_snapshot = true;
+                }
+            }
+        }
+        if retry_snapshot {
+            self.append_pending = true;
+        }
+        if self.heartbeat_elapsed >= self.config.heartbeat_tick {
+            self.heartbeat_elapsed = 0;
+            let round = self.read_only.latest_round();
+            self.broadcast_heartbeat(round);
+        }
+    }
+
+    fn quorum_recently_active(&mut self) -> bool {
+        let id = self.id_();
+        let result = quorum::joint_vote(&self.conf, |member| {
+            if member == id {
+                return Some(true);
+            }
+            Some(self.progress.get(&member).is_some_and(|progress| progress.recent_active))
+        });
+        for (&member, progress) in self.progress.iter_mut() {
+            if member != id {
+                progress.recent_active = false;
+            }
+        }
+        result == VoteResult::Won
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Role changes.
+
+    fn reset(&mut self, term: Term) {
+        if term != self.term {
+            assert!(term > self.term, "term must never decrease ({} -> {term})", self.term);
+            self.term = term;
+            self.vote = None;
+        }
+        self.leader = None;
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.randomized_election_timeout = random_timeout(&mut self.rng, self.config.election_tick);
+        self.transferee = None;
+        self.votes.clear();
+        self.progress.clear();
+        self.read_only.clear();
+        self.reads_waiting_for_commit.clear();
+        self.uncommitted_bytes = 0;
+        self.append_pending = false;
+        self.commit_pending = false;
+    }
+
+    fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        self.reset(term);
+        self.role = Role::Follower;
+        self.leader = leader;
+    }
+
+    fn become_pre_candidate(&mut self) {
+        assert_ne!(self.role, Role::Leader, "a leader never pre-campaigns");
+        // Neither the term nor the vote change. The known leader IS forgotten: otherwise, with
+        // check-quorum, this node would keep refusing others' pre-votes (leader stickiness) while
+        // itself being unable to win, and the cluster could stall (etcd-io/etcd#8334).
+        self.votes.clear();
+        self.leader = None;
+        self.role = Role::PreCandidate;
+        self.election_elapsed = 0;
+        self.randomized_election_timeout = random_timeout(&mut self.rng, self.config.election_tick);
+    }
+
+    fn become_candidate(&mut self) {
+        assert_ne!(self.role, Role::Leader, "a leader never campaigns");
+        let term = self.term + 1;
+        self.reset(term);
+        self.vote = Some(self.id_());
+        self.role = Role::Candidate;
+    }
+
+    fn become_leader(&mut self) {
+        assert_ne!(self.role, Role::Follower, "only a candidate becomes leader");
+        let term = self.term;
+        self.reset(term);
+        self.role = Role::Leader;
+        self.leader = Some(self.id_());
+        self.sync_progress();
+        let id = self.id_();
+        let persisted = self.log.persisted;
+        if let Some(own) = self.progress.get_mut(&id) {
+            own.maybe_update(persisted);
+            own.become_replicate();
+        }
+        // Raft §5.4.2 / thesis §6.4: an entry of our own term lets us commit the log we inherited.
+        self.append_payloads(vec![EntryPayload::Empty]);
+    }
+
+    /// Brings the progress map in line with the configuration (leader only).
+    fn sync_progress(&mut self) {
+        let next = self.log.last_index() + 1;
+        let (max_msgs, max_bytes) = (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
+        let members = self.conf.all_members();
+        self.progress.retain(|member, _| members.contains(member));
+        for member in members {
+            let is_learner = !self.conf.is_voter(member);
+            self.progress
+                .entry(member)
+                .and_modify(|progress| progress.is_learner = is_learner)
+                .or_insert_with(|| Progress::new(next, max_msgs, max_bytes, is_learner));
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Elections.
+
+    /// Start an election now (pre-vote first when configured). Ignored by leaders and non-voters.
+    pub fn campaign(&mut self) {
+        self.hup(false);
+    }
+
+    fn hup(&mut self, leader_transfer: bool) {
+        if self.role == Role::Leader || !self.promotable() {
+            return;
+        }
+        if self.config.pre_vote && !leader_transfer {
+            self.become_pre_candidate();
+            self.campaign_round(true, false);
+        } else {
+            self.become_candidate();
+            self.campaign_round(false, leader_transfer);
+        }
+    }
+
+    fn campaign_round(&mut self, pre_vote: bool, leader_transfer: bool) {
+        let id = self.id_();
+        self.votes.insert(id, true);
+        if self.tally() == VoteResult::Won {
+            // A single-voter configuration wins at once.
+            if pre_vote {
+                self.become_candidate();
+                self.campaign_round(false, leader_transfer);
+            } else {
+                self.become_leader();
+            }
+            return;
+        }
+        let vote_term = if pre_vote { self.term + 1 } else { self.term };
+        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
+        let voters: Vec<NodeId> = self
+            .conf
+            .voters
+            .union(&self.conf.voters_outgoing)
+            .copied()
+            .filter(|&voter| voter != id)
+            .collect();
+        for voter in voters {
+            self.send_with_term(
+                voter,
+                vote_term,
+                MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, leader_transfer },
+            );
+        }
+    }
+
+    fn tally(&self) -> VoteResult {
+        quorum::joint_vote(&self.conf, |voter| self.votes.get(&voter).copied())
+    }
+
+    fn handle_vote_request(&mut self, message: &Message, pre_vote: bool, last_index: Index, last_term: Term) {
+        let from = message.from;
+        let double_vote = !pre_vote && self.config.bug(PlantedBug::DoubleVote);
+        let can_vote = self.vote == Some(from)
+            || (self.vote.is_none() && self.leader.is_none())
+            || (pre_vote && message.term > self.term)
+            || double_vote;
+        if can_vote && self.log.is_up_to_date(last_index, last_term) {
+            // A granted pre-vote answers in the term it was asked for, so the pre-candidate counts it.
+            self.send_with_term(
+                from,
+                message.term,
+                MessageBody::RequestVoteResponse { pre_vote, granted: true },
+            );
+            if !pre_vote {
+                self.election_elapsed = 0;
+                self.vote = Some(from);
+            }
+        } else {
+            let term = self.term;
+            self.send_with_term(from, term, MessageBody::RequestVoteResponse { pre_vote, granted: false });
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Step.
+
+    /// Feed one message received from a peer. Never panics on any content: messages for other nodes,
+    /// from unknown senders, with stale terms or impossible indexes are dropped (or answered so the
+    /// sender learns our term).
+    pub fn step(&mut self, message: Message) {
+        let id = self.id_();
+        if message.to != id || message.from == 0 || message.from == id {
+            return;
+        }
+        let from_leader = matches!(
+            message.body,
+            MessageBody::AppendEntries { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::InstallSnapshot { .. }
+                | MessageBody::TimeoutNow
+                | MessageBody::ReadIndexResponse { .. }
+        );
+        // A leader may know a newer configuration than we do (we may even be joining), so leader
+        // traffic is accepted from anyone; everything else from non-members (removed nodes, strangers)
+        // is dropped so they can never disrupt elections or counts.
+        if !from_leader && !self.conf.contains(message.from) {
+            return;
+        }
+
+        if message.term == 0 {
+            // Only forwarded requests are term-less.
+            if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
+                return;
+            }
+        } else if message.term > self.term {
+            if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
+                let in_lease = self.config.check_quorum
+                    && self.leader.is_some()
+                    && self.election_elapsed < self.config.election_tick;
+                if in_lease && !leader_transfer {
+                    // Leader stickiness: we heard from a live leader within the minimum election
+                    // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
+                    return;
+                }
+            }
+            let keeps_term = matches!(
+                message.body,
+                MessageBody::RequestVote { pre_vote: true, .. }
+                    | MessageBody::RequestVoteResponse { pre_vote: true, granted: true }
+            );
+            let is_response = matches!(
+                message.body,
+                MessageBody::RequestVoteResponse { .. }
+                    | MessageBody::AppendEntriesResponse { .. }
+                    | MessageBody::HeartbeatResponse { .. }
+            );
+            if keeps_term || (is_response && self.config.bug(PlantedBug::NoStepDownOnHigherTerm)) {
+                // Pre-votes are asked in a future term without moving to it; a granted pre-vote
+                // answers in that future term.
+            } else {
+                let leader = matches!(
+                    message.body,
+                    MessageBody::AppendEntries { .. }
+                        | MessageBody::Heartbeat { .. }
+                        | MessageBody::InstallSnapshot { .. }
+                )
+                .then_some(message.from);
+                self.become_follower(message.term, leader);
+            }
+        } else if message.term < self.term {
+            match message.body {
+                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. }
+                    if self.config.check_quorum || self.config.pre_vote =>
+                {
+                    // A stale leader (e.g. healed from a partition) would otherwise never learn our
+                    // term: with pre-vote/check-quorum the rest of the cluster no longer bumps terms
+                    // through it. Tell it.
+                    self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
+                }
+                MessageBody::RequestVote { pre_vote: true, .. } => {
+                    let term = self.term;
+                    self.send_with_term(
+                        message.from,
+                        term,
+                        MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
+                    );
+                }
+                _ => {}
+            }
+            return;
+        }
+
+        if let MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } = message.body {
+            self.handle_vote_request(&message, pre_vote, last_log_index, last_log_term);
+            return;
+        }
+        match self.role {
+            Role::Follower => self.step_follower(message),
+            Role::PreCandidate | Role::Candidate => self.step_candidate(message),
+            Role::Leader => self.step_leader(message),
+        }
+    }
+
+    fn step_follower(&mut self, message: Message) {
+        let from = message.from;
+        match message.body {
+            MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
+                self.election_elapsed = 0;
+                self.leader = Some(from);
+                self.handle_append(from, message.term, prev_log_index, prev_log_term, entries, leader_commit);
+            }
+            MessageBody::Heartbeat { commit, read_context } => {
+                self.election_elapsed = 0;
+                self.leader = Some(from);
+                self.handle_heartbeat(from, commit, read_context);
+            }
+            MessageBody::InstallSnapshot { snapshot } => {
+                self.election_elapsed = 0;
+                self.leader = Some(from);
+                self.handle_snapshot(from, message.term, snapshot);
+            }
+            MessageBody::TimeoutNow => {
+                // The leader hands over: campaign at once, skipping pre-vote and stickiness.
+                self.hup(true);
+            }
+            MessageBody::ReadIndexResponse { context, index } => {
+                self.read_states.push(ReadState { context, index });
+            }
+            // Proposals and reads forwarded to a non-leader are dropped (the sender's view is stale);
+            // the client times out and retries. Responses to a role we no longer play are stale.
+            _ => {}
+        }
+    }
+
+    fn step_candidate(&mut self, message: Message) {
+        let from = message.from;
+        match message.body {
+            MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => {
+                // A leader exists in our term (equal term: it won): follow it.
+                let term = message.term;
+                self.become_follower(term, Some(from));
+                self.step_follower(message);
+            }
+            MessageBody::RequestVoteResponse { pre_vote, granted } => {
+                let expected = if pre_vote { Role::PreCandidate } else { Role::Candidate };
+                if self.role != expected || !self.conf.is_voter(from) {
+                    return;
+                }
+                self.votes.insert(from, granted);
+                match self.tally() {
+                    VoteResult::Won => {
+                        if pre_vote {
+                            self.become_candidate();
+                            self.campaign_round(false, false);
+                        } else {
+                            self.become_leader();
+                        }
+                    }
+                    VoteResult::Lost => {
+                        let term = self.term;
+                        self.become_follower(term, None);
+                    }
+                    VoteResult::Pending => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn step_leader(&mut self, message: Message) {
+        let from = message.from;
+        match message.body {
+            MessageBody::AppendEntriesResponse { result } => self.handle_append_response(from, result),
+            MessageBody::HeartbeatResponse { read_context } => {
+                self.handle_heartbeat_response(from, read_context)
+            }
+            MessageBody::Propose { entries } => {
+                // Forwarded proposals that cannot be accepted are dropped: the forwarding follower
+                // already told its client "accepted for forwarding" and the client retries on timeout.
+                for payload in entries {
+                    let _ = self.propose_payload(payload);
+                }
+            }
+            MessageBody::ReadIndex { context } => {
+                let _ = self.leader_read_index(from, context);
+            }
+            _ => {}
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Follower side of replication.
+
+    fn handle_append(
+        &mut self,
+        from: NodeId,
+        message_term: Term,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    ) {
+        let committed = self.log.committed;
+        if prev_log_index < committed {
+            // Everything up to our commit index already matches any leader's log; say so, and let the
+            // leader continue from there (this also covers appends older than an installed snapshot).
+            self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
+            return;
+        }
+        // Malformed appends (gaps, decreasing terms, terms from the future) are dropped.
+        let mut previous_term = prev_log_term;
+        for (expected_index, entry) in (prev_log_index + 1..).zip(&entries) {
+            if entry.index != expected_index || entry.term < previous_term || entry.term > message_term {
+                return;
+            }
+            previous_term = entry.term;
+        }
+
+        if !self.log.match_term(prev_log_index, prev_log_term) {
+            let probe_from = prev_log_index.min(self.log.last_index());
+            let (hint_index, hint_term) = self.log.find_conflict_by_term(probe_from, prev_log_term);
+            self.send(
+                from,
+                MessageBody::AppendEntriesResponse {
+                    result: Err((prev_log_index, RejectHint { hint_index, hint_term })),
+                },
+            );
+            return;
+        }
+
+        let last_new = prev_log_index + entries.len() as Index;
+        match self.log.find_conflict(&entries) {
+            Some(conflict) => {
+                if conflict <= committed {
+                    // Contradicts a committed entry: impossible from a correct leader. Refuse rather
+                    // than corrupt the log.
+                    return;
+                }
+                let start = (conflict - prev_log_index - 1) as usize;
+                self.append_from_leader(&entries[start..]);
+            }
+            None => {
+                // Duplicate or stale append: everything is already here. Never truncate (a later,
+                // longer append may already have extended the log past this one).
+                if self.config.bug(PlantedBug::TruncateOnStaleAppend)
+                    && self.log.last_index() > last_new
+                    && last_new >= committed
+                {
+                    self.log.truncate_from(last_new + 1);
+                    if self.latest_conf_index > last_new {
+                        self.recompute_conf();
+                    }
+                }
+            }
+        }
+        self.log.commit_to(leader_commit.min(last_new));
+        // Acknowledge only what this message carried: a longer suffix we hold may not match.
+        self.send(from, MessageBody::AppendEntriesResponse { result: Ok(last_new) });
+    }
+
+    /// Appends entries from the leader (truncating a conflicting suffix first) and brings the
+    /// configuration in line: truncated configuration changes revert, appended ones take effect.
+    fn append_from_leader(&mut self, entries: &[Entry]) {
+        let Some(first) = entries.first() else { return };
+        let truncates_conf = first.index <= self.log.last_index() && self.latest_conf_index >= first.index;
+        self.log.append(entries);
+        if truncates_conf {
+            self.recompute_conf();
+        } else {
+            for entry in entries {
+                if let EntryPayload::ConfChange(change) = &entry.payload {
+                    self.apply_conf_entry(entry.index, change);
+                }
+            }
+        }
+    }
+
+    fn handle_heartbeat(&mut self, from: NodeId, commit: Index, read_context: u64) {
+        // The leader sends min(its commit, our match), so this never exceeds what we hold; clamp anyway.
+        let commit = commit.min(self.log.last_index());
+        self.log.commit_to(commit);
+        self.send(from, MessageBody::HeartbeatResponse { read_context });
+    }
+
+    fn handle_snapshot(&mut self, from: NodeId, message_term: Term, snapshot: Snapshot) {
+        let (index, term) = (snapshot.meta.index, snapshot.meta.term);
+        if term == 0 || term > message_term || snapshot.meta.conf_state.voters.is_empty() {
+            return; // malformed
+        }
+        let committed = self.log.committed;
+        if index <= committed {
+            // Stale: we already have everything it covers.
+            self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
+            return;
+        }
+        if self.log.match_term(index, term) {
+            // We hold the entry the snapshot ends at: the log up to it is the leader's; just commit.
+            self.log.commit_to(index);
+            self.send(from, MessageBody::AppendEntriesResponse { result: Ok(index) });
+            return;
+        }
+        self.log.restore(index, term);
+        self.base_conf = snapshot.meta.conf_state.clone();
+        self.base_conf_index = index;
+        self.conf = self.base_conf.clone();
+        self.latest_conf_index = 0;
+        self.snapshot = Some(snapshot.clone());
+        self.pending_snapshot = Some(snapshot);
+        self.send(from, MessageBody::AppendEntriesResponse { result: Ok(index) });
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Leader side of replication.
+
+    fn handle_append_response(&mut self, from: NodeId, result: Result<Index, (Index, RejectHint)>) {
+        let last_index = self.log.last_index();
+        let Some(progress) = self.progress.get_mut(&from) else { return };
+        progress.recent_active = true;
+        match result {
+            Err((rejected, hint)) => {
+                let mut next_probe = hint.hint_index;
+                if hint.hint_term > 0 {
+                    // Skip every entry of ours whose term the follower cannot have (fast repair).
+                    next_probe = self.log.find_conflict_by_term(hint.hint_index, hint.hint_term).0;
+                }
+                let progress = self.progress.get_mut(&from).expect("checked above");
+                if progress.maybe_decr_to(rejected, next_probe) {
+                    if progress.state == ProgressState::Replicate {
+                        progress.become_probe();
+                    }
+                    self.send_append(from, true);
+                }
+            }
+            Ok(index) => {
+                if index > last_index {
+                    return; // acknowledges entries we never had: bogus
+                }
+                let was_paused = progress.is_paused();
+                if !progress.maybe_update(index) {
+                    return;
+                }
+                match progress.state {
+                    ProgressState::Probe => progress.become_replicate(),
+                    ProgressState::Snapshot => {
+                        if progress.match_index + 1 >= self.log.first_index() {
+                            progress.become_probe();
+                            progress.become_replicate();
+                        }
+                    }
+                    ProgressState::Replicate => progress.inflights.free_le(index),
+                }
+                let match_index = progress.match_index;
+                if !self.maybe_commit() && was_paused {
+                    self.send_append(from, false);
+                }
+                if self.role != Role::Leader {
+                    return; // the commit removed us
+                }
+                // Fill the window again (more entries may be waiting).
+                while self.send_append(from, false) {}
+                if self.transferee == Some(from) && match_index == self.log.last_index() {
+                    self.send(from, MessageBody::TimeoutNow);
+                }
+            }
+        }
+    }
+
+    fn handle_heartbeat_response(&mut self, from: NodeId, read_context: u64) {
+        let last_index = self.log.last_index();
+        let Some(progress) = self.progress.get_mut(&from) else { return };
+        progress.recent_active = true;
+        progress.probe_sent = false;
+        if progress.state == ProgressState::Replicate && progress.inflights.full() {
+            // Appends may have been lost: let one more through so a quiet cluster never stalls.
+            progress.inflights.free_first_one();
+        }
+        if progress.match_index < last_index {
+            self.send_append(from, true);
+        }
+        if read_context == 0 {
+            return;
+        }
+        let confirmed = match self.read_only.ack(read_context, from) {
+            Some(acks) => quorum::joint_vote(&self.conf, |voter| acks.contains(&voter).then_some(true)),
+            None => return,
+        };
+        if confirmed == VoteResult::Won {
+            for read in self.read_only.release_through(read_context) {
+                self.answer_read(read.from, read.context, read.index);
+            }
+        }
+    }
+
+    /// Sends the next append to `to` if flow control allows; returns whether a message left.
+    fn send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
+        if to == self.id_() {
+            return false;
+        }
+        let last_index = self.log.last_index();
+        let Some(progress) = self.progress.get_mut(&to) else { return false };
+        if progress.is_paused() {
+            return false;
+        }
+        if progress.next_index > last_index + 1 {
+            progress.next_index = last_index + 1;
+        }
+        let prev_log_index = progress.next_index - 1;
+        let Some(prev_log_term) = self.log.term(prev_log_index) else {
+            return self.send_snapshot(to);
+        };
+        let (entries, bytes) = self.log.entries_bounded(prev_log_index + 1, self.config.max_msg_bytes);
+        if entries.is_empty() && !send_if_empty {
+            return false;
+        }
+        let entries = entries.to_vec();
+        let count = entries.len();
+        progress.sent_entries(prev_log_index + count as Index, count, bytes);
+        let leader_commit = self.log.committed;
+        self.send(to, MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit });
+        count > 0
+    }
+
+    fn send_snapshot(&mut self, to: NodeId) -> bool {
+        let Some(snapshot) = self.snapshot.clone() else {
+            // Compacted without a snapshot cannot happen through the API; nothing to send.
+            return false;
+        };
+        let Some(progress) = self.progress.get_mut(&to) else { return false };
+        progress.become_snapshot(snapshot.meta.index);
+        self.send(to, MessageBody::InstallSnapshot { snapshot });
+        true
+    }
+
+    fn broadcast_append(&mut self, send_if_empty: bool) {
+        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
+        for peer in peers {
+            // The first append also carries the commit index; then fill the window.
+            if self.send_append(peer, send_if_empty) {
+                while self.send_append(peer, false) {}
+            }
+        }
+    }
+
+    fn broadcast_heartbeat(&mut self, read_context: u64) {
+        let id = self.id_();
+        let committed = self.log.committed;
+        let targets: Vec<(NodeId, Index)> = self
+            .progress
+            .iter()
+            .filter(|&(&peer, _)| peer != id)
+            .map(|(&peer, progress)| (peer, progress.match_index.min(committed)))
+            .collect();
+        for (peer, commit) in targets {
+            self.send(peer, MessageBody::Heartbeat { commit, read_context });
+        }
+    }
+
+    /// Advances the commit index to what a quorum holds, counting only entries of the current term
+    /// (Raft Figure 8). Returns whether it moved.
+    fn maybe_commit(&mut self) -> bool {
+        let quorum_index = quorum::joint_committed(&self.conf, |voter| {
+            self.progress.get(&voter).map_or(0, |progress| progress.match_index)
+        })
+        .min(self.log.last_index());
+        let old_commit = self.log.committed;
+        if quorum_index <= old_commit {
+            return false;
+        }
+        let of_current_term = self.log.term(quorum_index) == Some(self.term);
+        if !of_current_term && !self.config.bug(PlantedBug::CommitOldTerm) {
+            return false;
+        }
+        self.log.commit_to(quorum_index);
+        self.on_commit_advanced(old_commit);
+        true
+    }
+
+    fn on_commit_advanced(&mut self, old_commit: Index) {
+        let committed = self.log.committed;
+        let released: usize = self.log.slice(old_commit + 1, committed).iter().map(Entry::size_bytes).sum();
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released);
+        self.commit_pending = true;
+
+        if self.log.term(committed) == Some(self.term) && !self.reads_waiting_for_commit.is_empty() {
+            for (context, from) in std::mem::take(&mut self.reads_waiting_for_commit) {
+                let _ = self.leader_read_index(from, context);
+            }
+        }
+        if self.pending_conf_change() {
+            return;
+        }
+        if self.conf.is_joint() && self.conf.auto_leave {
+            // The joint entry committed: leave C(old,new) for C(new) (thesis §4.3).
+            let _ = self.append_conf_change(ConfChange::default());
+            return;
+        }
+        if !self.conf.is_voter(self.id_()) {
+            // Our own removal committed: step down, the remaining voters elect a new leader.
+            let term = self.term;
+            self.become_follower(term, None);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Proposals.
+
+    /// Propose a command. On a follower it is forwarded to the leader (no answer: watch the log).
+    pub fn propose(&mut self, data: Bytes) -> Result<(), ProposeError> {
+        self.propose_payload(EntryPayload::Normal(data))
+    }
+
+    /// Propose a membership change. At most one may be pending; an empty change leaves a joint config.
+    pub fn propose_conf_change(&mut self, change: ConfChange) -> Result<(), ProposeError> {
+        self.propose_payload(EntryPayload::ConfChange(change))
+    }
+
+    fn propose_payload(&mut self, payload: EntryPayload) -> Result<(), ProposeError> {
+        if self.role != Role::Leader {
+            let Some(leader) = self.leader else { return Err(ProposeError::NoLeader) };
+            self.send_with_term(leader, 0, MessageBody::Propose { entries: vec![payload] });
+            return Ok(());
+        }
+        if self.transferee.is_some() {
+            return Err(ProposeError::TransferInProgress);
+        }
+        if !self.conf.contains(self.id_()) {
+            return Err(ProposeError::Removed);
+        }
+        match payload {
+            EntryPayload::ConfChange(change) => self.append_conf_change(change),
+            payload => {
+                let size = payload.size_bytes();
+                if !self.reserve_uncommitted(size) {
+                    return Err(ProposeError::UncommittedTailFull);
+                }
+                self.append_payloads(vec![payload]);
+                Ok(())
+            }
+        }
+    }
+
+    fn append_conf_change(&mut self, change: ConfChange) -> Result<(), ProposeError> {
+        if self.pending_conf_change() {
+            return Err(ProposeError::ConfChangePending);
+        }
+        if change.changes.is_empty() && !self.conf.is_joint() {
+            return Err(ProposeError::InvalidConfChange(
+                "not in a joint configuration: nothing to leave".into(),
+            ));
+        }
+        confchange::apply(&self.conf, &change).map_err(ProposeError::InvalidConfChange)?;
+        let payload = EntryPayload::ConfChange(change);
+        let size = payload.size_bytes();
+        if !self.reserve_uncommitted(size) {
+            return Err(ProposeError::UncommittedTailFull);
+        }
+        self.append_payloads(vec![payload]);
+        Ok(())
+    }
+
+    fn reserve_uncommitted(&mut self, size: usize) -> bool {
+        // A single entry larger than the bound is still accepted when nothing is outstanding, so an
+        // oversized proposal cannot wedge the leader.
+        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + size > self.config.max_uncommitted_bytes {
+            return false;
+        }
+        self.uncommitted_bytes += size;
+        true
+    }
+
+    /// Leader: appends new entries of the current term to its own log.
+    fn append_payloads(&mut self, payloads: Vec<EntryPayload>) {
+        debug_assert_eq!(self.role, Role::Leader);
+        for payload in payloads {
+            let index = self.log.last_index() + 1;
+            let conf_change = match &payload {
+                EntryPayload::ConfChange(change) => Some(change.clone()),
+                _ => None,
+            };
+            self.log.push(Entry { term: self.term, index, payload });
+            if let Some(change) = conf_change {
+                self.apply_conf_entry(index, &change);
+            }
+        }
+        self.append_pending = true;
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Configuration.
+
+    /// A configuration-change entry was appended at `index`: it takes effect now (thesis §4.1).
+    fn apply_conf_entry(&mut self, index: Index, change: &ConfChange) {
+        self.latest_conf_index = index;
+        // An invalid change is a no-op on every node alike (all apply the same entries in order).
+        if let Ok(next) = confchange::apply(&self.conf, change) {
+            self.conf = next;
+        }
+        self.on_conf_changed();
+    }
+
+    /// Rebuilds the configuration from the base plus the log (after a truncation removed changes).
+    fn recompute_conf(&mut self) {
+        self.conf = self.base_conf.clone();
+        self.latest_conf_index = 0;
+        let (from, to) = (self.base_conf_index + 1, self.log.last_index());
+        if from <= to {
+            for entry in self.log.slice(from, to) {
+                if let EntryPayload::ConfChange(change) = &entry.payload {
+                    self.latest_conf_index = entry.index;
+                    if let Ok(next) = confchange::apply(&self.conf, change) {
+                        self.conf = next;
+                    }
+                }
+            }
+        }
+        self.on_conf_changed();
+    }
+
+    fn on_conf_changed(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        self.sync_progress();
+        if let Some(target) = self.transferee
+            && !self.conf.voters.contains(&target)
+        {
+            // The transfer target was removed or demoted: abort, accept proposals again.
+            self.transferee = None;
+        }
+        // The quorum changed: entries may now be committed (e.g. a voter was removed).
+        if self.maybe_commit() {
+            self.commit_pending = true;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Leader transfer, reads, reports.
+
+    /// Hand leadership to `to` (a voter). Proposals are refused until it takes over or the transfer
+    /// aborts after an election timeout.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader);
+        }
+        if to == self.id_() {
+            self.transferee = None;
+            return Ok(());
+        }
+        if !self.conf.voters.contains(&to) {
+            return Err(ProposeError::InvalidTransferTarget(to));
+        }
+        if self.transferee == Some(to) {
+            return Ok(());
+        }
+        self.transferee = Some(to);
+        self.election_elapsed = 0;
+        let caught_up =
+            self.progress.get(&to).is_some_and(|progress| progress.match_index == self.log.last_index());
+        if caught_up {
+            self.send(to, MessageBody::TimeoutNow);
+        } else {
+            self.send_append(to, true);
+        }
+        Ok(())
+    }
+
+    /// Ask for a linearizable read point; the answer arrives as a `ReadState` with `context`.
+    pub fn read_index(&mut self, context: u64) -> Result<(), ProposeError> {
+        if self.role != Role::Leader {
+            let Some(leader) = self.leader else { return Err(ProposeError::NoLeader) };
+            self.send_with_term(leader, 0, MessageBody::ReadIndex { context });
+            return Ok(());
+        }
+        let id = self.id_();
+        self.leader_read_index(id, context)
+    }
+
+    fn leader_read_index(&mut self, from: NodeId, context: u64) -> Result<(), ProposeError> {
+        let committed = self.log.committed;
+        if self.log.term(committed) != Some(self.term) {
+            // Until an entry of our term commits, our commit index may lag the true one (§6.4).
+            if self.reads_waiting_for_commit.len() >= MAX_READS_WAITING_FOR_COMMIT {
+                return Err(ProposeError::ReadQueueFull);
+            }
+            self.reads_waiting_for_commit.push((context, from));
+            return Ok(());
+        }
+        let id = self.id_();
+        let alone = quorum::joint_vote(&self.conf, |voter| (voter == id).then_some(true)) == VoteResult::Won;
+        if alone {
+            self.answer_read(from, context, committed);
+            return Ok(());
+        }
+        if self.read_only.is_full() {
+            return Err(ProposeError::ReadQueueFull);
+        }
+        let round = self.read_only.add(context, from, committed, id);
+        self.broadcast_heartbeat(round);
+        Ok(())
+    }
+
+    fn answer_read(&mut self, from: NodeId, context: u64, index: Index) {
+        if from == self.id_() {
+            self.read_states.push(ReadState { context, index });
+        } else {
+            self.send(from, MessageBody::ReadIndexResponse { context, index });
+        }
+    }
+
+    /// The transport could not reach `to`: stop streaming to it optimistically.
+    pub fn report_unreachable(&mut self, to: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if let Some(progress) = self.progress.get_mut(&to)
+            && progress.state == ProgressState::Replicate
+        {
+            progress.become_probe();
+        }
+    }
+
+    /// The transport finished (or failed) sending a snapshot to `to`.
+    pub fn report_snapshot(&mut self, to: NodeId, success: bool) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if let Some(progress) = self.progress.get_mut(&to)
+            && progress.state == ProgressState::Snapshot
+        {
+            if !success {
+                progress.pending_snapshot = 0;
+            }
+            progress.become_probe();
+            self.append_pending = true;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Persistence and compaction acknowledgements.
+
+    /// Entries up to (index, term) and the hard state of every Ready taken so far are durable.
+    /// Ignored when the log at `index` no longer has `term` (a later truncation).
+    pub fn on_persisted(&mut self, index: Index, term: Term) {
+        if !self.log.persisted_to(index, term) {
+            return;
+        }
+        if self.role == Role::Leader {
+            let id = self.id_();
+            let persisted = self.log.persisted;
+            if let Some(own) = self.progress.get_mut(&id) {
+                own.maybe_update(persisted);
+            }
+            self.maybe_commit();
+        }
+    }
+
+    /// The application made a snapshot at `snapshot.meta.index` (<= applied): keep it for followers
+    /// that need compacted entries, and drop log entries up to `compact_to` (<= snapshot index).
+    /// The core fills `meta.term` and `meta.conf_state` from its own log. Calls that make no sense
+    /// (beyond applied, older than the current snapshot) are ignored.
+    pub fn compact(&mut self, mut snapshot: Snapshot, compact_to: Index) {
+        let index = snapshot.meta.index;
+        if index > self.log.applied || index > self.log.persisted || index < self.base_conf_index {
+            return;
+        }
+        if self.snapshot.as_ref().is_some_and(|current| current.meta.index >= index) {
+            if compact_to <= index {
+                let _ = self.log.compact(compact_to.min(self.base_conf_index));
+            }
+            return;
+        }
+        let (Some(term), Some(conf)) = (self.log.term(index), self.conf_state_at(index)) else { return };
+        snapshot.meta.term = term;
+        snapshot.meta.conf_state = conf.clone();
+        self.base_conf = conf;
+        self.base_conf_index = index;
+        self.snapshot = Some(snapshot);
+        let _ = self.log.compact(compact_to.min(index));
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Ready.
+
+    pub fn has_ready(&self) -> bool {
+        self.soft_state() != self.prev_soft_state
+            || self.hard_state() != self.prev_hard_state
+            || self.pending_snapshot.is_some()
+            || self.log.has_unstable()
+            || !self.messages.is_empty()
+            || !self.messages_after_persist.is_empty()
+            || self.log.has_applicable()
+            || !self.read_states.is_empty()
+            || (self.role == Role::Leader && (self.append_pending || self.commit_pending))
+    }
+
+    /// Drains everything produced since the last call.
+    pub fn ready(&mut self) -> Ready {
+        if self.role == Role::Leader && (self.append_pending || self.commit_pending) {
+            let send_if_empty = self.commit_pending;
+            self.append_pending = false;
+            self.commit_pending = false;
+            self.broadcast_append(send_if_empty);
+        }
+        let soft = self.soft_state();
+        let soft_state = (soft != self.prev_soft_state).then_some(soft);
+        self.prev_soft_state = soft;
+        let hard = self.hard_state();
+        let hard_state = (hard != self.prev_hard_state).then_some(hard);
+        self.prev_hard_state = hard;
+
+        let snapshot = self.pending_snapshot.take();
+        if let Some(snapshot) = &snapshot {
+            self.log.applied = self.log.applied.max(snapshot.meta.index);
+        }
+        let entries = self.log.unstable_entries().to_vec();
+        self.log.mark_unstable_handed_out();
+        let committed_entries = self.log.take_applicable(self.config.max_uncommitted_bytes);
+        Ready {
+            soft_state,
+            hard_state,
+            snapshot,
+            entries,
+            messages: std::mem::take(&mut self.messages),
+            messages_after_persist: std::mem::take(&mut self.messages_after_persist),
+            committed_entries,
+            read_states: std::mem::take(&mut self.read_states),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Sending.
+
+    fn send(&mut self, to: NodeId, body: MessageBody) {
+        let term = self.term;
+        self.send_with_term(to, term, body);
+    }
+
+    fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        // Anything that reveals our vote or our log must wait until they are durable.
+        let after_persist = matches!(
+            body,
+            MessageBody::RequestVote { pre_vote: false, .. }
+                | MessageBody::RequestVoteResponse { .. }
+                | MessageBody::AppendEntriesResponse { result: Ok(_) }
+        );
+        let queue = if after_persist { &mut self.messages_after_persist } else { &mut self.messages };
+        if queue.len() >= MAX_PENDING_MESSAGES {
+            return;
+        }
+        queue.push(Message { from: self.config.id, to, term, body });
+    }
+}
+
+impl fmt::Debug for Raft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Raft")
+            .field("id", &self.config.id)
+            .field("term", &self.term)
+            .field("vote", &self.vote)
+            .field("role", &self.role)
+            .field("leader", &self.leader)
+            .field("first_index", &self.log.first_index())
+            .field("last_index", &self.log.last_index())
+            .field("committed", &self.log.committed)
+            .field("applied", &self.log.applied)
+            .field("persisted", &self.log.persisted)
+            .field("conf", &self.conf)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_timeout(rng: &mut ChaCha8Rng, election_tick: u32) -> u32 {
+    election_tick + (rng.next_u64() % u64::from(election_tick)) as u32
+}

@@ -1,0 +1,100 @@
+//! First scenarios: elections, replication, commitment and the Ready contract.
+
+use bytes::Bytes;
+use raft::testing::Cluster;
+use raft::*;
+
+fn three() -> Cluster {
+    Cluster::with_defaults(&[1, 2, 3], true, true)
+}
+
+#[test]
+fn a_follower_times_out_and_is_elected_by_a_majority() {
+    let mut cluster = three();
+    cluster.tick_all(25);
+    let leader = cluster.leader().expect("a leader after two election timeouts");
+    let term = cluster.node(leader).term();
+    assert_eq!(term, 1, "pre-vote means only the winner bumped the term");
+    for id in [1, 2, 3] {
+        assert_eq!(cluster.node(id).term(), term);
+        assert_eq!(cluster.node(id).leader(), Some(leader));
+    }
+    cluster.check_safety().unwrap();
+}
+
+#[test]
+fn a_proposal_on_the_leader_commits_and_applies_everywhere() {
+    let mut cluster = three();
+    assert!(cluster.elect(1));
+    cluster.propose(1, b"hello").unwrap();
+    cluster.stabilize();
+    for id in [1, 2, 3] {
+        let node = &cluster.nodes[&id];
+        assert_eq!(node.raft.commit_index(), 2, "empty leader entry + the proposal");
+        assert_eq!(node.applied_data, vec![Bytes::from_static(b"hello")]);
+    }
+    cluster.check_safety().unwrap();
+}
+
+#[test]
+fn a_proposal_on_a_follower_is_forwarded_and_with_no_leader_refused() {
+    let mut cluster = three();
+    assert_eq!(cluster.propose(2, b"x"), Err(ProposeError::NoLeader));
+    assert!(cluster.elect(1));
+    cluster.propose(2, b"forwarded").unwrap();
+    cluster.stabilize();
+    assert_eq!(cluster.nodes[&3].applied_data, vec![Bytes::from_static(b"forwarded")]);
+}
+
+#[test]
+fn single_node_cluster_elects_itself_and_commits_after_persisting() {
+    let mut cluster = Cluster::with_defaults(&[1], true, true);
+    assert!(cluster.elect(1));
+    cluster.propose(1, b"a").unwrap();
+    cluster.stabilize();
+    assert_eq!(cluster.node(1).commit_index(), 2);
+    assert_eq!(cluster.nodes[&1].applied_data.len(), 1);
+}
+
+#[test]
+fn ready_holds_vote_answers_until_the_vote_is_persisted() {
+    let mut node = Raft::new(Config::new(2, 1), RestoreState::new_cluster([1, 2, 3])).unwrap();
+    node.step(Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::RequestVote {
+            pre_vote: false,
+            last_log_index: 0,
+            last_log_term: 0,
+            leader_transfer: false,
+        },
+    });
+    let ready = node.ready();
+    assert_eq!(ready.hard_state, Some(HardState { term: 1, vote: Some(1), commit: 0 }));
+    assert!(ready.messages.is_empty());
+    assert_eq!(ready.messages_after_persist.len(), 1);
+    assert!(matches!(
+        ready.messages_after_persist[0].body,
+        MessageBody::RequestVoteResponse { pre_vote: false, granted: true }
+    ));
+    assert!(!node.has_ready());
+}
+
+#[test]
+fn restart_keeps_term_vote_and_log() {
+    let mut cluster = three();
+    assert!(cluster.elect(1));
+    for i in 0..5u8 {
+        cluster.propose(1, &[i]).unwrap();
+    }
+    cluster.stabilize();
+    cluster.crash(2);
+    cluster.restart(2);
+    cluster.stabilize();
+    let restarted = cluster.node(2);
+    assert_eq!(restarted.term(), cluster.node(1).term());
+    assert_eq!(restarted.last_index(), 6);
+    assert_eq!(cluster.nodes[&2].applied_data.len(), 5, "re-applied from index 1 after the restart");
+    cluster.check_safety().unwrap();
+}
