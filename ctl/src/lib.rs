@@ -1,0 +1,176 @@
+//! `concordctl`: an etcdctl-v2-compatible command-line client for Concord's v2 HTTP API (and for etcd).
+//!
+//! Job: parse etcdctl v2's commands and flags, talk HTTP/1.1 to the cluster's client endpoints (with
+//! etcdctl's sync and failover), and print exactly what etcdctl prints, with the same exit codes.
+//! Boundaries: no server logic lives here; the crate only depends on the wire protocol. `endpoint
+//! status|health` follow etcdctl v3's layout but are built from v2 endpoints (see `cluster.rs`).
+//! Auth commands (`user`, `role`, `auth`, `-u`) are not implemented yet.
+
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod commands;
+pub mod http;
+pub mod keys;
+
+use std::time::{Duration, Instant};
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command, EndpointCommand, MemberCommand};
+use client::{Client, SyncOutcome, exit, parse_go_duration};
+use commands::{DirWrite, Exit};
+use http::Endpoint;
+
+/// The default when neither flags nor environment name an endpoint (etcdctl v2's default).
+pub const DEFAULT_ENDPOINTS: &str = "http://127.0.0.1:2379,http://127.0.0.1:4001";
+
+/// Picks the endpoint list with etcdctl's precedence: `--endpoints`, `ETCDCTL_ENDPOINTS`, `--endpoint`,
+/// `ETCDCTL_ENDPOINT`, `--peers`/`-C`, `ETCDCTL_PEERS`, then the default.
+pub fn endpoint_list(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let non_empty = |value: Option<String>| value.filter(|text| !text.is_empty());
+    non_empty(cli.endpoints.clone())
+        .or_else(|| non_empty(env("ETCDCTL_ENDPOINTS")))
+        .or_else(|| non_empty(cli.endpoint.clone()))
+        .or_else(|| non_empty(env("ETCDCTL_ENDPOINT")))
+        .or_else(|| non_empty(cli.peers.clone()))
+        .or_else(|| non_empty(env("ETCDCTL_PEERS")))
+        .unwrap_or_else(|| DEFAULT_ENDPOINTS.to_string())
+}
+
+/// Runs one invocation; returns the process exit code.
+pub fn run(raw_args: Vec<String>) -> i32 {
+    let args = cli::normalize_args(raw_args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            let code = match error.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => exit::SUCCESS,
+                _ => exit::BAD_ARGS,
+            };
+            let _ = error.print();
+            return code;
+        }
+    };
+    if cli.version {
+        commands::out(&format!("concordctl version: {}\nAPI version: 2\n", env!("CARGO_PKG_VERSION")));
+        return exit::SUCCESS;
+    }
+    let Some(command) = &cli.command else {
+        commands::out(&format!("{}\n", Cli::command().render_help()));
+        return exit::SUCCESS;
+    };
+    match execute(&cli, command, &args) {
+        Ok(()) => exit::SUCCESS,
+        Err(Exit(code)) => code,
+    }
+}
+
+fn duration_flag(name: &str, text: &str) -> Result<Duration, Exit> {
+    parse_go_duration(text).map_err(|error| {
+        eprintln!("invalid value {text:?} for flag -{name}: {error}");
+        Exit(exit::BAD_ARGS)
+    })
+}
+
+fn build_client(cli: &Cli) -> Result<(Client, Duration), Exit> {
+    let header_timeout = duration_flag("timeout", &cli.timeout)?;
+    let total_timeout = duration_flag("total-timeout", &cli.total_timeout)?;
+    let list = endpoint_list(cli, &|name| std::env::var(name).ok());
+    let mut endpoints = Vec::new();
+    for text in list.split(',') {
+        match Endpoint::parse(text) {
+            Ok(endpoint) => endpoints.push(endpoint),
+            Err(error) => {
+                eprintln!("{error}");
+                return Err(Exit(exit::BAD_ARGS));
+            }
+        }
+    }
+    // A zero header timeout means "no per-request limit" in etcdctl; the total timeout still applies.
+    let header_timeout = if header_timeout.is_zero() { Duration::from_secs(30) } else { header_timeout };
+    let total_deadline = if total_timeout.is_zero() { None } else { Some(Instant::now() + total_timeout) };
+    let total_budget = if total_timeout.is_zero() { Duration::from_secs(30) } else { total_timeout };
+    Ok((Client { endpoints, header_timeout, total_deadline, debug: cli.debug }, total_budget))
+}
+
+/// etcdctl's `mustNewClient`: sync the endpoint list from the cluster unless `--no-sync`.
+fn synced(mut client: Client, no_sync: bool) -> Result<Client, Exit> {
+    if no_sync {
+        return Ok(client);
+    }
+    if client.debug {
+        let urls: Vec<&str> = client.endpoints.iter().map(|endpoint| endpoint.url.as_str()).collect();
+        eprintln!("start to sync cluster using endpoints({})", urls.join(","));
+    }
+    match client.sync() {
+        Ok(SyncOutcome::Synced) => {}
+        Ok(SyncOutcome::NoEndpoints) => {
+            let urls: Vec<&str> = client.endpoints.iter().map(|endpoint| endpoint.url.as_str()).collect();
+            eprintln!("etcd cluster has no published client endpoints.");
+            eprintln!(
+                "Try '--no-sync' if you want to access non-published client endpoints({}).",
+                urls.join(",")
+            );
+            return Err(commands::fail(exit::SERVER_ERROR, "client: no endpoints available"));
+        }
+        Err(error) if error.is_connection_error() => {
+            return Err(commands::fail_client(exit::BAD_CONNECTION, &error));
+        }
+        // Any other failure (say, a server without a member list) keeps the given endpoints.
+        Err(_) => {}
+    }
+    Ok(client)
+}
+
+fn execute(cli: &Cli, command: &Command, args: &[String]) -> Result<(), Exit> {
+    let (client, total_budget) = build_client(cli)?;
+    let format = cli.output;
+    match command {
+        Command::ClusterHealth(health) => cluster::cluster_health(&client, health, total_budget),
+        Command::Endpoint(EndpointCommand::Status(endpoint)) => {
+            cluster::endpoint_status_command(&client, endpoint, total_budget)
+        }
+        Command::Endpoint(EndpointCommand::Health(endpoint)) => {
+            cluster::endpoint_health_command(&client, endpoint, total_budget)
+        }
+        _ => {
+            let client = synced(client, cli.no_sync)?;
+            match command {
+                Command::Set(set) => commands::set(&client, set, format),
+                Command::Get(get) => commands::get(&client, get, format),
+                Command::Mk(mk) => commands::mk(&client, mk, format),
+                Command::Mkdir(dir) => commands::dir_write(&client, dir, DirWrite::Make, format),
+                Command::Setdir(dir) => commands::dir_write(&client, dir, DirWrite::Set, format),
+                Command::Updatedir(dir) => commands::dir_write(&client, dir, DirWrite::Update, format),
+                Command::Update(update) => commands::update(&client, update, format),
+                Command::Rm(rm) => commands::rm(&client, rm, format),
+                Command::Rmdir(rmdir) => commands::rmdir(&client, rmdir, format),
+                Command::Ls(ls) => commands::ls(&client, ls, format),
+                Command::Watch(watch) => {
+                    install_interrupt_exit();
+                    commands::watch(&client, watch, format)
+                }
+                Command::ExecWatch(exec_watch) => {
+                    install_interrupt_exit();
+                    let separator_given =
+                        args.iter().skip_while(|arg| arg.as_str() != "exec-watch").any(|arg| arg == "--");
+                    commands::exec_watch(&client, exec_watch, separator_given)
+                }
+                Command::Member(MemberCommand::List(free)) => cluster::member_list(&client, &free.args),
+                Command::Member(MemberCommand::Add(free)) => cluster::member_add(&client, &free.args),
+                Command::Member(MemberCommand::Remove(free)) => cluster::member_remove(&client, &free.args),
+                Command::Member(MemberCommand::Update(free)) => cluster::member_update(&client, &free.args),
+                Command::ClusterHealth(_) | Command::Endpoint(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Watches run until Ctrl-C; like etcdctl, an interrupt ends them quietly with exit code 0.
+fn install_interrupt_exit() {
+    let _ = ctrlc::set_handler(|| std::process::exit(exit::SUCCESS));
+}

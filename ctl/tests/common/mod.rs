@@ -1,0 +1,362 @@
+//! Test harness: real server processes on loopback and both clients (`concordctl` and the real
+//! `ETCDCTL_API=2 etcdctl`) run as child processes.
+//!
+//! The server is `etcd` (3.4, `--enable-v2=true`) by default. Set `CONCORD_CTL_TEST_SERVER` to another
+//! binary that accepts etcd's flags (Concord's server) to run the same sessions against it.
+//!
+//! Ports: every test file passes its own base port and each server start takes the next free pair, so
+//! parallel tests never collide. Every server is killed (and its data dir removed) by `Drop`, even when a
+//! test panics.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use ctl::http::{self, Deadlines, Endpoint, Request};
+
+/// The server binary under test.
+pub fn server_binary() -> String {
+    std::env::var("CONCORD_CTL_TEST_SERVER").unwrap_or_else(|_| "etcd".to_string())
+}
+
+fn have(binary: &str) -> bool {
+    Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// Whether the real tools are present. CI installs them (`.ci/run`); there a missing tool is a failure.
+/// On a developer machine without them the end-to-end tests say so and pass vacuously.
+pub fn tools_available() -> bool {
+    let present = have(&server_binary()) && have("etcdctl");
+    if !present {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have etcd and etcdctl (apt-get install etcd-server etcd-client)"
+        );
+        eprintln!("SKIPPED: etcd/etcdctl not installed (apt-get install -y etcd-server etcd-client)");
+    }
+    present
+}
+
+static NEXT_PORT_OFFSET: AtomicU16 = AtomicU16::new(0);
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// Two free loopback ports (client, peer) at or after `base`.
+pub fn free_port_pair(base: u16) -> (u16, u16) {
+    loop {
+        let offset = NEXT_PORT_OFFSET.fetch_add(2, Ordering::SeqCst);
+        assert!(offset < 400, "ran out of test ports above {base}");
+        let (client, peer) = (base + offset, base + offset + 1);
+        if port_is_free(client) && port_is_free(peer) {
+            return (client, peer);
+        }
+    }
+}
+
+/// One member's addresses and name.
+#[derive(Clone, Debug)]
+pub struct MemberSpec {
+    pub name: String,
+    pub client_port: u16,
+    pub peer_port: u16,
+}
+
+impl MemberSpec {
+    pub fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+}
+
+/// A running server process; killed and cleaned up on drop.
+pub struct Server {
+    pub spec: MemberSpec,
+    child: Option<Child>,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts one member. `initial_cluster` is etcd's `name=peerURL,...`; `state` is `new` or `existing`.
+    pub fn start(spec: &MemberSpec, initial_cluster: &str, state: &str) -> Server {
+        let data_dir = std::env::temp_dir().join(format!(
+            "concordctl-test-{}-{}-{}",
+            std::process::id(),
+            spec.name,
+            spec.client_port
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let log = std::fs::File::create(data_dir.with_extension("log")).expect("create server log");
+        let child = Command::new(server_binary())
+            .arg("--name")
+            .arg(&spec.name)
+            .arg("--data-dir")
+            .arg(data_dir.join("data"))
+            .arg("--listen-client-urls")
+            .arg(spec.client_url())
+            .arg("--advertise-client-urls")
+            .arg(spec.client_url())
+            .arg("--listen-peer-urls")
+            .arg(spec.peer_url())
+            .arg("--initial-advertise-peer-urls")
+            .arg(spec.peer_url())
+            .arg("--initial-cluster")
+            .arg(initial_cluster)
+            .arg("--initial-cluster-state")
+            .arg(state)
+            .arg("--initial-cluster-token")
+            .arg(format!("concordctl-test-{}", spec.client_port))
+            .arg("--heartbeat-interval")
+            .arg("50")
+            .arg("--election-timeout")
+            .arg("500")
+            .arg("--enable-v2=true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the server binary");
+        Server { spec: spec.clone(), child: Some(child), data_dir }
+    }
+
+    /// A fresh single-member cluster, ready to serve.
+    pub fn single(base_port: u16, name: &str) -> Server {
+        let (client_port, peer_port) = free_port_pair(base_port);
+        let spec = MemberSpec { name: name.to_string(), client_port, peer_port };
+        let server = Server::start(&spec, &format!("{}={}", spec.name, spec.peer_url()), "new");
+        server.wait_healthy();
+        server
+    }
+
+    pub fn client_url(&self) -> String {
+        self.spec.client_url()
+    }
+
+    /// Blocks until `/health` says true (at most 20 s, then panics with the server log).
+    pub fn wait_healthy(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if health(&self.client_url()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default();
+        panic!("server {} did not become healthy; log tail:\n{}", self.spec.name, tail(&log, 30));
+    }
+
+    /// SIGKILLs the process (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        let _ = std::fs::remove_file(self.data_dir.with_extension("log"));
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// GET `url` + `path` with a short timeout.
+pub fn http_get(url: &str, path: &str) -> Option<http::Response> {
+    let endpoint = Endpoint::parse(url).ok()?;
+    let deadlines = Deadlines {
+        header_timeout: Duration::from_secs(1),
+        total: Some(Instant::now() + Duration::from_secs(2)),
+    };
+    http::send(&endpoint, &Request::get(path.to_string()), deadlines).ok()
+}
+
+pub fn health(url: &str) -> bool {
+    http_get(url, "/health")
+        .is_some_and(|response| response.status == 200 && response.body.windows(4).any(|w| w == b"true"))
+}
+
+/// Number of watchers the server reports in `/v2/stats/store` (None when it does not say).
+pub fn watcher_count(url: &str) -> Option<u64> {
+    let response = http_get(url, "/v2/stats/store")?;
+    let value: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+    value.get("watchers").and_then(serde_json::Value::as_u64)
+}
+
+/// Waits until the server has at least `count` watchers (or, for a server without the statistic, a
+/// moment), so a writer does not race the watcher it means to wake.
+pub fn wait_for_watchers(url: &str, count: u64) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        match watcher_count(url) {
+            Some(current) if current >= count => return,
+            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+            None => {
+                std::thread::sleep(Duration::from_millis(500));
+                return;
+            }
+        }
+    }
+    panic!("watcher did not register within 10 s");
+}
+
+/// Which command-line client to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Concordctl,
+    Etcdctl,
+}
+
+impl Tool {
+    pub fn command(self) -> Command {
+        let mut command = match self {
+            Tool::Concordctl => Command::new(env!("CARGO_BIN_EXE_concordctl")),
+            Tool::Etcdctl => {
+                let mut command = Command::new("etcdctl");
+                command.env("ETCDCTL_API", "2");
+                command
+            }
+        };
+        for variable in ["ETCDCTL_ENDPOINTS", "ETCDCTL_ENDPOINT", "ETCDCTL_PEERS", "ETCDCTL_USERNAME"] {
+            command.env_remove(variable);
+        }
+        command
+    }
+}
+
+/// What one command printed and returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+pub fn outcome_of(output: Output) -> Outcome {
+    Outcome {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: output.status.code().unwrap_or(-1),
+    }
+}
+
+/// Runs `tool --endpoints <endpoints> <args>` with an empty stdin.
+pub fn run(tool: Tool, endpoints: &str, args: &[&str]) -> Outcome {
+    let output = tool
+        .command()
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the client");
+    outcome_of(output)
+}
+
+/// One scripted step: the arguments, plus what the transcript must show (checked for both clients).
+pub struct Step<'a> {
+    pub args: &'a [&'a str],
+    pub expect: Expect<'a>,
+}
+
+pub enum Expect<'a> {
+    /// Exact stdout, empty stderr, exit 0.
+    Stdout(&'a str),
+    /// Exact stderr, empty stdout, this exit code.
+    Stderr(&'a str, i32),
+    /// Only compared between the two clients.
+    SameAsEtcdctl,
+}
+
+pub fn step<'a>(args: &'a [&'a str], expect: Expect<'a>) -> Step<'a> {
+    Step { args, expect }
+}
+
+/// Replaces the parts of a transcript that legitimately differ between two runs (expiry timestamps).
+pub fn normalize(text: &str) -> String {
+    let mut normalized = String::with_capacity(text.len());
+    let mut rest = text;
+    let marker = "\"expiration\":\"";
+    while let Some(position) = rest.find(marker) {
+        normalized.push_str(&rest[..position + marker.len()]);
+        rest = &rest[position + marker.len()..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        normalized.push_str("<time>");
+        rest = &rest[end..];
+    }
+    normalized.push_str(rest);
+    normalized
+}
+
+/// Runs the same scripted session with each tool against its own fresh single-node server, checks every
+/// step's expectation, and checks the two transcripts are identical (after `normalize`). Returns the
+/// concordctl transcript.
+pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<Outcome> {
+    let mut transcripts = Vec::new();
+    for tool in [Tool::Etcdctl, Tool::Concordctl] {
+        let server = Server::single(base_port, "solo");
+        let url = server.client_url();
+        let mut transcript = Vec::new();
+        for step in steps {
+            // A pseudo-step that only lets time pass (for TTL expiry).
+            if let Some(millis) = step.args.first().and_then(|first| first.strip_prefix("exec-sleep-")) {
+                std::thread::sleep(Duration::from_millis(millis.parse().expect("sleep milliseconds")));
+                transcript.push(Outcome { stdout: String::new(), stderr: String::new(), code: 0 });
+                continue;
+            }
+            let outcome = run(tool, &url, step.args);
+            let outcome = Outcome {
+                stdout: normalize(&outcome.stdout).replace(&url, "<url>"),
+                stderr: normalize(&outcome.stderr).replace(&url, "<url>"),
+                code: outcome.code,
+            };
+            match step.expect {
+                Expect::Stdout(expected) => assert_eq!(
+                    (outcome.stdout.as_str(), outcome.stderr.as_str(), outcome.code),
+                    (expected, "", 0),
+                    "{tool:?} {:?}",
+                    step.args
+                ),
+                Expect::Stderr(expected, code) => assert_eq!(
+                    (outcome.stdout.as_str(), outcome.stderr.as_str(), outcome.code),
+                    ("", expected, code),
+                    "{tool:?} {:?}",
+                    step.args
+                ),
+                Expect::SameAsEtcdctl => {}
+            }
+            transcript.push(outcome);
+        }
+        transcripts.push(transcript);
+    }
+    let concord = transcripts.pop().expect("concordctl transcript");
+    let etcd = transcripts.pop().expect("etcdctl transcript");
+    for ((step, etcd), concord) in steps.iter().zip(&etcd).zip(&concord) {
+        assert_eq!(
+            concord, etcd,
+            "concordctl and etcdctl differ on {:?}\n etcdctl: {etcd}\n concordctl: {concord}",
+            step.args
+        );
+    }
+    concord
+}
