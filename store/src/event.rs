@@ -130,7 +130,8 @@ impl Event {
         self.node.modified_index
     }
 
-    /// etcd answers `201 Created` for a create and for a set that made a new node, 200 otherwise.
+    /// etcd answers a write with `201 Created` for a create and for a set that made a new node, 200
+    /// otherwise. (A watch answer is always 200.)
     pub fn http_status(&self) -> u16 {
         let created =
             self.action == Action::Create || (self.action == Action::Set && self.prev_node.is_none());

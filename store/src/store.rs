@@ -415,7 +415,7 @@ impl Store {
         let value = if refresh { previous_value.as_str() } else { value };
         let mut event = self.internal_create(&path, dir, value, false, true, expiration, Action::Set, now)?;
         event.prev_node = previous;
-        Ok(self.publish(event))
+        Ok(if refresh { self.record_refresh(event) } else { self.publish(event) })
     }
 
     /// etcd's `internalCreate`: creates missing parent directories, then the node; `replace` lets a file

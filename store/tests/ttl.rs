@@ -194,3 +194,28 @@ fn replacing_a_ttl_key_with_set_forgets_the_old_ttl() {
     assert!(store.expire(NOW + 10 * SECOND).is_empty());
     assert_eq!(get(&store, "/k").unwrap().node.value.as_deref(), Some("permanent"));
 }
+
+#[test]
+fn a_set_refresh_is_invisible_to_watchers_and_to_wait_index() {
+    // Found by comparing with etcd 3.4: `refresh=true` without prevExist (a set) notifies nobody either.
+    let mut store = Store::new();
+    set_ttl(&mut store, "/r", "v", 5, NOW).unwrap();
+    let store::WatchStart::Registered { .. } = store.watch("/r", false, true, None).unwrap() else {
+        panic!("registered");
+    };
+    store
+        .apply(&Command::Set {
+            key: "/r".into(),
+            value: String::new(),
+            dir: false,
+            ttl: Some(9),
+            refresh: true,
+            now: NOW,
+        })
+        .unwrap();
+    assert!(store.take_watch_events().is_empty());
+    assert!(matches!(
+        store.watch("/r", false, false, Some(2)).unwrap(),
+        store::WatchStart::Registered { .. }
+    ));
+}
