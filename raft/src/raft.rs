@@ -551,7 +551,9 @@ impl Raft {
 
     /// Brings the progress map in line with the configuration (leader only).
     fn sync_progress(&mut self) {
-        let next = self.log.last_index() + 1;
+        // A new member starts probing at our last entry (not after it), so the first probe carries an
+        // entry and goes out with the next broadcast instead of waiting for a heartbeat.
+        let next = self.log.last_index().max(1);
         let (max_msgs, max_bytes) = (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
         let members = self.conf.all_members();
         self.progress.retain(|member, _| members.contains(member));
@@ -996,7 +998,8 @@ impl Raft {
                 }
                 let match_index = progress.match_index;
                 if !self.maybe_commit() && was_paused {
-                    self.send_append(from, false);
+                    // It was paused and may have missed commit news: tell it even with no entries.
+                    self.send_append(from, true);
                 }
                 if self.role != Role::Leader {
                     return; // the commit removed us

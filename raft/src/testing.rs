@@ -107,6 +107,15 @@ impl Cluster {
         cluster
     }
 
+    /// A cluster of nodes restored from the given states (for scenarios that start from crafted logs).
+    pub fn from_states(nodes: Vec<(Config, RestoreState)>) -> Cluster {
+        let mut cluster = Cluster::new(&[], |id| Config::new(id, id));
+        for (config, restore) in nodes {
+            cluster.add_node(config, restore);
+        }
+        cluster
+    }
+
     /// A cluster with the default configuration (seeded per id) and pre-vote / check-quorum as given.
     pub fn with_defaults(ids: &[NodeId], pre_vote: bool, check_quorum: bool) -> Cluster {
         Cluster::new(ids, |id| {
@@ -251,6 +260,38 @@ impl Cluster {
             self.deliver(message);
         }
         false
+    }
+
+    /// Delivers queued messages matching `keep` (including ones they cause) until none is left;
+    /// the others stay queued in order. Returns how many were delivered.
+    pub fn deliver_matching(&mut self, keep: impl Fn(&Message) -> bool) -> usize {
+        let mut delivered = 0;
+        for _ in 0..1_000_000 {
+            self.process_all_ready();
+            let Some(position) = self.network.iter().position(&keep) else { break };
+            let message = self.network.remove(position).expect("position is valid");
+            self.deliver(message);
+            delivered += 1;
+        }
+        delivered
+    }
+
+    /// Drops queued messages matching `drop`; returns how many.
+    pub fn drop_matching(&mut self, drop: impl Fn(&Message) -> bool) -> usize {
+        let before = self.network.len();
+        self.network.retain(|message| !drop(message));
+        before - self.network.len()
+    }
+
+    /// Like `stabilize`, but drops every message matching `drop` instead of delivering it.
+    pub fn stabilize_dropping(&mut self, drop: impl Fn(&Message) -> bool) {
+        for _ in 0..1_000_000 {
+            self.process_all_ready();
+            let Some(message) = self.network.pop_front() else { return };
+            if !drop(&message) {
+                self.deliver(message);
+            }
+        }
     }
 
     pub fn tick(&mut self, id: NodeId) {

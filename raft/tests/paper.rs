@@ -1,0 +1,512 @@
+//! The rules of the Raft paper as scenarios (etcd's raft_paper_test.go served as a checklist).
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use raft::testing::Cluster;
+use raft::*;
+
+fn vote_request(from: NodeId, to: NodeId, term: Term, last_log_index: Index, last_log_term: Term) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body: MessageBody::RequestVote {
+            pre_vote: false,
+            last_log_index,
+            last_log_term,
+            leader_transfer: false,
+        },
+    }
+}
+
+fn granted(ready: &Ready) -> Vec<(NodeId, bool)> {
+    ready
+        .messages_after_persist
+        .iter()
+        .filter_map(|message| match message.body {
+            MessageBody::RequestVoteResponse { granted, .. } => Some((message.to, granted)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lone_node(id: NodeId, pre_vote: bool) -> Raft {
+    Raft::new(config(id, pre_vote, false), RestoreState::new_cluster([1, 2, 3])).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elections (§5.2).
+
+#[test]
+fn follower_that_hears_nothing_campaigns_within_t_to_2t_ticks() {
+    for seed in 0..20 {
+        let mut settings = config(1, false, false);
+        settings.seed = seed;
+        let mut node = Raft::new(settings, RestoreState::new_cluster([1, 2, 3])).unwrap();
+        let mut ticks = 0;
+        while node.role() == Role::Follower {
+            node.tick();
+            ticks += 1;
+            assert!(ticks < 20, "never campaigned");
+        }
+        assert!((10..20).contains(&ticks), "campaigned after {ticks} ticks");
+        assert_eq!(node.role(), Role::Candidate);
+        assert_eq!(node.term(), 1);
+        assert_eq!(node.vote(), Some(1), "votes for itself");
+    }
+}
+
+#[test]
+fn election_timeouts_are_randomized_per_node() {
+    let mut timeouts = std::collections::BTreeSet::new();
+    for id in 1..=10 {
+        let mut node = Raft::new(config(id, false, false), RestoreState::new_cluster(1..=10)).unwrap();
+        let mut ticks = 0;
+        while node.role() == Role::Follower {
+            node.tick();
+            ticks += 1;
+        }
+        timeouts.insert(ticks);
+    }
+    assert!(timeouts.len() >= 3, "timeouts not spread: {timeouts:?}");
+}
+
+#[test]
+fn candidate_asks_every_voter_only_after_persisting_its_vote() {
+    let mut node = lone_node(1, false);
+    node.campaign();
+    let ready = node.ready();
+    assert_eq!(ready.hard_state, Some(HardState { term: 1, vote: Some(1), commit: 0 }));
+    assert!(ready.messages.is_empty());
+    let mut asked: Vec<NodeId> = ready.messages_after_persist.iter().map(|message| message.to).collect();
+    asked.sort();
+    assert_eq!(asked, vec![2, 3]);
+}
+
+#[test]
+fn candidate_wins_with_a_majority_of_grants() {
+    let mut node = lone_node(1, false);
+    node.campaign();
+    node.ready();
+    node.step(Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+    });
+    assert_eq!(node.role(), Role::Leader);
+}
+
+#[test]
+fn candidate_loses_to_a_majority_of_rejections_and_becomes_follower() {
+    let mut node = Raft::new(config(1, false, false), RestoreState::new_cluster([1, 2, 3, 4, 5])).unwrap();
+    node.campaign();
+    for from in [2, 3, 4] {
+        node.step(Message {
+            from,
+            to: 1,
+            term: 1,
+            body: MessageBody::RequestVoteResponse { pre_vote: false, granted: false },
+        });
+    }
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!(node.term(), 1);
+}
+
+#[test]
+fn a_voter_grants_at_most_one_vote_per_term() {
+    let mut node = lone_node(3, false);
+    node.step(vote_request(1, 3, 1, 0, 0));
+    assert_eq!(granted(&node.ready()), vec![(1, true)]);
+    node.step(vote_request(2, 3, 1, 0, 0));
+    assert_eq!(granted(&node.ready()), vec![(2, false)], "already voted for 1 in term 1");
+    node.step(vote_request(1, 3, 1, 0, 0));
+    assert_eq!(granted(&node.ready()), vec![(1, true)], "a repeated request from the same candidate");
+    node.step(vote_request(2, 3, 2, 0, 0));
+    assert_eq!(granted(&node.ready()), vec![(2, true)], "a new term, a new vote");
+}
+
+#[test]
+fn a_voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
+    // Voter log: terms [1, 2, 2].
+    let restore = restored(&[1, 2, 3], &[1, 2, 2], 2, 0);
+    let cases = [
+        (1, 5, false), // older last term, longer log
+        (2, 2, false), // same last term, shorter log
+        (2, 3, true),  // same last term, same length
+        (2, 4, true),  // same last term, longer
+        (3, 1, true),  // newer last term, shorter
+    ];
+    for (last_term, last_index, expect) in cases {
+        let mut node = Raft::new(config(3, false, false), restore.clone()).unwrap();
+        node.step(vote_request(1, 3, 3, last_index, last_term));
+        assert_eq!(granted(&node.ready()), vec![(1, expect)], "candidate last ({last_index}, {last_term})");
+    }
+}
+
+#[test]
+fn candidate_returns_to_follower_on_an_append_from_a_leader_of_its_term() {
+    let mut node = lone_node(1, false);
+    node.campaign();
+    node.step(Message {
+        from: 2,
+        to: 1,
+        term: 1,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+        },
+    });
+    assert_eq!(node.role(), Role::Follower);
+    assert_eq!(node.leader(), Some(2));
+    assert_eq!(node.term(), 1);
+}
+
+#[test]
+fn a_leader_steps_down_on_a_message_with_a_higher_term() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    cluster.node_mut(1).step(Message {
+        from: 2,
+        to: 1,
+        term: 5,
+        body: MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+        },
+    });
+    assert_eq!(cluster.node(1).role(), Role::Follower);
+    assert_eq!(cluster.node(1).term(), 5);
+    assert_eq!(cluster.node(1).leader(), Some(2));
+}
+
+#[test]
+fn a_stale_leader_is_told_the_newer_term_when_it_sends_an_append() {
+    let mut node = Raft::new(config(2, true, true), restored(&[1, 2, 3], &[1], 5, 0)).unwrap();
+    node.step(Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: MessageBody::Heartbeat { commit: 0, read_context: 0 },
+    });
+    let ready = node.ready();
+    let answer = ready.messages.iter().chain(&ready.messages_after_persist).next().expect("an answer");
+    assert_eq!((answer.to, answer.term), (1, 5));
+    assert_eq!(node.term(), 5);
+}
+
+#[test]
+fn split_votes_are_resolved_by_a_later_election() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3, 4], false, false);
+    for id in 1..=4 {
+        cluster.node_mut(id).campaign();
+    }
+    cluster.stabilize();
+    assert!(cluster.leader().is_none(), "everyone voted for itself");
+    cluster.tick_all(40);
+    assert!(cluster.leader().is_some());
+    cluster.check_safety().unwrap();
+}
+
+#[test]
+fn leader_sends_heartbeats_every_heartbeat_tick() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    cluster.node_mut(1).tick();
+    let ready = cluster.node_mut(1).ready();
+    let heartbeats =
+        ready.messages.iter().filter(|m| matches!(m.body, MessageBody::Heartbeat { .. })).count();
+    assert_eq!(heartbeats, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log replication (§5.3) and commitment (§5.4).
+
+#[test]
+fn a_new_leader_appends_an_empty_entry_of_its_term_and_commits_it() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], true, true);
+    assert!(cluster.elect(1));
+    let entry = cluster.node(1).log_entries(1, 1).unwrap().remove(0);
+    assert_eq!(entry, Entry { term: 1, index: 1, payload: EntryPayload::Empty });
+    for id in 1..=3 {
+        assert_eq!(cluster.node(id).commit_index(), 1);
+    }
+}
+
+fn append(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    prev: (Index, Term),
+    entries: &[(Index, Term)],
+    commit: Index,
+) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body: MessageBody::AppendEntries {
+            prev_log_index: prev.0,
+            prev_log_term: prev.1,
+            entries: entries
+                .iter()
+                .map(|&(index, term)| Entry {
+                    index,
+                    term,
+                    payload: EntryPayload::Normal(Bytes::from_static(b"x")),
+                })
+                .collect(),
+            leader_commit: commit,
+        },
+    }
+}
+
+fn append_answer(node: &mut Raft) -> Result<Index, (Index, RejectHint)> {
+    let ready = node.ready();
+    let message = ready.messages.iter().chain(&ready.messages_after_persist).next().expect("an answer");
+    match &message.body {
+        MessageBody::AppendEntriesResponse { result } => *result,
+        other => panic!("expected an append answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn follower_rejects_an_append_whose_previous_entry_does_not_match_and_hints_where_to_retry() {
+    // Follower log terms [1, 1, 2, 2, 2]; the leader's (term 3) prev is (5, 3).
+    let mut node = Raft::new(config(2, false, false), restored(&[1, 2, 3], &[1, 1, 2, 2, 2], 3, 0)).unwrap();
+    node.step(append(1, 2, 3, (5, 3), &[(6, 3)], 0));
+    let (rejected, hint) = append_answer(&mut node).unwrap_err();
+    assert_eq!(rejected, 5);
+    assert_eq!(hint, RejectHint { hint_index: 5, hint_term: 2 });
+    // Too short: prev beyond the end hints the last index.
+    node.step(append(1, 2, 3, (9, 3), &[], 0));
+    let (_, hint) = append_answer(&mut node).unwrap_err();
+    assert_eq!(hint, RejectHint { hint_index: 5, hint_term: 2 });
+    assert_eq!(node.last_index(), 5, "a rejection changes nothing");
+}
+
+#[test]
+fn a_duplicate_or_stale_append_never_truncates_a_longer_log() {
+    let mut node = Raft::new(config(2, false, false), restored(&[1, 2, 3], &[1], 1, 0)).unwrap();
+    node.step(append(1, 2, 1, (1, 1), &[(2, 1), (3, 1), (4, 1)], 0));
+    assert_eq!(append_answer(&mut node), Ok(4));
+    node.step(append(1, 2, 1, (1, 1), &[(2, 1)], 0));
+    assert_eq!(append_answer(&mut node), Ok(2), "acknowledges only what that message carried");
+    assert_eq!(node.last_index(), 4, "entries 3 and 4 survive the stale append");
+}
+
+#[test]
+fn a_conflicting_suffix_is_truncated_and_replaced() {
+    let mut node = Raft::new(config(2, false, false), restored(&[1, 2, 3], &[1, 1, 2, 2], 2, 1)).unwrap();
+    node.step(append(1, 2, 3, (2, 1), &[(3, 3)], 1));
+    assert_eq!(append_answer(&mut node), Ok(3));
+    assert_eq!(terms_of(&node), vec![1, 1, 3]);
+}
+
+#[test]
+fn follower_commit_follows_the_leader_but_never_beyond_what_the_message_proved() {
+    let mut node = Raft::new(config(2, false, false), restored(&[1, 2, 3], &[1, 1, 1, 1], 1, 0)).unwrap();
+    // Entries 3..4 may differ from the leader's: the append only proves up to 2.
+    node.step(append(1, 2, 2, (1, 1), &[(2, 1)], 10));
+    assert_eq!(node.commit_index(), 2);
+}
+
+#[test]
+fn committed_entries_are_handed_out_only_after_they_are_locally_persisted() {
+    let mut node = Raft::new(config(2, false, false), restored(&[1, 2, 3], &[], 1, 0)).unwrap();
+    node.step(append(1, 2, 1, (0, 0), &[(1, 1), (2, 1)], 2));
+    let ready = node.ready();
+    assert_eq!(ready.entries.len(), 2);
+    assert!(ready.committed_entries.is_empty(), "not durable yet");
+    assert_eq!(ready.hard_state.map(|hard| hard.commit), Some(2));
+    node.on_persisted(2, 1);
+    let ready = node.ready();
+    assert_eq!(ready.committed_entries.len(), 2);
+}
+
+#[test]
+fn figure_7_followers_with_missing_and_extra_entries_are_repaired() {
+    // Raft paper, Figure 7: the leader of term 8 and six followers (a)..(f).
+    let leader: &[Term] = &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6];
+    let followers: [&[Term]; 6] = [
+        &[1, 1, 1, 4, 4, 5, 5, 6, 6],
+        &[1, 1, 1, 4],
+        &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
+        &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
+        &[1, 1, 1, 4, 4, 4, 4],
+        &[1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
+    ];
+    let ids = [1, 2, 3, 4, 5, 6, 7];
+    let mut logs = vec![leader];
+    logs.extend(followers);
+    let mut cluster = cluster_with_logs(&ids, &logs, 7, false);
+    assert!(cluster.elect(1), "a, b, e and f vote for the leader");
+    assert_eq!(cluster.node(1).term(), 8);
+    cluster.stabilize();
+    let mut expected = leader.to_vec();
+    expected.push(8);
+    for id in ids {
+        assert_eq!(terms_of(cluster.node(id)), expected, "follower {id} repaired");
+        assert_eq!(cluster.node(id).commit_index(), 11);
+    }
+    cluster.check_safety().unwrap();
+}
+
+#[test]
+fn repairing_a_far_behind_follower_takes_one_round_trip_per_term_not_per_entry() {
+    let leader: Vec<Term> = [vec![1; 3], vec![2; 50], vec![3; 50]].concat();
+    let follower: Vec<Term> = [vec![1; 3], vec![2; 20], vec![2; 60]].concat();
+    let mut cluster = cluster_with_logs(&[1, 2, 3], &[&leader, &follower, &leader], 3, false);
+    cluster.cut.insert((1, 2));
+    cluster.cut.insert((2, 1));
+    assert!(cluster.elect(1));
+    cluster.heal();
+    let before = cluster.delivered;
+    cluster.node_mut(1).tick();
+    cluster.stabilize();
+    assert_eq!(terms_of(cluster.node(2)), terms_of(cluster.node(1)));
+    assert!(cluster.delivered - before < 20, "took {} messages", cluster.delivered - before);
+}
+
+/// Figure 8 played out. S1 (term 4 leader) gets its term-2 entry at index 2 onto a majority but not
+/// its term-4 entry. It must not commit index 2, because S5 (whose index 2 is from term 3) can still
+/// win and overwrite it.
+pub fn figure_8(bug: Option<&str>) -> Result<(), raft::testing::Violation> {
+    let ids = [1, 2, 3, 4, 5];
+    let logs: [&[Term]; 5] = [&[1, 2], &[1], &[1], &[1], &[1, 3]];
+    let mut cluster = Cluster::from_states(
+        ids.iter()
+            .zip(logs)
+            .map(|(&id, terms)| {
+                let mut settings = config(id, false, false);
+                settings.max_msg_bytes = 1; // one entry per append, so index 2 travels alone
+                #[cfg(feature = "planted-bugs")]
+                {
+                    settings.planted_bug = bug.map(|name| name.parse().unwrap());
+                }
+                let _ = bug;
+                (settings, restored(&ids, terms, 3, 1))
+            })
+            .collect(),
+    );
+    cluster.isolate(5);
+    cluster.cut.insert((1, 4));
+    cluster.cut.insert((4, 1));
+    // Let only the term-2 entry reach S2 and S3, and never let S1's commit news out: S1's messages
+    // lose their term-4 entries and their commit index on the way.
+    let censor = |mut message: Message| {
+        if message.from == 1 {
+            match &mut message.body {
+                MessageBody::AppendEntries { entries, leader_commit, .. } => {
+                    entries.retain(|entry| entry.term < 4);
+                    *leader_commit = (*leader_commit).min(1);
+                }
+                MessageBody::Heartbeat { commit, .. } => *commit = (*commit).min(1),
+                _ => {}
+            }
+        }
+        message
+    };
+    let run = |cluster: &mut Cluster| {
+        for _ in 0..10_000 {
+            cluster.process_all_ready();
+            let Some(message) = cluster.network.pop_front() else { break };
+            cluster.deliver(censor(message));
+        }
+    };
+    cluster.node_mut(1).campaign();
+    run(&mut cluster);
+    assert_eq!(cluster.node(1).role(), Role::Leader, "S2 and S3 vote for S1 in term 4");
+    for _ in 0..5 {
+        cluster.node_mut(1).tick();
+        run(&mut cluster);
+    }
+    assert_eq!(terms_of(cluster.node(2)), vec![1, 2]);
+    assert_eq!(terms_of(cluster.node(3)), vec![1, 2]);
+    // S1 crashes; S5 comes back and is elected by S2, S3, S4 (its last term 3 beats their 2).
+    cluster.crash(1);
+    cluster.heal();
+    cluster.isolate(1);
+    for _ in 0..3 {
+        cluster.elect(5);
+        if cluster.node(5).role() == Role::Leader {
+            break;
+        }
+    }
+    assert_eq!(cluster.node(5).role(), Role::Leader);
+    cluster.stabilize();
+    assert_eq!(terms_of(cluster.node(2))[..2], [1, 3], "S5 overwrote the uncommitted index 2");
+    cluster.check_safety()
+}
+
+#[test]
+fn figure_8_a_leader_never_commits_an_old_term_entry_by_counting_replicas() {
+    figure_8(None).unwrap();
+}
+
+#[test]
+fn a_heartbeat_answer_from_a_lagging_follower_triggers_a_resend() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    // Everything to 3 is lost while an entry commits with 2's help.
+    cluster.cut.insert((1, 3));
+    cluster.propose(1, b"lost").unwrap();
+    cluster.stabilize();
+    assert_eq!(cluster.node(3).last_index(), 1);
+    cluster.heal();
+    cluster.node_mut(1).tick(); // heartbeat
+    cluster.stabilize();
+    assert_eq!(cluster.node(3).last_index(), 2);
+    assert_eq!(cluster.node(3).commit_index(), 2);
+}
+
+#[test]
+fn the_leader_streams_many_entries_per_message_within_the_byte_bound() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    for i in 0..100u32 {
+        cluster.node_mut(1).propose(Bytes::from(i.to_be_bytes().to_vec())).unwrap();
+    }
+    let ready = cluster.node_mut(1).ready();
+    let appends: Vec<usize> = ready
+        .messages
+        .iter()
+        .filter_map(|message| match &message.body {
+            MessageBody::AppendEntries { entries, .. } => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appends, vec![100, 100], "one batched append per follower");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restart validation.
+
+#[test]
+fn restart_refuses_state_that_contradicts_itself() {
+    let voters = [1, 2, 3];
+    let beyond = restored(&voters, &[1, 1], 1, 3);
+    let error = Raft::new(config(1, true, true), beyond).unwrap_err();
+    assert!(error.to_string().contains("commit index 3 is beyond the last log index 2"), "{error}");
+
+    let mut unknown_vote = restored(&voters, &[1], 1, 0);
+    unknown_vote.hard_state.vote = Some(9);
+    let error = Raft::new(config(1, true, true), unknown_vote).unwrap_err();
+    assert!(error.to_string().contains("vote for unknown node"), "{error}");
+
+    let mut gap = restored(&voters, &[1, 1, 1], 1, 0);
+    gap.entries.remove(1);
+    let error = Raft::new(config(1, true, true), gap).unwrap_err();
+    assert!(error.to_string().contains("not contiguous"), "{error}");
+
+    let behind = restored(&voters, &[1, 2], 1, 0);
+    assert!(Raft::new(config(1, true, true), behind).is_err(), "hard state term behind the log");
+
+    assert!(Raft::new(config(0, true, true), RestoreState::new_cluster(voters)).is_err(), "id 0");
+}
