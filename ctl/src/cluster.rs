@@ -234,7 +234,7 @@ pub fn cluster_health(
         }
     };
     loop {
-        let mut healthy = false;
+        let mut healthy_members = 0usize;
         for member in &members {
             if member.client_urls.is_empty() {
                 out(&format!("member {} is unreachable: no available published client urls\n", member.id));
@@ -252,7 +252,7 @@ pub fn cluster_health(
                     Ok(result) => {
                         checked = true;
                         if result {
-                            healthy = true;
+                            healthy_members += 1;
                             out(&format!("member {} is healthy: got healthy result from {url}\n", member.id));
                         } else {
                             out(&format!(
@@ -272,9 +272,17 @@ pub fn cluster_health(
                 ));
             }
         }
-        out(if healthy { "cluster is healthy\n" } else { "cluster is unhealthy\n" });
+        // etcdctl 3.4: every member healthy, some (degraded), or none; only the first exits 0.
+        let all_healthy = healthy_members == members.len();
+        out(if all_healthy {
+            "cluster is healthy\n"
+        } else if healthy_members == 0 {
+            "cluster is unhealthy\n"
+        } else {
+            "cluster is degraded\n"
+        });
         if !args.forever {
-            return if healthy { Ok(()) } else { Err(Exit(exit::CLUSTER_NOT_HEALTHY)) };
+            return if all_healthy { Ok(()) } else { Err(Exit(exit::CLUSTER_NOT_HEALTHY)) };
         }
         out("\nnext check after 10 second...\n\n");
         std::thread::sleep(Duration::from_secs(10));

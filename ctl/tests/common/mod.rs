@@ -76,6 +76,13 @@ impl MemberSpec {
     }
 }
 
+/// The `--initial-cluster-token` for a cluster: the same for every member (derived from the first peer
+/// URL's port), different between clusters, so test clusters never merge by accident.
+pub fn cluster_token(initial_cluster: &str) -> String {
+    let first = initial_cluster.split(',').next().unwrap_or("");
+    format!("concordctl-test-{}", first.rsplit(':').next().unwrap_or("0"))
+}
+
 /// A running server process; killed and cleaned up on drop.
 pub struct Server {
     pub spec: MemberSpec,
@@ -86,39 +93,53 @@ pub struct Server {
 impl Server {
     /// Starts one member. `initial_cluster` is etcd's `name=peerURL,...`; `state` is `new` or `existing`.
     pub fn start(spec: &MemberSpec, initial_cluster: &str, state: &str) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
+        let data_dir = Self::scratch_dir(spec);
+        let args: Vec<String> = vec![
+            "--name".into(),
+            spec.name.clone(),
+            "--data-dir".into(),
+            data_dir.join("data").display().to_string(),
+            "--listen-client-urls".into(),
+            spec.client_url(),
+            "--advertise-client-urls".into(),
+            spec.client_url(),
+            "--listen-peer-urls".into(),
+            spec.peer_url(),
+            "--initial-advertise-peer-urls".into(),
+            spec.peer_url(),
+            "--initial-cluster".into(),
+            initial_cluster.to_string(),
+            "--initial-cluster-state".into(),
+            state.to_string(),
+            "--initial-cluster-token".into(),
+            cluster_token(initial_cluster),
+            "--heartbeat-interval".into(),
+            "50".into(),
+            "--election-timeout".into(),
+            "500".into(),
+            "--enable-v2=true".into(),
+        ];
+        Server::start_with_args(spec, &args)
+    }
+
+    fn scratch_dir(spec: &MemberSpec) -> PathBuf {
+        std::env::temp_dir().join(format!(
             "concordctl-test-{}-{}-{}",
             std::process::id(),
             spec.name,
             spec.client_port
-        ));
+        ))
+    }
+
+    /// Starts the server binary with exactly `args` (e.g. `--config-file F`); its stderr goes to a log
+    /// shown when it fails to become healthy.
+    pub fn start_with_args(spec: &MemberSpec, args: &[String]) -> Server {
+        let data_dir = Self::scratch_dir(spec);
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("create server log");
         let child = Command::new(server_binary())
-            .arg("--name")
-            .arg(&spec.name)
-            .arg("--data-dir")
-            .arg(data_dir.join("data"))
-            .arg("--listen-client-urls")
-            .arg(spec.client_url())
-            .arg("--advertise-client-urls")
-            .arg(spec.client_url())
-            .arg("--listen-peer-urls")
-            .arg(spec.peer_url())
-            .arg("--initial-advertise-peer-urls")
-            .arg(spec.peer_url())
-            .arg("--initial-cluster")
-            .arg(initial_cluster)
-            .arg("--initial-cluster-state")
-            .arg(state)
-            .arg("--initial-cluster-token")
-            .arg(format!("concordctl-test-{}", spec.client_port))
-            .arg("--heartbeat-interval")
-            .arg("50")
-            .arg("--election-timeout")
-            .arg("500")
-            .arg("--enable-v2=true")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
