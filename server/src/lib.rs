@@ -8,4 +8,5 @@
 
 pub mod codec;
 pub mod disk;
+pub mod transport;
 pub mod wal;

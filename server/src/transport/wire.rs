@@ -1,0 +1,544 @@
+//! The bytes on a peer connection, as pure functions over buffers (no sockets here).
+//!
+//! A connection opens with a preamble written by the dialer: the magic `CNCD` and the protocol
+//! version as a little-endian u32, checked before anything is decoded, so a stray HTTP client or an
+//! incompatible build is refused without trusting its bytes. Everything after the preamble, both
+//! ways, is a frame:
+//!
+//! ```text
+//! | length: u32 LE | crc32(payload): u32 LE | payload: `length` bytes, codec-encoded |
+//! ```
+//!
+//! The first frame each way is the handshake ([`Hello`] from the dialer, [`HelloAnswer`] back); after
+//! an accepted handshake only the dialer writes, and its frames are [`Frame`]s. A snapshot travels as
+//! one [`Frame::SnapshotBegin`] and then bounded [`Frame::SnapshotChunk`]s, so no frame is ever larger
+//! than the frame limit whatever the snapshot size; other frames may be interleaved between chunks.
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use raft::types::{Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+
+/// Written first by the dialer. Changing the framing or the frame types bumps [`PROTOCOL_VERSION`].
+pub const MAGIC: [u8; 4] = *b"CNCD";
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const PREAMBLE_BYTES: usize = 8;
+pub const FRAME_HEADER_BYTES: usize = 8;
+/// The handshake frames are tiny; a peer claiming more before it is authenticated is refused.
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 4096;
+
+/// The dialer's introduction: which cluster it belongs to, who it is, and whom it means to reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub cluster_id: u64,
+    pub from: NodeId,
+    pub to: NodeId,
+}
+
+/// Why a receiver refused a connection. Sent back to the dialer so both sides log the same reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalReason {
+    /// The dialer's protocol version differs from the receiver's.
+    VersionMismatch { receiver_version: u32 },
+    /// The dialer belongs to another cluster.
+    ClusterIdMismatch { receiver_cluster_id: u64 },
+    /// The dialer meant to reach another member (stale peer URLs, or a port reused by another member).
+    WrongReceiver { receiver_id: NodeId },
+    /// The dialer is not in the receiver's peer table.
+    UnknownSender,
+    /// The dialer was removed from the cluster and may never rejoin under this ID.
+    RemovedMember,
+    /// The receiver already serves its bound of inbound connections.
+    TooManyConnections,
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefusalReason::VersionMismatch { receiver_version } => {
+                write!(f, "protocol version mismatch (receiver speaks version {receiver_version})")
+            }
+            RefusalReason::ClusterIdMismatch { receiver_cluster_id } => {
+                write!(f, "cluster ID mismatch (receiver's cluster ID is {receiver_cluster_id:016x})")
+            }
+            RefusalReason::WrongReceiver { receiver_id } => {
+                write!(f, "wrong receiver (this address serves member {receiver_id:016x})")
+            }
+            RefusalReason::UnknownSender => write!(f, "sender is not a member known to the receiver"),
+            RefusalReason::RemovedMember => write!(f, "sender was removed from the cluster"),
+            RefusalReason::TooManyConnections => write!(f, "receiver has too many inbound connections"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloAnswer {
+    Accepted,
+    Refused(RefusalReason),
+}
+
+/// What the dialer sends after the handshake (decoding side: owns its data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// Any message except a snapshot.
+    Message(Message),
+    /// Opens a snapshot transfer; `total_bytes` of data follow in chunks. A new `SnapshotBegin`
+    /// abandons any unfinished transfer on the same connection (the newer snapshot supersedes it).
+    SnapshotBegin { from: NodeId, to: NodeId, term: Term, meta: SnapshotMeta, total_bytes: u64 },
+    /// The next `data` of the transfer in progress, starting at `offset`.
+    SnapshotChunk { offset: u64, data: Bytes },
+}
+
+/// The encoding side of [`Frame`]: same variants in the same order, so it encodes to the same bytes,
+/// but it borrows the message instead of cloning its entries.
+#[derive(Serialize)]
+pub enum FrameRef<'a> {
+    Message(&'a Message),
+    SnapshotBegin { from: NodeId, to: NodeId, term: Term, meta: &'a SnapshotMeta, total_bytes: u64 },
+    SnapshotChunk { offset: u64, data: RawBytes<'a> },
+}
+
+/// Borrowed bytes that serialize as one byte string (like `Bytes`), not as a sequence of `u8`s.
+pub struct RawBytes<'a>(pub &'a [u8]);
+
+impl Serialize for RawBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// Why bytes on a connection were refused. Every variant closes the connection.
+#[derive(Debug)]
+pub enum WireError {
+    Io(std::io::Error),
+    /// The connection did not start with [`MAGIC`].
+    BadMagic([u8; 4]),
+    /// A frame header claims more than the limit.
+    Oversized {
+        length: usize,
+        max: usize,
+    },
+    /// The payload does not match its checksum.
+    BadChecksum {
+        expected: u32,
+        actual: u32,
+    },
+    /// The payload passed its checksum but is not a valid value.
+    Decode(CodecError),
+    /// The encoded value does not fit in one frame (sending side).
+    TooLargeToSend {
+        length: usize,
+        max: usize,
+    },
+    /// A well-formed frame that breaks the protocol (wrong sender, chunk out of order, ...).
+    Protocol(String),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Io(error) => write!(f, "i/o error: {error}"),
+            WireError::BadMagic(magic) => {
+                write!(f, "not a Concord peer connection (starts with {magic:02x?})")
+            }
+            WireError::Oversized { length, max } => {
+                write!(f, "frame of {length} bytes exceeds the limit of {max} bytes")
+            }
+            WireError::BadChecksum { expected, actual } => {
+                write!(f, "frame checksum mismatch (header says {expected:08x}, payload has {actual:08x})")
+            }
+            WireError::Decode(error) => write!(f, "bad frame payload: {error}"),
+            WireError::TooLargeToSend { length, max } => {
+                write!(f, "encoded frame of {length} bytes exceeds the limit of {max} bytes")
+            }
+            WireError::Protocol(reason) => write!(f, "protocol violation: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+impl From<std::io::Error> for WireError {
+    fn from(error: std::io::Error) -> Self {
+        WireError::Io(error)
+    }
+}
+
+pub fn preamble() -> [u8; PREAMBLE_BYTES] {
+    let mut bytes = [0u8; PREAMBLE_BYTES];
+    bytes[..4].copy_from_slice(&MAGIC);
+    bytes[4..].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    bytes
+}
+
+/// Splits a preamble into its magic check and the dialer's version.
+pub fn parse_preamble(bytes: [u8; PREAMBLE_BYTES]) -> Result<u32, WireError> {
+    let magic: [u8; 4] = bytes[..4].try_into().expect("slice of four bytes");
+    if magic != MAGIC {
+        return Err(WireError::BadMagic(magic));
+    }
+    Ok(u32::from_le_bytes(bytes[4..].try_into().expect("slice of four bytes")))
+}
+
+/// Appends one frame holding `value` to `out`. On error `out` is left as it was.
+pub fn encode_frame<T: Serialize + ?Sized>(
+    value: &T,
+    max_frame_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    codec::encode_into(value, out);
+    let length = out.len() - start - FRAME_HEADER_BYTES;
+    if length > max_frame_bytes || length > u32::MAX as usize {
+        out.truncate(start);
+        return Err(WireError::TooLargeToSend { length, max: max_frame_bytes });
+    }
+    let checksum = crc32fast::hash(&out[start + FRAME_HEADER_BYTES..]);
+    out[start..start + 4].copy_from_slice(&(length as u32).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
+    Ok(())
+}
+
+/// Reads a frame header: the payload length (checked against `max_frame_bytes`) and its checksum.
+pub fn parse_frame_header(
+    header: [u8; FRAME_HEADER_BYTES],
+    max_frame_bytes: usize,
+) -> Result<(usize, u32), WireError> {
+    let length = u32::from_le_bytes(header[..4].try_into().expect("four bytes")) as usize;
+    let checksum = u32::from_le_bytes(header[4..].try_into().expect("four bytes"));
+    if length > max_frame_bytes {
+        return Err(WireError::Oversized { length, max: max_frame_bytes });
+    }
+    Ok((length, checksum))
+}
+
+/// Checks a payload against its header's checksum and decodes it.
+pub fn decode_payload<T: serde::de::DeserializeOwned>(
+    payload: &[u8],
+    expected_checksum: u32,
+) -> Result<T, WireError> {
+    let actual = crc32fast::hash(payload);
+    if actual != expected_checksum {
+        return Err(WireError::BadChecksum { expected: expected_checksum, actual });
+    }
+    codec::decode(payload).map_err(WireError::Decode)
+}
+
+/// A snapshot being cut into chunks on the sending side.
+#[derive(Debug)]
+pub struct OutgoingSnapshot {
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    meta: SnapshotMeta,
+    data: Bytes,
+    /// `None` until the `SnapshotBegin` frame is written; then the offset of the next chunk.
+    next_offset: Option<usize>,
+    chunk_bytes: usize,
+}
+
+impl OutgoingSnapshot {
+    /// Takes an `InstallSnapshot` message apart; `None` for any other message.
+    pub fn from_message(message: Message, chunk_bytes: usize) -> Option<OutgoingSnapshot> {
+        assert!(chunk_bytes > 0, "snapshot chunks must carry data");
+        match message.body {
+            MessageBody::InstallSnapshot { snapshot } => Some(OutgoingSnapshot {
+                from: message.from,
+                to: message.to,
+                term: message.term,
+                meta: snapshot.meta,
+                data: snapshot.data,
+                next_offset: None,
+                chunk_bytes,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn to(&self) -> NodeId {
+        self.to
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.next_offset.is_some_and(|offset| offset >= self.data.len())
+    }
+
+    /// Appends the next frame of the transfer to `out`. Must not be called once `is_done()`.
+    pub fn encode_next(&mut self, max_frame_bytes: usize, out: &mut Vec<u8>) -> Result<(), WireError> {
+        debug_assert!(!self.is_done());
+        match self.next_offset {
+            None => {
+                let frame = FrameRef::SnapshotBegin {
+                    from: self.from,
+                    to: self.to,
+                    term: self.term,
+                    meta: &self.meta,
+                    total_bytes: self.data.len() as u64,
+                };
+                encode_frame(&frame, max_frame_bytes, out)?;
+                self.next_offset = Some(0);
+            }
+            Some(offset) => {
+                let end = (offset + self.chunk_bytes).min(self.data.len());
+                let frame = FrameRef::SnapshotChunk {
+                    offset: offset as u64,
+                    data: RawBytes(&self.data[offset..end]),
+                };
+                encode_frame(&frame, max_frame_bytes, out)?;
+                self.next_offset = Some(end);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reassembles snapshot chunks on the receiving side, refusing transfers above a total bound.
+#[derive(Debug)]
+pub struct SnapshotAssembler {
+    max_snapshot_bytes: u64,
+    in_progress: Option<PartialSnapshot>,
+}
+
+#[derive(Debug)]
+struct PartialSnapshot {
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    meta: SnapshotMeta,
+    total_bytes: u64,
+    data: BytesMut,
+}
+
+impl PartialSnapshot {
+    fn finish(self) -> Message {
+        debug_assert_eq!(self.data.len() as u64, self.total_bytes);
+        Message {
+            from: self.from,
+            to: self.to,
+            term: self.term,
+            body: MessageBody::InstallSnapshot {
+                snapshot: Snapshot { meta: self.meta, data: self.data.freeze() },
+            },
+        }
+    }
+}
+
+impl SnapshotAssembler {
+    pub fn new(max_snapshot_bytes: u64) -> SnapshotAssembler {
+        SnapshotAssembler { max_snapshot_bytes, in_progress: None }
+    }
+
+    /// Starts a transfer (abandoning an unfinished one). An empty snapshot completes at once.
+    pub fn begin(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        term: Term,
+        meta: SnapshotMeta,
+        total_bytes: u64,
+    ) -> Result<Option<Message>, WireError> {
+        self.in_progress = None;
+        if total_bytes > self.max_snapshot_bytes {
+            return Err(WireError::Protocol(format!(
+                "snapshot of {total_bytes} bytes exceeds the limit of {} bytes",
+                self.max_snapshot_bytes
+            )));
+        }
+        // Grow as data arrives rather than trusting the announced size with one allocation.
+        let partial = PartialSnapshot { from, to, term, meta, total_bytes, data: BytesMut::new() };
+        if total_bytes == 0 {
+            return Ok(Some(partial.finish()));
+        }
+        self.in_progress = Some(partial);
+        Ok(None)
+    }
+
+    /// Adds a chunk; returns the whole message when its last byte arrives.
+    pub fn chunk(&mut self, offset: u64, data: &[u8]) -> Result<Option<Message>, WireError> {
+        let Some(partial) = self.in_progress.as_mut() else {
+            return Err(WireError::Protocol("snapshot chunk without a transfer in progress".into()));
+        };
+        let received = partial.data.len() as u64;
+        if offset != received {
+            return Err(WireError::Protocol(format!(
+                "snapshot chunk at offset {offset}, expected offset {received}"
+            )));
+        }
+        if data.is_empty() || received + data.len() as u64 > partial.total_bytes {
+            return Err(WireError::Protocol(format!(
+                "snapshot chunk of {} bytes at offset {offset} does not fit a snapshot of {} bytes",
+                data.len(),
+                partial.total_bytes
+            )));
+        }
+        partial.data.extend_from_slice(data);
+        if partial.data.len() as u64 == partial.total_bytes {
+            let partial = self.in_progress.take().expect("checked above");
+            return Ok(Some(partial.finish()));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft::types::{ConfState, Entry, EntryPayload};
+
+    use super::*;
+
+    const MAX: usize = 1 << 20;
+
+    fn decode_one(bytes: &[u8]) -> Result<(Frame, usize), WireError> {
+        let header: [u8; FRAME_HEADER_BYTES] = bytes[..FRAME_HEADER_BYTES].try_into().unwrap();
+        let (length, checksum) = parse_frame_header(header, MAX)?;
+        let payload = &bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length];
+        Ok((decode_payload(payload, checksum)?, FRAME_HEADER_BYTES + length))
+    }
+
+    fn append(from: NodeId, to: NodeId) -> Message {
+        Message {
+            from,
+            to,
+            term: 4,
+            body: MessageBody::AppendEntries {
+                prev_log_index: 9,
+                prev_log_term: 3,
+                entries: vec![Entry {
+                    term: 4,
+                    index: 10,
+                    payload: EntryPayload::Normal(Bytes::from_static(b"x")),
+                }],
+                leader_commit: 9,
+            },
+        }
+    }
+
+    #[test]
+    fn borrowed_frames_decode_as_owned_frames() {
+        let message = append(1, 2);
+        let mut out = Vec::new();
+        encode_frame(&FrameRef::Message(&message), MAX, &mut out).unwrap();
+        let (frame, used) = decode_one(&out).unwrap();
+        assert_eq!(used, out.len());
+        assert_eq!(frame, Frame::Message(message));
+    }
+
+    #[test]
+    fn a_flipped_payload_bit_fails_the_checksum() {
+        let mut out = Vec::new();
+        encode_frame(&FrameRef::Message(&append(1, 2)), MAX, &mut out).unwrap();
+        let last = out.len() - 1;
+        out[last] ^= 0x01;
+        assert!(matches!(decode_one(&out), Err(WireError::BadChecksum { .. })));
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_reading_the_payload() {
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        header[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(parse_frame_header(header, MAX), Err(WireError::Oversized { .. })));
+    }
+
+    #[test]
+    fn a_value_too_large_for_one_frame_is_refused_and_leaves_the_buffer_intact() {
+        let mut out = vec![7u8; 3];
+        let big = vec![0u8; 100];
+        assert!(matches!(encode_frame(&big, 50, &mut out), Err(WireError::TooLargeToSend { .. })));
+        assert_eq!(out, vec![7u8; 3]);
+    }
+
+    #[test]
+    fn a_wrong_magic_is_refused() {
+        assert_eq!(parse_preamble(preamble()).unwrap(), PROTOCOL_VERSION);
+        assert!(matches!(parse_preamble(*b"GET / HT"), Err(WireError::BadMagic(_))));
+    }
+
+    fn snapshot_message(bytes: usize) -> Message {
+        let data: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8).collect();
+        Message {
+            from: 1,
+            to: 2,
+            term: 8,
+            body: MessageBody::InstallSnapshot {
+                snapshot: Snapshot {
+                    meta: SnapshotMeta { index: 100, term: 7, conf_state: ConfState::with_voters([1, 2, 3]) },
+                    data: Bytes::from(data),
+                },
+            },
+        }
+    }
+
+    fn transfer(
+        message: &Message,
+        chunk: usize,
+        max_total: u64,
+    ) -> Result<(Option<Message>, usize), WireError> {
+        let mut outgoing = OutgoingSnapshot::from_message(message.clone(), chunk).unwrap();
+        let mut assembler = SnapshotAssembler::new(max_total);
+        let mut frames = 0;
+        while !outgoing.is_done() {
+            let mut out = Vec::new();
+            outgoing.encode_next(MAX, &mut out).unwrap();
+            frames += 1;
+            let (frame, _) = decode_one(&out).unwrap();
+            let done = match frame {
+                Frame::SnapshotBegin { from, to, term, meta, total_bytes } => {
+                    assembler.begin(from, to, term, meta, total_bytes)?
+                }
+                Frame::SnapshotChunk { offset, data } => assembler.chunk(offset, &data)?,
+                Frame::Message(_) => unreachable!(),
+            };
+            if let Some(done) = done {
+                return Ok((Some(done), frames));
+            }
+        }
+        Ok((None, frames))
+    }
+
+    #[test]
+    fn a_snapshot_is_cut_into_bounded_chunks_and_reassembled_intact() {
+        let message = snapshot_message(10_000);
+        let (received, frames) = transfer(&message, 1024, 1 << 20).unwrap();
+        assert_eq!(received, Some(message));
+        assert_eq!(frames, 1 + 10); // the begin frame, then ceil(10000 / 1024) chunks
+    }
+
+    #[test]
+    fn an_empty_snapshot_completes_with_its_begin_frame() {
+        let message = snapshot_message(0);
+        assert_eq!(transfer(&message, 1024, 1 << 20).unwrap(), (Some(message), 1));
+    }
+
+    #[test]
+    fn a_snapshot_above_the_total_bound_is_refused() {
+        assert!(matches!(transfer(&snapshot_message(5000), 1024, 4096), Err(WireError::Protocol(_))));
+    }
+
+    #[test]
+    fn chunks_out_of_order_or_past_the_end_are_refused() {
+        let mut assembler = SnapshotAssembler::new(1 << 20);
+        assert!(assembler.chunk(0, b"abc").is_err(), "no transfer in progress");
+        assert_eq!(assembler.begin(1, 2, 3, SnapshotMeta::default(), 6).unwrap(), None);
+        assert!(assembler.chunk(3, b"abc").is_err(), "gap");
+        let mut assembler = SnapshotAssembler::new(1 << 20);
+        assembler.begin(1, 2, 3, SnapshotMeta::default(), 6).unwrap();
+        assert_eq!(assembler.chunk(0, b"abcd").unwrap(), None);
+        assert!(assembler.chunk(4, b"efg").is_err(), "past the announced end");
+    }
+
+    #[test]
+    fn a_new_begin_abandons_an_unfinished_transfer() {
+        let mut assembler = SnapshotAssembler::new(1 << 20);
+        assembler.begin(1, 2, 3, SnapshotMeta::default(), 6).unwrap();
+        assembler.chunk(0, b"old").unwrap();
+        assembler.begin(1, 2, 4, SnapshotMeta::default(), 3).unwrap();
+        let done = assembler.chunk(0, b"new").unwrap().unwrap();
+        assert_eq!(done.term, 4);
+        let MessageBody::InstallSnapshot { snapshot } = done.body else { panic!("not a snapshot") };
+        assert_eq!(&snapshot.data[..], b"new");
+    }
+}
