@@ -257,6 +257,9 @@ struct MemState {
     next_lock_token: u64,
     fail_writes: u64,
     fail_syncs: u64,
+    /// After this many more mutating operations every one fails, until the crash (a power cut in
+    /// the middle of a sequence of writes).
+    power_budget: Option<u64>,
     stats: DiskStats,
 }
 
@@ -350,6 +353,7 @@ impl MemDisk {
         state.locked.clear();
         state.fail_writes = 0;
         state.fail_syncs = 0;
+        state.power_budget = None;
     }
 
     /// Bit rot: flips bit `bit` (0..8) of the byte at `offset`, in both the visible and the durable
@@ -379,6 +383,13 @@ impl MemDisk {
         self.state().fail_syncs = count;
     }
 
+    /// The power fails after `operations` more mutating operations (create, append, truncate, sync,
+    /// rename, remove): from then on every one fails with an EIO-like error and changes nothing,
+    /// until [`MemDisk::crash`]. Lets a test stop a sequence of writes at every point.
+    pub fn cut_power_after(&self, operations: u64) {
+        self.state().power_budget = Some(operations);
+    }
+
     pub fn stats(&self) -> DiskStats {
         self.state().stats
     }
@@ -398,7 +409,20 @@ impl MemState {
         Ok(self.inodes.get_mut(&inode_id).expect("named inodes exist"))
     }
 
+    /// Spends one operation of the power budget, failing when it is exhausted.
+    fn spend_power(&mut self, operation: &str, path: &Path) -> io::Result<()> {
+        match &mut self.power_budget {
+            Some(0) => Err(injected(&format!("{operation} after the power cut"), path)),
+            Some(budget) => {
+                *budget -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn take_write_failure(&mut self, operation: &str, path: &Path) -> io::Result<()> {
+        self.spend_power(operation, path)?;
         if self.fail_writes > 0 {
             self.fail_writes -= 1;
             return Err(injected(operation, path));
@@ -407,6 +431,7 @@ impl MemState {
     }
 
     fn take_sync_failure(&mut self, operation: &str, path: &Path) -> io::Result<()> {
+        self.spend_power(operation, path)?;
         if self.fail_syncs > 0 {
             self.fail_syncs -= 1;
             return Err(injected(operation, path));
@@ -535,14 +560,22 @@ impl Disk for MemDisk {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.state();
         state.require_dir(to)?;
-        let inode_id = state.names.remove(from).ok_or_else(|| not_found(from))?;
+        if !state.names.contains_key(from) {
+            return Err(not_found(from));
+        }
+        state.spend_power("rename", from)?;
+        let inode_id = state.names.remove(from).expect("checked above");
         state.names.insert(to.to_path_buf(), inode_id);
         Ok(())
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        state.names.remove(path).ok_or_else(|| not_found(path))?;
+        if !state.names.contains_key(path) {
+            return Err(not_found(path));
+        }
+        state.spend_power("remove", path)?;
+        state.names.remove(path);
         // The inode stays until a crash or until no durable name refers to it either.
         Ok(())
     }

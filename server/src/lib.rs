@@ -8,5 +8,6 @@
 
 pub mod codec;
 pub mod disk;
+pub mod snap;
 pub mod transport;
 pub mod wal;

@@ -310,9 +310,17 @@ impl Model {
 
 /// Every state a crash after `steps` may legally recover to, in order. The first is the synced one.
 fn acceptable_states(steps: &[Step]) -> Vec<Model> {
+    acceptable_states_after_failure(steps, false)
+}
+
+/// As [`acceptable_states`], when the last step may have failed: a failed sync acknowledges nothing.
+fn acceptable_states_after_failure(steps: &[Step], last_failed: bool) -> Vec<Model> {
     let mut model = Model { log: Vec::new(), hard_state: HardState::default() };
     let mut states = vec![model.clone()];
-    for step in steps {
+    for (position, step) in steps.iter().enumerate() {
+        if last_failed && position + 1 == steps.len() && matches!(step, Step::Sync | Step::Marker(_)) {
+            break;
+        }
         match step {
             Step::Save(state, batch) => {
                 // The batch's entries record can survive without its hard state record.
@@ -325,20 +333,130 @@ fn acceptable_states(steps: &[Step]) -> Vec<Model> {
                     states.push(model.clone());
                 }
             }
-            Step::Sync => states = vec![model.clone()],
-            Step::Marker(_) => states = vec![model.clone()],
+            Step::Sync | Step::Marker(_) => states = vec![model.clone()],
         }
     }
     states
 }
 
 fn run(disk: &MemDisk, options: WalOptions, steps: &[Step]) {
-    let mut wal = create(disk, options);
-    for step in steps {
-        match step {
-            Step::Save(state, batch) => wal.save(state.as_ref(), batch).unwrap(),
-            Step::Sync => wal.sync().unwrap(),
-            Step::Marker(snapshot) => wal.save_snapshot_marker(*snapshot).unwrap(),
+    assert_eq!(run_until_failure(disk, options, steps), (steps.len(), false));
+}
+
+/// Runs `steps` until one fails; returns how many were attempted (the failed one included) and
+/// whether one failed. A step that failed may have reached the disk in part.
+fn run_until_failure(disk: &MemDisk, options: WalOptions, steps: &[Step]) -> (usize, bool) {
+    let Ok(mut wal) = Wal::create(Arc::new(disk.clone()), &wal_dir(), METADATA, options) else {
+        return (0, true);
+    };
+    for (done, step) in steps.iter().enumerate() {
+        let result = match step {
+            Step::Save(state, batch) => wal.save(state.as_ref(), batch),
+            Step::Sync => wal.sync(),
+            Step::Marker(snapshot) => wal.save_snapshot_marker(*snapshot),
+        };
+        if result.is_err() {
+            return (done + 1, true);
+        }
+    }
+    (steps.len(), false)
+}
+
+/// A longer workload over many small segments: rotations, a truncation, a snapshot marker.
+fn rotating_workload() -> Vec<Step> {
+    let big_entry = |index: u64, term: u64| Entry {
+        term,
+        index,
+        payload: EntryPayload::Normal(Bytes::from(vec![(index * 7 + term) as u8; 300])),
+    };
+    let mut steps = Vec::new();
+    let mut next = 1;
+    for batch in 0..24u64 {
+        let term = if batch < 12 { 1 } else { 2 };
+        if batch == 12 {
+            // The new leader of term 2 rewrites from 5 entries back.
+            next -= 5;
+        }
+        let entries: Vec<Entry> = (next..next + 3).map(|index| big_entry(index, term)).collect();
+        next += 3;
+        let state = HardState { term, vote: Some(2), commit: next.saturating_sub(8) };
+        steps.push(Step::Save(Some(state), entries));
+        if batch % 4 == 3 {
+            steps.push(Step::Sync);
+        }
+        if batch == 16 {
+            steps.push(Step::Marker(WalSnapshot { index: 20, term: 1 }));
+        }
+    }
+    steps.push(Step::Sync);
+    steps
+}
+
+#[test]
+fn a_power_cut_at_every_disk_operation_including_rotations_recovers_everything_acknowledged() {
+    let steps = rotating_workload();
+    let options = WalOptions { segment_size: 4096, max_wals: 0 };
+    {
+        let disk = MemDisk::new();
+        run(&disk, options, &steps);
+        let rotated = disk.list(&wal_dir()).unwrap().len();
+        assert!(rotated >= 4, "the workload must rotate segments ({rotated})");
+    }
+    // Cut the power after 0, 1, 2, ... operations until the whole workload gets through.
+    for operations in 0.. {
+        let mut completed = false;
+        for seed in 0..3 {
+            let disk = MemDisk::new();
+            disk.create_dir_all(&wal_dir()).unwrap();
+            disk.cut_power_after(operations);
+            let (attempted, failed) = run_until_failure(&disk, options, &steps);
+            completed = !failed;
+            disk.crash(Tear::Seeded { seed, zero_fill: seed == 1 });
+            if attempted == 0 || !Wal::exists(&disk, &wal_dir()).unwrap() {
+                // The power failed while the WAL was being created: nothing was acknowledged.
+                assert_eq!(attempted, 0, "after {operations} operations the created WAL vanished");
+                continue;
+            }
+            let acceptable = acceptable_states_after_failure(&steps[..attempted], failed);
+            let model = recover(&disk).unwrap_or_else(|error| panic!("cut after {operations}: {error}"));
+            assert!(
+                acceptable.contains(&model),
+                "cut after {operations} operations ({attempted} steps), seed {seed}: recovered {} entries",
+                model.log.len()
+            );
+        }
+        if completed {
+            assert!(operations > 40, "the workload is long enough to be interesting");
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_power_cut_during_segment_release_never_loses_what_the_snapshot_does_not_cover() {
+    let build = || {
+        let disk = MemDisk::new();
+        let mut wal = create(&disk, WalOptions { segment_size: 4096, max_wals: 1 });
+        for index in 1..=600 {
+            wal.save(Some(&hard_state(1, index)), &[entry(index, 1)]).unwrap();
+        }
+        wal.sync().unwrap();
+        wal.save_snapshot_marker(WalSnapshot { index: 450, term: 1 }).unwrap();
+        (disk, wal)
+    };
+    let snapshot = WalSnapshot { index: 450, term: 1 };
+    for operations in 0.. {
+        let (disk, mut wal) = build();
+        disk.cut_power_after(operations);
+        let released = wal.release_to(450);
+        disk.crash(Tear::DropUnsynced);
+        let (_, recovered) =
+            open(&disk, snapshot).unwrap_or_else(|error| panic!("cut after {operations}: {error}"));
+        assert_eq!(recovered.entries, entries(451..=600, 1));
+        assert_eq!(recovered.hard_state, hard_state(1, 600));
+        if let Ok(removed) = released {
+            assert!(removed.len() >= 2);
+            break;
         }
     }
 }
