@@ -179,7 +179,9 @@ impl Snapshotter {
     }
 
     /// Writes `snapshot` durably (temporary file, fdatasync, rename, directory fsync), then removes
-    /// the oldest files beyond `max_snapshots`. Returns the new file's path.
+    /// the oldest files beyond `max_snapshots`. Returns the new file's path. The caller records the
+    /// snapshot in the WAL next ([`crate::wal::Wal::save_snapshot_marker`]); until then a crash
+    /// falls back to the previous snapshot, which retention therefore always keeps.
     pub fn save(&self, snapshot: &Snapshot) -> Result<PathBuf, SnapError> {
         let bytes = encode_snapshot(snapshot)?;
         let name = snap_name(snapshot.meta.term, snapshot.meta.index);
@@ -234,23 +236,37 @@ impl Snapshotter {
     }
 
     /// The newest snapshot file that the WAL recorded a marker for (from
-    /// [`crate::wal::Wal::snapshot_markers`]); newer files without a marker were written by a node
-    /// that crashed before recording them and are ignored. An error if that snapshot is damaged.
+    /// [`crate::wal::Wal::snapshot_markers`]). An error if that snapshot is damaged.
+    ///
+    /// Newer files without a marker were written by a node that crashed before recording them: they
+    /// are removed here, so that retention (which counts files) can never keep such leftovers and
+    /// remove the snapshot the WAL depends on.
     pub fn load_newest_of(&self, markers: &[WalSnapshot]) -> Result<Option<Snapshot>, SnapError> {
-        let newest = self.list()?.into_iter().rev().find(|(at, _)| markers.contains(at));
+        let files = self.list()?;
+        let newest = files.iter().rposition(|(at, _)| markers.contains(at));
+        let leftovers_from = newest.map_or(0, |position| position + 1);
+        let leftovers: Vec<&PathBuf> = files[leftovers_from..].iter().map(|(_, path)| path).collect();
+        for path in &leftovers {
+            self.disk.remove(path).map_err(io_error("remove", path))?;
+        }
+        if !leftovers.is_empty() {
+            self.disk.sync_dir(&self.dir).map_err(io_error("fsync directory", &self.dir))?;
+        }
         match newest {
             None => Ok(None),
-            Some((_, path)) => self.load(&path).map(Some),
+            Some(position) => self.load(&files[position].1).map(Some),
         }
     }
 
-    /// Removes the oldest snapshot files while more than `max_snapshots` remain. Returns the paths.
+    /// Removes the oldest snapshot files while more than `max_snapshots` remain (but never fewer than
+    /// two: right after a save the newest file has no WAL marker yet, and a crash then needs the one
+    /// before it). Returns the paths removed.
     pub fn purge(&self) -> Result<Vec<PathBuf>, SnapError> {
         if self.max_snapshots == 0 {
             return Ok(Vec::new());
         }
         let snapshots = self.list()?;
-        let excess = snapshots.len().saturating_sub(self.max_snapshots);
+        let excess = snapshots.len().saturating_sub(self.max_snapshots.max(2));
         let mut removed = Vec::with_capacity(excess);
         for (_, path) in snapshots.into_iter().take(excess) {
             self.disk.remove(&path).map_err(io_error("remove", &path))?;

@@ -173,3 +173,30 @@ fn snapshot_names_round_trip_and_reject_lookalikes() {
         assert_eq!(parse_snap_name(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn leftovers_of_a_crash_before_the_marker_never_push_the_marked_snapshot_out() {
+    // max_snapshots = 1 still keeps two files: the newest has no marker until the caller writes it.
+    let disk = MemDisk::new();
+    let snapshots = snapshotter(&disk, 1);
+    snapshots.save(&snapshot(100, 1)).unwrap();
+    let mut markers = vec![WalSnapshot { index: 0, term: 0 }, WalSnapshot { index: 100, term: 1 }];
+    // Crash after writing 110, before its marker.
+    snapshots.save(&snapshot(110, 1)).unwrap();
+    disk.crash(Tear::DropUnsynced);
+    let snapshots = snapshotter(&disk, 1);
+    assert_eq!(snapshots.load_newest_of(&markers).unwrap(), Some(snapshot(100, 1)));
+    assert_eq!(snapshots.list().unwrap().len(), 1, "the unmarked leftover is gone");
+    // After the restart the node snapshots at 120; crashing before its marker again is survivable.
+    snapshots.save(&snapshot(120, 1)).unwrap();
+    disk.crash(Tear::DropUnsynced);
+    let snapshots = snapshotter(&disk, 1);
+    assert_eq!(snapshots.load_newest_of(&markers).unwrap(), Some(snapshot(100, 1)));
+    // Once a marker exists the old one may go.
+    snapshots.save(&snapshot(130, 1)).unwrap();
+    markers.push(WalSnapshot { index: 130, term: 1 });
+    snapshots.save(&snapshot(140, 1)).unwrap();
+    markers.push(WalSnapshot { index: 140, term: 1 });
+    let kept: Vec<u64> = snapshots.list().unwrap().iter().map(|(at, _)| at.index).collect();
+    assert_eq!(kept, vec![130, 140]);
+}
