@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod disk;
+pub mod node;
 pub mod snap;
 pub mod transport;
 pub mod wal;

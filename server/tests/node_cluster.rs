@@ -1,0 +1,307 @@
+//! Scenarios for the sans-IO node: whole clusters of real nodes (Raft + store + WAL on `MemDisk`) wired
+//! together in one thread with instant, lossless delivery. The simulator covers faults; these tests pin
+//! down the node's contract: answers only after apply, data survives restarts and crashes, quorum reads,
+//! snapshots and catch-up.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use raft::{Message, NodeId, Role};
+use server::disk::{MemDisk, Tear};
+use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use store::Command;
+
+const SECOND: i64 = 1_000_000_000;
+
+struct Cluster {
+    members: Vec<Member>,
+    disks: BTreeMap<NodeId, MemDisk>,
+    nodes: BTreeMap<NodeId, Node>,
+    incarnations: BTreeMap<NodeId, u64>,
+    in_flight: VecDeque<Message>,
+    answers: BTreeMap<u64, Answer>,
+    now: i64,
+    snapshot_count: u64,
+}
+
+impl Cluster {
+    fn new(size: u64, snapshot_count: u64) -> Cluster {
+        let members: Vec<Member> = (1..=size)
+            .map(|id| Member {
+                id,
+                name: format!("n{id}"),
+                peer_urls: vec![format!("http://127.0.0.1:{}", 2380 + id)],
+                ..Member::default()
+            })
+            .collect();
+        let mut cluster = Cluster {
+            members,
+            disks: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
+            in_flight: VecDeque::new(),
+            answers: BTreeMap::new(),
+            now: 1_700_000_000 * SECOND,
+            snapshot_count,
+        };
+        for id in 1..=size {
+            cluster.disks.insert(id, MemDisk::new());
+            cluster.start(id);
+        }
+        cluster
+    }
+
+    fn config(&self, id: NodeId) -> NodeConfig {
+        let mut config =
+            NodeConfig::new(id, 0xc1, self.members.clone(), PathBuf::from(format!("/data/n{id}")));
+        config.snapshot_count = self.snapshot_count;
+        config.snapshot_catchup_entries = 2;
+        config.seed = id * 7919;
+        config.incarnation = self.incarnations.get(&id).copied().unwrap_or(0);
+        config
+    }
+
+    fn start(&mut self, id: NodeId) {
+        *self.incarnations.entry(id).or_insert(0) += 1;
+        let disk: Arc<dyn server::disk::Disk> = Arc::new(self.disks[&id].clone());
+        let node = Node::open(self.config(id), disk).expect("node opens");
+        self.nodes.insert(id, node);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        self.nodes.remove(&id);
+        self.disks[&id].crash(Tear::DropUnsynced);
+    }
+
+    /// Runs every node's `process()` and delivers messages until the cluster is quiet.
+    fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let mut progressed = false;
+            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+            for id in ids {
+                let output = self.nodes.get_mut(&id).unwrap().process().expect("process");
+                progressed |= !output.messages.is_empty() || !output.answers.is_empty();
+                self.in_flight.extend(output.messages);
+                for answer in output.answers {
+                    self.answers.insert(answer.request_id, answer);
+                }
+            }
+            while let Some(message) = self.in_flight.pop_front() {
+                progressed = true;
+                if let Some(node) = self.nodes.get_mut(&message.to) {
+                    node.receive(message);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("cluster never settled");
+    }
+
+    fn tick_all(&mut self, ticks: u32) {
+        for _ in 0..ticks {
+            self.now += SECOND / 10;
+            let now = self.now;
+            for node in self.nodes.values_mut() {
+                node.tick(now);
+            }
+            self.settle();
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.nodes.values().find(|node| node.raft().role() == Role::Leader).map(|node| node.id())
+    }
+
+    fn elect(&mut self) -> NodeId {
+        for _ in 0..100 {
+            self.tick_all(1);
+            if let Some(leader) = self.leader() {
+                return leader;
+            }
+        }
+        panic!("no leader elected");
+    }
+
+    fn request(&mut self, at: NodeId, request_id: u64, request: ClientRequest) -> Answer {
+        let now = self.now;
+        self.nodes.get_mut(&at).unwrap().submit(request_id, request, now);
+        self.settle();
+        for _ in 0..50 {
+            if let Some(answer) = self.answers.remove(&request_id) {
+                return answer;
+            }
+            self.tick_all(1);
+        }
+        panic!("request {request_id} never answered");
+    }
+
+    fn set(&mut self, at: NodeId, request_id: u64, key: &str, value: &str) -> Answer {
+        let command = Command::Set {
+            key: key.into(),
+            value: value.into(),
+            dir: false,
+            ttl: None,
+            refresh: false,
+            now: self.now,
+        };
+        self.request(at, request_id, ClientRequest::Write(command))
+    }
+
+    fn get(&mut self, at: NodeId, request_id: u64, key: &str, quorum: bool) -> Option<String> {
+        let request = ClientRequest::Get { key: key.into(), recursive: false, sorted: false, quorum };
+        match self.request(at, request_id, request).result {
+            Ok(Reply::Event(event)) => event.node.value.clone(),
+            Err(RequestError::Store(error)) if error.code == 100 => None,
+            other => panic!("unexpected get answer {other:?}"),
+        }
+    }
+}
+
+fn event_value(answer: &Answer) -> Option<String> {
+    match &answer.result {
+        Ok(Reply::Event(event)) => event.node.value.clone(),
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[test]
+fn single_node_elects_itself_and_answers_a_write_after_apply() {
+    let mut cluster = Cluster::new(1, 1000);
+    assert_eq!(cluster.elect(), 1);
+    let answer = cluster.set(1, 1, "/message", "Hello world");
+    assert_eq!(event_value(&answer).as_deref(), Some("Hello world"));
+    assert_eq!(cluster.get(1, 2, "/message", false).as_deref(), Some("Hello world"));
+    assert_eq!(cluster.get(1, 3, "/message", true).as_deref(), Some("Hello world"));
+}
+
+#[test]
+fn write_through_a_follower_is_answered_by_that_follower_and_readable_there() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let answer = cluster.set(follower, 1, "/a", "1");
+    assert_eq!(event_value(&answer).as_deref(), Some("1"));
+    // Read-your-writes on the member that answered.
+    assert_eq!(cluster.get(follower, 2, "/a", false).as_deref(), Some("1"));
+    // Every member applied it once the cluster settles.
+    cluster.tick_all(3);
+    for id in 1..=3 {
+        assert_eq!(cluster.get(id, 10 + id, "/a", false).as_deref(), Some("1"), "member {id}");
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_a_crash_of_every_member() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    for i in 0..20 {
+        let answer = cluster.set(leader, i, &format!("/k{i}"), &format!("v{i}"));
+        assert!(answer.result.is_ok());
+    }
+    for id in 1..=3 {
+        cluster.crash(id);
+    }
+    for id in 1..=3 {
+        cluster.start(id);
+    }
+    let leader = cluster.elect();
+    for i in 0..20 {
+        assert_eq!(cluster.get(leader, 100 + i, &format!("/k{i}"), true), Some(format!("v{i}")));
+    }
+}
+
+#[test]
+fn leader_crash_elects_a_new_leader_that_keeps_every_acknowledged_write() {
+    let mut cluster = Cluster::new(3, 1000);
+    let old_leader = cluster.elect();
+    let term = cluster.nodes[&old_leader].raft().term();
+    cluster.set(old_leader, 1, "/before", "crash");
+    cluster.crash(old_leader);
+    let new_leader = cluster.elect();
+    assert_ne!(new_leader, old_leader);
+    assert!(cluster.nodes[&new_leader].raft().term() > term);
+    assert_eq!(cluster.get(new_leader, 2, "/before", true).as_deref(), Some("crash"));
+    cluster.set(new_leader, 3, "/after", "crash");
+    cluster.start(old_leader);
+    cluster.tick_all(5);
+    assert_eq!(cluster.get(old_leader, 4, "/after", false).as_deref(), Some("crash"));
+}
+
+#[test]
+fn snapshots_compact_the_log_and_a_restarted_follower_catches_up_by_snapshot() {
+    let mut cluster = Cluster::new(3, 10);
+    let leader = cluster.elect();
+    let lagging = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.crash(lagging);
+    for i in 0..60 {
+        assert!(cluster.set(leader, i, &format!("/k{i}"), &format!("v{i}")).result.is_ok());
+    }
+    assert!(cluster.nodes[&leader].raft().first_index() > 2, "the leader compacted its log");
+    cluster.start(lagging);
+    cluster.tick_all(10);
+    for i in [0, 30, 59] {
+        assert_eq!(cluster.get(lagging, 1000 + i, &format!("/k{i}"), false), Some(format!("v{i}")));
+    }
+    // It restarts again from its own snapshot + WAL.
+    cluster.crash(lagging);
+    cluster.start(lagging);
+    assert_eq!(cluster.get(lagging, 2000, "/k59", false).as_deref(), Some("v59"));
+}
+
+#[test]
+fn ttl_keys_expire_by_the_leaders_sync_proposals() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let command = Command::Set {
+        key: "/ephemeral".into(),
+        value: "x".into(),
+        dir: false,
+        ttl: Some(1),
+        refresh: false,
+        now: cluster.now,
+    };
+    assert!(cluster.request(leader, 1, ClientRequest::Write(command)).result.is_ok());
+    assert_eq!(cluster.get(leader, 2, "/ephemeral", false).as_deref(), Some("x"));
+    cluster.tick_all(20);
+    for id in 1..=3 {
+        assert_eq!(cluster.get(id, 10 + id, "/ephemeral", false), None, "member {id}");
+    }
+}
+
+#[test]
+fn a_write_without_a_leader_fails_at_once_with_no_leader() {
+    let mut cluster = Cluster::new(3, 1000);
+    let answer = cluster.set(1, 1, "/a", "1");
+    assert_eq!(answer.result, Err(RequestError::NoLeader));
+}
+
+#[test]
+fn a_watch_started_on_a_follower_sees_a_write_made_through_the_leader() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let watch = ClientRequest::Watch { key: "/w".into(), recursive: false, stream: false, wait_index: None };
+    let started = cluster.request(follower, 1, watch);
+    assert!(matches!(started.result, Ok(Reply::WatchStarted { .. })), "{started:?}");
+    cluster.set(leader, 2, "/w", "seen");
+    cluster.tick_all(2);
+    let event = cluster.answers.remove(&1).expect("the watch fired");
+    match event.result {
+        Ok(Reply::WatchEvent(event)) => assert_eq!(event.node.value.as_deref(), Some("seen")),
+        other => panic!("expected a watch event, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_data_dir_of_another_member_is_refused() {
+    let cluster = Cluster::new(1, 1000);
+    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&1].fork());
+    let mut config = cluster.config(1);
+    config.cluster_id = 0xdead;
+    drop(cluster);
+    let error = Node::open(config, disk).expect_err("another cluster's data dir");
+    assert!(error.to_string().contains("belongs to member"), "{error}");
+}
