@@ -706,6 +706,9 @@ impl Wal {
                 Record::Entries(batch) => {
                     for entry in batch {
                         if entry.index <= snapshot.index {
+                            // Covered by the snapshot, but a write here still cut the log after it:
+                            // whatever was collected above the snapshot came before and is void.
+                            entries.clear();
                             continue;
                         }
                         let position_in_log = (entry.index - snapshot.index - 1) as usize;
