@@ -1,5 +1,5 @@
 //! Randomised WAL life: many seeds, each a long run of saves (with truncations), group syncs,
-//! snapshot markers, segment releases and power cuts with torn or zero-filled tails, each followed by
+//! snapshot markers (own compactions and installed leader snapshots), segment releases and power cuts with torn or zero-filled tails, each followed by
 //! recovery. After every crash the recovered log and hard state must be one the WAL may legally
 //! return: everything acknowledged by a sync, plus possibly a prefix of what followed, record by
 //! record. Deterministic: the seed fixes everything.
@@ -115,7 +115,23 @@ fn run_seed(seed: u64) {
                 wal.sync().unwrap();
                 candidates = vec![state.clone()];
             }
-            75..=82 => {
+            75..=77 => {
+                // A leader's snapshot beyond our log: the log is replaced by it.
+                term += 1;
+                let index = state.last_index().max(newest_marker.index) + 1 + rng.below(20);
+                let marker = WalSnapshot { index, term };
+                wal.save_installed_snapshot_marker(marker).unwrap();
+                newest_marker = marker;
+                // The model keeps placeholder entries below the snapshot, only their terms matter.
+                state.log =
+                    (1..=index).map(|at| Entry { term, index: at, payload: EntryPayload::Empty }).collect();
+                // The marker is synced; the hard state saved after it is not yet.
+                candidates = vec![state.clone()];
+                state.hard_state = HardState { term, vote: None, commit: index };
+                wal.save(Some(&state.hard_state), &[]).unwrap();
+                candidates.push(state.clone());
+            }
+            78..=84 => {
                 // Compaction: a snapshot at some committed index, then release what it covers.
                 let commit = state.hard_state.commit;
                 if commit > newest_marker.index {
@@ -141,6 +157,8 @@ fn run_seed(seed: u64) {
                 drop(wal);
                 disk.crash(tear);
                 crashes += 1;
+                let markers = Wal::snapshot_markers(&disk, &wal_dir()).unwrap();
+                assert!(markers.contains(&newest_marker), "seed {seed}: marker {newest_marker:?} lost");
                 let (reopened, recovered) =
                     Wal::open(Arc::new(disk.clone()), &wal_dir(), newest_marker, options)
                         .unwrap_or_else(|error| panic!("seed {seed}: recovery failed: {error}"));
