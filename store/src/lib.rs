@@ -14,6 +14,7 @@
 //! snapshots and cross-member checks.
 
 mod command;
+mod compact;
 pub mod error;
 mod event;
 pub mod json;

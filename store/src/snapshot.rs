@@ -63,7 +63,7 @@ impl Writer {
         self.u64(entry.modified_index);
         self.i64(entry.expiration);
         match &entry.body {
-            Body::File(value) => self.str(value),
+            Body::File(value) => self.str(value.as_str()),
             Body::Dir(children) => {
                 self.len(children.len());
                 for (name, child) in sorted_children(children) {

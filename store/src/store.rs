@@ -3,6 +3,7 @@
 //! not stick to its modifiedIndex, stream watchers on a deleted path hear the delete twice, ...).
 
 use crate::command::Command;
+use crate::compact::Compact;
 use crate::error::{self, StoreError};
 use crate::event::{Action, Event, Node};
 use crate::json::NANOS_PER_SECOND;
@@ -22,7 +23,7 @@ const MIN_EXPIRATION: i64 = 946_684_800 * NANOS_PER_SECOND;
 
 /// Children of a directory by name. The map is only ever iterated through `sorted_children`, so its
 /// (per-process random) order never reaches an answer, a snapshot or a digest.
-pub(crate) type Children = HashMap<Box<str>, Entry>;
+pub(crate) type Children = HashMap<Compact, Entry>;
 
 /// A node of the tree. Its name is the key of its parent's map, its full path is known from the walk
 /// that reached it: no node stores its path.
@@ -37,7 +38,7 @@ pub(crate) struct Entry {
 
 #[derive(Debug)]
 pub(crate) enum Body {
-    File(Box<str>),
+    File(Compact),
     Dir(Box<Children>),
 }
 
@@ -52,7 +53,7 @@ impl Entry {
 
     fn value(&self) -> &str {
         match &self.body {
-            Body::File(value) => value,
+            Body::File(value) => value.as_str(),
             Body::Dir(_) => "",
         }
     }
@@ -60,7 +61,8 @@ impl Entry {
 
 /// Children sorted by name, the one way the store iterates a directory.
 pub(crate) fn sorted_children(children: &Children) -> Vec<(&str, &Entry)> {
-    let mut sorted: Vec<(&str, &Entry)> = children.iter().map(|(name, entry)| (&**name, entry)).collect();
+    let mut sorted: Vec<(&str, &Entry)> =
+        children.iter().map(|(name, entry)| (name.as_str(), entry)).collect();
     sorted.sort_unstable_by(|left, right| left.0.cmp(right.0));
     sorted
 }
@@ -146,7 +148,7 @@ fn repr(entry: &Entry, key: &str, recursive: bool, now: i64) -> Node {
         created_index: entry.created_index,
     };
     match &entry.body {
-        Body::File(value) => node.value = Some(value.to_string()),
+        Body::File(value) => node.value = Some(value.as_str().to_string()),
         Body::Dir(children) if recursive => node.nodes = list(children, key, true, now),
         Body::Dir(_) => {}
     }
@@ -254,7 +256,17 @@ impl Store {
             Command::Create { key, value, dir, ttl, in_order, now } => {
                 let expiration = expiration_from_ttl(*ttl, *now);
                 let result = self
-                    .internal_create(key, *dir, value, *in_order, false, expiration, Action::Create, *now)
+                    .internal_create(
+                        key,
+                        *dir,
+                        value,
+                        *in_order,
+                        false,
+                        false,
+                        expiration,
+                        Action::Create,
+                        *now,
+                    )
                     .map(|event| self.notify(event));
                 self.count(result.is_ok(), |s| &mut s.create_success, |s| &mut s.create_fail);
                 result
@@ -356,7 +368,7 @@ impl Store {
                 }
             };
             end += 1 + segment.len();
-            match children.get(segment) {
+            match children.get(segment.as_bytes()) {
                 Some(child) => entry = child,
                 None => return Lookup::Missing(StoreError::key_not_found(&path[..end], self.current_index)),
             }
@@ -376,7 +388,7 @@ impl Store {
         let mut entry = &mut self.root;
         for segment in path.split('/').skip(1).filter(|segment| !segment.is_empty()) {
             entry = match &mut entry.body {
-                Body::Dir(children) => children.get_mut(segment).expect("path was looked up"),
+                Body::Dir(children) => children.get_mut(segment.as_bytes()).expect("path was looked up"),
                 Body::File(_) => unreachable!("path was looked up"),
             };
         }
@@ -413,7 +425,8 @@ impl Store {
             Lookup::Missing(error) => return Err(error),
         };
         let value = if refresh { previous_value.as_str() } else { value };
-        let mut event = self.internal_create(&path, dir, value, false, true, expiration, Action::Set, now)?;
+        let mut event =
+            self.internal_create(&path, dir, value, false, true, true, expiration, Action::Set, now)?;
         event.prev_node = previous;
         Ok(if refresh { self.record_refresh(event) } else { self.publish(event) })
     }
@@ -428,6 +441,7 @@ impl Store {
         value: &str,
         in_order: bool,
         replace: bool,
+        prev_known: bool,
         expiration: i64,
         action: Action,
         now: i64,
@@ -463,10 +477,10 @@ impl Store {
         for segment in path[..name_start].split('/').filter(|segment| !segment.is_empty()) {
             end += 1 + segment.len();
             let Body::Dir(children) = &mut parent.body else { unreachable!("walk only enters directories") };
-            if !children.contains_key(segment) {
+            if !children.contains_key(segment.as_bytes()) {
                 children.insert(segment.into(), Entry::new_dir(next_index, 0));
             }
-            let child = children.get_mut(segment).expect("present or just inserted");
+            let child = children.get_mut(segment.as_bytes()).expect("present or just inserted");
             if !child.is_dir() {
                 self.counters.writes.sets_fail += 1; // etcd counts this failure as a set failure too
                 return Err(StoreError::not_dir(&path[..end], current_index));
@@ -477,21 +491,25 @@ impl Store {
 
         let mut prev_node = None;
         let mut replaced_ttl = None;
-        if let Some(existing) = children.get(name) {
+        let body = if dir { Body::Dir(Box::default()) } else { Body::File(value.into()) };
+        let entry = Entry { created_index: next_index, modified_index: next_index, expiration, body };
+        if let Some(existing) = children.get_mut(name.as_bytes()) {
             if !replace {
                 return Err(StoreError::node_exist(&*path, current_index));
             }
             if existing.is_dir() {
                 return Err(StoreError::not_file(&*path, current_index));
             }
-            prev_node = Some(repr(existing, &path, false, now));
+            if !prev_known {
+                prev_node = Some(repr(existing, &path, false, now));
+            }
             if existing.expiration != 0 {
                 replaced_ttl = Some((existing.expiration, existing.created_index));
             }
+            *existing = entry; // replace in place: the name stays where it is
+        } else {
+            children.insert(name.into(), entry);
         }
-        let body = if dir { Body::Dir(Box::default()) } else { Body::File(value.into()) };
-        let entry = Entry { created_index: next_index, modified_index: next_index, expiration, body };
-        children.insert(name.into(), entry);
         if let Some(old) = replaced_ttl {
             self.ttl_index.remove(&old);
         }
@@ -568,7 +586,7 @@ impl Store {
         let prev_node = repr(entry, path, false, now);
         let is_dir = entry.is_dir();
         if let Body::File(old_value) = &mut entry.body {
-            *old_value = value.clone().into_boxed_str();
+            *old_value = value.as_str().into();
             entry.modified_index = next_index;
         }
         let old_ttl = (entry.expiration, entry.created_index);
@@ -655,7 +673,7 @@ impl Store {
             }
         }
         let name = last_segment(path).to_string();
-        let removed = self.parent_children_mut(path).remove(name.as_str()).expect("entry exists");
+        let removed = self.parent_children_mut(path).remove(name.as_bytes()).expect("entry exists");
         let mut ttls = BTreeMap::new();
         collect_ttls(&removed, path, &mut ttls);
         for key in ttls.keys() {
@@ -761,7 +779,19 @@ fn collect_ttls(entry: &Entry, path: &str, out: &mut BTreeMap<(i64, u64), String
     }
     if let Body::Dir(children) = &entry.body {
         for (name, child) in children.iter() {
-            collect_ttls(child, &child_path(path, name), out);
+            collect_ttls(child, &child_path(path, name.as_str()), out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_stay_small() {
+        // 1,000,000 keys cost a map bucket each (name + entry): keep both compact.
+        assert!(std::mem::size_of::<Entry>() <= 48, "Entry is {} bytes", std::mem::size_of::<Entry>());
+        assert_eq!(std::mem::size_of::<Body>(), 24);
     }
 }
