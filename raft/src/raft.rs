@@ -714,12 +714,10 @@ impl Raft {
             }
         } else if message.term < self.term {
             match message.body {
-                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. }
-                    if self.config.check_quorum || self.config.pre_vote =>
-                {
-                    // A stale leader (e.g. healed from a partition) would otherwise never learn our
-                    // term: with pre-vote/check-quorum the rest of the cluster no longer bumps terms
-                    // through it. Tell it.
+                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
+                    // A stale leader (e.g. healed from a partition) learns our term from the answer
+                    // (Raft §5.1); with pre-vote/check-quorum nothing else would tell it. Ok(0)
+                    // acknowledges nothing.
                     self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
                 }
                 MessageBody::RequestVote { pre_vote: true, .. } => {
