@@ -14,11 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// output cURL commands which can be used to reproduce the request
-    #[arg(long, global = true)]
+    #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub debug: bool,
 
     /// don't synchronize cluster information before sending request
-    #[arg(long, global = true)]
+    #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub no_sync: bool,
 
     /// output response in the given format (simple, `extended` or `json`)
@@ -142,7 +142,7 @@ pub struct SetArgs {
 #[derive(Args, Debug)]
 pub struct MkArgs {
     /// create in-order key under directory <key>
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub in_order: bool,
     /// key time-to-live in seconds
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_name = "value")]
@@ -154,10 +154,10 @@ pub struct MkArgs {
 #[derive(Args, Debug)]
 pub struct RmArgs {
     /// removes the key if it is an empty directory or a key-value pair
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub dir: bool,
     /// removes the key and all child keys(if it is a directory)
-    #[arg(long, short = 'r')]
+    #[arg(long, short = 'r', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub recursive: bool,
     /// previous value
     #[arg(long, default_value = "", value_name = "value")]
@@ -172,10 +172,10 @@ pub struct RmArgs {
 #[derive(Args, Debug)]
 pub struct GetArgs {
     /// returns result in sorted order
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub sort: bool,
     /// require quorum for get request
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub quorum: bool,
     #[arg(value_name = "key")]
     pub args: Vec<String>,
@@ -184,16 +184,16 @@ pub struct GetArgs {
 #[derive(Args, Debug)]
 pub struct LsArgs {
     /// returns result in sorted order
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub sort: bool,
     /// returns all key names recursively for the given path
-    #[arg(long, short = 'r')]
+    #[arg(long, short = 'r', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub recursive: bool,
     /// append slash (/) to directories
-    #[arg(short = 'p')]
+    #[arg(short = 'p', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub p: bool,
     /// require quorum for get request
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub quorum: bool,
     #[arg(value_name = "key")]
     pub args: Vec<String>,
@@ -202,13 +202,13 @@ pub struct LsArgs {
 #[derive(Args, Debug)]
 pub struct WatchArgs {
     /// forever watch a key until CTRL+C
-    #[arg(long, short = 'f')]
+    #[arg(long, short = 'f', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub forever: bool,
     /// watch after the given index
     #[arg(long, default_value_t = 0, value_name = "value")]
     pub after_index: u64,
     /// returns all values for key and child keys
-    #[arg(long, short = 'r')]
+    #[arg(long, short = 'r', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub recursive: bool,
     #[arg(value_name = "key")]
     pub args: Vec<String>,
@@ -220,7 +220,7 @@ pub struct ExecWatchArgs {
     #[arg(long, default_value_t = 0, value_name = "value")]
     pub after_index: u64,
     /// watch all values for key and child keys
-    #[arg(long, short = 'r')]
+    #[arg(long, short = 'r', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub recursive: bool,
     /// `KEY -- COMMAND [ARGS...]`, or `COMMAND [ARGS...] KEY`
     #[arg(value_name = "key> -- <command> [args...]", trailing_var_arg = true, allow_hyphen_values = true)]
@@ -229,8 +229,11 @@ pub struct ExecWatchArgs {
 
 #[derive(Args, Debug)]
 pub struct ClusterHealthArgs {
+    /// Extra arguments are ignored, as etcdctl ignores them.
+    #[arg(hide = true)]
+    pub ignored: Vec<String>,
     /// forever check the health every 10 second until CTRL+C
-    #[arg(long, short = 'f')]
+    #[arg(long, short = 'f', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub forever: bool,
 }
 
@@ -265,7 +268,7 @@ pub struct EndpointArgs {
     #[arg(long, short = 'w', value_enum, default_value = "simple")]
     pub write_out: WriteOut,
     /// get the status (health) of every member's client URLs, not only `--endpoints`
-    #[arg(long)]
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub cluster: bool,
 }
 
@@ -274,6 +277,15 @@ pub enum WriteOut {
     Simple,
     Json,
     Table,
+}
+
+/// Go's `strconv.ParseBool`, which etcdctl's boolean flags use (`--sort=true`, `--quorum=0`, `-r=T`).
+pub fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value {text:?}")),
+    }
 }
 
 /// Long flag names that Go's flag package also accepts with a single dash (`-ttl 3`, as in the seeds).

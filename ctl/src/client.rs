@@ -132,7 +132,7 @@ pub enum SyncOutcome {
 impl Client {
     fn deadlines(&self, watch: bool) -> Deadlines {
         Deadlines {
-            header_timeout: self.header_timeout,
+            header_timeout: if watch { None } else { Some(self.header_timeout) },
             total: if watch { None } else { self.total_deadline },
         }
     }
@@ -141,9 +141,9 @@ impl Client {
         if !self.debug {
             return;
         }
-        let mut line = format!("curl -X {} {}{}{}", request.method, endpoint.url, "", request.path_and_query);
+        let mut line = format!("curl -X {} {}{}", request.method, endpoint.url, request.path_and_query);
         if let Some((_, body)) = &request.body {
-            line.push_str(&format!(" -d {}", String::from_utf8_lossy(body)));
+            line.push_str(&format!(" -d \"{}\"", String::from_utf8_lossy(body)));
         }
         eprintln!("cURL Command: {line}");
     }

@@ -209,7 +209,7 @@ fn check_health(url: &str, timeout: Duration) -> Result<bool, String> {
     let health_url = format!("{url}/health");
     let wrap = |error: String| format!("Get {}: {error}", go_quote(&health_url));
     let endpoint = Endpoint::parse(url).map_err(wrap)?;
-    let deadlines = Deadlines { header_timeout: timeout, total: Some(Instant::now() + timeout) };
+    let deadlines = Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
     let response = http::send(&endpoint, &Request::get("/health".to_string()), deadlines)
         .map_err(|error| wrap(error.to_string()))?;
     let value: Value = serde_json::from_slice(&response.body).map_err(|error| error.to_string())?;
@@ -447,7 +447,7 @@ pub fn endpoint_status_command(client: &Client, args: &EndpointArgs, timeout: Du
     let mut statuses = Vec::new();
     let mut failed = false;
     for endpoint in &targets {
-        let deadlines = Deadlines { header_timeout: timeout, total: Some(Instant::now() + timeout) };
+        let deadlines = Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
         match endpoint_status(endpoint, deadlines) {
             Ok(status) => statuses.push(status),
             Err(error) => {

@@ -8,7 +8,7 @@ use crate::cli::{
     ExecWatchArgs, GetArgs, KeyArgs, LsArgs, MkArgs, OutputFormat, RmArgs, SetArgs, TtlKeyArgs,
     TtlKeyValueArgs, WatchArgs,
 };
-use crate::client::{Client, ClientError, exit};
+use crate::client::{Client, ClientError, ClusterError, exit};
 use crate::http::Request;
 use crate::keys::{self, DeleteOptions, GetOptions, KeysOutcome, KeysResponse, Node, PrevExist, SetOptions};
 
@@ -245,11 +245,11 @@ fn next_event(client: &Client, key: &str, wait_index: u64, recursive: bool) -> R
         let request = keys::wait_request(key, wait_index, recursive);
         let mut open =
             client.open_watch(&request).map_err(|error| fail_client(exit::SERVER_ERROR, &error))?;
-        let body = match open.read_body() {
-            Ok(body) => body,
-            // A watch connection that breaks mid-body is retried, as a closed long-poll would be.
-            Err(_) => continue,
-        };
+        // A connection that breaks mid-body ends the watch with an error, as in etcdctl.
+        let body = open.read_body().map_err(|error| {
+            let cluster = ClusterError { errors: vec![error.to_string()], all_connection_errors: true };
+            fail_client(exit::SERVER_ERROR, &ClientError::Cluster(cluster))
+        })?;
         match keys::decode(open.status, &open.headers, &body) {
             KeysOutcome::Ok(response) => return Ok(*response),
             KeysOutcome::Empty => continue,

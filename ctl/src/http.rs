@@ -19,6 +19,10 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// legitimate large body, and 256 MiB is far above etcd's own request limits.
 pub const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
+/// Connect budget for requests without a header timeout (watches): etcdctl's dial timeout with its default
+/// `--total-timeout`.
+pub const WATCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A parsed `http://host:port[/prefix]` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -116,9 +120,11 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    /// Connection-level errors make etcdctl exit with code 2 during cluster sync.
+    /// Connection-level errors make etcdctl exit with code 2 during cluster sync. A header timeout is not
+    /// one for etcdctl (the server accepted the connection): sync goes on and the command itself fails.
     pub fn is_connection_error(&self) -> bool {
-        matches!(self, HttpError::Dial { .. } | HttpError::HeaderTimeout { .. } | HttpError::Resolve { .. })
+        // Go counts a failed read (say, a reset connection) as a connection error too.
+        matches!(self, HttpError::Dial { .. } | HttpError::Resolve { .. } | HttpError::Io { .. })
     }
 }
 
@@ -152,7 +158,7 @@ impl fmt::Display for HttpError {
             HttpError::HeaderTimeout { endpoint } => {
                 write!(f, "client: endpoint {endpoint} exceeded header timeout")
             }
-            HttpError::Io { address, cause } => write!(f, "read tcp {address}: {}", go_io_text(cause)),
+            HttpError::Io { address, cause } => write!(f, "read tcp {address}: read: {}", go_io_text(cause)),
             HttpError::Protocol(text) => write!(f, "malformed HTTP response: {text}"),
         }
     }
@@ -161,8 +167,9 @@ impl fmt::Display for HttpError {
 /// Timing rules for one request.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadlines {
-    /// Budget for connecting and for the response header to arrive (etcdctl's `--timeout`).
-    pub header_timeout: Duration,
+    /// Budget for connecting and for the response header to arrive (etcdctl's `--timeout`). `None` for
+    /// watches: a long poll may legitimately wait hours for its header, as in etcd's Go client.
+    pub header_timeout: Option<Duration>,
     /// Absolute end of the whole command (etcdctl's `--total-timeout`); `None` for watches.
     pub total: Option<Instant>,
 }
@@ -186,13 +193,12 @@ enum Framing {
 /// Sends `request` to `endpoint` and reads the response header.
 pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Result<OpenResponse, HttpError> {
     let started = Instant::now();
-    let header_deadline = {
-        let by_header = started + deadlines.header_timeout;
-        match deadlines.total {
-            Some(total) if total < by_header => total,
-            _ => by_header,
-        }
+    let capped = |deadline: Instant| match deadlines.total {
+        Some(total) if total < deadline => total,
+        _ => deadline,
     };
+    let connect_deadline = capped(started + deadlines.header_timeout.unwrap_or(WATCH_CONNECT_TIMEOUT));
+    let header_deadline = deadlines.header_timeout.map(|timeout| capped(started + timeout));
     let addresses: Vec<SocketAddr> = endpoint
         .authority
         .to_socket_addrs()
@@ -204,7 +210,7 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
     let mut last_error = None;
     let mut stream = None;
     for address in &addresses {
-        let remaining = remaining_until(header_deadline);
+        let remaining = remaining_until(connect_deadline);
         if remaining.is_zero() {
             last_error = Some(HttpError::Dial {
                 address: address.to_string(),
@@ -220,7 +226,7 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
             Err(cause) => last_error = Some(HttpError::Dial { address: address.to_string(), cause }),
         }
     }
-    let (stream, address) = match stream {
+    let (stream, remote) = match stream {
         Some(found) => found,
         None => {
             return Err(last_error.unwrap_or(HttpError::Resolve {
@@ -228,6 +234,11 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
                 cause: "no such host".to_string(),
             }));
         }
+    };
+    // Go names both ends in read errors: `read tcp 127.0.0.1:41658->127.0.0.1:2379: read: ...`.
+    let address = match stream.local_addr() {
+        Ok(local) => format!("{local}->{remote}"),
+        Err(_) => remote,
     };
     let io_error = |cause: io::Error| -> HttpError {
         if matches!(cause.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
@@ -238,7 +249,7 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
     };
     stream.set_nodelay(true).map_err(io_error)?;
     stream
-        .set_write_timeout(Some(remaining_until(header_deadline).max(Duration::from_millis(1))))
+        .set_write_timeout(Some(remaining_until(connect_deadline).max(WATCH_CONNECT_TIMEOUT)))
         .map_err(io_error)?;
 
     let mut head = format!(
@@ -261,7 +272,9 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
     writer.flush().map_err(io_error)?;
 
     stream
-        .set_read_timeout(Some(remaining_until(header_deadline).max(Duration::from_millis(1))))
+        .set_read_timeout(
+            header_deadline.map(|deadline| remaining_until(deadline).max(Duration::from_millis(1))),
+        )
         .map_err(io_error)?;
     let mut reader = BufReader::new(stream);
     let (status, headers) = read_head(&mut reader).map_err(|error| match error {

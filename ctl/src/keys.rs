@@ -119,13 +119,29 @@ pub fn decode(status: u16, headers: &[(String, String)], body: &[u8]) -> KeysOut
     }
 }
 
-/// `/v2/keys` + key, with a leading slash added like the Go client does (`get two` reads `/two`).
+/// `/v2/keys` + the canonical key path, as the Go client builds it: a leading slash is added (`get two`
+/// reads `/two`), `.`/`..`/empty segments are cleaned, and a trailing slash is kept.
 fn key_path(key: &str) -> String {
-    if key.starts_with('/') {
-        format!("/v2/keys{}", escape_path(key))
-    } else {
-        format!("/v2/keys/{}", escape_path(key))
+    format!("/v2/keys{}", escape_path(&canonical_path(key)))
+}
+
+/// `path.Clean` on `/` + `key`, keeping a trailing slash (Go's `pathutil.CanonicalURLPath`).
+pub fn canonical_path(key: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in key.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
     }
+    let mut path = format!("/{}", segments.join("/"));
+    if key.ends_with('/') && path != "/" {
+        path.push('/');
+    }
+    path
 }
 
 fn with_query(path: String, params: &[(&str, String)]) -> String {
@@ -369,6 +385,15 @@ mod tests {
             &SetOptions { dir: true, prev_exist: PrevExist::MustNotExist, ..SetOptions::default() },
         );
         assert_eq!(dir.path_and_query, "/v2/keys/d?dir=true&prevExist=false");
+    }
+
+    #[test]
+    fn key_paths_are_canonical() {
+        assert_eq!(canonical_path("two"), "/two");
+        assert_eq!(canonical_path("/a/../b"), "/b");
+        assert_eq!(canonical_path("//a//b/./c/"), "/a/b/c/");
+        assert_eq!(canonical_path("/../.."), "/");
+        assert_eq!(canonical_path(""), "/");
     }
 
     #[test]

@@ -44,15 +44,26 @@ pub fn run(raw_args: Vec<String>) -> i32 {
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(error) => {
-            use clap::error::ErrorKind;
-            let code = match error.kind() {
+            use clap::error::{ContextKind, ErrorKind};
+            match error.kind() {
                 ErrorKind::DisplayHelp
                 | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => exit::SUCCESS,
-                _ => exit::BAD_ARGS,
-            };
-            let _ = error.print();
-            return code;
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    // Help that was asked for (or a bare command group) goes to stdout and succeeds.
+                    commands::out(&error.render().to_string());
+                    return exit::SUCCESS;
+                }
+                ErrorKind::InvalidSubcommand => {
+                    // etcdctl (urfave/cli) words an unknown command this way and exits 3.
+                    let name = error.get(ContextKind::InvalidSubcommand).map(|value| value.to_string());
+                    eprintln!("No help topic for '{}'", name.unwrap_or_default());
+                    return 3;
+                }
+                _ => {
+                    let _ = error.print();
+                    return exit::BAD_ARGS;
+                }
+            }
         }
     };
     if cli.version {
@@ -123,6 +134,11 @@ fn synced(mut client: Client, no_sync: bool) -> Result<Client, Exit> {
         // Any other failure (say, a server without a member list) keeps the given endpoints.
         Err(_) => {}
     }
+    if client.debug {
+        let urls: Vec<&str> = client.endpoints.iter().map(|endpoint| endpoint.url.as_str()).collect();
+        eprintln!("got endpoints({}) after sync", urls.join(","));
+        eprintln!("Cluster-Endpoints: {}", urls.join(", "));
+    }
     Ok(client)
 }
 
@@ -130,7 +146,12 @@ fn execute(cli: &Cli, command: &Command, args: &[String]) -> Result<(), Exit> {
     let (client, total_budget) = build_client(cli)?;
     let format = cli.output;
     match command {
-        Command::ClusterHealth(health) => cluster::cluster_health(&client, health, total_budget),
+        Command::ClusterHealth(health) => {
+            if health.forever {
+                install_interrupt_exit();
+            }
+            cluster::cluster_health(&client, health, total_budget)
+        }
         Command::Endpoint(EndpointCommand::Status(endpoint)) => {
             cluster::endpoint_status_command(&client, endpoint, total_budget)
         }

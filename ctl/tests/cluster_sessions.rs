@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{MemberSpec, Outcome, Server, Tool, free_port_pair, outcome_of, run, tools_available};
 
-const BASE_PORT: u16 = 23700;
+const BASE_PORT: u16 = 24000;
 
 /// `ETCDCTL_API=3 etcdctl --endpoints E <args>`: the reference for `endpoint status` and `endpoint health`.
 fn run_v3(endpoints: &str, args: &[&str]) -> Outcome {

@@ -285,3 +285,91 @@ fn version_and_help_exit_zero() {
     let output = Tool::Concordctl.command().arg("no-such-command").output().expect("run concordctl");
     assert_ne!(common::outcome_of(output).code, 0);
 }
+
+#[test]
+fn go_style_flags_paths_and_unknown_commands_match_etcdctl() {
+    if !tools_available() {
+        return;
+    }
+    session_both(
+        BASE_PORT,
+        &[
+            // A value starting with '-' needs `--`, as etcdctl documents.
+            step(&["set", "--", "/neg", "-5"], Expect::Stdout("-5\n")),
+            step(&["get", "/neg"], Expect::Stdout("-5\n")),
+            // Keys are cleaned like Go's path.Clean before they are sent.
+            step(&["get", "/a/../neg"], Expect::Stdout("-5\n")),
+            step(&["get", "//neg"], Expect::Stdout("-5\n")),
+            step(&["set", "/a%2Fb", "v"], Expect::Stdout("v\n")),
+            step(&["get", "/a%2Fb"], Expect::Stdout("v\n")),
+            // Boolean flags take Go's `=true` / `=false` / `=1` forms.
+            step(&["get", "--sort=true", "--quorum=1", "/neg"], Expect::Stdout("-5\n")),
+            step(&["ls", "-r=false", "--sort=T", "-p"], Expect::SameAsEtcdctl),
+            step(&["--output=json", "get", "/neg"], Expect::SameAsEtcdctl),
+            step(&["set", "--ttl=100", "/t", "x"], Expect::Stdout("x\n")),
+            // Unknown commands: urfave/cli's wording and exit code 3.
+            step(&["bogus"], Expect::Stderr("No help topic for 'bogus'\n", 3)),
+            step(&["member", "bogus"], Expect::Stderr("No help topic for 'bogus'\n", 3)),
+            step(
+                &["member", "add", "only-a-name"],
+                Expect::Stderr("Provide a name and a single member peerURL\n", 1),
+            ),
+            step(&["member", "remove"], Expect::Stderr("Provide a single member ID\n", 1)),
+            step(&["member", "list", "extra"], Expect::Stderr("No arguments accepted\n", 1)),
+        ],
+    );
+}
+
+#[test]
+fn value_comes_from_stdin_when_not_given() {
+    if !tools_available() {
+        return;
+    }
+    let server = Server::single(BASE_PORT, "stdin");
+    for tool in [Tool::Etcdctl, Tool::Concordctl] {
+        let mut child = tool
+            .command()
+            .args(["--endpoints", &server.client_url(), "set", "/from-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the client");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"line one\nline two\n").expect("write stdin");
+        let output = child.wait_with_output().expect("wait");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "line one\nline two\n\n", "{tool:?}");
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_hits_the_header_timeout() {
+    if !tools_available() {
+        return;
+    }
+    // Accepts connections and never writes a byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    listener.set_nonblocking(true).expect("nonblocking listener");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_flag = stop.clone();
+    let accepted = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while !stop_flag.load(std::sync::atomic::Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+    });
+    let args = ["--no-sync", "--timeout", "300ms", "get", "/x"];
+    let etcd = run(Tool::Etcdctl, &url, &args);
+    let concord = run(Tool::Concordctl, &url, &args);
+    assert_eq!(concord, etcd);
+    assert_eq!(concord.code, 4);
+    assert!(
+        concord.stderr.contains(&format!("error #0: client: endpoint {url} exceeded header timeout")),
+        "{concord}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    accepted.join().expect("listener thread");
+}

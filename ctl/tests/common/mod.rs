@@ -200,7 +200,7 @@ fn tail(text: &str, lines: usize) -> String {
 pub fn http_get(url: &str, path: &str) -> Option<http::Response> {
     let endpoint = Endpoint::parse(url).ok()?;
     let deadlines = Deadlines {
-        header_timeout: Duration::from_secs(1),
+        header_timeout: Some(Duration::from_secs(1)),
         total: Some(Instant::now() + Duration::from_secs(2)),
     };
     http::send(&endpoint, &Request::get(path.to_string()), deadlines).ok()
