@@ -85,6 +85,9 @@ pub fn check_writable(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
 // OsDisk
 // ------------------------------------------------------------------------------------------------
 
+/// How many appended-to files `OsDisk` keeps open at most.
+const OS_DISK_MAX_OPEN_FILES: usize = 32;
+
 /// Real files through `std::fs`. Files that are appended to stay open (one handle per path) so
 /// appends and syncs cost one system call each.
 #[derive(Debug, Default)]
@@ -106,10 +109,19 @@ impl OsDisk {
         let mut files = self.open_files();
         if !files.contains_key(path) {
             let file = OpenOptions::new().read(true).append(true).open(path)?;
+            Self::make_room(&mut files);
             files.insert(path.to_path_buf(), file);
         }
         let file = files.get_mut(path).expect("inserted above");
         action(file)
+    }
+
+    /// Keeps the handle cache bounded: past the limit every cached handle is closed (they reopen on
+    /// demand; in steady state only the WAL tail is appended to, so this is rare).
+    fn make_room(files: &mut BTreeMap<PathBuf, File>) {
+        if files.len() >= OS_DISK_MAX_OPEN_FILES {
+            files.clear();
+        }
     }
 
     fn forget(&self, path: &Path) {
@@ -158,7 +170,9 @@ impl Disk for OsDisk {
 
     fn create_new(&self, path: &Path) -> io::Result<()> {
         let file = OpenOptions::new().read(true).append(true).create_new(true).open(path)?;
-        self.open_files().insert(path.to_path_buf(), file);
+        let mut files = self.open_files();
+        Self::make_room(&mut files);
+        files.insert(path.to_path_buf(), file);
         Ok(())
     }
 
@@ -370,6 +384,34 @@ impl MemDisk {
             *byte ^= mask;
         }
         Ok(())
+    }
+
+    /// Every file with its current length, by path.
+    pub fn files(&self) -> Vec<(PathBuf, u64)> {
+        let state = self.state();
+        state
+            .names
+            .iter()
+            .map(|(path, inode)| (path.clone(), state.inodes[inode].written.len() as u64))
+            .collect()
+    }
+
+    /// Bit rot somewhere: flips one bit of one byte of one non-empty file whose path starts with
+    /// `under`, all chosen from `seed`. Returns what it flipped (path, offset, bit), or `None` if
+    /// there is no such file.
+    pub fn flip_random_bit(&self, under: &Path, seed: u64) -> Option<(PathBuf, u64, u8)> {
+        let candidates: Vec<(PathBuf, u64)> =
+            self.files().into_iter().filter(|(path, len)| *len > 0 && path.starts_with(under)).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let first = mix(seed);
+        let second = mix(first);
+        let (path, len) = &candidates[(first % candidates.len() as u64) as usize];
+        let offset = second % len;
+        let bit = (second >> 59) as u8 % 8;
+        self.flip_bit(path, offset, bit).expect("the file and offset exist");
+        Some((path.clone(), offset, bit))
     }
 
     /// The next `count` appends, truncations and file creations fail with an EIO-like error and
@@ -688,6 +730,21 @@ mod tests {
         assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 1);
         disk.sync_file(&file("a")).unwrap();
         assert_eq!(disk.read(&file("a")).unwrap(), b"y");
+    }
+
+    #[test]
+    fn a_random_bit_flip_is_deterministic_and_lands_inside_a_chosen_file() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.append(&file("a"), &[0u8; 100]).unwrap();
+        disk.create_new(&file("empty")).unwrap();
+        let twin = disk.fork();
+        let flipped = disk.flip_random_bit(Path::new("/data"), 42).unwrap();
+        assert_eq!(twin.flip_random_bit(Path::new("/data"), 42), Some(flipped.clone()));
+        let (path, offset, bit) = flipped;
+        assert_eq!(path, file("a"));
+        assert_eq!(disk.read(&path).unwrap()[offset as usize], 1 << bit);
+        assert_eq!(disk.flip_random_bit(Path::new("/elsewhere"), 42), None);
     }
 
     #[test]
