@@ -172,6 +172,12 @@ pub enum ClientRequest {
         id: NodeId,
         peer_urls: Vec<String>,
     },
+    /// This member announces its name and client URLs to the cluster once it runs (etcd's publish),
+    /// so `/v2/members` and `cluster-health` can show them.
+    Publish {
+        name: String,
+        client_urls: Vec<String>,
+    },
 }
 
 /// A successful answer.
@@ -316,6 +322,12 @@ enum Operation {
     UpdateMember {
         id: NodeId,
         peer_urls: Vec<String>,
+    },
+    /// A member's name and client URLs.
+    Publish {
+        id: NodeId,
+        name: String,
+        client_urls: Vec<String>,
     },
 }
 
@@ -673,6 +685,10 @@ impl Node {
                     self.submit_proposal(request_id, Operation::UpdateMember { id, peer_urls });
                 }
             }
+            ClientRequest::Publish { name, client_urls } => {
+                let id = self.config.id;
+                self.submit_proposal(request_id, Operation::Publish { id, name, client_urls });
+            }
         }
     }
 
@@ -861,6 +877,14 @@ impl Node {
             Operation::UpdateMember { id, peer_urls } => match self.members.get_mut(&id) {
                 Some(member) => {
                     member.peer_urls = peer_urls;
+                    Ok(Reply::MemberChanged)
+                }
+                None => Err(RequestError::MemberNotFound(id)),
+            },
+            Operation::Publish { id, name, client_urls } => match self.members.get_mut(&id) {
+                Some(member) => {
+                    member.name = name;
+                    member.client_urls = client_urls;
                     Ok(Reply::MemberChanged)
                 }
                 None => Err(RequestError::MemberNotFound(id)),
