@@ -182,8 +182,7 @@ impl Client {
             if !watch && self.past_deadline() {
                 return Err(ClientError::DeadlineExceeded);
             }
-            self.debug_print(endpoint, request);
-            match call(endpoint, request, self.deadlines(watch)) {
+            match self.follow_redirects(endpoint, request, watch, &call) {
                 Ok(answer) => match answer.status() {
                     500 | 503 => {
                         all_connection_errors = false;
@@ -220,6 +219,42 @@ impl Client {
         Err(ClientError::Cluster(ClusterError { errors, all_connection_errors }))
     }
 
+    /// Calls one endpoint, following up to `MAX_REDIRECTS` 3xx answers with a `Location` (as the Go client's
+    /// redirect-following layer does, e.g. through a proxy).
+    fn follow_redirects<T: Answer>(
+        &self,
+        endpoint: &Endpoint,
+        request: &Request,
+        watch: bool,
+        call: &impl Fn(&Endpoint, &Request, Deadlines) -> Result<T, HttpError>,
+    ) -> Result<T, HttpError> {
+        let mut target = endpoint.clone();
+        let mut current = request.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            self.debug_print(&target, &current);
+            let answer = call(&target, &current, self.deadlines(watch))?;
+            let Some(location) = answer.location().filter(|_| answer.status() / 100 == 3) else {
+                return Ok(answer);
+            };
+            if let Some(scheme_end) = location.find("://") {
+                // An absolute URL: a new endpoint, whose path and query become the request's.
+                let path_start = location[scheme_end + 3..].find('/').map(|slash| scheme_end + 3 + slash);
+                let (origin, path) = match path_start {
+                    Some(slash) => (&location[..slash], &location[slash..]),
+                    None => (location.as_str(), "/"),
+                };
+                target = Endpoint::parse(origin).map_err(HttpError::Protocol)?;
+                current.path_and_query = path.to_string();
+            } else if location.starts_with('/') {
+                current.path_and_query =
+                    location.strip_prefix(&target.path_prefix).unwrap_or(&location).to_string();
+            } else {
+                return Err(HttpError::Protocol(format!("unsupported redirect location {location:?}")));
+            }
+        }
+        Err(HttpError::Protocol(format!("too many redirects from {}", endpoint.url)))
+    }
+
     /// etcdctl's cluster sync: ask the cluster for its members and use their client URLs from now on.
     /// A server without a member list (non-200) leaves the endpoints as given, as etcdctl does.
     pub fn sync(&mut self) -> Result<SyncOutcome, ClientError> {
@@ -251,11 +286,19 @@ impl Client {
 /// Both full responses and open (streaming) responses expose their status for failover decisions.
 trait Answer {
     fn status(&self) -> u16;
+    fn location(&self) -> Option<String>;
+}
+
+fn location_header(headers: &[(String, String)]) -> Option<String> {
+    headers.iter().find(|(name, _)| name == "location").map(|(_, value)| value.clone())
 }
 
 impl Answer for Response {
     fn status(&self) -> u16 {
         self.status
+    }
+    fn location(&self) -> Option<String> {
+        location_header(&self.headers)
     }
 }
 
@@ -263,7 +306,13 @@ impl Answer for OpenResponse {
     fn status(&self) -> u16 {
         self.status
     }
+    fn location(&self) -> Option<String> {
+        location_header(&self.headers)
+    }
 }
+
+/// Redirect hops followed per endpoint (Go's default for its HTTP client).
+const MAX_REDIRECTS: usize = 10;
 
 fn status_text(status: u16) -> &'static str {
     match status {
@@ -330,6 +379,45 @@ mod tests {
             "Error:  client: etcd cluster is unavailable or misconfigured; error #0: dial tcp 127.0.0.1:1: \
              connect: connection refused\n\nerror #0: dial tcp 127.0.0.1:1: connect: connection refused\n\n"
         );
+    }
+
+    #[test]
+    fn redirects_are_followed_to_the_new_location() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut request_lines = Vec::new();
+            for answer in [
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: /v2/keys/moved\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            ] {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                request_lines.push(line.trim_end().to_string());
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    if header == "\r\n" || header.is_empty() {
+                        break;
+                    }
+                }
+                (&stream).write_all(answer.as_bytes()).unwrap();
+            }
+            request_lines
+        });
+        let client = Client {
+            endpoints: vec![Endpoint::parse(&url).unwrap()],
+            header_timeout: Duration::from_secs(2),
+            total_deadline: None,
+            debug: false,
+        };
+        let response = client.send(&Request::get("/v2/keys/original".to_string())).unwrap();
+        assert_eq!((response.status, response.body.as_slice()), (200, &b"ok"[..]));
+        let lines = server.join().unwrap();
+        assert_eq!(lines, vec!["GET /v2/keys/original HTTP/1.1", "GET /v2/keys/moved HTTP/1.1"]);
     }
 
     #[test]
