@@ -20,6 +20,8 @@ use crate::types::*;
 /// Bound of each outgoing message queue between two `ready()` calls. A caller that stops draining
 /// Ready loses messages beyond it, exactly like a lossy network (Raft tolerates that).
 pub const MAX_PENDING_MESSAGES: usize = 64 * 1024;
+/// Indexes at or beyond this are treated as garbage (no log grows that long; keeps arithmetic safe).
+const MAX_PLAUSIBLE_INDEX: Index = Index::MAX / 4;
 /// Bound of ReadIndex requests held until the leader has committed an entry of its term.
 pub const MAX_READS_WAITING_FOR_COMMIT: usize = 4096;
 
@@ -852,6 +854,18 @@ impl Raft {
             self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
             return;
         }
+        if prev_log_index > self.log.last_index() {
+            // Our log is too short to hold the previous entry: ask the leader to back up.
+            let (hint_index, hint_term) =
+                self.log.find_conflict_by_term(self.log.last_index(), prev_log_term);
+            self.send(
+                from,
+                MessageBody::AppendEntriesResponse {
+                    result: Err((prev_log_index, RejectHint { hint_index, hint_term })),
+                },
+            );
+            return;
+        }
         // Malformed appends (gaps, decreasing terms, terms from the future) are dropped.
         let mut previous_term = prev_log_term;
         for (expected_index, entry) in (prev_log_index + 1..).zip(&entries) {
@@ -929,7 +943,11 @@ impl Raft {
 
     fn handle_snapshot(&mut self, from: NodeId, message_term: Term, snapshot: Snapshot) {
         let (index, term) = (snapshot.meta.index, snapshot.meta.term);
-        if term == 0 || term > message_term || snapshot.meta.conf_state.voters.is_empty() {
+        if term == 0
+            || term > message_term
+            || index >= MAX_PLAUSIBLE_INDEX
+            || snapshot.meta.conf_state.voters.is_empty()
+        {
             return; // malformed
         }
         let committed = self.log.committed;
