@@ -96,7 +96,7 @@ impl Bench {
                 }
             }
             rounds += 1;
-            if rounds % 64 == 0 {
+            if rounds.is_multiple_of(64) {
                 self.compact();
                 if start.elapsed() >= duration {
                     break;
