@@ -7,6 +7,7 @@
 //! the tokio/hyper shell touch sockets and wall time.
 
 pub mod codec;
+pub mod config;
 pub mod disk;
 pub mod node;
 pub mod snap;

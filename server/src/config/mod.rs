@@ -1,0 +1,492 @@
+//! etcd-compatible configuration of the `concord` server: flags, `ETCD_*` variables, the YAML
+//! `--config-file`, their validation, and the member and cluster IDs derived from them.
+//!
+//! Job: turn what an etcd 3.4 operator already has (a command line, an environment, a config file)
+//! into one checked [`ServerConfig`], refusing at start what etcd refuses, in etcd's words.
+//! Boundaries: pure. Nothing here opens a socket, spawns a thread or reads a clock; the only IO is
+//! [`load`] reading the config file (and [`load_from_process`] reading the process's arguments and
+//! environment), and every parse step below them takes explicit inputs so tests can drive it.
+//!
+//! Precedence, as in etcd: with `--config-file` (or `ETCD_CONFIG_FILE`) the file is the whole
+//! configuration and other flags and variables are ignored (flags are still checked for syntax);
+//! without it, command-line flags win over `ETCD_*` variables, which win over defaults.
+//!
+//! Bootstrap checks that only make sense when a member has no data yet (its name in
+//! `--initial-cluster`, advertised URLs agreeing with it, duplicate URLs) are not run by [`load`]:
+//! etcd ignores the `--initial-*` flags once a member has data, so the server calls
+//! [`ServerConfig::initial_membership`] only when its data dir holds no WAL.
+
+mod file;
+mod flags;
+mod help;
+mod ids;
+mod url;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use help::{help_text, usage_text, version_text};
+pub use ids::{
+    InitialMember, Member, Membership, cluster_id, format_id, member_id, member_id_with_time, parse_id,
+    parse_initial_cluster,
+};
+pub use url::{Scheme, Url};
+
+use flags::{CommandLine, Kind, Role, Settings};
+
+/// Why the process must not start. The message is one line in etcd's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A command-line syntax error, as Go's flag package reports it: print the message and
+    /// [`usage_text`] to stderr and exit with status 2.
+    Usage(String),
+    /// Anything else that stops the start: print the message and exit with status 1.
+    Invalid(String),
+}
+
+impl ConfigError {
+    /// The exit status etcd uses for this kind of error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ConfigError::Usage(_) => 2,
+            ConfigError::Invalid(_) => 1,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ConfigError::Usage(message) | ConfigError::Invalid(message) => message,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.message())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What the command line asks the process to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    Run(Box<ServerConfig>),
+    /// `--version`: print [`version_text`] and exit 0.
+    PrintVersion,
+    /// `-h`/`--help`: print [`help_text`] and exit 0.
+    PrintHelp,
+}
+
+/// `--initial-cluster-state`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClusterState {
+    /// Bootstrap a new cluster from `--initial-cluster`.
+    #[default]
+    New,
+    /// Join a running cluster that already lists this member.
+    Existing,
+}
+
+/// `--logger`. Concord always logs JSON lines (etcd's zap format); `capnslog` is accepted so that
+/// etcd 3.4 command lines keep working.
+///
+/// Default: `zap`. etcd 3.4.23's own default is `capnslog` (with a deprecation warning); Concord
+/// defaults to the structured logger etcd 3.5 made the default, as the process issue asks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Logger {
+    #[default]
+    Zap,
+    Capnslog,
+}
+
+/// `--log-level`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+    Panic,
+    Fatal,
+}
+
+/// Where the configuration came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Command-line flags and `ETCD_*` variables.
+    CommandLine,
+    /// A YAML file given by `--config-file` or `ETCD_CONFIG_FILE`.
+    File(PathBuf),
+}
+
+/// The checked configuration of one `concord` server. Field names follow etcd's flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// `--name` (default `default`).
+    pub name: String,
+    /// `--data-dir` (default `${name}.etcd`).
+    pub data_dir: PathBuf,
+    /// `--wal-dir`: a dedicated WAL directory, or `None` for `<data_dir>/member/wal`.
+    pub wal_dir: Option<PathBuf>,
+    /// `--listen-client-urls` (default `http://localhost:2379`), sorted, unique.
+    pub listen_client_urls: Vec<Url>,
+    /// `--advertise-client-urls` (default `http://localhost:2379`), sorted, unique.
+    pub advertise_client_urls: Vec<Url>,
+    /// `--listen-peer-urls` (default `http://localhost:2380`), sorted, unique.
+    pub listen_peer_urls: Vec<Url>,
+    /// `--initial-advertise-peer-urls` (default `http://localhost:2380`), sorted, unique.
+    pub initial_advertise_peer_urls: Vec<Url>,
+    /// `--initial-cluster`, one entry per name in order of first appearance; a name given several
+    /// times has several peer URLs (etcd's rule). Default `default=http://localhost:2380`, with
+    /// etcd's substitution: when it was left at that default and `--name` is not `default`, the
+    /// entry takes this member's name (`etcd --name foo` alone starts a cluster of `foo`).
+    pub initial_cluster: Vec<InitialMember>,
+    /// `--initial-cluster-state` (default `new`).
+    pub initial_cluster_state: ClusterState,
+    /// `--initial-cluster-token` (default `etcd-cluster`): salts member and cluster IDs.
+    pub initial_cluster_token: String,
+    /// `--heartbeat-interval` in milliseconds (default 100).
+    pub heartbeat_interval_ms: u64,
+    /// `--election-timeout` in milliseconds (default 1000); at least 5 heartbeats, at most 50 s.
+    pub election_timeout_ms: u64,
+    /// `--snapshot-count`: applied entries between snapshots (default 100000, etcd 3.4's).
+    pub snapshot_count: u64,
+    /// `--max-snapshots`: snapshot files kept, 0 = unlimited (default 5).
+    pub max_snapshots: u64,
+    /// `--max-wals`: WAL files kept, 0 = unlimited (default 5).
+    pub max_wals: u64,
+    /// `--strict-reconfig-check` (default true in etcd 3.4).
+    pub strict_reconfig_check: bool,
+    /// `--force-new-cluster`: restart from this member's data as a one-member cluster.
+    pub force_new_cluster: bool,
+    /// `--pre-vote` (default false, as etcd 3.4).
+    pub pre_vote: bool,
+    /// `--cors`: allowed origins, sorted, unique; `*` (the default) or empty allows all.
+    pub cors: Vec<String>,
+    /// `--logger`.
+    pub logger: Logger,
+    /// `--log-outputs`: `default`, `stderr`, `stdout` or file paths (default `default` = stderr).
+    pub log_outputs: Vec<String>,
+    /// `--log-level` (default info; `--debug` makes it debug).
+    pub log_level: LogLevel,
+    /// `--enable-v2` as given (default false, as etcd 3.4). Concord serves the v2 API either way;
+    /// the value is kept only so the start-up log can show it.
+    pub enable_v2: bool,
+    /// `--max-request-bytes`: the largest client request body (default 1.5 MiB).
+    pub max_request_bytes: u64,
+    /// `--listen-metrics-urls`: extra listeners for `/metrics` and `/health` (default none).
+    pub listen_metrics_urls: Vec<Url>,
+    /// `--unsafe-no-fsync`: skip fsync (benchmarks only; a machine crash loses data).
+    pub unsafe_no_fsync: bool,
+    /// Where this configuration came from.
+    pub source: ConfigSource,
+    /// Things etcd would log at start (variables used or ignored, flags accepted but ignored,
+    /// defaults taken); the process logs them once its logger is up.
+    pub notices: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    /// The configuration of `concord` with no flags, no variables and no file.
+    fn default() -> ServerConfig {
+        match build(Settings::new(), ConfigSource::CommandLine, Vec::new()) {
+            Ok(config) => config,
+            // The defaults are constants checked by the tests; failing here is a programming error.
+            Err(error) => unreachable!("etcd's defaults must be valid: {error}"),
+        }
+    }
+}
+
+/// Reads the configuration from `args` (without the program name) and `env`, reading the config
+/// file from disk when one is named.
+pub fn load(args: &[String], env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
+    load_with_reader(args, env, &|path| std::fs::read_to_string(path).map_err(|error| error.to_string()))
+}
+
+/// [`load`] for this process: `std::env::args` and `std::env::vars` (variables whose name or value
+/// is not UTF-8 are skipped; no etcd variable is).
+pub fn load_from_process() -> Result<Loaded, ConfigError> {
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|arg| arg.to_string_lossy().into_owned()).collect();
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
+    load(&args, &env)
+}
+
+/// [`load`] with the file read supplied by the caller (tests pass an in-memory map).
+pub fn load_with_reader(
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    read_file: &dyn Fn(&Path) -> Result<String, String>,
+) -> Result<Loaded, ConfigError> {
+    let mut settings = match flags::parse_command_line(args)? {
+        CommandLine::Help => return Ok(Loaded::PrintHelp),
+        CommandLine::Flags(settings) => settings,
+    };
+    if settings.get("version").and_then(|value| flags::parse_bool(value)) == Some(true) {
+        return Ok(Loaded::PrintVersion);
+    }
+    let config_file = settings
+        .get("config-file")
+        .filter(|path| !path.is_empty())
+        .or_else(|| env.get("ETCD_CONFIG_FILE").filter(|path| !path.is_empty()))
+        .cloned();
+    let mut notices = Vec::new();
+    match config_file {
+        Some(path_text) => {
+            let path = PathBuf::from(&path_text);
+            let text = read_file(&path)
+                .map_err(|reason| ConfigError::Invalid(format!("open {path_text}: {reason}")))?;
+            notices.push(format!(
+                "loaded server configuration from {path_text:?}; other configuration command line flags and \
+                 environment variables will be ignored if provided"
+            ));
+            let file_settings = file::settings_from_yaml(&text, &mut notices)
+                .map_err(|reason| ConfigError::Invalid(format!("config file {path_text}: {reason}")))?;
+            build(file_settings, ConfigSource::File(path), notices)
+                .map(|config| Loaded::Run(Box::new(config)))
+        }
+        None => {
+            flags::apply_environment(&mut settings, env, &mut notices)?;
+            build(settings, ConfigSource::CommandLine, notices).map(|config| Loaded::Run(Box::new(config)))
+        }
+    }
+}
+
+/// The longest election timeout etcd accepts, in milliseconds.
+const MAX_ELECTION_TIMEOUT_MS: u64 = 50_000;
+
+const DEFAULT_NAME: &str = "default";
+const DEFAULT_CLIENT_URL: &str = "http://localhost:2379";
+const DEFAULT_PEER_URL: &str = "http://localhost:2380";
+
+/// Turns checked flag texts into a [`ServerConfig`] and runs etcd's start-up validation
+/// (`embed.Config.Validate` plus etcdmain's checks), in etcd's order.
+fn build(
+    settings: Settings,
+    source: ConfigSource,
+    mut notices: Vec<String>,
+) -> Result<ServerConfig, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid(message);
+    for (name, value) in &settings {
+        let Some(spec) = flags::find(name) else { continue };
+        match spec.role {
+            Role::Used => {}
+            Role::Ignored => {
+                notices.push(format!("--{name} is accepted for compatibility and ignored by concord"))
+            }
+            Role::Refused(reason) => {
+                let is_off = match spec.kind {
+                    Kind::Bool => flags::parse_bool(value) == Some(false),
+                    Kind::OneOf(_) => value == spec.default_text,
+                    _ => value.is_empty(),
+                };
+                if !is_off {
+                    return Err(invalid(format!("--{name}={value}: {reason}")));
+                }
+            }
+        }
+    }
+    let text = |name: &str| settings.get(name).map(String::as_str);
+    let unsigned = |name: &str, default: u64| -> Result<u64, ConfigError> {
+        match text(name) {
+            None => Ok(default),
+            Some(value) => flags::parse_unsigned(value).map_err(|reason| {
+                invalid(format!("invalid value {} for {name}: {reason}", flags::go_quote(value)))
+            }),
+        }
+    };
+    let boolean = |name: &str, default: bool| -> Result<bool, ConfigError> {
+        match text(name) {
+            None => Ok(default),
+            Some(value) => flags::parse_bool(value).ok_or_else(|| {
+                invalid(format!("invalid value {} for {name}: parse error", flags::go_quote(value)))
+            }),
+        }
+    };
+    let urls = |name: &str, default: &str| -> Result<Vec<Url>, ConfigError> {
+        let value = text(name).unwrap_or(default);
+        if value.is_empty() {
+            return Ok(Vec::new());
+        }
+        Url::parse_list(value)
+            .map_err(|reason| invalid(format!("unexpected error setting up {name}: {reason}")))
+    };
+    let words = |name: &str, default: &str| -> Vec<String> {
+        let mut list: Vec<String> = text(name)
+            .unwrap_or(default)
+            .split(',')
+            .map(|word| word.trim().to_string())
+            .filter(|word| !word.is_empty())
+            .collect();
+        list.sort();
+        list.dedup();
+        list
+    };
+
+    let name = text("name").unwrap_or(DEFAULT_NAME).to_string();
+    let data_dir = match text("data-dir").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let dir = format!("{name}.etcd");
+            notices.push(format!("'data-dir' was empty; using default {dir}"));
+            PathBuf::from(dir)
+        }
+    };
+    let wal_dir = text("wal-dir").filter(|dir| !dir.is_empty()).map(PathBuf::from);
+    let listen_peer_urls = urls("listen-peer-urls", DEFAULT_PEER_URL)?;
+    let listen_client_urls = urls("listen-client-urls", DEFAULT_CLIENT_URL)?;
+    let listen_metrics_urls = urls("listen-metrics-urls", "")?;
+    let initial_advertise_peer_urls = urls("initial-advertise-peer-urls", DEFAULT_PEER_URL)?;
+    let advertise_client_urls = urls("advertise-client-urls", DEFAULT_CLIENT_URL)?;
+    let initial_cluster_state = match text("initial-cluster-state").unwrap_or("new") {
+        "new" => ClusterState::New,
+        "existing" => ClusterState::Existing,
+        other => return Err(invalid(format!("unexpected clusterState {}", flags::go_quote(other)))),
+    };
+    let initial_cluster_token = text("initial-cluster-token").unwrap_or("etcd-cluster").to_string();
+    let heartbeat_interval_ms = unsigned("heartbeat-interval", 100)?;
+    let election_timeout_ms = unsigned("election-timeout", 1000)?;
+
+    // embed.Config.Validate, in its order.
+    for list in [&listen_peer_urls, &listen_client_urls, &listen_metrics_urls] {
+        if let Some(url) = list.iter().find(|url| !url.is_bindable()) {
+            return Err(invalid(format!("expected IP in URL for binding ({url})")));
+        }
+    }
+    for (flag, list) in [
+        ("initial-advertise-peer-urls", &initial_advertise_peer_urls),
+        ("advertise-client-urls", &advertise_client_urls),
+    ] {
+        if let Some(url) = list.iter().find(|url| url.host().is_empty()) {
+            return Err(invalid(format!(
+                r#"--{flag} "{}" must be "host:port" (unexpected empty host ({url}))"#,
+                url::join(list)
+            )));
+        }
+    }
+    if heartbeat_interval_ms == 0 {
+        return Err(invalid(format!("--heartbeat-interval must be >0 (set to {heartbeat_interval_ms}ms)")));
+    }
+    if election_timeout_ms == 0 {
+        return Err(invalid(format!("--election-timeout must be >0 (set to {election_timeout_ms}ms)")));
+    }
+    if heartbeat_interval_ms.saturating_mul(5) > election_timeout_ms {
+        return Err(invalid(format!(
+            "--election-timeout[{election_timeout_ms}ms] should be at least as 5 times as \
+             --heartbeat-interval[{heartbeat_interval_ms}ms]"
+        )));
+    }
+    if election_timeout_ms > MAX_ELECTION_TIMEOUT_MS {
+        return Err(invalid(format!(
+            "--election-timeout[{election_timeout_ms}ms] is too long, and should be set less than \
+             {MAX_ELECTION_TIMEOUT_MS}ms"
+        )));
+    }
+    // etcdmain clears the default advertise URLs when only the listen URLs were given: a member
+    // listening on a specific address must say where clients can reach it. Not checked for
+    // config files, where etcd keeps the default.
+    if source == ConfigSource::CommandLine
+        && settings.contains_key("listen-client-urls")
+        && !settings.contains_key("advertise-client-urls")
+    {
+        return Err(invalid(
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly".to_string(),
+        ));
+    }
+
+    let logger = match text("logger").unwrap_or("zap") {
+        "zap" => Logger::Zap,
+        "capnslog" => Logger::Capnslog,
+        other => return Err(invalid(format!("unknown logger option {}", flags::go_quote(other)))),
+    };
+    let mut log_outputs = words("log-outputs", "default");
+    if log_outputs.is_empty() {
+        log_outputs.push("default".to_string());
+    }
+    let log_level = if boolean("debug", false)? {
+        LogLevel::Debug
+    } else {
+        match text("log-level").unwrap_or("info") {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            "panic" => LogLevel::Panic,
+            "fatal" => LogLevel::Fatal,
+            other => return Err(invalid(format!("unknown level {}", flags::go_quote(other)))),
+        }
+    };
+
+    // etcdmain: an initial cluster left at its default follows --name.
+    let mut initial_cluster_text =
+        text("initial-cluster").unwrap_or("default=http://localhost:2380").to_string();
+    if name != DEFAULT_NAME
+        && initial_cluster_text == initial_cluster_from_name(DEFAULT_NAME, &initial_advertise_peer_urls)
+    {
+        initial_cluster_text = initial_cluster_from_name(&name, &initial_advertise_peer_urls);
+    }
+    let initial_cluster = parse_initial_cluster(&initial_cluster_text)
+        .map_err(|reason| invalid(format!("error setting up initial cluster: {reason}")))?;
+
+    Ok(ServerConfig {
+        name,
+        data_dir,
+        wal_dir,
+        listen_client_urls,
+        advertise_client_urls,
+        listen_peer_urls,
+        initial_advertise_peer_urls,
+        initial_cluster,
+        initial_cluster_state,
+        initial_cluster_token,
+        heartbeat_interval_ms,
+        election_timeout_ms,
+        snapshot_count: unsigned("snapshot-count", 100_000)?,
+        max_snapshots: unsigned("max-snapshots", 5)?,
+        max_wals: unsigned("max-wals", 5)?,
+        strict_reconfig_check: boolean("strict-reconfig-check", true)?,
+        force_new_cluster: boolean("force-new-cluster", false)?,
+        pre_vote: boolean("pre-vote", false)?,
+        cors: words("cors", "*"),
+        logger,
+        log_outputs,
+        log_level,
+        enable_v2: boolean("enable-v2", false)?,
+        max_request_bytes: unsigned("max-request-bytes", 1_572_864)?,
+        listen_metrics_urls,
+        unsafe_no_fsync: boolean("unsafe-no-fsync", false)?,
+        source,
+        notices,
+    })
+}
+
+/// etcd's `InitialClusterFromName`: `name=url` for each advertised peer URL.
+fn initial_cluster_from_name(name: &str, advertise_peer_urls: &[Url]) -> String {
+    advertise_peer_urls.iter().map(|url| format!("{name}={url}")).collect::<Vec<_>>().join(",")
+}
+
+impl ServerConfig {
+    /// The WAL directory: `--wal-dir`, else `<data-dir>/member/wal` as in etcd.
+    pub fn effective_wal_dir(&self) -> PathBuf {
+        self.wal_dir.clone().unwrap_or_else(|| self.data_dir.join("member").join("wal"))
+    }
+
+    /// The snapshot directory, `<data-dir>/member/snap` as in etcd.
+    pub fn snap_dir(&self) -> PathBuf {
+        self.data_dir.join("member").join("snap")
+    }
+
+    /// Whether `origin` may make cross-origin requests (`--cors`).
+    pub fn cors_allows(&self, origin: &str) -> bool {
+        self.cors.is_empty() || self.cors.iter().any(|allowed| allowed == "*" || allowed == origin)
+    }
+
+    /// The election timeout in heartbeat ticks, as the Raft core counts time (at least 5).
+    pub fn election_ticks(&self) -> u64 {
+        self.election_timeout_ms / self.heartbeat_interval_ms.max(1)
+    }
+}
