@@ -15,6 +15,7 @@
 
 mod command;
 mod compact;
+mod digest;
 pub mod error;
 mod event;
 pub mod json;

@@ -304,7 +304,7 @@ impl Store {
             {
                 return fail("history out of order");
             }
-            history.events.push_back(event);
+            history.push(event);
         }
         if reader.position != body.len() {
             return fail("trailing bytes");
@@ -312,10 +312,14 @@ impl Store {
         Ok(Store::from_parts(root, current_index, history))
     }
 
-    /// A 64-bit digest of `snapshot()` (FNV-1a), for cheap cross-member comparisons.
+    /// A 64-bit digest of the replicated state (keyspace, store index, history), maintained
+    /// incrementally: O(1), equal on members with equal state, different otherwise with overwhelming
+    /// probability. Stable across processes and restarts (no per-process hash keys).
     pub fn digest(&self) -> u64 {
-        self.snapshot().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+        let mut hasher = crate::digest::Hasher::new();
+        hasher.u64(self.current_index);
+        hasher.u64(self.tree_hash);
+        hasher.u64(self.history.hash_sum);
+        hasher.finish()
     }
 }

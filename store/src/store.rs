@@ -4,6 +4,7 @@
 
 use crate::command::Command;
 use crate::compact::Compact;
+use crate::digest;
 use crate::error::{self, StoreError};
 use crate::event::{Action, Event, Node};
 use crate::json::NANOS_PER_SECOND;
@@ -201,6 +202,8 @@ pub struct Store {
     /// Nodes with a TTL: (expiration, createdIndex) -> path. createdIndex identifies a live node.
     pub(crate) ttl_index: BTreeMap<(i64, u64), String>,
     pub(crate) history: History,
+    /// Wrapping sum of `entry_hash` over every node, root included (see `digest`).
+    pub(crate) tree_hash: u64,
     hub: Hub,
     counters: Counters,
 }
@@ -223,18 +226,17 @@ impl Store {
     }
 
     pub(crate) fn from_parts(root: Entry, current_index: u64, history: History) -> Store {
-        let mut store = Store {
+        let mut ttl_index = BTreeMap::new();
+        let tree_hash = walk_subtree(&root, "/", &mut ttl_index);
+        Store {
             root,
             current_index,
-            ttl_index: BTreeMap::new(),
+            ttl_index,
             history,
+            tree_hash,
             hub: Hub::default(),
             counters: Counters::default(),
-        };
-        let mut ttl_index = BTreeMap::new();
-        collect_ttls(&store.root, "/", &mut ttl_index);
-        store.ttl_index = ttl_index;
-        store
+        }
     }
 
     /// The store index (`X-Etcd-Index`): incremented by each successful change and each expiry.
@@ -478,7 +480,9 @@ impl Store {
             end += 1 + segment.len();
             let Body::Dir(children) = &mut parent.body else { unreachable!("walk only enters directories") };
             if !children.contains_key(segment.as_bytes()) {
-                children.insert(segment.into(), Entry::new_dir(next_index, 0));
+                let new_dir = Entry::new_dir(next_index, 0);
+                self.tree_hash = self.tree_hash.wrapping_add(entry_hash(&path[..end], &new_dir));
+                children.insert(segment.into(), new_dir);
             }
             let child = children.get_mut(segment.as_bytes()).expect("present or just inserted");
             if !child.is_dir() {
@@ -506,8 +510,11 @@ impl Store {
             if existing.expiration != 0 {
                 replaced_ttl = Some((existing.expiration, existing.created_index));
             }
+            self.tree_hash = self.tree_hash.wrapping_sub(entry_hash(&path, existing));
+            self.tree_hash = self.tree_hash.wrapping_add(entry_hash(&path, &entry));
             *existing = entry; // replace in place: the name stays where it is
         } else {
+            self.tree_hash = self.tree_hash.wrapping_add(entry_hash(&path, &entry));
             children.insert(name.into(), entry);
         }
         if let Some(old) = replaced_ttl {
@@ -583,6 +590,7 @@ impl Store {
     fn rewrite(&mut self, path: &str, value: String, expiration: i64, action: Action, now: i64) -> Event {
         let next_index = self.current_index + 1;
         let entry = self.entry_mut(path);
+        let old_hash = entry_hash(path, entry);
         let prev_node = repr(entry, path, false, now);
         let is_dir = entry.is_dir();
         if let Body::File(old_value) = &mut entry.body {
@@ -592,6 +600,8 @@ impl Store {
         let old_ttl = (entry.expiration, entry.created_index);
         entry.expiration = expiration;
         let created_index = entry.created_index;
+        let new_hash = entry_hash(path, entry);
+        self.tree_hash = self.tree_hash.wrapping_sub(old_hash).wrapping_add(new_hash);
         if old_ttl.0 != 0 {
             self.ttl_index.remove(&old_ttl);
         }
@@ -675,7 +685,8 @@ impl Store {
         let name = last_segment(path).to_string();
         let removed = self.parent_children_mut(path).remove(name.as_bytes()).expect("entry exists");
         let mut ttls = BTreeMap::new();
-        collect_ttls(&removed, path, &mut ttls);
+        let removed_hash = walk_subtree(&removed, path, &mut ttls);
+        self.tree_hash = self.tree_hash.wrapping_sub(removed_hash);
         for key in ttls.keys() {
             self.ttl_index.remove(key);
         }
@@ -772,16 +783,31 @@ impl Store {
     }
 }
 
-/// Every node with a TTL in the subtree at `path`, keyed as in `Store::ttl_index`.
-fn collect_ttls(entry: &Entry, path: &str, out: &mut BTreeMap<(i64, u64), String>) {
+/// The hash of the node at `path`, a term of `Store::tree_hash`.
+fn entry_hash(path: &str, entry: &Entry) -> u64 {
+    digest::node_hash(
+        path,
+        entry.is_dir(),
+        entry.value(),
+        entry.created_index,
+        entry.modified_index,
+        entry.expiration,
+    )
+}
+
+/// Collects every node with a TTL in the subtree at `path` (keyed as in `Store::ttl_index`) and
+/// returns the sum of the subtree's node hashes. Order-independent, so map order does not matter.
+fn walk_subtree(entry: &Entry, path: &str, ttls: &mut BTreeMap<(i64, u64), String>) -> u64 {
     if entry.expiration != 0 {
-        out.insert((entry.expiration, entry.created_index), path.to_string());
+        ttls.insert((entry.expiration, entry.created_index), path.to_string());
     }
+    let mut sum = entry_hash(path, entry);
     if let Body::Dir(children) = &entry.body {
         for (name, child) in children.iter() {
-            collect_ttls(child, &child_path(path, name.as_str()), out);
+            sum = sum.wrapping_add(walk_subtree(child, &child_path(path, name.as_str()), ttls));
         }
     }
+    sum
 }
 
 #[cfg(test)]

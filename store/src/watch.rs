@@ -1,6 +1,7 @@
 //! The event history (the last 1000 events, for `waitIndex`) and the watcher hub: registered watchers,
 //! their bounded queues, and etcd's rules for which event reaches which watcher.
 
+use crate::digest;
 use crate::error::StoreError;
 use crate::event::{Action, Event};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -42,6 +43,10 @@ pub enum WatchNotice {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct History {
     pub(crate) events: VecDeque<Event>,
+    /// `event_hash` of each event in `events` (kept so that eviction does not rehash).
+    hashes: VecDeque<u64>,
+    /// Wrapping sum of `hashes`, for the state digest.
+    pub(crate) hash_sum: u64,
 }
 
 impl History {
@@ -49,8 +54,14 @@ impl History {
         debug_assert!(self.events.back().is_none_or(|last| last.index() < event.index()));
         if self.events.len() == HISTORY_CAPACITY {
             self.events.pop_front();
+            let evicted_hash = self.hashes.pop_front().unwrap_or(0);
+            self.hash_sum = self.hash_sum.wrapping_sub(evicted_hash);
         }
+        let hash = digest::event_hash(&event);
+        self.hash_sum = self.hash_sum.wrapping_add(hash);
+        self.hashes.push_back(hash);
         self.events.push_back(event);
+        debug_assert_eq!(self.events.len(), self.hashes.len());
     }
 
     /// etcd's `EventHistory.StartIndex`: the oldest kept event's index (0 while empty).

@@ -493,6 +493,9 @@ proptest! {
             step(&mut restored, &mut model_copy, op, now);
         }
         prop_assert_eq!(restored.snapshot(), store.snapshot());
+        // The incremental digest equals one computed from scratch (a fresh restore walks everything).
+        prop_assert_eq!(restored.digest(), store.digest());
+        prop_assert_eq!(Store::restore(&store.snapshot()).unwrap().digest(), store.digest());
     }
 }
 
@@ -572,4 +575,28 @@ fn equal_states_built_in_different_orders_have_identical_snapshots() {
     // Same operations, different HashMap seeds in each store: the bytes must still agree.
     assert_eq!(first.snapshot(), second.snapshot());
     assert_eq!(first.digest(), second.digest());
+}
+
+#[test]
+fn digest_tells_different_states_apart() {
+    let set = |key: &str, value: &str| Command::Set {
+        key: key.into(),
+        value: value.into(),
+        dir: false,
+        ttl: None,
+        refresh: false,
+        now: START,
+    };
+    let mut first = Store::new();
+    let mut second = Store::new();
+    assert_eq!(first.digest(), second.digest());
+    first.apply(&set("/a", "1")).unwrap();
+    second.apply(&set("/a", "2")).unwrap();
+    assert_ne!(first.digest(), second.digest(), "same index, different value");
+    let mut third = Store::new();
+    third.apply(&set("/b", "1")).unwrap();
+    assert_ne!(first.digest(), third.digest(), "same index and value, different key");
+    let before = first.digest();
+    first.apply(&Command::Delete { key: "/a".into(), dir: false, recursive: false, now: START }).unwrap();
+    assert_ne!(first.digest(), before);
 }
