@@ -44,6 +44,10 @@ pub struct Member {
     pub client_urls: Vec<String>,
     /// Learners replicate the log but do not vote.
     pub is_learner: bool,
+    /// A member added as a voter joins as a learner first and the leader promotes it once it has
+    /// caught up, so adding a member never costs the cluster its quorum (a 1-member cluster that
+    /// adds a second member keeps accepting writes).
+    pub promote_when_caught_up: bool,
 }
 
 /// How to start one member.
@@ -589,6 +593,30 @@ impl Node {
             self.ticks_since_sync = 0;
         }
         self.expire_requests();
+        self.promote_caught_up_learners();
+    }
+
+    /// The leader turns a learner that was added as a voter into a voter once its log has caught up
+    /// with the commit index; one change at a time, like every configuration change.
+    fn promote_caught_up_learners(&mut self) {
+        if self.raft.role() != Role::Leader || self.raft.pending_conf_change() {
+            return;
+        }
+        let commit = self.raft.commit_index();
+        let ready = self.raft.conf_state().learners.iter().copied().find(|id| {
+            self.members.get(id).is_some_and(|member| member.promote_when_caught_up)
+                && self.raft.progress(*id).is_some_and(|progress| progress.match_index >= commit)
+        });
+        if let Some(id) = ready {
+            let change = ConfChange {
+                changes: vec![raft::ConfChangeSingle { kind: ConfChangeKind::AddVoter, node_id: id }],
+                ..ConfChange::default()
+            };
+            match self.raft.propose_conf_change(change) {
+                Ok(()) => tracing::info!(member = %format!("{id:x}"), "promoting caught-up learner to voter"),
+                Err(error) => tracing::debug!(member = %format!("{id:x}"), "promotion deferred: {error}"),
+            }
+        }
     }
 
     /// A message from a peer. Messages from removed members are dropped here.
@@ -780,9 +808,11 @@ impl Node {
             self.answer(request_id, Err(RequestError::PeerUrlExists));
             return;
         }
-        let kind = if member.is_learner { ConfChangeKind::AddLearner } else { ConfChangeKind::AddVoter };
+        let mut member = member;
+        member.promote_when_caught_up = !member.is_learner;
+        member.is_learner = true;
         let change = ConfChange {
-            changes: vec![raft::ConfChangeSingle { kind, node_id: member.id }],
+            changes: vec![raft::ConfChangeSingle { kind: ConfChangeKind::AddLearner, node_id: member.id }],
             ..ConfChange::default()
         };
         self.submit_conf_change(request_id, change, Some(member));
@@ -923,6 +953,9 @@ impl Node {
                     });
                     entry.id = single.node_id;
                     entry.is_learner = is_learner;
+                    if !is_learner {
+                        entry.promote_when_caught_up = false;
+                    }
                 }
                 ConfChangeKind::RemoveNode => {
                     self.members.remove(&single.node_id);

@@ -305,3 +305,42 @@ fn a_data_dir_of_another_member_is_refused() {
     let error = Node::open(config, disk).expect_err("another cluster's data dir");
     assert!(error.to_string().contains("belongs to member"), "{error}");
 }
+
+#[test]
+fn a_member_added_to_a_single_node_cluster_joins_as_learner_and_is_promoted_once_caught_up() {
+    let mut cluster = Cluster::new(1, 1000);
+    cluster.elect();
+    cluster.set(1, 1, "/before", "add");
+    let new_member = Member {
+        id: 2,
+        name: "n2".into(),
+        peer_urls: vec!["http://127.0.0.1:2382".into()],
+        ..Member::default()
+    };
+    let added = cluster.request(1, 2, ClientRequest::AddMember { member: new_member.clone() });
+    assert_eq!(added.result, Ok(Reply::MemberChanged));
+    // The new member is not running yet, and the cluster still takes writes.
+    assert!(cluster.set(1, 3, "/while-joining", "ok").result.is_ok());
+    assert!(cluster.nodes[&1].raft().conf_state().learners.contains(&2));
+
+    cluster.members.push(new_member);
+    cluster.disks.insert(2, MemDisk::new());
+    *cluster.incarnations.entry(2).or_insert(0) += 1;
+    let mut config = cluster.config(2);
+    config.join_existing = true;
+    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&2].clone());
+    cluster.nodes.insert(2, Node::open(config, disk).expect("joining node opens"));
+    cluster.tick_all(10);
+    assert!(cluster.nodes[&1].raft().conf_state().voters.contains(&2), "promoted to voter");
+    assert_eq!(cluster.get(2, 4, "/while-joining", false).as_deref(), Some("ok"));
+    assert!(cluster.set(2, 5, "/through-new", "ok").result.is_ok());
+    // Adding the same peer URL again is refused.
+    let again = cluster.request(
+        1,
+        6,
+        ClientRequest::AddMember {
+            member: Member { id: 3, peer_urls: vec!["http://127.0.0.1:2382".into()], ..Member::default() },
+        },
+    );
+    assert_eq!(again.result, Err(RequestError::PeerUrlExists));
+}
