@@ -68,7 +68,7 @@ fn main() {
             param(name)
                 .is_some_and(|value| matches!(value.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
         };
-        let key = path.strip_prefix("/v2/keys").unwrap_or(path).to_string();
+        let key = percent_decode(path.strip_prefix("/v2/keys").unwrap_or(path));
         let result = match method {
             "GET" if flag("wait") => {
                 let wait_index = param("waitIndex").and_then(|value| value.parse().ok());
@@ -102,7 +102,14 @@ fn main() {
                     refresh: flag("refresh"),
                     now: NOW,
                 };
-                if let Err(error) = request.validate() {
+                // The HTTP layer's check: `prevValue=` present but empty is 201.
+                let empty_prev_value = request.prev_value.as_deref() == Some("");
+                let validation = if empty_prev_value {
+                    Err(store::StoreError::prev_value_required())
+                } else {
+                    request.validate()
+                };
+                if let Err(error) = validation {
                     println!("{} {} {}", error.http_status(), error.index, error.to_json().trim_end());
                     continue;
                 }

@@ -143,6 +143,26 @@ impl StoreError {
     pub fn index_nan(field: &str) -> StoreError {
         StoreError::new(INDEX_NAN, format!("invalid value for \"{field}\""), 0)
     }
+    /// 204: neither value nor TTL (old API; kept for completeness).
+    pub fn value_or_ttl_required(cause: impl Into<String>) -> StoreError {
+        StoreError::new(204, cause, 0)
+    }
+    /// 205: a timeout parameter is not a number (old API; kept for completeness).
+    pub fn timeout_nan(cause: impl Into<String>) -> StoreError {
+        StoreError::new(205, cause, 0)
+    }
+    /// 206: a name is required (old API; kept for completeness).
+    pub fn name_required(cause: impl Into<String>) -> StoreError {
+        StoreError::new(206, cause, 0)
+    }
+    /// 207: index or value required (old lock API; kept for completeness).
+    pub fn index_or_value_required(cause: impl Into<String>) -> StoreError {
+        StoreError::new(207, cause, 0)
+    }
+    /// 208: index and value both given (old lock API; kept for completeness).
+    pub fn index_value_mutex(cause: impl Into<String>) -> StoreError {
+        StoreError::new(208, cause, 0)
+    }
     /// 209 with the cause given verbatim (etcd quotes some field names and not others:
     /// `invalid value for "recursive"` but `invalid value for prevExist`).
     pub fn invalid_field(cause: impl Into<String>) -> StoreError {
@@ -199,3 +219,61 @@ impl std::fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_etcds_message_and_http_status() {
+        let expected: [(u16, u16, &str); 24] = [
+            (100, 404, "Key not found"),
+            (101, 412, "Compare failed"),
+            (102, 403, "Not a file"),
+            (104, 400, "Not a directory"),
+            (105, 412, "Key already exists"),
+            (107, 400, "Root is read only"),
+            (108, 403, "Directory not empty"),
+            (110, 401, "The request requires user authentication"),
+            (200, 400, "Value is Required in POST form"),
+            (201, 400, "PrevValue is Required in POST form"),
+            (202, 400, "The given TTL in POST form is not a number"),
+            (203, 400, "The given index in POST form is not a number"),
+            (204, 400, "Value or TTL is required in POST form"),
+            (205, 400, "The given timeout in POST form is not a number"),
+            (206, 400, "Name is required in POST form"),
+            (207, 400, "Index or value is required"),
+            (208, 400, "Index and value cannot both be specified"),
+            (209, 400, "Invalid field"),
+            (210, 400, "Invalid POST form"),
+            (211, 400, "Value provided on refresh"),
+            (212, 400, "A TTL must be provided on refresh"),
+            (300, 500, "Raft Internal Error"),
+            (301, 500, "During Leader Election"),
+            (401, 400, "The event in requested index is outdated and cleared"),
+        ];
+        for (code, status, message) in expected {
+            let error = StoreError::new(code, "c", 7);
+            assert_eq!((error.http_status(), error.message.as_str()), (status, message), "code {code}");
+        }
+    }
+
+    #[test]
+    fn request_errors_carry_index_zero_and_etcds_causes() {
+        assert_eq!(
+            StoreError::unauthorized().to_json(),
+            "{\"errorCode\":110,\"message\":\"The request requires user authentication\",\"cause\":\"Insufficient credentials\",\"index\":0}\n"
+        );
+        assert_eq!(StoreError::index_nan("waitIndex").cause, "invalid value for \"waitIndex\"");
+        assert_eq!(StoreError::ttl_nan().index, 0);
+        assert_eq!(
+            StoreError::invalid_field("invalid value for prevExist").to_string(),
+            "209: Invalid field (invalid value for prevExist) [0]"
+        );
+        // An empty cause is omitted, as Go's omitempty does.
+        assert_eq!(
+            StoreError::new(300, "", 5).to_json(),
+            "{\"errorCode\":300,\"message\":\"Raft Internal Error\",\"index\":5}\n"
+        );
+    }
+}
