@@ -51,8 +51,35 @@ fn main() {
     ] {
         store.apply(&command).expect("padding writes succeed");
     }
+    // `WATCH name /path?query` registers a live watcher; `DRAIN` prints `name json` for every event the
+    // live watchers received so far (watchers in registration order).
+    let mut live: Vec<(String, store::WatcherId)> = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.expect("stdin");
+        if let Some(rest) = line.strip_prefix("WATCH ") {
+            let (name, target) = rest.split_once(' ').unwrap_or((rest, "/"));
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let has = |flag: &str| query.split('&').any(|pair| pair == format!("{flag}=true"));
+            let key = percent_decode(path.strip_prefix("/v2/keys").unwrap_or(path));
+            match store.watch(&key, has("recursive"), has("stream"), None) {
+                Ok(WatchStart::Registered { watcher, .. }) => live.push((name.to_string(), watcher)),
+                other => println!("{name} unexpected {other:?}"),
+            }
+            continue;
+        }
+        if line == "DRAIN" {
+            let notices = store.take_watch_events();
+            for (name, id) in &live {
+                for notice in &notices {
+                    if let store::WatchNotice::Event { watcher, event } = notice
+                        && watcher == id
+                    {
+                        println!("{name} {}", event.to_json().trim_end());
+                    }
+                }
+            }
+            continue;
+        }
         let Some((method, target)) = line.split_once(' ') else { continue };
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut params: Vec<(String, String)> = Vec::new();
