@@ -357,11 +357,17 @@ fn segment_header(
 /// One record as read back.
 #[derive(Debug)]
 enum Record {
-    Crc { previous_crc: u32, version: u32 },
+    Crc {
+        previous_crc: u32,
+        version: u32,
+    },
     Metadata(Vec<u8>),
     HardState(HardState),
     Entries(Vec<Entry>),
     Snapshot(SnapshotMarker),
+    /// An entries record whose CRC was checked but whose payload was not decoded (the reader only
+    /// wanted the other records).
+    SkippedEntries,
 }
 
 /// How reading a segment ended.
@@ -399,7 +405,12 @@ fn has_zero_sector(bytes: &[u8], start: usize, end: usize) -> bool {
 
 /// Reads the records of one segment, checking framing and the CRC chain. `is_last` allows a torn
 /// tail; anywhere else every byte must belong to a valid record.
-fn scan_segment(path: &Path, bytes: &[u8], is_last: bool) -> Result<ScannedSegment, WalError> {
+fn scan_segment(
+    path: &Path,
+    bytes: &[u8],
+    is_last: bool,
+    decode_entries: bool,
+) -> Result<ScannedSegment, WalError> {
     // Where the run of zero bytes that ends the file starts (preallocated or zero-filled space).
     let zeros_from = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |last| last + 1);
     let mut records = Vec::new();
@@ -453,7 +464,11 @@ fn scan_segment(path: &Path, bytes: &[u8], is_last: bool) -> Result<ScannedSegme
             }
             return Err(corrupt(path, offset, format!("{record_type:?} record checksum mismatch")));
         }
-        let record = decode_record(record_type, payload).map_err(|reason| corrupt(path, offset, reason))?;
+        let record = if record_type == RecordType::Entries && !decode_entries {
+            Record::SkippedEntries
+        } else {
+            decode_record(record_type, payload).map_err(|reason| corrupt(path, offset, reason))?
+        };
         match (records.len(), &record) {
             (0, Record::Crc { .. }) | (1, Record::Metadata(_)) => {}
             (0, _) => return Err(corrupt(path, offset, "segment does not start with a CRC record")),
@@ -504,7 +519,11 @@ struct ScanResult {
     last_crc: u32,
 }
 
-fn scan_segments(disk: &dyn Disk, segments: &[Segment]) -> Result<ScanResult, WalError> {
+fn scan_segments(
+    disk: &dyn Disk,
+    segments: &[Segment],
+    decode_entries: bool,
+) -> Result<ScanResult, WalError> {
     let mut records = Vec::new();
     let mut previous_crc: Option<u32> = None;
     let mut last_end = SegmentEnd::Clean;
@@ -512,7 +531,7 @@ fn scan_segments(disk: &dyn Disk, segments: &[Segment]) -> Result<ScanResult, Wa
     for (position, segment) in segments.iter().enumerate() {
         let bytes = disk.read(&segment.path).map_err(io_error("read", &segment.path))?;
         let is_last = position + 1 == segments.len();
-        let scanned = scan_segment(&segment.path, &bytes, is_last)?;
+        let scanned = scan_segment(&segment.path, &bytes, is_last, decode_entries)?;
         if let (Some(expected), Some((_, Record::Crc { previous_crc: found, .. }))) =
             (previous_crc, scanned.records.first())
             && expected != *found
@@ -621,7 +640,8 @@ impl Wal {
         if segments.is_empty() {
             return Err(WalError::NotFound { dir: dir.to_path_buf() });
         }
-        let scanned = scan_segments(disk, &segments)?;
+        // Only the markers are wanted: entries are checked but not decoded.
+        let scanned = scan_segments(disk, &segments, false)?;
         let mut markers: Vec<WalSnapshot> = scanned
             .records
             .iter()
@@ -661,7 +681,7 @@ impl Wal {
                 )
             })?;
         let read = &segments[start..];
-        let scanned = scan_segments(&*disk, read)?;
+        let scanned = scan_segments(&*disk, read, true)?;
 
         let mut metadata: Option<Vec<u8>> = None;
         let mut hard_state = HardState::default();
@@ -674,7 +694,7 @@ impl Wal {
             let path = &read[position].path;
             let offset = offset as usize;
             match record {
-                Record::Crc { .. } => {}
+                Record::Crc { .. } | Record::SkippedEntries => {}
                 Record::Metadata(bytes) => match &metadata {
                     None => metadata = Some(bytes),
                     Some(known) if *known == bytes => {}
