@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use server::config::{
-    ConfigError, Loaded, ServerConfig, Url, cluster_id, format_id, load, member_id, member_id_with_time,
-    parse_id,
+    ConfigError, Loaded, ServerConfig, Url, added_member_id, cluster_id, format_id, load, member_id,
+    member_id_with_time, parse_id,
 };
 
 fn config(line: &str) -> ServerConfig {
@@ -110,6 +110,24 @@ fn ids_equal_real_etcd_ids_for_the_same_flags() {
         assert_eq!(got, expected, "members sorted by ID, as etcd lists them: {line}");
         assert_eq!(membership.local().map(|member| member.name.as_str()), Some(*name));
     }
+}
+
+#[test]
+fn added_members_get_etcds_time_salted_ids() {
+    // Observed: `POST /v2/members {"peerURLs":["http://127.0.0.1:41590","http://127.0.0.1:41591"]}`
+    // on etcd 3.4.23 answered `"id":"a5367abcbe1d2699"`, handled at Unix second 1795318449. etcd
+    // hashes runtime additions with an empty token, whatever --initial-cluster-token was.
+    let peer_urls = Url::parse_list("http://127.0.0.1:41591,http://127.0.0.1:41590").unwrap();
+    assert_eq!(format_id(added_member_id(&peer_urls, 1_795_318_449)), "a5367abcbe1d2699");
+    assert_eq!(
+        added_member_id(&peer_urls, 1_795_318_449),
+        member_id_with_time(&peer_urls, "", Some(1_795_318_449))
+    );
+    // Observed at bootstrap with `--initial-cluster-token ''`: member 8927110dc66458af.
+    assert_eq!(
+        format_id(member_id(&Url::parse_list("http://127.0.0.1:2380").unwrap(), "")),
+        "8927110dc66458af"
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! flags (`etcdctl member list` and `X-Etcd-Cluster-Id` show the same values):
 //! - member ID: the first 8 bytes (big-endian) of SHA-1 over the member's peer URLs sorted and
 //!   concatenated, then the cluster token, then (for members added at runtime) the Unix time in
-//!   decimal seconds, so a re-added member never gets a removed member's ID back;
+//!   decimal seconds, so a re-added member never gets a removed member's ID back. etcd 3.4 hashes
+//!   runtime additions (`POST /v2/members`) with an EMPTY token, not the cluster's: see
+//!   [`added_member_id`];
 //! - cluster ID: the first 8 bytes of SHA-1 over the sorted member IDs, 8 big-endian bytes each.
 
 use sha1::{Digest, Sha1};
@@ -68,8 +70,14 @@ pub fn member_id(peer_urls: &[Url], token: &str) -> u64 {
     member_id_with_time(peer_urls, token, None)
 }
 
-/// etcd's member ID; `unix_seconds` is `Some(now)` for a member added at runtime (the caller reads
-/// the clock, this function does not).
+/// The ID etcd 3.4 gives a member added at runtime through the members API: the peer URLs, no
+/// token (etcd passes an empty cluster name there), and the Unix time in seconds when the request
+/// was handled (the caller reads the clock; this function does not).
+pub fn added_member_id(peer_urls: &[Url], unix_seconds: i64) -> u64 {
+    member_id_with_time(peer_urls, "", Some(unix_seconds))
+}
+
+/// etcd's member ID from its parts: `unix_seconds` is `Some(now)` for a member added at runtime.
 pub fn member_id_with_time(peer_urls: &[Url], token: &str, unix_seconds: Option<i64>) -> u64 {
     let mut texts: Vec<String> = peer_urls.iter().map(Url::to_string).collect();
     texts.sort();

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 pub use help::{help_text, usage_text, version_text};
 pub use ids::{
-    InitialMember, Member, Membership, cluster_id, format_id, member_id, member_id_with_time, parse_id,
-    parse_initial_cluster,
+    InitialMember, Member, Membership, added_member_id, cluster_id, format_id, member_id,
+    member_id_with_time, parse_id, parse_initial_cluster,
 };
 pub use url::{Scheme, Url};
 
