@@ -289,8 +289,12 @@ impl Store {
         }
         let current_index = reader.u64()?;
         let root = reader.entry(0, current_index)?;
-        if !matches!(root.body, Body::Dir(_)) {
-            return fail("root is not a directory");
+        if !matches!(root.body, Body::Dir(_))
+            || root.created_index != 0
+            || root.modified_index != 0
+            || root.expiration != 0
+        {
+            return fail("the root must be a permanent directory with no indexes");
         }
         let count = reader.count(46)?;
         if count > HISTORY_CAPACITY {
