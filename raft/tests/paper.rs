@@ -439,3 +439,58 @@ fn restart_refuses_state_that_contradicts_itself() {
 
     assert!(Raft::new(config(0, true, true), RestoreState::new_cluster(voters)).is_err(), "id 0");
 }
+
+#[test]
+fn heartbeats_carry_the_commit_index_capped_at_each_followers_match() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    cluster.cut.insert((1, 3));
+    cluster.propose(1, b"x").unwrap();
+    cluster.stabilize();
+    assert_eq!(cluster.node(1).commit_index(), 2);
+    cluster.node_mut(1).tick();
+    let ready = cluster.node_mut(1).ready();
+    let commits: Vec<(NodeId, Index)> = ready
+        .messages
+        .iter()
+        .filter_map(|message| match message.body {
+            MessageBody::Heartbeat { commit, .. } => Some((message.to, commit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commits, vec![(2, 2), (3, 1)], "node 3 only matches up to 1");
+}
+
+#[test]
+fn leader_appends_may_leave_before_its_own_log_is_durable() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    cluster.node_mut(1).propose(Bytes::from_static(b"x")).unwrap();
+    let ready = cluster.node_mut(1).ready();
+    assert_eq!(ready.entries.len(), 1);
+    assert!(ready.messages.iter().any(|message| matches!(message.body, MessageBody::AppendEntries { .. })));
+    assert!(ready.messages_after_persist.is_empty());
+}
+
+#[test]
+fn the_uncommitted_tail_is_bounded() {
+    let mut cluster = Cluster::new(&[1, 2, 3], |id| {
+        let mut settings = config(id, false, false);
+        settings.max_uncommitted_bytes = 1000;
+        settings
+    });
+    assert!(cluster.elect(1));
+    cluster.isolate(1);
+    let payload = Bytes::from(vec![0u8; 100]);
+    let mut accepted = 0;
+    while cluster.node_mut(1).propose(payload.clone()).is_ok() {
+        accepted += 1;
+        assert!(accepted < 100, "never refused");
+    }
+    assert_eq!(cluster.node_mut(1).propose(payload.clone()), Err(ProposeError::UncommittedTailFull));
+    assert!((7..=9).contains(&accepted), "accepted {accepted} entries of ~124 bytes under a 1000-byte bound");
+    cluster.heal();
+    cluster.tick_all(1);
+    assert_eq!(cluster.node(1).commit_index(), 1 + accepted);
+    cluster.node_mut(1).propose(payload).unwrap();
+}
