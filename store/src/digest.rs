@@ -1,7 +1,7 @@
 //! The incremental state digest: a sum of per-node hashes plus a sum of per-event hashes over the
 //! history window, kept up to date by every change, so comparing two members costs O(1) however large
 //! the keyspace. Sums make it independent of the order nodes were created or visited in; each term is
-//! a fixed FNV-1a hash with a SplitMix64 finish, the same in every process.
+//! a fixed multiply-rotate hash with a SplitMix64 finish, the same in every process.
 
 use crate::event::{Event, Node};
 
@@ -12,16 +12,25 @@ impl Hasher {
         Hasher(0xcbf2_9ce4_8422_2325)
     }
 
+    /// Mixes one 64-bit word (multiply-rotate, 8 bytes per step).
+    fn word(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31);
+    }
+
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.word(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         }
-        // A separator, so that ("ab", "c") and ("a", "bc") differ.
-        self.0 = (self.0 ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.word(u64::from_le_bytes(tail));
+        // The length, so that ("ab", "c") and ("a", "bc") differ.
+        self.word(bytes.len() as u64);
     }
 
     pub(crate) fn u64(&mut self, value: u64) {
-        self.bytes(&value.to_le_bytes());
+        self.word(value);
     }
 
     pub(crate) fn finish(&self) -> u64 {

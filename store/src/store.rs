@@ -417,7 +417,11 @@ impl Store {
     ) -> Result<Event, StoreError> {
         let path = clean_path(key);
         let (previous, previous_value) = match self.lookup(&path) {
-            Lookup::Found(entry) => (Some(repr(entry, &path, false, now)), entry.value().to_string()),
+            Lookup::Found(entry) => {
+                // The old value is only needed by a refresh, which keeps it.
+                let kept_value = if refresh { entry.value().to_string() } else { String::new() };
+                (Some(repr(entry, &path, false, now)), kept_value)
+            }
             Lookup::Missing(error) if error.code == error::KEY_NOT_FOUND => {
                 if refresh {
                     return Err(error);
@@ -461,7 +465,7 @@ impl Store {
         if path == "/" {
             return Err(StoreError::root_read_only(current_index));
         }
-        let depth = path.split('/').count() - 1;
+        let depth = path.bytes().filter(|byte| *byte == b'/').count();
         if depth > MAX_KEY_DEPTH {
             return Err(StoreError::new(
                 error::INVALID_FIELD,
