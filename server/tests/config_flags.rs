@@ -78,6 +78,14 @@ fn a_name_alone_renames_the_default_initial_cluster_and_data_dir() {
     assert_eq!(config.data_dir, PathBuf::from("foo.etcd"));
     assert_eq!(config.initial_cluster[0].name, "foo");
     config.initial_membership().expect("foo is in its own initial cluster");
+
+    // An empty name keeps the default entry (etcd's InitialClusterFromName), so it is not listed.
+    let unnamed = run("--name=", &[]);
+    assert_eq!(unnamed.data_dir, PathBuf::from(".etcd"));
+    assert_eq!(
+        unnamed.initial_membership().unwrap_err().message(),
+        r#"couldn't find local name "" in the initial cluster configuration"#
+    );
 }
 
 #[test]

@@ -466,6 +466,7 @@ fn build(
 
 /// etcd's `InitialClusterFromName`: `name=url` for each advertised peer URL.
 fn initial_cluster_from_name(name: &str, advertise_peer_urls: &[Url]) -> String {
+    let name = if name.is_empty() { DEFAULT_NAME } else { name };
     advertise_peer_urls.iter().map(|url| format!("{name}={url}")).collect::<Vec<_>>().join(",")
 }
 
