@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft::types::{EntryPayload, Message, MessageBody};
-use server::transport::{Transport, TransportConfig, TransportLimits};
+use raft::types::{EntryPayload, Message, MessageBody, Snapshot};
+use server::transport::{Transport, TransportConfig, TransportEvent, TransportLimits};
 use support::*;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -143,4 +143,27 @@ async fn bad_configuration_is_refused_at_start_with_a_clear_error() {
     let error =
         start(&format!("http://{}", taken.local_addr().unwrap()), "http://127.0.0.1:1").await.err().unwrap();
     assert!(error.to_string().contains("cannot listen"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_to_an_unreachable_peer_is_reported_lost_so_raft_can_retry() {
+    // Nothing listens on the peer's port: every dial fails and the queue is discarded.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut peers = BTreeMap::new();
+    peers.insert(2, vec![dead_url]);
+    let mut member = start_member(1, 3, "http://127.0.0.1:0", peers, test_limits(), 16).await;
+    member.transport.send(Message {
+        from: 1,
+        to: 2,
+        term: 4,
+        body: MessageBody::InstallSnapshot {
+            snapshot: Snapshot { data: Bytes::from(vec![1u8; 4096]), ..Snapshot::default() },
+        },
+    });
+    member.wait_event(|event| *event == TransportEvent::SnapshotSent { peer: 2, success: false }).await;
+    assert!(member.transport.stats().dropped_unreachable >= 1);
+    assert!(!member.transport.peer_status()[&2].active);
+    member.transport.shutdown().await;
 }

@@ -141,7 +141,7 @@ async fn a_large_snapshot_is_chunked_and_arrives_intact_with_heartbeats_between_
     // 24 MiB of snapshot through frames of at most 1 MiB: only chunking can deliver it.
     let limits =
         TransportLimits { max_frame_bytes: 1 << 20, snapshot_chunk_bytes: 256 << 10, ..test_limits() };
-    let first = start_member(1, 9, "http://127.0.0.1:0", BTreeMap::new(), limits.clone(), 4096).await;
+    let mut first = start_member(1, 9, "http://127.0.0.1:0", BTreeMap::new(), limits.clone(), 4096).await;
     let mut second = start_member(2, 9, "http://127.0.0.1:0", BTreeMap::new(), limits, 4096).await;
     first.transport.add_peer(2, &[second.url()]).unwrap();
     second.transport.add_peer(1, &[first.url()]).unwrap();
@@ -163,6 +163,7 @@ async fn a_large_snapshot_is_chunked_and_arrives_intact_with_heartbeats_between_
         }
     };
     assert_eq!(received, snapshot, "snapshot damaged in transit");
+    first.wait_event(|event| *event == TransportEvent::SnapshotSent { peer: 2, success: true }).await;
     // The heartbeats were queued after the snapshot yet arrived before its end: they go between chunks.
     assert_eq!(heartbeats, 50, "heartbeats were held back behind the whole snapshot");
     send_until_received(&first, &mut second).await;

@@ -59,6 +59,12 @@ pub struct TransportLimits {
     pub backoff_max: Duration,
     /// Bytes buffered before a write syscall while draining a long queue.
     pub write_batch_bytes: usize,
+    /// How long a received snapshot may wait for room in the inbound channel before it is dropped
+    /// (other messages are dropped at once when the channel is full; a snapshot is costly to resend).
+    pub snapshot_delivery_timeout: Duration,
+    /// Unacknowledged data older than this breaks the connection (TCP_USER_TIMEOUT), and idle
+    /// connections are probed after it (TCP keepalive), so a partitioned peer is noticed.
+    pub dead_peer_timeout: Duration,
 }
 
 impl Default for TransportLimits {
@@ -75,6 +81,8 @@ impl Default for TransportLimits {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
             write_batch_bytes: 256 << 10,
+            snapshot_delivery_timeout: Duration::from_secs(5),
+            dead_peer_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -101,6 +109,10 @@ pub enum TransportEvent {
     PeerUnreachable(NodeId),
     /// The peer refused our stream. `RemovedMember` means this member was removed from the cluster.
     PeerRefused { peer: NodeId, reason: RefusalReason },
+    /// An `InstallSnapshot` to the peer was written out whole (`success`), or was lost: the stream
+    /// broke during the transfer or the peer was unreachable. The node passes it to Raft's
+    /// `report_snapshot` so a leader does not wait forever for a snapshot that never left.
+    SnapshotSent { peer: NodeId, success: bool },
 }
 
 /// A peer's reachability as the outgoing stream sees it.
@@ -255,12 +267,12 @@ impl PeerQueue {
         self.messages.len() + usize::from(self.snapshot.is_some())
     }
 
-    fn clear(&mut self) -> usize {
+    /// Empties the queue; returns how many messages it held and whether one was a snapshot.
+    fn clear(&mut self) -> (usize, bool) {
         let discarded = self.len();
         self.messages.clear();
         self.bytes = 0;
-        self.snapshot = None;
-        discarded
+        (discarded, self.snapshot.take().is_some())
     }
 }
 
@@ -491,7 +503,7 @@ impl Transport {
         membership.removed.insert(id);
         if let Some(peer) = membership.peers.remove(&id) {
             peer.cancel.cancel();
-            let discarded = peer.queue.lock().expect("queue lock").clear();
+            let (discarded, _) = peer.queue.lock().expect("queue lock").clear();
             bump(&self.shared.counters.dropped_unreachable, discarded as u64);
             info!(peer = %format_args!("{id:016x}"), "peer removed");
         }
@@ -613,6 +625,8 @@ async fn run_writer(shared: Arc<Shared>, peer: Arc<Peer>) {
     let mut backoff = Backoff::new(shared.limits.backoff_initial, shared.limits.backoff_max, seed);
     let peer_hex = format!("{:016x}", peer.id);
     let mut failures_in_a_row: u64 = 0;
+    // The snapshot being sent, kept here so a broken stream can report it lost.
+    let mut snapshot: Option<OutgoingSnapshot> = None;
     loop {
         if peer.cancel.is_cancelled() {
             break;
@@ -628,7 +642,7 @@ async fn run_writer(shared: Arc<Shared>, peer: Arc<Peer>) {
                 peer.set_active(true, None);
                 info!(peer = %peer_hex, "peer became active");
                 shared.emit(TransportEvent::PeerActive(peer.id));
-                match stream_to_peer(&shared, &peer, stream).await {
+                match stream_to_peer(&shared, &peer, stream, &mut snapshot).await {
                     StreamEnd::Cancelled => break,
                     StreamEnd::Broken(reason) => {
                         bump(&shared.counters.broken_connections, 1);
@@ -655,9 +669,16 @@ async fn run_writer(shared: Arc<Shared>, peer: Arc<Peer>) {
             debug!(peer = %peer_hex, reason = %error, "peer still unreachable");
         }
         // Stale messages would only confuse a peer that comes back; Raft resends what matters.
-        let discarded = peer.queue.lock().expect("queue lock").clear();
+        let (mut discarded, mut snapshot_lost) = peer.queue.lock().expect("queue lock").clear();
+        if snapshot.take().is_some() {
+            discarded += 1;
+            snapshot_lost = true;
+        }
         bump(&shared.counters.dropped_unreachable, discarded as u64);
         peer.note_dropped(discarded);
+        if snapshot_lost {
+            shared.emit(TransportEvent::SnapshotSent { peer: peer.id, success: false });
+        }
         if became_inactive || discarded > 0 {
             shared.emit(TransportEvent::PeerUnreachable(peer.id));
         }
@@ -688,7 +709,8 @@ async fn connect(shared: &Shared, peer: &Peer) -> Result<TcpStream, ConnectError
             let mut stream = TcpStream::connect((url.host.as_str(), url.port))
                 .await
                 .map_err(|error| ConnectError::Failed(format!("connect {url}: {error}")))?;
-            stream.set_nodelay(true).map_err(|error| ConnectError::Failed(format!("{url}: {error}")))?;
+            configure_socket(&stream, shared.limits.dead_peer_timeout)
+                .map_err(|error| ConnectError::Failed(format!("{url}: {error}")))?;
             let mut out = wire::preamble().to_vec();
             let hello = Hello { cluster_id: shared.cluster_id, from: shared.member_id, to: peer.id };
             wire::encode_frame(&hello, wire::MAX_HANDSHAKE_FRAME_BYTES, &mut out)
@@ -734,12 +756,16 @@ where
 }
 
 /// Writes the peer's queue to an established stream until it breaks or the peer is cancelled.
-async fn stream_to_peer(shared: &Shared, peer: &Peer, stream: TcpStream) -> StreamEnd {
+async fn stream_to_peer(
+    shared: &Shared,
+    peer: &Peer,
+    stream: TcpStream,
+    snapshot: &mut Option<OutgoingSnapshot>,
+) -> StreamEnd {
     let limits = &shared.limits;
     let (mut read_half, mut write_half) = stream.into_split();
     let mut out: Vec<u8> = Vec::with_capacity(limits.write_batch_bytes + 1024);
     let mut batch: Vec<Message> = Vec::new();
-    let mut snapshot: Option<OutgoingSnapshot> = None;
     let mut probe = [0u8; 1];
     loop {
         // Take everything queued (bounded by the queue's own bounds) in one lock.
@@ -751,7 +777,7 @@ async fn stream_to_peer(shared: &Shared, peer: &Peer, stream: TcpStream) -> Stre
             let newer = queue.snapshot.take();
             snapshot_replaced = newer.is_some() && snapshot.is_some();
             if let Some(newer) = newer {
-                snapshot = OutgoingSnapshot::from_message(newer, limits.snapshot_chunk_bytes);
+                *snapshot = OutgoingSnapshot::from_message(newer, limits.snapshot_chunk_bytes);
             }
         }
         if snapshot_replaced {
@@ -790,18 +816,26 @@ async fn stream_to_peer(shared: &Shared, peer: &Peer, stream: TcpStream) -> Stre
         }
         // One snapshot chunk per round, so heartbeats and appends queued meanwhile go out between
         // chunks and the follower does not time the leader out during a long transfer.
+        let mut snapshot_finished = None;
         if let Some(outgoing) = snapshot.as_mut() {
             if let Err(error) = outgoing.encode_next(limits.max_frame_bytes, &mut out) {
                 warn!(peer = %format_args!("{:016x}", peer.id), %error, "dropping snapshot that cannot be framed");
                 bump(&shared.counters.dropped_oversized, 1);
-                snapshot = None;
+                peer.note_dropped(1);
+                *snapshot = None;
+                snapshot_finished = Some(false);
             } else if outgoing.is_done() {
                 written += 1;
-                snapshot = None;
+                // Still owned until written, so a failing write below reports it lost.
+                snapshot_finished = Some(true);
             }
         }
         if let Err(reason) = write_out(&mut write_half, &mut out, limits.write_timeout).await {
             return StreamEnd::Broken(reason);
+        }
+        if let Some(success) = snapshot_finished {
+            *snapshot = None;
+            shared.emit(TransportEvent::SnapshotSent { peer: peer.id, success });
         }
         if written > 0 {
             bump(&shared.counters.sent_messages, written);
@@ -811,6 +845,20 @@ async fn stream_to_peer(shared: &Shared, peer: &Peer, stream: TcpStream) -> Stre
             return StreamEnd::Cancelled;
         }
     }
+}
+
+/// No Nagle delay (Raft messages are latency-bound and the writer batches by itself); keepalive and,
+/// on Linux, a user timeout so a peer that vanished without a FIN or RST is noticed.
+fn configure_socket(stream: &TcpStream, dead_peer_timeout: Duration) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(stream);
+    let probe_interval = (dead_peer_timeout / 3).max(Duration::from_secs(1));
+    socket.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new().with_time(dead_peer_timeout).with_interval(probe_interval),
+    )?;
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(dead_peer_timeout))?;
+    Ok(())
 }
 
 async fn write_out(
@@ -860,7 +908,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 
 /// Serves one inbound stream: handshake, then frames until the stream ends or breaks the protocol.
 async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAddr, over_limit: bool) {
-    let _ = stream.set_nodelay(true);
+    if let Err(error) = configure_socket(&stream, shared.limits.dead_peer_timeout) {
+        debug!(%remote, %error, "cannot set peer socket options");
+    }
     let handshake = async {
         let mut preamble = [0u8; wire::PREAMBLE_BYTES];
         stream.read_exact(&mut preamble).await?;
@@ -977,6 +1027,18 @@ async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAdd
             )));
         }
         bump(&shared.counters.received_messages, 1);
+        if matches!(message.body, MessageBody::InstallSnapshot { .. }) {
+            // Worth a bounded wait: resending it costs the whole transfer again.
+            match shared.inbound.send_timeout(message, shared.limits.snapshot_delivery_timeout).await {
+                Ok(()) => {}
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    bump(&shared.counters.dropped_inbound_full, 1);
+                    warn!(%remote, sender = %sender_hex, "node did not take a received snapshot in time, dropped");
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => break Ok(()),
+            }
+            continue;
+        }
         match shared.inbound.try_send(message) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
