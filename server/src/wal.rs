@@ -459,7 +459,11 @@ fn scan_segment(
         hasher.update(&header[0..8]);
         hasher.update(payload);
         if hasher.finalize() != record_crc {
-            if zeros_from < frame_end || has_zero_sector(bytes, offset, frame_end) {
+            // A write whose pages reached the disk out of order leaves a zero hole in its last
+            // record; only the final record gets that benefit of the doubt, so damage can never
+            // make recovery drop a record that has valid records after it.
+            let final_record = frame_end == bytes.len();
+            if zeros_from < frame_end || (final_record && has_zero_sector(bytes, offset, frame_end)) {
                 break torn_or_corrupt(offset, "record checksum mismatch in zeroed space".to_string())?;
             }
             return Err(corrupt(path, offset, format!("{record_type:?} record checksum mismatch")));

@@ -617,3 +617,26 @@ fn a_rewrite_at_or_below_the_snapshot_index_still_voids_the_old_suffix() {
     assert!(recovered.entries.is_empty(), "stale 12..20 of term 1 came back: {:?}", recovered.entries);
     assert_eq!(wal.last_index(), 11);
 }
+
+#[test]
+fn damage_in_a_record_full_of_zeros_with_records_after_it_is_corruption_not_a_torn_tail() {
+    // A value of zeros contains all-zero sectors: damage there must not pass for a torn write,
+    // or recovery would drop it and every synced record after it.
+    let disk = MemDisk::new();
+    let mut wal = create(&disk, WalOptions::default());
+    let zeros = Entry { term: 1, index: 1, payload: EntryPayload::Normal(Bytes::from(vec![0u8; 4096])) };
+    wal.save(Some(&hard_state(1, 0)), &[zeros]).unwrap();
+    wal.save(Some(&hard_state(1, 1)), &entries(2..=5, 1)).unwrap();
+    wal.sync().unwrap();
+    let tail = wal.segment_paths().pop().unwrap();
+    drop(wal);
+    let header_records = {
+        let fresh = MemDisk::new();
+        let wal = create(&fresh, WalOptions::default());
+        fresh.file_len(&wal.segment_paths()[0]).unwrap()
+    };
+    // A bit in the middle of the zero payload of the first entries record.
+    disk.flip_bit(&tail, header_records + 2000, 4).unwrap();
+    let result = open(&disk, WalSnapshot::default());
+    assert!(matches!(result, Err(WalError::Corrupt { .. })), "{result:?}");
+}
