@@ -200,3 +200,25 @@ fn leftovers_of_a_crash_before_the_marker_never_push_the_marked_snapshot_out() {
     let kept: Vec<u64> = snapshots.list().unwrap().iter().map(|(at, _)| at.index).collect();
     assert_eq!(kept, vec![130, 140]);
 }
+
+/// A reader written from `server/FORMATS.md` alone, to keep the document honest.
+#[test]
+fn a_snapshot_file_reads_back_by_the_documented_format() {
+    let disk = MemDisk::new();
+    let path = snapshotter(&disk, 5).save(&snapshot(0x1234, 7)).unwrap();
+    assert_eq!(path.file_name().unwrap(), "0000000000000007-0000000000001234.snap");
+    let bytes = disk.read(&path).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(&bytes[0..8], b"CNCDSNAP");
+    assert_eq!(u32_at(8), 1);
+    assert_eq!(u64_at(12), 7);
+    assert_eq!(u64_at(20), 0x1234);
+    let conf_len = u32_at(28) as usize;
+    let conf_state: ConfState = server::codec::decode(&bytes[32..32 + conf_len]).unwrap();
+    assert_eq!(conf_state, snapshot(0x1234, 7).meta.conf_state);
+    let data_len = u64_at(32 + conf_len) as usize;
+    assert_eq!(bytes.len(), 44 + conf_len + data_len);
+    assert_eq!(&bytes[40 + conf_len..40 + conf_len + data_len], &snapshot(0x1234, 7).data[..]);
+    assert_eq!(u32_at(bytes.len() - 4), crc32fast::hash(&bytes[..bytes.len() - 4]));
+}

@@ -640,3 +640,44 @@ fn damage_in_a_record_full_of_zeros_with_records_after_it_is_corruption_not_a_to
     let result = open(&disk, WalSnapshot::default());
     assert!(matches!(result, Err(WalError::Corrupt { .. })), "{result:?}");
 }
+
+/// A reader written from `server/FORMATS.md` alone, to keep the document honest.
+#[test]
+fn a_segment_reads_back_by_the_documented_format() {
+    let disk = MemDisk::new();
+    let mut wal = create(&disk, WalOptions::default());
+    wal.save(Some(&hard_state(2, 1)), &entries(1..=3, 2)).unwrap();
+    wal.sync().unwrap();
+    let bytes = disk.read(&wal.segment_paths()[0]).unwrap();
+    let mut offset = 0;
+    let mut chained = Vec::new();
+    let mut types = Vec::new();
+    while offset < bytes.len() {
+        let header = &bytes[offset..offset + 16];
+        let payload_len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+        assert_eq!(&header[5..8], &[0, 0, 0]);
+        assert_eq!(u32::from_le_bytes(header[8..12].try_into().unwrap()), crc32fast::hash(&header[0..8]));
+        let payload = &bytes[offset + 16..offset + 16 + payload_len];
+        chained.extend_from_slice(&header[0..8]);
+        chained.extend_from_slice(payload);
+        assert_eq!(u32::from_le_bytes(header[12..16].try_into().unwrap()), crc32fast::hash(&chained));
+        types.push(header[4]);
+        match header[4] {
+            1 => assert_eq!(payload, [0, 0, 0, 0, 1, 0, 0, 0], "previous CRC 0, version 1"),
+            2 => assert_eq!(payload, METADATA),
+            3 => {
+                let state: HardState = server::codec::decode(payload).unwrap();
+                assert!(state == HardState::default() || state == hard_state(2, 1));
+            }
+            4 => assert_eq!(server::codec::decode::<Vec<Entry>>(payload).unwrap(), entries(1..=3, 2)),
+            5 => {
+                let marker: server::wal::SnapshotMarker = server::codec::decode(payload).unwrap();
+                assert_eq!(marker.snapshot, WalSnapshot::default());
+                assert!(!marker.replaces_log);
+            }
+            other => panic!("undocumented record type {other}"),
+        }
+        offset += 16 + payload_len;
+    }
+    assert_eq!(types, vec![1, 2, 5, 3, 4, 3], "CRC, metadata, marker, hard state, then the save");
+}
