@@ -196,3 +196,22 @@ fn stats_count_successes_and_failures_per_operation() {
     assert_eq!((stats.create_fail, stats.compare_and_swap_success, stats.compare_and_swap_fail), (1, 1, 1));
     assert_eq!((stats.delete_fail, stats.compare_and_delete_success), (1, 1));
 }
+
+#[test]
+fn a_create_under_a_file_counts_as_a_failed_create_and_a_failed_set_like_etcd() {
+    // Observed on etcd 3.4.23: PUT /sf/x?prevExist=false with /sf a file bumps createFail and setsFail;
+    // a plain PUT /sf/x bumps setsFail once.
+    let mut store = Store::new();
+    set(&mut store, "/sf", "1").unwrap();
+    assert_eq!(create(&mut store, "/sf/x", "1").unwrap_err().code, 104);
+    let stats = store.stats();
+    assert_eq!((stats.create_fail, stats.sets_fail), (1, 1));
+    assert_eq!(set(&mut store, "/sf/x", "1").unwrap_err().code, 104);
+    assert_eq!(store.stats().sets_fail, 2);
+}
+
+#[test]
+fn the_store_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+}
