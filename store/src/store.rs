@@ -269,7 +269,7 @@ impl Store {
                         Action::Create,
                         *now,
                     )
-                    .map(|event| self.notify(event));
+                    .map(|event| self.publish(event));
                 self.count(result.is_ok(), |s| &mut s.create_success, |s| &mut s.create_fail);
                 result
             }
@@ -705,7 +705,8 @@ impl Store {
     }
 
     /// Expires every node whose expiration is at or before `now`, oldest first, one index and one
-    /// `expire` event each (an expiring directory takes its subtree with it).
+    /// `expire` event each (an expiring directory takes its subtree with it). Like every change, call
+    /// it only while applying the log (`apply(&Command::Sync { now })` does), never from a local clock.
     pub fn expire(&mut self, now: i64) -> Vec<Event> {
         let mut events = Vec::new();
         while let Some((&(expiration, created_index), _)) = self.ttl_index.first_key_value() {
@@ -738,10 +739,6 @@ impl Store {
         event.refresh = true;
         self.history.push(event.clone());
         event
-    }
-
-    fn notify(&mut self, event: Event) -> Event {
-        self.publish(event)
     }
 
     /// Starts a watch on `key`. With `since_index` (etcd's waitIndex; 0 = none) the first matching event
