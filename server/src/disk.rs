@@ -248,12 +248,64 @@ pub struct DiskStats {
     pub dir_syncs: u64,
 }
 
+/// One file's content. What survives a crash is normally a prefix of what is written (appends since
+/// the last sync), so it is kept as a length and a sync costs nothing; only when a truncation cuts
+/// into the durable bytes is a copy of them kept aside.
 #[derive(Clone, Debug, Default)]
 struct Inode {
     /// What reads see now.
     written: Vec<u8>,
-    /// What survives a crash.
-    durable: Vec<u8>,
+    /// What survives a crash, when it is `written[..durable_len]`.
+    durable_len: usize,
+    /// What survives a crash, when it is no longer a prefix of `written`.
+    diverged: Option<Vec<u8>>,
+}
+
+impl Inode {
+    fn unsynced_len(&self) -> usize {
+        match &self.diverged {
+            Some(durable) => self.written.len().saturating_sub(durable.len()),
+            None => self.written.len() - self.durable_len,
+        }
+    }
+
+    fn resize(&mut self, len: usize) {
+        if len < self.durable_len && self.diverged.is_none() {
+            self.diverged = Some(self.written[..self.durable_len].to_vec());
+        }
+        self.written.resize(len, 0);
+    }
+
+    fn sync(&mut self) {
+        self.durable_len = self.written.len();
+        self.diverged = None;
+    }
+
+    /// Returns to the durable content plus `kept` of the unsynced appended bytes (when the change
+    /// since the last sync was a pure append; otherwise to the durable content alone).
+    fn crash(&mut self, keep: impl FnOnce(usize) -> Kept) {
+        if let Some(durable) = self.diverged.take() {
+            self.written = durable;
+        } else if self.written.len() > self.durable_len {
+            let unsynced = self.written.len() - self.durable_len;
+            let kept = keep(unsynced);
+            let full_len = self.written.len();
+            self.written.truncate(self.durable_len + kept.prefix.min(unsynced));
+            if kept.zero_fill {
+                self.written.resize(full_len, 0);
+            }
+        }
+        self.sync();
+    }
+
+    fn flip_bit(&mut self, offset: usize, mask: u8) -> io::Result<()> {
+        let byte = self.written.get_mut(offset).ok_or_else(|| io::Error::other("offset past the end"))?;
+        *byte ^= mask;
+        if let Some(byte) = self.diverged.as_mut().and_then(|durable| durable.get_mut(offset)) {
+            *byte ^= mask;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -348,21 +400,7 @@ impl MemDisk {
         paths.sort();
         for (path, inode_id) in paths {
             let inode = state.inodes.get_mut(inode_id).expect("named inodes exist");
-            let durable_len = inode.durable.len();
-            let pure_append = inode.written.len() > durable_len && inode.written.starts_with(&inode.durable);
-            if pure_append {
-                let unsynced = inode.written.len() - durable_len;
-                let kept = keep(path, unsynced);
-                let prefix = kept.prefix.min(unsynced);
-                let full_len = inode.written.len();
-                inode.written.truncate(durable_len + prefix);
-                if kept.zero_fill {
-                    inode.written.resize(full_len, 0);
-                }
-            } else {
-                inode.written = inode.durable.clone();
-            }
-            inode.durable = inode.written.clone();
+            inode.crash(|unsynced| keep(path, unsynced));
         }
         state.locked.clear();
         state.fail_writes = 0;
@@ -377,13 +415,7 @@ impl MemDisk {
         let inode_id = *state.names.get(path).ok_or_else(|| not_found(path))?;
         let inode = state.inodes.get_mut(&inode_id).expect("named inodes exist");
         let offset = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
-        let mask = 1u8 << (bit % 8);
-        let byte = inode.written.get_mut(offset).ok_or_else(|| io::Error::other("offset past the end"))?;
-        *byte ^= mask;
-        if let Some(byte) = inode.durable.get_mut(offset) {
-            *byte ^= mask;
-        }
-        Ok(())
+        inode.flip_bit(offset, 1u8 << (bit % 8))
     }
 
     /// Every file with its current length, by path.
@@ -441,7 +473,7 @@ impl MemDisk {
         let state = self.state();
         let inode_id = state.names.get(path).ok_or_else(|| not_found(path))?;
         let inode = &state.inodes[inode_id];
-        Ok(inode.written.len().saturating_sub(inode.durable.len()))
+        Ok(inode.unsynced_len())
     }
 }
 
@@ -561,7 +593,7 @@ impl Disk for MemDisk {
         state.inode_mut(path)?;
         state.take_write_failure("truncate", path)?;
         let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
-        state.inode_mut(path)?.written.resize(len, 0);
+        state.inode_mut(path)?.resize(len);
         Ok(())
     }
 
@@ -570,8 +602,7 @@ impl Disk for MemDisk {
         state.inode_mut(path)?;
         state.take_sync_failure("fdatasync", path)?;
         state.stats.file_syncs += 1;
-        let inode = state.inode_mut(path)?;
-        inode.durable = inode.written.clone();
+        state.inode_mut(path)?.sync();
         Ok(())
     }
 
@@ -716,6 +747,25 @@ mod tests {
         assert_eq!(disk.read(&file("a")).unwrap(), b"0123\0\0\0\0\0\0");
         // What the crash kept is now the durable content.
         assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_unsynced_truncation_into_synced_bytes_is_undone_by_a_crash() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.sync_dir(Path::new("/data")).unwrap();
+        disk.append(&file("a"), b"abcdef").unwrap();
+        disk.sync_file(&file("a")).unwrap();
+        disk.truncate(&file("a"), 2).unwrap();
+        disk.append(&file("a"), b"XY").unwrap();
+        assert_eq!(disk.read(&file("a")).unwrap(), b"abXY");
+        disk.crash(Tear::Seeded { seed: 3, zero_fill: true });
+        assert_eq!(disk.read(&file("a")).unwrap(), b"abcdef");
+        // Truncations that stay above the synced length keep the durable prefix as it is.
+        disk.append(&file("a"), b"ghij").unwrap();
+        disk.truncate(&file("a"), 8).unwrap();
+        disk.crash(Tear::DropUnsynced);
+        assert_eq!(disk.read(&file("a")).unwrap(), b"abcdef");
     }
 
     #[test]
