@@ -70,6 +70,12 @@ impl Url {
         if authority.contains('@') {
             return Err(format!("URL must not contain user information: {text}"));
         }
+        if let Some(bad) = authority.chars().find(|character| {
+            character.is_whitespace() || character.is_control() || "<>\"{}|\\^`".contains(*character)
+        }) {
+            // Go's url.Parse words.
+            return Err(format!(r#"parse "{text}": invalid character "{bad}" in host name"#));
+        }
         let (host, port_text) = split_host_port(authority)
             .ok_or_else(|| format!(r#"URL address does not have the form "host:port": {text}"#))?;
         if port_text.is_empty() || !port_text.bytes().all(|byte| byte.is_ascii_digit()) {
@@ -194,6 +200,7 @@ mod tests {
             ("localhost:2379", "URL scheme must be http or https: localhost:2379"),
             ("http://h:99999", "URL port is out of range (0-65535): http://h:99999"),
             ("unix://sock:1", "unix socket URLs are not supported by concord: unix://sock:1"),
+            ("http://a b:1", r#"parse "http://a b:1": invalid character " " in host name"#),
         ];
         for (input, expected) in cases {
             assert_eq!(Url::parse(input).unwrap_err(), expected, "input {input:?}");
