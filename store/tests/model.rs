@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use store::{Action, Command, Event, Node, Store, StoreError, WatchStart};
+use store::{Action, Command, Event, Node, Store, StoreError, WatchNotice, WatchStart, WatcherId};
 
 const SECOND: i64 = 1_000_000_000;
 const START: i64 = 1_704_164_645_000_000_000;
@@ -24,6 +24,20 @@ struct Model {
     nodes: BTreeMap<String, ModelNode>,
     index: u64,
     history: Vec<Event>,
+    watchers: Vec<ModelWatcher>,
+    /// Watcher paths being deleted by the write in progress (etcd's Remove callback).
+    deleted_paths: Vec<String>,
+    /// Events delivered to watchers and not yet taken.
+    delivered: Vec<(WatcherId, Event)>,
+}
+
+struct ModelWatcher {
+    id: WatcherId,
+    path: String,
+    recursive: bool,
+    stream: bool,
+    since: u64,
+    alive: bool,
 }
 
 fn parent_of(path: &str) -> &str {
@@ -116,7 +130,38 @@ impl Model {
         self.index += 1;
         assert_eq!(event.etcd_index, self.index);
         self.history.push(event.clone());
+        let deleted = std::mem::take(&mut self.deleted_paths);
+        if !event.refresh {
+            self.deliver(&event, &deleted);
+        }
         Ok(event)
+    }
+
+    /// etcd's watcher rules, spelled out per watcher: a watcher on a deleted path hears the deletion
+    /// (callback), then the event is offered along the key's ancestors: the exact path always, a
+    /// recursive ancestor unless a segment below it is hidden. One-shot watchers stop after one event;
+    /// stream watchers can hear the same deletion twice.
+    fn deliver(&mut self, event: &Event, deleted: &[String]) {
+        let key = event.node.key.as_str();
+        let index = event.node.modified_index;
+        for watcher in self.watchers.iter_mut().filter(|watcher| watcher.alive && index >= watcher.since) {
+            let mut times = usize::from(deleted.contains(&watcher.path));
+            if times == 0 || watcher.stream {
+                let below = watcher.path == "/" || key.starts_with(&format!("{}/", watcher.path));
+                let original = key == watcher.path;
+                let hidden =
+                    below && key[watcher.path.len()..].split('/').any(|segment| segment.starts_with('_'));
+                if original || (below && watcher.recursive && !hidden) {
+                    times += 1;
+                }
+            }
+            for _ in 0..times {
+                self.delivered.push((watcher.id, event.clone()));
+            }
+            if times > 0 && !watcher.stream {
+                watcher.alive = false;
+            }
+        }
     }
 
     fn new_node(&self, dir: bool, value: &str, expiration: i64) -> ModelNode {
@@ -345,6 +390,17 @@ impl Model {
             created_index: node.created,
             ..Node::default()
         };
+        let below = format!("{key}/");
+        self.deleted_paths = self
+            .watchers
+            .iter()
+            .filter(|watcher| watcher.alive)
+            .filter(|watcher| {
+                watcher.path == key
+                    || (watcher.path.starts_with(&below) && self.nodes.contains_key(&watcher.path))
+            })
+            .map(|watcher| watcher.path.clone())
+            .collect();
         self.remove_tree(key);
         self.commit(Event { action, node: rendered, prev_node: Some(prev), etcd_index: next, refresh: false })
             .unwrap()
@@ -384,6 +440,8 @@ enum Op {
     Write(Command),
     Get { key: String, recursive: bool },
     Wait { key: String, recursive: bool, back: u64 },
+    Watch { key: String, recursive: bool, stream: bool },
+    Cancel { pick: usize },
 }
 
 fn key_strategy() -> impl Strategy<Value = String> {
@@ -418,6 +476,8 @@ fn op_strategy() -> impl Strategy<Value = (Op, i64)> {
         1 => Just(Op::Write(Command::Sync { now: 0 })),
         2 => (key_strategy(), any::<bool>()).prop_map(|(key, recursive)| Op::Get { key, recursive }),
         1 => (key_strategy(), any::<bool>(), 0u64..8).prop_map(|(key, recursive, back)| Op::Wait { key, recursive, back }),
+        2 => (key_strategy(), any::<bool>(), any::<bool>()).prop_map(|(key, recursive, stream)| Op::Watch { key, recursive, stream }),
+        1 => any::<usize>().prop_map(|pick| Op::Cancel { pick }),
     ];
     (op, 0i64..2_500_000_000)
 }
@@ -463,7 +523,45 @@ fn step(store: &mut Store, model: &mut Model, op: &Op, now: i64) {
             };
             assert_eq!(actual, expected, "wait {key} from {since}");
         }
+        Op::Watch { key, recursive, stream } => match store.watch(key, *recursive, *stream, None).unwrap() {
+            WatchStart::Registered { watcher, start_index } => {
+                assert_eq!(start_index, model.index);
+                model.watchers.push(ModelWatcher {
+                    id: watcher,
+                    path: key.clone(),
+                    recursive: *recursive,
+                    stream: *stream,
+                    since: model.index + 1,
+                    alive: true,
+                });
+            }
+            WatchStart::Event(event) => panic!("a watch without waitIndex answered at once: {event:?}"),
+        },
+        Op::Cancel { pick } => {
+            let alive: Vec<usize> =
+                (0..model.watchers.len()).filter(|at| model.watchers[*at].alive).collect();
+            if !alive.is_empty() {
+                let at = alive[pick % alive.len()];
+                model.watchers[at].alive = false;
+                assert!(store.cancel_watch(model.watchers[at].id));
+            }
+        }
     }
+    // Every op: the same watcher deliveries, and the same number of live watchers.
+    let mut expected: BTreeMap<WatcherId, Vec<Event>> = BTreeMap::new();
+    for (watcher, event) in std::mem::take(&mut model.delivered) {
+        expected.entry(watcher).or_default().push(event);
+    }
+    let mut actual: BTreeMap<WatcherId, Vec<Event>> = BTreeMap::new();
+    for notice in store.take_watch_events() {
+        match notice {
+            WatchNotice::Event { watcher, event } => actual.entry(watcher).or_default().push(event),
+            WatchNotice::Closed { watcher } => panic!("watcher {watcher} overflowed"),
+        }
+    }
+    assert_eq!(actual, expected, "watch deliveries after {op:?}");
+    let alive = model.watchers.iter().filter(|watcher| watcher.alive).count() as u64;
+    assert_eq!(store.stats().watchers, alive);
 }
 
 proptest! {
@@ -486,7 +584,8 @@ proptest! {
         let mut restored = Store::restore(&bytes).expect("own snapshot restores");
         prop_assert_eq!(restored.snapshot(), bytes);
         prop_assert_eq!(restored.digest(), store.digest());
-        let mut model_copy = Model { nodes: model.nodes.clone(), index: model.index, history: model.history.clone() };
+        // Watchers are local to a member, not part of the snapshot: the restored copy starts without.
+        let mut model_copy = Model { nodes: model.nodes.clone(), index: model.index, history: model.history.clone(), ..Model::default() };
         for (op, advance) in &tail {
             now += advance;
             step(&mut store, &mut model, op, now);
