@@ -100,6 +100,10 @@ fn flags_parse_like_go_flag_package() {
     assert_eq!(config.data_dir, PathBuf::from("/d"));
     assert_eq!((config.heartbeat_interval_ms, config.election_timeout_ms), (50, 500));
     assert_eq!(config.snapshot_count, 16, "Go's ParseUint(s, 0, 64) takes 0x prefixes");
+    // etcd 3.4.23 logs "set snapshot count to default 100000" for 0.
+    let zero = run("--snapshot-count=0", &[]);
+    assert_eq!(zero.snapshot_count, 100_000);
+    assert!(zero.notices.iter().any(|notice| notice == "set snapshot count to default 100000"));
 
     // Booleans: alone means true; `=value` takes every Go ParseBool spelling.
     let table = [

@@ -152,7 +152,8 @@ pub struct ServerConfig {
     pub heartbeat_interval_ms: u64,
     /// `--election-timeout` in milliseconds (default 1000); at least 5 heartbeats, at most 50 s.
     pub election_timeout_ms: u64,
-    /// `--snapshot-count`: applied entries between snapshots (default 100000, etcd 3.4's).
+    /// `--snapshot-count`: applied entries between snapshots (default 100000, etcd 3.4's; 0 also
+    /// means the default, as in etcd).
     pub snapshot_count: u64,
     /// `--max-snapshots`: snapshot files kept, 0 = unlimited (default 5).
     pub max_snapshots: u64,
@@ -260,6 +261,8 @@ pub fn load_with_reader(
 const MAX_ELECTION_TIMEOUT_MS: u64 = 50_000;
 
 const DEFAULT_NAME: &str = "default";
+/// etcd 3.4's `--snapshot-count` default (etcd 2 used 10000).
+const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
 const DEFAULT_CLIENT_URL: &str = "http://localhost:2379";
 const DEFAULT_PEER_URL: &str = "http://localhost:2380";
 
@@ -421,6 +424,13 @@ fn build(
         }
     };
 
+    // etcdserver: a snapshot count of 0 means the default, not "never".
+    let mut snapshot_count = unsigned("snapshot-count", DEFAULT_SNAPSHOT_COUNT)?;
+    if snapshot_count == 0 {
+        snapshot_count = DEFAULT_SNAPSHOT_COUNT;
+        notices.push(format!("set snapshot count to default {DEFAULT_SNAPSHOT_COUNT}"));
+    }
+
     // etcdmain: an initial cluster left at its default follows --name.
     let mut initial_cluster_text =
         text("initial-cluster").unwrap_or("default=http://localhost:2380").to_string();
@@ -445,7 +455,7 @@ fn build(
         initial_cluster_token,
         heartbeat_interval_ms,
         election_timeout_ms,
-        snapshot_count: unsigned("snapshot-count", 100_000)?,
+        snapshot_count,
         max_snapshots: unsigned("max-snapshots", 5)?,
         max_wals: unsigned("max-wals", 5)?,
         strict_reconfig_check: boolean("strict-reconfig-check", true)?,
