@@ -565,7 +565,7 @@ fn step(store: &mut Store, model: &mut Model, op: &Op, now: i64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn store_matches_the_reference_model(ops in prop::collection::vec(op_strategy(), 1..60),
