@@ -23,6 +23,12 @@ pub fn server_binary() -> String {
     std::env::var("CONCORD_CTL_TEST_SERVER").unwrap_or_else(|_| "etcd".to_string())
 }
 
+/// Whether the server under test is real etcd (some checks compare against etcdctl v3, which needs etcd's
+/// v3 API).
+pub fn server_is_etcd() -> bool {
+    server_binary() == "etcd"
+}
+
 fn have(binary: &str) -> bool {
     Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
@@ -165,7 +171,8 @@ impl Server {
     pub fn wait_healthy(&self) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
-            if health(&self.client_url()) {
+            // Ready = healthy and its client URL published in the member list (etcdctl's sync needs it).
+            if health(&self.client_url()) && publishes_client_url(&self.client_url()) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -209,6 +216,19 @@ pub fn http_get(url: &str, path: &str) -> Option<http::Response> {
 pub fn health(url: &str) -> bool {
     http_get(url, "/health")
         .is_some_and(|response| response.status == 200 && response.body.windows(4).any(|w| w == b"true"))
+}
+
+/// Whether `/v2/members` (asked of `url`) lists `url` as some member's client URL.
+pub fn publishes_client_url(url: &str) -> bool {
+    let Some(response) = http_get(url, "/v2/members") else { return false };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&response.body) else { return false };
+    let members = value.get("members").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+    members.iter().any(|member| {
+        member
+            .get("clientURLs")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|urls| urls.iter().any(|candidate| candidate.as_str() == Some(url)))
+    })
 }
 
 /// Number of watchers the server reports in `/v2/stats/store` (None when it does not say).
@@ -281,17 +301,52 @@ pub fn outcome_of(output: Output) -> Outcome {
     }
 }
 
-/// Runs `tool --endpoints <endpoints> <args>` with an empty stdin.
+/// A client call that has not finished after this long is killed and reported as exit -1 (a hung watch
+/// must fail the test, not hang it).
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `tool --endpoints <endpoints> <args>` with an empty stdin (at most `RUN_TIMEOUT`).
 pub fn run(tool: Tool, endpoints: &str, args: &[&str]) -> Outcome {
-    let output = tool
+    let mut child = tool
         .command()
         .arg("--endpoints")
         .arg(endpoints)
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the client");
-    outcome_of(output)
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut stdout = child.stdout.take().expect("stdout pipe");
+    let mut stderr = child.stderr.take().expect("stderr pipe");
+    let stdout_reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
+        text
+    });
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+        text
+    });
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait for the client") {
+            break status.code().unwrap_or(-1);
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Outcome {
+        stdout: String::from_utf8_lossy(&stdout_reader.join().expect("stdout reader")).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr_reader.join().expect("stderr reader")).into_owned(),
+        code,
+    }
 }
 
 /// One scripted step: the arguments, plus what the transcript must show (checked for both clients).
