@@ -8,5 +8,10 @@
 //! only the CLI measures wall time, and prints it to stderr. It does not change the nodes: it drives
 //! them only through the sans-IO node API and observes them through read-only accessors.
 
+pub mod backend;
+pub mod cluster;
 pub mod history;
 pub mod linearizability;
+pub mod plan;
+pub mod runner;
+pub mod world;

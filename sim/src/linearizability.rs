@@ -109,7 +109,7 @@ pub struct CheckStats {
 }
 
 /// Default bound on search steps per key.
-pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
+pub const DEFAULT_STEP_BUDGET: u64 = 500_000;
 
 /// Checks the strict part of the history (writes and quorum gets) key by key.
 pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdict, CheckStats) {

@@ -1,1 +1,198 @@
-fn main() {}
+//! `sim`: run one seed, a swarm of seeds, or shrink a failing seed. Everything printed to stdout is a
+//! function of the seed alone; wall-clock figures go to stderr.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use sim::plan::{Plan, SECOND};
+use sim::runner::{self, BackendKind};
+
+#[derive(Parser)]
+#[command(name = "sim", about = "Concord's deterministic cluster simulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one seed: print its fault plan, the outcome and the trace hash.
+    Run {
+        #[arg(long)]
+        seed: u64,
+        /// Print every event with its virtual time.
+        #[arg(long)]
+        trace: bool,
+        /// Cluster size (default: chosen by the seed among 3, 5, 7).
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run many seeds in parallel; exit 1 if any fails.
+    Swarm {
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Shrink a failing seed to a smaller plan that fails the same check, and print its trace.
+    Shrink {
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        nodes: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Which member implementation to drive.
+    #[arg(long, default_value = "node")]
+    backend: String,
+    /// Enable a planted bug by name (needs the planted-bugs feature).
+    #[arg(long)]
+    planted_bug: Option<String>,
+}
+
+impl Common {
+    fn backend(&self) -> Result<BackendKind, String> {
+        BackendKind::parse(&self.backend)
+    }
+
+    fn plan(&self, seed: u64, nodes: Option<usize>) -> Plan {
+        let mut plan = Plan::from_seed(seed, nodes);
+        plan.planted_bug = self.planted_bug.clone();
+        plan
+    }
+
+    fn flags(&self, nodes: Option<usize>) -> String {
+        let mut flags = String::new();
+        if let Some(nodes) = nodes {
+            flags.push_str(&format!(" --nodes {nodes}"));
+        }
+        if self.backend != "node" {
+            flags.push_str(&format!(" --backend {}", self.backend));
+        }
+        if let Some(bug) = &self.planted_bug {
+            flags.push_str(&format!(" --planted-bug {bug}"));
+        }
+        flags
+    }
+}
+
+fn print_report(report: &sim::world::RunReport) {
+    for note in &report.notes {
+        println!("  {note}");
+    }
+    println!(
+        "simulated {:.3}s, {} events, {} operations ({} checked{})",
+        report.simulated as f64 / SECOND as f64,
+        report.events,
+        report.operations,
+        report.operations_checked,
+        if let Some(key) = report.unknown_key {
+            format!("; linearizability of k{key} unknown: search bound hit")
+        } else {
+            String::new()
+        }
+    );
+    match &report.failure {
+        None => println!("outcome: PASS"),
+        Some(failure) => {
+            println!("outcome: FAIL [{}] at {:.6}s", failure.check.name(), failure.at as f64 / SECOND as f64);
+            println!("{}", failure.detail);
+        }
+    }
+    println!("trace hash: {:016x}", report.trace_hash);
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Run { seed, trace, nodes, common } => {
+            let backend = common.backend()?;
+            let plan = common.plan(seed, nodes);
+            print!("{plan}");
+            let started = Instant::now();
+            let report = runner::run(&plan, backend, trace);
+            let wall = started.elapsed().as_secs_f64();
+            print_report(&report);
+            eprintln!(
+                "wall {wall:.3}s: {:.0} simulated seconds per wall second",
+                report.simulated as f64 / SECOND as f64 / wall
+            );
+            Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Swarm { seeds, from, nodes, threads, common } => {
+            let backend = common.backend()?;
+            let started = Instant::now();
+            let plan_for = |seed| common.plan(seed, nodes);
+            let progress = |done: u64, failed: usize| {
+                if done.is_multiple_of(100) || done == seeds {
+                    eprintln!(
+                        "  {done}/{seeds} seeds, {failed} failed, {:.0}s wall",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            };
+            let summary = runner::swarm(from, seeds, threads, backend, &plan_for, &progress);
+            let wall = started.elapsed().as_secs_f64();
+            let simulated = summary.simulated_ns as f64 / SECOND as f64;
+            println!(
+                "swarm: {} seeds from {from} on {} ({} nodes), simulated {simulated:.0}s, {} events, {} operations, {} checked, {} unknown, {} failures",
+                summary.seeds,
+                backend.name(),
+                nodes.map(|nodes| nodes.to_string()).unwrap_or_else(|| "3/5/7".to_string()),
+                summary.events,
+                summary.operations,
+                summary.operations_checked,
+                summary.unknown,
+                summary.failures.len()
+            );
+            for (seed, check, detail) in &summary.failures {
+                println!("FAIL seed {seed} [{}]: {detail}", check.name());
+                println!("  replay: cargo run --release -p sim -- run --seed {seed}{}", common.flags(nodes));
+            }
+            eprintln!(
+                "wall {wall:.1}s: {:.0} seeds/minute, {:.0} simulated seconds per wall second",
+                summary.seeds as f64 / wall * 60.0,
+                simulated / wall
+            );
+            Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Shrink { seed, nodes, common } => {
+            let backend = common.backend()?;
+            let plan = common.plan(seed, nodes);
+            println!("shrinking seed {seed}...");
+            let log = |line: &str| println!("{line}");
+            let Some((small, _)) = runner::shrink(&plan, backend, &log) else {
+                println!("seed {seed} passes: nothing to shrink");
+                return Ok(ExitCode::SUCCESS);
+            };
+            print!("smallest failing {small}");
+            let report = runner::run(&small, backend, true);
+            print_report(&report);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The production member: `server::node::Node` (Raft core + store + WAL + snapshots + request
+//! bookkeeping) over `MemDisk`, the fault-injecting memory disk. Only the network, the disk and the
+//! clock are simulated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use raft::{Entry, Index, NodeId};
+use server::disk::{Disk, MemDisk, Tear};
+use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use store::Command;
+
+use crate::cluster::{Backend, NodeOutput, NodeView, SimNode, StartConfig};
+use crate::history::{OpKind, OpResult, value_from_string, value_to_string};
+
+const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
+
+fn data_dir(id: NodeId) -> PathBuf {
+    PathBuf::from(format!("/sim/member-{id}"))
+}
+
+fn key_path(key: u32) -> String {
+    format!("/k{key}")
+}
+
+/// Translates a workload operation into the node's client request.
+fn request(key: u32, kind: &OpKind, now: i64) -> ClientRequest {
+    let key = key_path(key);
+    match *kind {
+        OpKind::Set { value } => ClientRequest::Write(Command::Set {
+            key,
+            value: value_to_string(value),
+            dir: false,
+            ttl: None,
+            refresh: false,
+            now,
+        }),
+        OpKind::Create { value } => ClientRequest::Write(Command::Create {
+            key,
+            value: value_to_string(value),
+            dir: false,
+            ttl: None,
+            in_order: false,
+            now,
+        }),
+        OpKind::CompareAndSwap { previous, value } => ClientRequest::Write(Command::CompareAndSwap {
+            key,
+            value: value_to_string(value),
+            prev_value: value_to_string(previous),
+            prev_index: 0,
+            ttl: None,
+            refresh: false,
+            now,
+        }),
+        OpKind::Delete => ClientRequest::Write(Command::Delete { key, dir: false, recursive: false, now }),
+        OpKind::Get { quorum } => ClientRequest::Get { key, recursive: false, sorted: false, quorum },
+    }
+}
+
+/// Translates the node's answer into what the client saw.
+fn outcome(kind: &OpKind, answer: Answer) -> OpResult {
+    let write = kind.is_write();
+    match answer.result {
+        Ok(Reply::Event(event)) if write => OpResult::Written { index: event.node.modified_index },
+        Ok(Reply::Event(event)) => OpResult::Value {
+            value: event
+                .node
+                .value
+                .as_deref()
+                .map(value_from_string)
+                .unwrap_or(crate::history::UNKNOWN_VALUE),
+            index: event.node.modified_index,
+        },
+        Err(RequestError::Store(error)) => match error.code {
+            100 => OpResult::NotFound { index: error.index },
+            101 => OpResult::CompareFailed,
+            105 => OpResult::AlreadyExists,
+            // Any other refusal by the store changed nothing.
+            _ => OpResult::Failed,
+        },
+        // Nothing was proposed.
+        Err(RequestError::NoLeader | RequestError::Refused(_)) => OpResult::Failed,
+        // A write may or may not have been applied; a read tells nothing.
+        Err(_) | Ok(_) if write => OpResult::Ambiguous,
+        Err(_) | Ok(_) => OpResult::Failed,
+    }
+}
+
+pub struct NodeMember {
+    node: Node,
+    /// Kinds of the requests in flight, to interpret their answers.
+    in_flight: BTreeMap<u64, OpKind>,
+}
+
+impl SimNode for NodeMember {
+    fn tick(&mut self, now: i64) {
+        self.node.tick(now);
+    }
+
+    fn receive(&mut self, message: raft::Message) {
+        self.node.receive(message);
+    }
+
+    fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64) {
+        self.in_flight.insert(request_id, kind.clone());
+        self.node.submit(request_id, request(key, kind, now), now);
+    }
+
+    fn process(&mut self) -> Result<NodeOutput, String> {
+        let output = self.node.process().map_err(|error| error.to_string())?;
+        let mut responses = Vec::with_capacity(output.answers.len());
+        for answer in output.answers {
+            if let Some(kind) = self.in_flight.remove(&answer.request_id) {
+                let request_id = answer.request_id;
+                responses.push((request_id, outcome(&kind, answer)));
+            }
+        }
+        Ok(NodeOutput { messages: output.messages, responses })
+    }
+
+    fn view(&self) -> NodeView {
+        let raft = self.node.raft();
+        let hard_state = raft.hard_state();
+        NodeView {
+            term: raft.term(),
+            vote: hard_state.vote,
+            role: raft.role(),
+            leader: raft.leader(),
+            commit: raft.commit_index(),
+            applied: self.node.applied_index(),
+            first_index: raft.first_index(),
+            last_index: raft.last_index(),
+        }
+    }
+
+    fn entries(&self, from: Index, to_inclusive: Index) -> Option<Vec<Entry>> {
+        self.node.raft().log_entries(from, to_inclusive)
+    }
+
+    fn store_digest(&self) -> u64 {
+        self.node.store().digest()
+    }
+}
+
+/// Starts production nodes over memory disks that outlive their processes.
+#[derive(Default)]
+pub struct NodeBackend {
+    disks: BTreeMap<NodeId, MemDisk>,
+    incarnations: BTreeMap<NodeId, u64>,
+}
+
+impl Backend for NodeBackend {
+    fn start(&mut self, config: &StartConfig) -> Result<Box<dyn SimNode>, String> {
+        let disk = self.disks.entry(config.id).or_default().clone();
+        let incarnation = self.incarnations.entry(config.id).or_default();
+        *incarnation += 1;
+        let members = config
+            .members
+            .iter()
+            .map(|&id| Member {
+                id,
+                name: format!("member-{id}"),
+                peer_urls: vec![format!("http://member-{id}:2380")],
+                client_urls: vec![format!("http://member-{id}:2379")],
+                ..Member::default()
+            })
+            .collect();
+        let mut node_config = NodeConfig::new(config.id, CLUSTER_ID, members, data_dir(config.id));
+        node_config.election_tick = config.election_tick;
+        node_config.heartbeat_tick = config.heartbeat_tick;
+        node_config.snapshot_count = config.snapshot_count;
+        // Keep a short log behind each snapshot so that lagging members also catch up by snapshot.
+        node_config.snapshot_catchup_entries = config.snapshot_count.min(5_000);
+        node_config.seed = config.seed;
+        node_config.incarnation = *incarnation;
+        #[cfg(feature = "planted-bugs")]
+        {
+            node_config.planted_bug = match config.planted_bug.as_deref() {
+                Some("ack-before-durable") => Some(server::node::PlantedBug::AckBeforeDurable),
+                Some(name) => Some(name.parse::<server::node::PlantedBug>()?),
+                None => None,
+            };
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        if let Some(name) = &config.planted_bug {
+            return Err(format!("planted bug {name} needs the planted-bugs feature"));
+        }
+        let disk: Arc<dyn Disk> = Arc::new(disk);
+        let node = Node::open(node_config, disk).map_err(|error| error.to_string())?;
+        Ok(Box::new(NodeMember { node, in_flight: BTreeMap::new() }))
+    }
+
+    fn crash(&mut self, id: NodeId, seed: u64) {
+        if let Some(disk) = self.disks.get(&id) {
+            disk.crash(Tear::Seeded { seed, zero_fill: seed.is_multiple_of(2) });
+        }
+    }
+
+    fn flip_bit(&mut self, id: NodeId, seed: u64) -> String {
+        let Some(disk) = self.disks.get(&id) else { return "no disk yet".to_string() };
+        match disk.flip_random_bit(&data_dir(id), seed) {
+            Some((path, offset, bit)) => format!("{} offset {offset} bit {bit}", path.display()),
+            None => "no file to damage".to_string(),
+        }
+    }
+
+    fn planted_bugs(&self) -> Vec<String> {
+        let mut names: Vec<String> = raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect();
+        names.push("ack-before-durable".to_string());
+        names
+    }
+}

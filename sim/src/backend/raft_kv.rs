@@ -1,0 +1,271 @@
+//! A minimal member built from the real Raft core, an in-memory durable log and a tiny model of a v2
+//! key space: the simulator's stand-in while the production node (`server::node`) is not wired in,
+//! and a second opinion on the Raft core alone.
+//!
+//! What it models: persistence is synchronous and atomic per `process()` (a crash loses nothing that
+//! `process()` returned), writes and quorum gets go through the log (as etcd v2 does for
+//! `?quorum=true`), plain gets read the local applied state. It does not exercise the WAL, the store
+//! crate or snapshots.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use raft::{ConfState, Entry, EntryPayload, HardState, Index, NodeId, Raft, RestoreState};
+
+use crate::cluster::{Backend, NodeOutput, NodeView, SimNode, StartConfig};
+use crate::history::{OpKind, OpResult};
+
+/// What survives a crash.
+#[derive(Clone, Debug, Default)]
+struct DurableLog {
+    hard_state: HardState,
+    entries: Vec<Entry>,
+}
+
+/// The tiny key space: value and modifiedIndex per key, and etcd's own index, which grows only on
+/// successful modifications.
+#[derive(Clone, Debug, Default)]
+struct KeySpace {
+    keys: BTreeMap<u32, (u64, u64)>,
+    etcd_index: u64,
+    /// Requests already applied, by (origin member, request id): the network may duplicate a
+    /// forwarded proposal, and a request must take effect once.
+    applied_requests: BTreeSet<(NodeId, u64)>,
+}
+
+impl KeySpace {
+    fn execute(&mut self, key: u32, kind: &OpKind) -> OpResult {
+        let current = self.keys.get(&key).copied();
+        let write = |keys: &mut BTreeMap<u32, (u64, u64)>, etcd_index: &mut u64, value: Option<u64>| {
+            *etcd_index += 1;
+            match value {
+                Some(value) => keys.insert(key, (value, *etcd_index)),
+                None => keys.remove(&key),
+            };
+            OpResult::Written { index: *etcd_index }
+        };
+        match (kind, current) {
+            (OpKind::Get { .. }, Some((value, index))) => OpResult::Value { value, index },
+            (OpKind::Get { .. }, None) => OpResult::NotFound { index: self.etcd_index },
+            (OpKind::Set { value }, _) => write(&mut self.keys, &mut self.etcd_index, Some(*value)),
+            (OpKind::Create { value }, None) => write(&mut self.keys, &mut self.etcd_index, Some(*value)),
+            (OpKind::Create { .. }, Some(_)) => OpResult::AlreadyExists,
+            (OpKind::CompareAndSwap { previous, value }, Some((current, _))) => {
+                if current == *previous {
+                    write(&mut self.keys, &mut self.etcd_index, Some(*value))
+                } else {
+                    OpResult::CompareFailed
+                }
+            }
+            (OpKind::CompareAndSwap { .. }, None) => OpResult::NotFound { index: self.etcd_index },
+            (OpKind::Delete, Some(_)) => write(&mut self.keys, &mut self.etcd_index, None),
+            (OpKind::Delete, None) => OpResult::NotFound { index: self.etcd_index },
+        }
+    }
+
+    fn digest(&self) -> u64 {
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for word in self
+            .keys
+            .iter()
+            .flat_map(|(key, (value, index))| [*key as u64, *value, *index])
+            .chain([self.etcd_index])
+        {
+            hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash
+    }
+}
+
+/// A proposal's payload: who asked, and what.
+fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OpKind) -> Bytes {
+    let (code, a, b) = match *kind {
+        OpKind::Set { value } => (1u8, value, 0),
+        OpKind::Create { value } => (2, value, 0),
+        OpKind::CompareAndSwap { previous, value } => (3, value, previous),
+        OpKind::Delete => (4, 0, 0),
+        OpKind::Get { quorum } => (5, quorum as u64, 0),
+    };
+    let mut bytes = Vec::with_capacity(37);
+    bytes.extend_from_slice(&origin.to_le_bytes());
+    bytes.extend_from_slice(&request_id.to_le_bytes());
+    bytes.extend_from_slice(&key.to_le_bytes());
+    bytes.push(code);
+    bytes.extend_from_slice(&a.to_le_bytes());
+    bytes.extend_from_slice(&b.to_le_bytes());
+    Bytes::from(bytes)
+}
+
+fn decode(bytes: &[u8]) -> Option<(NodeId, u64, u32, OpKind)> {
+    if bytes.len() != 37 {
+        return None;
+    }
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let key = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let (a, b) = (word(21), word(29));
+    let kind = match bytes[20] {
+        1 => OpKind::Set { value: a },
+        2 => OpKind::Create { value: a },
+        3 => OpKind::CompareAndSwap { previous: b, value: a },
+        4 => OpKind::Delete,
+        5 => OpKind::Get { quorum: a != 0 },
+        _ => return None,
+    };
+    Some((word(0), word(8), key, kind))
+}
+
+pub struct RaftKvNode {
+    id: NodeId,
+    raft: Raft,
+    disk: Rc<RefCell<DurableLog>>,
+    keys: KeySpace,
+    responses: Vec<(u64, OpResult)>,
+    /// The commit index it recovered with.
+    recovered_commit: Index,
+}
+
+impl SimNode for RaftKvNode {
+    fn tick(&mut self, _now: i64) {
+        self.raft.tick();
+    }
+
+    fn receive(&mut self, message: raft::Message) {
+        self.raft.step(message);
+    }
+
+    fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, _now: i64) {
+        if let OpKind::Get { quorum: false } = kind {
+            // Until it re-applied what it had committed before a restart, its state is older than
+            // what it acknowledged then: refuse rather than serve it.
+            if self.raft.applied_index() < self.recovered_commit {
+                self.responses.push((request_id, OpResult::Failed));
+                return;
+            }
+            let result = self.keys.execute(key, kind);
+            self.responses.push((request_id, result));
+            return;
+        }
+        if self.raft.propose(encode(self.id, request_id, key, kind)).is_err() {
+            // Refused before it reached any log: certainly not executed.
+            self.responses.push((request_id, OpResult::Failed));
+        }
+    }
+
+    fn process(&mut self) -> Result<NodeOutput, String> {
+        let mut output =
+            NodeOutput { responses: std::mem::take(&mut self.responses), ..NodeOutput::default() };
+        let mut rounds = 0;
+        while self.raft.has_ready() {
+            rounds += 1;
+            assert!(rounds < 1000, "ready loop does not converge");
+            let ready = self.raft.ready();
+            {
+                let mut disk = self.disk.borrow_mut();
+                if let Some(first) = ready.entries.first() {
+                    disk.entries.retain(|entry| entry.index < first.index);
+                    disk.entries.extend(ready.entries.iter().cloned());
+                }
+                if let Some(hard_state) = ready.hard_state {
+                    disk.hard_state = hard_state;
+                }
+            }
+            output.messages.extend(ready.messages);
+            if let Some(last) = ready.entries.last() {
+                self.raft.on_persisted(last.index, last.term);
+            }
+            output.messages.extend(ready.messages_after_persist);
+            for entry in ready.committed_entries {
+                if let EntryPayload::Normal(data) = &entry.payload
+                    && let Some((origin, request_id, key, kind)) = decode(data)
+                    && self.keys.applied_requests.insert((origin, request_id))
+                {
+                    let result = self.keys.execute(key, &kind);
+                    if origin == self.id {
+                        output.responses.push((request_id, result));
+                    }
+                }
+            }
+        }
+        Ok(output)
+    }
+
+    fn view(&self) -> NodeView {
+        let hard_state = self.raft.hard_state();
+        NodeView {
+            term: self.raft.term(),
+            vote: hard_state.vote,
+            role: self.raft.role(),
+            leader: self.raft.leader(),
+            commit: self.raft.commit_index(),
+            applied: self.raft.applied_index(),
+            first_index: self.raft.first_index(),
+            last_index: self.raft.last_index(),
+        }
+    }
+
+    fn entries(&self, from: Index, to_inclusive: Index) -> Option<Vec<Entry>> {
+        self.raft.log_entries(from, to_inclusive)
+    }
+
+    fn store_digest(&self) -> u64 {
+        self.keys.digest()
+    }
+}
+
+/// Starts `RaftKvNode`s over durable logs kept across crashes.
+#[derive(Default)]
+pub struct RaftKvBackend {
+    disks: BTreeMap<NodeId, Rc<RefCell<DurableLog>>>,
+}
+
+impl Backend for RaftKvBackend {
+    fn start(&mut self, config: &StartConfig) -> Result<Box<dyn SimNode>, String> {
+        let disk = self.disks.entry(config.id).or_default().clone();
+        let mut raft_config = raft::Config::new(config.id, config.seed);
+        raft_config.election_tick = config.election_tick;
+        raft_config.heartbeat_tick = config.heartbeat_tick;
+        #[cfg(feature = "planted-bugs")]
+        {
+            raft_config.planted_bug = match &config.planted_bug {
+                Some(name) => Some(name.parse::<raft::PlantedBug>()?),
+                None => None,
+            };
+        }
+        #[cfg(not(feature = "planted-bugs"))]
+        if let Some(name) = &config.planted_bug {
+            return Err(format!("planted bug {name} needs the planted-bugs feature"));
+        }
+        let durable = disk.borrow().clone();
+        let recovered_commit = durable.hard_state.commit;
+        let restore = RestoreState {
+            hard_state: durable.hard_state,
+            snapshot: None,
+            entries: durable.entries,
+            initial_conf: ConfState::with_voters(config.members.iter().copied()),
+            applied: 0,
+        };
+        let raft = Raft::new(raft_config, restore).map_err(|error| error.to_string())?;
+        Ok(Box::new(RaftKvNode {
+            id: config.id,
+            raft,
+            disk,
+            keys: KeySpace::default(),
+            responses: Vec::new(),
+            recovered_commit,
+        }))
+    }
+
+    fn crash(&mut self, _id: NodeId, _seed: u64) {
+        // Persistence is atomic per process(): nothing unsynced to lose.
+    }
+
+    fn flip_bit(&mut self, _id: NodeId, _seed: u64) -> String {
+        "not modelled by this backend (no checksummed files)".to_string()
+    }
+
+    fn planted_bugs(&self) -> Vec<String> {
+        raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect()
+    }
+}

@@ -1,0 +1,70 @@
+//! The boundary between the simulator and the code it drives: a member as the simulator sees it
+//! (`SimNode`) and the factory that starts members over their simulated disks (`Backend`).
+//! Adapters in `backend` implement these over the production node.
+
+use raft::{Entry, Index, NodeId, Role, Term};
+
+use crate::history::{OpKind, OpResult};
+
+/// What the invariant checks read from a live member after every event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeView {
+    pub term: Term,
+    pub vote: Option<NodeId>,
+    pub role: Role,
+    pub leader: Option<NodeId>,
+    pub commit: Index,
+    pub applied: Index,
+    pub first_index: Index,
+    pub last_index: Index,
+}
+
+/// What one `process()` call produced.
+#[derive(Debug, Default)]
+pub struct NodeOutput {
+    pub messages: Vec<raft::Message>,
+    pub responses: Vec<(u64, OpResult)>,
+}
+
+/// One running member, driven only through its sans-IO API.
+pub trait SimNode {
+    fn tick(&mut self, now: i64);
+    fn receive(&mut self, message: raft::Message);
+    /// A client operation on workload key `key`; the answer comes out of a later `process()`.
+    fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64);
+    /// Persists (including one disk sync), applies, answers. Err: the member stops (disk failure or
+    /// corruption detected).
+    fn process(&mut self) -> Result<NodeOutput, String>;
+    fn view(&self) -> NodeView;
+    /// Log entries in `from..=to_inclusive` that the member still holds (None when compacted away).
+    fn entries(&self, from: Index, to_inclusive: Index) -> Option<Vec<Entry>>;
+    /// A digest of the applied state machine, equal on members that applied the same entries.
+    fn store_digest(&self) -> u64;
+}
+
+/// How to start one member.
+#[derive(Clone, Debug)]
+pub struct StartConfig {
+    pub id: NodeId,
+    pub members: Vec<NodeId>,
+    pub election_tick: u32,
+    pub heartbeat_tick: u32,
+    pub snapshot_count: u64,
+    pub seed: u64,
+    pub planted_bug: Option<String>,
+}
+
+/// Starts members over simulated disks that outlive the processes.
+pub trait Backend {
+    /// Bootstraps the member on first start, recovers it from its disk afterwards. Err: it refuses to
+    /// start (e.g. it found corruption).
+    fn start(&mut self, config: &StartConfig) -> Result<Box<dyn SimNode>, String>;
+    /// The process is gone: the disk drops every unsynced write (the last one may survive torn).
+    fn crash(&mut self, id: NodeId, seed: u64);
+    /// Flips one bit in one of the member's stored files; says where.
+    fn flip_bit(&mut self, id: NodeId, seed: u64) -> String;
+    /// Names of the planted bugs this backend can enable.
+    fn planted_bugs(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,317 @@
+//! The fault plan: every knob and every scheduled fault of one run, derived from the seed alone
+//! (swarm testing: each seed enables a random mix of fault kinds with random intensities, so rare
+//! combinations get explored without anyone writing them down). Shrinking edits a plan directly.
+
+use std::fmt;
+
+use raft::NodeId;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::history::Time;
+
+pub const MILLISECOND: Time = 1_000_000;
+pub const SECOND: Time = 1_000 * MILLISECOND;
+
+/// Which member a fault hits, resolved when the fault fires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Node(NodeId),
+    /// Whoever leads at that moment (a random member when nobody does).
+    Leader,
+}
+
+/// One fault. Network faults replace the current partition; `Heal` ends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// No messages between the two sides, in either direction.
+    Partition { side: Vec<NodeId> },
+    /// Messages from `from` to everyone else are dropped; the other direction works.
+    OneWay { from: Vec<NodeId> },
+    /// The current leader is cut off from everyone.
+    IsolateLeader,
+    /// Two halves that only talk through the bridge member.
+    Bridge { left: Vec<NodeId>, bridge: NodeId, right: Vec<NodeId> },
+    /// Clog each member in turn (`gap` apart), then unclog them in a random order.
+    CloggingWave { order: Vec<NodeId>, unclog_order: Vec<NodeId>, gap: Time },
+    /// Every link works again (partitions and clogs).
+    Heal,
+    /// The process dies (unsynced disk writes are lost, the last may be torn) and restarts later.
+    Crash { target: Target, down_for: Time },
+    /// The member's wall clock jumps (forward or back).
+    ClockJump { node: NodeId, delta_ns: i64 },
+    /// A bit flips in one of the member's stored files while it is down; it restarts after.
+    FlipBit { node: NodeId, down_for: Time },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledFault {
+    pub at: Time,
+    pub fault: Fault,
+}
+
+/// Per-link message delay: `base` plus an exponential tail of mean `jitter`, with occasional spikes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Latency {
+    pub base: Time,
+    pub jitter: Time,
+    pub spike_probability: f64,
+    pub spike: Time,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub seed: u64,
+    pub nodes: usize,
+    pub clients: usize,
+    pub keys: u32,
+    /// Faults fire only before this time; then everything heals and restarts.
+    pub fault_phase: Time,
+    /// After the fault phase: the cluster must settle and serve every client within this bound.
+    pub liveness_window: Time,
+    pub faults: Vec<ScheduledFault>,
+    pub latency: Latency,
+    pub loss_probability: f64,
+    pub duplicate_probability: f64,
+    /// Per member: how much faster (+) or slower (-) its clock runs, in parts per million.
+    pub drift_ppm: Vec<i64>,
+    /// Per member: the initial offset of its wall clock.
+    pub skew_ns: Vec<i64>,
+    /// Time a disk sync takes (a `process()` call lands this long after its trigger).
+    pub sync_latency: Time,
+    pub client_timeout: Time,
+    /// Pause between a client's operations.
+    pub think_time: Time,
+    /// Percentages of the operation mix: quorum gets, plain gets; the rest are writes.
+    pub quorum_get_percent: u32,
+    pub plain_get_percent: u32,
+    pub election_tick: u32,
+    pub heartbeat_tick: u32,
+    pub snapshot_count: u64,
+    /// The planted bug to enable (by name), for checker self-tests.
+    pub planted_bug: Option<String>,
+}
+
+pub const TICK_INTERVAL: Time = 100 * MILLISECOND;
+
+impl Plan {
+    /// Every member ID of the run (1..=nodes).
+    pub fn members(&self) -> Vec<NodeId> {
+        (1..=self.nodes as NodeId).collect()
+    }
+
+    /// Derives a plan from the seed. `nodes` fixes the cluster size (None: 3, 5 or 7 by the seed).
+    pub fn from_seed(seed: u64, nodes: Option<usize>) -> Plan {
+        // A dedicated stream so the plan never shifts when the run's own randomness changes.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706c_616e_0000_0000);
+        let nodes = nodes.unwrap_or_else(|| [3, 5, 5, 7][rng.random_range(0..4)]);
+        let members: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        let fault_phase = rng.random_range(5..=25) * SECOND;
+
+        // Swarm: each fault family is on or off for this seed.
+        let mut enabled = |percent: u32| rng.random_range(0..100) < percent;
+        let partitions = enabled(60);
+        let one_way = enabled(30);
+        let isolate_leader = enabled(50);
+        let bridges = enabled(30);
+        let clogging = enabled(30);
+        let crashes = enabled(60);
+        let clock_jumps = enabled(30);
+        let bit_flips = enabled(20);
+        let lossy = enabled(40);
+        let duplicating = enabled(30);
+        let drifting = enabled(50);
+        let slow_network = enabled(25);
+
+        let mut faults = Vec::new();
+        // Network episodes: one at a time, each healed before the next starts.
+        let network_kinds: Vec<u8> =
+            [(partitions, 0u8), (one_way, 1), (isolate_leader, 2), (bridges, 3), (clogging, 4)]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, kind)| *kind)
+                .collect();
+        if !network_kinds.is_empty() {
+            let mut at = rng.random_range(0..2 * SECOND);
+            while at < fault_phase {
+                let kind = network_kinds[rng.random_range(0..network_kinds.len())];
+                let duration = rng.random_range(300 * MILLISECOND..6 * SECOND);
+                let fault = match kind {
+                    0 => Fault::Partition { side: random_subset(&mut rng, &members, 1, nodes / 2 + 1) },
+                    1 => Fault::OneWay { from: random_subset(&mut rng, &members, 1, nodes / 2) },
+                    2 => Fault::IsolateLeader,
+                    3 => {
+                        let mut shuffled = members.clone();
+                        shuffle(&mut rng, &mut shuffled);
+                        let bridge = shuffled[0];
+                        let half = (nodes - 1) / 2;
+                        Fault::Bridge {
+                            left: shuffled[1..1 + half].to_vec(),
+                            bridge,
+                            right: shuffled[1 + half..].to_vec(),
+                        }
+                    }
+                    _ => {
+                        let mut order = members.clone();
+                        shuffle(&mut rng, &mut order);
+                        order.truncate(rng.random_range(1..=nodes));
+                        let mut unclog_order = order.clone();
+                        shuffle(&mut rng, &mut unclog_order);
+                        let gap = rng.random_range(50 * MILLISECOND..800 * MILLISECOND);
+                        Fault::CloggingWave { order, unclog_order, gap }
+                    }
+                };
+                faults.push(ScheduledFault { at, fault });
+                let heal_at = at + duration;
+                if heal_at < fault_phase {
+                    faults.push(ScheduledFault { at: heal_at, fault: Fault::Heal });
+                }
+                at = heal_at + rng.random_range(0..3 * SECOND);
+            }
+        }
+        if crashes {
+            let count = rng.random_range(1..=6);
+            for _ in 0..count {
+                let at = rng.random_range(0..fault_phase);
+                let target = if rng.random_bool(0.4) {
+                    Target::Leader
+                } else {
+                    Target::Node(rng.random_range(1..=nodes as NodeId))
+                };
+                let down_for = rng.random_range(0..4 * SECOND);
+                faults.push(ScheduledFault { at, fault: Fault::Crash { target, down_for } });
+            }
+        }
+        if clock_jumps {
+            for _ in 0..rng.random_range(1..=4) {
+                let at = rng.random_range(0..fault_phase);
+                let node = rng.random_range(1..=nodes as NodeId);
+                let delta_ns = rng.random_range(-(30 * SECOND as i64)..=30 * SECOND as i64);
+                faults.push(ScheduledFault { at, fault: Fault::ClockJump { node, delta_ns } });
+            }
+        }
+        if bit_flips {
+            // At most a minority: a member whose disk is corrupt may stay out for good.
+            let mut victims = members.clone();
+            shuffle(&mut rng, &mut victims);
+            victims.truncate(rng.random_range(1..=(nodes - 1) / 2));
+            for node in victims {
+                let at = rng.random_range(0..fault_phase);
+                let down_for = rng.random_range(0..2 * SECOND);
+                faults.push(ScheduledFault { at, fault: Fault::FlipBit { node, down_for } });
+            }
+        }
+        faults.sort_by_key(|fault| fault.at);
+
+        let latency = if slow_network {
+            Latency {
+                base: rng.random_range(1..20) * MILLISECOND,
+                jitter: rng.random_range(1..50) * MILLISECOND,
+                spike_probability: 0.01,
+                spike: rng.random_range(100..1500) * MILLISECOND,
+            }
+        } else {
+            Latency {
+                base: rng.random_range(100..1000) * 1_000,
+                jitter: rng.random_range(10..500) * 1_000,
+                spike_probability: 0.001,
+                spike: 50 * MILLISECOND,
+            }
+        };
+        let drift_ppm =
+            members.iter().map(|_| if drifting { rng.random_range(-50_000..=50_000) } else { 0 }).collect();
+        let skew_ns =
+            members.iter().map(|_| rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64)).collect();
+        Plan {
+            seed,
+            nodes,
+            clients: rng.random_range(2..=5),
+            keys: rng.random_range(1..=6),
+            fault_phase,
+            liveness_window: 20 * SECOND,
+            faults,
+            latency,
+            loss_probability: if lossy { rng.random_range(1..=20) as f64 / 100.0 } else { 0.0 },
+            duplicate_probability: if duplicating { rng.random_range(1..=10) as f64 / 100.0 } else { 0.0 },
+            drift_ppm,
+            skew_ns,
+            sync_latency: rng.random_range(50..3000) * 1_000,
+            client_timeout: rng.random_range(1..=5) * SECOND,
+            think_time: rng.random_range(5..60) * MILLISECOND,
+            quorum_get_percent: rng.random_range(0..=30),
+            plain_get_percent: rng.random_range(0..=20),
+            election_tick: 10,
+            heartbeat_tick: 1,
+            snapshot_count: [10, 100, 1000, 10_000][rng.random_range(0..4)],
+            planted_bug: None,
+        }
+    }
+}
+
+fn shuffle(rng: &mut ChaCha8Rng, items: &mut [NodeId]) {
+    for i in (1..items.len()).rev() {
+        let j = rng.random_range(0..=i);
+        items.swap(i, j);
+    }
+}
+
+fn random_subset(rng: &mut ChaCha8Rng, members: &[NodeId], min: usize, max: usize) -> Vec<NodeId> {
+    let mut shuffled = members.to_vec();
+    shuffle(rng, &mut shuffled);
+    let size = rng.random_range(min..=max.max(min));
+    shuffled.truncate(size);
+    shuffled.sort_unstable();
+    shuffled
+}
+
+fn seconds(time: Time) -> String {
+    format!("{}.{:03}s", time / SECOND, (time % SECOND) / MILLISECOND)
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(out, "plan for seed {}:", self.seed)?;
+        writeln!(
+            out,
+            "  cluster: {} nodes, {} clients on {} keys; fault phase {}, liveness window {}",
+            self.nodes,
+            self.clients,
+            self.keys,
+            seconds(self.fault_phase),
+            seconds(self.liveness_window)
+        )?;
+        writeln!(
+            out,
+            "  network: latency {}us + exp({}us), spikes {}% of {}; loss {:.0}%, duplication {:.0}%",
+            self.latency.base / 1000,
+            self.latency.jitter / 1000,
+            self.latency.spike_probability * 100.0,
+            seconds(self.latency.spike),
+            self.loss_probability * 100.0,
+            self.duplicate_probability * 100.0
+        )?;
+        writeln!(out, "  clocks: drift ppm {:?}, skew ns {:?}", self.drift_ppm, self.skew_ns)?;
+        writeln!(
+            out,
+            "  disk sync {}us; client timeout {}, think {}; mix: {}% quorum gets, {}% plain gets",
+            self.sync_latency / 1000,
+            seconds(self.client_timeout),
+            seconds(self.think_time),
+            self.quorum_get_percent,
+            self.plain_get_percent
+        )?;
+        writeln!(
+            out,
+            "  raft: election tick {}, heartbeat tick {}, snapshot count {}{}",
+            self.election_tick,
+            self.heartbeat_tick,
+            self.snapshot_count,
+            self.planted_bug.as_ref().map(|bug| format!(", planted bug {bug}")).unwrap_or_default()
+        )?;
+        writeln!(out, "  faults ({}):", self.faults.len())?;
+        for fault in &self.faults {
+            writeln!(out, "    at {:>9}: {:?}", seconds(fault.at), fault.fault)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1141 @@
+//! The simulation itself: one event queue on virtual time, the members, the network, the clients, and
+//! the checks that run after every event.
+//!
+//! Determinism: events are ordered by (time, sequence number); all randomness comes from ChaCha
+//! streams derived from the seed; nothing here reads the wall clock.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use raft::{Entry, Index, Message, MessageBody, NodeId, Role, Term};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cluster::{Backend, NodeView, SimNode, StartConfig};
+use crate::history::{NEVER, OpKind, OpResult, Operation, Time};
+use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
+use crate::plan::{Fault, MILLISECOND, Plan, SECOND, TICK_INTERVAL, Target};
+
+/// The wall-clock time (Unix ns) at virtual time zero, for every member before skew: fixed, so runs
+/// replay exactly.
+const EPOCH_NS: i64 = 1_700_000_000_000_000_000;
+/// Bound on the event queue: a run that schedules more than this is broken.
+const MAX_QUEUED_EVENTS: usize = 1_000_000;
+/// How often the (quadratic) log matching check runs, in events.
+const LOG_MATCHING_EVERY: u64 = 997;
+/// After the fault phase ends, operations invoked later than this must all succeed.
+const SETTLE_GRACE: Time = 5 * SECOND;
+
+/// Which check failed: shrinking keeps a candidate only if it fails the same check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Check {
+    ElectionSafety,
+    DoubleVote,
+    LogMatching,
+    LeaderCompleteness,
+    CommittedEntryChanged,
+    StateMachineSafety,
+    CommitRegressed,
+    AppliedRegressed,
+    DurableTermLost,
+    DurableVoteLost,
+    NodeError,
+    StartFailed,
+    Linearizability,
+    PlainGet,
+    Liveness,
+}
+
+impl Check {
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::ElectionSafety => "election-safety",
+            Check::DoubleVote => "double-vote",
+            Check::LogMatching => "log-matching",
+            Check::LeaderCompleteness => "leader-completeness",
+            Check::CommittedEntryChanged => "committed-entry-changed",
+            Check::StateMachineSafety => "state-machine-safety",
+            Check::CommitRegressed => "commit-regressed",
+            Check::AppliedRegressed => "applied-regressed",
+            Check::DurableTermLost => "durable-term-lost",
+            Check::DurableVoteLost => "durable-vote-lost",
+            Check::NodeError => "node-error",
+            Check::StartFailed => "start-failed",
+            Check::Linearizability => "linearizability",
+            Check::PlainGet => "plain-get",
+            Check::Liveness => "liveness",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub check: Check,
+    pub at: Time,
+    pub detail: String,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub seed: u64,
+    pub failure: Option<Failure>,
+    /// The linearizability search gave up on some key (not a failure, but reported).
+    pub unknown_key: Option<u32>,
+    pub simulated: Time,
+    pub events: u64,
+    pub operations: usize,
+    pub operations_checked: usize,
+    pub trace_hash: u64,
+    /// Notable happenings (crashes, corruption detected, ...), in order.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Event {
+    Tick { node: NodeId, incarnation: u64 },
+    Process { node: NodeId, incarnation: u64 },
+    Deliver { message: Message },
+    ClientNext { client: usize },
+    ClientTimeout { client: usize, request_id: u64 },
+    Fault { index: usize },
+    Clog { node: NodeId },
+    Unclog { node: NodeId },
+    Restart { node: NodeId },
+    FaultPhaseEnd,
+    Deadline,
+}
+
+struct Scheduled {
+    time: Time,
+    sequence: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.sequence) == (other.time, other.sequence)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    // Reversed: BinaryHeap is a max-heap and the earliest event must come out first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.sequence).cmp(&(self.time, self.sequence))
+    }
+}
+
+/// FNV-1a over the events in order: two runs with the same hash ran the same events.
+struct TraceHash(u64);
+
+impl TraceHash {
+    fn word(&mut self, word: u64) {
+        for byte in word.to_le_bytes() {
+            self.0 ^= byte as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// A member's wall clock: it runs at its own rate and may be offset or jump.
+#[derive(Clone, Copy)]
+struct Clock {
+    drift_ppm: i64,
+    offset_ns: i64,
+}
+
+impl Clock {
+    fn now(&self, virtual_time: Time) -> i64 {
+        let elapsed = virtual_time as i64;
+        EPOCH_NS + self.offset_ns + elapsed + elapsed / 1_000_000 * self.drift_ppm
+    }
+
+    /// Virtual time between two ticks: a fast clock ticks more often.
+    fn tick_interval(&self) -> Time {
+        (TICK_INTERVAL as i128 * 1_000_000 / (1_000_000 + self.drift_ppm as i128)) as Time
+    }
+}
+
+struct Member {
+    node: Option<Box<dyn SimNode>>,
+    incarnation: u64,
+    process_pending: bool,
+    clock: Clock,
+    /// The last view seen in this incarnation (None right after a start).
+    last_view: Option<NodeView>,
+    /// Committed entries up to here were compared with the cluster's committed record.
+    checked_commit: Index,
+    /// A bit was flipped in its files since it last started cleanly: an error is expected.
+    corrupted: bool,
+    /// It stopped for good (corruption detected); the harness keeps it out.
+    retired: bool,
+    /// The highest term it announced in a message that requires a durable term.
+    durable_term: Term,
+    /// Votes it granted (term -> candidate), announced only after persisting.
+    granted_votes: BTreeMap<Term, NodeId>,
+}
+
+struct Network {
+    blocked: BTreeSet<(NodeId, NodeId)>,
+    clogged: BTreeSet<NodeId>,
+    loss_probability: f64,
+    duplicate_probability: f64,
+    faults_over: bool,
+}
+
+impl Network {
+    fn passes(&self, from: NodeId, to: NodeId) -> bool {
+        !self.blocked.contains(&(from, to)) && !self.clogged.contains(&from) && !self.clogged.contains(&to)
+    }
+}
+
+struct Client {
+    pending: Option<(u64, usize)>,
+    /// The last value this client knows per key, to make compare-and-swap likely to succeed.
+    known_values: BTreeMap<u32, u64>,
+    finished: bool,
+}
+
+pub struct World<'a> {
+    plan: &'a Plan,
+    backend: &'a mut dyn Backend,
+    trace: bool,
+    queue: BinaryHeap<Scheduled>,
+    sequence: u64,
+    now: Time,
+    rng: ChaCha8Rng,
+    members: BTreeMap<NodeId, Member>,
+    network: Network,
+    clients: Vec<Client>,
+    history: Vec<Operation>,
+    request_owner: BTreeMap<u64, (usize, usize)>,
+    next_request_id: u64,
+    next_value: u64,
+    hash: TraceHash,
+    events: u64,
+    // Cluster-wide records for the safety checks.
+    leaders: BTreeMap<Term, NodeId>,
+    committed: BTreeMap<Index, Entry>,
+    digests: BTreeMap<Index, (u64, NodeId)>,
+    fault_phase_over: bool,
+    workload_end: Time,
+    deadline: Time,
+    notes: Vec<String>,
+    /// Bound on events per run: far above any healthy run, so a message storm ends the run.
+    event_budget: u64,
+}
+
+/// Events allowed per simulated second (a healthy 7-node run under load uses a few thousand).
+const EVENTS_PER_SECOND_BOUND: u64 = 10_000;
+
+impl<'a> World<'a> {
+    pub fn new(plan: &'a Plan, backend: &'a mut dyn Backend, trace: bool) -> World<'a> {
+        let members = plan
+            .members()
+            .into_iter()
+            .map(|id| {
+                let index = (id - 1) as usize;
+                let member = Member {
+                    node: None,
+                    incarnation: 0,
+                    process_pending: false,
+                    clock: Clock { drift_ppm: plan.drift_ppm[index], offset_ns: plan.skew_ns[index] },
+                    last_view: None,
+                    checked_commit: 0,
+                    corrupted: false,
+                    retired: false,
+                    durable_term: 0,
+                    granted_votes: BTreeMap::new(),
+                };
+                (id, member)
+            })
+            .collect();
+        let clients = (0..plan.clients)
+            .map(|_| Client { pending: None, known_values: BTreeMap::new(), finished: false })
+            .collect();
+        World {
+            plan,
+            backend,
+            trace,
+            queue: BinaryHeap::new(),
+            sequence: 0,
+            now: 0,
+            rng: ChaCha8Rng::seed_from_u64(plan.seed),
+            members,
+            network: Network {
+                blocked: BTreeSet::new(),
+                clogged: BTreeSet::new(),
+                loss_probability: plan.loss_probability,
+                duplicate_probability: plan.duplicate_probability,
+                faults_over: false,
+            },
+            clients,
+            history: Vec::new(),
+            request_owner: BTreeMap::new(),
+            next_request_id: 1,
+            next_value: 1,
+            hash: TraceHash(0xcbf2_9ce4_8422_2325),
+            events: 0,
+            leaders: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            fault_phase_over: false,
+            workload_end: plan.fault_phase + plan.liveness_window / 2,
+            deadline: plan.fault_phase + plan.liveness_window,
+            notes: Vec::new(),
+            event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
+        }
+    }
+
+    fn schedule(&mut self, at: Time, event: Event) {
+        assert!(self.queue.len() < MAX_QUEUED_EVENTS, "event queue bound exceeded");
+        debug_assert!(at >= self.now, "events are never scheduled in the past");
+        self.sequence += 1;
+        self.queue.push(Scheduled { time: at, sequence: self.sequence, event });
+    }
+
+    fn fail(&self, check: Check, detail: String) -> Failure {
+        Failure { check, at: self.now, detail }
+    }
+
+    fn note(&mut self, text: String) {
+        if self.trace {
+            println!("{:>14} ! {}", self.now, text);
+        }
+        self.notes.push(format!("{:.3}s {}", self.now as f64 / SECOND as f64, text));
+    }
+
+    /// Runs the plan to its deadline (or the first failure) and checks the history.
+    pub fn run(mut self) -> RunReport {
+        let failure = self.run_events().err();
+        let mut report = RunReport {
+            seed: self.plan.seed,
+            failure,
+            unknown_key: None,
+            simulated: self.now,
+            events: self.events,
+            operations: self.history.len(),
+            operations_checked: 0,
+            trace_hash: 0,
+            notes: Vec::new(),
+        };
+        if report.failure.is_none() {
+            report.failure = self.check_liveness().err();
+        }
+        if report.failure.is_none() {
+            let (verdict, stats) = linearizability::check_history(&self.history, DEFAULT_STEP_BUDGET);
+            report.operations_checked = stats.operations_checked;
+            match verdict {
+                Verdict::Linearizable => {}
+                Verdict::Unknown { key } => report.unknown_key = Some(key),
+                Verdict::Violation { key, detail } => {
+                    report.failure = Some(self.fail(
+                        Check::Linearizability,
+                        format!("history of key k{key} is not linearizable:\n{detail}"),
+                    ));
+                }
+            }
+        }
+        if report.failure.is_none() {
+            match linearizability::check_plain_gets(&self.history) {
+                Ok(checked) => report.operations_checked += checked,
+                Err(detail) => report.failure = Some(self.fail(Check::PlainGet, detail)),
+            }
+        }
+        if let Some(failure) = &report.failure {
+            self.hash.word(failure.check as u64);
+        }
+        report.trace_hash = self.hash.0;
+        report.notes = std::mem::take(&mut self.notes);
+        report
+    }
+
+    fn run_events(&mut self) -> Result<(), Failure> {
+        let ids: Vec<NodeId> = self.members.keys().copied().collect();
+        for &id in &ids {
+            self.start_member(id)?;
+        }
+        for client in 0..self.clients.len() {
+            let at = self.rng.random_range(0..500 * MILLISECOND);
+            self.schedule(at, Event::ClientNext { client });
+        }
+        for index in 0..self.plan.faults.len() {
+            self.schedule(self.plan.faults[index].at, Event::Fault { index });
+        }
+        self.schedule(self.plan.fault_phase, Event::FaultPhaseEnd);
+        self.schedule(self.deadline, Event::Deadline);
+
+        while let Some(Scheduled { time, event, .. }) = self.queue.pop() {
+            self.now = time;
+            self.events += 1;
+            self.hash.word(time);
+            if self.trace {
+                println!("{:>14} {}", time, describe(&event));
+            }
+            if matches!(event, Event::Deadline) {
+                return Ok(());
+            }
+            if self.events > self.event_budget {
+                return Err(self.fail(
+                    Check::Liveness,
+                    format!(
+                        "event storm: more than {} events (a message loop that never settles?)",
+                        self.event_budget
+                    ),
+                ));
+            }
+            let touched = self.handle(event)?;
+            if let Some(node) = touched {
+                self.check_member(node)?;
+            }
+            if self.events.is_multiple_of(LOG_MATCHING_EVERY) {
+                self.check_log_matching()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_member(&mut self, id: NodeId) -> Result<(), Failure> {
+        let member = &self.members[&id];
+        let config = StartConfig {
+            id,
+            members: self.plan.members(),
+            election_tick: self.plan.election_tick,
+            heartbeat_tick: self.plan.heartbeat_tick,
+            snapshot_count: self.plan.snapshot_count,
+            seed: self.plan.seed.wrapping_mul(31).wrapping_add(id * 1_000_003 + member.incarnation),
+            planted_bug: self.plan.planted_bug.clone(),
+        };
+        let corrupted = member.corrupted;
+        match self.backend.start(&config) {
+            Ok(node) => {
+                let view = node.view();
+                let member = &self.members[&id];
+                // Terms and votes announced before the crash must have survived it.
+                if view.term < member.durable_term {
+                    return Err(self.fail(
+                        Check::DurableTermLost,
+                        format!(
+                            "node {id} restarted at term {} after announcing term {}",
+                            view.term, member.durable_term
+                        ),
+                    ));
+                }
+                if let Some(&candidate) = member.granted_votes.get(&view.term)
+                    && view.vote != Some(candidate)
+                {
+                    return Err(self.fail(
+                        Check::DurableVoteLost,
+                        format!(
+                            "node {id} restarted in term {} with vote {:?} after granting its vote to {candidate}",
+                            view.term, view.vote
+                        ),
+                    ));
+                }
+                let member = self.members.get_mut(&id).expect("member exists");
+                member.node = Some(node);
+                member.incarnation += 1;
+                member.last_view = None;
+                member.checked_commit = 0;
+                member.process_pending = false;
+                self.hash.word(id);
+                let interval = member.clock.tick_interval();
+                let incarnation = member.incarnation;
+                let first_tick = self.now + self.rng.random_range(0..interval);
+                self.schedule(first_tick, Event::Tick { node: id, incarnation });
+                self.check_member(id)?;
+                self.request_process(id);
+                Ok(())
+            }
+            Err(reason) if corrupted => {
+                self.note(format!(
+                    "node {id} refused to start on its corrupted disk: {reason}; it stays out"
+                ));
+                self.members.get_mut(&id).expect("member exists").retired = true;
+                Ok(())
+            }
+            Err(reason) => Err(self.fail(Check::StartFailed, format!("node {id} failed to start: {reason}"))),
+        }
+    }
+
+    fn crash_member(&mut self, id: NodeId) {
+        let member = self.members.get_mut(&id).expect("member exists");
+        if member.node.take().is_none() {
+            return;
+        }
+        member.process_pending = false;
+        let seed = self.rng.random::<u64>();
+        self.backend.crash(id, seed);
+    }
+
+    fn request_process(&mut self, id: NodeId) {
+        let member = self.members.get_mut(&id).expect("member exists");
+        if member.node.is_some() && !member.process_pending {
+            member.process_pending = true;
+            let incarnation = member.incarnation;
+            self.schedule(self.now + self.plan.sync_latency, Event::Process { node: id, incarnation });
+        }
+    }
+
+    fn live(&self, id: NodeId, incarnation: u64) -> bool {
+        let member = &self.members[&id];
+        member.node.is_some() && member.incarnation == incarnation
+    }
+
+    /// Handles one event; returns the member whose state it may have changed.
+    fn handle(&mut self, event: Event) -> Result<Option<NodeId>, Failure> {
+        match event {
+            Event::Tick { node, incarnation } => {
+                if !self.live(node, incarnation) {
+                    return Ok(None);
+                }
+                let member = self.members.get_mut(&node).expect("member exists");
+                let wall = member.clock.now(self.now);
+                let interval = member.clock.tick_interval();
+                member.node.as_mut().expect("live").tick(wall);
+                self.schedule(self.now + interval, Event::Tick { node, incarnation });
+                self.request_process(node);
+                Ok(Some(node))
+            }
+            Event::Process { node, incarnation } => {
+                if !self.live(node, incarnation) {
+                    return Ok(None);
+                }
+                self.process(node)?;
+                Ok(Some(node))
+            }
+            Event::Deliver { message } => {
+                let to = message.to;
+                self.hash.word(message.from);
+                self.hash.word(to);
+                self.hash.word(message.term);
+                self.hash.word(message_kind(&message.body));
+                // A partition that started while the message was in flight drops it too.
+                if !self.network.passes(message.from, to) {
+                    return Ok(None);
+                }
+                let Some(member) = self.members.get_mut(&to) else { return Ok(None) };
+                let Some(node) = member.node.as_mut() else { return Ok(None) };
+                node.receive(message);
+                self.request_process(to);
+                Ok(Some(to))
+            }
+            Event::ClientNext { client } => {
+                self.client_next(client);
+                Ok(None)
+            }
+            Event::ClientTimeout { client, request_id } => {
+                if let Some((pending, op_index)) = self.clients[client].pending
+                    && pending == request_id
+                {
+                    self.hash.word(request_id);
+                    let operation = &mut self.history[op_index];
+                    operation.result = OpResult::Ambiguous;
+                    operation.returned_at = NEVER;
+                    self.clients[client].pending = None;
+                    self.request_owner.remove(&request_id);
+                    let think = self.plan.think_time;
+                    self.schedule(self.now + think, Event::ClientNext { client });
+                }
+                Ok(None)
+            }
+            Event::Fault { index } => {
+                if self.fault_phase_over {
+                    return Ok(None);
+                }
+                let fault = self.plan.faults[index].fault.clone();
+                self.apply_fault(fault)
+            }
+            Event::Clog { node } => {
+                if !self.fault_phase_over {
+                    self.network.clogged.insert(node);
+                }
+                Ok(None)
+            }
+            Event::Unclog { node } => {
+                self.network.clogged.remove(&node);
+                Ok(None)
+            }
+            Event::Restart { node } => {
+                let member = &self.members[&node];
+                if member.node.is_none() && !member.retired {
+                    self.start_member(node)?;
+                    return Ok(Some(node));
+                }
+                Ok(None)
+            }
+            Event::FaultPhaseEnd => {
+                self.fault_phase_over = true;
+                self.network.faults_over = true;
+                self.network.blocked.clear();
+                self.network.clogged.clear();
+                self.network.loss_probability = 0.0;
+                self.network.duplicate_probability = 0.0;
+                self.note("fault phase over: network healed, every member restarts".to_string());
+                let ids: Vec<NodeId> = self.members.keys().copied().collect();
+                for id in ids {
+                    let member = &self.members[&id];
+                    if member.node.is_none() && !member.retired {
+                        self.start_member(id)?;
+                    }
+                }
+                Ok(None)
+            }
+            Event::Deadline => Ok(None),
+        }
+    }
+
+    fn current_leader(&self) -> Option<NodeId> {
+        self.members
+            .iter()
+            .filter_map(|(id, member)| member.node.as_ref().map(|node| (*id, node.view())))
+            .filter(|(_, view)| view.role == Role::Leader)
+            .max_by_key(|(_, view)| view.term)
+            .map(|(id, _)| id)
+    }
+
+    fn apply_fault(&mut self, fault: Fault) -> Result<Option<NodeId>, Failure> {
+        let members = self.plan.members();
+        let block_between = |network: &mut Network, left: &[NodeId], right: &[NodeId]| {
+            for &a in left {
+                for &b in right {
+                    network.blocked.insert((a, b));
+                    network.blocked.insert((b, a));
+                }
+            }
+        };
+        self.note(format!("fault: {fault:?}"));
+        match fault {
+            Fault::Partition { side } => {
+                self.network.blocked.clear();
+                let other: Vec<NodeId> = members.iter().copied().filter(|id| !side.contains(id)).collect();
+                block_between(&mut self.network, &side, &other);
+            }
+            Fault::OneWay { from } => {
+                self.network.blocked.clear();
+                for &a in &from {
+                    for &b in &members {
+                        if !from.contains(&b) {
+                            self.network.blocked.insert((a, b));
+                        }
+                    }
+                }
+            }
+            Fault::IsolateLeader => {
+                self.network.blocked.clear();
+                if let Some(leader) = self.current_leader() {
+                    let other: Vec<NodeId> = members.iter().copied().filter(|&id| id != leader).collect();
+                    block_between(&mut self.network, &[leader], &other);
+                    self.note(format!("isolated leader {leader}"));
+                }
+            }
+            Fault::Bridge { left, bridge: _, right } => {
+                self.network.blocked.clear();
+                block_between(&mut self.network, &left, &right);
+            }
+            Fault::CloggingWave { order, unclog_order, gap } => {
+                let count = order.len() as Time;
+                for (step, node) in order.into_iter().enumerate() {
+                    self.schedule(self.now + step as Time * gap, Event::Clog { node });
+                }
+                for (step, node) in unclog_order.into_iter().enumerate() {
+                    self.schedule(self.now + (count + step as Time) * gap, Event::Unclog { node });
+                }
+            }
+            Fault::Heal => {
+                self.network.blocked.clear();
+                self.network.clogged.clear();
+            }
+            Fault::Crash { target, down_for } => {
+                let id = match target {
+                    Target::Node(id) => id,
+                    Target::Leader => match self.current_leader() {
+                        Some(leader) => leader,
+                        None => self.rng.random_range(1..=self.plan.nodes as NodeId),
+                    },
+                };
+                if self.members[&id].node.is_some() {
+                    self.note(format!("crash node {id} for {down_for}ns"));
+                    self.crash_member(id);
+                    self.schedule(self.now + down_for, Event::Restart { node: id });
+                }
+            }
+            Fault::ClockJump { node, delta_ns } => {
+                self.members.get_mut(&node).expect("member exists").clock.offset_ns += delta_ns;
+            }
+            Fault::FlipBit { node, down_for } => {
+                let member = &self.members[&node];
+                if !member.retired {
+                    self.crash_member(node);
+                    let seed = self.rng.random::<u64>();
+                    let place = self.backend.flip_bit(node, seed);
+                    self.note(format!("flipped a bit on node {node}: {place}"));
+                    self.members.get_mut(&node).expect("member exists").corrupted = true;
+                    self.schedule(self.now + down_for, Event::Restart { node });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn process(&mut self, id: NodeId) -> Result<(), Failure> {
+        let member = self.members.get_mut(&id).expect("member exists");
+        member.process_pending = false;
+        let result = member.node.as_mut().expect("live").process();
+        let output = match result {
+            Ok(output) => output,
+            Err(reason) => {
+                if member.corrupted {
+                    member.retired = true;
+                    member.node = None;
+                    self.note(format!("node {id} stopped on its corrupted disk: {reason}; it stays out"));
+                    return Ok(());
+                }
+                return Err(self.fail(Check::NodeError, format!("node {id} stopped: {reason}")));
+            }
+        };
+        for message in output.messages {
+            self.record_sent(&message)?;
+            self.send(message);
+        }
+        for (request_id, result) in output.responses {
+            self.client_response(request_id, result);
+        }
+        Ok(())
+    }
+
+    /// Tracks what a message proves the sender has made durable.
+    fn record_sent(&mut self, message: &Message) -> Result<(), Failure> {
+        let pre_vote = matches!(
+            message.body,
+            MessageBody::RequestVote { pre_vote: true, .. }
+                | MessageBody::RequestVoteResponse { pre_vote: true, .. }
+        );
+        if pre_vote {
+            return Ok(());
+        }
+        let member = self.members.get_mut(&message.from).expect("member exists");
+        member.durable_term = member.durable_term.max(message.term);
+        if let MessageBody::RequestVoteResponse { granted: true, .. } = message.body {
+            let previous = *member.granted_votes.entry(message.term).or_insert(message.to);
+            if previous != message.to {
+                return Err(self.fail(
+                    Check::DoubleVote,
+                    format!(
+                        "node {} granted its vote in term {} to both {previous} and {}",
+                        message.from, message.term, message.to
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, message: Message) {
+        let (from, to) = (message.from, message.to);
+        if from == to || !self.members.contains_key(&to) || !self.network.passes(from, to) {
+            return;
+        }
+        if self.network.loss_probability > 0.0 && self.rng.random_bool(self.network.loss_probability) {
+            return;
+        }
+        let copies = if self.network.duplicate_probability > 0.0
+            && self.rng.random_bool(self.network.duplicate_probability)
+        {
+            2
+        } else {
+            1
+        };
+        let latency = self.plan.latency;
+        for _ in 0..copies {
+            let mut delay = latency.base;
+            if latency.jitter > 0 {
+                // Exponential tail: -ln(u) * mean.
+                let uniform: f64 = self.rng.random_range(1e-9..1.0);
+                delay += (-uniform.ln() * latency.jitter as f64) as Time;
+            }
+            if !self.network.faults_over && self.rng.random_bool(latency.spike_probability) {
+                delay += latency.spike;
+            }
+            self.schedule(self.now + delay.max(1), Event::Deliver { message: message.clone() });
+        }
+    }
+
+    fn client_next(&mut self, client: usize) {
+        if self.clients[client].pending.is_some() || self.clients[client].finished {
+            return;
+        }
+        if self.now >= self.workload_end {
+            self.clients[client].finished = true;
+            return;
+        }
+        let key = self.rng.random_range(0..self.plan.keys);
+        let roll = self.rng.random_range(0..100);
+        let kind = if roll < self.plan.quorum_get_percent {
+            OpKind::Get { quorum: true }
+        } else if roll < self.plan.quorum_get_percent + self.plan.plain_get_percent {
+            OpKind::Get { quorum: false }
+        } else {
+            let value = self.next_value;
+            self.next_value += 1;
+            match self.rng.random_range(0..100) {
+                0..40 => OpKind::Set { value },
+                40..55 => OpKind::Create { value },
+                55..85 => match self.clients[client].known_values.get(&key) {
+                    Some(&previous) => OpKind::CompareAndSwap { previous, value },
+                    None => OpKind::Create { value },
+                },
+                _ => OpKind::Delete,
+            }
+        };
+        let node = self.rng.random_range(1..=self.plan.nodes as NodeId);
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let op_index = self.history.len();
+        self.history.push(Operation {
+            client: client as u32,
+            node,
+            key,
+            kind: kind.clone(),
+            invoked_at: self.now,
+            returned_at: NEVER,
+            result: OpResult::Ambiguous,
+        });
+        self.hash.word(request_id);
+        self.hash.word(node);
+        if self.trace {
+            println!(
+                "{:>14}   client {client} -> node {node}: request {request_id} k{key} {kind:?}",
+                self.now
+            );
+        }
+        let member = self.members.get_mut(&node).expect("member exists");
+        let Some(target) = member.node.as_mut() else {
+            // Connection refused: certainly not executed; try again after a pause.
+            let operation = &mut self.history[op_index];
+            operation.result = OpResult::Failed;
+            operation.returned_at = self.now;
+            let think = self.plan.think_time.max(MILLISECOND);
+            self.schedule(self.now + think, Event::ClientNext { client });
+            return;
+        };
+        let wall = member.clock.now(self.now);
+        target.submit(request_id, key, &kind, wall);
+        self.clients[client].pending = Some((request_id, op_index));
+        self.request_owner.insert(request_id, (client, op_index));
+        self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
+        self.request_process(node);
+    }
+
+    fn client_response(&mut self, request_id: u64, result: OpResult) {
+        let Some((client, op_index)) = self.request_owner.remove(&request_id) else {
+            return; // the client gave up on it already
+        };
+        if self.clients[client].pending != Some((request_id, op_index)) {
+            return;
+        }
+        self.hash.word(request_id);
+        self.hash.word(result_code(&result));
+        if self.trace {
+            println!("{:>14}   client {client} <- request {request_id}: {result:?}", self.now);
+        }
+        let operation = &mut self.history[op_index];
+        let key = operation.key;
+        match (&operation.kind, &result) {
+            (OpKind::Get { .. }, OpResult::Value { value, .. })
+            | (
+                OpKind::Set { value } | OpKind::Create { value } | OpKind::CompareAndSwap { value, .. },
+                OpResult::Written { .. },
+            ) => {
+                self.clients[client].known_values.insert(key, *value);
+            }
+            _ => {}
+        }
+        let ambiguous = matches!(result, OpResult::Ambiguous);
+        operation.result = result;
+        operation.returned_at = if ambiguous { NEVER } else { self.now };
+        self.clients[client].pending = None;
+        let think = self.plan.think_time;
+        self.schedule(self.now + think, Event::ClientNext { client });
+    }
+
+    // ---- safety checks ----
+
+    fn check_member(&mut self, id: NodeId) -> Result<(), Failure> {
+        let member = &self.members[&id];
+        let Some(node) = member.node.as_ref() else { return Ok(()) };
+        let view = node.view();
+        let previous = member.last_view;
+        if view.commit > view.last_index.max(view.first_index.saturating_sub(1)) && view.commit > 0 {
+            // commit beyond the log is only possible with a snapshot covering it
+            if view.commit > view.last_index {
+                return Err(self.fail(
+                    Check::CommitRegressed,
+                    format!("node {id} commit {} beyond its last index {}", view.commit, view.last_index),
+                ));
+            }
+        }
+        if let Some(previous) = previous {
+            if view.commit < previous.commit {
+                return Err(self.fail(
+                    Check::CommitRegressed,
+                    format!("node {id} commit went back from {} to {}", previous.commit, view.commit),
+                ));
+            }
+            if view.applied < previous.applied {
+                return Err(self.fail(
+                    Check::AppliedRegressed,
+                    format!(
+                        "node {id} applied index went back from {} to {}",
+                        previous.applied, view.applied
+                    ),
+                ));
+            }
+            if view.term < previous.term {
+                return Err(self.fail(
+                    Check::DurableTermLost,
+                    format!("node {id} term went back from {} to {}", previous.term, view.term),
+                ));
+            }
+        }
+        // Election safety: at most one leader per term, ever.
+        let became_leader = view.role == Role::Leader
+            && previous.is_none_or(|previous| previous.role != Role::Leader || previous.term != view.term);
+        if view.role == Role::Leader {
+            let leader = *self.leaders.entry(view.term).or_insert(id);
+            if leader != id {
+                return Err(self.fail(
+                    Check::ElectionSafety,
+                    format!("nodes {leader} and {id} both became leader in term {}", view.term),
+                ));
+            }
+        }
+        // Committed entries never change, on any member.
+        if view.commit > member.checked_commit {
+            let from = (member.checked_commit + 1).max(view.first_index);
+            if from <= view.commit
+                && let Some(entries) = node.entries(from, view.commit)
+            {
+                for entry in entries {
+                    match self.committed.get(&entry.index) {
+                        Some(known) if *known != entry => {
+                            return Err(self.fail(
+                                Check::CommittedEntryChanged,
+                                format!(
+                                    "node {id} committed {:?} at index {} where {:?} was committed before",
+                                    entry, entry.index, known
+                                ),
+                            ));
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.committed.insert(entry.index, entry);
+                        }
+                    }
+                }
+            }
+        }
+        // Leader completeness: a new leader holds every entry committed so far.
+        if became_leader {
+            let first = view.first_index;
+            let known: Vec<(Index, Term)> =
+                self.committed.range(first..).map(|(index, entry)| (*index, entry.term)).collect();
+            if let Some(&(last_committed, _)) = known.last() {
+                let held = node.entries(first, last_committed.min(view.last_index)).unwrap_or_default();
+                let held: BTreeMap<Index, Term> =
+                    held.iter().map(|entry| (entry.index, entry.term)).collect();
+                for (index, term) in known {
+                    if held.get(&index) != Some(&term) {
+                        return Err(self.fail(
+                            Check::LeaderCompleteness,
+                            format!(
+                                "node {id} became leader of term {} without committed entry {index} (term {term}); it has {:?}",
+                                view.term,
+                                held.get(&index)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        // State machine safety: the same applied index means the same store.
+        if previous.is_none_or(|previous| previous.applied != view.applied) && view.applied > 0 {
+            let digest = node.store_digest();
+            let (known, by) = *self.digests.entry(view.applied).or_insert((digest, id));
+            if known != digest {
+                return Err(self.fail(
+                    Check::StateMachineSafety,
+                    format!(
+                        "node {id} store at applied index {} differs from node {by}'s at the same index",
+                        view.applied
+                    ),
+                ));
+            }
+        }
+        let member = self.members.get_mut(&id).expect("member exists");
+        member.checked_commit = member.checked_commit.max(view.commit);
+        member.last_view = Some(view);
+        Ok(())
+    }
+
+    fn check_log_matching(&self) -> Result<(), Failure> {
+        let logs: Vec<(NodeId, Vec<Entry>)> = self
+            .members
+            .iter()
+            .filter_map(|(id, member)| {
+                let node = member.node.as_ref()?;
+                let view = node.view();
+                let entries = node.entries(view.first_index, view.last_index).unwrap_or_default();
+                Some((*id, entries))
+            })
+            .collect();
+        for (a, (id_a, log_a)) in logs.iter().enumerate() {
+            for (id_b, log_b) in logs.iter().skip(a + 1) {
+                let (Some(first_a), Some(first_b)) = (log_a.first(), log_b.first()) else { continue };
+                let start = first_a.index.max(first_b.index);
+                let end = (first_a.index + log_a.len() as Index).min(first_b.index + log_b.len() as Index);
+                if start >= end {
+                    continue; // no overlap
+                }
+                let slice_a = &log_a[(start - first_a.index) as usize..];
+                let slice_b = &log_b[(start - first_b.index) as usize..];
+                let overlap = slice_a.len().min(slice_b.len());
+                // The last index where both hold an entry of the same term: everything up to it must match.
+                let Some(matching) = (0..overlap).rev().find(|&i| slice_a[i].term == slice_b[i].term) else {
+                    continue;
+                };
+                if let Some(i) = (0..=matching).find(|&i| slice_a[i] != slice_b[i]) {
+                    return Err(self.fail(
+                        Check::LogMatching,
+                        format!(
+                            "nodes {id_a} and {id_b} agree on index {} term {} but differ at index {}: {:?} vs {:?}",
+                            slice_a[matching].index, slice_a[matching].term, slice_a[i].index, slice_a[i], slice_b[i]
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- liveness ----
+
+    fn check_liveness(&self) -> Result<(), Failure> {
+        self.check_log_matching()?;
+        let live: Vec<(NodeId, NodeView)> = self
+            .members
+            .iter()
+            .filter_map(|(id, member)| member.node.as_ref().map(|node| (*id, node.view())))
+            .collect();
+        let fail = |detail: String| Err(self.fail(Check::Liveness, detail));
+        let Some(leader) = self.current_leader() else {
+            return fail(format!(
+                "no leader {}s after the faults stopped: {live:?}",
+                self.plan.liveness_window / SECOND
+            ));
+        };
+        let leader_view = live.iter().find(|(id, _)| *id == leader).expect("leader is live").1;
+        for (id, view) in &live {
+            if view.term != leader_view.term || view.leader != Some(leader) {
+                return fail(format!(
+                    "node {id} does not follow leader {leader} (term {}): {view:?}",
+                    leader_view.term
+                ));
+            }
+            if view.applied != leader_view.commit {
+                return fail(format!(
+                    "node {id} did not catch up: applied {} of the leader's commit {}",
+                    view.applied, leader_view.commit
+                ));
+            }
+        }
+        let settled = self.plan.fault_phase + SETTLE_GRACE;
+        for operation in &self.history {
+            if operation.invoked_at >= settled
+                && matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
+                && !self.members[&operation.node].retired
+            {
+                return fail(format!(
+                    "an operation invoked after the cluster had {}s to settle did not succeed: {}",
+                    SETTLE_GRACE / SECOND,
+                    operation.describe()
+                ));
+            }
+        }
+        for (client, state) in self.clients.iter().enumerate() {
+            let succeeded = self.history.iter().any(|operation| {
+                operation.client == client as u32
+                    && operation.invoked_at >= self.plan.fault_phase
+                    && !matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
+            });
+            if !succeeded || state.pending.is_some() {
+                return fail(format!("client {client} completed no operation after the faults stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn message_kind(body: &MessageBody) -> u64 {
+    match body {
+        MessageBody::RequestVote { pre_vote, .. } => 1 + *pre_vote as u64,
+        MessageBody::RequestVoteResponse { pre_vote, granted } => 3 + *pre_vote as u64 * 2 + *granted as u64,
+        MessageBody::AppendEntries { entries, prev_log_index, .. } => {
+            7 + (entries.len() as u64) * 31 + prev_log_index * 1009
+        }
+        MessageBody::AppendEntriesResponse { result } => match result {
+            Ok(index) => 8 + index * 1009,
+            Err((index, _)) => 9 + index * 1009,
+        },
+        MessageBody::Heartbeat { commit, .. } => 10 + commit * 1009,
+        MessageBody::HeartbeatResponse { .. } => 11,
+        MessageBody::InstallSnapshot { snapshot } => 12 + snapshot.meta.index * 1009,
+        MessageBody::TimeoutNow => 13,
+        MessageBody::Propose { entries } => 14 + entries.len() as u64 * 31,
+        MessageBody::ReadIndex { .. } => 15,
+        MessageBody::ReadIndexResponse { index, .. } => 16 + index * 1009,
+    }
+}
+
+fn result_code(result: &OpResult) -> u64 {
+    match result {
+        OpResult::Written { index } => 1 + index * 16,
+        OpResult::Value { value, index } => 2 + index * 16 + value * 65536,
+        OpResult::NotFound { index } => 3 + index * 16,
+        OpResult::AlreadyExists => 4,
+        OpResult::CompareFailed => 5,
+        OpResult::Ambiguous => 6,
+        OpResult::Failed => 7,
+    }
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Deliver { message } => {
+            let body = match &message.body {
+                MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
+                    format!(
+                        "AppendEntries prev ({prev_log_index}, {prev_log_term}) {} entries commit {leader_commit}",
+                        entries.len()
+                    )
+                }
+                MessageBody::InstallSnapshot { snapshot } => {
+                    format!("InstallSnapshot index {} term {}", snapshot.meta.index, snapshot.meta.term)
+                }
+                other => format!("{other:?}"),
+            };
+            format!("deliver {} -> {} term {}: {body}", message.from, message.to, message.term)
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Runs one plan against a backend.
+pub fn run_plan(plan: &Plan, backend: &mut dyn Backend, trace: bool) -> RunReport {
+    World::new(plan, backend, trace).run()
+}
