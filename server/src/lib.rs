@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod config;
 pub mod disk;
+pub mod http;
 pub mod node;
 pub mod snap;
 pub mod transport;

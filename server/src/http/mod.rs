@@ -1,0 +1,20 @@
+//! etcd 3.4's v2 client HTTP API over hyper 1: `/v2/keys` (reads, writes, watches), `/v2/members`,
+//! `/v2/stats/*`, `/v2/machines`, `/health`, `/version`, `/metrics`.
+//!
+//! Job: parse requests into typed `ClientRequest`s exactly as etcd does (same parameter rules, same
+//! error codes and causes), hand them to a `Backend` (the node), and render the answers byte-compatible
+//! with etcd (status codes, headers, JSON). Boundaries: no consensus, no store logic, no disk; parsing
+//! (`form`, `keys`) and rendering (`render`) are pure, and only `service` touches sockets and the clock.
+
+pub mod backend;
+pub mod fake;
+pub mod form;
+pub mod keys;
+pub mod render;
+mod service;
+
+pub use backend::{
+    Answer, Backend, ClientRequest, ClientResponse, FollowerStats, Histogram, Member, MemberError,
+    NodeStatus, ServerError, ServerMetrics, WatchRequest, WatchStream,
+};
+pub use service::{MAX_REQUEST_BODY_BYTES, ReplyBody, serve, serve_with_shutdown, validate_peer_urls};

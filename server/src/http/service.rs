@@ -1,0 +1,582 @@
+//! The hyper 1 service: accepts connections, routes etcd's client paths, reads bounded bodies, and turns
+//! `Reply`s and watch streams into responses. All etcd-specific decisions live in `keys` and `render`;
+//! this file is the IO shell (it reads the wall clock to stamp writes).
+
+use super::backend::{Backend, ClientRequest, Member, MemberError, WatchStream};
+use super::form::{Form, clean_request_path, path_unescape};
+use super::keys::{KeysMethod, KeysRequest, parse_keys_request};
+use super::render::{self, Reply};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Largest request body accepted (1.5 MiB, etcd's request size limit); larger bodies get 413.
+pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 512 * 1024;
+
+/// How long `/health` waits for its linearizable probe read.
+pub const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The key `/health` reads through consensus; a "key not found" answer proves the quorum as well.
+const HEALTH_PROBE_KEY: &str = "/_concord_health_probe";
+
+const KEYS_PREFIX: &str = "/v2/keys";
+const MEMBERS_PREFIX: &str = "/v2/members";
+
+/// The body of every response: a complete buffer, or a watch that writes one JSON line per event.
+pub enum ReplyBody {
+    Full(Option<Bytes>),
+    Watch { events: tokio::sync::mpsc::Receiver<store::Event>, stream: bool, finished: bool },
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ReplyBody::Full(data) => Poll::Ready(data.take().map(|bytes| Ok(Frame::data(bytes)))),
+            ReplyBody::Watch { events, stream, finished } => {
+                if *finished {
+                    return Poll::Ready(None);
+                }
+                match events.poll_recv(context) {
+                    Poll::Ready(Some(event)) => {
+                        // A long poll ends after its one event; a stream goes on until the node closes it.
+                        if !*stream {
+                            *finished = true;
+                        }
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(event.to_json())))))
+                    }
+                    Poll::Ready(None) => {
+                        *finished = true;
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReplyBody::Full(data) => data.as_ref().is_none_or(Bytes::is_empty),
+            ReplyBody::Watch { finished, .. } => *finished,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReplyBody::Full(data) => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |bytes| bytes.len() as u64))
+            }
+            ReplyBody::Watch { .. } => SizeHint::default(),
+        }
+    }
+}
+
+/// Shared per-server state.
+struct Shared<B> {
+    backend: B,
+    /// The cluster id never changes once known; caching it keeps `status()` off the hot path.
+    cluster_id: AtomicU64,
+}
+
+impl<B: Backend> Shared<B> {
+    fn cluster_id(&self) -> u64 {
+        let cached = self.cluster_id.load(Ordering::Relaxed);
+        if cached != 0 {
+            return cached;
+        }
+        let cluster_id = self.backend.status().cluster_id;
+        self.cluster_id.store(cluster_id, Ordering::Relaxed);
+        cluster_id
+    }
+}
+
+/// Serves etcd's client API on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, backend: impl Backend) -> std::io::Result<()> {
+    serve_with_shutdown(listener, backend, std::future::pending()).await
+}
+
+/// As `serve`, but stops accepting connections once `shutdown` completes (connections already open
+/// finish their current exchange on their own tasks).
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    backend: impl Backend,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared { backend, cluster_id: AtomicU64::new(0) });
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(error) => {
+                // Out of descriptors and the like: back off instead of spinning; the listener lives on.
+                tracing_free_log(&format!("http: accept failed: {error}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .title_case_headers(true)
+                .serve_connection(TokioIo::new(stream), service);
+            // Client resets and malformed requests end the connection; nothing to report upward.
+            let _ = connection.await;
+        });
+    }
+}
+
+/// Accept errors are rare and must not depend on a logging setup the caller may not have.
+fn tracing_free_log(message: &str) {
+    eprintln!("{message}");
+}
+
+fn unix_nanos_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// etcd's CORS headers, present on every answer.
+const CORS_HEADERS: [(&str, &str); 3] = [
+    ("Access-Control-Allow-Headers", "accept, content-type, authorization"),
+    ("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"),
+    ("Access-Control-Allow-Origin", "*"),
+];
+
+fn into_response(reply: Reply, body: ReplyBody) -> Response<ReplyBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for (name, value) in CORS_HEADERS {
+        headers.insert(HeaderName::from_static_lower(name), HeaderValue::from_static(value));
+    }
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.append(HeaderName::from_static_lower(name), value);
+        }
+    }
+    response
+}
+
+/// `HeaderName::from_static` wants lowercase; our tables use Go's canonical case for readability.
+trait FromStaticLower {
+    fn from_static_lower(name: &'static str) -> HeaderName;
+}
+
+impl FromStaticLower for HeaderName {
+    fn from_static_lower(name: &'static str) -> HeaderName {
+        HeaderName::from_bytes(name.as_bytes()).unwrap_or(HeaderName::from_static("x-invalid-header"))
+    }
+}
+
+fn full(reply: Reply) -> Response<ReplyBody> {
+    let body = reply.body.clone();
+    into_response(reply, ReplyBody::Full(Some(body)))
+}
+
+/// Go's net/http answer to a request line it cannot parse (no CORS: the handler never runs).
+fn bad_request() -> Response<ReplyBody> {
+    let mut response = Response::new(ReplyBody::Full(Some(Bytes::from_static(b"400 Bad Request"))));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+        .headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static(render::CONTENT_TYPE_TEXT));
+    response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Characters Go's `url.URL.EscapedPath` leaves alone in a path.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        let keep = byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte);
+        if keep {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The outcome of reading a request body.
+enum BodyRead {
+    Bytes(Bytes),
+    TooLarge,
+    Failed,
+}
+
+async fn read_body(body: Incoming, declared_length: Option<u64>) -> BodyRead {
+    if declared_length.is_some_and(|length| length > MAX_REQUEST_BODY_BYTES as u64) {
+        return BodyRead::TooLarge;
+    }
+    match http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES).collect().await {
+        Ok(collected) => BodyRead::Bytes(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => BodyRead::TooLarge,
+        Err(_) => BodyRead::Failed,
+    }
+}
+
+fn too_large() -> Response<ReplyBody> {
+    let mut response = full(render::text_error(413, "http: request body too large"));
+    response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> Response<ReplyBody> {
+    let method = request.method().as_str().to_string();
+    if method == "OPTIONS" {
+        // etcd's CORS wrapper answers every OPTIONS itself: 200, empty, no Content-Type.
+        return full(Reply::new(200));
+    }
+    let Ok(path) = path_unescape(request.uri().path().as_bytes()) else {
+        return bad_request();
+    };
+    let cleaned = clean_request_path(&path);
+    if cleaned != path {
+        let mut location = escape_path(&cleaned);
+        if let Some(query) = request.uri().query() {
+            location.push('?');
+            location.push_str(query);
+        }
+        return full(render::redirect(&location, &method));
+    }
+    let query = request.uri().query().unwrap_or("").as_bytes().to_vec();
+    let content_type = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let declared_length = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let body = match read_body(request.into_body(), declared_length).await {
+        BodyRead::Bytes(bytes) => bytes,
+        BodyRead::TooLarge => return too_large(),
+        BodyRead::Failed => return bad_request(),
+    };
+
+    if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
+        let key = &path[KEYS_PREFIX.len()..];
+        return handle_keys(shared, &method, key, &query, &content_type, &body).await;
+    }
+    if path == MEMBERS_PREFIX || path.starts_with("/v2/members/") {
+        let rest = path[MEMBERS_PREFIX.len()..].trim_start_matches('/');
+        return full(handle_members(shared, &method, rest, &content_type, &body).await);
+    }
+    let reply = match path.as_str() {
+        "/v2/machines" => {
+            if method != "GET" && method != "HEAD" {
+                render::method_not_allowed(Some("GET,HEAD"))
+            } else {
+                let status = shared.backend.status();
+                Reply::new(200)
+                    .header("Content-Type", render::CONTENT_TYPE_TEXT)
+                    .body(render::machines_text(&status.members))
+            }
+        }
+        "/v2/stats/self" | "/v2/stats/leader" | "/v2/stats/store" => {
+            if method != "GET" {
+                render::method_not_allowed(Some("GET"))
+            } else {
+                stats_reply(shared, &path)
+            }
+        }
+        "/health" => {
+            if method != "GET" {
+                render::method_not_allowed(Some("GET"))
+            } else {
+                health_reply(shared).await
+            }
+        }
+        "/version" => {
+            if method != "GET" {
+                render::method_not_allowed(Some("GET"))
+            } else {
+                Reply::new(200).header("Content-Type", render::CONTENT_TYPE_JSON).body(render::version_json())
+            }
+        }
+        "/metrics" => {
+            let status = shared.backend.status();
+            Reply::new(200)
+                .header("Content-Type", render::CONTENT_TYPE_METRICS)
+                .body(render::metrics_text(&status))
+        }
+        _ => render::not_found(),
+    };
+    full(reply)
+}
+
+fn stats_reply<B: Backend>(shared: &Shared<B>, path: &str) -> Reply {
+    let status = shared.backend.status();
+    let json = |body: String| Reply::new(200).header("Content-Type", render::CONTENT_TYPE_JSON).body(body);
+    match path {
+        "/v2/stats/self" => json(render::self_stats_json(&status, unix_nanos_now())),
+        "/v2/stats/store" => json(status.store_stats.to_json()),
+        _ => match render::leader_stats_json(&status) {
+            Some(body) => json(body),
+            None => render::json_message(403, "not current leader"),
+        },
+    }
+}
+
+/// etcd 3.4's v2 health check: a leader must be known and a linearizable read must succeed.
+async fn health_reply<B: Backend>(shared: &Shared<B>) -> Reply {
+    let healthy = if shared.backend.status().leader_id == 0 {
+        false
+    } else {
+        let probe = ClientRequest::Get {
+            key: HEALTH_PROBE_KEY.to_string(),
+            recursive: false,
+            sorted: false,
+            quorum: true,
+            now: unix_nanos_now(),
+        };
+        match tokio::time::timeout(HEALTH_PROBE_TIMEOUT, shared.backend.request(probe)).await {
+            Ok(Ok(_)) | Ok(Err(super::backend::ServerError::Store(_))) => true,
+            Ok(Err(_)) | Err(_) => false,
+        }
+    };
+    if healthy {
+        // No Content-Type set by etcd: Go sniffs the JSON as plain text.
+        Reply::new(200).header("Content-Type", render::CONTENT_TYPE_TEXT).body("{\"health\":\"true\"}")
+    } else {
+        render::text_error(503, "{\"health\":\"false\"}")
+    }
+}
+
+/// Collects the form as Go's `ParseForm` does: a urlencoded body (PUT/POST only) first, then the query.
+fn collect_form(method: KeysMethod, query: &[u8], content_type: &str, body: &[u8]) -> Result<Form, String> {
+    let mut form = Form::default();
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mut first_error = None;
+    if method.reads_form_body()
+        && media_type == "application/x-www-form-urlencoded"
+        && let Err(message) = form.parse_into(body)
+    {
+        first_error = Some(message);
+    }
+    if let Err(message) = form.parse_into(query) {
+        first_error.get_or_insert(message);
+    }
+    match first_error {
+        Some(message) => Err(message),
+        None => Ok(form),
+    }
+}
+
+async fn handle_keys<B: Backend>(
+    shared: &Shared<B>,
+    method_name: &str,
+    key: &str,
+    query: &[u8],
+    content_type: &str,
+    body: &[u8],
+) -> Response<ReplyBody> {
+    let Some(method) = KeysMethod::from_name(method_name) else {
+        return full(render::method_not_allowed(Some("HEAD,GET,PUT,POST,DELETE")));
+    };
+    let cluster_id = shared.cluster_id();
+    let form = match collect_form(method, query, content_type, body) {
+        Ok(form) => form,
+        Err(message) => {
+            return full(render::key_error_reply(&store::StoreError::invalid_form(message), cluster_id));
+        }
+    };
+    let parsed = match parse_keys_request(method, key, &form, unix_nanos_now()) {
+        Ok(parsed) => parsed,
+        Err(error) => return full(render::key_error_reply(&error, cluster_id)),
+    };
+    match parsed {
+        // HEAD: hyper knows the request method, so it sends this body's Content-Length but not the body.
+        KeysRequest::Read { request, head: _ } => match shared.backend.request(request).await {
+            Ok(answer) => full(render::event_reply(&answer, cluster_id, false)),
+            Err(error) => full(render::key_error_reply(&error.to_store_error(), cluster_id)),
+        },
+        KeysRequest::Write { request, no_value_on_success } => match shared.backend.request(request).await {
+            Ok(answer) => full(render::event_reply(&answer, cluster_id, no_value_on_success)),
+            Err(error) => full(render::key_error_reply(&error.to_store_error(), cluster_id)),
+        },
+        KeysRequest::Watch(watch) => {
+            let stream = watch.stream;
+            match shared.backend.watch(watch).await {
+                Ok(WatchStream { etcd_index, raft_index, raft_term, events }) => {
+                    let reply = render::watch_headers(etcd_index, raft_index, raft_term, cluster_id);
+                    into_response(reply, ReplyBody::Watch { events, stream, finished: false })
+                }
+                Err(error) => full(render::key_error_reply(&error, cluster_id)),
+            }
+        }
+    }
+}
+
+/// etcd's `types.NewURLs` checks, with its messages; returns the URLs sorted.
+pub fn validate_peer_urls(urls: &[String]) -> Result<Vec<String>, String> {
+    if urls.is_empty() {
+        return Err("no valid URLs given".to_string());
+    }
+    let mut valid = Vec::with_capacity(urls.len());
+    for url in urls {
+        let url = url.trim();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(format!("URL scheme must be http, https, unix, or unixs: {url}"));
+        };
+        if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
+            return Err(format!("URL scheme must be http, https, unix, or unixs: {url}"));
+        }
+        let (host, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, ""),
+        };
+        let port_ok = host
+            .rsplit_once(':')
+            .is_some_and(|(name, port)| !name.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()));
+        if !port_ok {
+            return Err(format!("URL address does not have the form \"host:port\": {url}"));
+        }
+        if !path.is_empty() {
+            return Err(format!("URL must not contain a path: {url}"));
+        }
+        valid.push(url.to_string());
+    }
+    valid.sort();
+    Ok(valid)
+}
+
+/// The body of POST/PUT `/v2/members[/<id>]`: JSON `{"peerURLs":[...]}` with etcd's checks.
+fn parse_member_body(content_type: &str, body: &[u8]) -> Result<Vec<String>, Reply> {
+    let media_type = match content_type.find(';') {
+        Some(at) => content_type[..at].trim().to_ascii_lowercase(),
+        None => content_type.to_string(),
+    };
+    if media_type != "application/json" {
+        return Err(render::json_message(
+            415,
+            &format!("Bad Content-Type {media_type}, accept application/json"),
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct PeerUrls {
+        #[serde(rename = "peerURLs", default)]
+        peer_urls: Vec<String>,
+    }
+    let parsed: PeerUrls =
+        serde_json::from_slice(body).map_err(|error| render::json_message(400, &error.to_string()))?;
+    validate_peer_urls(&parsed.peer_urls).map_err(|message| render::json_message(400, &message))
+}
+
+/// A member id from the path: hex, as etcd's `types.IDFromString`.
+fn parse_member_id(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
+}
+
+fn member_error_reply(error: MemberError) -> Reply {
+    match error {
+        MemberError::IdExists => render::json_message(409, "membership: ID exists"),
+        MemberError::PeerUrlExists => render::json_message(409, "membership: peerURL exists"),
+        MemberError::NotFound(id) => {
+            render::json_message(404, &format!("No such member: {}", render::hex_id(id)))
+        }
+        MemberError::Removed(id) => {
+            render::json_message(410, &format!("Member permanently removed: {}", render::hex_id(id)))
+        }
+        MemberError::Internal(_) => render::json_message(500, "Internal Server Error"),
+    }
+}
+
+async fn handle_members<B: Backend>(
+    shared: &Shared<B>,
+    method: &str,
+    rest: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Reply {
+    if !matches!(method, "GET" | "POST" | "DELETE" | "PUT") {
+        return render::method_not_allowed(Some("GET,POST,DELETE,PUT"));
+    }
+    let cluster_id = render::hex_id(shared.cluster_id());
+    let reply = match method {
+        "GET" => {
+            let status = shared.backend.status();
+            match rest {
+                "" => Reply::new(200)
+                    .header("Content-Type", render::CONTENT_TYPE_JSON)
+                    .body(render::members_json(&status.members)),
+                "leader" => match status.members.iter().find(|member| member.id == status.leader_id) {
+                    Some(leader) if status.leader_id != 0 => Reply::new(200)
+                        .header("Content-Type", render::CONTENT_TYPE_JSON)
+                        .body(render::member_json(leader)),
+                    _ => render::json_message(503, "During election"),
+                },
+                _ => render::json_message(404, "Not found"),
+            }
+        }
+        "POST" => match parse_member_body(content_type, body) {
+            Err(reply) => reply,
+            Ok(peer_urls) => match shared.backend.member_add(peer_urls).await {
+                Ok(member) => {
+                    let member = Member { client_urls: member.client_urls, ..member };
+                    Reply::new(201)
+                        .header("Content-Type", render::CONTENT_TYPE_JSON)
+                        .body(render::member_json(&member))
+                }
+                Err(error) => member_error_reply(error),
+            },
+        },
+        _ => {
+            // DELETE and PUT need an id; etcd answers its absence with a bare 405 (no Allow).
+            if rest.is_empty() {
+                render::method_not_allowed(None)
+            } else if let Some(id) = parse_member_id(rest) {
+                let result = if method == "DELETE" {
+                    shared.backend.member_remove(id).await
+                } else {
+                    match parse_member_body(content_type, body) {
+                        Err(reply) => return reply.header("X-Etcd-Cluster-Id", cluster_id),
+                        Ok(peer_urls) => shared.backend.member_update(id, peer_urls).await,
+                    }
+                };
+                match result {
+                    Ok(()) => Reply::new(204),
+                    Err(error) => member_error_reply(error),
+                }
+            } else {
+                render::json_message(404, &format!("No such member: {rest}"))
+            }
+        }
+    };
+    reply.header("X-Etcd-Cluster-Id", cluster_id)
+}
