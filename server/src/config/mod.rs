@@ -15,6 +15,18 @@
 //! `--initial-cluster`, advertised URLs agreeing with it, duplicate URLs) are not run by [`load`]:
 //! etcd ignores the `--initial-*` flags once a member has data, so the server calls
 //! [`ServerConfig::initial_membership`] only when its data dir holds no WAL.
+//!
+//! Deliberate differences from etcd 3.4.23 (each covered by a test):
+//! - a flag and its `ETCD_*` variable both set: the flag wins with a notice (3.4.23 refuses to
+//!   start; etcd's documentation and the process issue say the command line wins);
+//! - `--logger` defaults to `zap` (JSON lines), etcd 3.5's default, not 3.4's `capnslog`;
+//! - TLS, discovery, the v2 proxy and unix-socket URLs are refused at start with a reason instead
+//!   of being served (their flags are accepted at their off values); URLs with user info, a query
+//!   or a fragment are refused;
+//! - the advertise check compares URLs as text; etcd also resolves host names;
+//! - `--initial-cluster` syntax is checked at every start, not only at bootstrap;
+//! - an unknown `--log-level` is an error, where etcd panics; an unknown config-file key gets a
+//!   notice, where etcd is silent; a number or boolean is accepted for a text option in YAML.
 
 mod file;
 mod flags;
