@@ -200,3 +200,64 @@ async fn a_snapshot_over_the_receivers_bound_closes_the_stream_and_later_ones_st
     first.transport.shutdown().await;
     second.transport.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_peer_moves_to_a_new_address_the_stream_follows_its_new_url() {
+    let mut members = start_cluster(&[1, 2], 11).await;
+    let second = members.pop().unwrap();
+    let mut first = members.pop().unwrap();
+    let mut second = second;
+    send_until_received(&first, &mut second).await;
+
+    // Member 2 restarts on another port; member 1 is told the new URL (a committed member update).
+    second.transport.shutdown().await;
+    let mut peers = BTreeMap::new();
+    peers.insert(1, vec![first.url()]);
+    let mut moved = start_member(2, 11, "http://127.0.0.1:0", peers, test_limits(), 1024).await;
+    first.transport.update_peer(2, &[moved.url()]).unwrap();
+    send_until_received(&first, &mut moved).await;
+    first.wait_event(|event| *event == TransportEvent::PeerActive(2)).await;
+    assert!(first.transport.peer_status()[&2].active);
+    let stats = first.transport.stats();
+    assert!(stats.sent_bytes > 0 && moved.transport.stats().received_bytes > 0, "{stats:?}");
+    first.transport.shutdown().await;
+    moved.transport.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_update_on_a_live_stream_redials_the_new_url() {
+    // Member 2 listens on two addresses; member 1 first knows only the first one.
+    let (inbound, mut second_inbound) = tokio::sync::mpsc::channel(1024);
+    let config = server::transport::TransportConfig {
+        member_id: 2,
+        cluster_id: 12,
+        listen_peer_urls: vec!["http://127.0.0.1:0".into(), "http://127.0.0.1:0".into()],
+        peers: BTreeMap::new(),
+        limits: test_limits(),
+    };
+    let second =
+        server::transport::Transport::start(config, inbound, None, Default::default()).await.unwrap();
+    let [old_addr, new_addr] = [second.local_addrs()[0], second.local_addrs()[1]];
+    let mut first = start_member(1, 12, "http://127.0.0.1:0", BTreeMap::new(), test_limits(), 1024).await;
+    second.add_peer(1, &[first.url()]).unwrap();
+    first.transport.add_peer(2, &[format!("http://{old_addr}")]).unwrap();
+    first.wait_event(|event| *event == TransportEvent::PeerActive(2)).await;
+
+    first.transport.update_peer(2, &[format!("http://{new_addr}")]).unwrap();
+    // The writer notices on its next wake-up, drops the old stream and dials the new address.
+    first.transport.send(heartbeat(1, 2, 1));
+    first.wait_event(|event| *event == TransportEvent::PeerActive(2)).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        first.transport.send(heartbeat(1, 2, 2));
+        if let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(50), second_inbound.recv()).await
+            && message == heartbeat(1, 2, 2)
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no message over the new URL");
+    }
+    first.transport.shutdown().await;
+    second.shutdown().await;
+}

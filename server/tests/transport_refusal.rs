@@ -212,3 +212,37 @@ async fn bytes_that_are_not_a_peer_handshake_are_turned_away() {
     assert_eq!(member.transport.stats().refused_connections, 3);
     member.transport.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_completes_its_handshake_is_closed() {
+    let mut peers = BTreeMap::new();
+    peers.insert(1, vec!["http://127.0.0.1:1".to_string()]);
+    let limits =
+        server::transport::TransportLimits { handshake_timeout: Duration::from_millis(200), ..test_limits() };
+    let member = start_member(2, 5, "http://127.0.0.1:0", peers, limits, 64).await;
+    let addr = member.url().trim_start_matches("http://").to_string();
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    expect_closed(&mut silent).await;
+    // Half a preamble, then silence.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(&wire::MAGIC).await.unwrap();
+    expect_closed(&mut slow).await;
+    assert_eq!(member.transport.stats().refused_connections, 2);
+    member.transport.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_inbound_bound_are_refused() {
+    let mut peers = BTreeMap::new();
+    peers.insert(1, vec!["http://127.0.0.1:1".to_string()]);
+    let limits = server::transport::TransportLimits { max_inbound_connections: 2, ..test_limits() };
+    let member = start_member(2, 5, "http://127.0.0.1:0", peers, limits, 64).await;
+    let addr = member.url().trim_start_matches("http://").to_string();
+    // Two idle connections take both slots (they sit in their handshake).
+    let _first = TcpStream::connect(&addr).await.unwrap();
+    let _second = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_third, answer) = raw_stream(&member.url(), HELLO).await;
+    assert_eq!(answer, HelloAnswer::Refused(RefusalReason::TooManyConnections));
+    member.transport.shutdown().await;
+}

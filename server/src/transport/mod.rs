@@ -18,7 +18,7 @@ pub mod wire;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -132,14 +132,27 @@ pub struct PeerStatus {
 /// Totals since start, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransportStats {
+    /// Messages written to peer streams (a snapshot counts once, when its last chunk is written).
     pub sent_messages: u64,
+    /// Frame bytes written to peer streams, framing included.
+    pub sent_bytes: u64,
+    /// Dropped by `send` because the peer's queue was full (or a newer snapshot replaced it).
     pub dropped_queue_full: u64,
+    /// Discarded from a queue because the peer could not be reached (or was removed).
     pub dropped_unreachable: u64,
+    /// Dropped by `send` because the destination is not a peer.
     pub dropped_unknown_peer: u64,
+    /// Dropped because the message does not fit in one frame.
     pub dropped_oversized: u64,
+    /// Messages read from peer streams, including those then dropped for a full inbound channel.
     pub received_messages: u64,
+    /// Frame bytes read from peer streams after the handshake, framing included.
+    pub received_bytes: u64,
+    /// Received but dropped because the node's inbound channel was full.
     pub dropped_inbound_full: u64,
+    /// Handshakes refused, by us (inbound) or by the peer (outbound).
     pub refused_connections: u64,
+    /// Established streams that ended on an error (either direction).
     pub broken_connections: u64,
 }
 
@@ -225,6 +238,8 @@ const MAX_LOGGED_UNKNOWN: usize = 1024;
 #[derive(Default)]
 struct Counters {
     sent_messages: AtomicU64,
+    sent_bytes: AtomicU64,
+    received_bytes: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_unreachable: AtomicU64,
     dropped_unknown_peer: AtomicU64,
@@ -242,6 +257,8 @@ fn bump(counter: &AtomicU64, by: u64) {
 struct Peer {
     id: NodeId,
     urls: Mutex<Vec<PeerAddr>>,
+    /// Set by `update_peer` when the URLs change, so the writer redials the new ones at once.
+    urls_changed: AtomicBool,
     queue: Mutex<PeerQueue>,
     /// Wakes the writer when the queue goes from empty to non-empty (permits are stored).
     wakeup: Notify,
@@ -302,6 +319,7 @@ impl Peer {
         Peer {
             id,
             urls: Mutex::new(urls),
+            urls_changed: AtomicBool::new(false),
             queue: Mutex::new(PeerQueue::default()),
             wakeup: Notify::new(),
             cancel: parent.child_token(),
@@ -492,8 +510,13 @@ impl Transport {
         let urls = parse_urls(urls)?;
         let membership = self.shared.membership.read().expect("membership lock");
         let peer = membership.peers.get(&id).ok_or(TransportError::UnknownPeer(id))?;
-        info!(peer = %format_args!("{id:016x}"), urls = ?urls, "peer URLs updated");
-        *peer.urls.lock().expect("urls lock") = urls;
+        let mut current = peer.urls.lock().expect("urls lock");
+        if *current != urls {
+            info!(peer = %format_args!("{id:016x}"), urls = ?urls, "peer URLs updated, redialling");
+            *current = urls;
+            peer.urls_changed.store(true, Ordering::Release);
+            peer.wakeup.notify_one();
+        }
         Ok(())
     }
 
@@ -524,6 +547,8 @@ impl Transport {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         TransportStats {
             sent_messages: get(&c.sent_messages),
+            sent_bytes: get(&c.sent_bytes),
+            received_bytes: get(&c.received_bytes),
             dropped_queue_full: get(&c.dropped_queue_full),
             dropped_unreachable: get(&c.dropped_unreachable),
             dropped_unknown_peer: get(&c.dropped_unknown_peer),
@@ -617,6 +642,8 @@ impl Backoff {
 enum StreamEnd {
     Cancelled,
     Broken(String),
+    /// The peer's URLs changed: redial at once, keeping the queue.
+    UrlsChanged,
 }
 
 /// The writer task of one peer: connect, stream, and on failure discard the queue and retry.
@@ -644,6 +671,16 @@ async fn run_writer(shared: Arc<Shared>, peer: Arc<Peer>) {
                 shared.emit(TransportEvent::PeerActive(peer.id));
                 match stream_to_peer(&shared, &peer, stream, &mut snapshot).await {
                     StreamEnd::Cancelled => break,
+                    StreamEnd::UrlsChanged => {
+                        peer.set_active(false, None);
+                        // A transfer cannot continue on a new stream (the receiver reassembles per
+                        // stream): report it lost so Raft sends it again.
+                        if snapshot.take().is_some() {
+                            peer.note_dropped(1);
+                            shared.emit(TransportEvent::SnapshotSent { peer: peer.id, success: false });
+                        }
+                        continue;
+                    }
                     StreamEnd::Broken(reason) => {
                         bump(&shared.counters.broken_connections, 1);
                         reason
@@ -699,6 +736,7 @@ enum ConnectError {
 
 /// Dials the peer's URLs in order and completes the handshake on the first that answers.
 async fn connect(shared: &Shared, peer: &Peer) -> Result<TcpStream, ConnectError> {
+    peer.urls_changed.store(false, Ordering::Release);
     let urls = peer.urls.lock().expect("urls lock").clone();
     if urls.is_empty() {
         return Err(ConnectError::Failed("peer has no URLs".into()));
@@ -737,8 +775,11 @@ async fn connect(shared: &Shared, peer: &Peer) -> Result<TcpStream, ConnectError
     Err(ConnectError::Failed(last_error))
 }
 
-/// Reads one frame, or `None` on a clean end of stream between frames.
-async fn read_frame<T, R>(reader: &mut R, max_frame_bytes: usize) -> Result<Option<T>, WireError>
+/// Reads one frame and its size on the wire, or `None` on a clean end of stream between frames.
+async fn read_frame_sized<T, R>(
+    reader: &mut R,
+    max_frame_bytes: usize,
+) -> Result<Option<(T, usize)>, WireError>
 where
     T: serde::de::DeserializeOwned,
     R: AsyncReadExt + Unpin,
@@ -752,7 +793,17 @@ where
     let (length, checksum) = wire::parse_frame_header(header, max_frame_bytes)?;
     let mut payload = vec![0u8; length];
     reader.read_exact(&mut payload).await?;
-    wire::decode_payload(&payload, checksum).map(Some)
+    let value = wire::decode_payload(&payload, checksum)?;
+    Ok(Some((value, wire::FRAME_HEADER_BYTES + length)))
+}
+
+/// Reads one frame, or `None` on a clean end of stream between frames.
+async fn read_frame<T, R>(reader: &mut R, max_frame_bytes: usize) -> Result<Option<T>, WireError>
+where
+    T: serde::de::DeserializeOwned,
+    R: AsyncReadExt + Unpin,
+{
+    Ok(read_frame_sized(reader, max_frame_bytes).await?.map(|(value, _)| value))
 }
 
 /// Writes the peer's queue to an established stream until it breaks or the peer is cancelled.
@@ -768,6 +819,9 @@ async fn stream_to_peer(
     let mut batch: Vec<Message> = Vec::new();
     let mut probe = [0u8; 1];
     loop {
+        if peer.urls_changed.load(Ordering::Acquire) {
+            return StreamEnd::UrlsChanged;
+        }
         // Take everything queued (bounded by the queue's own bounds) in one lock.
         let snapshot_replaced;
         {
@@ -809,7 +863,9 @@ async fn stream_to_peer(
                 }
             }
             if out.len() >= limits.write_batch_bytes
-                && let Err(reason) = write_out(&mut write_half, &mut out, limits.write_timeout).await
+                && let Err(reason) =
+                    write_out(&mut write_half, &mut out, limits.write_timeout, &shared.counters.sent_bytes)
+                        .await
             {
                 return StreamEnd::Broken(reason);
             }
@@ -830,7 +886,9 @@ async fn stream_to_peer(
                 snapshot_finished = Some(true);
             }
         }
-        if let Err(reason) = write_out(&mut write_half, &mut out, limits.write_timeout).await {
+        if let Err(reason) =
+            write_out(&mut write_half, &mut out, limits.write_timeout, &shared.counters.sent_bytes).await
+        {
             return StreamEnd::Broken(reason);
         }
         if let Some(success) = snapshot_finished {
@@ -865,14 +923,19 @@ async fn write_out(
     writer: &mut tokio::net::tcp::OwnedWriteHalf,
     out: &mut Vec<u8>,
     timeout: Duration,
+    sent_bytes: &AtomicU64,
 ) -> Result<(), String> {
     if out.is_empty() {
         return Ok(());
     }
     let result = tokio::time::timeout(timeout, writer.write_all(out)).await;
+    let length = out.len() as u64;
     out.clear();
     match result {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            bump(sent_bytes, length);
+            Ok(())
+        }
         Ok(Err(error)) => Err(format!("stream write error: {error}")),
         Err(_) => Err(format!("stream write blocked for more than {timeout:?}")),
     }
@@ -1001,8 +1064,11 @@ async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAdd
     let mut reader = tokio::io::BufReader::with_capacity(64 << 10, stream);
     let end: Result<(), WireError> = loop {
         let frame: Frame = tokio::select! {
-            frame = read_frame(&mut reader, shared.limits.max_frame_bytes) => match frame {
-                Ok(Some(frame)) => frame,
+            frame = read_frame_sized(&mut reader, shared.limits.max_frame_bytes) => match frame {
+                Ok(Some((frame, size))) => {
+                    bump(&shared.counters.received_bytes, size as u64);
+                    frame
+                }
                 Ok(None) => break Ok(()),
                 Err(error) => break Err(error),
             },
