@@ -307,6 +307,9 @@ pub fn split_exec_watch_args(args: &[String], separator_given: bool) -> Option<(
     Some((args[args.len() - 1].clone(), args[..args.len() - 1].to_vec()))
 }
 
+/// exec-watch runs each event's command without waiting for it (as etcdctl does), up to this many at once.
+pub const MAX_RUNNING_CHILDREN: usize = 64;
+
 pub fn exec_watch(client: &Client, args: &ExecWatchArgs, separator_given: bool) -> Result<(), Exit> {
     let Some((key, command)) = split_exec_watch_args(&args.args, separator_given) else {
         return Err(fail(exit::BAD_ARGS, "key and command to exec required"));
@@ -322,8 +325,14 @@ pub fn exec_watch(client: &Client, args: &ExecWatchArgs, separator_given: bool) 
             eprintln!("Ignored dir {} change", response.node.key);
             continue;
         }
-        // Reap children that finished, so a long watch does not accumulate zombies.
+        // Reap children that finished, so a long watch does not accumulate zombies; past the bound, wait
+        // for the oldest (backpressure instead of an unbounded number of processes).
         children.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+        if children.len() >= MAX_RUNNING_CHILDREN {
+            let mut oldest = children.remove(0);
+            let _ = oldest.wait();
+        }
+        debug_assert!(children.len() < MAX_RUNNING_CHILDREN);
         let spawned = ProcessCommand::new(&command[0])
             .args(&command[1..])
             .env("ETCD_WATCH_ACTION", &response.action)
