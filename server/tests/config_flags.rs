@@ -241,6 +241,15 @@ fn validation_errors_stop_the_start_in_etcd_words() {
 }
 
 #[test]
+fn cors_lists_exact_origins_or_star() {
+    let config = run("--cors=http://b.example,http://a.example", &[]);
+    assert_eq!(config.cors, ["http://a.example", "http://b.example"]);
+    assert!(config.cors_allows("http://a.example"));
+    assert!(!config.cors_allows("http://c.example"));
+    assert!(run("--cors=*", &[]).cors_allows("http://c.example"));
+}
+
+#[test]
 fn harmless_etcd_flags_are_accepted_and_reported_as_ignored() {
     let config = run(
         "--quota-backend-bytes=8589934592 --auto-compaction-retention=1 --auto-compaction-mode=revision \

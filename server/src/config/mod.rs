@@ -25,6 +25,8 @@
 //!   or a fragment are refused;
 //! - the advertise check compares URLs as text; etcd also resolves host names;
 //! - `--initial-cluster` syntax is checked at every start, not only at bootstrap;
+//! - `--cors` takes any origin text; etcd 3.4 insists on `host:port` URLs (refusing
+//!   `http://a.com`), which a browser's `Origin` header for a default port never matches;
 //! - an unknown `--log-level` is an error, where etcd panics; an unknown config-file key gets a
 //!   notice, where etcd is silent; a number or boolean is accepted for a text option in YAML.
 
