@@ -117,6 +117,30 @@ async fn cancelling_the_token_stops_the_listener_and_the_writers() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_transport_stops_it_without_cancelling_the_callers_token() {
+    let (inbound, _inbound_rx) = mpsc::channel(8);
+    let callers = CancellationToken::new();
+    let config = TransportConfig {
+        member_id: 1,
+        cluster_id: 3,
+        // etcd's default peer URL names localhost; it must resolve and bind.
+        listen_peer_urls: vec!["http://localhost:0".into()],
+        peers: BTreeMap::new(),
+        limits: test_limits(),
+    };
+    let transport = Transport::start(config, inbound, None, callers.clone()).await.unwrap();
+    let addr = transport.local_addrs()[0];
+    assert!(addr.ip().is_loopback());
+    drop(transport);
+    assert!(!callers.is_cancelled(), "dropping the transport cancelled the caller's token");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still listening after drop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn bad_configuration_is_refused_at_start_with_a_clear_error() {
     let start = |listen: &str, peer_url: &str| {

@@ -421,7 +421,8 @@ impl Transport {
             membership: RwLock::new(Membership::default()),
             inbound,
             events,
-            cancel,
+            // A child: the caller's cancellation stops us, but dropping us does not cancel the caller.
+            cancel: cancel.child_token(),
             tasks: TaskTracker::new(),
             inbound_connections: AtomicUsize::new(0),
             next_stream_id: AtomicU64::new(0),
