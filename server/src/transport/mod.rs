@@ -1049,7 +1049,12 @@ async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAdd
     let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
     let previous =
         peer.inbound_stream.lock().expect("inbound lock").replace((stream_id, stream_cancel.clone()));
-    if let Some((_, previous)) = previous {
+    if let Some((_, previous)) = previous
+        && !previous.is_cancelled()
+    {
+        // Normal after the peer restarted or saw its side break first; if it repeats constantly,
+        // two processes are running with the same member ID.
+        info!(%remote, sender = %sender_hex, "peer opened a new stream, closing its previous one");
         previous.cancel();
     }
     let mut out = Vec::new();
