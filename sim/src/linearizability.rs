@@ -135,12 +135,7 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
             KeyOutcome::Linearizable => {}
             KeyOutcome::Unknown => unknown = unknown.or(Some(*key)),
             KeyOutcome::Violation => {
-                let mut detail = String::new();
-                for operation in operations {
-                    detail.push_str("  ");
-                    detail.push_str(&operation.describe());
-                    detail.push('\n');
-                }
+                let detail = explain_violation(operations, step_budget_per_key);
                 return (Verdict::Violation { key: *key, detail }, stats);
             }
         }
@@ -149,6 +144,32 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
         Some(key) => (Verdict::Unknown { key }, stats),
         None => (Verdict::Linearizable, stats),
     }
+}
+
+/// Narrows a violation down for a human: the shortest prefix (by invocation time) of the key's
+/// operations that is already not linearizable, showing its last operations (the culprit is among
+/// them, usually the very last one).
+fn explain_violation(operations: &[&Operation], step_budget: u64) -> String {
+    let mut sorted: Vec<&Operation> = operations.to_vec();
+    sorted.sort_by_key(|operation| operation.invoked_at);
+    let fails = |length: usize| matches!(check_key(&sorted[..length], step_budget).0, KeyOutcome::Violation);
+    // Binary search for the shortest failing prefix (the whole history fails).
+    let (mut passing, mut failing) = (0, sorted.len());
+    while failing - passing > 1 {
+        let middle = (passing + failing) / 2;
+        if fails(middle) { failing = middle } else { passing = middle }
+    }
+    const SHOWN: usize = 20;
+    let mut detail = format!(
+        "{} operations on the key; the first {failing} are already not linearizable; the last of those:\n",
+        sorted.len()
+    );
+    for operation in &sorted[failing.saturating_sub(SHOWN)..failing] {
+        detail.push_str("  ");
+        detail.push_str(&operation.describe());
+        detail.push('\n');
+    }
+    detail
 }
 
 enum KeyOutcome {

@@ -62,6 +62,9 @@ struct Common {
     /// Enable a planted bug by name (needs the planted-bugs feature).
     #[arg(long)]
     planted_bug: Option<String>,
+    /// Let network duplication hit forwarded client proposals too.
+    #[arg(long)]
+    duplicate_proposals: bool,
 }
 
 impl Common {
@@ -72,6 +75,7 @@ impl Common {
     fn plan(&self, seed: u64, nodes: Option<usize>) -> Plan {
         let mut plan = Plan::from_seed(seed, nodes);
         plan.planted_bug = self.planted_bug.clone();
+        plan.duplicate_proposals = self.duplicate_proposals;
         plan
     }
 
@@ -85,6 +89,9 @@ impl Common {
         }
         if let Some(bug) = &self.planted_bug {
             flags.push_str(&format!(" --planted-bug {bug}"));
+        }
+        if self.duplicate_proposals {
+            flags.push_str(" --duplicate-proposals");
         }
         flags
     }

@@ -73,6 +73,10 @@ pub struct Plan {
     pub latency: Latency,
     pub loss_probability: f64,
     pub duplicate_probability: f64,
+    /// Whether duplication also hits forwarded client proposals (`Propose`). Off by default: the
+    /// production transport (TCP streams) never duplicates, and the node does not deduplicate
+    /// proposals (a duplicated forward is applied twice; see the report). `--duplicate-proposals`.
+    pub duplicate_proposals: bool,
     /// Per member: how much faster (+) or slower (-) its clock runs, in parts per million.
     pub drift_ppm: Vec<i64>,
     /// Per member: the initial offset of its wall clock.
@@ -233,6 +237,7 @@ impl Plan {
             latency,
             loss_probability: if lossy { rng.random_range(1..=20) as f64 / 100.0 } else { 0.0 },
             duplicate_probability: if duplicating { rng.random_range(1..=10) as f64 / 100.0 } else { 0.0 },
+            duplicate_proposals: false,
             drift_ppm,
             skew_ns,
             sync_latency: rng.random_range(50..3000) * 1_000,
@@ -290,6 +295,9 @@ impl fmt::Display for Plan {
             self.loss_probability * 100.0,
             self.duplicate_probability * 100.0
         )?;
+        if self.duplicate_proposals {
+            writeln!(out, "  forwarded proposals may be duplicated too")?;
+        }
         writeln!(out, "  clocks: drift ppm {:?}, skew ns {:?}", self.drift_ppm, self.skew_ns)?;
         writeln!(
             out,

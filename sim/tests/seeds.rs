@@ -1,4 +1,5 @@
-//! Fixed seeds on the Raft-core backend pass every check, and a seed replays exactly on both backends.
+//! Fixed seeds: every one passes every check on the production node and on the bare Raft core, and a
+//! seed replays exactly (same trace hash).
 
 use sim::plan::Plan;
 use sim::runner::{self, BackendKind};
@@ -13,16 +14,36 @@ fn same_seed_same_trace_hash() {
         assert_eq!(first.events, second.events);
         assert_eq!(first.operations, second.operations);
     }
-    let a = runner::run(&Plan::from_seed(1, None), BackendKind::RaftKv, false);
-    let b = runner::run(&Plan::from_seed(2, None), BackendKind::RaftKv, false);
+    let a = runner::run(&Plan::from_seed(1, None), BackendKind::Node, false);
+    let b = runner::run(&Plan::from_seed(2, None), BackendKind::Node, false);
     assert_ne!(a.trace_hash, b.trace_hash, "different seeds should run differently");
 }
 
-#[test]
-fn fixed_seeds_pass() {
+fn assert_seeds_pass(backend: BackendKind, from: u64, count: u64) {
     let plan_for = |seed| Plan::from_seed(seed, None);
-    let summary = runner::swarm(10_000, 100, 2, BackendKind::RaftKv, &plan_for, &|_, _| {});
-    assert_eq!(summary.seeds, 100);
+    let summary = runner::swarm(from, count, 2, backend, &plan_for, &|_, _| {});
+    assert_eq!(summary.seeds, count);
     assert!(summary.operations_checked > 0, "the workload ran and was checked");
-    assert!(summary.failures.is_empty(), "failing seeds: {:?}", summary.failures);
+    let replays: Vec<String> = summary
+        .failures
+        .iter()
+        .map(|(seed, check, detail)| {
+            format!(
+                "seed {seed} [{}] {detail}: cargo run --release -p sim -- run --seed {seed} --backend {}",
+                check.name(),
+                backend.name()
+            )
+        })
+        .collect();
+    assert!(replays.is_empty(), "failing seeds:\n{}", replays.join("\n"));
+}
+
+#[test]
+fn fixed_seeds_pass_on_the_node() {
+    assert_seeds_pass(BackendKind::Node, 0, 200);
+}
+
+#[test]
+fn fixed_seeds_pass_on_the_raft_core() {
+    assert_seeds_pass(BackendKind::RaftKv, 10_000, 100);
 }
