@@ -124,11 +124,53 @@ fn run(node_count: u64, pre_vote: bool, actions: &[Action]) -> Result<(), TestCa
             return Err(TestCaseError::fail(format!("{violation:?} after {action:?}")));
         }
     }
+    // Liveness once the faults stop: everyone back, network healed. A leader emerges, a new write
+    // commits, and every node applies everything (no follower stays stuck in probe or snapshot).
+    cluster.heal();
+    for &id in &ids {
+        if !cluster.nodes[&id].up {
+            cluster.restart(id);
+        }
+    }
+    let mut written = false;
+    for _ in 0..200 {
+        cluster.tick_all(1);
+        if let Some(leader) = cluster.leader()
+            && !written
+            && cluster.propose(leader, b"final").is_ok()
+        {
+            written = true;
+        }
+        let target = cluster.leader().map(|leader| cluster.node(leader).commit_index());
+        let converged = written
+            && target.is_some_and(|target| {
+                cluster
+                    .nodes
+                    .values()
+                    .all(|node| node.applied_index == target && node.raft.commit_index() == target)
+            });
+        if converged {
+            break;
+        }
+    }
+    if let Err(violation) = cluster.check_safety() {
+        return Err(TestCaseError::fail(format!("{violation:?} after healing")));
+    }
+    let leader = cluster.leader().ok_or_else(|| TestCaseError::fail("no leader after healing"))?;
+    let target = cluster.node(leader).commit_index();
+    for node in cluster.nodes.values() {
+        prop_assert!(written, "the final write was never accepted");
+        prop_assert_eq!(node.applied_index, target, "node {} stuck: {:?}", node.raft.id(), node.raft);
+    }
     Ok(())
 }
 
+fn cases(default: u32) -> u32 {
+    std::env::var("RAFT_PROPTEST_CASES").ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), max_shrink_iters: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn three_nodes_stay_safe_under_random_faults(actions in prop::collection::vec(action(), 1..500), pre_vote in any::<bool>()) {
