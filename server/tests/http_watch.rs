@@ -121,3 +121,37 @@ async fn wait_on_a_write_method_is_refused() {
         "{\"errorCode\":209,\"message\":\"Invalid field\",\"cause\":\"\\\"wait\\\" can only be used with GET requests\",\"index\":0}\n"
     );
 }
+
+#[tokio::test]
+async fn stream_from_history_sends_exactly_one_event_then_stays_silent() {
+    // Observed on etcd 3.4.23: stream=true with a waitIndex already in the history answers that one
+    // event and then keeps the connection open without sending anything more.
+    let (address, _backend) = start().await;
+    form(address, "PUT", "/v2/keys/h", "value=old").await;
+    let mut watcher = connect(address).await;
+    let response = watcher
+        .send_request(request("GET", "/v2/keys/h?wait=true&stream=true&waitIndex=1", None, ""))
+        .await
+        .expect("head");
+    assert_eq!(response.headers()["x-etcd-index"], "1");
+    let mut body = response.into_body();
+    let frame = body.frame().await.expect("a frame").expect("no error");
+    let line = String::from_utf8_lossy(frame.data_ref().expect("data")).into_owned();
+    assert!(line.contains("\"value\":\"old\""), "{line}");
+    form(address, "PUT", "/v2/keys/h", "value=new").await;
+    let next = tokio::time::timeout(Duration::from_millis(300), body.frame()).await;
+    assert!(next.is_err(), "nothing more arrives on a stream answered from the history");
+}
+
+#[tokio::test]
+async fn head_of_a_missing_key_has_the_error_headers_and_no_body() {
+    let (address, _backend) = start().await;
+    let answer =
+        http_common::raw(address, "HEAD /v2/keys/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+    assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+    // `{"errorCode":100,"message":"Key not found","cause":"/nope","index":0}\n` = 70 bytes (etcd, at
+    // index 14, answered the same HEAD with 71).
+    assert!(answer.contains("\r\nContent-Length: 70\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "{answer}");
+}

@@ -28,6 +28,9 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 512 * 1024;
 /// How long `/health` waits for its linearizable probe read.
 pub const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a connection may take to send a complete request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The key `/health` reads through consensus; a "key not found" answer proves the quorum as well.
 const HEALTH_PROBE_KEY: &str = "/_concord_health_probe";
 
@@ -144,7 +147,11 @@ pub async fn serve_with_shutdown(
                 async move { Ok::<_, Infallible>(handle(&shared, request).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
+                // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
                 .title_case_headers(true)
+                // A client that never finishes its request head must not hold a connection forever.
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
             // Client resets and malformed requests end the connection; nothing to report upward.
             let _ = connection.await;
