@@ -308,6 +308,17 @@ struct WalMetadata {
     join_existing: bool,
 }
 
+/// The member and cluster IDs recorded in an existing data dir's WAL, or `None` for a fresh data dir.
+/// On a restart these win over anything the flags would derive (etcd ignores `--initial-*` then).
+pub fn read_identity(disk: &dyn Disk, wal_dir: &std::path::Path) -> Result<Option<(NodeId, u64)>, NodeError> {
+    if !Wal::exists(disk, wal_dir)? {
+        return Ok(None);
+    }
+    let metadata: WalMetadata = codec::decode(&Wal::read_metadata(disk, wal_dir)?)
+        .map_err(|error| NodeError::DataDir(format!("unreadable WAL metadata: {error}")))?;
+    Ok(Some((metadata.member_id, metadata.cluster_id)))
+}
+
 /// A normal log entry's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Proposal {

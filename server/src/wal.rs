@@ -658,6 +658,24 @@ impl Wal {
         Ok(markers)
     }
 
+    /// The metadata given to [`Wal::create`], read from the oldest segment without opening the WAL for
+    /// appending (a restarting node learns its member and cluster IDs from it).
+    pub fn read_metadata(disk: &dyn Disk, dir: &Path) -> Result<Vec<u8>, WalError> {
+        let segments = list_segments(disk, dir)?;
+        let Some(first) = segments.first() else {
+            return Err(WalError::NotFound { dir: dir.to_path_buf() });
+        };
+        let scanned = scan_segments(disk, std::slice::from_ref(first), false)?;
+        scanned
+            .records
+            .into_iter()
+            .find_map(|(_, _, record)| match record {
+                Record::Metadata(bytes) => Some(bytes),
+                _ => None,
+            })
+            .ok_or_else(|| corrupt(&first.path, 0, "segment has no metadata record"))
+    }
+
     /// Opens the WAL in `dir` for appending and reads back the state after `snapshot` (the snapshot
     /// the node restored, or the default for none): hard state and the entries above its index.
     /// A torn tail is cut off (and reported in `warnings`); other damage fails with `Corrupt`.
