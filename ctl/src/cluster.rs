@@ -2,7 +2,9 @@
 //! `endpoint status|health` (etcdctl v3's layout, built from the v2 HTTP API).
 //!
 //! `endpoint status` columns and where each comes from:
-//! - ID: `/v2/stats/self` `id`; IS LEADER: that `id` equals `leaderInfo.leader`.
+//! - ID: `/v2/stats/self` `id`; IS LEADER: that `id` equals the id `/v2/members/leader` returns on the same
+//!   endpoint (the node's current raft view; `leaderInfo` in the stats can be stale after an election, so it
+//!   is only the fallback for servers without `/v2/members/leader`).
 //! - VERSION: `/version` `etcdserver`.
 //! - RAFT TERM / RAFT INDEX: the `X-Raft-Term` / `X-Raft-Index` headers of `GET /v2/keys/`; v2 exposes no
 //!   separate applied index, so RAFT APPLIED INDEX repeats the raft index the server reports.
@@ -336,7 +338,8 @@ fn endpoint_status(endpoint: &Endpoint, deadlines: Deadlines) -> Result<Status, 
     let header = |name: &str| keys.header(name).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
     let text = |value: &Value, name: &str| value.get(name).and_then(Value::as_str).unwrap_or("").to_string();
     let id = text(&stats, "id");
-    let leader = stats.get("leaderInfo").map(|info| text(info, "leader")).unwrap_or_default();
+    let leader = current_leader(endpoint, deadlines)
+        .unwrap_or_else(|| stats.get("leaderInfo").map(|info| text(info, "leader")).unwrap_or_default());
     let (db_size, db_size_in_use) = db_sizes(endpoint, deadlines);
     Ok(Status {
         endpoint: endpoint.url.clone(),
@@ -351,6 +354,20 @@ fn endpoint_status(endpoint: &Endpoint, deadlines: Deadlines) -> Result<Status, 
         etcd_index: header("x-etcd-index"),
         cluster_id: keys.header("x-etcd-cluster-id").unwrap_or("").to_string(),
     })
+}
+
+/// The leader id as `endpoint` currently sees it, from `/v2/members/leader`: `Some("")` when it knows no
+/// leader (etcd answers 503 during an election), `None` when the server lacks the endpoint (404) or the
+/// request failed.
+fn current_leader(endpoint: &Endpoint, deadlines: Deadlines) -> Option<String> {
+    let response = http::send(endpoint, &Request::get("/v2/members/leader".to_string()), deadlines).ok()?;
+    match response.status {
+        200 => serde_json::from_slice::<Value>(&response.body)
+            .ok()
+            .map(|member| member.get("id").and_then(Value::as_str).unwrap_or("").to_string()),
+        404 => None,
+        _ => Some(String::new()),
+    }
 }
 
 /// Database size from Prometheus metrics, when the server exports them; `(0, 0)` otherwise.
