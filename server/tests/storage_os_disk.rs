@@ -103,3 +103,69 @@ fn the_writability_check_passes_on_a_writable_dir_and_fails_on_a_missing_one() {
     assert!(os_disk.list(temp.path()).unwrap().is_empty(), "the probe is removed");
     assert!(disk::check_writable(&os_disk, &temp.path().join("missing")).is_err());
 }
+
+/// Child side of the kill test: appends and syncs forever, printing each acknowledged index.
+fn writer_child(dir: &Path) -> ! {
+    use std::io::Write as _;
+    let disk: Arc<dyn Disk> = Arc::new(OsDisk::new());
+    let options = WalOptions { segment_size: 8 * 1024, max_wals: 0 };
+    let mut wal = Wal::create(disk, dir, b"child", options).unwrap();
+    let mut stdout = std::io::stdout();
+    for index in 1.. {
+        let batch: Vec<Entry> = (0..4).map(|offset| entry(index * 4 + offset - 3, 1)).collect();
+        wal.save(Some(&HardState { term: 1, vote: None, commit: index * 4 }), &batch).unwrap();
+        wal.sync().unwrap();
+        writeln!(stdout, "ack {}", index * 4).unwrap();
+        stdout.flush().unwrap();
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_process_killed_mid_write_restarts_with_everything_it_acknowledged() {
+    const CHILD_ENV: &str = "CONCORD_WAL_KILL_CHILD_DIR";
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        writer_child(Path::new(&dir));
+    }
+    use std::io::BufRead as _;
+    let temp = TempDir::new("wal-kill");
+    let wal_dir = temp.path().join("member/wal");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_process_killed_mid_write_restarts_with_everything_it_acknowledged",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, &wal_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acknowledged = 0u64;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(index) = line.strip_prefix("ack ") {
+            acknowledged = index.parse().unwrap();
+            if acknowledged >= 400 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(acknowledged >= 400, "the child died early");
+
+    let disk: Arc<dyn Disk> = Arc::new(OsDisk::new());
+    let (mut wal, recovered) =
+        Wal::open(Arc::clone(&disk), &wal_dir, WalSnapshot::default(), WalOptions::default()).unwrap();
+    let recovered_last = recovered.entries.last().unwrap().index;
+    assert!(recovered_last >= acknowledged, "acknowledged {acknowledged}, recovered {recovered_last}");
+    for (position, recovered_entry) in recovered.entries.iter().enumerate() {
+        assert_eq!(recovered_entry, &entry(position as u64 + 1, 1));
+    }
+    assert!(recovered.hard_state.commit >= acknowledged);
+    assert!(wal.segment_paths().len() > 1, "the child rotated segments");
+    wal.save(None, &[entry(recovered_last + 1, 1)]).unwrap();
+    wal.sync().unwrap();
+}
