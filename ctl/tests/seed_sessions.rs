@@ -61,20 +61,22 @@ fn thesis_ttl_keys_expire() {
         BASE_PORT,
         &[
             step(&["set", "/secondkey", "value2", "--ttl", "100"], Expect::Stdout("value2\n")),
-            // The seed's single-dash spelling (`-ttl 1`) is accepted, as Go's flag package accepts it.
-            step(&["set", "/color", "green", "-ttl", "1"], Expect::Stdout("green\n")),
+            // The seed's single-dash spelling (`-ttl 3`) is accepted, as Go's flag package accepts it.
+            step(&["set", "/color", "green", "-ttl", "2"], Expect::Stdout("green\n")),
             step(&["get", "/color"], Expect::Stdout("green\n")),
             step(&["-o", "json", "get", "/secondkey"], Expect::SameAsEtcdctl),
             step(&["update", "--ttl", "50", "/secondkey", "value3"], Expect::Stdout("value3\n")),
             step(&["mkdir", "--ttl", "100", "/tmpdir"], Expect::Stdout("")),
-            step(&["updatedir", "--ttl", "1", "/tmpdir"], Expect::Stdout("")),
-            // etcd expires keys on its leader every 500 ms: 2.5 s after a 1 s TTL the key is gone.
-            step(&["exec-sleep-2500"], Expect::SameAsEtcdctl),
+            step(&["updatedir", "--ttl", "2", "/tmpdir"], Expect::Stdout("")),
+            // etcd expires keys on its leader every 500 ms: 3.5 s after a 2 s TTL the key is gone (2 s, not
+            // 1 s, so a slow machine cannot expire /color before the `get` right after the `set`).
+            step(&["exec-sleep-3500"], Expect::SameAsEtcdctl),
             step(&["get", "/color"], Expect::SameAsEtcdctl),
             step(&["ls", "/tmpdir"], Expect::SameAsEtcdctl),
             step(&["get", "/secondkey"], Expect::Stdout("value3\n")),
         ],
     );
+    assert!(transcript[3].stdout.contains(r#""expiration":"<time>","ttl":<ttl>}"#), "{}", transcript[3]);
     assert!(transcript[8].stderr.starts_with("Error:  100: Key not found (/color) ["), "{}", transcript[8]);
     assert_eq!(transcript[8].code, 4);
     assert!(transcript[9].stderr.starts_with("Error:  100: Key not found (/tmpdir) ["), "{}", transcript[9]);
