@@ -301,8 +301,44 @@ impl Raft {
             prev_hard_state,
             config,
         };
+        let fresh = raft.snapshot.is_none()
+            && raft.log.last_index() == 0
+            && hard_state == HardState::default()
+            && !raft.base_conf.voters.is_empty();
+        if fresh {
+            raft.bootstrap();
+        }
         raft.recompute_conf();
         Ok(raft)
+    }
+
+    /// A brand-new member of a brand-new cluster writes the initial membership into its log, like
+    /// etcd: one change per member at term 1, committed by construction (every initial member writes
+    /// the same entries). The log then describes the whole membership history, so a member that joins
+    /// later and replays the log from index 1 (starting from an empty configuration) learns the right
+    /// configuration instead of guessing it. The first election is then in term 2, as in etcd.
+    fn bootstrap(&mut self) {
+        let initial = std::mem::take(&mut self.base_conf);
+        let changes = initial
+            .voters
+            .iter()
+            .map(|&node_id| ConfChangeSingle { kind: ConfChangeKind::AddVoter, node_id })
+            .chain(
+                initial
+                    .learners
+                    .iter()
+                    .map(|&node_id| ConfChangeSingle { kind: ConfChangeKind::AddLearner, node_id }),
+            );
+        for (index, single) in (1..).zip(changes) {
+            let change = ConfChange { changes: vec![single], ..ConfChange::default() };
+            self.log.push(Entry { term: 1, index, payload: EntryPayload::ConfChange(change) });
+        }
+        self.term = 1;
+        let last = self.log.last_index();
+        self.log.commit_to(last);
+        // Everything is new: it all goes out in the first Ready to be persisted.
+        self.log.unstable_from = 1;
+        self.log.persisted = 0;
     }
 
     // ----------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ fn a_follower_times_out_and_is_elected_by_a_majority() {
     cluster.tick_all(25);
     let leader = cluster.leader().expect("a leader after two election timeouts");
     let term = cluster.node(leader).term();
-    assert_eq!(term, 1, "pre-vote means only the winner bumped the term");
+    // The bootstrap entries are term 1; pre-vote means only the winner's real election bumped it.
+    assert_eq!(term, 2);
     for id in [1, 2, 3] {
         assert_eq!(cluster.node(id).term(), term);
         assert_eq!(cluster.node(id).leader(), Some(leader));
@@ -30,7 +31,11 @@ fn a_proposal_on_the_leader_commits_and_applies_everywhere() {
     cluster.stabilize();
     for id in [1, 2, 3] {
         let node = &cluster.nodes[&id];
-        assert_eq!(node.raft.commit_index(), 2, "empty leader entry + the proposal");
+        assert_eq!(
+            node.raft.commit_index(),
+            5,
+            "3 bootstrap entries, the leader's empty entry, the proposal"
+        );
         assert_eq!(node.applied_data, vec![Bytes::from_static(b"hello")]);
     }
     cluster.check_safety().unwrap();
@@ -52,26 +57,30 @@ fn single_node_cluster_elects_itself_and_commits_after_persisting() {
     assert!(cluster.elect(1));
     cluster.propose(1, b"a").unwrap();
     cluster.stabilize();
-    assert_eq!(cluster.node(1).commit_index(), 2);
+    assert_eq!(cluster.node(1).commit_index(), 3, "bootstrap entry, empty entry, proposal");
     assert_eq!(cluster.nodes[&1].applied_data.len(), 1);
 }
 
 #[test]
 fn ready_holds_vote_answers_until_the_vote_is_persisted() {
     let mut node = Raft::new(Config::new(2, 1), RestoreState::new_cluster([1, 2, 3])).unwrap();
+    let bootstrap = node.ready();
+    assert_eq!(bootstrap.hard_state, Some(HardState { term: 1, vote: None, commit: 3 }));
+    assert_eq!(bootstrap.entries.len(), 3, "one membership entry per initial member");
+    node.on_persisted(3, 1);
     node.step(Message {
         from: 1,
         to: 2,
-        term: 1,
+        term: 2,
         body: MessageBody::RequestVote {
             pre_vote: false,
-            last_log_index: 0,
-            last_log_term: 0,
+            last_log_index: 3,
+            last_log_term: 1,
             leader_transfer: false,
         },
     });
     let ready = node.ready();
-    assert_eq!(ready.hard_state, Some(HardState { term: 1, vote: Some(1), commit: 0 }));
+    assert_eq!(ready.hard_state, Some(HardState { term: 2, vote: Some(1), commit: 3 }));
     assert!(ready.messages.is_empty());
     assert_eq!(ready.messages_after_persist.len(), 1);
     assert!(matches!(
@@ -94,7 +103,8 @@ fn restart_keeps_term_vote_and_log() {
     cluster.stabilize();
     let restarted = cluster.node(2);
     assert_eq!(restarted.term(), cluster.node(1).term());
-    assert_eq!(restarted.last_index(), 6);
+    assert_eq!(restarted.last_index(), 9);
     assert_eq!(cluster.nodes[&2].applied_data.len(), 5, "re-applied from index 1 after the restart");
+    assert_eq!(restarted.conf_state(), &ConfState::with_voters([1, 2, 3]));
     cluster.check_safety().unwrap();
 }

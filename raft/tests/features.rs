@@ -31,11 +31,11 @@ fn with_pre_vote_a_partitioned_node_rejoins_without_disrupting_the_leader() {
     for _ in 0..100 {
         cluster.tick(3);
     }
-    assert_eq!(cluster.node(3).term(), 1, "pre-candidates never bump their term");
+    assert_eq!(cluster.node(3).term(), 2, "pre-candidates never bump their term");
     cluster.heal();
     cluster.tick_all(30);
     assert_eq!(cluster.leader(), Some(1));
-    assert_eq!(cluster.node(1).term(), 1);
+    assert_eq!(cluster.node(1).term(), 2);
     assert_eq!(cluster.node(3).leader(), Some(1));
     cluster.check_safety().unwrap();
 }
@@ -63,13 +63,13 @@ fn a_pre_vote_is_granted_for_a_future_term_without_changing_the_voters_term() {
         term: 5,
         body: MessageBody::RequestVote {
             pre_vote: true,
-            last_log_index: 0,
-            last_log_term: 0,
+            last_log_index: 3,
+            last_log_term: 1,
             leader_transfer: false,
         },
     });
     let ready = node.ready();
-    assert_eq!(node.term(), 0);
+    assert_eq!(node.term(), 1, "the bootstrap term");
     assert_eq!(node.vote(), None);
     let answer = &ready.messages_after_persist[0];
     assert_eq!(answer.term, 5, "answers in the asked term");
@@ -116,8 +116,8 @@ fn followers_that_hear_from_a_live_leader_ignore_vote_requests() {
     cluster.node_mut(3).campaign();
     cluster.stabilize();
     assert_eq!(cluster.node(1).role(), Role::Leader);
-    assert_eq!(cluster.node(1).term(), 1);
-    assert_eq!(cluster.node(2).term(), 1);
+    assert_eq!(cluster.node(1).term(), 2);
+    assert_eq!(cluster.node(2).term(), 2);
     assert_ne!(cluster.node(3).role(), Role::Leader);
 }
 
@@ -150,7 +150,7 @@ fn leader_transfer_to_an_up_to_date_follower_hands_over_at_once() {
     cluster.process_ready(1);
     cluster.stabilize();
     assert_eq!(cluster.leader(), Some(2));
-    assert_eq!(cluster.node(2).term(), 2);
+    assert_eq!(cluster.node(2).term(), 3);
     assert_eq!(cluster.node(1).leader(), Some(2));
 }
 
@@ -207,7 +207,7 @@ fn read_index_on_the_leader_is_confirmed_by_a_heartbeat_quorum() {
     cluster.process_ready(1);
     assert!(cluster.nodes[&1].read_states.is_empty(), "needs the heartbeat round first");
     cluster.stabilize();
-    assert_eq!(cluster.nodes[&1].read_states, vec![ReadState { context: 42, index: 2 }]);
+    assert_eq!(cluster.nodes[&1].read_states, vec![ReadState { context: 42, index: 5 }]);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn read_index_on_a_follower_is_forwarded_and_answered() {
     cluster.node_mut(3).read_index(7).unwrap();
     cluster.process_ready(3);
     cluster.stabilize();
-    assert_eq!(cluster.nodes[&3].read_states, vec![ReadState { context: 7, index: 1 }]);
+    assert_eq!(cluster.nodes[&3].read_states, vec![ReadState { context: 7, index: 4 }]);
 }
 
 #[test]
@@ -244,10 +244,10 @@ fn a_new_leader_answers_reads_only_after_committing_an_entry_of_its_term() {
     assert_eq!(cluster.node(1).role(), Role::Leader);
     cluster.node_mut(1).read_index(9).unwrap();
     cluster.process_ready(1);
-    assert_eq!(cluster.node(1).commit_index(), 0);
+    assert_eq!(cluster.node(1).commit_index(), 3, "only the bootstrap entries");
     assert!(cluster.nodes[&1].read_states.is_empty());
     cluster.stabilize();
-    assert_eq!(cluster.nodes[&1].read_states, vec![ReadState { context: 9, index: 1 }]);
+    assert_eq!(cluster.nodes[&1].read_states, vec![ReadState { context: 9, index: 4 }]);
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn a_single_voter_answers_reads_at_once() {
     assert!(cluster.elect(1));
     cluster.node_mut(1).read_index(3).unwrap();
     cluster.process_ready(1);
-    assert_eq!(cluster.nodes[&1].read_states, vec![ReadState { context: 3, index: 1 }]);
+    assert_eq!(cluster.nodes[&1].read_states, vec![ReadState { context: 3, index: 2 }]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,7 +270,7 @@ fn lagging_follower_after_compaction() -> Cluster {
     }
     cluster.stabilize();
     cluster.compact(1);
-    assert_eq!(cluster.node(1).first_index(), 12);
+    assert_eq!(cluster.node(1).first_index(), 15);
     cluster.heal();
     cluster
 }
@@ -281,18 +281,18 @@ fn a_follower_behind_the_compaction_point_installs_a_snapshot_and_catches_up() {
     cluster.propose(1, b"after").unwrap();
     cluster.tick_all(2);
     let follower = cluster.node(3);
-    assert_eq!(follower.first_index(), 12);
-    assert_eq!(follower.last_index(), 12);
-    assert_eq!(follower.commit_index(), 12);
+    assert_eq!(follower.first_index(), 15);
+    assert_eq!(follower.last_index(), 15);
+    assert_eq!(follower.commit_index(), 15);
     assert_eq!(follower.conf_state(), &ConfState::with_voters([1, 2, 3]));
-    assert_eq!(cluster.nodes[&3].applied_index, 12);
+    assert_eq!(cluster.nodes[&3].applied_index, 15);
     assert_eq!(cluster.node(1).progress(3).unwrap().state, ProgressState::Replicate);
     cluster.check_safety().unwrap();
     // And it restarts from the snapshot it persisted.
     cluster.crash(3);
     cluster.restart(3);
-    assert_eq!(cluster.node(3).first_index(), 12);
-    assert_eq!(cluster.node(3).commit_index(), 12);
+    assert_eq!(cluster.node(3).first_index(), 15);
+    assert_eq!(cluster.node(3).commit_index(), 15);
 }
 
 #[test]
@@ -301,9 +301,9 @@ fn a_lost_snapshot_is_sent_again() {
     cluster.node_mut(1).tick();
     cluster.process_ready(1);
     cluster.stabilize_dropping(|message| matches!(message.body, MessageBody::InstallSnapshot { .. }));
-    assert_eq!(cluster.node(3).commit_index(), 1);
+    assert_eq!(cluster.node(3).commit_index(), 4);
     cluster.tick_all(25);
-    assert_eq!(cluster.node(3).commit_index(), 11);
+    assert_eq!(cluster.node(3).commit_index(), 14);
 }
 
 #[test]
@@ -352,20 +352,21 @@ fn an_append_older_than_an_installed_snapshot_cannot_reach_compacted_entries() {
 // ---------------------------------------------------------------------------------------------
 // Membership: learners, joint consensus, removal.
 
-/// Adds node `id` to the cluster as a process that joins with the existing voters as its initial view.
-fn start_joiner(cluster: &mut Cluster, id: NodeId, voters: &[NodeId]) {
-    cluster.add_node(config(id, true, true), RestoreState::new_cluster(voters.iter().copied()));
+/// Adds node `id` as a process that joins an existing cluster: it knows no configuration at all and
+/// learns it by replaying the leader's log from the bootstrap entries on.
+fn start_joiner(cluster: &mut Cluster, id: NodeId) {
+    cluster.add_node(config(id, true, true), RestoreState::default());
 }
 
 #[test]
 fn a_learner_catches_up_without_voting_and_is_then_promoted() {
     let mut cluster = elected(true, true);
-    start_joiner(&mut cluster, 4, &[1, 2, 3]);
+    start_joiner(&mut cluster, 4);
     let add = change(ConfChangeTransition::Auto, &[(ConfChangeKind::AddLearner, 4)]);
     cluster.node_mut(1).propose_conf_change(add).unwrap();
     cluster.process_ready(1);
     cluster.stabilize();
-    assert_eq!(cluster.node(4).commit_index(), 2);
+    assert_eq!(cluster.node(4).commit_index(), 5);
     assert!(cluster.node(4).conf_state().learners.contains(&4));
     // The learner never campaigns.
     for _ in 0..50 {
@@ -379,7 +380,7 @@ fn a_learner_catches_up_without_voting_and_is_then_promoted() {
     cluster.cut.remove(&(4, 1));
     cluster.propose(1, b"needs a voter quorum").unwrap();
     cluster.stabilize();
-    assert_eq!(cluster.node(1).commit_index(), 2);
+    assert_eq!(cluster.node(1).commit_index(), 5);
     cluster.heal();
     cluster.stabilize();
     let promote = change(ConfChangeTransition::Auto, &[(ConfChangeKind::AddVoter, 4)]);
@@ -393,7 +394,7 @@ fn a_learner_catches_up_without_voting_and_is_then_promoted() {
 #[test]
 fn replacing_a_voter_goes_through_a_joint_configuration_that_is_left_automatically() {
     let mut cluster = elected(true, true);
-    start_joiner(&mut cluster, 4, &[1, 2, 3]);
+    start_joiner(&mut cluster, 4);
     let replace =
         change(ConfChangeTransition::Auto, &[(ConfChangeKind::RemoveNode, 3), (ConfChangeKind::AddVoter, 4)]);
     cluster.node_mut(1).propose_conf_change(replace).unwrap();
@@ -488,7 +489,7 @@ fn a_new_leader_recomputes_the_pending_change_from_its_uncommitted_log() {
     cluster.node_mut(1).propose_conf_change(add).unwrap();
     cluster.process_ready(1);
     cluster.stabilize();
-    assert_eq!(cluster.node(2).commit_index(), 1, "appended but the acks never reached the leader");
+    assert_eq!(cluster.node(2).commit_index(), 4, "appended but the acks never reached the leader");
     cluster.crash(1);
     cluster.node_mut(2).campaign();
     cluster.deliver_matching(|message| {
@@ -554,20 +555,25 @@ fn messages_from_unknown_senders_are_dropped() {
         term: 50,
         body: MessageBody::AppendEntriesResponse { result: Ok(1) },
     });
-    assert_eq!(cluster.node(2).term(), 1);
-    assert_eq!(cluster.node(1).term(), 1);
+    assert_eq!(cluster.node(2).term(), 2);
+    assert_eq!(cluster.node(1).term(), 2);
     assert_eq!(cluster.node(1).role(), Role::Leader);
 }
 
 #[test]
 fn a_node_outside_the_voters_never_campaigns() {
-    let mut node = Raft::new(Config::new(4, 1), RestoreState::new_cluster([1, 2, 3])).unwrap();
-    for _ in 0..100 {
-        node.tick();
+    // A joining process (no configuration yet) and a member started with a list that lacks it.
+    for restore in [RestoreState::default(), RestoreState::new_cluster([1, 2, 3])] {
+        let mut node = Raft::new(Config::new(4, 1), restore).unwrap();
+        node.ready();
+        let term = node.term();
+        for _ in 0..100 {
+            node.tick();
+        }
+        node.campaign();
+        assert_eq!((node.role(), node.term()), (Role::Follower, term));
+        assert!(!node.has_ready());
     }
-    node.campaign();
-    assert_eq!((node.role(), node.term()), (Role::Follower, 0));
-    assert!(!node.has_ready());
 }
 
 #[test]

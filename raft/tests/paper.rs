@@ -32,8 +32,13 @@ fn granted(ready: &Ready) -> Vec<(NodeId, bool)> {
         .collect()
 }
 
+/// A bootstrapped member of {1, 2, 3} (log: 3 membership entries of term 1, committed), with its
+/// first Ready already persisted.
 fn lone_node(id: NodeId, pre_vote: bool) -> Raft {
-    Raft::new(config(id, pre_vote, false), RestoreState::new_cluster([1, 2, 3])).unwrap()
+    let mut node = Raft::new(config(id, pre_vote, false), RestoreState::new_cluster([1, 2, 3])).unwrap();
+    node.ready();
+    node.on_persisted(3, 1);
+    node
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -53,7 +58,7 @@ fn follower_that_hears_nothing_campaigns_within_t_to_2t_ticks() {
         }
         assert!((10..20).contains(&ticks), "campaigned after {ticks} ticks");
         assert_eq!(node.role(), Role::Candidate);
-        assert_eq!(node.term(), 1);
+        assert_eq!(node.term(), 2, "the bootstrap term is 1");
         assert_eq!(node.vote(), Some(1), "votes for itself");
     }
 }
@@ -78,7 +83,7 @@ fn candidate_asks_every_voter_only_after_persisting_its_vote() {
     let mut node = lone_node(1, false);
     node.campaign();
     let ready = node.ready();
-    assert_eq!(ready.hard_state, Some(HardState { term: 1, vote: Some(1), commit: 0 }));
+    assert_eq!(ready.hard_state, Some(HardState { term: 2, vote: Some(1), commit: 3 }));
     assert!(ready.messages.is_empty());
     let mut asked: Vec<NodeId> = ready.messages_after_persist.iter().map(|message| message.to).collect();
     asked.sort();
@@ -93,7 +98,7 @@ fn candidate_wins_with_a_majority_of_grants() {
     node.step(Message {
         from: 2,
         to: 1,
-        term: 1,
+        term: 2,
         body: MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
     });
     assert_eq!(node.role(), Role::Leader);
@@ -102,29 +107,30 @@ fn candidate_wins_with_a_majority_of_grants() {
 #[test]
 fn candidate_loses_to_a_majority_of_rejections_and_becomes_follower() {
     let mut node = Raft::new(config(1, false, false), RestoreState::new_cluster([1, 2, 3, 4, 5])).unwrap();
+    node.ready();
     node.campaign();
     for from in [2, 3, 4] {
         node.step(Message {
             from,
             to: 1,
-            term: 1,
+            term: 2,
             body: MessageBody::RequestVoteResponse { pre_vote: false, granted: false },
         });
     }
     assert_eq!(node.role(), Role::Follower);
-    assert_eq!(node.term(), 1);
+    assert_eq!(node.term(), 2);
 }
 
 #[test]
 fn a_voter_grants_at_most_one_vote_per_term() {
     let mut node = lone_node(3, false);
-    node.step(vote_request(1, 3, 1, 0, 0));
+    node.step(vote_request(1, 3, 2, 3, 1));
     assert_eq!(granted(&node.ready()), vec![(1, true)]);
-    node.step(vote_request(2, 3, 1, 0, 0));
-    assert_eq!(granted(&node.ready()), vec![(2, false)], "already voted for 1 in term 1");
-    node.step(vote_request(1, 3, 1, 0, 0));
+    node.step(vote_request(2, 3, 2, 3, 1));
+    assert_eq!(granted(&node.ready()), vec![(2, false)], "already voted for 1 in term 2");
+    node.step(vote_request(1, 3, 2, 3, 1));
     assert_eq!(granted(&node.ready()), vec![(1, true)], "a repeated request from the same candidate");
-    node.step(vote_request(2, 3, 2, 0, 0));
+    node.step(vote_request(2, 3, 3, 3, 1));
     assert_eq!(granted(&node.ready()), vec![(2, true)], "a new term, a new vote");
 }
 
@@ -153,17 +159,17 @@ fn candidate_returns_to_follower_on_an_append_from_a_leader_of_its_term() {
     node.step(Message {
         from: 2,
         to: 1,
-        term: 1,
+        term: 2,
         body: MessageBody::AppendEntries {
-            prev_log_index: 0,
-            prev_log_term: 0,
+            prev_log_index: 3,
+            prev_log_term: 1,
             entries: vec![],
-            leader_commit: 0,
+            leader_commit: 3,
         },
     });
     assert_eq!(node.role(), Role::Follower);
     assert_eq!(node.leader(), Some(2));
-    assert_eq!(node.term(), 1);
+    assert_eq!(node.term(), 2);
 }
 
 #[test]
@@ -232,10 +238,11 @@ fn leader_sends_heartbeats_every_heartbeat_tick() {
 fn a_new_leader_appends_an_empty_entry_of_its_term_and_commits_it() {
     let mut cluster = Cluster::with_defaults(&[1, 2, 3], true, true);
     assert!(cluster.elect(1));
-    let entry = cluster.node(1).log_entries(1, 1).unwrap().remove(0);
-    assert_eq!(entry, Entry { term: 1, index: 1, payload: EntryPayload::Empty });
+    // Indexes 1..=3 are the bootstrap membership entries (term 1); the leader of term 2 appends 4.
+    let entry = cluster.node(1).log_entries(4, 4).unwrap().remove(0);
+    assert_eq!(entry, Entry { term: 2, index: 4, payload: EntryPayload::Empty });
     for id in 1..=3 {
-        assert_eq!(cluster.node(id).commit_index(), 1);
+        assert_eq!(cluster.node(id).commit_index(), 4);
     }
 }
 
@@ -387,12 +394,12 @@ fn a_heartbeat_answer_from_a_lagging_follower_triggers_a_resend() {
     cluster.cut.insert((1, 3));
     cluster.propose(1, b"lost").unwrap();
     cluster.stabilize();
-    assert_eq!(cluster.node(3).last_index(), 1);
+    assert_eq!(cluster.node(3).last_index(), 4);
     cluster.heal();
     cluster.node_mut(1).tick(); // heartbeat
     cluster.stabilize();
-    assert_eq!(cluster.node(3).last_index(), 2);
-    assert_eq!(cluster.node(3).commit_index(), 2);
+    assert_eq!(cluster.node(3).last_index(), 5);
+    assert_eq!(cluster.node(3).commit_index(), 5);
 }
 
 #[test]
@@ -447,7 +454,7 @@ fn heartbeats_carry_the_commit_index_capped_at_each_followers_match() {
     cluster.cut.insert((1, 3));
     cluster.propose(1, b"x").unwrap();
     cluster.stabilize();
-    assert_eq!(cluster.node(1).commit_index(), 2);
+    assert_eq!(cluster.node(1).commit_index(), 5);
     cluster.node_mut(1).tick();
     let ready = cluster.node_mut(1).ready();
     let commits: Vec<(NodeId, Index)> = ready
@@ -458,7 +465,7 @@ fn heartbeats_carry_the_commit_index_capped_at_each_followers_match() {
             _ => None,
         })
         .collect();
-    assert_eq!(commits, vec![(2, 2), (3, 1)], "node 3 only matches up to 1");
+    assert_eq!(commits, vec![(2, 5), (3, 4)], "node 3 only matches up to 4");
 }
 
 #[test]
@@ -491,6 +498,6 @@ fn the_uncommitted_tail_is_bounded() {
     assert!((7..=9).contains(&accepted), "accepted {accepted} entries of ~124 bytes under a 1000-byte bound");
     cluster.heal();
     cluster.tick_all(1);
-    assert_eq!(cluster.node(1).commit_index(), 1 + accepted);
+    assert_eq!(cluster.node(1).commit_index(), 4 + accepted);
     cluster.node_mut(1).propose(payload).unwrap();
 }

@@ -53,7 +53,7 @@ fn commit_old_term_is_caught_by_state_machine_safety_in_figure_8() {
 }
 
 /// Leader 1 streams to node 2 (node 3 cut off); an early append to 2 is duplicated and arrives
-/// after a later one, once entry 4 is committed with node 2's ack.
+/// after a later one, once the last entry is committed with node 2's ack.
 fn stale_append_scenario(bug: Option<PlantedBug>) -> Result<(), Violation> {
     let mut cluster = cluster_with_bug(&[1, 2, 3], bug, false, false);
     assert!(cluster.elect(1));
@@ -67,8 +67,8 @@ fn stale_append_scenario(bug: Option<PlantedBug>) -> Result<(), Violation> {
     for message in appends {
         cluster.deliver(message);
     }
-    cluster.deliver_matching(|message| message.to == 1); // the acks: the leader commits 4
-    assert_eq!(cluster.node(1).commit_index(), 4);
+    cluster.deliver_matching(|message| message.to == 1); // the acks: the leader commits "c"
+    assert_eq!(cluster.node(1).commit_index(), 7, "3 bootstrap entries, the empty entry, a, b, c");
     cluster.deliver(first); // the late duplicate, before node 2 hears of the commit
     // Node 1 dies at once; node 2 and node 3 elect among themselves.
     cluster.network.clear();
