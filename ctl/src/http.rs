@@ -35,8 +35,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `http://127.0.0.1:2379`, `127.0.0.1:2379` (scheme defaults to http, like etcdctl) or
-    /// `http://host` (port 80).
+    /// Parses `http://127.0.0.1:2379`, `http://host` (port 80) or a bare `127.0.0.1:2379`. The bare form
+    /// defaults to http, as etcdctl v3 does; etcdctl v2 rejects it with a URL parse error.
     pub fn parse(text: &str) -> Result<Endpoint, String> {
         let text = text.trim();
         if text.is_empty() {
