@@ -246,3 +246,32 @@ async fn connections_beyond_the_inbound_bound_are_refused() {
     assert_eq!(answer, HelloAnswer::Refused(RefusalReason::TooManyConnections));
     member.transport.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_after_a_good_handshake_closes_that_stream_and_the_member_keeps_serving() {
+    let mut member = member_with_peer_one().await;
+    let mut state: u64 = 0x0BAD_F00D_5EED_0001;
+    for _ in 0..20 {
+        let (mut stream, answer) = raw_stream(&member.url(), HELLO).await;
+        assert_eq!(answer, HelloAnswer::Accepted);
+        let garbage: Vec<u8> = (0..256)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        // The member may close before reading it all; a failed write is fine.
+        let _ = stream.write_all(&garbage).await;
+        // End our side too: garbage announcing a long frame then meets end-of-stream mid-frame.
+        let _ = stream.shutdown().await;
+        expect_closed(&mut stream).await;
+    }
+    // Still healthy: a well-behaved stream is accepted and delivered.
+    let (mut stream, answer) = raw_stream(&member.url(), HELLO).await;
+    assert_eq!(answer, HelloAnswer::Accepted);
+    stream.write_all(&frame_of(&heartbeat(1, 2, 77))).await.unwrap();
+    assert_eq!(member.recv().await, heartbeat(1, 2, 77));
+    member.transport.shutdown().await;
+}

@@ -530,6 +530,61 @@ mod tests {
         assert!(assembler.chunk(4, b"efg").is_err(), "past the announced end");
     }
 
+    /// A tiny deterministic generator, so the randomized tests below replay exactly.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_frames_are_refused_or_decoded_never_a_panic() {
+        let mut rng = XorShift(0x5EED_F00D_C0C0);
+        let mut valid = Vec::new();
+        encode_frame(&FrameRef::Message(&append(1, 2)), MAX, &mut valid).unwrap();
+        encode_frame(&FrameRef::Message(&snapshot_message(300)), MAX, &mut valid).unwrap();
+        for round in 0..20_000 {
+            let mut bytes = if round % 2 == 0 {
+                // Pure noise behind a plausible header.
+                let length = (rng.next() % 512) as usize;
+                let mut noise: Vec<u8> = (0..FRAME_HEADER_BYTES + length).map(|_| rng.next() as u8).collect();
+                noise[..4].copy_from_slice(&(length as u32).to_le_bytes());
+                noise
+            } else {
+                // A valid frame with a few flipped bits.
+                let mut mutated = valid.clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let at = (rng.next() as usize) % mutated.len();
+                    mutated[at] ^= 1 << (rng.next() % 8);
+                }
+                mutated
+            };
+            // Recompute the checksum half the time, so the decoder itself sees hostile payloads.
+            if round % 4 < 2 && bytes.len() >= FRAME_HEADER_BYTES {
+                let length = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+                if FRAME_HEADER_BYTES + length <= bytes.len() {
+                    let checksum = crc32fast::hash(&bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length]);
+                    bytes[4..8].copy_from_slice(&checksum.to_le_bytes());
+                }
+            }
+            let header: [u8; FRAME_HEADER_BYTES] = bytes[..FRAME_HEADER_BYTES].try_into().unwrap();
+            let Ok((length, checksum)) = parse_frame_header(header, MAX) else { continue };
+            let Some(payload) = bytes.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length) else { continue };
+            if let Ok(Frame::SnapshotBegin { from, to, term, meta, total_bytes }) =
+                decode_payload(payload, checksum)
+            {
+                // Whatever a hostile begin frame announces, the assembler holds to its bound.
+                let mut assembler = SnapshotAssembler::new(1 << 20);
+                let _ = assembler.begin(from, to, term, meta, total_bytes);
+            }
+        }
+    }
+
     #[test]
     fn a_new_begin_abandons_an_unfinished_transfer() {
         let mut assembler = SnapshotAssembler::new(1 << 20);
