@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cli::{ClusterHealthArgs, EndpointArgs, WriteOut};
-use crate::client::{Client, ClientError, Member, exit, parse_member};
+use crate::client::{Client, Member, exit, parse_member};
 use crate::commands::{Exit, out};
 use crate::http::{self, Deadlines, Endpoint, Request};
 use crate::keys::push_go_json_string;
@@ -229,9 +229,9 @@ pub fn cluster_health(
 ) -> Result<(), Exit> {
     let members = match list_members_for_health(client) {
         Ok(members) => members,
-        Err(error) => {
+        Err(report) => {
             out("cluster may be unhealthy: failed to list members\n");
-            eprint!("{}", error.report());
+            eprint!("{report}");
             return Err(Exit(exit::SERVER_ERROR));
         }
     };
@@ -275,7 +275,8 @@ pub fn cluster_health(
             }
         }
         // etcdctl 3.4: every member healthy, some (degraded), or none; only the first exits 0.
-        let all_healthy = healthy_members == members.len();
+        // A cluster that lists no member at all is not healthy.
+        let all_healthy = !members.is_empty() && healthy_members == members.len();
         out(if all_healthy {
             "cluster is healthy\n"
         } else if healthy_members == 0 {
@@ -291,9 +292,15 @@ pub fn cluster_health(
     }
 }
 
-fn list_members_for_health(client: &Client) -> Result<Vec<Member>, ClientError> {
-    let response = client.send(&Request::get("/v2/members".to_string()))?;
-    let value: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+/// The member list for cluster-health; the error is the text etcdctl prints after `Error:  `-style
+/// reporting.
+fn list_members_for_health(client: &Client) -> Result<Vec<Member>, String> {
+    let response = client.send(&Request::get("/v2/members".to_string())).map_err(|error| error.report())?;
+    if response.status != 200 {
+        return Err(format!("Error:  unexpected status code {}\n", response.status));
+    }
+    let value: Value = serde_json::from_slice(&response.body)
+        .map_err(|error| format!("Error:  invalid member list: {error}\n"))?;
     Ok(value
         .get("members")
         .and_then(Value::as_array)
