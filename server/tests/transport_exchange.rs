@@ -104,9 +104,16 @@ async fn a_restarted_peer_is_reported_unreachable_then_reconnected() {
     second.transport.shutdown().await;
     first.wait_event(|event| *event == TransportEvent::PeerUnreachable(2)).await;
     assert!(!first.transport.peer_status()[&2].active);
-    // Sending to an unreachable peer still returns at once.
+    // Sending to an unreachable peer still returns at once, and retries (several in this time,
+    // with the tests' short backoff) do not repeat the event.
     for commit in 0..10_000 {
         first.transport.send(heartbeat(1, 2, commit));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.transport.send(heartbeat(1, 2, 0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(event) = first.events.try_recv() {
+        assert_ne!(event, TransportEvent::PeerUnreachable(2), "unreachable reported twice for one outage");
     }
 
     // Member 2 comes back on the same address; member 1's writer redials on its own.

@@ -32,7 +32,8 @@ use tracing::{debug, info, warn};
 
 pub use self::url::{PeerAddr, UrlError, parse_peer_url};
 use self::wire::{
-    Frame, FrameRef, Hello, HelloAnswer, OutgoingSnapshot, RefusalReason, SnapshotAssembler, WireError,
+    Frame, FrameRef, Hello, HelloAnswer, MembershipAnswer, OutgoingSnapshot, RefusalReason,
+    SnapshotAssembler, WireError,
 };
 
 /// Every bound the transport keeps. The defaults suit a LAN cluster with etcd's 1.5 MiB request cap.
@@ -104,8 +105,10 @@ pub struct TransportConfig {
 pub enum TransportEvent {
     /// A stream to the peer is established.
     PeerActive(NodeId),
-    /// The peer cannot be reached (or its stream broke) and queued messages to it were discarded:
-    /// the node should tell Raft (`report_unreachable`) so it stops pipelining to that peer.
+    /// The peer cannot be reached (or its stream broke); messages queued for it are being discarded
+    /// until it is back. Emitted once per outage (at the first failed attempt after being active, or
+    /// since start): the node should tell Raft (`report_unreachable`) so it stops pipelining to
+    /// that peer and probes instead.
     PeerUnreachable(NodeId),
     /// The peer refused our stream. `RemovedMember` means this member was removed from the cluster.
     PeerRefused { peer: NodeId, reason: RefusalReason },
@@ -222,6 +225,8 @@ struct Shared {
     /// Numbers inbound streams, so a finished stream can tell whether a newer one replaced it.
     next_stream_id: AtomicU64,
     counters: Counters,
+    /// What this member answers to a membership query (`None`: not known yet, the query is closed).
+    membership_view: RwLock<Option<MembershipAnswer>>,
 }
 
 #[derive(Default)]
@@ -427,6 +432,7 @@ impl Transport {
             inbound_connections: AtomicUsize::new(0),
             next_stream_id: AtomicU64::new(0),
             counters: Counters::default(),
+            membership_view: RwLock::new(None),
         });
         info!(
             member_id = %format_args!("{:016x}", shared.member_id),
@@ -519,6 +525,12 @@ impl Transport {
             peer.wakeup.notify_one();
         }
         Ok(())
+    }
+
+    /// Sets what this member answers to a membership query from a joining member (the node's view of
+    /// the cluster; the shell refreshes it whenever the membership changes).
+    pub fn set_membership_view(&self, view: MembershipAnswer) {
+        *self.shared.membership_view.write().expect("membership view lock") = Some(view);
     }
 
     /// Removes a member: closes its streams, discards its queue, and refuses it from now on.
@@ -717,7 +729,10 @@ async fn run_writer(shared: Arc<Shared>, peer: Arc<Peer>) {
         if snapshot_lost {
             shared.emit(TransportEvent::SnapshotSent { peer: peer.id, success: false });
         }
-        if became_inactive || discarded > 0 {
+        // Once per outage (the first failure after being active, or since start): Raft's
+        // report_unreachable moves the peer to probing, and nothing can move it back before the
+        // stream is up again, so repeating it every retry would only flood the node's logs.
+        if failures_in_a_row == 1 {
             shared.emit(TransportEvent::PeerUnreachable(peer.id));
         }
         tokio::select! {
@@ -970,6 +985,41 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
+/// Answers a membership query with one frame and closes; without a view yet it just closes.
+async fn answer_membership_query(shared: &Shared, mut stream: TcpStream, remote: SocketAddr) {
+    let view = shared.membership_view.read().expect("membership view lock").clone();
+    let Some(view) = view else {
+        debug!(%remote, "membership query before the membership is known: closing");
+        return;
+    };
+    let mut out = Vec::new();
+    if let Err(error) = wire::encode_frame(&view, wire::MAX_MEMBERSHIP_FRAME_BYTES, &mut out) {
+        warn!(%remote, %error, "cannot encode the membership answer");
+        return;
+    }
+    debug!(%remote, "answering a membership query");
+    let _ = tokio::time::timeout(shared.limits.handshake_timeout, stream.write_all(&out)).await;
+}
+
+/// Asks the member at `url` for the cluster's membership (see [`Hello::MEMBERSHIP_QUERY`]).
+pub async fn query_membership(url: &str, timeout: Duration) -> Result<MembershipAnswer, String> {
+    let addr = parse_peer_url(url).map_err(|error| error.to_string())?;
+    let attempt = async {
+        let mut stream = TcpStream::connect((addr.host.as_str(), addr.port))
+            .await
+            .map_err(|error| format!("connect {addr}: {error}"))?;
+        let mut out = wire::preamble().to_vec();
+        wire::encode_frame(&Hello::MEMBERSHIP_QUERY, wire::MAX_HANDSHAKE_FRAME_BYTES, &mut out)
+            .map_err(|error| error.to_string())?;
+        stream.write_all(&out).await.map_err(|error| format!("{addr}: {error}"))?;
+        read_frame::<MembershipAnswer, _>(&mut stream, wire::MAX_MEMBERSHIP_FRAME_BYTES)
+            .await
+            .map_err(|error| format!("{addr}: {error}"))?
+            .ok_or_else(|| format!("{addr} closed the connection without an answer"))
+    };
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| format!("{addr}: timed out"))?
+}
+
 /// Serves one inbound stream: handshake, then frames until the stream ends or breaks the protocol.
 async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAddr, over_limit: bool) {
     if let Err(error) = configure_socket(&stream, shared.limits.dead_peer_timeout) {
@@ -1000,6 +1050,10 @@ async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAdd
         },
         _ = shared.cancel.cancelled() => return,
     };
+    if hello.is_membership_query() {
+        answer_membership_query(shared, stream, remote).await;
+        return;
+    }
     let sender_hex = format!("{:016x}", hello.from);
     let peer = {
         let membership = shared.membership.read().expect("membership lock");
