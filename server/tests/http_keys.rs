@@ -246,3 +246,23 @@ async fn keep_alive_connection_serves_many_requests() {
         assert_eq!(answer.header("x-etcd-index"), Some((round + 1).to_string().as_str()));
     }
 }
+
+#[tokio::test]
+async fn cors_list_echoes_allowed_origins_and_omits_headers_for_others() {
+    // etcd 3.4 with --cors=<list>: the allowed request Origin is echoed; other origins get no CORS headers.
+    let options = server::http::ServeOptions { cors: vec!["http://good.example".to_string()] };
+    let address = http_common::start_with_options(options).await;
+    let answer_for = |origin: &'static str| async move {
+        let mut sender = http_common::connect(address).await;
+        let mut request = http_common::request("GET", "/v2/keys/", None, "");
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        http_common::read_answer(sender.send_request(request).await.expect("response")).await
+    };
+    let allowed = answer_for("http://good.example").await;
+    assert_eq!(allowed.header("access-control-allow-origin"), Some("http://good.example"));
+    assert_eq!(allowed.header("access-control-allow-methods"), Some("POST, GET, OPTIONS, PUT, DELETE"));
+    let other = answer_for("http://evil.example").await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert_eq!(other.header("access-control-allow-methods"), None);
+}

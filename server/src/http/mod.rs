@@ -17,4 +17,7 @@ pub use backend::{
     Answer, Backend, ClientRequest, ClientResponse, FollowerStats, Histogram, Member, MemberError,
     NodeStatus, ServerError, ServerMetrics, WatchRequest, WatchStream,
 };
-pub use service::{MAX_REQUEST_BODY_BYTES, ReplyBody, serve, serve_with_shutdown, validate_peer_urls};
+pub use service::{
+    MAX_REQUEST_BODY_BYTES, ReplyBody, ServeOptions, serve, serve_with_options, serve_with_shutdown,
+    validate_peer_urls,
+};

@@ -92,9 +92,38 @@ impl Body for ReplyBody {
     }
 }
 
+/// Server settings that come from etcd's flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// `--cors`: allowed origins. Empty or containing `*` allows every origin (etcd's default is `*`).
+    pub cors: Vec<String>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions { cors: vec!["*".to_string()] }
+    }
+}
+
+impl ServeOptions {
+    /// The `Access-Control-Allow-Origin` etcd 3.4 sends: `*` when every origin is allowed, the request's
+    /// own `Origin` when it is in the list, nothing otherwise.
+    pub fn allowed_origin(&self, request_origin: Option<&str>) -> Option<String> {
+        if self.cors.is_empty() || self.cors.iter().any(|allowed| allowed == "*") {
+            return Some("*".to_string());
+        }
+        request_origin.filter(|origin| self.cors.iter().any(|allowed| allowed == origin)).map(str::to_string)
+    }
+}
+
+/// Marks a response written before any handler runs (Go's server-level 400): no CORS headers.
+#[derive(Clone, Copy)]
+struct NoCors;
+
 /// Shared per-server state.
 struct Shared<B> {
     backend: B,
+    options: ServeOptions,
     /// The cluster id never changes once known; caching it keeps `status()` off the hot path.
     cluster_id: AtomicU64,
 }
@@ -123,7 +152,17 @@ pub async fn serve_with_shutdown(
     backend: impl Backend,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let shared = Arc::new(Shared { backend, cluster_id: AtomicU64::new(0) });
+    serve_with_options(listener, backend, ServeOptions::default(), shutdown).await
+}
+
+/// As `serve_with_shutdown`, with etcd's flag-driven settings (`--cors`).
+pub async fn serve_with_options(
+    listener: TcpListener,
+    backend: impl Backend,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared { backend, options, cluster_id: AtomicU64::new(0) });
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -144,7 +183,20 @@ pub async fn serve_with_shutdown(
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+                async move {
+                    let origin = request
+                        .headers()
+                        .get(hyper::header::ORIGIN)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_string);
+                    let mut response = handle(&shared, request).await;
+                    if response.extensions().get::<NoCors>().is_none()
+                        && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
+                    {
+                        add_cors_headers(&mut response, &allowed);
+                    }
+                    Ok::<_, Infallible>(response)
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
@@ -170,20 +222,26 @@ fn unix_nanos_now() -> i64 {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// etcd's CORS headers, present on every answer.
-const CORS_HEADERS: [(&str, &str); 3] = [
-    ("Access-Control-Allow-Headers", "accept, content-type, authorization"),
-    ("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"),
-    ("Access-Control-Allow-Origin", "*"),
-];
+/// etcd's CORS headers, on every answer when the origin is allowed (by default every origin is).
+fn add_cors_headers(response: &mut Response<ReplyBody>, allowed_origin: &str) {
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("accept, content-type, authorization"),
+    );
+    headers.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+    );
+    if let Ok(origin) = HeaderValue::from_str(allowed_origin) {
+        headers.insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+}
 
 fn into_response(reply: Reply, body: ReplyBody) -> Response<ReplyBody> {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    for (name, value) in CORS_HEADERS {
-        headers.insert(HeaderName::from_static_lower(name), HeaderValue::from_static(value));
-    }
     for (name, value) in reply.headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.append(HeaderName::from_static_lower(name), value);
@@ -216,6 +274,7 @@ fn bad_request() -> Response<ReplyBody> {
         .headers_mut()
         .insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static(render::CONTENT_TYPE_TEXT));
     response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response.extensions_mut().insert(NoCors);
     response
 }
 

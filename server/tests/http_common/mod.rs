@@ -26,6 +26,15 @@ pub async fn start_with(backend: FakeBackend) -> SocketAddr {
     address
 }
 
+/// As `start`, with explicit serve options (`--cors`).
+pub async fn start_with_options(options: server::http::ServeOptions) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let address = listener.local_addr().expect("local address");
+    let backend = FakeBackend::new();
+    tokio::spawn(server::http::serve_with_options(listener, backend, options, std::future::pending()));
+    address
+}
+
 /// A parsed answer.
 #[derive(Debug)]
 pub struct Answer {
