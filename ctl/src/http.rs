@@ -178,7 +178,7 @@ pub struct Deadlines {
 pub struct OpenResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<DeadlineStream>,
     framing: Framing,
     address: String,
 }
@@ -248,8 +248,9 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
         }
     };
     stream.set_nodelay(true).map_err(io_error)?;
+    // The request is a few hundred bytes: it fits in the socket buffer, so this only guards a wedged peer.
     stream
-        .set_write_timeout(Some(remaining_until(connect_deadline).max(WATCH_CONNECT_TIMEOUT)))
+        .set_write_timeout(Some(deadlines.header_timeout.unwrap_or(WATCH_CONNECT_TIMEOUT)))
         .map_err(io_error)?;
 
     let mut head = format!(
@@ -271,21 +272,14 @@ pub fn open(endpoint: &Endpoint, request: &Request, deadlines: Deadlines) -> Res
     }
     writer.flush().map_err(io_error)?;
 
-    stream
-        .set_read_timeout(
-            header_deadline.map(|deadline| remaining_until(deadline).max(Duration::from_millis(1))),
-        )
-        .map_err(io_error)?;
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::new(DeadlineStream { stream, deadline: header_deadline });
     let (status, headers) = read_head(&mut reader).map_err(|error| match error {
         HeadError::Io(cause) => io_error(cause),
         HeadError::Protocol(text) => HttpError::Protocol(text),
     })?;
-    // The header has arrived: from here only the total deadline applies (none for watches).
-    let body_timeout = deadlines.total.map(|total| remaining_until(total).max(Duration::from_millis(1)));
-    reader.get_ref().set_read_timeout(body_timeout).map_err(io_error)?;
-
     let framing = framing_of(&headers, request.method, status)?;
+    // The header has arrived: from here only the total deadline applies (none for watches).
+    reader.get_mut().deadline = deadlines.total;
     Ok(OpenResponse { status, headers, reader, framing, address })
 }
 
@@ -305,7 +299,30 @@ enum HeadError {
     Protocol(String),
 }
 
-fn read_head(reader: &mut BufReader<TcpStream>) -> Result<(u16, Vec<(String, String)>), HeadError> {
+/// A socket whose every read is bounded by an absolute deadline (none: block), so a peer that drips
+/// bytes cannot stretch a deadline read by read. A passed deadline reads as a timeout error.
+struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self.deadline {
+            None => self.stream.set_read_timeout(None)?,
+            Some(deadline) => {
+                let remaining = remaining_until(deadline);
+                if remaining.is_zero() {
+                    return Err(io::Error::from(io::ErrorKind::TimedOut));
+                }
+                self.stream.set_read_timeout(Some(remaining))?;
+            }
+        }
+        self.stream.read(buffer)
+    }
+}
+
+fn read_head(reader: &mut BufReader<DeadlineStream>) -> Result<(u16, Vec<(String, String)>), HeadError> {
     let mut total = 0usize;
     let mut status = None;
     let mut headers = Vec::new();
@@ -520,6 +537,29 @@ mod tests {
             encode_form(&[("value", "a b&c".to_string()), ("ttl", "5".to_string())]),
             "ttl=5&value=a+b%26c"
         );
+    }
+
+    #[test]
+    fn a_server_dripping_its_header_cannot_stretch_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = Endpoint::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n");
+            // One header byte every 50 ms: each read succeeds, the header never ends.
+            for _ in 0..40 {
+                std::thread::sleep(Duration::from_millis(50));
+                if stream.write_all(b"X").is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let deadlines = Deadlines { header_timeout: Some(Duration::from_millis(300)), total: None };
+        let error = send(&endpoint, &Request::get("/".to_string()), deadlines).unwrap_err();
+        assert!(matches!(error, HttpError::HeaderTimeout { .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+        server.join().unwrap();
     }
 
     #[test]
