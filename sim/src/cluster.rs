@@ -50,6 +50,7 @@ pub struct StartConfig {
     pub election_tick: u32,
     pub heartbeat_tick: u32,
     pub snapshot_count: u64,
+    pub max_msg_bytes: usize,
     pub seed: u64,
     pub planted_bug: Option<String>,
 }
@@ -63,6 +64,11 @@ pub trait Backend {
     fn crash(&mut self, id: NodeId, seed: u64);
     /// Flips one bit in one of the member's stored files; says where.
     fn flip_bit(&mut self, id: NodeId, seed: u64) -> String;
+    /// The power fails after `operations` more mutating disk operations of the member: they and
+    /// every later one fail until the crash. Returns false when the backend cannot do it.
+    fn cut_power_after(&mut self, _id: NodeId, _operations: u64) -> bool {
+        false
+    }
     /// Names of the planted bugs this backend can enable.
     fn planted_bugs(&self) -> Vec<String> {
         Vec::new()

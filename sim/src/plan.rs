@@ -19,6 +19,9 @@ pub enum Target {
     Node(NodeId),
     /// Whoever leads at that moment (a random member when nobody does).
     Leader,
+    /// The next member to become leader, the moment it does (before its first sync when the fault
+    /// is a power cut): the window where a new leader holds uncommitted entries of older terms.
+    NextLeader,
 }
 
 /// One fault. Network faults replace the current partition; `Heal` ends it.
@@ -38,6 +41,10 @@ pub enum Fault {
     Heal,
     /// The process dies (unsynced disk writes are lost, the last may be torn) and restarts later.
     Crash { target: Target, down_for: Time },
+    /// The power fails in the middle of the member's disk writes: after `after_operations` more
+    /// mutating disk operations everything fails, the node stops with an error, the machine
+    /// crashes (unsynced data lost or torn) and restarts after `down_for`.
+    PowerCut { target: Target, after_operations: u64, down_for: Time },
     /// The member's wall clock jumps (forward or back).
     ClockJump { node: NodeId, delta_ns: i64 },
     /// A bit flips in one of the member's stored files while it is down; it restarts after.
@@ -92,6 +99,9 @@ pub struct Plan {
     pub election_tick: u32,
     pub heartbeat_tick: u32,
     pub snapshot_count: u64,
+    /// Bytes of entries per append message (small values split the log tail over many messages).
+    /// Only the raft-kv backend applies it: the node does not expose the setting yet.
+    pub max_msg_bytes: usize,
     /// The planted bug to enable (by name), for checker self-tests.
     pub planted_bug: Option<String>,
 }
@@ -177,13 +187,18 @@ impl Plan {
             let count = rng.random_range(1..=6);
             for _ in 0..count {
                 let at = rng.random_range(0..fault_phase);
-                let target = if rng.random_bool(0.4) {
-                    Target::Leader
-                } else {
-                    Target::Node(rng.random_range(1..=nodes as NodeId))
+                let target = match rng.random_range(0..10) {
+                    0..4 => Target::Leader,
+                    4..6 => Target::NextLeader,
+                    _ => Target::Node(rng.random_range(1..=nodes as NodeId)),
                 };
                 let down_for = rng.random_range(0..4 * SECOND);
-                faults.push(ScheduledFault { at, fault: Fault::Crash { target, down_for } });
+                let fault = if rng.random_bool(0.5) {
+                    Fault::Crash { target, down_for }
+                } else {
+                    Fault::PowerCut { target, after_operations: rng.random_range(0..12), down_for }
+                };
+                faults.push(ScheduledFault { at, fault });
             }
         }
         if clock_jumps {
@@ -248,6 +263,7 @@ impl Plan {
             election_tick: 10,
             heartbeat_tick: 1,
             snapshot_count: [10, 100, 1000, 10_000][rng.random_range(0..4)],
+            max_msg_bytes: [128, 1024, 65_536, 1 << 20][rng.random_range(0..4)],
             planted_bug: None,
         }
     }
@@ -310,10 +326,11 @@ impl fmt::Display for Plan {
         )?;
         writeln!(
             out,
-            "  raft: election tick {}, heartbeat tick {}, snapshot count {}{}",
+            "  raft: election tick {}, heartbeat tick {}, snapshot count {}, max message bytes {}{}",
             self.election_tick,
             self.heartbeat_tick,
             self.snapshot_count,
+            self.max_msg_bytes,
             self.planted_bug.as_ref().map(|bug| format!(", planted bug {bug}")).unwrap_or_default()
         )?;
         writeln!(out, "  faults ({}):", self.faults.len())?;

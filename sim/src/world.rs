@@ -197,6 +197,8 @@ struct Member {
     corrupted: bool,
     /// It stopped for good (corruption detected); the harness keeps it out.
     retired: bool,
+    /// Its power is cut (an error from the disk is expected); it restarts this long after the crash.
+    power_cut: Option<Time>,
     /// The highest term it announced in a message that requires a durable term.
     durable_term: Term,
     /// Votes it granted (term -> candidate), announced only after persisting.
@@ -253,6 +255,8 @@ pub struct World<'a> {
     event_budget: u64,
     /// The highest commit index at the catch-up mark: every live member must apply it by the deadline.
     catch_up_target: Option<Index>,
+    /// A fault waiting for the next leader to be elected.
+    next_leader_fault: Option<Fault>,
 }
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
@@ -260,7 +264,7 @@ pub struct World<'a> {
 const CATCH_UP_MARGIN: Time = 3 * SECOND;
 
 /// Events allowed per simulated second (a healthy 7-node run under load uses a few thousand).
-const EVENTS_PER_SECOND_BOUND: u64 = 10_000;
+const EVENTS_PER_SECOND_BOUND: u64 = 40_000;
 
 impl<'a> World<'a> {
     pub fn new(plan: &'a Plan, backend: &'a mut dyn Backend, trace: bool) -> World<'a> {
@@ -278,6 +282,7 @@ impl<'a> World<'a> {
                     checked_commit: 0,
                     corrupted: false,
                     retired: false,
+                    power_cut: None,
                     durable_term: 0,
                     granted_votes: BTreeMap::new(),
                 };
@@ -318,6 +323,7 @@ impl<'a> World<'a> {
             deadline: plan.fault_phase + plan.liveness_window,
             notes: Vec::new(),
             catch_up_target: None,
+            next_leader_fault: None,
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -422,7 +428,22 @@ impl<'a> World<'a> {
             }
             let touched = self.handle(event)?;
             if let Some(node) = touched {
-                self.check_member(node)?;
+                let became_leader = self.check_member(node)?;
+                if became_leader
+                    && !self.fault_phase_over
+                    && let Some(fault) = self.next_leader_fault.take()
+                {
+                    let fault = match fault {
+                        Fault::Crash { down_for, .. } => {
+                            Fault::Crash { target: Target::Node(node), down_for }
+                        }
+                        Fault::PowerCut { after_operations, down_for, .. } => {
+                            Fault::PowerCut { target: Target::Node(node), after_operations, down_for }
+                        }
+                        other => other,
+                    };
+                    self.apply_fault(fault)?;
+                }
             }
             if self.events.is_multiple_of(LOG_MATCHING_EVERY) {
                 self.check_log_matching()?;
@@ -439,6 +460,7 @@ impl<'a> World<'a> {
             election_tick: self.plan.election_tick,
             heartbeat_tick: self.plan.heartbeat_tick,
             snapshot_count: self.plan.snapshot_count,
+            max_msg_bytes: self.plan.max_msg_bytes,
             seed: self.plan.seed.wrapping_mul(31).wrapping_add(id * 1_000_003 + member.incarnation),
             planted_bug: self.plan.planted_bug.clone(),
         };
@@ -500,6 +522,7 @@ impl<'a> World<'a> {
             return;
         }
         member.process_pending = false;
+        member.power_cut = None;
         let seed = self.rng.random::<u64>();
         self.backend.crash(id, seed);
     }
@@ -610,6 +633,10 @@ impl<'a> World<'a> {
                 self.note("fault phase over: network healed, every member restarts".to_string());
                 let ids: Vec<NodeId> = self.members.keys().copied().collect();
                 for id in ids {
+                    if self.members[&id].power_cut.is_some() {
+                        // Disarm a pending power cut the only way a disk allows: crash now.
+                        self.crash_member(id);
+                    }
                     let member = &self.members[&id];
                     if member.node.is_none() && !member.retired {
                         self.start_member(id)?;
@@ -636,6 +663,16 @@ impl<'a> World<'a> {
             .filter(|(_, view)| view.role == Role::Leader)
             .max_by_key(|(_, view)| view.term)
             .map(|(id, _)| id)
+    }
+
+    fn resolve(&mut self, target: Target) -> NodeId {
+        match target {
+            Target::Node(id) => id,
+            Target::Leader | Target::NextLeader => match self.current_leader() {
+                Some(leader) => leader,
+                None => self.rng.random_range(1..=self.plan.nodes as NodeId),
+            },
+        }
     }
 
     fn apply_fault(&mut self, fault: Fault) -> Result<Option<NodeId>, Failure> {
@@ -690,18 +727,27 @@ impl<'a> World<'a> {
                 self.network.blocked.clear();
                 self.network.clogged.clear();
             }
+            Fault::Crash { target: Target::NextLeader, .. }
+            | Fault::PowerCut { target: Target::NextLeader, .. } => {
+                self.next_leader_fault = Some(fault);
+            }
             Fault::Crash { target, down_for } => {
-                let id = match target {
-                    Target::Node(id) => id,
-                    Target::Leader => match self.current_leader() {
-                        Some(leader) => leader,
-                        None => self.rng.random_range(1..=self.plan.nodes as NodeId),
-                    },
-                };
+                let id = self.resolve(target);
                 if self.members[&id].node.is_some() {
                     self.note(format!("crash node {id} for {down_for}ns"));
                     self.crash_member(id);
                     self.schedule(self.now + down_for, Event::Restart { node: id });
+                }
+            }
+            Fault::PowerCut { target, after_operations, down_for } => {
+                let id = self.resolve(target);
+                let member = &self.members[&id];
+                if member.node.is_some()
+                    && member.power_cut.is_none()
+                    && self.backend.cut_power_after(id, after_operations)
+                {
+                    self.note(format!("power of node {id} fails after {after_operations} disk operations"));
+                    self.members.get_mut(&id).expect("member exists").power_cut = Some(down_for);
                 }
             }
             Fault::ClockJump { node, delta_ns } => {
@@ -729,6 +775,14 @@ impl<'a> World<'a> {
         let output = match result {
             Ok(output) => output,
             Err(reason) => {
+                if let Some(down_for) = member.power_cut.take() {
+                    self.note(format!(
+                        "node {id} lost power mid-write ({reason}); it restarts in {down_for}ns"
+                    ));
+                    self.crash_member(id);
+                    self.schedule(self.now + down_for, Event::Restart { node: id });
+                    return Ok(());
+                }
                 if member.corrupted {
                     member.retired = true;
                     member.node = None;
@@ -908,9 +962,10 @@ impl<'a> World<'a> {
 
     // ---- safety checks ----
 
-    fn check_member(&mut self, id: NodeId) -> Result<(), Failure> {
+    /// Checks one member after an event; says whether it just became leader.
+    fn check_member(&mut self, id: NodeId) -> Result<bool, Failure> {
         let member = &self.members[&id];
-        let Some(node) = member.node.as_ref() else { return Ok(()) };
+        let Some(node) = member.node.as_ref() else { return Ok(false) };
         let view = node.view();
         let previous = member.last_view;
         if view.commit > view.last_index.max(view.first_index.saturating_sub(1)) && view.commit > 0 {
@@ -1022,7 +1077,7 @@ impl<'a> World<'a> {
         let member = self.members.get_mut(&id).expect("member exists");
         member.checked_commit = member.checked_commit.max(view.commit);
         member.last_view = Some(view);
-        Ok(())
+        Ok(became_leader)
     }
 
     fn check_log_matching(&self) -> Result<(), Failure> {

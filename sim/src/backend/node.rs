@@ -205,6 +205,16 @@ impl Backend for NodeBackend {
         }
     }
 
+    fn cut_power_after(&mut self, id: NodeId, operations: u64) -> bool {
+        match self.disks.get(&id) {
+            Some(disk) => {
+                disk.cut_power_after(operations);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn planted_bugs(&self) -> Vec<String> {
         let mut names: Vec<String> = raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect();
         names.push("ack-before-durable".to_string());

@@ -226,6 +226,7 @@ impl Backend for RaftKvBackend {
         let mut raft_config = raft::Config::new(config.id, config.seed);
         raft_config.election_tick = config.election_tick;
         raft_config.heartbeat_tick = config.heartbeat_tick;
+        raft_config.max_msg_bytes = config.max_msg_bytes;
         #[cfg(feature = "planted-bugs")]
         {
             raft_config.planted_bug = match &config.planted_bug {
