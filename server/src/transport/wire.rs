@@ -38,6 +38,41 @@ pub struct Hello {
     pub to: NodeId,
 }
 
+impl Hello {
+    /// A `Hello` with every field zero is not a stream: it asks the receiver for the cluster's
+    /// membership (etcd's GetClusterFromRemotePeers), which a member started with
+    /// `--initial-cluster-state existing` needs before it knows its own ID or the cluster's. Member
+    /// and cluster IDs are never zero, so no real stream can be mistaken for it.
+    pub const MEMBERSHIP_QUERY: Hello = Hello { cluster_id: 0, from: 0, to: 0 };
+
+    pub fn is_membership_query(&self) -> bool {
+        *self == Hello::MEMBERSHIP_QUERY
+    }
+}
+
+/// The answer to [`Hello::MEMBERSHIP_QUERY`], written as one frame of at most
+/// [`MAX_MEMBERSHIP_FRAME_BYTES`], after which the receiver closes the connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipAnswer {
+    pub cluster_id: u64,
+    pub members: Vec<MemberInfo>,
+    /// Members removed from the cluster: their IDs never come back.
+    pub removed: Vec<NodeId>,
+}
+
+/// One member in a [`MembershipAnswer`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub id: NodeId,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+/// Bound of a membership answer (thousands of members with several URLs each).
+pub const MAX_MEMBERSHIP_FRAME_BYTES: usize = 1 << 20;
+
 /// Why a receiver refused a connection. Sent back to the dialer so both sides log the same reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefusalReason {
