@@ -208,8 +208,9 @@ fn assignment_three_node_cluster_elects_a_new_leader_when_the_leader_dies() {
     if !tools_available() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("concordctl-yaml-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("config dir");
+    // Declared before the servers so it is dropped after them (servers stop, then their data goes).
+    let scratch = common::ScratchDir::new("yaml");
+    let dir = scratch.0.clone();
     let specs: Vec<MemberSpec> = (1..=3)
         .map(|number| {
             let (client_port, peer_port) = free_port_pair(BASE_PORT);
@@ -267,8 +268,6 @@ fn assignment_three_node_cluster_elects_a_new_leader_when_the_leader_dies() {
     assert!(concord.stdout.ends_with("cluster is degraded\n") && concord.code == 5, "{concord}");
     let write = run(Tool::Concordctl, &all, &["set", "/after-failover", "ok"]);
     assert_eq!(write.stdout, "ok\n", "{write}");
-    drop(servers);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `member add` until the cluster accepts it (etcd refuses reconfiguration until its members have

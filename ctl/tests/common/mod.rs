@@ -82,6 +82,24 @@ impl MemberSpec {
     }
 }
 
+/// A temporary directory removed on drop, even when the test panics.
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new(label: &str) -> ScratchDir {
+        let path = std::env::temp_dir().join(format!("concordctl-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create scratch dir");
+        ScratchDir(path)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The `--initial-cluster-token` for a cluster: the same for every member (derived from the first peer
 /// URL's port), different between clusters, so test clusters never merge by accident.
 pub fn cluster_token(initial_cluster: &str) -> String {
