@@ -97,6 +97,19 @@ impl Common {
     }
 }
 
+/// CPU seconds this process used so far (Linux /proc; None elsewhere): on a shared machine wall
+/// time says little about the simulator's own speed.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+    Some((user + system) / CLOCK_TICKS_PER_SECOND)
+}
+
 fn print_report(report: &sim::world::RunReport) {
     for note in &report.notes {
         println!("  {note}");
@@ -148,6 +161,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 "wall {wall:.3}s: {:.0} simulated seconds per wall second",
                 report.simulated as f64 / SECOND as f64 / wall
             );
+            if let Some(cpu) = cpu_seconds() {
+                eprintln!(
+                    "cpu {cpu:.3}s: {:.0} simulated seconds per CPU-second",
+                    report.simulated as f64 / SECOND as f64 / cpu
+                );
+            }
             Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Swarm { seeds, from, nodes, threads, common } => {
@@ -185,6 +204,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 summary.seeds as f64 / wall * 60.0,
                 simulated / wall
             );
+            if let Some(cpu) = cpu_seconds() {
+                eprintln!(
+                    "cpu {cpu:.1}s: {:.0} seeds per CPU-minute, {:.0} simulated seconds per CPU-second",
+                    summary.seeds as f64 / cpu * 60.0,
+                    simulated / cpu
+                );
+            }
             Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Shrink { seed, nodes, common } => {
