@@ -30,7 +30,7 @@ use crate::snap::{SnapError, Snapshotter};
 use crate::wal::{Wal, WalError, WalOptions, WalSnapshot};
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-const SNAPSHOT_DATA_VERSION: u32 = 1;
+const SNAPSHOT_DATA_VERSION: u32 = 2;
 /// Bound of client requests waiting for an apply or a read confirmation. Beyond it new requests are
 /// refused at once rather than queued without limit.
 pub const MAX_PENDING_REQUESTS: usize = 64 * 1024;
@@ -352,6 +352,7 @@ struct NodeSnapshotData {
     version: u32,
     members: BTreeMap<NodeId, Member>,
     removed: BTreeSet<NodeId>,
+    applied_requests: BTreeMap<NodeId, (u64, u64)>,
     store: Vec<u8>,
 }
 
@@ -395,6 +396,9 @@ pub struct Node {
     _lock: DirLock,
     members: BTreeMap<NodeId, Member>,
     removed: BTreeSet<NodeId>,
+    /// The newest (incarnation, seq) applied from each member: replicated state (it is in snapshots),
+    /// so every member skips the same duplicates.
+    applied_requests: BTreeMap<NodeId, (u64, u64)>,
     /// Virtual ticks since the node started; request deadlines are counted in them.
     ticks: u64,
     ticks_since_sync: u64,
@@ -495,6 +499,7 @@ impl Node {
         let mut members: BTreeMap<NodeId, Member> =
             metadata.initial_members.iter().map(|member| (member.id, member.clone())).collect();
         let mut removed = BTreeSet::new();
+        let mut applied_requests = BTreeMap::new();
         let mut store = Store::new();
         let snapshot_index = restore.snapshot.as_ref().map_or(0, |s| s.meta.index);
         if let Some(snapshot) = &restore.snapshot {
@@ -503,6 +508,7 @@ impl Node {
                 Store::restore(&data.store).map_err(|error| NodeError::SnapshotData(error.to_string()))?;
             members = data.members;
             removed = data.removed;
+            applied_requests = data.applied_requests;
         }
 
         let mut raft_config = raft::Config::new(config.id, config.seed);
@@ -524,6 +530,7 @@ impl Node {
             _lock: lock,
             members,
             removed,
+            applied_requests,
             ticks: 0,
             ticks_since_sync: 0,
             now: 0,
@@ -911,6 +918,16 @@ impl Node {
     }
 
     fn apply_proposal(&mut self, proposal: Proposal) {
+        // Exactly once: a proposal that reaches the log twice (a forward duplicated by the network) is
+        // applied only the first time. Each member proposes in (incarnation, seq) order, so anything not
+        // newer than the last applied from that member is a duplicate (or a forward overtaken by a later
+        // one, whose client then times out: an unacknowledged write may not happen, never twice).
+        let request = (proposal.incarnation, proposal.seq);
+        let last = self.applied_requests.entry(proposal.origin).or_insert((0, 0));
+        if request <= *last {
+            return;
+        }
+        *last = request;
         let result = match proposal.operation {
             Operation::Store(command) => {
                 self.store.apply(&command).map(Reply::Event).map_err(RequestError::Store)
@@ -1046,6 +1063,7 @@ impl Node {
             version: SNAPSHOT_DATA_VERSION,
             members: self.members.clone(),
             removed: self.removed.clone(),
+            applied_requests: self.applied_requests.clone(),
             store: self.store.snapshot(),
         };
         let snapshot = Snapshot {
@@ -1078,6 +1096,7 @@ impl Node {
         self.store = store;
         self.members = data.members;
         self.removed = data.removed;
+        self.applied_requests = data.applied_requests;
         if self.removed.contains(&self.config.id) {
             self.removed_self = true;
         }

@@ -23,6 +23,8 @@ struct Cluster {
     answers: BTreeMap<u64, Answer>,
     now: i64,
     snapshot_count: u64,
+    /// Deliver every forwarded proposal twice (a duplicating network).
+    duplicate_proposals: bool,
 }
 
 impl Cluster {
@@ -44,6 +46,7 @@ impl Cluster {
             answers: BTreeMap::new(),
             now: 1_700_000_000 * SECOND,
             snapshot_count,
+            duplicate_proposals: false,
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -89,6 +92,12 @@ impl Cluster {
             }
             while let Some(message) = self.in_flight.pop_front() {
                 progressed = true;
+                if self.duplicate_proposals
+                    && matches!(message.body, raft::MessageBody::Propose { .. })
+                    && let Some(node) = self.nodes.get_mut(&message.to)
+                {
+                    node.receive(message.clone());
+                }
                 if let Some(node) = self.nodes.get_mut(&message.to) {
                     node.receive(message);
                 }
@@ -343,4 +352,20 @@ fn a_member_added_to_a_single_node_cluster_joins_as_learner_and_is_promoted_once
         },
     );
     assert_eq!(again.result, Err(RequestError::PeerUrlExists));
+}
+
+#[test]
+fn a_forwarded_proposal_delivered_twice_is_applied_once() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.duplicate_proposals = true;
+    let answer = cluster.set(follower, 1, "/once", "1");
+    assert!(answer.result.is_ok());
+    cluster.set(leader, 2, "/other", "2");
+    cluster.tick_all(3);
+    // Two writes, two store indexes: the duplicate forward changed nothing.
+    for id in 1..=3 {
+        assert_eq!(cluster.nodes[&id].store().current_index(), 2, "member {id}");
+    }
 }
