@@ -734,6 +734,27 @@ impl Store {
         event
     }
 
+    /// A write etcd makes outside the keyspace its keys API serves: etcd keeps cluster membership and
+    /// the cluster version in the same v2 store, under `/0`, so each such write takes a store index
+    /// (a fresh one-member etcd answers its first user write with index 4). Concord keeps membership
+    /// outside the store but consumes the same indexes, so `X-Etcd-Index`, `modifiedIndex` and in-order
+    /// key names match etcd's. `key` names the write etcd would have made. The event is kept in the
+    /// history like a refresh: it uses an index, and no watcher ever sees it. Returns the new index.
+    pub fn apply_internal(&mut self, key: &str) -> u64 {
+        self.current_index += 1;
+        let index = self.current_index;
+        let node =
+            Node { key: key.to_string(), modified_index: index, created_index: index, ..Node::default() };
+        self.record_refresh(Event {
+            action: Action::Set,
+            node,
+            prev_node: None,
+            etcd_index: index,
+            refresh: true,
+        });
+        index
+    }
+
     /// A refresh: recorded in the history (it used an index) but not shown to watchers.
     fn record_refresh(&mut self, mut event: Event) -> Event {
         event.refresh = true;

@@ -215,3 +215,32 @@ fn the_store_can_be_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
 }
+
+#[test]
+fn an_internal_write_takes_an_index_but_no_watcher_or_wait_index_ever_sees_it() {
+    let mut store = store::Store::new();
+    let watch = store.watch("/", true, true, None).unwrap();
+    assert!(matches!(watch, store::WatchStart::Registered { .. }));
+    assert_eq!(store.apply_internal("/0/members/8e9e05c52164694d/raftAttributes"), 1);
+    assert_eq!(store.apply_internal("/0/members/8e9e05c52164694d/attributes"), 2);
+    assert_eq!(store.apply_internal("/0/version"), 3);
+    assert!(store.take_watch_events().is_empty(), "internal writes are invisible to watchers");
+    let set = store::Command::Set {
+        key: "/message".into(),
+        value: "Hello".into(),
+        dir: false,
+        ttl: None,
+        refresh: false,
+        now: 0,
+    };
+    // etcd's first user write on a fresh one-member cluster is index 4.
+    assert_eq!(store.apply(&set).unwrap().node.modified_index, 4);
+    // A waitIndex before the user write skips the internal events.
+    match store.watch("/", true, false, Some(1)).unwrap() {
+        store::WatchStart::Event(event) => assert_eq!(event.node.key, "/message"),
+        other => panic!("expected the user event, got {other:?}"),
+    }
+    let restored = store::Store::restore(&store.snapshot()).unwrap();
+    assert_eq!(restored.current_index(), 4);
+    assert_eq!(restored.digest(), store.digest());
+}
