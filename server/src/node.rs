@@ -60,6 +60,10 @@ pub struct NodeConfig {
     /// `--initial-cluster-state existing`: this member joins a running cluster, so it starts with no
     /// configuration of its own and never campaigns before the leader has told it the membership.
     pub join_existing: bool,
+    /// `--force-new-cluster`: on open, drop the uncommitted tail of the log and append (and commit
+    /// locally) changes that remove every other member, so this member restarts alone with every
+    /// committed write (disaster recovery after losing a quorum for good).
+    pub force_new_cluster: bool,
     pub election_tick: u32,
     pub heartbeat_tick: u32,
     /// Applied entries between two snapshots (`--snapshot-count`).
@@ -93,6 +97,7 @@ impl NodeConfig {
             cluster_id,
             initial_members,
             join_existing: false,
+            force_new_cluster: false,
             election_tick: 10,
             heartbeat_tick: 1,
             snapshot_count: 100_000,
@@ -472,13 +477,17 @@ impl Node {
                     metadata.member_id, metadata.cluster_id, config.id, config.cluster_id
                 )));
             }
-            let restore = RestoreState {
+            let mut restore = RestoreState {
                 hard_state: recovered.hard_state,
                 applied: snapshot.as_ref().map_or(0, |s| s.meta.index),
                 snapshot,
                 entries: recovered.entries,
                 initial_conf: initial_conf(&metadata),
             };
+            let mut wal = wal;
+            if config.force_new_cluster {
+                force_new_cluster(&mut wal, &mut restore, config.id)?;
+            }
             (wal, metadata, restore)
         } else {
             let metadata = WalMetadata {
@@ -574,6 +583,11 @@ impl Node {
 
     pub fn is_removed(&self, id: NodeId) -> bool {
         self.removed.contains(&id)
+    }
+
+    /// Every member ever removed from the cluster (their IDs never come back).
+    pub fn removed_members(&self) -> &BTreeSet<NodeId> {
+        &self.removed
     }
 
     pub fn status(&self) -> NodeStatus {
@@ -1127,8 +1141,81 @@ struct ConfContext {
     member: Option<Member>,
 }
 
+/// The Raft configuration before the log: the initial cluster's voters for a bootstrapped member, and
+/// nothing for a member that joined a running cluster (its configuration comes from the leader's
+/// log or snapshot, so it can never elect itself alone).
 fn initial_conf(metadata: &WalMetadata) -> raft::ConfState {
+    if metadata.join_existing {
+        return raft::ConfState::default();
+    }
     raft::ConfState::with_voters(metadata.initial_members.iter().filter(|m| !m.is_learner).map(|m| m.id))
+}
+
+/// `--force-new-cluster` (etcd's restartAsStandaloneNode): the log keeps its committed prefix only,
+/// then gets one conf change per other member removing it (after leaving a joint configuration if
+/// the log ends in one), all in the current term and committed at once. They are written to the WAL
+/// before Raft starts, so a crash right after leaves the same outcome. Committed writes are untouched.
+fn force_new_cluster(wal: &mut Wal, restore: &mut RestoreState, me: NodeId) -> Result<(), NodeError> {
+    let commit = restore.hard_state.commit;
+    restore.entries.retain(|entry| entry.index <= commit);
+    let mut conf =
+        restore.snapshot.as_ref().map_or_else(|| restore.initial_conf.clone(), |s| s.meta.conf_state.clone());
+    for entry in &restore.entries {
+        if let EntryPayload::ConfChange(change) = &entry.payload
+            && let Ok(next) = raft::confchange::apply(&conf, change)
+        {
+            conf = next;
+        }
+    }
+    let last_index = restore
+        .entries
+        .last()
+        .map_or_else(|| restore.snapshot.as_ref().map_or(0, |s| s.meta.index), |entry| entry.index);
+    let term = restore.hard_state.term.max(1);
+    let mut changes = Vec::new();
+    if conf.is_joint() {
+        changes.push(ConfChange::default());
+    }
+    let others: BTreeSet<NodeId> = conf
+        .voters
+        .iter()
+        .chain(conf.voters_outgoing.iter())
+        .chain(conf.learners.iter())
+        .chain(conf.learners_next.iter())
+        .copied()
+        .filter(|id| *id != me)
+        .collect();
+    if !conf.voters.contains(&me) {
+        // A learner forced into a cluster of its own must vote in it (before the last voter goes).
+        changes.push(ConfChange {
+            changes: vec![raft::ConfChangeSingle { kind: ConfChangeKind::AddVoter, node_id: me }],
+            ..ConfChange::default()
+        });
+    }
+    for id in &others {
+        changes.push(ConfChange {
+            changes: vec![raft::ConfChangeSingle { kind: ConfChangeKind::RemoveNode, node_id: *id }],
+            ..ConfChange::default()
+        });
+    }
+    let appended: Vec<Entry> = (last_index + 1..)
+        .zip(changes)
+        .map(|(index, change)| Entry { term, index, payload: EntryPayload::ConfChange(change) })
+        .collect();
+    let new_last = last_index + appended.len() as u64;
+    restore.hard_state.term = term;
+    restore.hard_state.commit = new_last;
+    restore.hard_state.vote = None;
+    tracing::warn!(
+        member = %format!("{me:x}"),
+        removed = ?others.iter().map(|id| format!("{id:x}")).collect::<Vec<_>>(),
+        commit = new_last,
+        "forcing a new cluster: discarded the uncommitted log tail and removed every other member"
+    );
+    wal.save(Some(&restore.hard_state), &appended)?;
+    wal.sync()?;
+    restore.entries.extend(appended);
+    Ok(())
 }
 
 fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {

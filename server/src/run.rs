@@ -8,7 +8,7 @@
 //! one fsync), tick if due, `process()`, then hand messages to the transport and answers to their
 //! waiting HTTP requests. The tokio runtime runs the HTTP API, the peer transport and signal handling.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +22,8 @@ use crate::config::{ClusterState, ServerConfig, Url, added_member_id, format_id}
 use crate::disk::{Disk, OsDisk};
 use crate::http::backend as api;
 use crate::node::{self, Node, NodeConfig, Reply, RequestError};
-use crate::transport::{Transport, TransportConfig, TransportEvent, TransportLimits};
+use crate::transport::wire::{MemberInfo, MembershipAnswer, RefusalReason};
+use crate::transport::{Transport, TransportConfig, TransportEvent, TransportLimits, query_membership};
 
 /// Inputs drained per loop turn at most, so ticks and outputs are never starved by a flood.
 const MAX_INPUTS_PER_TURN: usize = 8192;
@@ -52,9 +53,17 @@ impl std::error::Error for RunError {}
 
 enum Input {
     Message(Message),
-    Request { request: node::ClientRequest, responder: Responder },
+    Request {
+        request: node::ClientRequest,
+        responder: Responder,
+    },
     Unreachable(NodeId),
-    SnapshotSent { peer: NodeId, success: bool },
+    /// A peer refused our stream because this member was removed from the cluster.
+    RemovedByPeer(NodeId),
+    SnapshotSent {
+        peer: NodeId,
+        success: bool,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -218,6 +227,11 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     })?;
     let (local_id, cluster_id, members) = match stored {
         Some((local_id, cluster_id)) => (local_id, cluster_id, Vec::new()),
+        None if config.initial_cluster_state == ClusterState::Existing => {
+            // Validates the flags (local name present, no duplicate URLs); the IDs come from the cluster.
+            config.initial_membership().map_err(|error| RunError(error.message().to_string()))?;
+            join_existing_cluster(&config).await?
+        }
         None => {
             let membership =
                 config.initial_membership().map_err(|error| RunError(error.message().to_string()))?;
@@ -240,6 +254,7 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     let mut node_config =
         NodeConfig::new(membership.local_id, membership.cluster_id, members, config.data_dir.clone());
     node_config.join_existing = config.initial_cluster_state == ClusterState::Existing;
+    node_config.force_new_cluster = config.force_new_cluster;
     node_config.election_tick = u32::try_from(election_ticks).unwrap_or(u32::MAX);
     node_config.heartbeat_tick = 1;
     node_config.snapshot_count = config.snapshot_count.max(1);
@@ -325,6 +340,13 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
                     }
                     TransportEvent::PeerRefused { peer, reason } => {
                         tracing::warn!(peer = %format_id(peer), reason = ?reason, "peer refused our stream");
+                        // The cluster removed us (and may never tell us through Raft: the leader
+                        // stops replicating to a removed member), so this member stops for good.
+                        if reason == RefusalReason::RemovedMember
+                            && inbox.send(Input::RemovedByPeer(peer)).is_err()
+                        {
+                            return;
+                        }
                     }
                     TransportEvent::SnapshotSent { peer, success } => {
                         if inbox.send(Input::SnapshotSent { peer, success }).is_err() {
@@ -346,6 +368,9 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
         parked_watches: Vec::new(),
         next_request_id: 1,
         known_peers: BTreeMap::new(),
+        known_removed: BTreeSet::new(),
+        strict_reconfig_check: config.strict_reconfig_check,
+        removed_by_peer: None,
         start_nanos,
         leader_since: start_nanos,
         leader_changes: 0,
@@ -414,6 +439,81 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     Ok(())
 }
 
+/// How long a peer must have been connected to count for `--strict-reconfig-check` (etcd's
+/// HealthInterval).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+const ERR_NOT_ENOUGH_STARTED_MEMBERS: &str =
+    "etcdserver: re-configuration failed due to not enough started members";
+const ERR_UNHEALTHY: &str = "etcdserver: unhealthy cluster";
+
+fn quorum(voters: usize) -> usize {
+    voters / 2 + 1
+}
+
+/// How long one peer has to answer a membership query.
+const MEMBERSHIP_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// etcd's GetClusterFromRemotePeers: asks the `--initial-cluster` peers (other than this member's own
+/// URLs) for the running cluster's ID and members, and finds this member among them by its advertised
+/// peer URLs (the ones `member add` was given). The answer is the ID to start under, the cluster ID,
+/// and the members the node starts knowing (so it can answer the leader before it has the log).
+async fn join_existing_cluster(config: &ServerConfig) -> Result<(NodeId, u64, Vec<node::Member>), RunError> {
+    let own_urls: BTreeSet<String> =
+        config.initial_advertise_peer_urls.iter().map(|url| url.to_string()).collect();
+    let candidates: Vec<String> = config
+        .initial_cluster
+        .iter()
+        .flat_map(|member| member.peer_urls.iter().map(|url| url.to_string()))
+        .filter(|url| !own_urls.contains(url))
+        .collect();
+    let mut answer = None;
+    for url in &candidates {
+        match query_membership(url, MEMBERSHIP_QUERY_TIMEOUT).await {
+            Ok(found) => {
+                answer = Some(found);
+                break;
+            }
+            Err(error) => tracing::warn!(peer_url = %url, "cannot fetch the cluster membership: {error}"),
+        }
+    }
+    let Some(answer) = answer else {
+        return Err(RunError(
+            "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs"
+                .into(),
+        ));
+    };
+    let normalize = |url: &String| Url::parse(url).map_or_else(|_| url.clone(), |parsed| parsed.to_string());
+    let local = answer.members.iter().find(|member| {
+        !member.peer_urls.is_empty()
+            && member.peer_urls.iter().map(normalize).all(|url| own_urls.contains(&url))
+    });
+    let Some(local) = local else {
+        return Err(RunError(format!(
+            "error validating peerURLs: member with peer URLs {} is not in cluster {} (add it with `member add` first)",
+            own_urls.iter().cloned().collect::<Vec<_>>().join(","),
+            format_id(answer.cluster_id)
+        )));
+    };
+    tracing::info!(
+        member_id = %format_id(local.id),
+        cluster_id = %format_id(answer.cluster_id),
+        "joining an existing cluster"
+    );
+    let members = answer
+        .members
+        .iter()
+        .map(|member| node::Member {
+            id: member.id,
+            name: member.name.clone(),
+            peer_urls: member.peer_urls.clone(),
+            client_urls: member.client_urls.clone(),
+            is_learner: member.is_learner,
+            promote_when_caught_up: false,
+        })
+        .collect();
+    Ok((local.id, answer.cluster_id, members))
+}
+
 async fn wait_for_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -449,6 +549,12 @@ struct NodeLoop {
     parked_watches: Vec<mpsc::Sender<Event>>,
     next_request_id: u64,
     known_peers: BTreeMap<NodeId, Vec<String>>,
+    /// Removed members already handed to the transport (which then refuses them).
+    known_removed: BTreeSet<NodeId>,
+    /// `--strict-reconfig-check`.
+    strict_reconfig_check: bool,
+    /// Set when a peer refused us as a removed member: the loop stops with etcd's message.
+    removed_by_peer: Option<NodeId>,
     start_nanos: i64,
     leader_since: i64,
     leader_changes: u64,
@@ -505,7 +611,7 @@ impl NodeLoop {
             for answer in output.answers {
                 self.deliver(answer);
             }
-            if output.removed {
+            if output.removed || self.removed_by_peer.is_some() {
                 tracing::error!("this member has been permanently removed from the cluster");
                 self.publish_status();
                 return Err(RunError("this member has been permanently removed from the cluster".into()));
@@ -529,11 +635,26 @@ impl NodeLoop {
         match input {
             Input::Message(message) => self.node.receive(message),
             Input::Unreachable(peer) => self.node.report_unreachable(peer),
+            Input::RemovedByPeer(peer) => {
+                tracing::warn!(peer = %format_id(peer), "a peer says this member was removed from the cluster");
+                self.removed_by_peer = Some(peer);
+            }
             Input::SnapshotSent { peer, success } => self.node.report_snapshot(peer, success),
             Input::Request { request, responder } => {
                 let request_id = self.next_request_id;
                 self.next_request_id += 1;
                 self.responders.insert(request_id, responder);
+                if let Some(refusal) = self.reconfig_refusal(&request) {
+                    tracing::warn!(request = ?request, "refusing a membership change: {refusal}");
+                    let answer = node::Answer {
+                        request_id,
+                        result: Err(RequestError::Refused(refusal.into())),
+                        raft_index: self.node.raft().commit_index(),
+                        raft_term: self.node.raft().term(),
+                    };
+                    self.deliver(answer);
+                    return;
+                }
                 self.node.submit(request_id, request, unix_nanos());
             }
             Input::Shutdown(_) => unreachable!("handled by the loop"),
@@ -644,6 +765,62 @@ impl NodeLoop {
         self.parked_watches.retain(|sender| !sender.is_closed());
     }
 
+    /// `--strict-reconfig-check`, as etcd's mayAddMember / mayRemoveMember: a change must not leave the
+    /// cluster without a quorum of started (published) and connected voters. "Connected" is this
+    /// member's transport view: an active stream for at least `HEALTH_INTERVAL`, like etcd's.
+    fn reconfig_refusal(&self, request: &node::ClientRequest) -> Option<&'static str> {
+        if !self.strict_reconfig_check {
+            return None;
+        }
+        let me = self.node.id();
+        let voters: Vec<&node::Member> =
+            self.node.members().values().filter(|member| !member.is_learner).collect();
+        let statuses = self.transport.peer_status();
+        let healthy_since = Instant::now().checked_sub(HEALTH_INTERVAL);
+        let connected = |id: NodeId| {
+            id == me
+                || statuses.get(&id).is_some_and(|status| {
+                    status.active && healthy_since.is_some_and(|limit| status.since <= limit)
+                })
+        };
+        let started = |member: &&&node::Member| !member.name.is_empty();
+        match request {
+            node::ClientRequest::AddMember { member } => {
+                // The new member joins as a learner, but is meant to vote: count it as a voter.
+                if !member.is_learner {
+                    let started_voters = voters.iter().filter(started).count();
+                    if started_voters < quorum(voters.len() + 1) {
+                        return Some(ERR_NOT_ENOUGH_STARTED_MEMBERS);
+                    }
+                }
+                if !voters.iter().all(|member| connected(member.id)) {
+                    return Some(ERR_UNHEALTHY);
+                }
+                None
+            }
+            node::ClientRequest::RemoveMember { id } => {
+                let target = self.node.members().get(id)?;
+                if target.is_learner {
+                    return None;
+                }
+                let started_others = voters.iter().filter(started).filter(|member| member.id != *id).count();
+                if started_others < quorum(voters.len() - 1) {
+                    return Some(ERR_NOT_ENOUGH_STARTED_MEMBERS);
+                }
+                // A member that is down is safe to remove: it is not part of the active quorum.
+                if *id != me && !statuses.get(id).is_some_and(|status| status.active) {
+                    return None;
+                }
+                let active = voters.iter().filter(|member| connected(member.id)).count();
+                if active.saturating_sub(1) < quorum(voters.len()) {
+                    return Some(ERR_UNHEALTHY);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
     /// Keeps the transport's peer table equal to the membership.
     fn sync_peers(&mut self) {
         let me = self.node.id();
@@ -654,6 +831,16 @@ impl NodeLoop {
             .filter(|member| member.id != me)
             .map(|member| (member.id, member.peer_urls.clone()))
             .collect();
+        let removed = self.node.removed_members();
+        if removed.len() != self.known_removed.len() {
+            for id in removed.difference(&self.known_removed) {
+                if *id != me {
+                    self.transport.remove_peer(*id);
+                }
+            }
+            self.known_removed = removed.clone();
+            self.publish_membership_view();
+        }
         if wanted == self.known_peers {
             return;
         }
@@ -675,6 +862,28 @@ impl NodeLoop {
             }
         }
         self.known_peers = wanted;
+        self.publish_membership_view();
+    }
+
+    /// What this member answers to a joining member's membership query. Names and client URLs are
+    /// refreshed on the next membership change; joiners need only IDs and peer URLs.
+    fn publish_membership_view(&self) {
+        let status = self.node.status();
+        self.transport.set_membership_view(MembershipAnswer {
+            cluster_id: status.cluster_id,
+            members: status
+                .members
+                .iter()
+                .map(|member| MemberInfo {
+                    id: member.id,
+                    name: member.name.clone(),
+                    peer_urls: member.peer_urls.clone(),
+                    client_urls: member.client_urls.clone(),
+                    is_learner: member.is_learner,
+                })
+                .collect(),
+            removed: self.node.removed_members().iter().copied().collect(),
+        });
     }
 
     fn on_soft_state(&mut self, soft_state: raft::SoftState) {

@@ -369,3 +369,120 @@ fn a_forwarded_proposal_delivered_twice_is_applied_once() {
         assert_eq!(cluster.nodes[&id].store().current_index(), 2, "member {id}");
     }
 }
+
+fn member_request(cluster: &mut Cluster, at: NodeId, request_id: u64, request: ClientRequest) -> Answer {
+    let answer = cluster.request(at, request_id, request);
+    cluster.tick_all(5);
+    answer
+}
+
+#[test]
+fn removing_a_follower_shrinks_the_cluster_and_writes_continue() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let removed = member_request(&mut cluster, leader, 1, ClientRequest::RemoveMember { id: follower });
+    assert_eq!(removed.result, Ok(Reply::MemberChanged));
+    for id in (1..=3).filter(|id| *id != follower) {
+        let node = &cluster.nodes[&id];
+        assert!(!node.members().contains_key(&follower), "member {id} still lists {follower}");
+        assert!(node.is_removed(follower));
+        assert!(!node.raft().conf_state().contains(follower));
+    }
+    // The removed member is gone for good: removing it again is 410-like, and the two left commit.
+    let again = cluster.request(leader, 2, ClientRequest::RemoveMember { id: follower });
+    assert_eq!(again.result, Err(RequestError::MemberRemoved(follower)));
+    cluster.crash(follower);
+    assert!(cluster.set(leader, 3, "/after-removal", "ok").result.is_ok());
+    let unknown = cluster.request(leader, 4, ClientRequest::RemoveMember { id: 0x99 });
+    assert_eq!(unknown.result, Err(RequestError::MemberNotFound(0x99)));
+}
+
+#[test]
+fn removing_the_leader_makes_it_step_down_and_the_rest_elect_and_keep_writing() {
+    let mut cluster = Cluster::new(3, 1000);
+    let old_leader = cluster.elect();
+    cluster.set(old_leader, 1, "/before", "leader-removal");
+    let removed = cluster.request(old_leader, 2, ClientRequest::RemoveMember { id: old_leader });
+    assert_eq!(removed.result, Ok(Reply::MemberChanged));
+    cluster.tick_all(30);
+    assert_ne!(cluster.nodes[&old_leader].raft().role(), Role::Leader, "a removed leader steps down");
+    // The removed member refuses new requests.
+    let refused = cluster.request(old_leader, 3, ClientRequest::Write(Command::Sync { now: 0 }));
+    assert_eq!(refused.result, Err(RequestError::Removed));
+    cluster.crash(old_leader);
+    let new_leader = cluster.elect();
+    assert_ne!(new_leader, old_leader);
+    assert_eq!(cluster.nodes[&new_leader].raft().conf_state().voters.len(), 2);
+    assert!(cluster.set(new_leader, 4, "/after", "ok").result.is_ok());
+    assert_eq!(cluster.get(new_leader, 5, "/before", true).as_deref(), Some("leader-removal"));
+}
+
+#[test]
+fn a_failed_member_is_replaced_by_a_new_one_that_catches_up() {
+    let mut cluster = Cluster::new(3, 5);
+    let leader = cluster.elect();
+    for i in 0..20 {
+        assert!(cluster.set(leader, i, &format!("/k{i}"), "v").result.is_ok());
+    }
+    let failed = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.crash(failed);
+    let removed = member_request(&mut cluster, leader, 100, ClientRequest::RemoveMember { id: failed });
+    assert_eq!(removed.result, Ok(Reply::MemberChanged));
+    let replacement = Member {
+        id: 4,
+        name: "n4".into(),
+        peer_urls: vec!["http://127.0.0.1:2384".into()],
+        ..Member::default()
+    };
+    let added =
+        member_request(&mut cluster, leader, 101, ClientRequest::AddMember { member: replacement.clone() });
+    assert_eq!(added.result, Ok(Reply::MemberChanged));
+    cluster.members.push(replacement);
+    cluster.disks.insert(4, MemDisk::new());
+    *cluster.incarnations.entry(4).or_insert(0) += 1;
+    let mut config = cluster.config(4);
+    config.join_existing = true;
+    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&4].clone());
+    cluster.nodes.insert(4, Node::open(config, disk).expect("replacement opens"));
+    cluster.tick_all(20);
+    let leader = cluster.leader().expect("a leader");
+    let voters = cluster.nodes[&leader].raft().conf_state().voters.clone();
+    assert!(voters.contains(&4) && !voters.contains(&failed), "voters {voters:?}");
+    // The replacement caught up (by snapshot: the leader compacted) and serves the old data.
+    assert_eq!(cluster.get(4, 200, "/k0", false).as_deref(), Some("v"));
+    assert!(cluster.set(4, 201, "/through-replacement", "ok").result.is_ok());
+}
+
+#[test]
+fn force_new_cluster_restarts_one_member_alone_with_every_committed_write() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    for i in 0..10 {
+        assert!(cluster.set(leader, i, &format!("/k{i}"), &format!("v{i}")).result.is_ok());
+    }
+    cluster.tick_all(3);
+    let survivor = (1..=3).find(|id| *id != leader).unwrap();
+    for id in 1..=3 {
+        cluster.crash(id);
+    }
+    // Only the survivor's disk is left: it restarts as a one-member cluster.
+    *cluster.incarnations.entry(survivor).or_insert(0) += 1;
+    let mut config = cluster.config(survivor);
+    config.force_new_cluster = true;
+    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&survivor].clone());
+    cluster.nodes.insert(survivor, Node::open(config, disk).expect("forced node opens"));
+    assert_eq!(cluster.elect(), survivor);
+    let conf = cluster.nodes[&survivor].raft().conf_state().clone();
+    assert_eq!(conf.voters.iter().copied().collect::<Vec<_>>(), vec![survivor]);
+    assert_eq!(cluster.nodes[&survivor].members().keys().copied().collect::<Vec<_>>(), vec![survivor]);
+    for i in 0..10 {
+        assert_eq!(cluster.get(survivor, 100 + i, &format!("/k{i}"), true), Some(format!("v{i}")));
+    }
+    assert!(cluster.set(survivor, 200, "/after", "alone").result.is_ok());
+    // A plain restart afterwards stays a one-member cluster with the data.
+    cluster.crash(survivor);
+    cluster.start(survivor);
+    assert_eq!(cluster.elect(), survivor);
+    assert_eq!(cluster.get(survivor, 201, "/after", true).as_deref(), Some("alone"));
+}
