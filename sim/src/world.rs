@@ -34,6 +34,7 @@ pub enum Check {
     LogMatching,
     LeaderCompleteness,
     CommittedEntryChanged,
+    LeaderCommitRule,
     StateMachineSafety,
     CommitRegressed,
     AppliedRegressed,
@@ -54,6 +55,7 @@ impl Check {
             Check::LogMatching => "log-matching",
             Check::LeaderCompleteness => "leader-completeness",
             Check::CommittedEntryChanged => "committed-entry-changed",
+            Check::LeaderCommitRule => "leader-commit-rule",
             Check::StateMachineSafety => "state-machine-safety",
             Check::CommitRegressed => "commit-regressed",
             Check::AppliedRegressed => "applied-regressed",
@@ -999,6 +1001,23 @@ impl<'a> World<'a> {
                     format!("node {id} term went back from {} to {}", previous.term, view.term),
                 ));
             }
+        }
+        // Raft §5.4.2: a leader advances its commit index only onto an entry of its own term (older
+        // entries are committed indirectly, never by counting their replicas).
+        if view.role == Role::Leader
+            && previous.is_some_and(|previous| previous.role == Role::Leader && previous.term == view.term)
+            && previous.is_some_and(|previous| view.commit > previous.commit)
+            && let Some(entries) = node.entries(view.commit, view.commit)
+            && let Some(entry) = entries.first()
+            && entry.term != view.term
+        {
+            return Err(self.fail(
+                Check::LeaderCommitRule,
+                format!(
+                    "leader {id} of term {} advanced its commit to index {} whose entry is of term {}",
+                    view.term, view.commit, entry.term
+                ),
+            ));
         }
         // Election safety: at most one leader per term, ever.
         let became_leader = view.role == Role::Leader
