@@ -792,14 +792,18 @@ async fn connect(shared: &Shared, peer: &Peer) -> Result<TcpStream, ConnectError
 }
 
 /// Reads one frame and its size on the wire, or `None` on a clean end of stream between frames.
+/// `payload` is scratch space reused across frames (no allocation per frame on a busy stream).
 async fn read_frame_sized<T, R>(
     reader: &mut R,
     max_frame_bytes: usize,
+    payload: &mut Vec<u8>,
 ) -> Result<Option<(T, usize)>, WireError>
 where
     T: serde::de::DeserializeOwned,
     R: AsyncReadExt + Unpin,
 {
+    /// Scratch kept between frames; a rare larger frame's buffer is released after use.
+    const KEPT_SCRATCH_BYTES: usize = 1 << 20;
     let mut header = [0u8; wire::FRAME_HEADER_BYTES];
     let first = reader.read(&mut header).await?;
     if first == 0 {
@@ -807,10 +811,13 @@ where
     }
     reader.read_exact(&mut header[first..]).await?;
     let (length, checksum) = wire::parse_frame_header(header, max_frame_bytes)?;
-    let mut payload = vec![0u8; length];
-    reader.read_exact(&mut payload).await?;
-    let value = wire::decode_payload(&payload, checksum)?;
-    Ok(Some((value, wire::FRAME_HEADER_BYTES + length)))
+    payload.resize(length, 0);
+    reader.read_exact(&mut payload[..]).await?;
+    let value = wire::decode_payload(payload, checksum);
+    if payload.capacity() > KEPT_SCRATCH_BYTES {
+        *payload = Vec::new();
+    }
+    Ok(Some((value?, wire::FRAME_HEADER_BYTES + length)))
 }
 
 /// Reads one frame, or `None` on a clean end of stream between frames.
@@ -819,7 +826,8 @@ where
     T: serde::de::DeserializeOwned,
     R: AsyncReadExt + Unpin,
 {
-    Ok(read_frame_sized(reader, max_frame_bytes).await?.map(|(value, _)| value))
+    let mut payload = Vec::new();
+    Ok(read_frame_sized(reader, max_frame_bytes, &mut payload).await?.map(|(value, _)| value))
 }
 
 /// Writes the peer's queue to an established stream until it breaks or the peer is cancelled.
@@ -1122,9 +1130,10 @@ async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAdd
 
     let mut assembler = SnapshotAssembler::new(shared.limits.max_snapshot_bytes);
     let mut reader = tokio::io::BufReader::with_capacity(64 << 10, stream);
+    let mut scratch = Vec::new();
     let end: Result<(), WireError> = loop {
         let frame: Frame = tokio::select! {
-            frame = read_frame_sized(&mut reader, shared.limits.max_frame_bytes) => match frame {
+            frame = read_frame_sized(&mut reader, shared.limits.max_frame_bytes, &mut scratch) => match frame {
                 Ok(Some((frame, size))) => {
                     bump(&shared.counters.received_bytes, size as u64);
                     frame
