@@ -200,7 +200,11 @@ impl Backend for NodeBackend {
     fn flip_bit(&mut self, id: NodeId, seed: u64) -> String {
         let Some(disk) = self.disks.get(&id) else { return "no disk yet".to_string() };
         match disk.flip_random_bit(&data_dir(id), seed) {
-            Some((path, offset, bit)) => format!("{} offset {offset} bit {bit}", path.display()),
+            Some((path, offset, bit)) => {
+                let length =
+                    disk.files().into_iter().find(|(file, _)| *file == path).map_or(0, |(_, len)| len);
+                format!("{} ({length} bytes) offset {offset} bit {bit}", path.display())
+            }
             None => "no file to damage".to_string(),
         }
     }
