@@ -30,7 +30,9 @@ use crate::snap::{SnapError, Snapshotter};
 use crate::wal::{Wal, WalError, WalOptions, WalSnapshot};
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-const SNAPSHOT_DATA_VERSION: u32 = 2;
+const SNAPSHOT_DATA_VERSION: u32 = 3;
+/// The cluster version this release speaks (etcd's `etcdcluster` in `/version`).
+pub const CLUSTER_VERSION: &str = "3.4.0";
 /// Bound of client requests waiting for an apply or a read confirmation. Beyond it new requests are
 /// refused at once rather than queued without limit.
 pub const MAX_PENDING_REQUESTS: usize = 64 * 1024;
@@ -343,6 +345,16 @@ enum Operation {
         id: NodeId,
         peer_urls: Vec<String>,
     },
+    /// A member of the initial cluster, recorded by the bootstrap entries every initial member writes
+    /// identically at indexes 1..=n (etcd's bootstrap conf-change entries).
+    BootstrapMember {
+        id: NodeId,
+    },
+    /// The cluster version, proposed once by a leader when every member has published (etcd's
+    /// `/0/version`).
+    ClusterVersion {
+        version: String,
+    },
     /// A member's name and client URLs.
     Publish {
         id: NodeId,
@@ -358,6 +370,7 @@ struct NodeSnapshotData {
     members: BTreeMap<NodeId, Member>,
     removed: BTreeSet<NodeId>,
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    cluster_version: Option<String>,
     store: Vec<u8>,
 }
 
@@ -404,6 +417,8 @@ pub struct Node {
     /// The newest (incarnation, seq) applied from each member: replicated state (it is in snapshots),
     /// so every member skips the same duplicates.
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    /// The cluster version once a leader has recorded it (replicated, in snapshots).
+    cluster_version: Option<String>,
     /// Virtual ticks since the node started; request deadlines are counted in them.
     ticks: u64,
     ticks_since_sync: u64,
@@ -500,8 +515,10 @@ impl Node {
                 },
                 join_existing: config.join_existing,
             };
-            let wal = Wal::create(disk.clone(), &wal_dir, &codec::encode(&metadata), wal_options)?;
-            let restore = RestoreState { initial_conf: initial_conf(&metadata), ..RestoreState::default() };
+            let mut wal = Wal::create(disk.clone(), &wal_dir, &codec::encode(&metadata), wal_options)?;
+            let mut restore =
+                RestoreState { initial_conf: initial_conf(&metadata), ..RestoreState::default() };
+            bootstrap_log(&mut wal, &mut restore, &metadata)?;
             (wal, metadata, restore)
         };
 
@@ -509,6 +526,7 @@ impl Node {
             metadata.initial_members.iter().map(|member| (member.id, member.clone())).collect();
         let mut removed = BTreeSet::new();
         let mut applied_requests = BTreeMap::new();
+        let mut cluster_version = None;
         let mut store = Store::new();
         let snapshot_index = restore.snapshot.as_ref().map_or(0, |s| s.meta.index);
         if let Some(snapshot) = &restore.snapshot {
@@ -518,6 +536,7 @@ impl Node {
             members = data.members;
             removed = data.removed;
             applied_requests = data.applied_requests;
+            cluster_version = data.cluster_version;
         }
 
         let mut raft_config = raft::Config::new(config.id, config.seed);
@@ -540,6 +559,7 @@ impl Node {
             members,
             removed,
             applied_requests,
+            cluster_version,
             ticks: 0,
             ticks_since_sync: 0,
             now: 0,
@@ -626,6 +646,21 @@ impl Node {
         }
         self.expire_requests();
         self.promote_caught_up_learners();
+        self.record_cluster_version();
+    }
+
+    /// Once every member has published, the leader records the cluster version (etcd does this for
+    /// `/0/version`); applying it again is a no-op, so a repeat by a later leader is harmless.
+    fn record_cluster_version(&mut self) {
+        if self.raft.role() != Role::Leader
+            || self.cluster_version.is_some()
+            || self.members.is_empty()
+            || self.members.values().any(|member| member.client_urls.is_empty())
+            || self.ticks % self.config.sync_interval_ticks.max(1) != 0
+        {
+            return;
+        }
+        let _ = self.propose(Operation::ClusterVersion { version: CLUSTER_VERSION.to_string() });
     }
 
     /// The leader turns a learner that was added as a voter into a voter once its log has caught up
@@ -949,6 +984,7 @@ impl Node {
             Operation::UpdateMember { id, peer_urls } => match self.members.get_mut(&id) {
                 Some(member) => {
                     member.peer_urls = peer_urls;
+                    self.store.apply_internal(&format!("/0/members/{id:x}/raftAttributes"));
                     Ok(Reply::MemberChanged)
                 }
                 None => Err(RequestError::MemberNotFound(id)),
@@ -957,10 +993,22 @@ impl Node {
                 Some(member) => {
                     member.name = name;
                     member.client_urls = client_urls;
+                    self.store.apply_internal(&format!("/0/members/{id:x}/attributes"));
                     Ok(Reply::MemberChanged)
                 }
                 None => Err(RequestError::MemberNotFound(id)),
             },
+            Operation::BootstrapMember { id } => {
+                self.store.apply_internal(&format!("/0/members/{id:x}/raftAttributes"));
+                Ok(Reply::MemberChanged)
+            }
+            Operation::ClusterVersion { version } => {
+                if self.cluster_version.is_none() {
+                    self.store.apply_internal("/0/version");
+                    self.cluster_version = Some(version);
+                }
+                Ok(Reply::MemberChanged)
+            }
         };
         self.answer_own(proposal.origin, proposal.incarnation, proposal.seq, result);
     }
@@ -989,6 +1037,11 @@ impl Node {
             match single.kind {
                 ConfChangeKind::AddVoter | ConfChangeKind::AddLearner => {
                     let is_learner = single.kind == ConfChangeKind::AddLearner;
+                    if !self.members.contains_key(&single.node_id) {
+                        // etcd records a new member's raft attributes (promoting a learner it
+                        // added as a voter is one write in etcd's v2 world: no second index).
+                        self.store.apply_internal(&format!("/0/members/{:x}/raftAttributes", single.node_id));
+                    }
                     let entry = self.members.entry(single.node_id).or_insert_with(|| Member {
                         id: single.node_id,
                         ..member.clone().filter(|m| m.id == single.node_id).unwrap_or_default()
@@ -1000,6 +1053,11 @@ impl Node {
                     }
                 }
                 ConfChangeKind::RemoveNode => {
+                    if self.members.contains_key(&single.node_id) {
+                        // etcd deletes /0/members/<id> and records /0/removed_members/<id>.
+                        self.store.apply_internal(&format!("/0/members/{:x}", single.node_id));
+                        self.store.apply_internal(&format!("/0/removed_members/{:x}", single.node_id));
+                    }
                     self.members.remove(&single.node_id);
                     self.removed.insert(single.node_id);
                     if single.node_id == self.config.id {
@@ -1078,6 +1136,7 @@ impl Node {
             members: self.members.clone(),
             removed: self.removed.clone(),
             applied_requests: self.applied_requests.clone(),
+            cluster_version: self.cluster_version.clone(),
             store: self.store.snapshot(),
         };
         let snapshot = Snapshot {
@@ -1111,6 +1170,7 @@ impl Node {
         self.members = data.members;
         self.removed = data.removed;
         self.applied_requests = data.applied_requests;
+        self.cluster_version = data.cluster_version;
         if self.removed.contains(&self.config.id) {
             self.removed_self = true;
         }
@@ -1215,6 +1275,35 @@ fn force_new_cluster(wal: &mut Wal, restore: &mut RestoreState, me: NodeId) -> R
     wal.save(Some(&restore.hard_state), &appended)?;
     wal.sync()?;
     restore.entries.extend(appended);
+    Ok(())
+}
+
+/// A brand-new cluster's first entries, identical on every initial member: one per initial member in ID
+/// order, at term 1, committed (as etcd bootstraps with conf-change entries). Applying them takes the
+/// store indexes etcd's membership writes take, and a member that joins later replays them too.
+fn bootstrap_log(wal: &mut Wal, restore: &mut RestoreState, metadata: &WalMetadata) -> Result<(), NodeError> {
+    if metadata.join_existing || metadata.initial_members.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<NodeId> = metadata.initial_members.iter().map(|member| member.id).collect();
+    ids.sort_unstable();
+    let entries: Vec<Entry> = ids
+        .iter()
+        .zip(1..)
+        .map(|(id, index)| {
+            let proposal = Proposal {
+                origin: 0,
+                incarnation: 0,
+                seq: index,
+                operation: Operation::BootstrapMember { id: *id },
+            };
+            Entry { term: 1, index, payload: EntryPayload::Normal(Bytes::from(codec::encode(&proposal))) }
+        })
+        .collect();
+    restore.hard_state = raft::HardState { term: 1, vote: None, commit: entries.len() as u64 };
+    wal.save(Some(&restore.hard_state), &entries)?;
+    wal.sync()?;
+    restore.entries = entries;
     Ok(())
 }
 

@@ -360,13 +360,14 @@ fn a_forwarded_proposal_delivered_twice_is_applied_once() {
     let leader = cluster.elect();
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     cluster.duplicate_proposals = true;
+    let before = cluster.nodes[&leader].store().current_index();
     let answer = cluster.set(follower, 1, "/once", "1");
     assert!(answer.result.is_ok());
     cluster.set(leader, 2, "/other", "2");
     cluster.tick_all(3);
     // Two writes, two store indexes: the duplicate forward changed nothing.
     for id in 1..=3 {
-        assert_eq!(cluster.nodes[&id].store().current_index(), 2, "member {id}");
+        assert_eq!(cluster.nodes[&id].store().current_index(), before + 2, "member {id}");
     }
 }
 
@@ -485,4 +486,31 @@ fn force_new_cluster_restarts_one_member_alone_with_every_committed_write() {
     cluster.start(survivor);
     assert_eq!(cluster.elect(), survivor);
     assert_eq!(cluster.get(survivor, 201, "/after", true).as_deref(), Some("alone"));
+}
+
+#[test]
+fn store_indexes_count_etcds_membership_writes_so_the_first_write_of_a_fresh_member_is_index_4() {
+    let mut cluster = Cluster::new(1, 1000);
+    cluster.elect();
+    let publish =
+        ClientRequest::Publish { name: "n1".into(), client_urls: vec!["http://127.0.0.1:2379".into()] };
+    assert!(cluster.request(1, 1, publish).result.is_ok());
+    // The leader records the cluster version once every member has published.
+    cluster.tick_all(10);
+    let answer = cluster.set(1, 2, "/message", "Hello world");
+    match answer.result {
+        Ok(Reply::Event(event)) => {
+            assert_eq!(event.node.modified_index, 4, "raftAttributes, attributes, version, then this")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // A restart replays the same log to the same indexes.
+    cluster.crash(1);
+    cluster.start(1);
+    cluster.elect();
+    let answer = cluster.set(1, 3, "/message", "again");
+    match answer.result {
+        Ok(Reply::Event(event)) => assert_eq!(event.node.modified_index, 5),
+        other => panic!("unexpected {other:?}"),
+    }
 }
