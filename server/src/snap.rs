@@ -5,7 +5,7 @@
 //! so a crash leaves either the complete new file or none. Loading checks everything (magic, version,
 //! lengths, CRC, that the name agrees with the header) and never hands out a damaged snapshot: when
 //! the newest snapshot is damaged that is an error, not a silent fall back to an older one (which
-//! the WAL may no longer have the entries to complete). The byte layout is in `server/FORMATS.md`.
+//! the WAL may no longer have the entries to complete). The byte layout is in DESIGN.md ("On-disk formats").
 
 use std::fmt;
 use std::io;

@@ -1,7 +1,7 @@
 //! The write-ahead log: the durable record of everything Raft must not forget (hard state, log
 //! entries, where snapshots were taken), in segment files under `<data-dir>/member/wal`.
 //!
-//! Layout (the precise byte format is in `server/FORMATS.md`): segments named
+//! Layout (the precise byte format is in DESIGN.md ("On-disk formats")): segments named
 //! `<seq:016x>-<first_index:016x>.wal`; each a sequence of framed records whose CRC32 is chained
 //! through the previous record's CRC, so a record from an older file, a reordered write or a missing
 //! segment breaks the chain. Every segment opens with a CRC record (carrying the previous segment's

@@ -201,7 +201,7 @@ fn leftovers_of_a_crash_before_the_marker_never_push_the_marked_snapshot_out() {
     assert_eq!(kept, vec![130, 140]);
 }
 
-/// A reader written from `server/FORMATS.md` alone, to keep the document honest.
+/// A reader written from DESIGN.md ("On-disk formats") alone, to keep the document honest.
 #[test]
 fn a_snapshot_file_reads_back_by_the_documented_format() {
     let disk = MemDisk::new();

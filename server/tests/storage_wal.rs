@@ -641,7 +641,7 @@ fn damage_in_a_record_full_of_zeros_with_records_after_it_is_corruption_not_a_to
     assert!(matches!(result, Err(WalError::Corrupt { .. })), "{result:?}");
 }
 
-/// A reader written from `server/FORMATS.md` alone, to keep the document honest.
+/// A reader written from DESIGN.md ("On-disk formats") alone, to keep the document honest.
 #[test]
 fn a_segment_reads_back_by_the_documented_format() {
     let disk = MemDisk::new();
