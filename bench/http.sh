@@ -102,7 +102,7 @@ leader_of() {
 
 # wait_ready PORT...: every member names the same leader and a write through it succeeds (bounded).
 wait_ready() {
-  local deadline=$((SECONDS + 30)) port leader seen
+  local deadline=$((SECONDS + 30)) port leader seen log
   while ((SECONDS < deadline)); do
     leader=""; seen=1
     for port in "$@"; do
@@ -115,7 +115,11 @@ wait_ready() {
     fi
     sleep 0.2
   done
-  echo "http.sh: cluster on ports $* not ready after 30 s" >&2
+  local keep; keep="$OUT/not-ready-$(date -u +%H%M%S)"
+  mkdir -p "$keep"
+  for log in "$WORK"/*/log; do [[ -e $log ]] && cp "$log" "$keep/$(basename "$(dirname "$log")").log"; done
+  for port in "$@"; do keep+=" $port:$(leader_of "$port")"; done
+  echo "http.sh: members on ports $* not ready after 30 s (leaders seen, logs: $keep)" >&2
   return 1
 }
 
@@ -156,7 +160,7 @@ workloads() {
 bench_single() {
   local system=$1 run=$2 port=$3 url
   start_member "$system" single "$port" $((port + 1)) "single=http://127.0.0.1:$((port + 1))"
-  url=$(wait_ready "$port")
+  if ! url=$(wait_ready "$port"); then stop_all; return; fi
   workloads "1 node" "$system" "$run" "$url"
   stop_all
 }
@@ -165,7 +169,7 @@ bench_cluster() {
   local system=$1 run=$2 base=$3 cluster="" i leader follower port
   for i in 1 2 3; do cluster+="${cluster:+,}m$i=http://127.0.0.1:$((base + 10 * i + 1))"; done
   for i in 1 2 3; do start_member "$system" "m$i" $((base + 10 * i)) $((base + 10 * i + 1)) "$cluster"; done
-  leader=$(wait_ready $((base + 10)) $((base + 20)) $((base + 30)))
+  if ! leader=$(wait_ready $((base + 10)) $((base + 20)) $((base + 30))); then stop_all; return; fi
   for i in 1 2 3; do
     port=$((base + 10 * i))
     if [[ http://127.0.0.1:$port != "$leader" ]]; then follower=http://127.0.0.1:$port; break; fi
