@@ -1,10 +1,11 @@
 //! The seed walkthroughs (etcd blog intro, the thesis's key/TTL/directory/hidden/in-order/CAS sessions) as
-//! scripted sessions. Each session runs twice, once with the real `etcdctl` (v2) and once with
-//! `concordctl`, each against its own fresh server, and both transcripts must be identical.
+//! scripted sessions. Each session runs on both server kinds (real etcd and Concord), each time once with
+//! the real `etcdctl` (v2) and once with `concordctl`, each against its own fresh server, and on each kind
+//! both transcripts must be identical. `{ix:N}` is etcd's store index N, shifted for the server at hand.
 
 mod common;
 
-use common::{Expect, Outcome, Server, Tool, run, session_both, step, tools_available};
+use common::{Expect, Outcome, Server, ServerKind, Tool, run, session_both, step, tools_available};
 
 const BASE_PORT: u16 = 23100;
 
@@ -18,7 +19,7 @@ fn blog_single_node_session_set_get_and_key_not_found() {
         &[
             step(&["set", "/message", "Hello world"], Expect::Stdout("Hello world\n")),
             step(&["get", "/message"], Expect::Stdout("Hello world\n")),
-            step(&["get", "two"], Expect::Stderr("Error:  100: Key not found (/two) [4]\n", 4)),
+            step(&["get", "two"], Expect::Stderr("Error:  100: Key not found (/two) [{ix:4}]\n", 4)),
             step(&["ls"], Expect::Stdout("/message\n")),
         ],
     );
@@ -57,7 +58,7 @@ fn thesis_ttl_keys_expire() {
     if !tools_available() {
         return;
     }
-    let transcript = session_both(
+    let transcripts = session_both(
         BASE_PORT,
         &[
             step(&["set", "/secondkey", "value2", "--ttl", "100"], Expect::Stdout("value2\n")),
@@ -76,10 +77,12 @@ fn thesis_ttl_keys_expire() {
             step(&["get", "/secondkey"], Expect::Stdout("value3\n")),
         ],
     );
-    assert!(transcript[3].stdout.contains(r#""expiration":"<time>","ttl":<ttl>}"#), "{}", transcript[3]);
-    assert!(transcript[8].stderr.starts_with("Error:  100: Key not found (/color) ["), "{}", transcript[8]);
-    assert_eq!(transcript[8].code, 4);
-    assert!(transcript[9].stderr.starts_with("Error:  100: Key not found (/tmpdir) ["), "{}", transcript[9]);
+    for (kind, transcript) in transcripts {
+        assert!(transcript[3].stdout.contains(r#""expiration":"<time>","ttl":<ttl>}"#), "{kind:?}");
+        assert!(transcript[8].stderr.starts_with("Error:  100: Key not found (/color) ["), "{kind:?}");
+        assert_eq!(transcript[8].code, 4);
+        assert!(transcript[9].stderr.starts_with("Error:  100: Key not found (/tmpdir) ["), "{kind:?}");
+    }
 }
 
 #[test]
@@ -147,7 +150,7 @@ fn thesis_in_order_keys_and_create_only() {
     if !tools_available() {
         return;
     }
-    let transcript = session_both(
+    let transcripts = session_both(
         BASE_PORT,
         &[
             step(&["mk", "--in-order", "/queue", "job1"], Expect::Stdout("job1\n")),
@@ -160,11 +163,13 @@ fn thesis_in_order_keys_and_create_only() {
         ],
     );
     // In-order names are the 20-digit zero-padded creation index, so sorting by name is creation order.
-    let names: Vec<&str> = transcript[3].stdout.lines().collect();
-    assert_eq!(names.len(), 3);
-    assert!(names.iter().all(|name| name.len() == "/queue/".len() + 20), "{names:?}");
-    assert!(names.windows(2).all(|pair| pair[0] < pair[1]));
-    assert!(transcript[5].stderr.starts_with("Error:  105: Key already exists (/unique) ["));
+    for (kind, transcript) in transcripts {
+        let names: Vec<&str> = transcript[3].stdout.lines().collect();
+        assert_eq!(names.len(), 3, "{kind:?}");
+        assert!(names.iter().all(|name| name.len() == "/queue/".len() + 20), "{kind:?}: {names:?}");
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "{kind:?}: {names:?}");
+        assert!(transcript[5].stderr.starts_with("Error:  105: Key already exists (/unique) ["), "{kind:?}");
+    }
 }
 
 #[test]
@@ -178,23 +183,26 @@ fn compare_and_swap_and_compare_and_delete_failures() {
             step(&["set", "/foo", "one"], Expect::Stdout("one\n")),
             step(
                 &["set", "--swap-with-value", "two", "/foo", "three"],
-                Expect::Stderr("Error:  101: Compare failed ([two != one]) [4]\n", 4),
+                Expect::Stderr("Error:  101: Compare failed ([two != one]) [{ix:4}]\n", 4),
             ),
             step(&["set", "--swap-with-value", "one", "/foo", "three"], Expect::Stdout("three\n")),
             step(
                 &["set", "--swap-with-index", "1", "/foo", "four"],
-                Expect::Stderr("Error:  101: Compare failed ([1 != 5]) [5]\n", 4),
+                Expect::Stderr("Error:  101: Compare failed ([1 != {ix:5}]) [{ix:5}]\n", 4),
             ),
-            step(&["set", "--swap-with-index", "5", "/foo", "four"], Expect::Stdout("four\n")),
+            step(&["set", "--swap-with-index", "{ix:5}", "/foo", "four"], Expect::Stdout("four\n")),
             step(
                 &["rm", "--with-value", "zz", "/foo"],
-                Expect::Stderr("Error:  101: Compare failed ([zz != four]) [6]\n", 4),
+                Expect::Stderr("Error:  101: Compare failed ([zz != four]) [{ix:6}]\n", 4),
             ),
             step(&["rm", "--with-index", "1", "/foo"], Expect::SameAsEtcdctl),
             // A conditional delete's action is `compareAndDelete`, not `delete`, so etcdctl's simple format
             // prints the (empty) value of the deleted node rather than `PrevNode.Value: ...`.
             step(&["rm", "--with-value", "four", "/foo"], Expect::Stdout("\n")),
-            step(&["update", "/foo", "five"], Expect::Stderr("Error:  100: Key not found (/foo) [7]\n", 4)),
+            step(
+                &["update", "/foo", "five"],
+                Expect::Stderr("Error:  100: Key not found (/foo) [{ix:7}]\n", 4),
+            ),
             step(&["set", "/foo", "six"], Expect::Stdout("six\n")),
             step(&["-o", "json", "update", "/foo", "seven"], Expect::SameAsEtcdctl),
             step(&["update", "/foo/child", "x"], Expect::SameAsEtcdctl),
@@ -236,7 +244,13 @@ fn a_dead_first_endpoint_fails_over_to_the_next() {
     if !tools_available() {
         return;
     }
-    let server = Server::single(BASE_PORT, "failover");
+    for kind in ServerKind::ALL {
+        failover_on(kind);
+    }
+}
+
+fn failover_on(kind: ServerKind) {
+    let server = Server::single(kind, BASE_PORT, "failover");
     let (dead, _) = common::free_port_pair(BASE_PORT);
     let endpoints = format!("http://127.0.0.1:{dead},{}", server.client_url());
     for tool in [Tool::Etcdctl, Tool::Concordctl] {
@@ -249,7 +263,7 @@ fn a_dead_first_endpoint_fails_over_to_the_next() {
             assert_eq!(
                 outcome,
                 Outcome { stdout: "ok\n".into(), stderr: String::new(), code: 0 },
-                "{tool:?}"
+                "{tool:?} on {kind:?}"
             );
         }
     }
@@ -327,19 +341,25 @@ fn value_comes_from_stdin_when_not_given() {
     if !tools_available() {
         return;
     }
-    let server = Server::single(BASE_PORT, "stdin");
-    for tool in [Tool::Etcdctl, Tool::Concordctl] {
-        let mut child = tool
-            .command()
-            .args(["--endpoints", &server.client_url(), "set", "/from-stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("run the client");
-        use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(b"line one\nline two\n").expect("write stdin");
-        let output = child.wait_with_output().expect("wait");
-        assert_eq!(String::from_utf8_lossy(&output.stdout), "line one\nline two\n\n", "{tool:?}");
+    for kind in ServerKind::ALL {
+        let server = Server::single(kind, BASE_PORT, "stdin");
+        for tool in [Tool::Etcdctl, Tool::Concordctl] {
+            let mut child = tool
+                .command()
+                .args(["--endpoints", &server.client_url(), "set", "/from-stdin"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("run the client");
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(b"line one\nline two\n").expect("write stdin");
+            let output = child.wait_with_output().expect("wait");
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout),
+                "line one\nline two\n\n",
+                "{tool:?} on {kind:?}"
+            );
+        }
     }
 }
 

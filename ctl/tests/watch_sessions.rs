@@ -1,6 +1,6 @@
 //! The thesis's watch sessions with real processes: a watcher process plus a writer. Each scenario runs
-//! with the real `etcdctl` and with `concordctl`, each against its own fresh server, and the watchers'
-//! outputs and exit codes must be identical.
+//! on both server kinds (real etcd and Concord), with the real `etcdctl` and with `concordctl`, each
+//! against its own fresh server, and on each kind the watchers' outputs and exit codes must be identical.
 
 mod common;
 
@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Expect, Outcome, Server, Tool, run, session_both, step, tools_available, wait_for_watchers};
+use common::{
+    Expect, Indexes, Outcome, Server, ServerKind, Tool, on_each_kind, run, session_both, step,
+    tools_available, wait_for_watchers,
+};
 
 const BASE_PORT: u16 = 23500;
 
@@ -99,11 +102,17 @@ impl Drop for Background {
     }
 }
 
-/// Runs `scenario` once per tool on a fresh server; returns (etcdctl, concordctl) outcomes.
-fn with_each_tool(scenario: impl Fn(Tool, &Server) -> Outcome) -> (Outcome, Outcome) {
-    let etcd = scenario(Tool::Etcdctl, &Server::single(BASE_PORT, "watch"));
-    let concord = scenario(Tool::Concordctl, &Server::single(BASE_PORT, "watch"));
-    (etcd, concord)
+/// Runs `scenario` once per tool on a fresh server of `kind`; returns (etcdctl, concordctl) outcomes and
+/// how the server's indexes relate to etcd's.
+fn with_each_tool(
+    kind: ServerKind,
+    scenario: impl Fn(Tool, &Server) -> Outcome,
+) -> (Outcome, Outcome, Indexes) {
+    let etcd = scenario(Tool::Etcdctl, &Server::single(kind, BASE_PORT, "watch"));
+    let server = Server::single(kind, BASE_PORT, "watch");
+    let indexes = server.fresh_indexes();
+    let concord = scenario(Tool::Concordctl, &server);
+    (etcd, concord, indexes)
 }
 
 fn write(url: &str, args: &[&str]) {
@@ -116,33 +125,35 @@ fn watcher_exits_after_the_first_change_of_its_key() {
     if !tools_available() {
         return;
     }
-    let (etcd, concord) = with_each_tool(|tool, server| {
-        let url = server.client_url();
-        write(&url, &["set", "/shape", "circle"]);
-        let watcher = Background::start(tool, &url, &["watch", "/shape"]);
-        wait_for_watchers(&url, 1);
-        // A change to another key does not wake it; the change to /shape does.
-        write(&url, &["set", "/other", "x"]);
-        write(&url, &["set", "/shape", "square"]);
-        watcher.finish()
-    });
-    assert_eq!(concord, Outcome { stdout: "square\n".into(), stderr: String::new(), code: 0 });
-    assert_eq!(concord, etcd);
+    on_each_kind(|kind| {
+        let (etcd, concord, _) = with_each_tool(kind, |tool, server| {
+            let url = server.client_url();
+            write(&url, &["set", "/shape", "circle"]);
+            let watcher = Background::start(tool, &url, &["watch", "/shape"]);
+            wait_for_watchers(&url, 1);
+            // A change to another key does not wake it; the change to /shape does.
+            write(&url, &["set", "/other", "x"]);
+            write(&url, &["set", "/shape", "square"]);
+            watcher.finish()
+        });
+        assert_eq!(concord, Outcome { stdout: "square\n".into(), stderr: String::new(), code: 0 });
+        assert_eq!(concord, etcd, "{kind:?}");
 
-    // The watcher sees a delete as the previous value.
-    let (etcd, concord) = with_each_tool(|tool, server| {
-        let url = server.client_url();
-        write(&url, &["set", "/shape", "square"]);
-        let watcher = Background::start(tool, &url, &["watch", "/shape"]);
-        wait_for_watchers(&url, 1);
-        write(&url, &["rm", "/shape"]);
-        watcher.finish()
+        // The watcher sees a delete as the previous value.
+        let (etcd, concord, _) = with_each_tool(kind, |tool, server| {
+            let url = server.client_url();
+            write(&url, &["set", "/shape", "square"]);
+            let watcher = Background::start(tool, &url, &["watch", "/shape"]);
+            wait_for_watchers(&url, 1);
+            write(&url, &["rm", "/shape"]);
+            watcher.finish()
+        });
+        assert_eq!(
+            concord,
+            Outcome { stdout: "PrevNode.Value: square\n".into(), stderr: String::new(), code: 0 }
+        );
+        assert_eq!(concord, etcd, "{kind:?}");
     });
-    assert_eq!(
-        concord,
-        Outcome { stdout: "PrevNode.Value: square\n".into(), stderr: String::new(), code: 0 }
-    );
-    assert_eq!(concord, etcd);
 }
 
 #[test]
@@ -150,25 +161,28 @@ fn forever_recursive_watch_prints_every_change_and_ends_cleanly_on_ctrl_c() {
     if !tools_available() {
         return;
     }
-    let (etcd, concord) = with_each_tool(|tool, server| {
-        let url = server.client_url();
-        let watcher = Background::start(tool, &url, &["watch", "--forever", "--recursive", "/web-service"]);
-        wait_for_watchers(&url, 1);
-        write(&url, &["set", "/web-service/backends/a", "10.0.0.1"]);
-        // Directory events are skipped by the watcher.
-        write(&url, &["mkdir", "/web-service/empty"]);
-        write(&url, &["set", "/web-service/backends/a", "10.0.0.2"]);
-        write(&url, &["rm", "/web-service/backends/a"]);
-        watcher.wait_for_lines(6);
-        watcher.interrupt()
-    });
-    assert_eq!(
-        concord.stdout,
-        "[set] /web-service/backends/a\n10.0.0.1\n[set] /web-service/backends/a\n10.0.0.2\n\
+    on_each_kind(|kind| {
+        let (etcd, concord, _) = with_each_tool(kind, |tool, server| {
+            let url = server.client_url();
+            let watcher =
+                Background::start(tool, &url, &["watch", "--forever", "--recursive", "/web-service"]);
+            wait_for_watchers(&url, 1);
+            write(&url, &["set", "/web-service/backends/a", "10.0.0.1"]);
+            // Directory events are skipped by the watcher.
+            write(&url, &["mkdir", "/web-service/empty"]);
+            write(&url, &["set", "/web-service/backends/a", "10.0.0.2"]);
+            write(&url, &["rm", "/web-service/backends/a"]);
+            watcher.wait_for_lines(6);
+            watcher.interrupt()
+        });
+        assert_eq!(
+            concord.stdout,
+            "[set] /web-service/backends/a\n10.0.0.1\n[set] /web-service/backends/a\n10.0.0.2\n\
          [delete] /web-service/backends/a\nPrevNode.Value: 10.0.0.2\n"
-    );
-    assert_eq!((concord.stderr.as_str(), concord.code), ("", 0), "Ctrl-C must end the watch quietly");
-    assert_eq!(concord, etcd);
+        );
+        assert_eq!((concord.stderr.as_str(), concord.code), ("", 0), "Ctrl-C must end the watch quietly");
+        assert_eq!(concord, etcd, "{kind:?}");
+    });
 }
 
 #[test]
@@ -176,17 +190,19 @@ fn json_watch_forever_prints_each_event() {
     if !tools_available() {
         return;
     }
-    let (etcd, concord) = with_each_tool(|tool, server| {
-        let url = server.client_url();
-        let watcher = Background::start(tool, &url, &["-o", "json", "watch", "-f", "/w"]);
-        wait_for_watchers(&url, 1);
-        write(&url, &["set", "/w", "one"]);
-        write(&url, &["set", "/w", "two"]);
-        watcher.wait_for_lines(2);
-        watcher.interrupt()
+    on_each_kind(|kind| {
+        let (etcd, concord, _) = with_each_tool(kind, |tool, server| {
+            let url = server.client_url();
+            let watcher = Background::start(tool, &url, &["-o", "json", "watch", "-f", "/w"]);
+            wait_for_watchers(&url, 1);
+            write(&url, &["set", "/w", "one"]);
+            write(&url, &["set", "/w", "two"]);
+            watcher.wait_for_lines(2);
+            watcher.interrupt()
+        });
+        assert_eq!(concord.stdout.lines().count(), 2);
+        assert_eq!(concord, etcd, "{kind:?}");
     });
-    assert_eq!(concord.stdout.lines().count(), 2);
-    assert_eq!(concord, etcd);
 }
 
 #[test]
@@ -195,35 +211,38 @@ fn exec_watch_runs_the_command_with_the_event_in_its_environment() {
         return;
     }
     let script = r#"echo "$ETCD_WATCH_ACTION $ETCD_WATCH_KEY=$ETCD_WATCH_VALUE @$ETCD_WATCH_MODIFIED_INDEX""#;
-    let (etcd, concord) = with_each_tool(|tool, server| {
-        let url = server.client_url();
-        // etcdctl 3.4 only understands `COMMAND... KEY`; concordctl's documented form is `KEY -- COMMAND...`.
-        let args: Vec<&str> = match tool {
-            Tool::Etcdctl => vec!["exec-watch", "--recursive", "sh", "-c", script, "/config"],
-            Tool::Concordctl => vec!["exec-watch", "--recursive", "/config", "--", "sh", "-c", script],
-        };
-        let watcher = Background::start(tool, &url, &args);
-        wait_for_watchers(&url, 1);
-        write(&url, &["set", "/config/a", "1"]);
-        watcher.wait_for_lines(1);
-        write(&url, &["mkdir", "/config/sub"]);
-        write(&url, &["set", "/config/sub/b", "2"]);
-        watcher.wait_for_lines(2);
-        watcher.interrupt()
-    });
-    assert_eq!(concord.stdout, "set /config/a=1 @4\nset /config/sub/b=2 @6\n");
-    assert_eq!(concord.stderr, "Ignored dir /config/sub change\n");
-    assert_eq!(concord, etcd);
+    on_each_kind(|kind| {
+        let (etcd, concord, indexes) = with_each_tool(kind, |tool, server| {
+            let url = server.client_url();
+            // etcdctl 3.4 only understands `COMMAND... KEY`; concordctl's documented form is `KEY -- COMMAND...`.
+            let args: Vec<&str> = match tool {
+                Tool::Etcdctl => vec!["exec-watch", "--recursive", "sh", "-c", script, "/config"],
+                Tool::Concordctl => vec!["exec-watch", "--recursive", "/config", "--", "sh", "-c", script],
+            };
+            let watcher = Background::start(tool, &url, &args);
+            wait_for_watchers(&url, 1);
+            write(&url, &["set", "/config/a", "1"]);
+            watcher.wait_for_lines(1);
+            write(&url, &["mkdir", "/config/sub"]);
+            write(&url, &["set", "/config/sub/b", "2"]);
+            watcher.wait_for_lines(2);
+            watcher.interrupt()
+        });
+        assert_eq!(concord.stdout, indexes.fill("set /config/a=1 @{ix:4}\nset /config/sub/b=2 @{ix:6}\n"));
+        assert_eq!(concord.stderr, "Ignored dir /config/sub change\n");
+        assert_eq!(concord, etcd, "{kind:?}");
 
-    // etcdctl 3.4's own order works with concordctl too.
-    let server = Server::single(BASE_PORT, "execorder");
-    let url = server.client_url();
-    let watcher = Background::start(Tool::Concordctl, &url, &["exec-watch", "sh", "-c", script, "/k"]);
-    wait_for_watchers(&url, 1);
-    write(&url, &["set", "/k", "v"]);
-    watcher.wait_for_lines(1);
-    let outcome = watcher.interrupt();
-    assert_eq!((outcome.stdout.as_str(), outcome.code), ("set /k=v @4\n", 0));
+        // etcdctl 3.4's own order works with concordctl too.
+        let server = Server::single(kind, BASE_PORT, "execorder");
+        let indexes = server.fresh_indexes();
+        let url = server.client_url();
+        let watcher = Background::start(Tool::Concordctl, &url, &["exec-watch", "sh", "-c", script, "/k"]);
+        wait_for_watchers(&url, 1);
+        write(&url, &["set", "/k", "v"]);
+        watcher.wait_for_lines(1);
+        let outcome = watcher.interrupt();
+        assert_eq!((outcome.stdout.as_str(), outcome.code), (indexes.fill("set /k=v @{ix:4}\n").as_str(), 0));
+    });
 }
 
 #[test]
@@ -234,11 +253,13 @@ fn watch_after_index_replays_history_and_bad_arguments_fail() {
     session_both(
         BASE_PORT,
         &[
+            // A first write, so no `--after-index` below is 0 (0 means "from now on") on any server kind.
+            step(&["set", "/before", "zero"], Expect::Stdout("zero\n")),
             step(&["set", "/h", "one"], Expect::Stdout("one\n")),
             step(&["set", "/h", "two"], Expect::Stdout("two\n")),
-            step(&["watch", "--after-index", "3", "/h"], Expect::Stdout("one\n")),
-            step(&["watch", "--after-index", "4", "/h"], Expect::Stdout("two\n")),
-            step(&["-o", "extended", "watch", "--after-index", "3", "-r", "/"], Expect::SameAsEtcdctl),
+            step(&["watch", "--after-index", "{ix:4}", "/h"], Expect::Stdout("one\n")),
+            step(&["watch", "--after-index", "{ix:5}", "/h"], Expect::Stdout("two\n")),
+            step(&["-o", "extended", "watch", "--after-index", "{ix:4}", "-r", "/"], Expect::SameAsEtcdctl),
             step(&["watch"], Expect::Stderr("Error:  key required\n", 1)),
             step(&["exec-watch", "/h"], Expect::Stderr("Error:  key and command to exec required\n", 1)),
         ],

@@ -1,8 +1,12 @@
 //! Test harness: real server processes on loopback and both clients (`concordctl` and the real
 //! `ETCDCTL_API=2 etcdctl`) run as child processes.
 //!
-//! The server is `etcd` (3.4, `--enable-v2=true`) by default. Set `CONCORD_CTL_TEST_SERVER` to another
-//! binary that accepts etcd's flags (Concord's server) to run the same sessions against it.
+//! Every session runs against both server kinds (`ServerKind`): real `etcd` (3.4, `--enable-v2=true`)
+//! and Concord's own server (`target/<profile>/concord`, built on demand; it takes etcd's flags).
+//! Transcripts are only ever compared between the two CLIENTS against the SAME kind of server, because
+//! the store index differs between kinds (a fresh etcd has spent indexes 1-3 on its membership writes).
+//! Expected texts write indexes as etcd's numbers inside `{ix:N}`; `Indexes::fill` shifts them for the
+//! server at hand.
 //!
 //! Ports: every test file passes its own base port and each server start takes the next free pair, so
 //! parallel tests never collide. Every server is killed (and its data dir removed) by `Drop`, even when a
@@ -18,15 +22,88 @@ use std::time::{Duration, Instant};
 
 use ctl::http::{self, Deadlines, Endpoint, Request};
 
-/// The server binary under test.
-pub fn server_binary() -> String {
-    std::env::var("CONCORD_CTL_TEST_SERVER").unwrap_or_else(|_| "etcd".to_string())
+/// Which server a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    Etcd,
+    Concord,
 }
 
-/// Whether the server under test is real etcd (some checks compare against etcdctl v3, which needs etcd's
-/// v3 API).
-pub fn server_is_etcd() -> bool {
-    server_binary() == "etcd"
+impl ServerKind {
+    pub const ALL: [ServerKind; 2] = [ServerKind::Etcd, ServerKind::Concord];
+
+    pub fn binary(self) -> PathBuf {
+        match self {
+            ServerKind::Etcd => PathBuf::from("etcd"),
+            ServerKind::Concord => concord_binary(),
+        }
+    }
+}
+
+static CONCORD_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Concord's server binary: `CONCORD_CTL_TEST_SERVER` when set, else `concord` next to this test
+/// executable's profile dir (target/<profile>/deps/test-xxxx -> target/<profile>/concord), built with cargo
+/// when it is missing (once per test process).
+pub fn concord_binary() -> PathBuf {
+    CONCORD_BINARY
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("CONCORD_CTL_TEST_SERVER") {
+                return PathBuf::from(path);
+            }
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir =
+                exe.parent().and_then(std::path::Path::parent).expect("target profile dir").to_path_buf();
+            let binary = profile_dir.join("concord");
+            if !binary.exists() {
+                let release = profile_dir.file_name().is_some_and(|name| name == "release");
+                let mut build = Command::new(env!("CARGO"));
+                build.args(["build", "-p", "server", "--bin", "concord"]);
+                if release {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("cargo build concord");
+                assert!(status.success(), "building concord failed");
+            }
+            binary
+        })
+        .clone()
+}
+
+/// Store index of a fresh single-member etcd 3.4 before any user write (its membership writes took 1-3).
+const ETCD_FRESH_INDEX: i64 = 3;
+
+/// Translates etcd's absolute store indexes (as written in expectations) to the server at hand.
+#[derive(Clone, Copy, Debug)]
+pub struct Indexes {
+    /// What to add to an etcd index to get the same write's index on this server.
+    pub offset: i64,
+}
+
+impl Indexes {
+    pub const ETCD: Indexes = Indexes { offset: 0 };
+
+    /// etcd's index `etcd_index` on this server.
+    pub fn at(self, etcd_index: i64) -> i64 {
+        etcd_index + self.offset
+    }
+
+    /// Replaces every `{ix:N}` in `text` with `at(N)`.
+    pub fn fill(self, text: &str) -> String {
+        let marker = "{ix:";
+        let mut filled = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(position) = rest.find(marker) {
+            filled.push_str(&rest[..position]);
+            rest = &rest[position + marker.len()..];
+            let end = rest.find('}').expect("unterminated {ix:N}");
+            let number: i64 = rest[..end].parse().expect("{ix:N} holds a number");
+            filled.push_str(&self.at(number).to_string());
+            rest = &rest[end + 1..];
+        }
+        filled.push_str(rest);
+        filled
+    }
 }
 
 fn have(binary: &str) -> bool {
@@ -36,7 +113,7 @@ fn have(binary: &str) -> bool {
 /// Whether the real tools are present. CI installs them (`.ci/run`); there a missing tool is a failure.
 /// On a developer machine without them the end-to-end tests say so and pass vacuously.
 pub fn tools_available() -> bool {
-    let present = have(&server_binary()) && have("etcdctl");
+    let present = have("etcd") && have("etcdctl");
     if !present {
         assert!(
             std::env::var("CI").is_err(),
@@ -109,6 +186,7 @@ pub fn cluster_token(initial_cluster: &str) -> String {
 
 /// A running server process; killed and cleaned up on drop.
 pub struct Server {
+    pub kind: ServerKind,
     pub spec: MemberSpec,
     child: Option<Child>,
     data_dir: PathBuf,
@@ -116,7 +194,7 @@ pub struct Server {
 
 impl Server {
     /// Starts one member. `initial_cluster` is etcd's `name=peerURL,...`; `state` is `new` or `existing`.
-    pub fn start(spec: &MemberSpec, initial_cluster: &str, state: &str) -> Server {
+    pub fn start(kind: ServerKind, spec: &MemberSpec, initial_cluster: &str, state: &str) -> Server {
         let data_dir = Self::scratch_dir(spec);
         let args: Vec<String> = vec![
             "--name".into(),
@@ -143,7 +221,7 @@ impl Server {
             "500".into(),
             "--enable-v2=true".into(),
         ];
-        Server::start_with_args(spec, &args)
+        Server::start_with_args(kind, spec, &args)
     }
 
     fn scratch_dir(spec: &MemberSpec) -> PathBuf {
@@ -157,28 +235,41 @@ impl Server {
 
     /// Starts the server binary with exactly `args` (e.g. `--config-file F`); its stderr goes to a log
     /// shown when it fails to become healthy.
-    pub fn start_with_args(spec: &MemberSpec, args: &[String]) -> Server {
+    pub fn start_with_args(kind: ServerKind, spec: &MemberSpec, args: &[String]) -> Server {
         let data_dir = Self::scratch_dir(spec);
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("create server log");
-        let child = Command::new(server_binary())
+        let child = Command::new(kind.binary())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start the server binary");
-        Server { spec: spec.clone(), child: Some(child), data_dir }
+        Server { kind, spec: spec.clone(), child: Some(child), data_dir }
     }
 
     /// A fresh single-member cluster, ready to serve.
-    pub fn single(base_port: u16, name: &str) -> Server {
+    pub fn single(kind: ServerKind, base_port: u16, name: &str) -> Server {
         let (client_port, peer_port) = free_port_pair(base_port);
         let spec = MemberSpec { name: name.to_string(), client_port, peer_port };
-        let server = Server::start(&spec, &format!("{}={}", spec.name, spec.peer_url()), "new");
+        let server = Server::start(kind, &spec, &format!("{}={}", spec.name, spec.peer_url()), "new");
         server.wait_healthy();
         server
+    }
+
+    /// How this server's store indexes relate to etcd's. Only meaningful on a fresh server, before any
+    /// write: its current `X-Etcd-Index` is compared with a fresh etcd's.
+    pub fn fresh_indexes(&self) -> Indexes {
+        let response = http_get(&self.client_url(), "/v2/keys/").expect("GET /v2/keys/ on a fresh server");
+        let index = response
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("x-etcd-index"))
+            .and_then(|(_, value)| value.trim().parse::<i64>().ok())
+            .expect("a fresh server sends X-Etcd-Index");
+        Indexes { offset: index - ETCD_FRESH_INDEX }
     }
 
     pub fn client_url(&self) -> String {
@@ -419,13 +510,39 @@ fn normalize_expirations(text: &str) -> String {
     normalized
 }
 
-/// Runs the same scripted session with each tool against its own fresh single-node server, checks every
-/// step's expectation, and checks the two transcripts are identical (after `normalize`). Returns the
-/// concordctl transcript.
-pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<Outcome> {
+/// Runs `scenario` once per server kind, the kinds in parallel (a panic in either fails the test).
+pub fn on_each_kind(scenario: impl Fn(ServerKind) + Sync) {
+    std::thread::scope(|scope| {
+        let scenario = &scenario;
+        let runs: Vec<_> = ServerKind::ALL.iter().map(|&kind| scope.spawn(move || scenario(kind))).collect();
+        for run in runs {
+            run.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+    })
+}
+
+/// Runs the same scripted session with each tool against its own fresh single-node server, on each server
+/// kind (the two kinds in parallel), checks every step's expectation (`{ix:N}` in arguments and expected
+/// texts is etcd's index N, shifted for the server), and checks the two clients' transcripts are identical
+/// (after `normalize`) on the same kind. Returns the concordctl transcript of each kind.
+pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<(ServerKind, Vec<Outcome>)> {
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = ServerKind::ALL
+            .iter()
+            .map(|&kind| scope.spawn(move || (kind, session_on(kind, base_port, steps))))
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// `session_both` on one server kind.
+pub fn session_on(kind: ServerKind, base_port: u16, steps: &[Step]) -> Vec<Outcome> {
     let mut transcripts = Vec::new();
     for tool in [Tool::Etcdctl, Tool::Concordctl] {
-        let server = Server::single(base_port, "solo");
+        let server = Server::single(kind, base_port, "solo");
+        let indexes = server.fresh_indexes();
         let url = server.client_url();
         let mut transcript = Vec::new();
         for step in steps {
@@ -435,7 +552,9 @@ pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<Outcome> {
                 transcript.push(Outcome { stdout: String::new(), stderr: String::new(), code: 0 });
                 continue;
             }
-            let outcome = run(tool, &url, step.args);
+            let args: Vec<String> = step.args.iter().map(|arg| indexes.fill(arg)).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let outcome = run(tool, &url, &args);
             let outcome = Outcome {
                 stdout: normalize(&outcome.stdout).replace(&url, "<url>"),
                 stderr: normalize(&outcome.stderr).replace(&url, "<url>"),
@@ -444,15 +563,13 @@ pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<Outcome> {
             match step.expect {
                 Expect::Stdout(expected) => assert_eq!(
                     (outcome.stdout.as_str(), outcome.stderr.as_str(), outcome.code),
-                    (expected, "", 0),
-                    "{tool:?} {:?}",
-                    step.args
+                    (indexes.fill(expected).as_str(), "", 0),
+                    "{tool:?} on {kind:?}: {args:?}"
                 ),
                 Expect::Stderr(expected, code) => assert_eq!(
                     (outcome.stdout.as_str(), outcome.stderr.as_str(), outcome.code),
-                    ("", expected, code),
-                    "{tool:?} {:?}",
-                    step.args
+                    ("", indexes.fill(expected).as_str(), code),
+                    "{tool:?} on {kind:?}: {args:?}"
                 ),
                 Expect::SameAsEtcdctl => {}
             }
@@ -465,7 +582,7 @@ pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<Outcome> {
     for ((step, etcd), concord) in steps.iter().zip(&etcd).zip(&concord) {
         assert_eq!(
             concord, etcd,
-            "concordctl and etcdctl differ on {:?}\n etcdctl: {etcd}\n concordctl: {concord}",
+            "on {kind:?}, concordctl and etcdctl differ on {:?}\n etcdctl: {etcd}\n concordctl: {concord}",
             step.args
         );
     }
