@@ -345,11 +345,6 @@ enum Operation {
         id: NodeId,
         peer_urls: Vec<String>,
     },
-    /// A member of the initial cluster, recorded by the bootstrap entries every initial member writes
-    /// identically at indexes 1..=n (etcd's bootstrap conf-change entries).
-    BootstrapMember {
-        id: NodeId,
-    },
     /// The cluster version, proposed once by a leader when every member has published (etcd's
     /// `/0/version`).
     ClusterVersion {
@@ -508,17 +503,14 @@ impl Node {
             let metadata = WalMetadata {
                 member_id: config.id,
                 cluster_id: config.cluster_id,
-                initial_members: if config.join_existing {
-                    Vec::new()
-                } else {
-                    config.initial_members.clone()
-                },
+                // For a joiner: the running cluster's members as a peer told them, so it can answer
+                // the leader at once; its Raft configuration still starts empty (`initial_conf`).
+                initial_members: config.initial_members.clone(),
                 join_existing: config.join_existing,
             };
-            let mut wal = Wal::create(disk.clone(), &wal_dir, &codec::encode(&metadata), wal_options)?;
-            let mut restore =
-                RestoreState { initial_conf: initial_conf(&metadata), ..RestoreState::default() };
-            bootstrap_log(&mut wal, &mut restore, &metadata)?;
+            let wal = Wal::create(disk.clone(), &wal_dir, &codec::encode(&metadata), wal_options)?;
+            // Raft writes the initial membership into the log itself (one change per member at term 1).
+            let restore = RestoreState { initial_conf: initial_conf(&metadata), ..RestoreState::default() };
             (wal, metadata, restore)
         };
 
@@ -998,10 +990,6 @@ impl Node {
                 }
                 None => Err(RequestError::MemberNotFound(id)),
             },
-            Operation::BootstrapMember { id } => {
-                self.store.apply_internal(&format!("/0/members/{id:x}/raftAttributes"));
-                Ok(Reply::MemberChanged)
-            }
             Operation::ClusterVersion { version } => {
                 if self.cluster_version.is_none() {
                     self.store.apply_internal("/0/version");
@@ -1037,9 +1025,12 @@ impl Node {
             match single.kind {
                 ConfChangeKind::AddVoter | ConfChangeKind::AddLearner => {
                     let is_learner = single.kind == ConfChangeKind::AddLearner;
-                    if !self.members.contains_key(&single.node_id) {
-                        // etcd records a new member's raft attributes (promoting a learner it
-                        // added as a voter is one write in etcd's v2 world: no second index).
+                    let promotion = single.kind == ConfChangeKind::AddVoter
+                        && self.members.get(&single.node_id).is_some_and(|member| member.is_learner);
+                    if !promotion {
+                        // etcd records each added member's raft attributes under /0 (the initial
+                        // members' too, from the bootstrap entries). Promoting a learner that was
+                        // added as a voter is no second write: etcd's v2 members API has no learners.
                         self.store.apply_internal(&format!("/0/members/{:x}/raftAttributes", single.node_id));
                     }
                     let entry = self.members.entry(single.node_id).or_insert_with(|| Member {
@@ -1275,35 +1266,6 @@ fn force_new_cluster(wal: &mut Wal, restore: &mut RestoreState, me: NodeId) -> R
     wal.save(Some(&restore.hard_state), &appended)?;
     wal.sync()?;
     restore.entries.extend(appended);
-    Ok(())
-}
-
-/// A brand-new cluster's first entries, identical on every initial member: one per initial member in ID
-/// order, at term 1, committed (as etcd bootstraps with conf-change entries). Applying them takes the
-/// store indexes etcd's membership writes take, and a member that joins later replays them too.
-fn bootstrap_log(wal: &mut Wal, restore: &mut RestoreState, metadata: &WalMetadata) -> Result<(), NodeError> {
-    if metadata.join_existing || metadata.initial_members.is_empty() {
-        return Ok(());
-    }
-    let mut ids: Vec<NodeId> = metadata.initial_members.iter().map(|member| member.id).collect();
-    ids.sort_unstable();
-    let entries: Vec<Entry> = ids
-        .iter()
-        .zip(1..)
-        .map(|(id, index)| {
-            let proposal = Proposal {
-                origin: 0,
-                incarnation: 0,
-                seq: index,
-                operation: Operation::BootstrapMember { id: *id },
-            };
-            Entry { term: 1, index, payload: EntryPayload::Normal(Bytes::from(codec::encode(&proposal))) }
-        })
-        .collect();
-    restore.hard_state = raft::HardState { term: 1, vote: None, commit: entries.len() as u64 };
-    wal.save(Some(&restore.hard_state), &entries)?;
-    wal.sync()?;
-    restore.entries = entries;
     Ok(())
 }
 
