@@ -648,7 +648,7 @@ impl Node {
             || self.cluster_version.is_some()
             || self.members.is_empty()
             || self.members.values().any(|member| member.client_urls.is_empty())
-            || self.ticks % self.config.sync_interval_ticks.max(1) != 0
+            || !self.ticks.is_multiple_of(self.config.sync_interval_ticks.max(1))
         {
             return;
         }
