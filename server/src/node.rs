@@ -414,6 +414,9 @@ pub struct Node {
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
     /// The cluster version once a leader has recorded it (replicated, in snapshots).
     cluster_version: Option<String>,
+    /// The term and vote last written to the WAL, to tell a hard state that must be fsynced from one
+    /// that only moves the commit index.
+    durable_term_vote: (Term, Option<NodeId>),
     /// Virtual ticks since the node started; request deadlines are counted in them.
     ticks: u64,
     ticks_since_sync: u64,
@@ -540,6 +543,7 @@ impl Node {
         }
         let raft = Raft::new(raft_config, restore).map_err(NodeError::Start)?;
         let soft_state = raft.soft_state();
+        let hard_state = raft.hard_state();
         let next_seq = 1;
         let mut node = Node {
             config,
@@ -552,6 +556,7 @@ impl Node {
             removed,
             applied_requests,
             cluster_version,
+            durable_term_vote: (hard_state.term, hard_state.vote),
             ticks: 0,
             ticks_since_sync: 0,
             now: 0,
@@ -811,8 +816,18 @@ impl Node {
             }
             if ready.hard_state.is_some() || !ready.entries.is_empty() {
                 self.wal.save(ready.hard_state.as_ref(), &ready.entries)?;
-                if self.sync_before_ack() {
+                // etcd's MustSync: new entries, a new term or a new vote must be durable before anyone
+                // hears of them. A commit index alone is a hint a crash may lose (the leader tells it
+                // again), so it rides along with the next fsync instead of costing one of its own:
+                // this halves the fsyncs of every write.
+                let term_vote = ready.hard_state.map(|state| (state.term, state.vote));
+                let must_sync = !ready.entries.is_empty()
+                    || term_vote.is_some_and(|term_vote| term_vote != self.durable_term_vote);
+                if must_sync && self.sync_before_ack() {
                     self.wal.sync()?;
+                }
+                if let Some(term_vote) = term_vote {
+                    self.durable_term_vote = term_vote;
                 }
             }
             if let Some((index, term)) = persisted_point {
@@ -1202,13 +1217,17 @@ fn initial_conf(metadata: &WalMetadata) -> raft::ConfState {
     raft::ConfState::with_voters(metadata.initial_members.iter().filter(|m| !m.is_learner).map(|m| m.id))
 }
 
-/// `--force-new-cluster` (etcd's restartAsStandaloneNode): the log keeps its committed prefix only,
-/// then gets one conf change per other member removing it (after leaving a joint configuration if
-/// the log ends in one), all in the current term and committed at once. They are written to the WAL
-/// before Raft starts, so a crash right after leaves the same outcome. Committed writes are untouched.
+/// `--force-new-cluster` (etcd's restartAsStandaloneNode): the whole durable log is kept, then gets one
+/// conf change per other member removing it (after leaving a joint configuration if the log ends in
+/// one), all in the current term and committed at once. They are written to the WAL before Raft
+/// starts, so a crash right after leaves the same outcome.
+///
+/// Unlike etcd, which keeps only the prefix up to the persisted commit index, every durable entry is
+/// kept: the commit index is persisted lazily (it rides along with the next fsync), so entries past it
+/// may well have been committed and acknowledged by the lost cluster. Keeping an entry that was never
+/// committed only applies a write nobody was told succeeded, which is allowed; dropping a committed one
+/// would lose an acknowledged write, which is not.
 fn force_new_cluster(wal: &mut Wal, restore: &mut RestoreState, me: NodeId) -> Result<(), NodeError> {
-    let commit = restore.hard_state.commit;
-    restore.entries.retain(|entry| entry.index <= commit);
     let mut conf =
         restore.snapshot.as_ref().map_or_else(|| restore.initial_conf.clone(), |s| s.meta.conf_state.clone());
     for entry in &restore.entries {
