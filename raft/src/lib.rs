@@ -11,6 +11,13 @@
 //! state; send `messages` at any time and `messages_after_persist` only once that is durable; call
 //! `on_persisted(index, term)` with `Ready::persisted_point()`; apply `committed_entries` in order.
 //!
+//! Starting: a member of a brand-new cluster passes `RestoreState::new_cluster(voters)`; its first
+//! Ready carries the bootstrap membership entries (one per initial member, term 1, committed) to
+//! persist and apply. A process joining an existing cluster passes `RestoreState::default()` (no
+//! configuration): it never campaigns and learns the membership from the leader's log or snapshot.
+//! A restart passes what was persisted (hard state, snapshot, entries after it) and the same
+//! `initial_conf` as at creation.
+//!
 //! Module map: `log` (the in-memory log and its cursors), `progress` (per-follower flow control),
 //! `quorum` (majorities, joint or not), `confchange` (membership changes as a pure function),
 //! `read_only` (ReadIndex rounds), `raft` (roles and the step functions), `testing` (an in-memory

@@ -120,7 +120,7 @@ pub struct Ready {
     pub hard_state: Option<HardState>,
     /// Received from the leader: persist it, restore the state machine from it.
     pub snapshot: Option<Snapshot>,
-    /// Persist; if entries[0].index <= the last persisted index, truncate the stored log from there.
+    /// Persist; if `entries[0].index` <= the last persisted index, truncate the stored log from there.
     pub entries: Vec<Entry>,
     /// May be sent at once.
     pub messages: Vec<Message>,
