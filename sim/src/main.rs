@@ -62,7 +62,7 @@ struct Common {
     /// Enable a planted bug by name (needs the planted-bugs feature).
     #[arg(long)]
     planted_bug: Option<String>,
-    /// Let network duplication hit forwarded client proposals too.
+    /// Let network duplication and reordering hit forwarded client proposals too.
     #[arg(long)]
     duplicate_proposals: bool,
 }

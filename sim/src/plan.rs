@@ -80,9 +80,10 @@ pub struct Plan {
     pub latency: Latency,
     pub loss_probability: f64,
     pub duplicate_probability: f64,
-    /// Whether duplication also hits forwarded client proposals (`Propose`). Off by default: the
-    /// production transport (TCP streams) never duplicates, and the node does not deduplicate
-    /// proposals (a duplicated forward is applied twice; see the report). `--duplicate-proposals`.
+    /// Whether forwarded client proposals (`Propose`) get the raw network too: duplicated and
+    /// reordered. Off by default: the production transport (one TCP stream per peer) never
+    /// duplicates or reorders them, and the node's exactly-once bookkeeping relies on that.
+    /// `--duplicate-proposals`.
     pub duplicate_proposals: bool,
     /// Per member: how much faster (+) or slower (-) its clock runs, in parts per million.
     pub drift_ppm: Vec<i64>,
@@ -312,7 +313,7 @@ impl fmt::Display for Plan {
             self.duplicate_probability * 100.0
         )?;
         if self.duplicate_proposals {
-            writeln!(out, "  forwarded proposals may be duplicated too")?;
+            writeln!(out, "  forwarded proposals may be duplicated and reordered too")?;
         }
         writeln!(out, "  clocks: drift ppm {:?}, skew ns {:?}", self.drift_ppm, self.skew_ns)?;
         writeln!(

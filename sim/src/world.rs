@@ -259,6 +259,8 @@ pub struct World<'a> {
     catch_up_target: Option<Index>,
     /// A fault waiting for the next leader to be elected.
     next_leader_fault: Option<Fault>,
+    /// Per link, when the last forwarded proposal is delivered (forwards keep their order).
+    last_forward_delivery: BTreeMap<(NodeId, NodeId), Time>,
 }
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
@@ -326,6 +328,7 @@ impl<'a> World<'a> {
             notes: Vec::new(),
             catch_up_target: None,
             next_leader_fault: None,
+            last_forward_delivery: BTreeMap::new(),
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -850,6 +853,9 @@ impl<'a> World<'a> {
             1
         };
         let latency = self.plan.latency;
+        // Forwards travel in order on each link, as on the production transport's one TCP stream per
+        // peer (the node's exactly-once bookkeeping relies on it); Raft's own messages may reorder.
+        let in_order = !self.plan.duplicate_proposals && matches!(message.body, MessageBody::Propose { .. });
         for _ in 0..copies {
             let mut delay = latency.base;
             if latency.jitter > 0 {
@@ -860,7 +866,13 @@ impl<'a> World<'a> {
             if !self.network.faults_over && self.rng.random_bool(latency.spike_probability) {
                 delay += latency.spike;
             }
-            self.schedule(self.now + delay.max(1), Event::Deliver { message: message.clone() });
+            let mut at = self.now + delay.max(1);
+            if in_order {
+                let last = self.last_forward_delivery.entry((from, to)).or_insert(0);
+                at = at.max(*last + 1);
+                *last = at;
+            }
+            self.schedule(at, Event::Deliver { message: message.clone() });
         }
     }
 
