@@ -346,7 +346,7 @@ fn cluster_grows_to_five_with_member_add_and_survives_two_failures(kind: ServerK
         assert!(added.stdout.contains(&format!("\n\nETCD_NAME=\"{}\"\n", spec.name)));
         assert!(added.stdout.ends_with("ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"));
         let initial_cluster = initial_cluster_line(&added.stdout);
-        assert_eq!(initial_cluster.split(',').count(), number);
+        assert_eq!(initial_cluster.split(',').count(), number, "{added}");
         assert!(initial_cluster.contains(&format!("{}={}", spec.name, spec.peer_url())));
         let server = Server::start(kind, &spec, &initial_cluster, "existing");
         server.wait_healthy();

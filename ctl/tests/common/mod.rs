@@ -256,19 +256,34 @@ impl Server {
         let spec = MemberSpec { name: name.to_string(), client_port, peer_port };
         let server = Server::start(kind, &spec, &format!("{}={}", spec.name, spec.peer_url()), "new");
         server.wait_healthy();
+        server.wait_for_startup_writes();
         server
+    }
+
+    /// The store index now, from `X-Etcd-Index`.
+    pub fn store_index(&self) -> Option<i64> {
+        let response = http_get(&self.client_url(), "/v2/keys/")?;
+        response.header("x-etcd-index").and_then(|value| value.trim().parse().ok())
+    }
+
+    /// A fresh member makes its own writes after it turns healthy: Concord writes the cluster version
+    /// (store index 3) a moment after it publishes itself (index 2), and a user write racing it would get
+    /// index 3 in one run and 4 in the next. Waits (at most 3 s) until the store index reaches a fresh
+    /// etcd's; a server that stays lower is still handled by `fresh_indexes`.
+    fn wait_for_startup_writes(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            if self.store_index().is_some_and(|index| index >= ETCD_FRESH_INDEX) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// How this server's store indexes relate to etcd's. Only meaningful on a fresh server, before any
     /// write: its current `X-Etcd-Index` is compared with a fresh etcd's.
     pub fn fresh_indexes(&self) -> Indexes {
-        let response = http_get(&self.client_url(), "/v2/keys/").expect("GET /v2/keys/ on a fresh server");
-        let index = response
-            .headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("x-etcd-index"))
-            .and_then(|(_, value)| value.trim().parse::<i64>().ok())
-            .expect("a fresh server sends X-Etcd-Index");
+        let index = self.store_index().expect("a fresh server answers GET /v2/keys/ with X-Etcd-Index");
         Indexes { offset: index - ETCD_FRESH_INDEX }
     }
 
@@ -531,10 +546,24 @@ pub fn session_both(base_port: u16, steps: &[Step]) -> Vec<(ServerKind, Vec<Outc
             .iter()
             .map(|&kind| scope.spawn(move || (kind, session_on(kind, base_port, steps))))
             .collect();
-        runs.into_iter()
+        let transcripts: Vec<(ServerKind, Vec<Outcome>)> = runs
+            .into_iter()
             .map(|run| run.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
+            .collect();
+        report_server_differences(steps, &transcripts);
+        transcripts
     })
+}
+
+/// Prints (does not assert) where the same client printed something different on etcd and on Concord: a
+/// server behaviour difference to look at (`cargo test -p ctl -- --nocapture` shows them).
+fn report_server_differences(steps: &[Step], transcripts: &[(ServerKind, Vec<Outcome>)]) {
+    let [(_, etcd), (_, concord)] = transcripts else { return };
+    for ((step, etcd), concord) in steps.iter().zip(etcd).zip(concord) {
+        if etcd != concord {
+            eprintln!("SERVER DIFFERENCE on {:?}\n on etcd: {etcd}\n on concord: {concord}", step.args);
+        }
+    }
 }
 
 /// `session_both` on one server kind.
