@@ -435,6 +435,9 @@ pub struct Node {
     soft_state: SoftState,
     snapshot_index: Index,
     removed_self: bool,
+    /// Bumped whenever `members` or `removed` change, so the shell refreshes its peer table and the
+    /// membership it tells joiners without comparing the whole map on every turn.
+    membership_version: u64,
     failure: Option<String>,
     /// Output produced inside `open` (replaying committed entries), returned by the first `process()`.
     carried: Output,
@@ -569,6 +572,7 @@ impl Node {
             soft_state,
             snapshot_index,
             removed_self: false,
+            membership_version: 0,
             failure: None,
             carried: Output::default(),
         };
@@ -600,6 +604,11 @@ impl Node {
 
     pub fn is_removed(&self, id: NodeId) -> bool {
         self.removed.contains(&id)
+    }
+
+    /// Changes whenever the membership (members, their URLs and names, removed IDs) changes.
+    pub fn membership_version(&self) -> u64 {
+        self.membership_version
     }
 
     /// Every member ever removed from the cluster (their IDs never come back).
@@ -991,6 +1000,7 @@ impl Node {
             Operation::UpdateMember { id, peer_urls } => match self.members.get_mut(&id) {
                 Some(member) => {
                     member.peer_urls = peer_urls;
+                    self.membership_version += 1;
                     self.store.apply_internal(&format!("/0/members/{id:x}/raftAttributes"));
                     Ok(Reply::MemberChanged)
                 }
@@ -1000,6 +1010,7 @@ impl Node {
                 Some(member) => {
                     member.name = name;
                     member.client_urls = client_urls;
+                    self.membership_version += 1;
                     self.store.apply_internal(&format!("/0/members/{id:x}/attributes"));
                     Ok(Reply::MemberChanged)
                 }
@@ -1032,6 +1043,7 @@ impl Node {
     }
 
     fn apply_conf_change(&mut self, change: &ConfChange) {
+        self.membership_version += 1;
         let (tag, member) = match codec::decode::<ConfContext>(&change.context) {
             Ok(context) => (Some(context.tag), context.member),
             Err(_) => (None, None),
@@ -1174,6 +1186,7 @@ impl Node {
         self.wal.sync()?;
         self.store = store;
         self.members = data.members;
+        self.membership_version += 1;
         self.removed = data.removed;
         self.applied_requests = data.applied_requests;
         self.cluster_version = data.cluster_version;

@@ -371,13 +371,25 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
         known_removed: BTreeSet::new(),
         strict_reconfig_check: config.strict_reconfig_check,
         removed_by_peer: None,
+        known_membership_version: u64::MAX,
+        runtime: tokio::runtime::Handle::current(),
         start_nanos,
         leader_since: start_nanos,
         leader_changes: 0,
     };
+    let node_stopped = CancellationToken::new();
     let node_thread = std::thread::Builder::new()
         .name("concord-node".into())
-        .spawn(move || loop_state.run(inputs))
+        .spawn({
+            // The node thread can end by itself (removed from the cluster, disk failure): the
+            // process must then stop too, not wait for a signal.
+            let node_stopped = node_stopped.clone();
+            move || {
+                let result = loop_state.run(inputs);
+                node_stopped.cancel();
+                result
+            }
+        })
         .map_err(|error| RunError(format!("cannot start the node thread: {error}")))?;
 
     // The client API on every listen URL.
@@ -421,8 +433,12 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
         });
     }
 
-    wait_for_signal().await;
-    tracing::info!("received a stop signal: handing over leadership and shutting down");
+    tokio::select! {
+        () = wait_for_signal() => {
+            tracing::info!("received a stop signal: handing over leadership and shutting down");
+        }
+        () = node_stopped.cancelled() => {}
+    }
     let (done, stopped) = oneshot::channel();
     if inbox.send(Input::Shutdown(done)).is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(3), stopped).await;
@@ -555,6 +571,9 @@ struct NodeLoop {
     strict_reconfig_check: bool,
     /// Set when a peer refused us as a removed member: the loop stops with etcd's message.
     removed_by_peer: Option<NodeId>,
+    known_membership_version: u64,
+    /// The transport spawns tasks when peers are added: the node thread enters the runtime for it.
+    runtime: tokio::runtime::Handle,
     start_nanos: i64,
     leader_since: i64,
     leader_changes: u64,
@@ -564,7 +583,10 @@ impl NodeLoop {
     fn run(mut self, inputs: std_mpsc::Receiver<Input>) -> Result<(), RunError> {
         let mut next_tick = Instant::now() + self.heartbeat;
         let mut shutdown: Option<(oneshot::Sender<()>, Instant)> = None;
+        let runtime = self.runtime.clone();
+        let _runtime_context = runtime.enter();
         self.sync_peers();
+        self.publish_membership_view();
         self.publish_status();
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -592,7 +614,6 @@ impl NodeLoop {
                 self.node.tick(unix_nanos());
                 next_tick = now.max(next_tick) + self.heartbeat;
                 self.sweep_watches();
-                self.sync_peers();
             }
             let output = match self.node.process() {
                 Ok(output) => output,
@@ -602,6 +623,12 @@ impl NodeLoop {
                     return Err(RunError(format!("member stopped: {error}")));
                 }
             };
+            if self.node.membership_version() != self.known_membership_version {
+                // At once, not on the next tick: a member added a moment ago may already be asking.
+                self.known_membership_version = self.node.membership_version();
+                self.sync_peers();
+                self.publish_membership_view();
+            }
             if let Some(soft_state) = output.soft_state {
                 self.on_soft_state(soft_state);
             }
@@ -789,7 +816,10 @@ impl NodeLoop {
                 // The new member joins as a learner, but is meant to vote: count it as a voter.
                 if !member.is_learner {
                     let started_voters = voters.iter().filter(started).count();
-                    if started_voters < quorum(voters.len() + 1) {
+                    // etcd's exception: a 1-member cluster may always add a second member (restoring a
+                    // cluster from one member's data starts that way).
+                    let restoring = started_voters == 1 && voters.len() == 1;
+                    if !restoring && started_voters < quorum(voters.len() + 1) {
                         return Some(ERR_NOT_ENOUGH_STARTED_MEMBERS);
                     }
                 }
@@ -812,7 +842,7 @@ impl NodeLoop {
                     return None;
                 }
                 let active = voters.iter().filter(|member| connected(member.id)).count();
-                if active.saturating_sub(1) < quorum(voters.len()) {
+                if active.saturating_sub(1) < 1 + voters.len().saturating_sub(1) / 2 {
                     return Some(ERR_UNHEALTHY);
                 }
                 None

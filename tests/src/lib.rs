@@ -71,14 +71,40 @@ pub struct Process {
     pub data_dir: PathBuf,
     child: Option<Child>,
     log: PathBuf,
+    /// Extra environment variables (`ETCD_*`), set on every (re)start.
+    pub env: Vec<(String, String)>,
 }
 
 impl Process {
     pub fn start(spec: MemberSpec, args: Vec<String>, data_dir: PathBuf) -> Process {
+        Process::start_with_env(spec, args, Vec::new(), data_dir)
+    }
+
+    /// As `start`, with extra environment variables (e.g. the `ETCD_*` block `etcdctl member add` prints).
+    pub fn start_with_env(
+        spec: MemberSpec,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        data_dir: PathBuf,
+    ) -> Process {
         let log = data_dir.with_extension("log");
-        let mut process = Process { spec, args, data_dir, child: None, log };
+        let mut process = Process { spec, args, data_dir, child: None, log, env };
         process.restart();
         process
+    }
+
+    /// Waits for the process to exit by itself; `None` if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Starts the process again with the same arguments and data dir.
@@ -87,6 +113,7 @@ impl Process {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
         let child = Command::new(concord_binary())
             .args(&self.args)
+            .envs(self.env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -329,4 +356,106 @@ pub fn etcdctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// The flags of a member `spec` with `data_dir`, in a cluster `initial_cluster` (`name=url,...`).
+pub fn member_args(spec: &MemberSpec, data_dir: &Path, initial_cluster: &str, state: &str) -> Vec<String> {
+    vec![
+        format!("--name={}", spec.name),
+        format!("--data-dir={}", data_dir.display()),
+        format!("--listen-client-urls={}", spec.client_url()),
+        format!("--advertise-client-urls={}", spec.client_url()),
+        format!("--listen-peer-urls={}", spec.peer_url()),
+        format!("--initial-advertise-peer-urls={}", spec.peer_url()),
+        format!("--initial-cluster={initial_cluster}"),
+        format!("--initial-cluster-state={state}"),
+    ]
+}
+
+/// One `/v2/members` entry: (hex ID, name, peer URLs, client URLs).
+pub type MemberEntry = (String, String, Vec<String>, Vec<String>);
+
+/// `/v2/members` as this member answers it.
+pub fn members(url: &str) -> Result<Vec<MemberEntry>, String> {
+    let response = request(url, "GET", "/v2/members", None)?;
+    if response.status != 200 {
+        return Err(format!("GET /v2/members: {}", response.status));
+    }
+    let strings = |value: &serde_json::Value| -> Vec<String> {
+        value.as_array().map_or_else(Vec::new, |urls| {
+            urls.iter().filter_map(|url| url.as_str().map(str::to_string)).collect()
+        })
+    };
+    Ok(json(&response)["members"].as_array().map_or_else(Vec::new, |list| {
+        list.iter()
+            .map(|member| {
+                (
+                    member["id"].as_str().unwrap_or("").to_string(),
+                    member["name"].as_str().unwrap_or("").to_string(),
+                    strings(&member["peerURLs"]),
+                    strings(&member["clientURLs"]),
+                )
+            })
+            .collect()
+    }))
+}
+
+/// `POST /v2/members` through any of `urls`, retried until it is accepted (201) or `budget` runs
+/// out: `--strict-reconfig-check` refuses an addition until every voter has been connected a while.
+/// Returns the new member's hex ID.
+pub fn add_member(urls: &[String], peer_url: &str, budget: Duration) -> String {
+    let deadline = Instant::now() + budget;
+    let body = format!("{{\"peerURLs\":[\"{peer_url}\"]}}");
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        for url in urls {
+            let endpoint = match Endpoint::parse(url) {
+                Ok(endpoint) => endpoint,
+                Err(error) => panic!("bad url {url}: {error}"),
+            };
+            let post = Request {
+                method: "POST",
+                path_and_query: "/v2/members".to_string(),
+                body: Some(("application/json", body.as_bytes().to_vec())),
+            };
+            let timeout = Duration::from_secs(10);
+            let deadlines =
+                Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
+            match http::send(&endpoint, &post, deadlines) {
+                Ok(response) if response.status == 201 => {
+                    return json(&response)["id"].as_str().expect("new member id").to_string();
+                }
+                Ok(response) => {
+                    last = format!("{}: {}", response.status, String::from_utf8_lossy(&response.body));
+                    // 409: an earlier attempt that timed out did add it.
+                    if response.status == 409
+                        && let Ok(list) = members(url)
+                        && let Some(found) = list.iter().find(|member| member.2.iter().any(|p| p == peer_url))
+                    {
+                        return found.0.clone();
+                    }
+                }
+                Err(error) => last = error.to_string(),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("member add {peer_url} never accepted: {last}");
+}
+
+/// Waits until `url` lists a member with `peer_url` that has published its name and client URLs;
+/// false if it did not within `budget`.
+pub fn wait_published(url: &str, peer_url: &str, budget: Duration) -> bool {
+    let deadline = Instant::now() + budget;
+    loop {
+        if let Ok(list) = members(url)
+            && list.iter().any(|member| member.2.iter().any(|p| p == peer_url) && !member.1.is_empty())
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
