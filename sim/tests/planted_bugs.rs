@@ -38,7 +38,9 @@ fn truncate_on_stale_append_is_caught() {
 
 #[test]
 fn no_step_down_on_higher_term_is_caught() {
-    assert_caught("no-step-down-on-higher-term", BackendKind::Node, 50);
+    // The weakest signal of the five: with pre-vote and check-quorum a stale leader rarely meets a
+    // higher term in a response, and then only liveness suffers (seed 149 on the node).
+    assert_caught("no-step-down-on-higher-term", BackendKind::Node, 200);
 }
 
 #[test]
