@@ -514,3 +514,27 @@ fn store_indexes_count_etcds_membership_writes_so_the_first_write_of_a_fresh_mem
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn a_member_update_changes_its_peer_urls_on_every_member() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let target = (1..=3).find(|id| *id != leader).unwrap();
+    let new_urls = vec!["http://127.0.0.1:9999".to_string()];
+    let updated = member_request(
+        &mut cluster,
+        leader,
+        1,
+        ClientRequest::UpdateMember { id: target, peer_urls: new_urls.clone() },
+    );
+    assert_eq!(updated.result, Ok(Reply::MemberChanged));
+    for id in 1..=3 {
+        assert_eq!(cluster.nodes[&id].members()[&target].peer_urls, new_urls, "member {id}");
+    }
+    // Another member's URL is refused; an unknown member is 404-like.
+    let taken = cluster.nodes[&leader].members()[&leader].peer_urls.clone();
+    let clash = cluster.request(leader, 2, ClientRequest::UpdateMember { id: target, peer_urls: taken });
+    assert_eq!(clash.result, Err(RequestError::PeerUrlExists));
+    let unknown = cluster.request(leader, 3, ClientRequest::UpdateMember { id: 0x77, peer_urls: new_urls });
+    assert_eq!(unknown.result, Err(RequestError::MemberNotFound(0x77)));
+}

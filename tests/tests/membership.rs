@@ -289,3 +289,34 @@ fn etcdctl_member_add_output_starts_the_new_member_unchanged() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("cluster is healthy"), "{stdout}");
 }
+
+#[test]
+fn joining_fails_with_one_line_errors_when_no_peer_answers_or_the_member_was_not_added() {
+    let dir = e2e::TempDir::new("join-errors");
+    // Nobody listens on the other member's peer URL.
+    let nobody = new_spec("m1");
+    let joiner = new_spec("m2");
+    let cluster = format!("m1={},m2={}", nobody.peer_url(), joiner.peer_url());
+    let data_dir = dir.0.join("m2");
+    let mut process = Process::start(
+        joiner.clone(),
+        member_args(&joiner, &data_dir, &cluster, "existing"),
+        data_dir.clone(),
+    );
+    let status = process.wait_exit(BUDGET).expect("exits");
+    assert!(!status.success());
+    assert!(process.log().contains("cannot fetch cluster info from peer urls"), "{}", process.log());
+    assert!(!data_dir.join("member").join("wal").exists(), "no WAL is created before joining");
+
+    // A running cluster that never added this member.
+    let mut running = Cluster::start(1, IP, BASE_PORT);
+    running.wait_for_leader(BUDGET);
+    let stranger = new_spec("m2");
+    let cluster = initial_cluster(&running, &stranger);
+    let data_dir = dir.0.join("stranger");
+    let mut process =
+        Process::start(stranger.clone(), member_args(&stranger, &data_dir, &cluster, "existing"), data_dir);
+    let status = process.wait_exit(BUDGET).expect("exits");
+    assert!(!status.success());
+    assert!(process.log().contains("error validating peerURLs"), "{}", process.log());
+}
