@@ -417,6 +417,9 @@ pub struct Node {
     /// The term and vote last written to the WAL, to tell a hard state that must be fsynced from one
     /// that only moves the commit index.
     durable_term_vote: (Term, Option<NodeId>),
+    /// Whether a read index confirmed by the leader has been applied since this process started; until
+    /// then plain reads are served as quorum reads.
+    read_barrier_passed: bool,
     /// Virtual ticks since the node started; request deadlines are counted in them.
     ticks: u64,
     ticks_since_sync: u64,
@@ -560,6 +563,7 @@ impl Node {
             applied_requests,
             cluster_version,
             durable_term_vote: (hard_state.term, hard_state.vote),
+            read_barrier_passed: false,
             ticks: 0,
             ticks_since_sync: 0,
             now: 0,
@@ -722,11 +726,15 @@ impl Node {
         }
         match request {
             ClientRequest::Write(command) => self.submit_proposal(request_id, Operation::Store(command)),
-            ClientRequest::Get { key, recursive, sorted, quorum: false } => {
+            ClientRequest::Get { key, recursive, sorted, quorum: false } if self.read_barrier_passed => {
                 let result = self.store.get(&key, recursive, sorted, self.now);
                 self.answer(request_id, result.map(Reply::Event).map_err(RequestError::Store));
             }
-            ClientRequest::Get { key, recursive, sorted, quorum: true } => {
+            // Until one linearizable read has been served since the process started, plain reads go
+            // through ReadIndex too: the commit index is persisted lazily, so a restarted member may
+            // have replayed less than it had applied (and acknowledged) before the crash; a confirmed
+            // read index brings it back past everything it ever acknowledged.
+            ClientRequest::Get { key, recursive, sorted, quorum: _ } => {
                 if self.pending.len() >= MAX_PENDING_REQUESTS {
                     self.answer(request_id, Err(RequestError::Refused("too many pending requests".into())));
                     return;
@@ -1104,6 +1112,7 @@ impl Node {
             std::mem::take(&mut self.reads_to_serve).into_iter().partition(|(index, _)| *index <= applied);
         self.reads_to_serve = waiting;
         for (_, pending) in ready {
+            self.read_barrier_passed = true;
             if let Waiting::Read { key, recursive, sorted } = &pending.waiting {
                 let result = self.store.get(key, *recursive, *sorted, self.now);
                 self.answer(pending.request_id, result.map(Reply::Event).map_err(RequestError::Store));

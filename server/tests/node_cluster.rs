@@ -257,6 +257,11 @@ fn snapshots_compact_the_log_and_a_restarted_follower_catches_up_by_snapshot() {
     // It restarts again from its own snapshot + WAL.
     cluster.crash(lagging);
     cluster.start(lagging);
+    // Right after a restart it knows no leader yet, and a restarted member serves its first read
+    // only once the leader has confirmed a read index (it may have replayed less than it had applied).
+    let early = ClientRequest::Get { key: "/k59".into(), recursive: false, sorted: false, quorum: false };
+    assert_eq!(cluster.request(lagging, 1999, early).result, Err(RequestError::NoLeader));
+    cluster.tick_all(3);
     assert_eq!(cluster.get(lagging, 2000, "/k59", false).as_deref(), Some("v59"));
 }
 
