@@ -482,34 +482,48 @@ async fn join_existing_cluster(config: &ServerConfig) -> Result<(NodeId, u64, Ve
         .flat_map(|member| member.peer_urls.iter().map(|url| url.to_string()))
         .filter(|url| !own_urls.contains(url))
         .collect();
-    let mut answer = None;
+    let normalize = |url: &String| Url::parse(url).map_or_else(|_| url.clone(), |parsed| parsed.to_string());
+    let find_local = |answer: &MembershipAnswer| {
+        answer
+            .members
+            .iter()
+            .find(|member| {
+                !member.peer_urls.is_empty()
+                    && member.peer_urls.iter().map(normalize).all(|url| own_urls.contains(&url))
+            })
+            .map(|member| member.id)
+    };
+    // A peer that has not applied our addition yet lists the cluster without us: ask the next one.
+    let mut answered = None;
+    let mut joined = None;
     for url in &candidates {
         match query_membership(url, MEMBERSHIP_QUERY_TIMEOUT).await {
             Ok(found) => {
-                answer = Some(found);
-                break;
+                if let Some(local_id) = find_local(&found) {
+                    joined = Some((local_id, found));
+                    break;
+                }
+                answered = Some(found);
             }
             Err(error) => tracing::warn!(peer_url = %url, "cannot fetch the cluster membership: {error}"),
         }
     }
-    let Some(answer) = answer else {
-        return Err(RunError(
-            "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs"
-                .into(),
-        ));
+    let Some((local_id, answer)) = joined else {
+        return Err(RunError(match answered {
+            None => {
+                "cannot fetch cluster info from peer urls: could not retrieve cluster information from the \
+                     given URLs"
+                    .into()
+            }
+            Some(answer) => format!(
+                "error validating peerURLs: member with peer URLs {} is not in cluster {} (add it with `member \
+                 add` first)",
+                own_urls.iter().cloned().collect::<Vec<_>>().join(","),
+                format_id(answer.cluster_id)
+            ),
+        }));
     };
-    let normalize = |url: &String| Url::parse(url).map_or_else(|_| url.clone(), |parsed| parsed.to_string());
-    let local = answer.members.iter().find(|member| {
-        !member.peer_urls.is_empty()
-            && member.peer_urls.iter().map(normalize).all(|url| own_urls.contains(&url))
-    });
-    let Some(local) = local else {
-        return Err(RunError(format!(
-            "error validating peerURLs: member with peer URLs {} is not in cluster {} (add it with `member add` first)",
-            own_urls.iter().cloned().collect::<Vec<_>>().join(","),
-            format_id(answer.cluster_id)
-        )));
-    };
+    let local = answer.members.iter().find(|member| member.id == local_id).expect("found above");
     tracing::info!(
         member_id = %format_id(local.id),
         cluster_id = %format_id(answer.cluster_id),
