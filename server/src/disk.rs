@@ -21,6 +21,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The unit a disk writes atomically: a crash keeps or loses whole sectors.
+pub const SECTOR_BYTES: usize = 512;
+
 /// The name of the lock file that guards a data directory against a second process.
 pub const LOCK_FILE_NAME: &str = "concord.lock";
 
@@ -290,7 +293,13 @@ impl Inode {
             let unsynced = self.written.len() - self.durable_len;
             let kept = keep(unsynced);
             let full_len = self.written.len();
-            self.written.truncate(self.durable_len + kept.prefix.min(unsynced));
+            let mut keep_len = self.durable_len + kept.prefix.min(unsynced);
+            if kept.zero_fill {
+                // A disk loses whole sectors: the bytes that read back as zeros start at a sector
+                // boundary (or where the unsynced bytes start), never in the middle of a sector.
+                keep_len = (keep_len / SECTOR_BYTES * SECTOR_BYTES).max(self.durable_len);
+            }
+            self.written.truncate(keep_len);
             if kept.zero_fill {
                 self.written.resize(full_len, 0);
             }

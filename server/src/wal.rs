@@ -403,6 +403,15 @@ fn has_zero_sector(bytes: &[u8], start: usize, end: usize) -> bool {
     false
 }
 
+/// Whether the zeros that end the file (from `zeros_from`) can explain damage to the record at
+/// `[start, end)` as a torn write: the record lies wholly in them, or they cover it from a sector
+/// boundary on (a crash loses whole sectors). A record that merely ends in a few zero bytes of its
+/// own (a commit index of 0, say) does not qualify, so a flipped bit in a synced final record is
+/// reported as corruption instead of being cut off as if it had never been written.
+fn lost_from_a_sector(zeros_from: usize, start: usize, end: usize) -> bool {
+    zeros_from <= start || zeros_from.next_multiple_of(SECTOR_SIZE) < end
+}
+
 /// Reads the records of one segment, checking framing and the CRC chain. `is_last` allows a torn
 /// tail; anywhere else every byte must belong to a valid record.
 fn scan_segment(
@@ -443,7 +452,7 @@ fn scan_segment(
         if !header_valid {
             // A torn write leaves a prefix followed by nothing or by zeros; damage followed by more
             // data is corruption.
-            if zeros_from < offset + RECORD_HEADER_LEN {
+            if lost_from_a_sector(zeros_from, offset, offset + RECORD_HEADER_LEN) {
                 break torn_or_corrupt(offset, "zero-filled or partial record header".to_string())?;
             }
             return Err(corrupt(path, offset, "record header checksum mismatch"));
@@ -463,7 +472,9 @@ fn scan_segment(
             // record; only the final record gets that benefit of the doubt, so damage can never
             // make recovery drop a record that has valid records after it.
             let final_record = frame_end == bytes.len();
-            if zeros_from < frame_end || (final_record && has_zero_sector(bytes, offset, frame_end)) {
+            if lost_from_a_sector(zeros_from, offset, frame_end)
+                || (final_record && has_zero_sector(bytes, offset, frame_end))
+            {
                 break torn_or_corrupt(offset, "record checksum mismatch in zeroed space".to_string())?;
             }
             return Err(corrupt(path, offset, format!("{record_type:?} record checksum mismatch")));

@@ -681,3 +681,27 @@ fn a_segment_reads_back_by_the_documented_format() {
     }
     assert_eq!(types, vec![1, 2, 5, 3, 4, 3], "CRC, metadata, marker, hard state, then the save");
 }
+
+/// Found by the simulator (seed 100492): a bit flipped in a synced final record whose payload ends in
+/// zero bytes (a hard state with commit 0) was taken for a torn write and cut off, so the member
+/// restarted without the vote it had cast. A crash loses whole sectors, never a few bytes inside one,
+/// so that damage must be reported as corruption.
+#[test]
+fn a_flipped_bit_in_a_synced_final_record_ending_in_zeros_is_corruption_not_a_torn_tail() {
+    let disk = MemDisk::new();
+    let mut wal = create(&disk, WalOptions::default());
+    wal.save(Some(&HardState { term: 2, vote: Some(1), commit: 0 }), &[]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (path, len) =
+        disk.files().into_iter().find(|(path, _)| path.extension().is_some_and(|e| e == "wal")).unwrap();
+    // The final record's payload starts a few bytes before its trailing zero (commit 0).
+    disk.flip_bit(&path, len - 3, 0).unwrap();
+    match open(&disk, WalSnapshot::default()) {
+        Err(WalError::Corrupt { .. }) => {}
+        Ok((_, recovered)) => {
+            panic!("damage accepted: recovered {:?} with {:?}", recovered.hard_state, recovered.warnings)
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
