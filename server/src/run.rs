@@ -649,6 +649,14 @@ impl NodeLoop {
             for message in output.messages {
                 self.transport.send(message);
             }
+            // The status copy is brought up to date before anyone is answered, so a client that reads
+            // `/v2/members` right after its member add was answered sees the new member.
+            if handled > 0
+                || !output.answers.is_empty()
+                || now >= next_tick.checked_sub(self.heartbeat).unwrap_or(now)
+            {
+                self.publish_status();
+            }
             for answer in output.answers {
                 self.deliver(answer);
             }
@@ -656,9 +664,6 @@ impl NodeLoop {
                 tracing::error!("this member has been permanently removed from the cluster");
                 self.publish_status();
                 return Err(RunError("this member has been permanently removed from the cluster".into()));
-            }
-            if handled > 0 || now >= next_tick.checked_sub(self.heartbeat).unwrap_or(now) {
-                self.publish_status();
             }
             if let Some((_, deadline)) = &shutdown {
                 let handed_over = self.node.raft().role() != Role::Leader;
