@@ -323,14 +323,7 @@ fn cluster_grows_to_five_with_member_add_and_survives_two_failures_on_etcd() {
     cluster_grows_to_five_with_member_add_and_survives_two_failures(ServerKind::Etcd);
 }
 
-// Ignored until two Concord server fixes land: the join path for a member started with
-// `--initial-cluster-state existing` (uncommitted in server/src/run.rs at 04:45 UTC; with it this passes 3
-// runs in 4), and a read-your-write race: `POST /v2/members` is answered before `GET /v2/members` on the
-// same member shows the new member, so `member add` prints an ETCD_INITIAL_CLUSTER without it (about 1 run
-// in 4; etcd applies the change before it answers). Run it with
-// `cargo test --release -p ctl --test cluster_sessions -- --ignored`.
 #[test]
-#[ignore = "Concord: join path not committed; POST /v2/members answered before GET /v2/members shows it"]
 fn cluster_grows_to_five_with_member_add_and_survives_two_failures_on_concord() {
     cluster_grows_to_five_with_member_add_and_survives_two_failures(ServerKind::Concord);
 }

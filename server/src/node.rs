@@ -679,10 +679,15 @@ impl Node {
         if self.raft.role() != Role::Leader || self.raft.pending_conf_change() {
             return;
         }
+        // etcd's readiness rule for promoting a learner: its log holds at least 90% of the leader's
+        // committed log. Waiting for an exact match could wait forever under steady writes (and the
+        // leader's own TTL syncs), and every moment as a learner is a moment the cluster counts one
+        // voter fewer than the operator asked for.
         let commit = self.raft.commit_index();
+        let caught_up = commit - commit / 10;
         let ready = self.raft.conf_state().learners.iter().copied().find(|id| {
             self.members.get(id).is_some_and(|member| member.promote_when_caught_up)
-                && self.raft.progress(*id).is_some_and(|progress| progress.match_index >= commit)
+                && self.raft.progress(*id).is_some_and(|progress| progress.match_index >= caught_up)
         });
         if let Some(id) = ready {
             let change = ConfChange {
