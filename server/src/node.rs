@@ -620,6 +620,11 @@ impl Node {
         &self.removed
     }
 
+    /// Client requests waiting for an apply or a read confirmation.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len() + self.reads_to_serve.len()
+    }
+
     pub fn status(&self) -> NodeStatus {
         NodeStatus {
             id: self.config.id,
