@@ -751,11 +751,24 @@ mod tests {
         disk.append(&file("a"), b"0123456789").unwrap();
         disk.crash_with(|_, unsynced| {
             assert_eq!(unsynced, 10);
-            Kept { prefix: 4, zero_fill: true }
+            Kept { prefix: 4, zero_fill: false }
         });
-        assert_eq!(disk.read(&file("a")).unwrap(), b"0123\0\0\0\0\0\0");
+        assert_eq!(disk.read(&file("a")).unwrap(), b"0123");
         // What the crash kept is now the durable content.
         assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_zero_filled_tear_loses_whole_sectors() {
+        let disk = disk_with_dir();
+        disk.create_new(&file("a")).unwrap();
+        disk.sync_dir(Path::new("/data")).unwrap();
+        disk.append(&file("a"), &[7u8; 1000]).unwrap();
+        disk.crash_with(|_, _| Kept { prefix: 600, zero_fill: true });
+        let content = disk.read(&file("a")).unwrap();
+        assert_eq!(content.len(), 1000, "the file keeps its length");
+        assert!(content[..SECTOR_BYTES].iter().all(|&byte| byte == 7), "the first sector survives whole");
+        assert!(content[SECTOR_BYTES..].iter().all(|&byte| byte == 0), "the torn sector reads back as zeros");
     }
 
     #[test]
