@@ -582,7 +582,7 @@ impl Node {
         };
         // Apply what the WAL says is committed before serving anyone, so a restarted member never
         // answers a read with less than it had acknowledged before the restart.
-        node.carried = node.process_ready()?;
+        node.carried = node.process_ready(None)?;
         Ok(node)
     }
 
@@ -815,10 +815,25 @@ impl Node {
     /// applies committed entries, serves confirmed reads, takes snapshots, and returns what to send and
     /// whom to answer. An error means the disk failed or data is damaged: the node stops.
     pub fn process(&mut self) -> Result<Output, NodeError> {
+        self.process_sending_early(None)
+    }
+
+    /// As `process`, but the messages that need no local durability (the leader's appends and
+    /// heartbeats) are handed to `send_now` as soon as each Ready is taken, before its WAL fsync, so the
+    /// followers write their disks while the leader writes its own (Raft thesis §10.2.1). Everything else
+    /// comes back in the `Output` as with `process`.
+    pub fn process_with(&mut self, send_now: &mut dyn FnMut(Message)) -> Result<Output, NodeError> {
+        self.process_sending_early(Some(send_now))
+    }
+
+    fn process_sending_early(
+        &mut self,
+        send_now: Option<&mut dyn FnMut(Message)>,
+    ) -> Result<Output, NodeError> {
         if let Some(failure) = &self.failure {
             return Err(NodeError::Failed(failure.clone()));
         }
-        match self.process_ready() {
+        match self.process_ready(send_now) {
             Ok(output) => Ok(output),
             Err(error) => {
                 self.failure = Some(error.to_string());
@@ -827,7 +842,7 @@ impl Node {
         }
     }
 
-    fn process_ready(&mut self) -> Result<Output, NodeError> {
+    fn process_ready(&mut self, mut send_now: Option<&mut dyn FnMut(Message)>) -> Result<Output, NodeError> {
         let mut output = std::mem::take(&mut self.carried);
         while self.raft.has_ready() {
             let ready = self.raft.ready();
@@ -836,8 +851,11 @@ impl Node {
                 self.soft_state = soft_state;
                 output.soft_state = Some(soft_state);
             }
-            // Leader appends and heartbeats leave before the local fsync (Raft thesis §10.2.1).
-            output.messages.extend(ready.messages);
+            // Leader appends and heartbeats may leave before the local fsync (Raft thesis §10.2.1).
+            match send_now.as_mut() {
+                Some(send_now) => ready.messages.into_iter().for_each(send_now),
+                None => output.messages.extend(ready.messages),
+            }
             if let Some(snapshot) = &ready.snapshot {
                 self.install_snapshot(snapshot)?;
             }

@@ -632,7 +632,8 @@ impl NodeLoop {
                 next_tick = now.max(next_tick) + self.heartbeat;
                 self.sweep_watches();
             }
-            let output = match self.node.process() {
+            let transport = &self.transport;
+            let output = match self.node.process_with(&mut |message| transport.send(message)) {
                 Ok(output) => output,
                 Err(error) => {
                     tracing::error!(error = %error, "stopping: the node failed");
