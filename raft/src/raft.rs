@@ -248,22 +248,11 @@ impl Raft {
         }
         let applied = applied.max(offset);
 
-        // Every node the log has ever named (a vote may go to a node whose addition was since truncated
-        // away only in a later term, and a vote is reset on a new term).
-        if let Some(voted_for) = hard_state.vote {
-            let named = base_conf.contains(voted_for)
-                || entries.iter().any(|entry| match &entry.payload {
-                    EntryPayload::ConfChange(change) => {
-                        change.changes.iter().any(|single| single.node_id == voted_for)
-                    }
-                    _ => false,
-                });
-            if voted_for == 0 || !named {
-                return Err(StartError::InvalidHardState(format!(
-                    "vote for unknown node {voted_for:x} in term {}",
-                    hard_state.term
-                )));
-            }
+        // A vote may go to a node our log never named: a candidate of a newer configuration we had
+        // not seen yet (requests are answered without consulting the configuration). Only the null
+        // ID is impossible.
+        if hard_state.vote == Some(0) {
+            return Err(StartError::InvalidHardState(format!("vote for node 0 in term {}", hard_state.term)));
         }
 
         let log = RaftLog::new(offset, offset_term, entries, committed, applied);
@@ -703,10 +692,14 @@ impl Raft {
                 | MessageBody::TimeoutNow
                 | MessageBody::ReadIndexResponse { .. }
         );
-        // A leader may know a newer configuration than we do (we may even be joining), so leader
-        // traffic is accepted from anyone; everything else from non-members (removed nodes, strangers)
-        // is dropped so they can never disrupt elections or counts.
-        if !from_leader && !self.conf.contains(message.from) {
+        // Requests are processed without consulting our configuration (Raft thesis §4.2.1): a leader
+        // or a candidate may be a member of a newer configuration we have not seen yet (we may have
+        // been partitioned while it was added, or be joining). Refusing its vote requests can leave a
+        // newer configuration unable to elect anyone. Responses and forwards from non-members are
+        // dropped so they never enter our counts; removed members are kept out before `step` (the
+        // node drops their messages and the transport refuses them).
+        let vote_request = matches!(message.body, MessageBody::RequestVote { .. });
+        if !from_leader && !vote_request && !self.conf.contains(message.from) {
             return;
         }
 

@@ -536,8 +536,31 @@ fn a_removed_leader_steps_down_once_its_removal_commits() {
 }
 
 #[test]
-fn messages_from_unknown_senders_are_dropped() {
+fn responses_from_unknown_senders_are_dropped() {
     let mut cluster = elected(true, true);
+    cluster.node_mut(1).step(Message {
+        from: 9,
+        to: 1,
+        term: 50,
+        body: MessageBody::AppendEntriesResponse { result: Ok(1) },
+    });
+    cluster.node_mut(1).step(Message {
+        from: 9,
+        to: 1,
+        term: 2,
+        body: MessageBody::RequestVoteResponse { pre_vote: false, granted: true },
+    });
+    assert_eq!(cluster.node(1).term(), 2);
+    assert_eq!(cluster.node(1).role(), Role::Leader);
+}
+
+#[test]
+fn a_lagging_voter_answers_a_candidate_of_a_configuration_it_has_not_seen() {
+    // Node 2 still has {1, 2, 3}; meanwhile node 9 was added and now campaigns. Refusing it because
+    // it is not in node 2's configuration could leave the newer configuration without any leader
+    // (Raft thesis 4.2.1: servers answer requests without consulting their configuration).
+    let mut cluster = elected(true, true);
+    cluster.node_mut(2).ready();
     cluster.node_mut(2).step(Message {
         from: 9,
         to: 2,
@@ -549,15 +572,15 @@ fn messages_from_unknown_senders_are_dropped() {
             leader_transfer: true,
         },
     });
-    cluster.node_mut(1).step(Message {
-        from: 9,
-        to: 1,
-        term: 50,
-        body: MessageBody::AppendEntriesResponse { result: Ok(1) },
-    });
-    assert_eq!(cluster.node(2).term(), 2);
-    assert_eq!(cluster.node(1).term(), 2);
-    assert_eq!(cluster.node(1).role(), Role::Leader);
+    assert_eq!(cluster.node(2).term(), 50);
+    assert_eq!(cluster.node(2).hard_state().vote, Some(9));
+    let ready = cluster.node_mut(2).ready();
+    let answers: Vec<&Message> = ready.messages.iter().chain(&ready.messages_after_persist).collect();
+    assert!(
+        answers.iter().any(|message| message.to == 9
+            && message.body == MessageBody::RequestVoteResponse { pre_vote: false, granted: true }),
+        "{answers:?}"
+    );
 }
 
 #[test]

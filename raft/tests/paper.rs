@@ -431,10 +431,14 @@ fn restart_refuses_state_that_contradicts_itself() {
     let error = Raft::new(config(1, true, true), beyond).unwrap_err();
     assert!(error.to_string().contains("commit index 3 is beyond the last log index 2"), "{error}");
 
-    let mut unknown_vote = restored(&voters, &[1], 1, 0);
-    unknown_vote.hard_state.vote = Some(9);
-    let error = Raft::new(config(1, true, true), unknown_vote).unwrap_err();
-    assert!(error.to_string().contains("vote for unknown node"), "{error}");
+    let mut null_vote = restored(&voters, &[1], 1, 0);
+    null_vote.hard_state.vote = Some(0);
+    let error = Raft::new(config(1, true, true), null_vote).unwrap_err();
+    assert!(error.to_string().contains("vote for node 0"), "{error}");
+    // A vote for a node the log never named is a vote for a candidate of a newer configuration.
+    let mut newer_candidate = restored(&voters, &[1], 1, 0);
+    newer_candidate.hard_state.vote = Some(9);
+    assert!(Raft::new(config(1, true, true), newer_candidate).is_ok());
 
     let mut gap = restored(&voters, &[1, 1, 1], 1, 0);
     gap.entries.remove(1);
