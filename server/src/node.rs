@@ -1102,6 +1102,12 @@ impl Node {
                     });
                     entry.id = single.node_id;
                     entry.is_learner = is_learner;
+                    if !promotion && let Some(record) = member.as_ref().filter(|m| m.id == single.node_id) {
+                        // The entry's record wins over what a joining member was told at start
+                        // (the membership query does not carry "promote once caught up"): a member
+                        // that joined while this learner waited may lead later and must promote it.
+                        entry.promote_when_caught_up = record.promote_when_caught_up;
+                    }
                     if !is_learner {
                         entry.promote_when_caught_up = false;
                     }

@@ -543,3 +543,51 @@ fn a_member_update_changes_its_peer_urls_on_every_member() {
     let unknown = cluster.request(leader, 3, ClientRequest::UpdateMember { id: 0x77, peer_urls: new_urls });
     assert_eq!(unknown.result, Err(RequestError::MemberNotFound(0x77)));
 }
+
+/// Starts a member that `member add` added, as `--initial-cluster-state existing` does: it is told
+/// the cluster's member list (every record as a plain member, like the membership query answers).
+fn start_joining(cluster: &mut Cluster, member: Member) {
+    let id = member.id;
+    if !cluster.members.iter().any(|known| known.id == id) {
+        cluster.members.push(member);
+    }
+    cluster.disks.insert(id, MemDisk::new());
+    *cluster.incarnations.entry(id).or_insert(0) += 1;
+    let mut config = cluster.config(id);
+    config.join_existing = true;
+    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&id].clone());
+    cluster.nodes.insert(id, Node::open(config, disk).expect("joining node opens"));
+}
+
+#[test]
+fn a_learner_waiting_for_promotion_is_promoted_by_a_leader_that_joined_after_it_was_added() {
+    // Found by the simulator (`sim run --seed 2922 --membership`): member 6 was added while down,
+    // member 7 joined after it and became leader, and 6 stayed a learner for good, because 7 had been
+    // told the member list without "promote once caught up" and kept that over the log's record.
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let record = |id: NodeId| Member {
+        id,
+        name: format!("n{id}"),
+        peer_urls: vec![format!("http://127.0.0.1:{}", 2380 + id)],
+        ..Member::default()
+    };
+    let waiting = member_request(&mut cluster, leader, 1, ClientRequest::AddMember { member: record(4) });
+    assert_eq!(waiting.result, Ok(Reply::MemberChanged));
+    let joined = member_request(&mut cluster, leader, 2, ClientRequest::AddMember { member: record(5) });
+    assert_eq!(joined.result, Ok(Reply::MemberChanged));
+    // Member 5 is told the member list, 4 included (as a plain member: the query has no flags).
+    cluster.members.push(record(4));
+    start_joining(&mut cluster, record(5));
+    cluster.tick_all(10);
+    assert!(cluster.nodes[&leader].raft().conf_state().voters.contains(&5), "5 promoted");
+    assert!(cluster.nodes[&leader].raft().conf_state().learners.contains(&4), "4 still waits");
+
+    cluster.nodes.get_mut(&leader).unwrap().transfer_leader(5).expect("transfer starts");
+    cluster.tick_all(10);
+    assert_eq!(cluster.leader(), Some(5));
+    start_joining(&mut cluster, record(4));
+    cluster.tick_all(20);
+    let conf = cluster.nodes[&5].raft().conf_state().clone();
+    assert!(conf.voters.contains(&4) && conf.learners.is_empty(), "{conf:?}");
+}
