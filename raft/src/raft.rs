@@ -433,8 +433,18 @@ impl Raft {
         self.config.id
     }
 
+    /// Whether this node may campaign: it is a voter of its latest configuration, or of the last
+    /// committed one while a change removing it is still uncommitted. The thesis (4.2.2, Figure 4.6):
+    /// a server outside its own latest configuration may still be needed for elections until that
+    /// configuration commits; e.g. a leader that appended its own removal and lost leadership before
+    /// committing it may hold the only up-to-date log a quorum of the old configuration would vote for.
     fn promotable(&self) -> bool {
-        self.conf.is_voter(self.id_())
+        let id = self.id_();
+        if self.conf.is_voter(id) {
+            return true;
+        }
+        self.pending_conf_change()
+            && self.conf_state_at(self.log.committed).is_some_and(|committed| committed.is_voter(id))
     }
 
     // ----------------------------------------------------------------------------------------------

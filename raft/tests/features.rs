@@ -536,6 +536,39 @@ fn a_removed_leader_steps_down_once_its_removal_commits() {
 }
 
 #[test]
+fn a_leader_that_lost_leadership_before_its_removal_committed_can_still_be_elected() {
+    // Thesis 4.2.2, Figure 4.6. Leader 1 of {1,2,3,4} appends its own removal, is cut off and steps
+    // down before anyone received the entry; then 2 fails. 3 and 4 need a third vote in {1,2,3,4},
+    // and 1 refuses them (its log is longer); only 1 can win, as a candidate of {2,3,4} (3 and 4 vote
+    // for it). Found by the simulator (`sim run --seed 4448 --membership`) as a cluster that never
+    // elected a leader again.
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3, 4], true, true);
+    assert!(cluster.elect(1));
+    cluster.propose(1, b"before").unwrap();
+    cluster.stabilize();
+    cluster.isolate(1);
+    let remove = change(ConfChangeTransition::Auto, &[(ConfChangeKind::RemoveNode, 1)]);
+    cluster.node_mut(1).propose_conf_change(remove).unwrap();
+    cluster.process_ready(1);
+    cluster.stabilize();
+    for _ in 0..30 {
+        cluster.tick(1);
+    }
+    assert_eq!(cluster.node(1).role(), Role::Follower, "check-quorum made it step down");
+    assert!(cluster.node(1).pending_conf_change());
+    cluster.crash(2);
+    cluster.heal();
+    cluster.tick_all(100);
+    let leader = cluster.leader().expect("a leader is elected");
+    assert!(leader == 3 || leader == 4, "the removal committed and 1 stepped down; leader {leader}");
+    assert_eq!(cluster.node(leader).conf_state(), &ConfState::with_voters([2, 3, 4]));
+    cluster.propose(leader, b"after").unwrap();
+    cluster.stabilize();
+    assert_eq!(cluster.nodes[&3].applied_data.len(), 2);
+    cluster.check_safety().unwrap();
+}
+
+#[test]
 fn responses_from_unknown_senders_are_dropped() {
     let mut cluster = elected(true, true);
     cluster.node_mut(1).step(Message {
