@@ -2,6 +2,8 @@
 //! (`SimNode`) and the factory that starts members over their simulated disks (`Backend`).
 //! Adapters in `backend` implement these over the production node.
 
+use std::collections::BTreeSet;
+
 use raft::{Entry, Index, NodeId, Role, Term};
 
 use crate::history::{OpKind, OpResult};
@@ -24,6 +26,34 @@ pub struct NodeView {
 pub struct NodeOutput {
     pub messages: Vec<raft::Message>,
     pub responses: Vec<(u64, OpResult)>,
+    /// Answers to membership changes: Ok once applied, Err with the member's reason otherwise.
+    pub member_answers: Vec<(u64, Result<(), String>)>,
+    /// The member applied its own removal: the process exits (etcd's "permanently removed").
+    pub removed: bool,
+}
+
+/// A membership change an operator asks for (`etcdctl member add` / `member remove`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Add a new member with this (never used before) ID: it joins as a learner and the leader
+    /// promotes it to voter once it has caught up.
+    Add(NodeId),
+    Remove(NodeId),
+}
+
+/// The membership a member has applied (what `member list` on it shows).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    pub voters: BTreeSet<NodeId>,
+    pub learners: BTreeSet<NodeId>,
+    /// Every member ever removed (their IDs never come back; their messages are refused).
+    pub removed: BTreeSet<NodeId>,
+}
+
+impl Membership {
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.learners.contains(&id)
+    }
 }
 
 /// One running member, driven only through its sans-IO API.
@@ -40,13 +70,29 @@ pub trait SimNode {
     fn entries(&self, from: Index, to_inclusive: Index) -> Option<Vec<Entry>>;
     /// A digest of the applied state machine, equal on members that applied the same entries.
     fn store_digest(&self) -> u64;
+    /// Asks for a membership change; the answer comes out of a later `process()` in
+    /// `member_answers`. Only called when the backend `supports_membership()`.
+    fn submit_member_change(&mut self, _request_id: u64, _change: MemberChange, _now: i64) {}
+    /// The membership this member has applied.
+    fn membership(&self) -> Membership {
+        Membership::default()
+    }
+    /// Whether this member knows `id` was removed: the production transport refuses a removed
+    /// member's connections and tells it, and the removed process then exits.
+    fn refuses(&self, _id: NodeId) -> bool {
+        false
+    }
 }
 
 /// How to start one member.
 #[derive(Clone, Debug)]
 pub struct StartConfig {
     pub id: NodeId,
+    /// A new cluster's members, or for a joining member the running cluster's members (itself
+    /// included), as `member add` printed them.
     pub members: Vec<NodeId>,
+    /// `--initial-cluster-state existing`: the member joins a running cluster (it was added first).
+    pub join_existing: bool,
     pub election_tick: u32,
     pub heartbeat_tick: u32,
     pub snapshot_count: u64,
@@ -67,6 +113,10 @@ pub trait Backend {
     /// The power fails after `operations` more mutating disk operations of the member: they and
     /// every later one fail until the crash. Returns false when the backend cannot do it.
     fn cut_power_after(&mut self, _id: NodeId, _operations: u64) -> bool {
+        false
+    }
+    /// Whether members can be added and removed at runtime (`SimNode::submit_member_change`).
+    fn supports_membership(&self) -> bool {
         false
     }
     /// Names of the planted bugs this backend can enable.

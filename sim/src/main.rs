@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use sim::plan::{Plan, SECOND};
+use sim::plan::{MembershipChanges, Plan, SECOND};
 use sim::runner::{self, BackendKind};
 
 #[derive(Parser)]
@@ -65,6 +65,10 @@ struct Common {
     /// Let network duplication and reordering hit forwarded client proposals too.
     #[arg(long)]
     duplicate_proposals: bool,
+    /// Give every seed membership changes (adds, removals, replacements); by default about a third
+    /// of the seeds get them.
+    #[arg(long)]
+    membership: bool,
 }
 
 impl Common {
@@ -73,7 +77,8 @@ impl Common {
     }
 
     fn plan(&self, seed: u64, nodes: Option<usize>) -> Plan {
-        let mut plan = Plan::from_seed(seed, nodes);
+        let membership = if self.membership { MembershipChanges::Always } else { MembershipChanges::BySeed };
+        let mut plan = Plan::from_seed_with(seed, nodes, membership);
         plan.planted_bug = self.planted_bug.clone();
         plan.duplicate_proposals = self.duplicate_proposals;
         plan
@@ -92,6 +97,9 @@ impl Common {
         }
         if self.duplicate_proposals {
             flags.push_str(" --duplicate-proposals");
+        }
+        if self.membership {
+            flags.push_str(" --membership");
         }
         flags
     }

@@ -49,6 +49,13 @@ pub enum Fault {
     ClockJump { node: NodeId, delta_ns: i64 },
     /// A bit flips in one of the member's stored files while it is down; it restarts after.
     FlipBit { node: NodeId, down_for: Time },
+    /// The operator adds a new member (`member add`, then starts it with `--initial-cluster-state
+    /// existing`): it joins as a learner and the leader promotes it once it has caught up.
+    AddMember,
+    /// The operator removes a member (`member remove`); `Target::Leader` removes the leader.
+    RemoveMember { target: Target },
+    /// The operator replaces a member: removes it, then adds a new one in its place.
+    ReplaceMember { target: Target },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +114,15 @@ pub struct Plan {
     pub planted_bug: Option<String>,
 }
 
+/// Whether a plan gets membership changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipChanges {
+    /// Some seeds do (swarm testing), most do not.
+    BySeed,
+    /// Every plan gets one to five of them.
+    Always,
+}
+
 pub const TICK_INTERVAL: Time = 100 * MILLISECOND;
 
 impl Plan {
@@ -117,6 +133,11 @@ impl Plan {
 
     /// Derives a plan from the seed. `nodes` fixes the cluster size (None: 3, 5 or 7 by the seed).
     pub fn from_seed(seed: u64, nodes: Option<usize>) -> Plan {
+        Plan::from_seed_with(seed, nodes, MembershipChanges::BySeed)
+    }
+
+    /// `from_seed`, choosing whether membership changes join the fault mix.
+    pub fn from_seed_with(seed: u64, nodes: Option<usize>, membership: MembershipChanges) -> Plan {
         // A dedicated stream so the plan never shifts when the run's own randomness changes.
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706c_616e_0000_0000);
         let nodes = nodes.unwrap_or_else(|| [3, 5, 5, 7][rng.random_range(0..4)]);
@@ -221,6 +242,7 @@ impl Plan {
                 faults.push(ScheduledFault { at, fault: Fault::FlipBit { node, down_for } });
             }
         }
+        faults.extend(membership_faults(seed, &members, fault_phase, membership));
         faults.sort_by_key(|fault| fault.at);
 
         let latency = if slow_network {
@@ -268,6 +290,42 @@ impl Plan {
             planted_bug: None,
         }
     }
+}
+
+/// Membership changes come from their own stream, so enabling them leaves the rest of a seed's plan
+/// (and what earlier versions of the simulator ran for it) unchanged.
+fn membership_faults(
+    seed: u64,
+    members: &[NodeId],
+    fault_phase: Time,
+    membership: MembershipChanges,
+) -> Vec<ScheduledFault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_6572_0000);
+    let enabled = match membership {
+        MembershipChanges::Always => true,
+        MembershipChanges::BySeed => rng.random_range(0..100) < 30,
+    };
+    if !enabled {
+        return Vec::new();
+    }
+    let pick_target = |rng: &mut ChaCha8Rng| {
+        if rng.random_range(0..100) < 35 {
+            Target::Leader
+        } else {
+            Target::Node(members[rng.random_range(0..members.len())])
+        }
+    };
+    (0..rng.random_range(1..=5))
+        .map(|_| {
+            let at = rng.random_range(0..fault_phase);
+            let fault = match rng.random_range(0..10) {
+                0..3 => Fault::AddMember,
+                3..6 => Fault::RemoveMember { target: pick_target(&mut rng) },
+                _ => Fault::ReplaceMember { target: pick_target(&mut rng) },
+            };
+            ScheduledFault { at, fault }
+        })
+        .collect()
 }
 
 fn shuffle(rng: &mut ChaCha8Rng, items: &mut [NodeId]) {

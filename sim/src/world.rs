@@ -4,6 +4,8 @@
 //! Determinism: events are ordered by (time, sequence number); all randomness comes from ChaCha
 //! streams derived from the seed; nothing here reads the wall clock.
 
+mod operator;
+
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -15,6 +17,7 @@ use crate::cluster::{Backend, NodeView, SimNode, StartConfig};
 use crate::history::{NEVER, OpKind, OpResult, Operation, Time};
 use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
 use crate::plan::{Fault, MILLISECOND, Plan, SECOND, TICK_INTERVAL, Target};
+use operator::{Operator, Task};
 
 /// The wall-clock time (Unix ns) at virtual time zero, for every member before skew: fixed, so runs
 /// replay exactly.
@@ -125,6 +128,10 @@ enum Event {
     Restart {
         node: NodeId,
     },
+    /// The operator looks at the membership and acts (see `operator`).
+    OperatorStep {
+        generation: u64,
+    },
     FaultPhaseEnd,
     /// Shortly before the deadline: remember the commit index every live member must reach.
     CatchUpMark,
@@ -205,6 +212,27 @@ struct Member {
     durable_term: Term,
     /// Votes it granted (term -> candidate), announced only after persisting.
     granted_votes: BTreeMap<Term, NodeId>,
+    /// Clients know it: an initial member, or an added one once it follows a leader.
+    announced: bool,
+}
+
+impl Member {
+    fn new(clock: Clock, announced: bool) -> Member {
+        Member {
+            node: None,
+            incarnation: 0,
+            process_pending: false,
+            clock,
+            last_view: None,
+            checked_commit: 0,
+            corrupted: false,
+            retired: false,
+            power_cut: None,
+            durable_term: 0,
+            granted_votes: BTreeMap::new(),
+            announced,
+        }
+    }
 }
 
 struct Network {
@@ -261,6 +289,11 @@ pub struct World<'a> {
     next_leader_fault: Option<Fault>,
     /// Per link, when the last forwarded proposal is delivered (forwards keep their order).
     last_forward_delivery: BTreeMap<(NodeId, NodeId), Time>,
+    operator: Operator,
+    /// The ID the next added member gets (a removed member's ID never comes back).
+    next_member_id: NodeId,
+    /// For members added at runtime: the membership they were told when they joined.
+    join_members: BTreeMap<NodeId, Vec<NodeId>>,
 }
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
@@ -277,20 +310,8 @@ impl<'a> World<'a> {
             .into_iter()
             .map(|id| {
                 let index = (id - 1) as usize;
-                let member = Member {
-                    node: None,
-                    incarnation: 0,
-                    process_pending: false,
-                    clock: Clock { drift_ppm: plan.drift_ppm[index], offset_ns: plan.skew_ns[index] },
-                    last_view: None,
-                    checked_commit: 0,
-                    corrupted: false,
-                    retired: false,
-                    power_cut: None,
-                    durable_term: 0,
-                    granted_votes: BTreeMap::new(),
-                };
-                (id, member)
+                let clock = Clock { drift_ppm: plan.drift_ppm[index], offset_ns: plan.skew_ns[index] };
+                (id, Member::new(clock, true))
             })
             .collect();
         let clients = (0..plan.clients)
@@ -329,6 +350,9 @@ impl<'a> World<'a> {
             catch_up_target: None,
             next_leader_fault: None,
             last_forward_delivery: BTreeMap::new(),
+            operator: Operator::default(),
+            next_member_id: plan.nodes as NodeId + 1,
+            join_members: BTreeMap::new(),
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -459,9 +483,11 @@ impl<'a> World<'a> {
 
     fn start_member(&mut self, id: NodeId) -> Result<(), Failure> {
         let member = &self.members[&id];
+        let join = self.join_members.get(&id);
         let config = StartConfig {
             id,
-            members: self.plan.members(),
+            members: join.cloned().unwrap_or_else(|| self.plan.members()),
+            join_existing: join.is_some(),
             election_tick: self.plan.election_tick,
             heartbeat_tick: self.plan.heartbeat_tick,
             snapshot_count: self.plan.snapshot_count,
@@ -515,6 +541,7 @@ impl<'a> World<'a> {
                     "node {id} refused to start on its corrupted disk: {reason}; it stays out"
                 ));
                 self.members.get_mut(&id).expect("member exists").retired = true;
+                self.replace_corrupted(id);
                 Ok(())
             }
             Err(reason) => Err(self.fail(Check::StartFailed, format!("node {id} failed to start: {reason}"))),
@@ -558,6 +585,13 @@ impl<'a> World<'a> {
                 let interval = member.clock.tick_interval();
                 member.node.as_mut().expect("live").tick(wall);
                 self.schedule(self.now + interval, Event::Tick { node, incarnation });
+                // The transport keeps a stream to every peer and redials it: a peer that knows this
+                // member was removed refuses it, and the removed process exits (even one that has
+                // nothing to send, like a removed member that stopped campaigning).
+                if let Some(peer) = self.refused_by(node) {
+                    self.member_exits_removed(node, &format!("was refused by node {peer}"));
+                    return Ok(None);
+                }
                 self.request_process(node);
                 Ok(Some(node))
             }
@@ -580,6 +614,13 @@ impl<'a> World<'a> {
                 }
                 let Some(member) = self.members.get_mut(&to) else { return Ok(None) };
                 let Some(node) = member.node.as_mut() else { return Ok(None) };
+                if node.refuses(message.from) {
+                    // The transport refuses a removed member and tells it so; it exits.
+                    if self.members[&message.from].node.is_some() {
+                        self.member_exits_removed(message.from, &format!("was refused by node {to}"));
+                    }
+                    return Ok(None);
+                }
                 node.receive(message);
                 self.request_process(to);
                 Ok(Some(to))
@@ -628,8 +669,10 @@ impl<'a> World<'a> {
                 }
                 Ok(None)
             }
+            Event::OperatorStep { generation } => self.operator_step(generation),
             Event::FaultPhaseEnd => {
                 self.fault_phase_over = true;
+                self.operator_fault_phase_over();
                 self.network.faults_over = true;
                 self.network.blocked.clear();
                 self.network.clogged.clear();
@@ -643,7 +686,7 @@ impl<'a> World<'a> {
                         self.crash_member(id);
                     }
                     let member = &self.members[&id];
-                    if member.node.is_none() && !member.retired {
+                    if member.node.is_none() && !member.retired && member.incarnation > 0 {
                         self.start_member(id)?;
                     }
                 }
@@ -675,13 +718,39 @@ impl<'a> World<'a> {
             Target::Node(id) => id,
             Target::Leader | Target::NextLeader => match self.current_leader() {
                 Some(leader) => leader,
-                None => self.rng.random_range(1..=self.plan.nodes as NodeId),
+                None => {
+                    let endpoints = self.endpoints();
+                    endpoints[self.rng.random_range(0..endpoints.len())]
+                }
             },
         }
     }
 
+    /// A running peer that refuses `id` as removed and can reach it, if any.
+    fn refused_by(&self, id: NodeId) -> Option<NodeId> {
+        self.members
+            .iter()
+            .filter(|(peer, _)| **peer != id)
+            .filter(|(peer, _)| self.network.passes(**peer, id) && self.network.passes(id, **peer))
+            .find(|(_, member)| member.node.as_ref().is_some_and(|node| node.refuses(id)))
+            .map(|(peer, _)| *peer)
+    }
+
+    /// The members clients and faults address: known to clients and not out for good.
+    fn endpoints(&self) -> Vec<NodeId> {
+        let endpoints: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|(_, member)| member.announced && !member.retired)
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(!endpoints.is_empty(), "a quorum of members is never out for good");
+        endpoints
+    }
+
     fn apply_fault(&mut self, fault: Fault) -> Result<Option<NodeId>, Failure> {
-        let members = self.plan.members();
+        // Every member that ever existed: a partition separates the given side from all others.
+        let members: Vec<NodeId> = self.members.keys().copied().collect();
         let block_between = |network: &mut Network, left: &[NodeId], right: &[NodeId]| {
             for &a in left {
                 for &b in right {
@@ -760,7 +829,9 @@ impl<'a> World<'a> {
             }
             Fault::FlipBit { node, down_for } => {
                 let member = &self.members[&node];
-                if !member.retired {
+                if !member.retired && !self.flip_keeps_quorum(node) {
+                    self.note(format!("no bit flip on node {node}: too few healthy voters would be left"));
+                } else if !member.retired {
                     self.crash_member(node);
                     let seed = self.rng.random::<u64>();
                     let place = self.backend.flip_bit(node, seed);
@@ -769,8 +840,44 @@ impl<'a> World<'a> {
                     self.schedule(self.now + down_for, Event::Restart { node });
                 }
             }
+            Fault::AddMember => self.operator_enqueue(Task::Add, false),
+            Fault::RemoveMember { target } => {
+                self.operator_enqueue(Task::Remove { target, replace: false }, false)
+            }
+            Fault::ReplaceMember { target } => {
+                self.operator_enqueue(Task::Remove { target, replace: true }, false)
+            }
         }
         Ok(None)
+    }
+
+    /// Whether the voters whose disks stay intact still form a quorum if `node`'s disk is damaged
+    /// (the plan damages at most a minority of the first members; removals may have left fewer).
+    fn flip_keeps_quorum(&self, node: NodeId) -> bool {
+        // The most up-to-date running member's view of the voters.
+        let voters: Vec<NodeId> = self
+            .members
+            .values()
+            .filter_map(|member| member.node.as_ref())
+            .max_by_key(|node| node.view().applied)
+            .map(|node| node.membership().voters.into_iter().collect())
+            .filter(|voters: &Vec<NodeId>| !voters.is_empty())
+            .unwrap_or_else(|| self.plan.members());
+        let healthy_quorum = |voters: &[NodeId]| {
+            let healthy = voters
+                .iter()
+                .filter(|id| **id != node)
+                .filter(|id| self.members.get(id).is_some_and(|member| !member.retired && !member.corrupted))
+                .count();
+            healthy > voters.len() / 2
+        };
+        // A removal under way takes effect on append, before it commits: both configurations must
+        // keep a healthy quorum, or neither can commit anything.
+        let after_removal: Vec<NodeId> = match self.operator.pending_removal() {
+            Some(removed) => voters.iter().copied().filter(|id| *id != removed).collect(),
+            None => voters.clone(),
+        };
+        healthy_quorum(&voters) && healthy_quorum(&after_removal)
     }
 
     fn process(&mut self, id: NodeId) -> Result<(), Failure> {
@@ -792,6 +899,7 @@ impl<'a> World<'a> {
                     member.retired = true;
                     member.node = None;
                     self.note(format!("node {id} stopped on its corrupted disk: {reason}; it stays out"));
+                    self.replace_corrupted(id);
                     return Ok(());
                 }
                 return Err(self.fail(Check::NodeError, format!("node {id} stopped: {reason}")));
@@ -803,6 +911,12 @@ impl<'a> World<'a> {
         }
         for (request_id, result) in output.responses {
             self.client_response(request_id, result);
+        }
+        for (request_id, result) in output.member_answers {
+            self.operator_answer(request_id, result);
+        }
+        if output.removed {
+            self.member_exits_removed(id, "applied its own removal");
         }
         Ok(())
     }
@@ -903,7 +1017,8 @@ impl<'a> World<'a> {
                 _ => OpKind::Delete,
             }
         };
-        let node = self.rng.random_range(1..=self.plan.nodes as NodeId);
+        let endpoints = self.endpoints();
+        let node = endpoints[self.rng.random_range(0..endpoints.len())];
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let op_index = self.history.len();
@@ -1108,6 +1223,11 @@ impl<'a> World<'a> {
         let member = self.members.get_mut(&id).expect("member exists");
         member.checked_commit = member.checked_commit.max(view.commit);
         member.last_view = Some(view);
+        // An added member is given to clients once it follows a leader (an operator adds its URL to
+        // the clients' endpoint lists after it joined).
+        if !member.announced && view.leader.is_some() && view.applied > 0 {
+            member.announced = true;
+        }
         Ok(became_leader)
     }
 
@@ -1184,7 +1304,29 @@ impl<'a> World<'a> {
                 ));
             }
         }
-        let settled = self.plan.fault_phase + SETTLE_GRACE;
+        if !self.operator.idle() {
+            return fail(format!(
+                "the operator's membership changes did not finish: {}",
+                self.operator.describe()
+            ));
+        }
+        if self.backend.supports_membership() {
+            let membership = self.members[&leader].node.as_ref().expect("leader is live").membership();
+            for (id, _) in &live {
+                if !membership.contains(*id) {
+                    return fail(format!("node {id} runs but is not a member: {membership:?}"));
+                }
+            }
+            // Added members join as learners; caught up, they must have been promoted.
+            if let Some(learner) =
+                membership.learners.iter().find(|id| live.iter().any(|(live, _)| live == *id))
+            {
+                return fail(format!("member {learner} caught up but is still a learner: {membership:?}"));
+            }
+        }
+        // A membership change under way when the faults stopped still finishes (removing a leader
+        // then is one more fault): the cluster settles after the last change.
+        let settled = self.plan.fault_phase.max(self.operator.last_change_at) + SETTLE_GRACE;
         for operation in &self.history {
             if operation.invoked_at >= settled
                 && matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)

@@ -1,7 +1,7 @@
 //! Fixed seeds: every one passes every check on the production node and on the bare Raft core, and a
 //! seed replays exactly (same trace hash).
 
-use sim::plan::Plan;
+use sim::plan::{MembershipChanges, Plan};
 use sim::runner::{self, BackendKind};
 
 #[test]
@@ -20,7 +20,11 @@ fn same_seed_same_trace_hash() {
 }
 
 fn assert_seeds_pass(backend: BackendKind, from: u64, count: u64) {
-    let plan_for = |seed| Plan::from_seed(seed, None);
+    assert_seeds_pass_with(backend, from, count, MembershipChanges::BySeed);
+}
+
+fn assert_seeds_pass_with(backend: BackendKind, from: u64, count: u64, membership: MembershipChanges) {
+    let plan_for = |seed| Plan::from_seed_with(seed, None, membership);
     let summary = runner::swarm(from, count, 2, backend, &plan_for, &|_, _| {});
     assert_eq!(summary.seeds, count);
     assert!(summary.operations_checked > 0, "the workload ran and was checked");
@@ -28,8 +32,9 @@ fn assert_seeds_pass(backend: BackendKind, from: u64, count: u64) {
         .failures
         .iter()
         .map(|(seed, check, detail)| {
+            let flag = if membership == MembershipChanges::Always { " --membership" } else { "" };
             format!(
-                "seed {seed} [{}] {detail}: cargo run --release -p sim -- run --seed {seed} --backend {}",
+                "seed {seed} [{}] {detail}: cargo run --release -p sim -- run --seed {seed} --backend {}{flag}",
                 check.name(),
                 backend.name()
             )
@@ -46,4 +51,41 @@ fn fixed_seeds_pass_on_the_node() {
 #[test]
 fn fixed_seeds_pass_on_the_raft_core() {
     assert_seeds_pass(BackendKind::RaftKv, 10_000, 100);
+}
+
+#[test]
+fn fixed_seeds_with_membership_changes_pass_on_the_node() {
+    assert_seeds_pass_with(BackendKind::Node, 20_000, 150, MembershipChanges::Always);
+}
+
+#[test]
+fn membership_changes_really_happen_and_replay_exactly() {
+    // The seed set above must exercise what it claims: members added and started, members removed
+    // (the leader among them) that then exit, and corrupted members replaced.
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for seed in 20_000..20_150 {
+        let plan = Plan::from_seed_with(seed, None, MembershipChanges::Always);
+        let report = runner::run(&plan, BackendKind::Node, false);
+        for note in &report.notes {
+            for (what, pattern) in [
+                ("added", "added; starting it"),
+                ("removed", "operator: member"),
+                ("leader removed", "(the leader)"),
+                ("exited", "permanently removed"),
+                ("corrupt replaced", "whose disk is corrupt"),
+            ] {
+                if note.contains(pattern) && (what != "removed" || note.ends_with("removed")) {
+                    *counts.entry(what).or_default() += 1;
+                }
+            }
+        }
+    }
+    eprintln!("membership events over 150 seeds: {counts:?}");
+    for what in ["added", "removed", "leader removed", "exited", "corrupt replaced"] {
+        assert!(counts.get(what).copied().unwrap_or(0) > 0, "no {what} in 150 seeds: {counts:?}");
+    }
+    let plan = Plan::from_seed_with(20_007, None, MembershipChanges::Always);
+    let first = runner::run(&plan, BackendKind::Node, false);
+    let second = runner::run(&plan, BackendKind::Node, false);
+    assert_eq!(first.trace_hash, second.trace_hash, "a membership seed replays differently");
 }

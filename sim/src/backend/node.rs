@@ -2,7 +2,7 @@
 //! bookkeeping) over `MemDisk`, the fault-injecting memory disk. Only the network, the disk and the
 //! clock are simulated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,13 +11,24 @@ use server::disk::{Disk, MemDisk, Tear};
 use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
 use store::Command;
 
-use crate::cluster::{Backend, NodeOutput, NodeView, SimNode, StartConfig};
+use crate::cluster::{Backend, MemberChange, Membership, NodeOutput, NodeView, SimNode, StartConfig};
 use crate::history::{OpKind, OpResult, value_from_string, value_to_string};
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
 
 fn data_dir(id: NodeId) -> PathBuf {
     PathBuf::from(format!("/sim/member-{id}"))
+}
+
+/// The member record `member add` creates for `id` (name and client URLs come with the first start).
+fn member_record(id: NodeId) -> Member {
+    Member {
+        id,
+        name: format!("member-{id}"),
+        peer_urls: vec![format!("http://member-{id}:2380")],
+        client_urls: vec![format!("http://member-{id}:2379")],
+        ..Member::default()
+    }
 }
 
 fn key_path(key: u32) -> String {
@@ -91,6 +102,8 @@ pub struct NodeMember {
     node: Node,
     /// Kinds of the requests in flight, to interpret their answers.
     in_flight: BTreeMap<u64, OpKind>,
+    /// Membership requests in flight.
+    member_requests: BTreeSet<u64>,
 }
 
 impl SimNode for NodeMember {
@@ -110,13 +123,46 @@ impl SimNode for NodeMember {
     fn process(&mut self) -> Result<NodeOutput, String> {
         let output = self.node.process().map_err(|error| error.to_string())?;
         let mut responses = Vec::with_capacity(output.answers.len());
+        let mut member_answers = Vec::new();
         for answer in output.answers {
             if let Some(kind) = self.in_flight.remove(&answer.request_id) {
                 let request_id = answer.request_id;
                 responses.push((request_id, outcome(&kind, answer)));
+            } else if self.member_requests.remove(&answer.request_id) {
+                let result = match answer.result {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(error.to_string()),
+                };
+                member_answers.push((answer.request_id, result));
             }
         }
-        Ok(NodeOutput { messages: output.messages, responses })
+        Ok(NodeOutput { messages: output.messages, responses, member_answers, removed: output.removed })
+    }
+
+    fn submit_member_change(&mut self, request_id: u64, change: MemberChange, now: i64) {
+        self.member_requests.insert(request_id);
+        let request = match change {
+            MemberChange::Add(id) => ClientRequest::AddMember { member: member_record(id) },
+            MemberChange::Remove(id) => ClientRequest::RemoveMember { id },
+        };
+        self.node.submit(request_id, request, now);
+    }
+
+    fn refuses(&self, id: NodeId) -> bool {
+        self.node.is_removed(id)
+    }
+
+    fn membership(&self) -> Membership {
+        let mut membership =
+            Membership { removed: self.node.removed_members().clone(), ..Membership::default() };
+        for member in self.node.members().values() {
+            if member.is_learner {
+                membership.learners.insert(member.id);
+            } else {
+                membership.voters.insert(member.id);
+            }
+        }
+        membership
     }
 
     fn view(&self) -> NodeView {
@@ -155,18 +201,9 @@ impl Backend for NodeBackend {
         let disk = self.disks.entry(config.id).or_default().clone();
         let incarnation = self.incarnations.entry(config.id).or_default();
         *incarnation += 1;
-        let members = config
-            .members
-            .iter()
-            .map(|&id| Member {
-                id,
-                name: format!("member-{id}"),
-                peer_urls: vec![format!("http://member-{id}:2380")],
-                client_urls: vec![format!("http://member-{id}:2379")],
-                ..Member::default()
-            })
-            .collect();
+        let members = config.members.iter().map(|&id| member_record(id)).collect();
         let mut node_config = NodeConfig::new(config.id, CLUSTER_ID, members, data_dir(config.id));
+        node_config.join_existing = config.join_existing;
         node_config.election_tick = config.election_tick;
         node_config.heartbeat_tick = config.heartbeat_tick;
         node_config.snapshot_count = config.snapshot_count;
@@ -188,7 +225,7 @@ impl Backend for NodeBackend {
         }
         let disk: Arc<dyn Disk> = Arc::new(disk);
         let node = Node::open(node_config, disk).map_err(|error| error.to_string())?;
-        Ok(Box::new(NodeMember { node, in_flight: BTreeMap::new() }))
+        Ok(Box::new(NodeMember { node, in_flight: BTreeMap::new(), member_requests: BTreeSet::new() }))
     }
 
     fn crash(&mut self, id: NodeId, seed: u64) {
@@ -217,6 +254,10 @@ impl Backend for NodeBackend {
             }
             None => false,
         }
+    }
+
+    fn supports_membership(&self) -> bool {
+        true
     }
 
     fn planted_bugs(&self) -> Vec<String> {
