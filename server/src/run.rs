@@ -288,12 +288,18 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     let cancel = CancellationToken::new();
     let (inbound_sender, mut inbound) = mpsc::channel::<Message>(NODE_INBOX_CAPACITY);
     let (event_sender, mut transport_events) = mpsc::channel::<TransportEvent>(1024);
-    let peers: BTreeMap<NodeId, Vec<String>> = node
+    let mut peers: BTreeMap<NodeId, Vec<String>> = node
         .members()
         .values()
         .filter(|member| member.id != membership.local_id)
         .map(|member| (member.id, member.peer_urls.clone()))
         .collect();
+    // Our own entry: the peer URLs our handshakes announce (etcd's X-PeerURLs, its advertised peer
+    // URLs), so a member that lags behind the change that added us can still answer us.
+    peers.insert(
+        membership.local_id,
+        config.initial_advertise_peer_urls.iter().map(|url| url.to_string()).collect(),
+    );
     let transport = Transport::start(
         TransportConfig {
             member_id: membership.local_id,
@@ -466,6 +472,12 @@ const ERR_UNHEALTHY: &str = "etcdserver: unhealthy cluster";
 
 fn quorum(voters: usize) -> usize {
     voters / 2 + 1
+}
+
+/// Whether `--strict-reconfig-check` counts `member` as a voting member: a voter, or a member added
+/// as a voter that is a learner only until it catches up (see `NodeLoop::reconfig_refusal`).
+fn votes_for_strict_check(member: &node::Member) -> bool {
+    !member.is_learner || member.promote_when_caught_up
 }
 
 /// How long one peer has to answer a membership query.
@@ -818,13 +830,20 @@ impl NodeLoop {
     /// `--strict-reconfig-check`, as etcd's mayAddMember / mayRemoveMember: a change must not leave the
     /// cluster without a quorum of started (published) and connected voters. "Connected" is this
     /// member's transport view: an active stream for at least `HEALTH_INTERVAL`, like etcd's.
+    ///
+    /// "Voters" include members added as voters that are still learners waiting to be promoted
+    /// (`promote_when_caught_up`): to the operator, and to etcd, which adds them as voting members
+    /// at once, they vote from the moment `member add` returns, and they will once caught up. So a
+    /// member added but never started counts in the quorum but not as started, and a second
+    /// addition before it starts is refused, as etcd 3.4 refuses it; removing it is a voter's
+    /// removal (quorum of the others, safe while it is down).
     fn reconfig_refusal(&self, request: &node::ClientRequest) -> Option<&'static str> {
         if !self.strict_reconfig_check {
             return None;
         }
         let me = self.node.id();
         let voters: Vec<&node::Member> =
-            self.node.members().values().filter(|member| !member.is_learner).collect();
+            self.node.members().values().filter(|member| votes_for_strict_check(member)).collect();
         let statuses = self.transport.peer_status();
         let healthy_since = Instant::now().checked_sub(HEALTH_INTERVAL);
         let connected = |id: NodeId| {
@@ -837,7 +856,7 @@ impl NodeLoop {
         match request {
             node::ClientRequest::AddMember { member } => {
                 // The new member joins as a learner, but is meant to vote: count it as a voter.
-                if !member.is_learner {
+                if votes_for_strict_check(member) {
                     let started_voters = voters.iter().filter(started).count();
                     // etcd's exception: a 1-member cluster may always add a second member (restoring a
                     // cluster from one member's data starts that way).
@@ -853,7 +872,7 @@ impl NodeLoop {
             }
             node::ClientRequest::RemoveMember { id } => {
                 let target = self.node.members().get(id)?;
-                if target.is_learner {
+                if !votes_for_strict_check(target) {
                     return None;
                 }
                 let started_others = voters.iter().filter(started).filter(|member| member.id != *id).count();
@@ -874,7 +893,11 @@ impl NodeLoop {
         }
     }
 
-    /// Keeps the transport's peer table equal to the membership.
+    /// Keeps the transport's peer table equal to the membership. Remotes (strangers the transport
+    /// answers, see `transport`) are left alone: only IDs the membership records as removed, or
+    /// members that left it, are handed to `remove_peer`, so a member of a newer configuration we do
+    /// not know yet is never marked removed; when its addition applies here, `add_peer` makes it a
+    /// peer.
     fn sync_peers(&mut self) {
         let me = self.node.id();
         let wanted: BTreeMap<NodeId, Vec<String>> = self

@@ -332,6 +332,8 @@ fn joining_fails_with_one_line_errors_when_no_peer_answers_or_the_member_was_not
 /// What a member logs when `--strict-reconfig-check` refuses a change; the client only gets etcd's bare
 /// `500 {"message":"Internal Server Error"}`, so the log is where a refusal differs from a timeout.
 const REFUSED_UNHEALTHY: &str = "refusing a membership change: etcdserver: unhealthy cluster";
+const REFUSED_NOT_ENOUGH_STARTED: &str =
+    "refusing a membership change: etcdserver: re-configuration failed due to not enough started members";
 
 /// A cluster of `size` members started with etcd's flags plus `extra_flags`.
 fn start_cluster_with(size: usize, extra_flags: &[&str]) -> Cluster {
@@ -514,6 +516,28 @@ fn strict_reconfiguration_refuses_changes_that_would_lose_quorum() {
     assert_eq!(add.status, 201, "{}", String::from_utf8_lossy(&add.body));
     let added = e2e::json(&add)["id"].as_str().expect("new member id").to_string();
     assert_eq!(member_ids(&urls[leader]).len(), 3);
+
+    // 5. The new member counts as a voter from the moment `member add` returns, but it has not
+    //    started: two started members of four voters is no quorum, so another addition is refused
+    //    ("not enough started members"), as etcd 3.4 refuses it, by whichever member takes it once
+    //    that member knows of the first addition.
+    let not_enough = |cluster: &Cluster, member: usize| {
+        cluster.members[member].log().matches(REFUSED_NOT_ENOUGH_STARTED).count()
+    };
+    let another = new_spec("m5");
+    for taker in survivors {
+        let deadline = Instant::now() + BUDGET;
+        while !member_ids(&urls[taker]).contains(&added) {
+            assert!(Instant::now() < deadline, "member {taker} never learned of {added}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let before = not_enough(&cluster, taker);
+        let add = post_member(&urls[taker], &another.peer_url());
+        assert_eq!(add.status, 500, "{}", String::from_utf8_lossy(&add.body));
+        assert_eq!(e2e::json(&add)["message"], "Internal Server Error");
+        assert_eq!(not_enough(&cluster, taker), before + 1, "{}", cluster.members[taker].log());
+        assert_eq!(member_ids(&urls[taker]).len(), 3, "a refused addition changed the membership");
+    }
 
     // The new member starts, joins and publishes itself; the cluster serves writes through it.
     let _dead = cluster.members.remove(failed);

@@ -5,8 +5,18 @@
 //! and reconnects with exponential backoff and jitter); it accepts the peers' streams on its listen
 //! URLs and hands what arrives to the node through a bounded channel. Raft tolerates loss, so every
 //! bound drops and counts instead of blocking: `send` never waits, and a slow node never stalls a
-//! socket reader. A handshake refuses members of other clusters, removed members and strangers with
-//! a logged reason. Snapshots travel in bounded chunks (see `wire`).
+//! socket reader. A handshake refuses members of other clusters and removed members with a logged
+//! reason. Snapshots travel in bounded chunks (see `wire`).
+//!
+//! Remotes: a member that lagged behind membership changes does not know the members added since,
+//! yet one of them may be the leader that must catch it up, or a candidate that needs its vote. So
+//! a dialer of the same cluster that is neither a peer nor removed is taken on as a *remote* (etcd's
+//! `AddRemote`): its stream is accepted and a writer dials back on the peer URLs its handshake
+//! announced, so the member can answer it. A remote is not a member: it does not show in
+//! [`Transport::peer_status`]; `add_peer` turns it into a peer once the membership catches up, and
+//! `remove_peer` cuts it off for good like any removed member. Remotes are bounded
+//! ([`TransportLimits::max_remote_peers`]); past the bound, and for a dialer that announced no
+//! usable URL, the stream is refused as an unknown sender.
 //!
 //! Boundaries: this is the IO shell. It does not interpret messages beyond checking that their
 //! sender and receiver match the connection; it reports peers becoming active or unreachable through
@@ -66,6 +76,11 @@ pub struct TransportLimits {
     /// Unacknowledged data older than this breaks the connection (TCP_USER_TIMEOUT), and idle
     /// connections are probed after it (TCP keepalive), so a partitioned peer is noticed.
     pub dead_peer_timeout: Duration,
+    /// Remotes (dialers outside our membership we answer, see the module comment) kept at once. A
+    /// lagging member only needs the members added since it lost touch, a handful in practice (etcd
+    /// advises at most 7 voters, and learners are few); each remote costs a writer task and a queue,
+    /// so a misconfigured member sharing our cluster ID cannot make us dial an unbounded crowd.
+    pub max_remote_peers: usize,
 }
 
 impl Default for TransportLimits {
@@ -84,6 +99,7 @@ impl Default for TransportLimits {
             write_batch_bytes: 256 << 10,
             snapshot_delivery_timeout: Duration::from_secs(5),
             dead_peer_timeout: Duration::from_secs(10),
+            max_remote_peers: 8,
         }
     }
 }
@@ -95,7 +111,10 @@ pub struct TransportConfig {
     pub cluster_id: u64,
     /// `http://host:port` URLs to listen on (port 0 picks a free port; see `local_addrs`).
     pub listen_peer_urls: Vec<String>,
-    /// The other members and their peer URLs. An entry for `member_id` itself is ignored.
+    /// The other members and their peer URLs. The entry for `member_id` itself, if any, holds this
+    /// member's advertised peer URLs, announced in every handshake so a member that does not know us
+    /// yet can answer (see the module comment); without it the bound listen addresses are announced,
+    /// which suits tests on loopback but not a wildcard listen address.
     pub peers: BTreeMap<NodeId, Vec<String>>,
     pub limits: TransportLimits,
 }
@@ -155,6 +174,8 @@ pub struct TransportStats {
     pub dropped_inbound_full: u64,
     /// Handshakes refused, by us (inbound) or by the peer (outbound).
     pub refused_connections: u64,
+    /// Dialers outside the membership taken on as remotes.
+    pub remotes_added: u64,
     /// Established streams that ended on an error (either direction).
     pub broken_connections: u64,
 }
@@ -227,11 +248,16 @@ struct Shared {
     counters: Counters,
     /// What this member answers to a membership query (`None`: not known yet, the query is closed).
     membership_view: RwLock<Option<MembershipAnswer>>,
+    /// This member's peer URLs, announced in every handshake it dials.
+    announced_peer_urls: Vec<String>,
 }
 
 #[derive(Default)]
 struct Membership {
     peers: BTreeMap<NodeId, Arc<Peer>>,
+    /// Dialers outside the membership that we answer (see the module comment). Disjoint from
+    /// `peers` and `removed`; at most `TransportLimits::max_remote_peers`.
+    remotes: BTreeMap<NodeId, Arc<Peer>>,
     removed: BTreeSet<NodeId>,
     /// Destinations already logged as unknown, so a misdirected stream of messages logs once each.
     logged_unknown: BTreeSet<NodeId>,
@@ -253,6 +279,7 @@ struct Counters {
     dropped_inbound_full: AtomicU64,
     refused_connections: AtomicU64,
     broken_connections: AtomicU64,
+    remotes_added: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -339,6 +366,17 @@ impl Peer {
         }
     }
 
+    /// Replaces the URLs the writer dials; a change redials at once.
+    fn set_urls(&self, urls: Vec<PeerAddr>) {
+        let mut current = self.urls.lock().expect("urls lock");
+        if *current != urls {
+            info!(peer = %format_args!("{:016x}", self.id), urls = ?urls, "peer URLs updated, redialling");
+            *current = urls;
+            self.urls_changed.store(true, Ordering::Release);
+            self.wakeup.notify_one();
+        }
+    }
+
     fn note_dropped(&self, count: usize) {
         if count > 0 {
             self.status.lock().expect("status lock").dropped_messages += count as u64;
@@ -358,6 +396,28 @@ impl Peer {
         status.since = Instant::now();
         true
     }
+}
+
+/// The advertised peer URLs a handshake can carry: those a receiver accepts (see
+/// `Hello::announced_peer_addrs`), at most `MAX_ANNOUNCED_PEER_URLS`. Others are left out with a
+/// warning rather than failing the start: they only matter to members that do not know us yet.
+fn announceable_peer_urls(advertised: &[String]) -> Vec<String> {
+    let announced: Vec<String> = advertised
+        .iter()
+        .filter(|url| wire::check_announced_peer_urls(std::slice::from_ref(*url)).is_ok())
+        .take(wire::MAX_ANNOUNCED_PEER_URLS)
+        .cloned()
+        .collect();
+    if announced.len() < advertised.len() {
+        warn!(
+            advertised = ?advertised,
+            announced = ?announced,
+            "some advertised peer URLs cannot be announced to peers (not http://host:port, too long, or too many); \
+             a member that does not know us yet can answer only on the others"
+        );
+    }
+    debug_assert!(announced.is_empty() || wire::check_announced_peer_urls(&announced).is_ok());
+    announced
 }
 
 fn parse_urls(urls: &[String]) -> Result<Vec<PeerAddr>, TransportError> {
@@ -418,6 +478,11 @@ impl Transport {
             listeners.push(listener);
         }
         let local_addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let advertised = match config.peers.get(&config.member_id) {
+            Some(urls) => urls.clone(),
+            None => local_addrs.iter().map(|addr| format!("http://{addr}")).collect(),
+        };
+        let announced_peer_urls = announceable_peer_urls(&advertised);
 
         let shared = Arc::new(Shared {
             member_id: config.member_id,
@@ -433,6 +498,7 @@ impl Transport {
             next_stream_id: AtomicU64::new(0),
             counters: Counters::default(),
             membership_view: RwLock::new(None),
+            announced_peer_urls,
         });
         info!(
             member_id = %format_args!("{:016x}", shared.member_id),
@@ -463,7 +529,10 @@ impl Transport {
     /// removed destination drops the message (counted; an unknown destination is logged once).
     pub fn send(&self, message: Message) {
         let shared = &self.shared;
-        let peer = shared.membership.read().expect("membership lock").peers.get(&message.to).cloned();
+        let peer = {
+            let membership = shared.membership.read().expect("membership lock");
+            membership.peers.get(&message.to).or_else(|| membership.remotes.get(&message.to)).cloned()
+        };
         let Some(peer) = peer else {
             bump(&shared.counters.dropped_unknown_peer, 1);
             let mut membership = shared.membership.write().expect("membership lock");
@@ -504,7 +573,8 @@ impl Transport {
         }
     }
 
-    /// Adds a member (e.g. after a committed AddNode). A removed member cannot come back.
+    /// Adds a member (e.g. after a committed AddNode). A removed member cannot come back. A remote
+    /// becomes a peer, keeping its streams and queue, and is dialed on `urls` from now on.
     pub fn add_peer(&self, id: NodeId, urls: &[String]) -> Result<(), TransportError> {
         if id == 0 || id == self.shared.member_id {
             return Err(TransportError::InvalidMemberId(id));
@@ -517,13 +587,7 @@ impl Transport {
         let urls = parse_urls(urls)?;
         let membership = self.shared.membership.read().expect("membership lock");
         let peer = membership.peers.get(&id).ok_or(TransportError::UnknownPeer(id))?;
-        let mut current = peer.urls.lock().expect("urls lock");
-        if *current != urls {
-            info!(peer = %format_args!("{id:016x}"), urls = ?urls, "peer URLs updated, redialling");
-            *current = urls;
-            peer.urls_changed.store(true, Ordering::Release);
-            peer.wakeup.notify_one();
-        }
+        peer.set_urls(urls);
         Ok(())
     }
 
@@ -533,16 +597,23 @@ impl Transport {
         *self.shared.membership_view.write().expect("membership view lock") = Some(view);
     }
 
-    /// Removes a member: closes its streams, discards its queue, and refuses it from now on.
+    /// Removes a member (or a remote): closes its streams, discards its queue, and refuses it from
+    /// now on.
     pub fn remove_peer(&self, id: NodeId) {
         let mut membership = self.shared.membership.write().expect("membership lock");
         membership.removed.insert(id);
-        if let Some(peer) = membership.peers.remove(&id) {
+        let removed = membership.peers.remove(&id).or_else(|| membership.remotes.remove(&id));
+        if let Some(peer) = removed {
             peer.cancel.cancel();
             let (discarded, _) = peer.queue.lock().expect("queue lock").clear();
             bump(&self.shared.counters.dropped_unreachable, discarded as u64);
             info!(peer = %format_args!("{id:016x}"), "peer removed");
         }
+    }
+
+    /// The remotes this member currently answers (see the module comment), in ID order.
+    pub fn remote_peers(&self) -> Vec<NodeId> {
+        self.shared.membership.read().expect("membership lock").remotes.keys().copied().collect()
     }
 
     /// The reachability of every current peer.
@@ -570,6 +641,7 @@ impl Transport {
             dropped_inbound_full: get(&c.dropped_inbound_full),
             refused_connections: get(&c.refused_connections),
             broken_connections: get(&c.broken_connections),
+            remotes_added: get(&c.remotes_added),
         }
     }
 
@@ -597,6 +669,14 @@ impl Shared {
         if membership.peers.contains_key(&id) {
             return Err(TransportError::PeerExists(id));
         }
+        if let Some(remote) = membership.remotes.remove(&id) {
+            // The membership caught up with a member we were answering as a remote: the same writer
+            // and streams carry on, now on the URLs the membership records.
+            remote.set_urls(urls);
+            membership.peers.insert(id, remote);
+            info!(peer = %format_args!("{id:016x}"), "remote became a member, now a peer");
+            return Ok(());
+        }
         let peer = Arc::new(Peer::new(id, urls, &self.cancel));
         membership.peers.insert(id, peer.clone());
         membership.logged_unknown.remove(&id);
@@ -604,6 +684,35 @@ impl Shared {
         debug!(peer = %format_args!("{id:016x}"), "peer added");
         self.tasks.spawn(run_writer(self.clone(), peer));
         Ok(())
+    }
+
+    /// Takes on a dialer outside the membership as a remote (see the module comment), or refuses
+    /// it. Called with the membership lock held by the handshake, which checked the sender is
+    /// neither a peer nor removed.
+    fn add_remote(self: &Arc<Self>, membership: &mut Membership, hello: &Hello) -> Result<Arc<Peer>, String> {
+        debug_assert!(
+            !membership.peers.contains_key(&hello.from) && !membership.removed.contains(&hello.from)
+        );
+        let addrs = hello.announced_peer_addrs().map_err(|reason| format!("cannot be answered: {reason}"))?;
+        if let Some(remote) = membership.remotes.get(&hello.from) {
+            // The dialer knows its own URLs best (it may have moved since it first dialed).
+            remote.set_urls(addrs);
+            return Ok(remote.clone());
+        }
+        if membership.remotes.len() >= self.limits.max_remote_peers {
+            return Err(format!("already answering {} remotes, the bound", membership.remotes.len()));
+        }
+        let remote = Arc::new(Peer::new(hello.from, addrs, &self.cancel));
+        membership.remotes.insert(hello.from, remote.clone());
+        membership.logged_unknown.remove(&hello.from);
+        bump(&self.counters.remotes_added, 1);
+        info!(
+            remote = %format_args!("{:016x}", hello.from),
+            urls = ?hello.peer_urls,
+            "answering a member outside our membership as a remote (this member may lag behind membership changes)"
+        );
+        self.tasks.spawn(run_writer(self.clone(), remote.clone()));
+        Ok(remote)
     }
 
     fn emit(&self, event: TransportEvent) {
@@ -766,7 +875,12 @@ async fn connect(shared: &Shared, peer: &Peer) -> Result<TcpStream, ConnectError
             configure_socket(&stream, shared.limits.dead_peer_timeout)
                 .map_err(|error| ConnectError::Failed(format!("{url}: {error}")))?;
             let mut out = wire::preamble().to_vec();
-            let hello = Hello { cluster_id: shared.cluster_id, from: shared.member_id, to: peer.id };
+            let hello = Hello {
+                cluster_id: shared.cluster_id,
+                from: shared.member_id,
+                to: peer.id,
+                peer_urls: shared.announced_peer_urls.clone(),
+            };
             wire::encode_frame(&hello, wire::MAX_HANDSHAKE_FRAME_BYTES, &mut out)
                 .map_err(|error| ConnectError::Failed(error.to_string()))?;
             stream.write_all(&out).await.map_err(|error| ConnectError::Failed(format!("{url}: {error}")))?;
@@ -1029,7 +1143,7 @@ pub async fn query_membership(url: &str, timeout: Duration) -> Result<Membership
 }
 
 /// Serves one inbound stream: handshake, then frames until the stream ends or breaks the protocol.
-async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAddr, over_limit: bool) {
+async fn serve_inbound(shared: &Arc<Shared>, mut stream: TcpStream, remote: SocketAddr, over_limit: bool) {
     if let Err(error) = configure_socket(&stream, shared.limits.dead_peer_timeout) {
         debug!(%remote, %error, "cannot set peer socket options");
     }
@@ -1064,36 +1178,40 @@ async fn serve_inbound(shared: &Shared, mut stream: TcpStream, remote: SocketAdd
     }
     let sender_hex = format!("{:016x}", hello.from);
     let peer = {
-        let membership = shared.membership.read().expect("membership lock");
-        let refusal = if over_limit {
-            Some(RefusalReason::TooManyConnections)
+        let mut membership = shared.membership.write().expect("membership lock");
+        if over_limit {
+            Err((RefusalReason::TooManyConnections, None))
         } else if version != wire::PROTOCOL_VERSION {
-            Some(RefusalReason::VersionMismatch { receiver_version: wire::PROTOCOL_VERSION })
+            Err((RefusalReason::VersionMismatch { receiver_version: wire::PROTOCOL_VERSION }, None))
         } else if hello.cluster_id != shared.cluster_id {
-            Some(RefusalReason::ClusterIdMismatch { receiver_cluster_id: shared.cluster_id })
+            Err((RefusalReason::ClusterIdMismatch { receiver_cluster_id: shared.cluster_id }, None))
         } else if hello.to != shared.member_id {
-            Some(RefusalReason::WrongReceiver { receiver_id: shared.member_id })
+            Err((RefusalReason::WrongReceiver { receiver_id: shared.member_id }, None))
+        } else if hello.from == 0 || hello.from == shared.member_id {
+            // Never a member: zero is no ID, and our own ID would make us our own remote.
+            Err((RefusalReason::UnknownSender, Some("invalid sender ID".to_string())))
         } else if membership.removed.contains(&hello.from) {
-            Some(RefusalReason::RemovedMember)
-        } else if !membership.peers.contains_key(&hello.from) {
-            Some(RefusalReason::UnknownSender)
+            Err((RefusalReason::RemovedMember, None))
+        } else if let Some(peer) = membership.peers.get(&hello.from) {
+            Ok(peer.clone())
         } else {
-            None
-        };
-        match refusal {
-            Some(reason) => Err(reason),
-            None => Ok(membership.peers.get(&hello.from).cloned().expect("checked above")),
+            // Same cluster, not removed, not in our membership: a member added while we were not
+            // following (etcd's AddRemote). Take it on so we can answer it.
+            shared
+                .add_remote(&mut membership, &hello)
+                .map_err(|detail| (RefusalReason::UnknownSender, Some(detail)))
         }
     };
     let peer = match peer {
         Ok(peer) => peer,
-        Err(reason) => {
+        Err((reason, detail)) => {
             bump(&shared.counters.refused_connections, 1);
             warn!(
                 %remote,
                 sender = %sender_hex,
                 sender_cluster_id = %format_args!("{:016x}", hello.cluster_id),
                 %reason,
+                detail = detail.as_deref().unwrap_or(""),
                 "refusing peer connection"
             );
             let mut out = Vec::new();

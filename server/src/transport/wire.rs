@@ -20,34 +20,76 @@ use bytes::{Bytes, BytesMut};
 use raft::types::{Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term};
 use serde::{Deserialize, Serialize};
 
+use super::url::{PeerAddr, parse_peer_url};
 use crate::codec::{self, CodecError};
 
 /// Written first by the dialer. Changing the framing or the frame types bumps [`PROTOCOL_VERSION`].
 pub const MAGIC: [u8; 4] = *b"CNCD";
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: [`Hello`] carries the dialer's peer URLs.
+pub const PROTOCOL_VERSION: u32 = 2;
 pub const PREAMBLE_BYTES: usize = 8;
 pub const FRAME_HEADER_BYTES: usize = 8;
-/// The handshake frames are tiny; a peer claiming more before it is authenticated is refused.
-pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 4096;
+/// The handshake frames are small; a peer claiming more before it is authenticated is refused.
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 8192;
+/// Peer URLs a [`Hello`] may announce. etcd members advertise one or two; 16 leaves room for
+/// multi-homed hosts while keeping the handshake small.
+pub const MAX_ANNOUNCED_PEER_URLS: usize = 16;
+/// Bytes of one announced peer URL: `http://`, a DNS name of at most 253 bytes, `:` and a port.
+pub const MAX_PEER_URL_BYTES: usize = 320;
 
-/// The dialer's introduction: which cluster it belongs to, who it is, and whom it means to reach.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// The largest Hello a dialer may send fits in a handshake frame: each URL costs its bytes plus a
+// length prefix of at most 3 bytes, the IDs at most 9 bytes each.
+const _: () = assert!(MAX_ANNOUNCED_PEER_URLS * (MAX_PEER_URL_BYTES + 3) + 64 <= MAX_HANDSHAKE_FRAME_BYTES);
+
+/// The dialer's introduction: which cluster it belongs to, who it is, whom it means to reach, and
+/// where it can be reached itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     pub cluster_id: u64,
     pub from: NodeId,
     pub to: NodeId,
+    /// The dialer's advertised peer URLs (etcd's `X-PeerURLs` header). A receiver that does not
+    /// know the dialer yet (it lags behind the membership changes that added it) uses them to
+    /// answer it; see [`Hello::announced_peer_addrs`].
+    pub peer_urls: Vec<String>,
 }
 
 impl Hello {
-    /// A `Hello` with every field zero is not a stream: it asks the receiver for the cluster's
-    /// membership (etcd's GetClusterFromRemotePeers), which a member started with
+    /// A `Hello` with every field zero (and no URLs) is not a stream: it asks the receiver for the
+    /// cluster's membership (etcd's GetClusterFromRemotePeers), which a member started with
     /// `--initial-cluster-state existing` needs before it knows its own ID or the cluster's. Member
     /// and cluster IDs are never zero, so no real stream can be mistaken for it.
-    pub const MEMBERSHIP_QUERY: Hello = Hello { cluster_id: 0, from: 0, to: 0 };
+    pub const MEMBERSHIP_QUERY: Hello = Hello { cluster_id: 0, from: 0, to: 0, peer_urls: Vec::new() };
 
     pub fn is_membership_query(&self) -> bool {
         *self == Hello::MEMBERSHIP_QUERY
     }
+
+    /// The announced peer URLs as addresses to dial, or why they cannot be used: none announced, more
+    /// than [`MAX_ANNOUNCED_PEER_URLS`], one longer than [`MAX_PEER_URL_BYTES`], or one that is not
+    /// an `http://host:port` URL. The frame bound already caps the decoded size; these checks keep
+    /// what a receiver stores about a stranger small and dialable.
+    pub fn announced_peer_addrs(&self) -> Result<Vec<PeerAddr>, String> {
+        check_announced_peer_urls(&self.peer_urls)
+    }
+}
+
+/// The rules of [`Hello::announced_peer_addrs`], also applied by a dialer to the URLs it announces.
+pub fn check_announced_peer_urls(urls: &[String]) -> Result<Vec<PeerAddr>, String> {
+    if urls.is_empty() {
+        return Err("no peer URL announced".into());
+    }
+    if urls.len() > MAX_ANNOUNCED_PEER_URLS {
+        return Err(format!("{} peer URLs announced, at most {MAX_ANNOUNCED_PEER_URLS} allowed", urls.len()));
+    }
+    urls.iter()
+        .map(|url| {
+            if url.len() > MAX_PEER_URL_BYTES {
+                return Err(format!("a peer URL of {} bytes exceeds {MAX_PEER_URL_BYTES} bytes", url.len()));
+            }
+            parse_peer_url(url).map_err(|error| error.to_string())
+        })
+        .collect()
 }
 
 /// The answer to [`Hello::MEMBERSHIP_QUERY`], written as one frame of at most
@@ -82,7 +124,8 @@ pub enum RefusalReason {
     ClusterIdMismatch { receiver_cluster_id: u64 },
     /// The dialer meant to reach another member (stale peer URLs, or a port reused by another member).
     WrongReceiver { receiver_id: NodeId },
-    /// The dialer is not in the receiver's peer table.
+    /// The dialer is not in the receiver's peer table and cannot be taken on as a remote (it announced
+    /// no usable peer URL to be answered at, or the receiver already keeps its bound of remotes).
     UnknownSender,
     /// The dialer was removed from the cluster and may never rejoin under this ID.
     RemovedMember,
@@ -102,7 +145,9 @@ impl fmt::Display for RefusalReason {
             RefusalReason::WrongReceiver { receiver_id } => {
                 write!(f, "wrong receiver (this address serves member {receiver_id:016x})")
             }
-            RefusalReason::UnknownSender => write!(f, "sender is not a member known to the receiver"),
+            RefusalReason::UnknownSender => {
+                write!(f, "sender is not a member known to the receiver and cannot be answered as a remote")
+            }
             RefusalReason::RemovedMember => write!(f, "sender was removed from the cluster"),
             RefusalReason::TooManyConnections => write!(f, "receiver has too many inbound connections"),
         }
@@ -616,6 +661,96 @@ mod tests {
                 // Whatever a hostile begin frame announces, the assembler holds to its bound.
                 let mut assembler = SnapshotAssembler::new(1 << 20);
                 let _ = assembler.begin(from, to, term, meta, total_bytes);
+            }
+        }
+    }
+
+    fn hello_with(urls: Vec<String>) -> Hello {
+        Hello { cluster_id: 0xC1, from: u64::MAX, to: u64::MAX - 1, peer_urls: urls }
+    }
+
+    fn decode_hello(bytes: &[u8]) -> Result<Hello, WireError> {
+        let header: [u8; FRAME_HEADER_BYTES] = bytes[..FRAME_HEADER_BYTES].try_into().unwrap();
+        let (length, checksum) = parse_frame_header(header, MAX_HANDSHAKE_FRAME_BYTES)?;
+        decode_payload(&bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length], checksum)
+    }
+
+    #[test]
+    fn a_hello_carries_the_dialers_peer_urls_and_the_membership_query_still_decodes() {
+        let hello = hello_with(vec!["http://10.0.0.4:2380".into(), "http://node4.example:2380".into()]);
+        let mut out = Vec::new();
+        encode_frame(&hello, MAX_HANDSHAKE_FRAME_BYTES, &mut out).unwrap();
+        assert_eq!(decode_hello(&out).unwrap(), hello);
+        assert_eq!(
+            hello.announced_peer_addrs().unwrap(),
+            vec![
+                PeerAddr { host: "10.0.0.4".into(), port: 2380 },
+                PeerAddr { host: "node4.example".into(), port: 2380 }
+            ]
+        );
+        let mut out = Vec::new();
+        encode_frame(&Hello::MEMBERSHIP_QUERY, MAX_HANDSHAKE_FRAME_BYTES, &mut out).unwrap();
+        let query = decode_hello(&out).unwrap();
+        assert!(query.is_membership_query());
+        assert!(!hello.is_membership_query());
+        // Zero IDs with URLs are not the query (nor a valid stream: IDs are never zero).
+        let odd = Hello { peer_urls: vec!["http://a:1".into()], ..Hello::MEMBERSHIP_QUERY };
+        assert!(!odd.is_membership_query());
+    }
+
+    #[test]
+    fn the_largest_hello_a_dialer_may_send_fits_in_a_handshake_frame() {
+        // Longest URLs, largest IDs (u64::MAX costs the most varint bytes).
+        let host = "h".repeat(MAX_PEER_URL_BYTES - "http://:65535".len());
+        let url = format!("http://{host}:65535");
+        assert_eq!(url.len(), MAX_PEER_URL_BYTES);
+        let hello = hello_with(vec![url; MAX_ANNOUNCED_PEER_URLS]);
+        assert!(hello.announced_peer_addrs().is_ok());
+        let mut out = Vec::new();
+        encode_frame(&hello, MAX_HANDSHAKE_FRAME_BYTES, &mut out).unwrap();
+        assert_eq!(decode_hello(&out).unwrap(), hello);
+    }
+
+    #[test]
+    fn announced_urls_a_receiver_cannot_use_are_refused_with_a_reason() {
+        assert!(hello_with(vec![]).announced_peer_addrs().unwrap_err().contains("no peer URL"));
+        let too_many = vec!["http://a:1".to_string(); MAX_ANNOUNCED_PEER_URLS + 1];
+        assert!(hello_with(too_many).announced_peer_addrs().unwrap_err().contains("at most"));
+        let long = format!("http://{}:1", "h".repeat(MAX_PEER_URL_BYTES));
+        assert!(hello_with(vec![long]).announced_peer_addrs().unwrap_err().contains("exceeds"));
+        for bad in ["https://a:1", "a:1", "http://a", "http://a:1/path", "http://:1", ""] {
+            let hello = hello_with(vec!["http://ok:1".into(), bad.into()]);
+            assert!(hello.announced_peer_addrs().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_hellos_are_refused_or_decoded_never_a_panic() {
+        let mut rng = XorShift(0x4E11_0C0D_E5EE_D001);
+        let mut valid = Vec::new();
+        let urls = vec!["http://127.0.0.1:2380".to_string(), "http://[::1]:2380".to_string()];
+        encode_frame(&hello_with(urls), MAX_HANDSHAKE_FRAME_BYTES, &mut valid).unwrap();
+        for round in 0..20_000 {
+            let mut bytes = if round % 2 == 0 {
+                let length = (rng.next() % 256) as usize;
+                let mut noise: Vec<u8> = (0..FRAME_HEADER_BYTES + length).map(|_| rng.next() as u8).collect();
+                noise[..4].copy_from_slice(&(length as u32).to_le_bytes());
+                noise
+            } else {
+                let mut mutated = valid.clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let at =
+                        FRAME_HEADER_BYTES + (rng.next() as usize) % (mutated.len() - FRAME_HEADER_BYTES);
+                    mutated[at] ^= 1 << (rng.next() % 8);
+                }
+                mutated
+            };
+            let length = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+            let checksum = crc32fast::hash(&bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + length]);
+            bytes[4..8].copy_from_slice(&checksum.to_le_bytes());
+            if let Ok(hello) = decode_hello(&bytes) {
+                // Whatever decodes, checking its URLs answers rather than panics.
+                let _ = hello.announced_peer_addrs();
             }
         }
     }
