@@ -115,6 +115,10 @@ pub trait Backend {
     fn cut_power_after(&mut self, _id: NodeId, _operations: u64) -> bool {
         false
     }
+    /// Whether keys with a TTL expire (`OpKind::SetTtl`): the backend has a store with clocks.
+    fn supports_ttl(&self) -> bool {
+        false
+    }
     /// Whether members can be added and removed at runtime (`SimNode::submit_member_change`).
     fn supports_membership(&self) -> bool {
         false

@@ -26,6 +26,13 @@ pub enum OpKind {
     /// `GET`, linearizable when `quorum` (etcd's `?quorum=true`), otherwise served from the member's
     /// own applied state.
     Get { quorum: bool },
+    /// `PUT ?ttl=N`: a set whose key expires `ttl_seconds` after the write's time, by the leader's
+    /// clock (the leader stamps its time on the sync entries that expire keys).
+    SetTtl { value: u64, ttl_seconds: u64 },
+    /// Not issued by clients: the expiry of the value a `SetTtl` wrote, added to the history before
+    /// checking, with a time window derived from the TTL and the clocks' disagreement (see
+    /// `World::expirations`). It removes the key if it still holds that value, else does nothing.
+    Expire { value: u64 },
 }
 
 impl OpKind {

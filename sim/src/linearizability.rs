@@ -51,6 +51,14 @@ pub fn step(state: &KeyState, kind: &OpKind, result: &OpResult) -> Option<KeySta
             index_after(state.modified_index, *index).then(|| written(Some(*value), Some(*index)))
         }
         (OpKind::Set { value }, OpResult::Ambiguous) => Some(written(Some(*value), None)),
+        (OpKind::SetTtl { value, .. }, OpResult::Written { index }) => {
+            index_after(state.modified_index, *index).then(|| written(Some(*value), Some(*index)))
+        }
+        (OpKind::SetTtl { value, .. }, OpResult::Ambiguous) => Some(written(Some(*value), None)),
+        // The expiry is its own modification (etcd's "expire" event) with an index nobody saw.
+        (OpKind::Expire { value }, OpResult::Ambiguous) => {
+            Some(if state.value == Some(*value) { written(None, None) } else { state.clone() })
+        }
         (OpKind::Create { value }, OpResult::Written { index }) => (state.value.is_none()
             && index_after(state.modified_index, *index))
         .then(|| written(Some(*value), Some(*index))),
@@ -269,7 +277,10 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
     let mut written_values: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (key, value) -> invoked_at
     for operation in history {
         match operation.kind {
-            OpKind::Set { value } | OpKind::Create { value } | OpKind::CompareAndSwap { value, .. } => {
+            OpKind::Set { value }
+            | OpKind::SetTtl { value, .. }
+            | OpKind::Create { value }
+            | OpKind::CompareAndSwap { value, .. } => {
                 written_values.insert((operation.key, value), operation.invoked_at);
             }
             _ => {}
@@ -339,6 +350,26 @@ mod tests {
 
     fn get(value: u64, from: u64, to: u64, index: u64) -> Operation {
         operation(0, OpKind::Get { quorum: true }, from, to, OpResult::Value { value, index })
+    }
+
+    #[test]
+    fn a_ttl_value_expires_inside_its_window_and_only_there() {
+        let ttl_set =
+            operation(0, OpKind::SetTtl { value: 7, ttl_seconds: 1 }, 0, 10, OpResult::Written { index: 5 });
+        // The expiry may come anywhere in [100, 200] (World::expirations derives the window).
+        let expire = operation(0, OpKind::Expire { value: 7 }, 100, 200, OpResult::Ambiguous);
+        let absent =
+            |from, to| operation(0, OpKind::Get { quorum: true }, from, to, OpResult::NotFound { index: 6 });
+        let present = |from, to| get(7, from, to, 5);
+        let verdict_of = |read: Operation| verdict(&[ttl_set.clone(), expire.clone(), read]);
+        assert_eq!(verdict_of(absent(150, 160)), Verdict::Linearizable);
+        assert_eq!(verdict_of(present(150, 160)), Verdict::Linearizable);
+        assert_eq!(verdict_of(present(50, 60)), Verdict::Linearizable);
+        assert!(matches!(verdict_of(absent(50, 60)), Verdict::Violation { .. }), "expired too early");
+        assert!(matches!(verdict_of(present(300, 310)), Verdict::Violation { .. }), "expired too late");
+        // An expiry only removes the value it belongs to: a later plain set survives it.
+        let history = [ttl_set.clone(), set(8, 20, 30, 6), expire.clone(), get(8, 300, 310, 6)];
+        assert_eq!(verdict(&history), Verdict::Linearizable);
     }
 
     #[test]

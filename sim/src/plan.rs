@@ -112,6 +112,11 @@ pub struct Plan {
     pub max_msg_bytes: usize,
     /// The planted bug to enable (by name), for checker self-tests.
     pub planted_bug: Option<String>,
+    /// Per thousand operations: a set with a TTL of 1 to `max_ttl_seconds` on the one key only such
+    /// sets write (backends with a store only). Rare on purpose: a value must outlive its TTL
+    /// unwritten for its expiry to be seen, and reads also go to that key.
+    pub ttl_per_mille: u32,
+    pub max_ttl_seconds: u64,
 }
 
 /// Whether a plan gets membership changes.
@@ -243,6 +248,8 @@ impl Plan {
             }
         }
         faults.extend(membership_faults(seed, &members, fault_phase, membership));
+        // TTLs come from their own stream too: older knobs keep their values for a seed.
+        let mut ttl_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7474_6c00_0000_0000);
         faults.sort_by_key(|fault| fault.at);
 
         let latency = if slow_network {
@@ -288,6 +295,8 @@ impl Plan {
             snapshot_count: [10, 100, 1000, 10_000][rng.random_range(0..4)],
             max_msg_bytes: [128, 1024, 65_536, 1 << 20][rng.random_range(0..4)],
             planted_bug: None,
+            ttl_per_mille: [0, 0, 2, 5, 10][ttl_rng.random_range(0..5)],
+            max_ttl_seconds: ttl_rng.random_range(1..=10),
         }
     }
 }
@@ -392,6 +401,13 @@ impl fmt::Display for Plan {
             self.max_msg_bytes,
             self.planted_bug.as_ref().map(|bug| format!(", planted bug {bug}")).unwrap_or_default()
         )?;
+        if self.ttl_per_mille > 0 {
+            writeln!(
+                out,
+                "  ttl: {} per thousand operations set key k{} with a TTL of 1 to {}s",
+                self.ttl_per_mille, self.keys, self.max_ttl_seconds
+            )?;
+        }
         writeln!(out, "  faults ({}):", self.faults.len())?;
         for fault in &self.faults {
             writeln!(out, "    at {:>9}: {:?}", seconds(fault.at), fault.fault)?;

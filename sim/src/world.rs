@@ -294,6 +294,8 @@ pub struct World<'a> {
     next_member_id: NodeId,
     /// For members added at runtime: the membership they were told when they joined.
     join_members: BTreeMap<NodeId, Vec<NodeId>>,
+    /// Which sets carry a TTL, and how long.
+    ttl_rng: ChaCha8Rng,
 }
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
@@ -353,6 +355,7 @@ impl<'a> World<'a> {
             operator: Operator::default(),
             next_member_id: plan.nodes as NodeId + 1,
             join_members: BTreeMap::new(),
+            ttl_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ 0x7474_6c72_756e_0000),
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -393,7 +396,9 @@ impl<'a> World<'a> {
             report.failure = self.check_liveness().err();
         }
         if report.failure.is_none() {
-            let (verdict, stats) = linearizability::check_history(&self.history, DEFAULT_STEP_BUDGET);
+            let mut checked = self.history.clone();
+            checked.extend(self.expirations());
+            let (verdict, stats) = linearizability::check_history(&checked, DEFAULT_STEP_BUDGET);
             report.operations_checked = stats.operations_checked;
             match verdict {
                 Verdict::Linearizable => {}
@@ -998,16 +1003,22 @@ impl<'a> World<'a> {
             self.clients[client].finished = true;
             return;
         }
+        let ttl_write = self.ttl_chosen();
         let key = self.rng.random_range(0..self.plan.keys);
         let roll = self.rng.random_range(0..100);
-        let kind = if roll < self.plan.quorum_get_percent {
-            OpKind::Get { quorum: true }
+        let (key, kind) = if ttl_write {
+            let value = self.next_value;
+            self.next_value += 1;
+            let ttl_seconds = self.ttl_rng.random_range(1..=self.plan.max_ttl_seconds.max(1));
+            (self.plan.keys, OpKind::SetTtl { value, ttl_seconds })
+        } else if roll < self.plan.quorum_get_percent {
+            (self.maybe_ttl_key(key), OpKind::Get { quorum: true })
         } else if roll < self.plan.quorum_get_percent + self.plan.plain_get_percent {
-            OpKind::Get { quorum: false }
+            (self.maybe_ttl_key(key), OpKind::Get { quorum: false })
         } else {
             let value = self.next_value;
             self.next_value += 1;
-            match self.rng.random_range(0..100) {
+            let kind = match self.rng.random_range(0..100) {
                 0..40 => OpKind::Set { value },
                 40..55 => OpKind::Create { value },
                 55..85 => match self.clients[client].known_values.get(&key) {
@@ -1015,7 +1026,8 @@ impl<'a> World<'a> {
                     None => OpKind::Create { value },
                 },
                 _ => OpKind::Delete,
-            }
+            };
+            (key, kind)
         };
         let endpoints = self.endpoints();
         let node = endpoints[self.rng.random_range(0..endpoints.len())];
@@ -1074,7 +1086,10 @@ impl<'a> World<'a> {
         match (&operation.kind, &result) {
             (OpKind::Get { .. }, OpResult::Value { value, .. })
             | (
-                OpKind::Set { value } | OpKind::Create { value } | OpKind::CompareAndSwap { value, .. },
+                OpKind::Set { value }
+                | OpKind::SetTtl { value, .. }
+                | OpKind::Create { value }
+                | OpKind::CompareAndSwap { value, .. },
                 OpResult::Written { .. },
             ) => {
                 self.clients[client].known_values.insert(key, *value);
@@ -1273,6 +1288,83 @@ impl<'a> World<'a> {
 
     // ---- liveness ----
 
+    /// From when the cluster must serve every request: a grace period after the faults stopped, or
+    /// after the last membership change if one was still finishing then (removing a leader after the
+    /// faults stopped is one more fault).
+    fn settled_at(&self) -> Time {
+        self.plan.fault_phase.max(self.operator.last_change_at) + SETTLE_GRACE
+    }
+
+    /// Whether this operation is a TTL'd set on the TTL key (its own random stream, so TTLs do not
+    /// shift the other choices of a seed).
+    fn ttl_chosen(&mut self) -> bool {
+        self.ttl_active() && self.ttl_rng.random_range(0..1000) < self.plan.ttl_per_mille
+    }
+
+    fn ttl_active(&self) -> bool {
+        self.backend.supports_ttl() && self.plan.ttl_per_mille > 0
+    }
+
+    /// Reads also go to the TTL key (`plan.keys`), as often as to any other key.
+    fn maybe_ttl_key(&mut self, key: u32) -> u32 {
+        if self.ttl_active() && self.ttl_rng.random_range(0..=self.plan.keys) == self.plan.keys {
+            self.plan.keys
+        } else {
+            key
+        }
+    }
+
+    /// The expiry of every value a TTL'd set wrote, as pseudo-operations for the linearizability
+    /// check. The leader expires a key once its own clock passes the write's stamp (the clock of the
+    /// member that took the write, read when it was invoked) plus the TTL, so in virtual time the
+    /// expiry lies within the TTL plus or minus how far two members' clocks can disagree: initial
+    /// skews, every jump, drift over the run, and the offsets of members added later. It may never
+    /// come while faults keep a leader from proposing its time; once the cluster has settled it must
+    /// come within that bound (plus a sync interval and delivery).
+    fn expirations(&self) -> Vec<crate::history::Operation> {
+        let skews = &self.plan.skew_ns;
+        let skew_spread = (skews.iter().max().copied().unwrap_or(0)
+            - skews.iter().min().copied().unwrap_or(0))
+        .unsigned_abs()
+            + if self.members.len() > self.plan.nodes { 4 * SECOND } else { 0 };
+        let jumps: u64 = self
+            .plan
+            .faults
+            .iter()
+            .filter_map(|fault| match fault.fault {
+                Fault::ClockJump { delta_ns, .. } => Some(delta_ns.unsigned_abs()),
+                _ => None,
+            })
+            .sum();
+        let max_drift_ppm =
+            self.members.values().map(|member| member.clock.drift_ppm.unsigned_abs()).max().unwrap_or(0);
+        let drift = 2 * max_drift_ppm * (self.deadline / 1_000_000);
+        let slack = skew_spread + jumps + drift + SECOND;
+        let settled = self.settled_at();
+        self.history
+            .iter()
+            .filter_map(|write| {
+                let OpKind::SetTtl { value, ttl_seconds } = write.kind else { return None };
+                let ttl = ttl_seconds * SECOND;
+                let earliest = (write.invoked_at + ttl).saturating_sub(slack).max(write.invoked_at);
+                let latest = if write.returned_at == NEVER {
+                    NEVER
+                } else {
+                    (write.returned_at + ttl).max(settled) + slack
+                };
+                Some(crate::history::Operation {
+                    client: u32::MAX,
+                    node: 0,
+                    key: write.key,
+                    kind: OpKind::Expire { value },
+                    invoked_at: earliest,
+                    returned_at: latest,
+                    result: OpResult::Ambiguous,
+                })
+            })
+            .collect()
+    }
+
     fn check_liveness(&self) -> Result<(), Failure> {
         self.check_log_matching()?;
         let live: Vec<(NodeId, NodeView)> = self
@@ -1324,9 +1416,7 @@ impl<'a> World<'a> {
                 return fail(format!("member {learner} caught up but is still a learner: {membership:?}"));
             }
         }
-        // A membership change under way when the faults stopped still finishes (removing a leader
-        // then is one more fault): the cluster settles after the last change.
-        let settled = self.plan.fault_phase.max(self.operator.last_change_at) + SETTLE_GRACE;
+        let settled = self.settled_at();
         for operation in &self.history {
             if operation.invoked_at >= settled
                 && matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)

@@ -47,6 +47,14 @@ fn request(key: u32, kind: &OpKind, now: i64) -> ClientRequest {
             refresh: false,
             now,
         }),
+        OpKind::SetTtl { value, ttl_seconds } => ClientRequest::Write(Command::Set {
+            key,
+            value: value_to_string(value),
+            dir: false,
+            ttl: Some(ttl_seconds),
+            refresh: false,
+            now,
+        }),
         OpKind::Create { value } => ClientRequest::Write(Command::Create {
             key,
             value: value_to_string(value),
@@ -66,6 +74,8 @@ fn request(key: u32, kind: &OpKind, now: i64) -> ClientRequest {
         }),
         OpKind::Delete => ClientRequest::Write(Command::Delete { key, dir: false, recursive: false, now }),
         OpKind::Get { quorum } => ClientRequest::Get { key, recursive: false, sorted: false, quorum },
+        // A pseudo-operation of the checker, never sent; a plain read if it ever were.
+        OpKind::Expire { .. } => ClientRequest::Get { key, recursive: false, sorted: false, quorum: false },
     }
 }
 
@@ -257,6 +267,10 @@ impl Backend for NodeBackend {
     }
 
     fn supports_membership(&self) -> bool {
+        true
+    }
+
+    fn supports_ttl(&self) -> bool {
         true
     }
 

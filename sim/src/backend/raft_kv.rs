@@ -62,6 +62,8 @@ impl KeySpace {
             (OpKind::CompareAndSwap { .. }, None) => OpResult::NotFound { index: self.etcd_index },
             (OpKind::Delete, Some(_)) => write(&mut self.keys, &mut self.etcd_index, None),
             (OpKind::Delete, None) => OpResult::NotFound { index: self.etcd_index },
+            // This backend has no clock: the simulator never sends it TTLs (`supports_ttl`).
+            (OpKind::SetTtl { .. } | OpKind::Expire { .. }, _) => OpResult::Failed,
         }
     }
 
@@ -87,6 +89,8 @@ fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OpKind) -> Bytes {
         OpKind::CompareAndSwap { previous, value } => (3, value, previous),
         OpKind::Delete => (4, 0, 0),
         OpKind::Get { quorum } => (5, quorum as u64, 0),
+        // Never sent to this backend; decodes as garbage (dropped).
+        OpKind::SetTtl { .. } | OpKind::Expire { .. } => (0, 0, 0),
     };
     let mut bytes = Vec::with_capacity(37);
     bytes.extend_from_slice(&origin.to_le_bytes());
