@@ -503,6 +503,7 @@ impl Node {
                 entries: recovered.entries,
                 initial_conf: initial_conf(&metadata),
             };
+            adopt_the_logs_term(&mut restore, config.id);
             let mut wal = wal;
             if config.force_new_cluster {
                 force_new_cluster(&mut wal, &mut restore, config.id)?;
@@ -1271,6 +1272,31 @@ fn initial_conf(metadata: &WalMetadata) -> raft::ConfState {
         return raft::ConfState::default();
     }
     raft::ConfState::with_voters(metadata.initial_members.iter().filter(|m| !m.is_learner).map(|m| m.id))
+}
+
+/// A batch is one WAL append (its entries, then the hard state) and one fdatasync. A crash before the
+/// sync may keep the entries of a newer term and lose the hard state that moved to that term (found by
+/// the simulator, seed 102725 with watches: the member then refused to start, "hard state term 5 is
+/// behind the log's last term 6"). Nothing was promised in that term: append answers and votes leave
+/// only after the sync, and a vote made durable earlier would be in the surviving hard state. So the
+/// member takes the log's term, with no vote.
+fn adopt_the_logs_term(restore: &mut RestoreState, id: NodeId) {
+    let log_term = restore
+        .entries
+        .last()
+        .map(|entry| entry.term)
+        .max(restore.snapshot.as_ref().map(|snapshot| snapshot.meta.term))
+        .unwrap_or(0);
+    if log_term > restore.hard_state.term {
+        tracing::warn!(
+            member = %format!("{id:x}"),
+            hard_state_term = restore.hard_state.term,
+            log_term,
+            "the hard state of the last batch was lost in a crash; continuing in the log's term"
+        );
+        restore.hard_state.term = log_term;
+        restore.hard_state.vote = None;
+    }
 }
 
 /// `--force-new-cluster` (etcd's restartAsStandaloneNode): the whole durable log is kept, then gets one

@@ -4,12 +4,13 @@
 //! snapshots and catch-up.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use raft::{Message, NodeId, Role};
-use server::disk::{MemDisk, Tear};
+use raft::{Entry, EntryPayload, Message, NodeId, Role};
+use server::disk::{Disk, MemDisk, Tear};
 use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use server::wal::{Wal, WalOptions, WalSnapshot};
 use store::Command;
 
 const SECOND: i64 = 1_000_000_000;
@@ -590,4 +591,39 @@ fn a_learner_waiting_for_promotion_is_promoted_by_a_leader_that_joined_after_it_
     cluster.tick_all(20);
     let conf = cluster.nodes[&5].raft().conf_state().clone();
     assert!(conf.voters.contains(&4) && conf.learners.is_empty(), "{conf:?}");
+}
+
+#[test]
+fn a_crash_that_kept_a_new_terms_entries_but_not_its_hard_state_restarts_in_that_term() {
+    // Found by the simulator (seed 102725 with watches): one WAL append holds a batch's entries and
+    // then its hard state; a power cut kept the entries of the new term and lost the hard state that
+    // moved to it, and the member refused to start.
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    cluster.set(leader, 1, "/before", "crash");
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let (term, last_index) = {
+        let raft = cluster.nodes[&follower].raft();
+        (raft.term(), raft.last_index())
+    };
+    cluster.crash(follower);
+    // What the crash left: entries of term + 1 without the hard state of term + 1.
+    let disk: Arc<dyn Disk> = Arc::new(cluster.disks[&follower].clone());
+    let wal_dir = format!("/data/n{follower}/member/wal");
+    let (mut wal, _) =
+        Wal::open(disk, Path::new(&wal_dir), WalSnapshot::default(), WalOptions::default()).expect("wal");
+    wal.save(None, &[Entry { term: term + 1, index: last_index + 1, payload: EntryPayload::Empty }])
+        .expect("save");
+    drop(wal);
+
+    cluster.start(follower);
+    let raft = cluster.nodes[&follower].raft();
+    assert_eq!((raft.term(), raft.hard_state().vote), (term + 1, None));
+    // It rejoins: the leader's log wins over the orphan entry, and it serves the data.
+    cluster.tick_all(30);
+    let leader = cluster.leader().expect("a leader");
+    assert!(cluster.set(leader, 2, "/after", "restart").result.is_ok());
+    cluster.tick_all(5);
+    assert_eq!(cluster.get(follower, 3, "/before", false).as_deref(), Some("crash"));
+    assert_eq!(cluster.get(follower, 4, "/after", false).as_deref(), Some("restart"));
 }
