@@ -32,6 +32,9 @@ pub trait SimNode {
     fn receive(&mut self, message: raft::Message);
     /// A client operation on workload key `key`; the answer comes out of a later `process()`.
     fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64);
+    /// The client of request `request_id` (a watch) went away: forget it. No answer follows; unknown
+    /// or finished requests are ignored.
+    fn cancel(&mut self, _request_id: u64, _now: i64) {}
     /// Persists (including one disk sync), applies, answers. Err: the member stops (disk failure or
     /// corruption detected).
     fn process(&mut self) -> Result<NodeOutput, String>;
@@ -67,6 +70,10 @@ pub trait Backend {
     /// The power fails after `operations` more mutating disk operations of the member: they and
     /// every later one fail until the crash. Returns false when the backend cannot do it.
     fn cut_power_after(&mut self, _id: NodeId, _operations: u64) -> bool {
+        false
+    }
+    /// Whether its members serve watches (`OpKind::Watch`); the workload issues none otherwise.
+    fn supports_watches(&self) -> bool {
         false
     }
     /// Names of the planted bugs this backend can enable.

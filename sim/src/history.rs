@@ -26,11 +26,45 @@ pub enum OpKind {
     /// `GET`, linearizable when `quorum` (etcd's `?quorum=true`), otherwise served from the member's
     /// own applied state.
     Get { quorum: bool },
+    /// `GET ?wait=true[&waitIndex=..]`: a one-shot, non-recursive watch on the key. It answers with the
+    /// first event on the key at or after `wait_index` (from the member's 1000-event history when it
+    /// has one), or, without a wait index, the first event after the member's store index when the
+    /// watch arrived.
+    Watch { wait_index: Option<u64> },
 }
 
 impl OpKind {
     pub fn is_write(&self) -> bool {
-        !matches!(self, OpKind::Get { .. })
+        !matches!(self, OpKind::Get { .. } | OpKind::Watch { .. })
+    }
+}
+
+/// The kind of modification a watch event reports (etcd's `action`), restricted to what the workload's
+/// writes produce: each write kind produces exactly one action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WatchAction {
+    /// From `Set` (etcd says "set" whether or not the key existed).
+    Set,
+    /// From `Create`.
+    Create,
+    /// From `CompareAndSwap`.
+    CompareAndSwap,
+    /// From `Delete`.
+    Delete,
+    /// Anything else (update, expire, compareAndDelete, ...): the workload never causes it.
+    Other,
+}
+
+impl WatchAction {
+    /// The action the write `kind` produces when it takes effect (None for reads and watches).
+    pub fn of_write(kind: &OpKind) -> Option<WatchAction> {
+        match kind {
+            OpKind::Set { .. } => Some(WatchAction::Set),
+            OpKind::Create { .. } => Some(WatchAction::Create),
+            OpKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
+            OpKind::Delete => Some(WatchAction::Delete),
+            OpKind::Get { .. } | OpKind::Watch { .. } => None,
+        }
     }
 }
 
@@ -52,6 +86,18 @@ pub enum OpResult {
     Ambiguous,
     /// The operation certainly did not take effect (e.g. rejected before proposing). Reads only.
     Failed,
+    /// A watch saw one event: the modification at store index `index` (its modifiedIndex) of the
+    /// watched key; `value` is the key's new value (None for a delete). `since` is the first index the
+    /// watch waited for: its wait index, or the member's store index + 1 when it registered without one
+    /// (None when unknown).
+    WatchEvent { index: u64, action: WatchAction, value: Option<u64>, since: Option<u64> },
+    /// The watch ended without an event: the member's store was replaced by a snapshot (or the watcher
+    /// fell behind).
+    WatchClosed,
+    /// errorCode 401 (EventIndexCleared): the wait index is older than the member's event history.
+    WatchCleared,
+    /// The client gave up on a watch that saw nothing within its timeout (and cancelled it).
+    WatchTimedOut,
 }
 
 /// One operation of the history.

@@ -105,6 +105,25 @@ pub struct Plan {
     pub max_msg_bytes: usize,
     /// The planted bug to enable (by name), for checker self-tests.
     pub planted_bug: Option<String>,
+    /// Percentage of client operations that are one-shot watches (0 on about half the seeds), on
+    /// backends that serve watches. Drawn from its own stream (`watch_knobs`), so that adding it left
+    /// every other knob of every seed as it was.
+    pub watch_percent: u32,
+    /// How long a client waits on a watch before it gives up and cancels it: longer than the client
+    /// timeout (a watch on a quiet key legitimately waits), shorter than half the liveness window (a
+    /// watch started before the workload ends is over before the deadline).
+    pub watch_timeout: Time,
+}
+
+/// Seed salt of the watch knobs' stream.
+const WATCH_STREAM: u64 = 0x7761_7463_6800_0000;
+
+/// The watch knobs of a seed (`watch_percent`, `watch_timeout`) from a stream of their own.
+fn watch_knobs(seed: u64, client_timeout: Time) -> (u32, Time) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ WATCH_STREAM);
+    let percent = if rng.random_bool(0.5) { rng.random_range(1..=25) } else { 0 };
+    let timeout = client_timeout + rng.random_range(1..=3) * SECOND;
+    (percent, timeout)
 }
 
 pub const TICK_INTERVAL: Time = 100 * MILLISECOND;
@@ -242,7 +261,7 @@ impl Plan {
             members.iter().map(|_| if drifting { rng.random_range(-50_000..=50_000) } else { 0 }).collect();
         let skew_ns =
             members.iter().map(|_| rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64)).collect();
-        Plan {
+        let mut plan = Plan {
             seed,
             nodes,
             clients: rng.random_range(2..=5),
@@ -266,7 +285,11 @@ impl Plan {
             snapshot_count: [10, 100, 1000, 10_000][rng.random_range(0..4)],
             max_msg_bytes: [128, 1024, 65_536, 1 << 20][rng.random_range(0..4)],
             planted_bug: None,
-        }
+            watch_percent: 0,
+            watch_timeout: 0,
+        };
+        (plan.watch_percent, plan.watch_timeout) = watch_knobs(seed, plan.client_timeout);
+        plan
     }
 }
 
@@ -334,6 +357,14 @@ impl fmt::Display for Plan {
             self.max_msg_bytes,
             self.planted_bug.as_ref().map(|bug| format!(", planted bug {bug}")).unwrap_or_default()
         )?;
+        if self.watch_percent > 0 {
+            writeln!(
+                out,
+                "  watches: {}% of operations, given up after {}",
+                self.watch_percent,
+                seconds(self.watch_timeout)
+            )?;
+        }
         writeln!(out, "  faults ({}):", self.faults.len())?;
         for fault in &self.faults {
             writeln!(out, "    at {:>9}: {:?}", seconds(fault.at), fault.fault)?;

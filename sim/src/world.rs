@@ -25,6 +25,11 @@ const MAX_QUEUED_EVENTS: usize = 1_000_000;
 const LOG_MATCHING_EVERY: u64 = 997;
 /// After the fault phase ends, operations invoked later than this must all succeed.
 const SETTLE_GRACE: Time = 5 * SECOND;
+/// Seed salt of the watch workload's random stream.
+const WATCH_WORKLOAD_STREAM: u64 = 0x7761_7463_685f_776c;
+/// Once the cluster settled, a member applies an acknowledged write within this long: a watch on its
+/// key that gives up later than that without seeing an event is a liveness failure.
+const WATCH_APPLY_BOUND: Time = 2 * SECOND;
 
 /// Which check failed: shrinking keeps a candidate only if it fails the same check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +50,7 @@ pub enum Check {
     Linearizability,
     PlainGet,
     Liveness,
+    Watch,
 }
 
 impl Check {
@@ -66,6 +72,7 @@ impl Check {
             Check::Linearizability => "linearizability",
             Check::PlainGet => "plain-get",
             Check::Liveness => "liveness",
+            Check::Watch => "watch",
         }
     }
 }
@@ -225,6 +232,9 @@ struct Client {
     pending: Option<(u64, usize)>,
     /// The last value this client knows per key, to make compare-and-swap likely to succeed.
     known_values: BTreeMap<u32, u64>,
+    /// The highest modifiedIndex (or, for a key found missing, store index) this client saw per key:
+    /// its watches wait for what comes after it.
+    known_indexes: BTreeMap<u32, u64>,
     finished: bool,
 }
 
@@ -261,6 +271,11 @@ pub struct World<'a> {
     next_leader_fault: Option<Fault>,
     /// Per link, when the last forwarded proposal is delivered (forwards keep their order).
     last_forward_delivery: BTreeMap<(NodeId, NodeId), Time>,
+    /// The watch workload's own randomness, so that a plan without watches runs exactly as it did
+    /// before watches existed (same draws from `rng`, same trace).
+    watch_rng: ChaCha8Rng,
+    /// The backend serves watches and the plan asks for some.
+    watches_enabled: bool,
 }
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
@@ -294,8 +309,14 @@ impl<'a> World<'a> {
             })
             .collect();
         let clients = (0..plan.clients)
-            .map(|_| Client { pending: None, known_values: BTreeMap::new(), finished: false })
+            .map(|_| Client {
+                pending: None,
+                known_values: BTreeMap::new(),
+                known_indexes: BTreeMap::new(),
+                finished: false,
+            })
             .collect();
+        let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
         World {
             plan,
             backend,
@@ -329,6 +350,8 @@ impl<'a> World<'a> {
             catch_up_target: None,
             next_leader_fault: None,
             last_forward_delivery: BTreeMap::new(),
+            watch_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ WATCH_WORKLOAD_STREAM),
+            watches_enabled,
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -386,6 +409,12 @@ impl<'a> World<'a> {
             match linearizability::check_plain_gets(&self.history) {
                 Ok(checked) => report.operations_checked += checked,
                 Err(detail) => report.failure = Some(self.fail(Check::PlainGet, detail)),
+            }
+        }
+        if report.failure.is_none() {
+            match linearizability::check_watches(&self.history) {
+                Ok(checked) => report.operations_checked += checked,
+                Err(detail) => report.failure = Some(self.fail(Check::Watch, detail)),
             }
         }
         if let Some(failure) = &report.failure {
@@ -589,6 +618,9 @@ impl<'a> World<'a> {
                 Ok(None)
             }
             Event::ClientTimeout { client, request_id } => {
+                if self.watch_gave_up(client, request_id) {
+                    return Ok(None);
+                }
                 if let Some((pending, op_index)) = self.clients[client].pending
                     && pending == request_id
                 {
@@ -884,6 +916,9 @@ impl<'a> World<'a> {
             self.clients[client].finished = true;
             return;
         }
+        if self.client_watch(client) {
+            return;
+        }
         let key = self.rng.random_range(0..self.plan.keys);
         let roll = self.rng.random_range(0..100);
         let kind = if roll < self.plan.quorum_get_percent {
@@ -954,6 +989,8 @@ impl<'a> World<'a> {
         if self.trace {
             println!("{:>14}   client {client} <- request {request_id}: {result:?}", self.now);
         }
+        let key = self.history[op_index].key;
+        self.learn_index(client, key, &result);
         let operation = &mut self.history[op_index];
         let key = operation.key;
         match (&operation.kind, &result) {
@@ -1207,7 +1244,151 @@ impl<'a> World<'a> {
                 return fail(format!("client {client} completed no operation after the faults stopped"));
             }
         }
+        self.check_watch_liveness()
+    }
+
+    /// Once the cluster settled, a watch must not give up while a write on its key that it should
+    /// report was acknowledged long enough before (`WATCH_APPLY_BOUND`) for its member to apply it.
+    /// Which writes it should report: with a wait index `w`, any acknowledged write of index >= w;
+    /// without one, any write invoked after the watch (the member registered it at its store index
+    /// then, and a later proposal gets a higher store index).
+    fn check_watch_liveness(&self) -> Result<(), Failure> {
+        let settled = self.plan.fault_phase + SETTLE_GRACE;
+        for watch in &self.history {
+            let OpKind::Watch { wait_index } = watch.kind else { continue };
+            if watch.invoked_at < settled
+                || watch.result != OpResult::WatchTimedOut
+                || self.members[&watch.node].retired
+            {
+                continue;
+            }
+            let missed = self.history.iter().find(|write| {
+                let OpResult::Written { index } = write.result else { return false };
+                let reportable = match wait_index {
+                    Some(wait_index) => index >= wait_index,
+                    None => write.invoked_at > watch.invoked_at,
+                };
+                write.key == watch.key
+                    && reportable
+                    && write.returned_at != NEVER
+                    && write.returned_at.saturating_add(WATCH_APPLY_BOUND) <= watch.returned_at
+            });
+            if let Some(write) = missed {
+                return Err(self.fail(
+                    Check::Liveness,
+                    format!(
+                        "a watch gave up although a write it should report was acknowledged {}ms before: {} \
+                         missed {}",
+                        (watch.returned_at - write.returned_at) / MILLISECOND,
+                        watch.describe(),
+                        write.describe()
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    // ---- watches ----
+
+    /// Maybe starts a one-shot watch as the client's next operation (drawing only from `watch_rng`);
+    /// returns whether it did.
+    fn client_watch(&mut self, client: usize) -> bool {
+        if !self.watches_enabled || self.watch_rng.random_range(0..100) >= self.plan.watch_percent {
+            return false;
+        }
+        let key = self.watch_rng.random_range(0..self.plan.keys);
+        let known = self.clients[client].known_indexes.get(&key).copied();
+        let roll = self.watch_rng.random_range(0..10);
+        let wait_index = match known {
+            // The next change from the member's point of view.
+            _ if roll < 3 => None,
+            // The next change after what the client saw: etcd's read-then-watch pattern.
+            Some(known) if roll < 8 => Some(known + 1),
+            // A little older: answered at once from the member's event history.
+            Some(known) if roll < 9 => Some(known.saturating_sub(self.watch_rng.random_range(0..20)).max(1)),
+            // Old: the first change of the key ever, or 401 once the history moved past it.
+            _ => Some(self.watch_rng.random_range(1..=50)),
+        };
+        let kind = OpKind::Watch { wait_index };
+        let node = self.watch_rng.random_range(1..=self.plan.nodes as NodeId);
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let op_index = self.history.len();
+        self.history.push(Operation {
+            client: client as u32,
+            node,
+            key,
+            kind: kind.clone(),
+            invoked_at: self.now,
+            returned_at: NEVER,
+            result: OpResult::Ambiguous,
+        });
+        self.hash.word(request_id);
+        self.hash.word(node);
+        if self.trace {
+            println!(
+                "{:>14}   client {client} -> node {node}: request {request_id} k{key} {kind:?}",
+                self.now
+            );
+        }
+        let member = self.members.get_mut(&node).expect("member exists");
+        let Some(target) = member.node.as_mut() else {
+            // Connection refused: nothing was registered; try again after a pause.
+            let operation = &mut self.history[op_index];
+            operation.result = OpResult::Failed;
+            operation.returned_at = self.now;
+            let think = self.plan.think_time.max(MILLISECOND);
+            self.schedule(self.now + think, Event::ClientNext { client });
+            return true;
+        };
+        let wall = member.clock.now(self.now);
+        target.submit(request_id, key, &kind, wall);
+        self.clients[client].pending = Some((request_id, op_index));
+        self.request_owner.insert(request_id, (client, op_index));
+        self.schedule(self.now + self.plan.watch_timeout, Event::ClientTimeout { client, request_id });
+        self.request_process(node);
+        true
+    }
+
+    /// The client's watch `request_id` saw nothing in time: it gives up, records so and cancels the
+    /// watch on its member. Returns false when `request_id` is not a pending watch of the client.
+    fn watch_gave_up(&mut self, client: usize, request_id: u64) -> bool {
+        let Some((pending, op_index)) = self.clients[client].pending else { return false };
+        if pending != request_id || !matches!(self.history[op_index].kind, OpKind::Watch { .. }) {
+            return false;
+        }
+        self.hash.word(request_id);
+        if self.trace {
+            println!("{:>14}   client {client} gives up on watch {request_id} and cancels it", self.now);
+        }
+        let operation = &mut self.history[op_index];
+        operation.result = OpResult::WatchTimedOut;
+        operation.returned_at = self.now;
+        let node = operation.node;
+        self.clients[client].pending = None;
+        self.request_owner.remove(&request_id);
+        let member = self.members.get_mut(&node).expect("member exists");
+        let wall = member.clock.now(self.now);
+        if let Some(target) = member.node.as_mut() {
+            target.cancel(request_id, wall);
+        }
+        let think = self.plan.think_time;
+        self.schedule(self.now + think, Event::ClientNext { client });
+        true
+    }
+
+    /// Remembers the newest index the client saw on `key`: where its next watch may start.
+    fn learn_index(&mut self, client: usize, key: u32, result: &OpResult) {
+        let index = match *result {
+            OpResult::Written { index }
+            | OpResult::Value { index, .. }
+            | OpResult::NotFound { index }
+            | OpResult::WatchEvent { index, .. } => index,
+            _ => return,
+        };
+        let known = self.clients[client].known_indexes.entry(key).or_insert(0);
+        *known = (*known).max(index);
     }
 }
 
@@ -1241,6 +1422,13 @@ fn result_code(result: &OpResult) -> u64 {
         OpResult::CompareFailed => 5,
         OpResult::Ambiguous => 6,
         OpResult::Failed => 7,
+        OpResult::WatchEvent { index, action, value, since } => {
+            let words = [*index, *action as u64, value.unwrap_or(0), since.unwrap_or(0)];
+            words.iter().fold(8, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
+        }
+        OpResult::WatchClosed => 9,
+        OpResult::WatchCleared => 10,
+        OpResult::WatchTimedOut => 11,
     }
 }
 

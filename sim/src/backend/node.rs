@@ -12,7 +12,7 @@ use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, Reque
 use store::Command;
 
 use crate::cluster::{Backend, NodeOutput, NodeView, SimNode, StartConfig};
-use crate::history::{OpKind, OpResult, value_from_string, value_to_string};
+use crate::history::{OpKind, OpResult, WatchAction, value_from_string, value_to_string};
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
 
@@ -55,7 +55,44 @@ fn request(key: u32, kind: &OpKind, now: i64) -> ClientRequest {
         }),
         OpKind::Delete => ClientRequest::Write(Command::Delete { key, dir: false, recursive: false, now }),
         OpKind::Get { quorum } => ClientRequest::Get { key, recursive: false, sorted: false, quorum },
+        OpKind::Watch { wait_index } => {
+            ClientRequest::Watch { key, recursive: false, stream: false, wait_index }
+        }
     }
+}
+
+/// What a watch's answer means for its client.
+#[derive(Debug, PartialEq, Eq)]
+enum WatchStep {
+    /// The member registered the watcher at this store index: keep waiting for its event.
+    Waiting { start_index: u64 },
+    /// The watch is over.
+    Done(OpResult),
+}
+
+/// Interprets one answer to a one-shot watch; `start_index` is the one `WatchStarted` gave, if any.
+fn watch_outcome(wait_index: Option<u64>, start_index: Option<u64>, answer: Answer) -> WatchStep {
+    let since = wait_index.or(start_index.map(|index| index + 1));
+    let result = match answer.result {
+        Ok(Reply::WatchStarted { start_index }) => return WatchStep::Waiting { start_index },
+        Ok(Reply::Event(event) | Reply::WatchEvent(event)) => OpResult::WatchEvent {
+            index: event.node.modified_index,
+            action: match event.action {
+                store::Action::Set => WatchAction::Set,
+                store::Action::Create => WatchAction::Create,
+                store::Action::CompareAndSwap => WatchAction::CompareAndSwap,
+                store::Action::Delete => WatchAction::Delete,
+                _ => WatchAction::Other,
+            },
+            value: event.node.value.as_deref().map(value_from_string),
+            since,
+        },
+        Ok(Reply::WatchClosed) => OpResult::WatchClosed,
+        Err(RequestError::Store(error)) if error.code == 401 => OpResult::WatchCleared,
+        // Anything else (the member stopped or was removed, an unexpected reply) tells nothing.
+        Ok(_) | Err(_) => OpResult::Failed,
+    };
+    WatchStep::Done(result)
 }
 
 /// Translates the node's answer into what the client saw.
@@ -91,6 +128,8 @@ pub struct NodeMember {
     node: Node,
     /// Kinds of the requests in flight, to interpret their answers.
     in_flight: BTreeMap<u64, OpKind>,
+    /// Watches in flight that the member registered: request id -> the store index it registered at.
+    watch_starts: BTreeMap<u64, u64>,
 }
 
 impl SimNode for NodeMember {
@@ -107,12 +146,31 @@ impl SimNode for NodeMember {
         self.node.submit(request_id, request(key, kind, now), now);
     }
 
+    fn cancel(&mut self, request_id: u64, now: i64) {
+        if matches!(self.in_flight.remove(&request_id), Some(OpKind::Watch { .. })) {
+            self.watch_starts.remove(&request_id);
+            // Answers nothing (or `Removed` on a stopped member, which nobody waits for any more).
+            self.node.submit(request_id, ClientRequest::CancelWatch { watch_request_id: request_id }, now);
+        }
+    }
+
     fn process(&mut self) -> Result<NodeOutput, String> {
         let output = self.node.process().map_err(|error| error.to_string())?;
         let mut responses = Vec::with_capacity(output.answers.len());
         for answer in output.answers {
             if let Some(kind) = self.in_flight.remove(&answer.request_id) {
                 let request_id = answer.request_id;
+                if let OpKind::Watch { wait_index } = kind {
+                    let start_index = self.watch_starts.remove(&request_id);
+                    match watch_outcome(wait_index, start_index, answer) {
+                        WatchStep::Waiting { start_index } => {
+                            self.watch_starts.insert(request_id, start_index);
+                            self.in_flight.insert(request_id, kind);
+                        }
+                        WatchStep::Done(result) => responses.push((request_id, result)),
+                    }
+                    continue;
+                }
                 responses.push((request_id, outcome(&kind, answer)));
             }
         }
@@ -188,7 +246,7 @@ impl Backend for NodeBackend {
         }
         let disk: Arc<dyn Disk> = Arc::new(disk);
         let node = Node::open(node_config, disk).map_err(|error| error.to_string())?;
-        Ok(Box::new(NodeMember { node, in_flight: BTreeMap::new() }))
+        Ok(Box::new(NodeMember { node, in_flight: BTreeMap::new(), watch_starts: BTreeMap::new() }))
     }
 
     fn crash(&mut self, id: NodeId, seed: u64) {
@@ -217,6 +275,10 @@ impl Backend for NodeBackend {
             }
             None => false,
         }
+    }
+
+    fn supports_watches(&self) -> bool {
+        true
     }
 
     fn planted_bugs(&self) -> Vec<String> {
