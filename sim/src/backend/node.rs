@@ -287,3 +287,62 @@ impl Backend for NodeBackend {
         names
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(result: Result<Reply, RequestError>) -> Answer {
+        Answer { request_id: 7, result, raft_index: 0, raft_term: 0 }
+    }
+
+    fn event(action: store::Action, value: Option<&str>, index: u64) -> store::Event {
+        store::Event {
+            action,
+            node: store::Node {
+                key: "/k0".to_string(),
+                value: value.map(str::to_string),
+                modified_index: index,
+                created_index: index,
+                ..store::Node::default()
+            },
+            prev_node: None,
+            etcd_index: index + 3,
+            refresh: false,
+        }
+    }
+
+    #[test]
+    fn a_watch_waits_after_registering_then_reports_its_event_from_the_registration_on() {
+        let started = watch_outcome(None, None, answer(Ok(Reply::WatchStarted { start_index: 41 })));
+        assert_eq!(started, WatchStep::Waiting { start_index: 41 });
+        let seen = watch_outcome(
+            None,
+            Some(41),
+            answer(Ok(Reply::WatchEvent(event(store::Action::CompareAndSwap, Some("12"), 44)))),
+        );
+        let expected = OpResult::WatchEvent {
+            index: 44,
+            action: WatchAction::CompareAndSwap,
+            value: Some(12),
+            since: Some(42),
+        };
+        assert_eq!(seen, WatchStep::Done(expected));
+    }
+
+    #[test]
+    fn a_watch_with_a_wait_index_reports_a_history_event_a_delete_a_close_or_a_401() {
+        let from_history =
+            watch_outcome(Some(5), None, answer(Ok(Reply::Event(event(store::Action::Delete, None, 9)))));
+        let expected =
+            OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(5) };
+        assert_eq!(from_history, WatchStep::Done(expected));
+        let closed = watch_outcome(Some(5), Some(8), answer(Ok(Reply::WatchClosed)));
+        assert_eq!(closed, WatchStep::Done(OpResult::WatchClosed));
+        let cleared = store::StoreError::event_index_cleared(900, 5, 1900);
+        let cleared = watch_outcome(Some(5), None, answer(Err(RequestError::Store(cleared))));
+        assert_eq!(cleared, WatchStep::Done(OpResult::WatchCleared));
+        let removed = watch_outcome(Some(5), None, answer(Err(RequestError::Removed)));
+        assert_eq!(removed, WatchStep::Done(OpResult::Failed));
+    }
+}
