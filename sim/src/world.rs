@@ -1307,6 +1307,11 @@ impl<'a> World<'a> {
             Some(known) if roll < 8 => Some(known + 1),
             // A little older: answered at once from the member's event history.
             Some(known) if roll < 9 => Some(known.saturating_sub(self.watch_rng.random_range(0..20)).max(1)),
+            // About a history's length (1000 events) back: answered from the history's oldest events
+            // or 401 (EventIndexCleared).
+            Some(known) if known > 900 && self.watch_rng.random_bool(0.5) => {
+                Some(known - self.watch_rng.random_range(900..=known.min(1100)) + 1)
+            }
             // Old: the first change of the key ever, or 401 once the history moved past it.
             _ => Some(self.watch_rng.random_range(1..=50)),
         };
