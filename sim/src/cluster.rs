@@ -35,6 +35,10 @@ pub trait SimNode {
     /// The client of request `request_id` (a watch) went away: forget it. No answer follows; unknown
     /// or finished requests are ignored.
     fn cancel(&mut self, _request_id: u64, _now: i64) {}
+    /// Watchers the member keeps registered (waiting for an event): a leak check at the end.
+    fn watchers(&self) -> u64 {
+        0
+    }
     /// Persists (including one disk sync), applies, answers. Err: the member stops (disk failure or
     /// corruption detected).
     fn process(&mut self) -> Result<NodeOutput, String>;

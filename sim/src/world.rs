@@ -417,6 +417,9 @@ impl<'a> World<'a> {
                 Err(detail) => report.failure = Some(self.fail(Check::Watch, detail)),
             }
         }
+        if report.failure.is_none() {
+            report.failure = self.check_watcher_leaks().err();
+        }
         if let Some(failure) = &report.failure {
             self.hash.word(failure.check as u64);
         }
@@ -1290,6 +1293,35 @@ impl<'a> World<'a> {
     }
 
     // ---- watches ----
+
+    /// At the end, a live member keeps no more watchers registered than clients still wait on it:
+    /// one-shot watchers go with their event, given-up ones with the client's cancel, and a store
+    /// replaced by a snapshot takes its watchers along.
+    fn check_watcher_leaks(&self) -> Result<(), Failure> {
+        for (id, member) in &self.members {
+            let Some(node) = member.node.as_ref() else { continue };
+            let waiting = self
+                .clients
+                .iter()
+                .filter_map(|client| client.pending)
+                .filter(|&(_, op_index)| {
+                    let operation = &self.history[op_index];
+                    operation.node == *id && matches!(operation.kind, OpKind::Watch { .. })
+                })
+                .count() as u64;
+            let registered = node.watchers();
+            if registered > waiting {
+                return Err(self.fail(
+                    Check::Watch,
+                    format!(
+                        "node {id} still has {registered} watchers registered at the end while clients \
+                         wait on {waiting} watches there (a cancelled or answered watch leaked)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 
     /// Maybe starts a one-shot watch as the client's next operation (drawing only from `watch_rng`);
     /// returns whether it did.

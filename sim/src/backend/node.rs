@@ -146,6 +146,10 @@ impl SimNode for NodeMember {
         self.node.submit(request_id, request(key, kind, now), now);
     }
 
+    fn watchers(&self) -> u64 {
+        self.node.store().stats().watchers
+    }
+
     fn cancel(&mut self, request_id: u64, now: i64) {
         if matches!(self.in_flight.remove(&request_id), Some(OpKind::Watch { .. })) {
             self.watch_starts.remove(&request_id);
