@@ -65,6 +65,9 @@ struct Common {
     /// Let network duplication and reordering hit forwarded client proposals too.
     #[arg(long)]
     duplicate_proposals: bool,
+    /// Percentage of client operations that are watches, instead of the seed's own choice.
+    #[arg(long)]
+    watch_percent: Option<u32>,
 }
 
 impl Common {
@@ -76,6 +79,9 @@ impl Common {
         let mut plan = Plan::from_seed(seed, nodes);
         plan.planted_bug = self.planted_bug.clone();
         plan.duplicate_proposals = self.duplicate_proposals;
+        if let Some(percent) = self.watch_percent {
+            plan.watch_percent = percent.min(100);
+        }
         plan
     }
 
@@ -92,6 +98,9 @@ impl Common {
         }
         if self.duplicate_proposals {
             flags.push_str(" --duplicate-proposals");
+        }
+        if let Some(percent) = self.watch_percent {
+            flags.push_str(&format!(" --watch-percent {percent}"));
         }
         flags
     }
