@@ -105,8 +105,8 @@ pub struct Plan {
     pub max_msg_bytes: usize,
     /// The planted bug to enable (by name), for checker self-tests.
     pub planted_bug: Option<String>,
-    /// Percentage of client operations that are one-shot watches (0 on about half the seeds), on
-    /// backends that serve watches. Drawn from its own stream (`watch_knobs`), so that adding it left
+    /// Percentage of client operations that also start a one-shot watch in the background when the
+    /// client has none running (0 on about half the seeds), on backends that serve watches. Drawn from its own stream (`watch_knobs`), so that adding it left
     /// every other knob of every seed as it was.
     pub watch_percent: u32,
     /// How long a client waits on a watch before it gives up and cancels it: longer than the client

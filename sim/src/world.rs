@@ -235,6 +235,9 @@ struct Client {
     /// The highest modifiedIndex (or, for a key found missing, store index) this client saw per key:
     /// its watches wait for what comes after it.
     known_indexes: BTreeMap<u32, u64>,
+    /// Its watch in the background (request id, history index), beside its operations, as an etcd
+    /// client runs a watcher while it reads and writes.
+    watch: Option<(u64, usize)>,
     finished: bool,
 }
 
@@ -313,6 +316,7 @@ impl<'a> World<'a> {
                 pending: None,
                 known_values: BTreeMap::new(),
                 known_indexes: BTreeMap::new(),
+                watch: None,
                 finished: false,
             })
             .collect();
@@ -919,9 +923,7 @@ impl<'a> World<'a> {
             self.clients[client].finished = true;
             return;
         }
-        if self.client_watch(client) {
-            return;
-        }
+        self.client_watch(client);
         let key = self.rng.random_range(0..self.plan.keys);
         let roll = self.rng.random_range(0..100);
         let kind = if roll < self.plan.quorum_get_percent {
@@ -981,6 +983,9 @@ impl<'a> World<'a> {
     }
 
     fn client_response(&mut self, request_id: u64, result: OpResult) {
+        if self.watch_response(request_id, &result) {
+            return;
+        }
         let Some((client, op_index)) = self.request_owner.remove(&request_id) else {
             return; // the client gave up on it already
         };
@@ -1303,7 +1308,7 @@ impl<'a> World<'a> {
             let waiting = self
                 .clients
                 .iter()
-                .filter_map(|client| client.pending)
+                .filter_map(|client| client.watch)
                 .filter(|&(_, op_index)| {
                     let operation = &self.history[op_index];
                     operation.node == *id && matches!(operation.kind, OpKind::Watch { .. })
@@ -1323,11 +1328,14 @@ impl<'a> World<'a> {
         Ok(())
     }
 
-    /// Maybe starts a one-shot watch as the client's next operation (drawing only from `watch_rng`);
-    /// returns whether it did.
-    fn client_watch(&mut self, client: usize) -> bool {
-        if !self.watches_enabled || self.watch_rng.random_range(0..100) >= self.plan.watch_percent {
-            return false;
+    /// Maybe starts a one-shot watch in the background of the client's next operation, when it has
+    /// none running (drawing only from `watch_rng`, so the operations themselves stay as they were).
+    fn client_watch(&mut self, client: usize) {
+        if !self.watches_enabled
+            || self.clients[client].watch.is_some()
+            || self.watch_rng.random_range(0..100) >= self.plan.watch_percent
+        {
+            return;
         }
         let key = self.watch_rng.random_range(0..self.plan.keys);
         let known = self.clients[client].known_indexes.get(&key).copied();
@@ -1371,28 +1379,46 @@ impl<'a> World<'a> {
         }
         let member = self.members.get_mut(&node).expect("member exists");
         let Some(target) = member.node.as_mut() else {
-            // Connection refused: nothing was registered; try again after a pause.
+            // Connection refused: nothing was registered.
             let operation = &mut self.history[op_index];
             operation.result = OpResult::Failed;
             operation.returned_at = self.now;
-            let think = self.plan.think_time.max(MILLISECOND);
-            self.schedule(self.now + think, Event::ClientNext { client });
-            return true;
+            return;
         };
         let wall = member.clock.now(self.now);
         target.submit(request_id, key, &kind, wall);
-        self.clients[client].pending = Some((request_id, op_index));
+        self.clients[client].watch = Some((request_id, op_index));
         self.request_owner.insert(request_id, (client, op_index));
         self.schedule(self.now + self.plan.watch_timeout, Event::ClientTimeout { client, request_id });
         self.request_process(node);
+    }
+
+    /// Records the answer to a client's background watch; false when `request_id` is not one.
+    fn watch_response(&mut self, request_id: u64, result: &OpResult) -> bool {
+        let Some(&(client, op_index)) = self.request_owner.get(&request_id) else { return false };
+        if self.clients[client].watch != Some((request_id, op_index)) {
+            return false;
+        }
+        self.request_owner.remove(&request_id);
+        self.clients[client].watch = None;
+        self.hash.word(request_id);
+        self.hash.word(result_code(result));
+        if self.trace {
+            println!("{:>14}   client {client} <- watch {request_id}: {result:?}", self.now);
+        }
+        let key = self.history[op_index].key;
+        self.learn_index(client, key, result);
+        let operation = &mut self.history[op_index];
+        operation.result = result.clone();
+        operation.returned_at = self.now;
         true
     }
 
     /// The client's watch `request_id` saw nothing in time: it gives up, records so and cancels the
     /// watch on its member. Returns false when `request_id` is not a pending watch of the client.
     fn watch_gave_up(&mut self, client: usize, request_id: u64) -> bool {
-        let Some((pending, op_index)) = self.clients[client].pending else { return false };
-        if pending != request_id || !matches!(self.history[op_index].kind, OpKind::Watch { .. }) {
+        let Some((watch, op_index)) = self.clients[client].watch else { return false };
+        if watch != request_id {
             return false;
         }
         self.hash.word(request_id);
@@ -1403,15 +1429,13 @@ impl<'a> World<'a> {
         operation.result = OpResult::WatchTimedOut;
         operation.returned_at = self.now;
         let node = operation.node;
-        self.clients[client].pending = None;
+        self.clients[client].watch = None;
         self.request_owner.remove(&request_id);
         let member = self.members.get_mut(&node).expect("member exists");
         let wall = member.clock.now(self.now);
         if let Some(target) = member.node.as_mut() {
             target.cancel(request_id, wall);
         }
-        let think = self.plan.think_time;
-        self.schedule(self.now + think, Event::ClientNext { client });
         true
     }
 
