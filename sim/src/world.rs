@@ -1252,16 +1252,15 @@ impl<'a> World<'a> {
                 return fail(format!("client {client} completed no operation after the faults stopped"));
             }
         }
-        self.check_watch_liveness()
+        self.check_watch_liveness(settled)
     }
 
     /// Once the cluster settled, a watch must not give up while a write on its key that it should
     /// report was acknowledged long enough before (`WATCH_APPLY_BOUND`) for its member to apply it.
     /// Which writes it should report: with a wait index `w`, any acknowledged write of index >= w;
     /// without one, any write invoked after the watch (the member registered it at its store index
-    /// then, and a later proposal gets a higher store index).
-    fn check_watch_liveness(&self) -> Result<(), Failure> {
-        let settled = self.plan.fault_phase + SETTLE_GRACE;
+    /// then, and a later proposal gets a higher store index). `settled`: when the cluster had settled.
+    fn check_watch_liveness(&self, settled: Time) -> Result<(), Failure> {
         for watch in &self.history {
             let OpKind::Watch { wait_index } = watch.kind else { continue };
             if watch.invoked_at < settled
