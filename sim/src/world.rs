@@ -95,6 +95,8 @@ pub struct RunReport {
     pub events: u64,
     pub operations: usize,
     pub operations_checked: usize,
+    /// Watch events checked by `check_watches` (also counted in `operations_checked`).
+    pub watch_events: usize,
     pub trace_hash: u64,
     /// Notable happenings (crashes, corruption detected, ...), in order.
     pub notes: Vec<String>,
@@ -389,6 +391,7 @@ impl<'a> World<'a> {
             events: self.events,
             operations: self.history.len(),
             operations_checked: 0,
+            watch_events: 0,
             trace_hash: 0,
             notes: Vec::new(),
         };
@@ -417,7 +420,10 @@ impl<'a> World<'a> {
         }
         if report.failure.is_none() {
             match linearizability::check_watches(&self.history) {
-                Ok(checked) => report.operations_checked += checked,
+                Ok(checked) => {
+                    report.operations_checked += checked;
+                    report.watch_events = checked;
+                }
                 Err(detail) => report.failure = Some(self.fail(Check::Watch, detail)),
             }
         }
