@@ -94,8 +94,9 @@ pub enum OpResult {
     /// The watch ended without an event: the member's store was replaced by a snapshot (or the watcher
     /// fell behind).
     WatchClosed,
-    /// errorCode 401 (EventIndexCleared): the wait index is older than the member's event history.
-    WatchCleared,
+    /// errorCode 401 (EventIndexCleared): the wait index is older than the member's event history;
+    /// `index` is the member's store index then.
+    WatchCleared { index: u64 },
     /// The client gave up on a watch that saw nothing within its timeout (and cancelled it).
     WatchTimedOut,
 }

@@ -382,7 +382,8 @@ fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
 /// (c) it is the FIRST modification of `k` at or after the index the watch waited from (its wait
 ///     index, or the member's store index + 1 when it registered without one): `i` is at least that
 ///     index and no observed modification of `k` lies in between.
-/// Returns the number of watch events checked.
+/// A 401 (history cleared) needs the store at least `HISTORY_CAPACITY` indexes past the wait index.
+/// Returns the number of watch answers checked (events and 401s).
 pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
     let mut observed: BTreeMap<u64, Vec<(Modification, &Operation)>> = BTreeMap::new();
     let mut modified_at: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
@@ -405,6 +406,23 @@ pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
     };
     let mut checked = 0;
     for watch in history {
+        if let OpResult::WatchCleared { index: store_index } = watch.result {
+            // 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer
+            // holds the wait index: it is full and the store is at least that far beyond it.
+            let OpKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
+                return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
+            };
+            if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
+                return Err(format!(
+                    "a watch was answered 401 (history cleared) at store index {store_index}, less than \
+                     {} events after its wait index: {}",
+                    store::HISTORY_CAPACITY,
+                    watch.describe()
+                ));
+            }
+            checked += 1;
+            continue;
+        }
         let OpResult::WatchEvent { index, action, value, since } = watch.result else { continue };
         if !matches!(watch.kind, OpKind::Watch { .. }) {
             return Err(format!(
@@ -668,11 +686,11 @@ mod tests {
                 52,
                 OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(9) },
             ),
-            watch(0, Some(1), 60, 61, OpResult::WatchCleared),
+            watch(0, Some(1), 60, 61, OpResult::WatchCleared { index: 1001 }),
             watch(0, None, 60, 61, OpResult::WatchClosed),
             watch(0, None, 60, 90, OpResult::WatchTimedOut),
         ]);
-        assert_eq!(check_watches(&history), Ok(4));
+        assert_eq!(check_watches(&history), Ok(5));
         // Watches stay out of the per-key linearizability search.
         assert_eq!(verdict(&history), Verdict::Linearizable);
     }
@@ -738,6 +756,16 @@ mod tests {
         let mut history = writes();
         history.extend([failed, watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(5), 10))]);
         assert!(check_watches(&history).is_err());
+    }
+
+    #[test]
+    fn a_401_needs_a_full_history_past_the_wait_index() {
+        let cleared = |wait_index, index| watch(0, wait_index, 60, 61, OpResult::WatchCleared { index });
+        assert_eq!(check_watches(&[cleared(Some(5), 1005)]), Ok(1));
+        // The history holds 1000 events: at store index 1004 it still holds index 5.
+        assert!(check_watches(&[cleared(Some(5), 1004)]).is_err());
+        // Without a wait index a watch waits for the future: never 401.
+        assert!(check_watches(&[cleared(None, 5000)]).is_err());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub struct RunReport {
     pub events: u64,
     pub operations: usize,
     pub operations_checked: usize,
-    /// Watch events checked by `check_watches` (also counted in `operations_checked`).
+    /// Watch answers (events, 401s) checked by `check_watches` (also counted in `operations_checked`).
     pub watch_events: usize,
     pub trace_hash: u64,
     /// Notable happenings (crashes, corruption detected, ...), in order.
@@ -1493,7 +1493,7 @@ fn result_code(result: &OpResult) -> u64 {
             words.iter().fold(8, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
         }
         OpResult::WatchClosed => 9,
-        OpResult::WatchCleared => 10,
+        OpResult::WatchCleared { index } => 10 + index * 16,
         OpResult::WatchTimedOut => 11,
     }
 }

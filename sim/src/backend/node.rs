@@ -88,7 +88,7 @@ fn watch_outcome(wait_index: Option<u64>, start_index: Option<u64>, answer: Answ
             since,
         },
         Ok(Reply::WatchClosed) => OpResult::WatchClosed,
-        Err(RequestError::Store(error)) if error.code == 401 => OpResult::WatchCleared,
+        Err(RequestError::Store(error)) if error.code == 401 => OpResult::WatchCleared { index: error.index },
         // Anything else (the member stopped or was removed, an unexpected reply) tells nothing.
         Ok(_) | Err(_) => OpResult::Failed,
     };
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(closed, WatchStep::Done(OpResult::WatchClosed));
         let cleared = store::StoreError::event_index_cleared(900, 5, 1900);
         let cleared = watch_outcome(Some(5), None, answer(Err(RequestError::Store(cleared))));
-        assert_eq!(cleared, WatchStep::Done(OpResult::WatchCleared));
+        assert_eq!(cleared, WatchStep::Done(OpResult::WatchCleared { index: 1900 }));
         let removed = watch_outcome(Some(5), None, answer(Err(RequestError::Removed)));
         assert_eq!(removed, WatchStep::Done(OpResult::Failed));
     }
