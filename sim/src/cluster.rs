@@ -62,6 +62,13 @@ pub trait SimNode {
     fn receive(&mut self, message: raft::Message);
     /// A client operation on workload key `key`; the answer comes out of a later `process()`.
     fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64);
+    /// The client of request `request_id` (a watch) went away: forget it. No answer follows; unknown
+    /// or finished requests are ignored.
+    fn cancel(&mut self, _request_id: u64, _now: i64) {}
+    /// Watchers the member keeps registered (waiting for an event): a leak check at the end.
+    fn watchers(&self) -> u64 {
+        0
+    }
     /// Persists (including one disk sync), applies, answers. Err: the member stops (disk failure or
     /// corruption detected).
     fn process(&mut self) -> Result<NodeOutput, String>;
@@ -121,6 +128,10 @@ pub trait Backend {
     }
     /// Whether members can be added and removed at runtime (`SimNode::submit_member_change`).
     fn supports_membership(&self) -> bool {
+        false
+    }
+    /// Whether its members serve watches (`OpKind::Watch`); the workload issues none otherwise.
+    fn supports_watches(&self) -> bool {
         false
     }
     /// Names of the planted bugs this backend can enable.

@@ -33,11 +33,47 @@ pub enum OpKind {
     /// checking, with a time window derived from the TTL and the clocks' disagreement (see
     /// `World::expirations`). It removes the key if it still holds that value, else does nothing.
     Expire { value: u64 },
+    /// `GET ?wait=true[&waitIndex=..]`: a one-shot, non-recursive watch on the key. It answers with the
+    /// first event on the key at or after `wait_index` (from the member's 1000-event history when it
+    /// has one), or, without a wait index, the first event after the member's store index when the
+    /// watch arrived.
+    Watch { wait_index: Option<u64> },
 }
 
 impl OpKind {
     pub fn is_write(&self) -> bool {
-        !matches!(self, OpKind::Get { .. })
+        !matches!(self, OpKind::Get { .. } | OpKind::Watch { .. })
+    }
+}
+
+/// The kind of modification a watch event reports (etcd's `action`), restricted to what the workload's
+/// writes produce: each write kind produces exactly one action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WatchAction {
+    /// From `Set` (etcd says "set" whether or not the key existed).
+    Set,
+    /// From `Create`.
+    Create,
+    /// From `CompareAndSwap`.
+    CompareAndSwap,
+    /// From `Delete`.
+    Delete,
+    /// Anything else (update, expire, compareAndDelete, ...): the workload never causes it.
+    Other,
+}
+
+impl WatchAction {
+    /// The action the write `kind` produces when it takes effect (None for reads and watches).
+    pub fn of_write(kind: &OpKind) -> Option<WatchAction> {
+        match kind {
+            OpKind::Set { .. } | OpKind::SetTtl { .. } => Some(WatchAction::Set),
+            // Watches never wait on the TTL key (see `World::client_watch`).
+            OpKind::Expire { .. } => Some(WatchAction::Other),
+            OpKind::Create { .. } => Some(WatchAction::Create),
+            OpKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
+            OpKind::Delete => Some(WatchAction::Delete),
+            OpKind::Get { .. } | OpKind::Watch { .. } => None,
+        }
     }
 }
 
@@ -59,6 +95,19 @@ pub enum OpResult {
     Ambiguous,
     /// The operation certainly did not take effect (e.g. rejected before proposing). Reads only.
     Failed,
+    /// A watch saw one event: the modification at store index `index` (its modifiedIndex) of the
+    /// watched key; `value` is the key's new value (None for a delete). `since` is the first index the
+    /// watch waited for: its wait index, or the member's store index + 1 when it registered without one
+    /// (None when unknown).
+    WatchEvent { index: u64, action: WatchAction, value: Option<u64>, since: Option<u64> },
+    /// The watch ended without an event: the member's store was replaced by a snapshot (or the watcher
+    /// fell behind).
+    WatchClosed,
+    /// errorCode 401 (EventIndexCleared): the wait index is older than the member's event history;
+    /// `index` is the member's store index then.
+    WatchCleared { index: u64 },
+    /// The client gave up on a watch that saw nothing within its timeout (and cancelled it).
+    WatchTimedOut,
 }
 
 /// One operation of the history.

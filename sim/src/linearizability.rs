@@ -8,9 +8,9 @@
 //! anywhere after their invocation, including after everything else (= never took effect).
 //! Search effort is bounded: a key whose search exceeds the budget is reported as `Unknown`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::history::{NEVER, OpKind, OpResult, Operation, UNKNOWN_VALUE};
+use crate::history::{NEVER, OpKind, OpResult, Operation, UNKNOWN_VALUE, WatchAction};
 
 /// The model's state of one v2 key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -127,6 +127,8 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
             OpKind::Get { quorum } => {
                 quorum && !matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
             }
+            // Watches change nothing and have their own check (`check_watches`).
+            OpKind::Watch { .. } => false,
             _ => !matches!(operation.result, OpResult::Failed),
         };
         if strict {
@@ -332,6 +334,175 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
     Ok(checked)
 }
 
+/// What one operation tells about the modification at one store index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Modification {
+    key: u32,
+    /// None when only a read saw it (then it was not a delete).
+    action: Option<WatchAction>,
+    /// The key's value after it (None: deleted).
+    value: Option<u64>,
+}
+
+impl Modification {
+    /// Whether two observations of the same index can be the same modification.
+    fn agrees_with(&self, other: &Modification) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && (self.action.is_none() || other.action.is_none() || self.action == other.action)
+    }
+}
+
+/// The value a write sets (None for a delete, reads and watches).
+fn written_value(kind: &OpKind) -> Option<u64> {
+    match *kind {
+        OpKind::Set { value } | OpKind::Create { value } | OpKind::CompareAndSwap { value, .. } => {
+            Some(value)
+        }
+        _ => None,
+    }
+}
+
+/// The modification an operation observed, if it observed one: an acknowledged write's own, the one a
+/// read's modifiedIndex names, or a watch's event.
+fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
+    let key = operation.key;
+    match (&operation.kind, &operation.result) {
+        (kind, OpResult::Written { index }) if kind.is_write() => Some((
+            *index,
+            Modification { key, action: WatchAction::of_write(kind), value: written_value(kind) },
+        )),
+        (OpKind::Get { .. }, OpResult::Value { value, index }) => {
+            Some((*index, Modification { key, action: None, value: Some(*value) }))
+        }
+        (OpKind::Watch { .. }, OpResult::WatchEvent { index, action, value, .. }) => {
+            Some((*index, Modification { key, action: Some(*action), value: *value }))
+        }
+        _ => None,
+    }
+}
+
+/// Checks what one-shot watches reported against everything else the clients saw. A member's event
+/// history is the sequence of modifications it applied, the same on every member (state machine
+/// safety), one modification per store index; so for a watch event at index `i` on key `k`:
+/// (a) every other observation of index `i` (an acknowledged write's index, a read's modifiedIndex,
+///     another watch's event) is the same modification: same key, same value, same action;
+/// (b) a write on `k` invoked before the watch returned produced it: the write of that (unique)
+///     value with the action its kind causes, or a delete; not a write that certainly failed or that
+///     was acknowledged at another index;
+/// (c) it is the FIRST modification of `k` at or after the index the watch waited from (its wait
+///     index, or the member's store index + 1 when it registered without one): `i` is at least that
+///     index and no observed modification of `k` lies in between.
+/// A 401 (history cleared) needs the store at least `HISTORY_CAPACITY` indexes past the wait index.
+/// Returns the number of watch answers checked (events and 401s).
+pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
+    let mut observed: BTreeMap<u64, Vec<(Modification, &Operation)>> = BTreeMap::new();
+    let mut modified_at: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+    let mut writes_of_value: BTreeMap<u64, &Operation> = BTreeMap::new();
+    for operation in history {
+        if let Some((index, modification)) = observed_modification(operation) {
+            observed.entry(index).or_default().push((modification, operation));
+            modified_at.entry(operation.key).or_default().insert(index);
+        }
+        if let Some(value) = written_value(&operation.kind) {
+            writes_of_value.insert(value, operation);
+        }
+    }
+    // Whether a write may have produced the modification at `index`: it did not certainly fail and,
+    // if acknowledged, it was at that index.
+    let may_have_produced = |write: &Operation, index: u64| match write.result {
+        OpResult::Written { index: written } => written == index,
+        OpResult::Ambiguous => true,
+        _ => false,
+    };
+    let mut checked = 0;
+    for watch in history {
+        if let OpResult::WatchCleared { index: store_index } = watch.result {
+            // 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer
+            // holds the wait index: it is full and the store is at least that far beyond it.
+            let OpKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
+                return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
+            };
+            if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
+                return Err(format!(
+                    "a watch was answered 401 (history cleared) at store index {store_index}, less than \
+                     {} events after its wait index: {}",
+                    store::HISTORY_CAPACITY,
+                    watch.describe()
+                ));
+            }
+            checked += 1;
+            continue;
+        }
+        let OpResult::WatchEvent { index, action, value, since } = watch.result else { continue };
+        if !matches!(watch.kind, OpKind::Watch { .. }) {
+            return Err(format!(
+                "a watch event answered an operation that is not a watch: {}",
+                watch.describe()
+            ));
+        }
+        checked += 1;
+        let this = Modification { key: watch.key, action: Some(action), value };
+        // (a) one modification per index.
+        for (other, operation) in &observed[&index] {
+            if !this.agrees_with(other) {
+                return Err(format!(
+                    "a watch reported a different modification at index {index} than another operation \
+                     saw there:\n  {}\n  {}",
+                    watch.describe(),
+                    operation.describe()
+                ));
+            }
+        }
+        // (b) some write on the key produced it.
+        let producer = match (action, value) {
+            (WatchAction::Delete, None) => history.iter().find(|write| {
+                write.kind == OpKind::Delete
+                    && write.key == watch.key
+                    && write.invoked_at <= watch.returned_at
+                    && may_have_produced(write, index)
+            }),
+            (WatchAction::Set | WatchAction::Create | WatchAction::CompareAndSwap, Some(value))
+                if value != UNKNOWN_VALUE =>
+            {
+                writes_of_value.get(&value).copied().filter(|write| {
+                    write.key == watch.key
+                        && WatchAction::of_write(&write.kind) == Some(action)
+                        && write.invoked_at <= watch.returned_at
+                        && may_have_produced(write, index)
+                })
+            }
+            _ => None,
+        };
+        if producer.is_none() {
+            return Err(format!(
+                "a watch reported a modification no write on the key can have produced: {}",
+                watch.describe()
+            ));
+        }
+        // (c) the first modification at or after the index it waited from.
+        if let Some(since) = since {
+            if index < since {
+                return Err(format!(
+                    "a watch waiting from index {since} reported an older modification: {}",
+                    watch.describe()
+                ));
+            }
+            let skipped = modified_at.get(&watch.key).and_then(|indexes| indexes.range(since..index).next());
+            if let Some(&skipped) = skipped {
+                let (_, seen_by) = observed[&skipped][0];
+                return Err(format!(
+                    "a watch waiting from index {since} skipped the modification of its key at index \
+                     {skipped}:\n  {}\n  seen by: {}",
+                    watch.describe(),
+                    seen_by.describe()
+                ));
+            }
+        }
+    }
+    Ok(checked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +676,140 @@ mod tests {
         assert!(check_plain_gets(&history).is_err());
         // A value nobody wrote.
         assert!(check_plain_gets(&[write, plain(77, 9)]).is_err());
+    }
+
+    fn watch(key: u32, wait_index: Option<u64>, from: u64, to: u64, result: OpResult) -> Operation {
+        operation(key, OpKind::Watch { wait_index }, from, to, result)
+    }
+
+    fn event(index: u64, action: WatchAction, value: Option<u64>, since: u64) -> OpResult {
+        OpResult::WatchEvent { index, action, value, since: Some(since) }
+    }
+
+    /// Key 0: set 1 (index 5), create-less set 2 (index 7), delete (index 9); a quorum read of 2.
+    fn writes() -> Vec<Operation> {
+        vec![
+            set(1, 0, 10, 5),
+            set(2, 20, 30, 7),
+            operation(0, OpKind::Delete, 40, 50, OpResult::Written { index: 9 }),
+            get(2, 32, 38, 7),
+        ]
+    }
+
+    fn watches_with(extra: Operation) -> Result<usize, String> {
+        let mut history = writes();
+        history.push(extra);
+        check_watches(&history)
+    }
+
+    #[test]
+    fn watches_reporting_the_next_modification_pass() {
+        let mut history = writes();
+        history.extend([
+            watch(0, Some(5), 1, 12, event(5, WatchAction::Set, Some(1), 5)),
+            watch(0, Some(6), 12, 31, event(7, WatchAction::Set, Some(2), 6)),
+            watch(0, Some(8), 31, 52, event(9, WatchAction::Delete, None, 8)),
+            // Registered without a wait index at store index 8: the delete is next.
+            watch(
+                0,
+                None,
+                31,
+                52,
+                OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(9) },
+            ),
+            watch(0, Some(1), 60, 61, OpResult::WatchCleared { index: 1001 }),
+            watch(0, None, 60, 61, OpResult::WatchClosed),
+            watch(0, None, 60, 90, OpResult::WatchTimedOut),
+        ]);
+        assert_eq!(check_watches(&history), Ok(5));
+        // Watches stay out of the per-key linearizability search.
+        assert_eq!(verdict(&history), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn an_ambiguous_write_may_be_what_a_watch_saw() {
+        let mut history = writes();
+        history.push(operation(0, OpKind::Create { value: 3 }, 55, NEVER, OpResult::Ambiguous));
+        history.push(watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(3), 10)));
+        assert_eq!(check_watches(&history), Ok(1));
+        // ... but not with another action than its kind causes.
+        history.push(watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(3), 10)));
+        assert!(check_watches(&history).is_err());
+    }
+
+    #[test]
+    fn a_wrong_event_at_an_acknowledged_index_is_caught() {
+        // Index 7 was set 2; reporting value 1 there is wrong (and 1 was written at 5, not 7).
+        assert!(watches_with(watch(0, Some(6), 12, 31, event(7, WatchAction::Set, Some(1), 6))).is_err());
+        // Reporting the right value with the wrong action.
+        assert!(
+            watches_with(watch(0, Some(6), 12, 31, event(7, WatchAction::CompareAndSwap, Some(2), 6)))
+                .is_err()
+        );
+        // A delete where a read saw a value.
+        assert!(watches_with(watch(0, Some(6), 12, 31, event(7, WatchAction::Delete, None, 6))).is_err());
+        // The right modification reported on another key: index 7 belongs to key 0.
+        assert!(watches_with(watch(1, Some(6), 12, 31, event(7, WatchAction::Set, Some(2), 6))).is_err());
+        // Off by one: value 2 at index 8.
+        assert!(watches_with(watch(0, Some(6), 12, 31, event(8, WatchAction::Set, Some(2), 6))).is_err());
+    }
+
+    #[test]
+    fn a_skipped_event_is_caught() {
+        // Waiting from 5, the first modification is set 1 at 5, not set 2 at 7.
+        assert!(watches_with(watch(0, Some(5), 1, 31, event(7, WatchAction::Set, Some(2), 5))).is_err());
+        // Waiting from 6 (after 5), the delete at 9 skips the set at 7 (which only a read and a write saw).
+        assert!(watches_with(watch(0, Some(6), 12, 52, event(9, WatchAction::Delete, None, 6))).is_err());
+        // An event older than the index the watch waited from.
+        assert!(watches_with(watch(0, Some(6), 1, 12, event(5, WatchAction::Set, Some(1), 6))).is_err());
+    }
+
+    #[test]
+    fn a_value_no_write_produced_is_caught() {
+        // Nobody wrote 77.
+        assert!(watches_with(watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(77), 10))).is_err());
+        // A value that does not parse as a workload value.
+        let unknown = event(11, WatchAction::Set, Some(UNKNOWN_VALUE), 10);
+        assert!(watches_with(watch(0, Some(10), 52, 70, unknown)).is_err());
+        // A delete nobody issued (key 1 saw no delete).
+        assert!(watches_with(watch(1, Some(10), 52, 70, event(11, WatchAction::Delete, None, 10))).is_err());
+        // An action no workload write causes.
+        assert!(
+            watches_with(watch(0, Some(10), 52, 70, event(11, WatchAction::Other, Some(2), 10))).is_err()
+        );
+        // A write invoked only after the watch returned.
+        let late = operation(0, OpKind::Set { value: 4 }, 80, NEVER, OpResult::Ambiguous);
+        let mut history = writes();
+        history.extend([late, watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(4), 10))]);
+        assert!(check_watches(&history).is_err());
+        // A write that certainly failed.
+        let failed = operation(0, OpKind::Create { value: 5 }, 55, 60, OpResult::AlreadyExists);
+        let mut history = writes();
+        history.extend([failed, watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(5), 10))]);
+        assert!(check_watches(&history).is_err());
+    }
+
+    #[test]
+    fn a_401_needs_a_full_history_past_the_wait_index() {
+        let cleared = |wait_index, index| watch(0, wait_index, 60, 61, OpResult::WatchCleared { index });
+        assert_eq!(check_watches(&[cleared(Some(5), 1005)]), Ok(1));
+        // The history holds 1000 events: at store index 1004 it still holds index 5.
+        assert!(check_watches(&[cleared(Some(5), 1004)]).is_err());
+        // Without a wait index a watch waits for the future: never 401.
+        assert!(check_watches(&[cleared(None, 5000)]).is_err());
+    }
+
+    #[test]
+    fn two_watches_must_agree_on_an_index() {
+        let ambiguous = operation(0, OpKind::Set { value: 3 }, 55, NEVER, OpResult::Ambiguous);
+        let other = operation(0, OpKind::Set { value: 4 }, 55, NEVER, OpResult::Ambiguous);
+        let mut history = writes();
+        history.extend([
+            ambiguous,
+            other,
+            watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(3), 10)),
+            watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(4), 10)),
+        ]);
+        assert!(check_watches(&history).is_err());
     }
 }

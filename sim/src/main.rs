@@ -69,6 +69,9 @@ struct Common {
     /// of the seeds get them.
     #[arg(long)]
     membership: bool,
+    /// Percentage of client operations that are watches, instead of the seed's own choice.
+    #[arg(long)]
+    watch_percent: Option<u32>,
 }
 
 impl Common {
@@ -81,6 +84,9 @@ impl Common {
         let mut plan = Plan::from_seed_with(seed, nodes, membership);
         plan.planted_bug = self.planted_bug.clone();
         plan.duplicate_proposals = self.duplicate_proposals;
+        if let Some(percent) = self.watch_percent {
+            plan.watch_percent = percent.min(100);
+        }
         plan
     }
 
@@ -100,6 +106,9 @@ impl Common {
         }
         if self.membership {
             flags.push_str(" --membership");
+        }
+        if let Some(percent) = self.watch_percent {
+            flags.push_str(&format!(" --watch-percent {percent}"));
         }
         flags
     }

@@ -117,6 +117,25 @@ pub struct Plan {
     /// unwritten for its expiry to be seen, and reads also go to that key.
     pub ttl_per_mille: u32,
     pub max_ttl_seconds: u64,
+    /// Percentage of client operations that also start a one-shot watch in the background when the
+    /// client has none running (0 on about half the seeds), on backends that serve watches. Drawn from its own stream (`watch_knobs`), so that adding it left
+    /// every other knob of every seed as it was.
+    pub watch_percent: u32,
+    /// How long a client waits on a watch before it gives up and cancels it: longer than the client
+    /// timeout (a watch on a quiet key legitimately waits), shorter than half the liveness window (a
+    /// watch started before the workload ends is over before the deadline).
+    pub watch_timeout: Time,
+}
+
+/// Seed salt of the watch knobs' stream.
+const WATCH_STREAM: u64 = 0x7761_7463_6800_0000;
+
+/// The watch knobs of a seed (`watch_percent`, `watch_timeout`) from a stream of their own.
+fn watch_knobs(seed: u64, client_timeout: Time) -> (u32, Time) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ WATCH_STREAM);
+    let percent = if rng.random_bool(0.5) { rng.random_range(1..=25) } else { 0 };
+    let timeout = client_timeout + rng.random_range(1..=3) * SECOND;
+    (percent, timeout)
 }
 
 /// Whether a plan gets membership changes.
@@ -271,7 +290,7 @@ impl Plan {
             members.iter().map(|_| if drifting { rng.random_range(-50_000..=50_000) } else { 0 }).collect();
         let skew_ns =
             members.iter().map(|_| rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64)).collect();
-        Plan {
+        let mut plan = Plan {
             seed,
             nodes,
             clients: rng.random_range(2..=5),
@@ -297,7 +316,11 @@ impl Plan {
             planted_bug: None,
             ttl_per_mille: [0, 0, 2, 5, 10][ttl_rng.random_range(0..5)],
             max_ttl_seconds: ttl_rng.random_range(1..=10),
-        }
+            watch_percent: 0,
+            watch_timeout: 0,
+        };
+        (plan.watch_percent, plan.watch_timeout) = watch_knobs(seed, plan.client_timeout);
+        plan
     }
 }
 
@@ -406,6 +429,14 @@ impl fmt::Display for Plan {
                 out,
                 "  ttl: {} per thousand operations set key k{} with a TTL of 1 to {}s",
                 self.ttl_per_mille, self.keys, self.max_ttl_seconds
+            )?;
+        }
+        if self.watch_percent > 0 {
+            writeln!(
+                out,
+                "  watches: {}% of operations, given up after {}",
+                self.watch_percent,
+                seconds(self.watch_timeout)
             )?;
         }
         writeln!(out, "  faults ({}):", self.faults.len())?;

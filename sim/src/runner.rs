@@ -164,6 +164,17 @@ pub fn shrink(plan: &Plan, backend: BackendKind, log: &dyn Fn(&str)) -> Option<(
                 progressed = true;
             }
         }
+        // No watches (a failure that does not need them replays with fewer operations).
+        if best.watch_percent > 0 {
+            let mut candidate = best.clone();
+            candidate.watch_percent = 0;
+            if let Some(report) = fails_same(&candidate) {
+                log("  no watches");
+                best = candidate;
+                best_report = report;
+                progressed = true;
+            }
+        }
         if !progressed {
             return Some((best, best_report));
         }

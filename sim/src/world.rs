@@ -28,6 +28,11 @@ const MAX_QUEUED_EVENTS: usize = 1_000_000;
 const LOG_MATCHING_EVERY: u64 = 997;
 /// After the fault phase ends, operations invoked later than this must all succeed.
 const SETTLE_GRACE: Time = 5 * SECOND;
+/// Seed salt of the watch workload's random stream.
+const WATCH_WORKLOAD_STREAM: u64 = 0x7761_7463_685f_776c;
+/// Once the cluster settled, a member applies an acknowledged write within this long: a watch on its
+/// key that gives up later than that without seeing an event is a liveness failure.
+const WATCH_APPLY_BOUND: Time = 2 * SECOND;
 
 /// Which check failed: shrinking keeps a candidate only if it fails the same check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,6 +53,7 @@ pub enum Check {
     Linearizability,
     PlainGet,
     Liveness,
+    Watch,
 }
 
 impl Check {
@@ -69,6 +75,7 @@ impl Check {
             Check::Linearizability => "linearizability",
             Check::PlainGet => "plain-get",
             Check::Liveness => "liveness",
+            Check::Watch => "watch",
         }
     }
 }
@@ -91,6 +98,8 @@ pub struct RunReport {
     pub events: u64,
     pub operations: usize,
     pub operations_checked: usize,
+    /// Watch answers (events, 401s) checked by `check_watches` (also counted in `operations_checked`).
+    pub watch_events: usize,
     pub trace_hash: u64,
     /// Notable happenings (crashes, corruption detected, ...), in order.
     pub notes: Vec<String>,
@@ -253,6 +262,12 @@ struct Client {
     pending: Option<(u64, usize)>,
     /// The last value this client knows per key, to make compare-and-swap likely to succeed.
     known_values: BTreeMap<u32, u64>,
+    /// The highest modifiedIndex (or, for a key found missing, store index) this client saw per key:
+    /// its watches wait for what comes after it.
+    known_indexes: BTreeMap<u32, u64>,
+    /// Its watch in the background (request id, history index), beside its operations, as an etcd
+    /// client runs a watcher while it reads and writes.
+    watch: Option<(u64, usize)>,
     finished: bool,
 }
 
@@ -296,6 +311,11 @@ pub struct World<'a> {
     join_members: BTreeMap<NodeId, Vec<NodeId>>,
     /// Which sets carry a TTL, and how long.
     ttl_rng: ChaCha8Rng,
+    /// The watch workload's own randomness, so that a plan without watches runs exactly as it did
+    /// before watches existed (same draws from `rng`, same trace).
+    watch_rng: ChaCha8Rng,
+    /// The backend serves watches and the plan asks for some.
+    watches_enabled: bool,
 }
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
@@ -317,8 +337,15 @@ impl<'a> World<'a> {
             })
             .collect();
         let clients = (0..plan.clients)
-            .map(|_| Client { pending: None, known_values: BTreeMap::new(), finished: false })
+            .map(|_| Client {
+                pending: None,
+                known_values: BTreeMap::new(),
+                known_indexes: BTreeMap::new(),
+                watch: None,
+                finished: false,
+            })
             .collect();
+        let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
         World {
             plan,
             backend,
@@ -356,6 +383,8 @@ impl<'a> World<'a> {
             next_member_id: plan.nodes as NodeId + 1,
             join_members: BTreeMap::new(),
             ttl_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ 0x7474_6c72_756e_0000),
+            watch_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ WATCH_WORKLOAD_STREAM),
+            watches_enabled,
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -389,6 +418,7 @@ impl<'a> World<'a> {
             events: self.events,
             operations: self.history.len(),
             operations_checked: 0,
+            watch_events: 0,
             trace_hash: 0,
             notes: Vec::new(),
         };
@@ -416,6 +446,18 @@ impl<'a> World<'a> {
                 Ok(checked) => report.operations_checked += checked,
                 Err(detail) => report.failure = Some(self.fail(Check::PlainGet, detail)),
             }
+        }
+        if report.failure.is_none() {
+            match linearizability::check_watches(&self.history) {
+                Ok(checked) => {
+                    report.operations_checked += checked;
+                    report.watch_events = checked;
+                }
+                Err(detail) => report.failure = Some(self.fail(Check::Watch, detail)),
+            }
+        }
+        if report.failure.is_none() {
+            report.failure = self.check_watcher_leaks().err();
         }
         if let Some(failure) = &report.failure {
             self.hash.word(failure.check as u64);
@@ -635,6 +677,9 @@ impl<'a> World<'a> {
                 Ok(None)
             }
             Event::ClientTimeout { client, request_id } => {
+                if self.watch_gave_up(client, request_id) {
+                    return Ok(None);
+                }
                 if let Some((pending, op_index)) = self.clients[client].pending
                     && pending == request_id
                 {
@@ -1003,6 +1048,7 @@ impl<'a> World<'a> {
             self.clients[client].finished = true;
             return;
         }
+        self.client_watch(client);
         let ttl_write = self.ttl_chosen();
         let key = self.rng.random_range(0..self.plan.keys);
         let roll = self.rng.random_range(0..100);
@@ -1070,6 +1116,9 @@ impl<'a> World<'a> {
     }
 
     fn client_response(&mut self, request_id: u64, result: OpResult) {
+        if self.watch_response(request_id, &result) {
+            return;
+        }
         let Some((client, op_index)) = self.request_owner.remove(&request_id) else {
             return; // the client gave up on it already
         };
@@ -1081,6 +1130,8 @@ impl<'a> World<'a> {
         if self.trace {
             println!("{:>14}   client {client} <- request {request_id}: {result:?}", self.now);
         }
+        let key = self.history[op_index].key;
+        self.learn_index(client, key, &result);
         let operation = &mut self.history[op_index];
         let key = operation.key;
         match (&operation.kind, &result) {
@@ -1439,7 +1490,204 @@ impl<'a> World<'a> {
                 return fail(format!("client {client} completed no operation after the faults stopped"));
             }
         }
+        self.check_watch_liveness(settled)
+    }
+
+    /// Once the cluster settled, a watch must not give up while a write on its key that it should
+    /// report was acknowledged long enough before (`WATCH_APPLY_BOUND`) for its member to apply it.
+    /// Which writes it should report: with a wait index `w`, any acknowledged write of index >= w;
+    /// without one, any write invoked after the watch (the member registered it at its store index
+    /// then, and a later proposal gets a higher store index). `settled`: when the cluster had settled.
+    fn check_watch_liveness(&self, settled: Time) -> Result<(), Failure> {
+        for watch in &self.history {
+            let OpKind::Watch { wait_index } = watch.kind else { continue };
+            if watch.invoked_at < settled
+                || watch.result != OpResult::WatchTimedOut
+                || self.members[&watch.node].retired
+            {
+                continue;
+            }
+            let missed = self.history.iter().find(|write| {
+                let OpResult::Written { index } = write.result else { return false };
+                let reportable = match wait_index {
+                    Some(wait_index) => index >= wait_index,
+                    None => write.invoked_at > watch.invoked_at,
+                };
+                write.key == watch.key
+                    && reportable
+                    && write.returned_at != NEVER
+                    && write.returned_at.saturating_add(WATCH_APPLY_BOUND) <= watch.returned_at
+            });
+            if let Some(write) = missed {
+                return Err(self.fail(
+                    Check::Liveness,
+                    format!(
+                        "a watch gave up although a write it should report was acknowledged {}ms before: {} \
+                         missed {}",
+                        (watch.returned_at - write.returned_at) / MILLISECOND,
+                        watch.describe(),
+                        write.describe()
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    // ---- watches ----
+
+    /// At the end, a live member keeps no more watchers registered than clients still wait on it:
+    /// one-shot watchers go with their event, given-up ones with the client's cancel, and a store
+    /// replaced by a snapshot takes its watchers along.
+    fn check_watcher_leaks(&self) -> Result<(), Failure> {
+        for (id, member) in &self.members {
+            let Some(node) = member.node.as_ref() else { continue };
+            let waiting = self
+                .clients
+                .iter()
+                .filter_map(|client| client.watch)
+                .filter(|&(_, op_index)| {
+                    let operation = &self.history[op_index];
+                    operation.node == *id && matches!(operation.kind, OpKind::Watch { .. })
+                })
+                .count() as u64;
+            let registered = node.watchers();
+            if registered > waiting {
+                return Err(self.fail(
+                    Check::Watch,
+                    format!(
+                        "node {id} still has {registered} watchers registered at the end while clients \
+                         wait on {waiting} watches there (a cancelled or answered watch leaked)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Maybe starts a one-shot watch in the background of the client's next operation, when it has
+    /// none running (drawing only from `watch_rng`, so the operations themselves stay as they were).
+    fn client_watch(&mut self, client: usize) {
+        if !self.watches_enabled
+            || self.clients[client].watch.is_some()
+            || self.watch_rng.random_range(0..100) >= self.plan.watch_percent
+        {
+            return;
+        }
+        let key = self.watch_rng.random_range(0..self.plan.keys);
+        let known = self.clients[client].known_indexes.get(&key).copied();
+        let roll = self.watch_rng.random_range(0..10);
+        let wait_index = match known {
+            // The next change from the member's point of view.
+            _ if roll < 3 => None,
+            // The next change after what the client saw: etcd's read-then-watch pattern.
+            Some(known) if roll < 8 => Some(known + 1),
+            // A little older: answered at once from the member's event history.
+            Some(known) if roll < 9 => Some(known.saturating_sub(self.watch_rng.random_range(0..20)).max(1)),
+            // About a history's length (1000 events) back: answered from the history's oldest events
+            // or 401 (EventIndexCleared).
+            Some(known) if known > 900 && self.watch_rng.random_bool(0.5) => {
+                Some(known - self.watch_rng.random_range(900..=known.min(1100)) + 1)
+            }
+            // Old: the first change of the key ever, or 401 once the history moved past it.
+            _ => Some(self.watch_rng.random_range(1..=50)),
+        };
+        let kind = OpKind::Watch { wait_index };
+        let endpoints = self.endpoints();
+        let node = endpoints[self.watch_rng.random_range(0..endpoints.len())];
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let op_index = self.history.len();
+        self.history.push(Operation {
+            client: client as u32,
+            node,
+            key,
+            kind: kind.clone(),
+            invoked_at: self.now,
+            returned_at: NEVER,
+            result: OpResult::Ambiguous,
+        });
+        self.hash.word(request_id);
+        self.hash.word(node);
+        if self.trace {
+            println!(
+                "{:>14}   client {client} -> node {node}: request {request_id} k{key} {kind:?}",
+                self.now
+            );
+        }
+        let member = self.members.get_mut(&node).expect("member exists");
+        let Some(target) = member.node.as_mut() else {
+            // Connection refused: nothing was registered.
+            let operation = &mut self.history[op_index];
+            operation.result = OpResult::Failed;
+            operation.returned_at = self.now;
+            return;
+        };
+        let wall = member.clock.now(self.now);
+        target.submit(request_id, key, &kind, wall);
+        self.clients[client].watch = Some((request_id, op_index));
+        self.request_owner.insert(request_id, (client, op_index));
+        self.schedule(self.now + self.plan.watch_timeout, Event::ClientTimeout { client, request_id });
+        self.request_process(node);
+    }
+
+    /// Records the answer to a client's background watch; false when `request_id` is not one.
+    fn watch_response(&mut self, request_id: u64, result: &OpResult) -> bool {
+        let Some(&(client, op_index)) = self.request_owner.get(&request_id) else { return false };
+        if self.clients[client].watch != Some((request_id, op_index)) {
+            return false;
+        }
+        self.request_owner.remove(&request_id);
+        self.clients[client].watch = None;
+        self.hash.word(request_id);
+        self.hash.word(result_code(result));
+        if self.trace {
+            println!("{:>14}   client {client} <- watch {request_id}: {result:?}", self.now);
+        }
+        let key = self.history[op_index].key;
+        self.learn_index(client, key, result);
+        let operation = &mut self.history[op_index];
+        operation.result = result.clone();
+        operation.returned_at = self.now;
+        true
+    }
+
+    /// The client's watch `request_id` saw nothing in time: it gives up, records so and cancels the
+    /// watch on its member. Returns false when `request_id` is not a pending watch of the client.
+    fn watch_gave_up(&mut self, client: usize, request_id: u64) -> bool {
+        let Some((watch, op_index)) = self.clients[client].watch else { return false };
+        if watch != request_id {
+            return false;
+        }
+        self.hash.word(request_id);
+        if self.trace {
+            println!("{:>14}   client {client} gives up on watch {request_id} and cancels it", self.now);
+        }
+        let operation = &mut self.history[op_index];
+        operation.result = OpResult::WatchTimedOut;
+        operation.returned_at = self.now;
+        let node = operation.node;
+        self.clients[client].watch = None;
+        self.request_owner.remove(&request_id);
+        let member = self.members.get_mut(&node).expect("member exists");
+        let wall = member.clock.now(self.now);
+        if let Some(target) = member.node.as_mut() {
+            target.cancel(request_id, wall);
+        }
+        true
+    }
+
+    /// Remembers the newest index the client saw on `key`: where its next watch may start.
+    fn learn_index(&mut self, client: usize, key: u32, result: &OpResult) {
+        let index = match *result {
+            OpResult::Written { index }
+            | OpResult::Value { index, .. }
+            | OpResult::NotFound { index }
+            | OpResult::WatchEvent { index, .. } => index,
+            _ => return,
+        };
+        let known = self.clients[client].known_indexes.entry(key).or_insert(0);
+        *known = (*known).max(index);
     }
 }
 
@@ -1473,6 +1721,13 @@ fn result_code(result: &OpResult) -> u64 {
         OpResult::CompareFailed => 5,
         OpResult::Ambiguous => 6,
         OpResult::Failed => 7,
+        OpResult::WatchEvent { index, action, value, since } => {
+            let words = [*index, *action as u64, value.unwrap_or(0), since.unwrap_or(0)];
+            words.iter().fold(8, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
+        }
+        OpResult::WatchClosed => 9,
+        OpResult::WatchCleared { index } => 10 + index * 16,
+        OpResult::WatchTimedOut => 11,
     }
 }
 

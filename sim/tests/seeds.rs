@@ -89,3 +89,21 @@ fn membership_changes_really_happen_and_replay_exactly() {
     let second = runner::run(&plan, BackendKind::Node, false);
     assert_eq!(first.trace_hash, second.trace_hash, "a membership seed replays differently");
 }
+
+#[test]
+fn watches_run_beside_the_operations_and_are_checked() {
+    let plan = Plan::from_seed(42, None);
+    assert!(plan.watch_percent > 0, "seed 42 draws watches from its own stream");
+    let with_watches = runner::run(&plan, BackendKind::Node, false);
+    assert!(with_watches.failure.is_none(), "{:?}", with_watches.failure);
+    assert!(with_watches.watch_events > 0, "watches saw events and the checker read them");
+    // Without watches the same seed runs its operations without any watch event.
+    let mut without = plan.clone();
+    without.watch_percent = 0;
+    let without_watches = runner::run(&without, BackendKind::Node, false);
+    assert!(without_watches.failure.is_none());
+    assert_eq!(without_watches.watch_events, 0);
+    // The raft-kv backend serves no watches: its runs never issue one.
+    let raft_kv = runner::run(&plan, BackendKind::RaftKv, false);
+    assert_eq!(raft_kv.watch_events, 0);
+}

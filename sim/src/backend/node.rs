@@ -12,7 +12,7 @@ use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, Reque
 use store::Command;
 
 use crate::cluster::{Backend, MemberChange, Membership, NodeOutput, NodeView, SimNode, StartConfig};
-use crate::history::{OpKind, OpResult, value_from_string, value_to_string};
+use crate::history::{OpKind, OpResult, WatchAction, value_from_string, value_to_string};
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
 
@@ -76,7 +76,44 @@ fn request(key: u32, kind: &OpKind, now: i64) -> ClientRequest {
         OpKind::Get { quorum } => ClientRequest::Get { key, recursive: false, sorted: false, quorum },
         // A pseudo-operation of the checker, never sent; a plain read if it ever were.
         OpKind::Expire { .. } => ClientRequest::Get { key, recursive: false, sorted: false, quorum: false },
+        OpKind::Watch { wait_index } => {
+            ClientRequest::Watch { key, recursive: false, stream: false, wait_index }
+        }
     }
+}
+
+/// What a watch's answer means for its client.
+#[derive(Debug, PartialEq, Eq)]
+enum WatchStep {
+    /// The member registered the watcher at this store index: keep waiting for its event.
+    Waiting { start_index: u64 },
+    /// The watch is over.
+    Done(OpResult),
+}
+
+/// Interprets one answer to a one-shot watch; `start_index` is the one `WatchStarted` gave, if any.
+fn watch_outcome(wait_index: Option<u64>, start_index: Option<u64>, answer: Answer) -> WatchStep {
+    let since = wait_index.or(start_index.map(|index| index + 1));
+    let result = match answer.result {
+        Ok(Reply::WatchStarted { start_index }) => return WatchStep::Waiting { start_index },
+        Ok(Reply::Event(event) | Reply::WatchEvent(event)) => OpResult::WatchEvent {
+            index: event.node.modified_index,
+            action: match event.action {
+                store::Action::Set => WatchAction::Set,
+                store::Action::Create => WatchAction::Create,
+                store::Action::CompareAndSwap => WatchAction::CompareAndSwap,
+                store::Action::Delete => WatchAction::Delete,
+                _ => WatchAction::Other,
+            },
+            value: event.node.value.as_deref().map(value_from_string),
+            since,
+        },
+        Ok(Reply::WatchClosed) => OpResult::WatchClosed,
+        Err(RequestError::Store(error)) if error.code == 401 => OpResult::WatchCleared { index: error.index },
+        // Anything else (the member stopped or was removed, an unexpected reply) tells nothing.
+        Ok(_) | Err(_) => OpResult::Failed,
+    };
+    WatchStep::Done(result)
 }
 
 /// Translates the node's answer into what the client saw.
@@ -114,6 +151,8 @@ pub struct NodeMember {
     in_flight: BTreeMap<u64, OpKind>,
     /// Membership requests in flight.
     member_requests: BTreeSet<u64>,
+    /// Watches in flight that the member registered: request id -> the store index it registered at.
+    watch_starts: BTreeMap<u64, u64>,
 }
 
 impl SimNode for NodeMember {
@@ -130,6 +169,18 @@ impl SimNode for NodeMember {
         self.node.submit(request_id, request(key, kind, now), now);
     }
 
+    fn watchers(&self) -> u64 {
+        self.node.store().stats().watchers
+    }
+
+    fn cancel(&mut self, request_id: u64, now: i64) {
+        if matches!(self.in_flight.remove(&request_id), Some(OpKind::Watch { .. })) {
+            self.watch_starts.remove(&request_id);
+            // Answers nothing (or `Removed` on a stopped member, which nobody waits for any more).
+            self.node.submit(request_id, ClientRequest::CancelWatch { watch_request_id: request_id }, now);
+        }
+    }
+
     fn process(&mut self) -> Result<NodeOutput, String> {
         let output = self.node.process().map_err(|error| error.to_string())?;
         let mut responses = Vec::with_capacity(output.answers.len());
@@ -137,6 +188,17 @@ impl SimNode for NodeMember {
         for answer in output.answers {
             if let Some(kind) = self.in_flight.remove(&answer.request_id) {
                 let request_id = answer.request_id;
+                if let OpKind::Watch { wait_index } = kind {
+                    let start_index = self.watch_starts.remove(&request_id);
+                    match watch_outcome(wait_index, start_index, answer) {
+                        WatchStep::Waiting { start_index } => {
+                            self.watch_starts.insert(request_id, start_index);
+                            self.in_flight.insert(request_id, kind);
+                        }
+                        WatchStep::Done(result) => responses.push((request_id, result)),
+                    }
+                    continue;
+                }
                 responses.push((request_id, outcome(&kind, answer)));
             } else if self.member_requests.remove(&answer.request_id) {
                 let result = match answer.result {
@@ -235,7 +297,12 @@ impl Backend for NodeBackend {
         }
         let disk: Arc<dyn Disk> = Arc::new(disk);
         let node = Node::open(node_config, disk).map_err(|error| error.to_string())?;
-        Ok(Box::new(NodeMember { node, in_flight: BTreeMap::new(), member_requests: BTreeSet::new() }))
+        Ok(Box::new(NodeMember {
+            node,
+            in_flight: BTreeMap::new(),
+            member_requests: BTreeSet::new(),
+            watch_starts: BTreeMap::new(),
+        }))
     }
 
     fn crash(&mut self, id: NodeId, seed: u64) {
@@ -274,9 +341,72 @@ impl Backend for NodeBackend {
         true
     }
 
+    fn supports_watches(&self) -> bool {
+        true
+    }
+
     fn planted_bugs(&self) -> Vec<String> {
         let mut names: Vec<String> = raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect();
         names.push("ack-before-durable".to_string());
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(result: Result<Reply, RequestError>) -> Answer {
+        Answer { request_id: 7, result, raft_index: 0, raft_term: 0 }
+    }
+
+    fn event(action: store::Action, value: Option<&str>, index: u64) -> store::Event {
+        store::Event {
+            action,
+            node: store::Node {
+                key: "/k0".to_string(),
+                value: value.map(str::to_string),
+                modified_index: index,
+                created_index: index,
+                ..store::Node::default()
+            },
+            prev_node: None,
+            etcd_index: index + 3,
+            refresh: false,
+        }
+    }
+
+    #[test]
+    fn a_watch_waits_after_registering_then_reports_its_event_from_the_registration_on() {
+        let started = watch_outcome(None, None, answer(Ok(Reply::WatchStarted { start_index: 41 })));
+        assert_eq!(started, WatchStep::Waiting { start_index: 41 });
+        let seen = watch_outcome(
+            None,
+            Some(41),
+            answer(Ok(Reply::WatchEvent(event(store::Action::CompareAndSwap, Some("12"), 44)))),
+        );
+        let expected = OpResult::WatchEvent {
+            index: 44,
+            action: WatchAction::CompareAndSwap,
+            value: Some(12),
+            since: Some(42),
+        };
+        assert_eq!(seen, WatchStep::Done(expected));
+    }
+
+    #[test]
+    fn a_watch_with_a_wait_index_reports_a_history_event_a_delete_a_close_or_a_401() {
+        let from_history =
+            watch_outcome(Some(5), None, answer(Ok(Reply::Event(event(store::Action::Delete, None, 9)))));
+        let expected =
+            OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(5) };
+        assert_eq!(from_history, WatchStep::Done(expected));
+        let closed = watch_outcome(Some(5), Some(8), answer(Ok(Reply::WatchClosed)));
+        assert_eq!(closed, WatchStep::Done(OpResult::WatchClosed));
+        let cleared = store::StoreError::event_index_cleared(900, 5, 1900);
+        let cleared = watch_outcome(Some(5), None, answer(Err(RequestError::Store(cleared))));
+        assert_eq!(cleared, WatchStep::Done(OpResult::WatchCleared { index: 1900 }));
+        let removed = watch_outcome(Some(5), None, answer(Err(RequestError::Removed)));
+        assert_eq!(removed, WatchStep::Done(OpResult::Failed));
     }
 }

@@ -64,6 +64,8 @@ impl KeySpace {
             (OpKind::Delete, None) => OpResult::NotFound { index: self.etcd_index },
             // This backend has no clock: the simulator never sends it TTLs (`supports_ttl`).
             (OpKind::SetTtl { .. } | OpKind::Expire { .. }, _) => OpResult::Failed,
+            // No event history here: watches are not modelled (`submit` refuses them).
+            (OpKind::Watch { .. }, _) => OpResult::Failed,
         }
     }
 
@@ -91,6 +93,8 @@ fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OpKind) -> Bytes {
         OpKind::Get { quorum } => (5, quorum as u64, 0),
         // Never sent to this backend; decodes as garbage (dropped).
         OpKind::SetTtl { .. } | OpKind::Expire { .. } => (0, 0, 0),
+        // Never proposed (`submit` refuses watches); `decode` rejects the code.
+        OpKind::Watch { wait_index } => (6, wait_index.unwrap_or(0), 0),
     };
     let mut bytes = Vec::with_capacity(37);
     bytes.extend_from_slice(&origin.to_le_bytes());
@@ -140,6 +144,11 @@ impl SimNode for RaftKvNode {
     }
 
     fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, _now: i64) {
+        if let OpKind::Watch { .. } = kind {
+            // This key space keeps no event history: refuse, certainly without effect.
+            self.responses.push((request_id, OpResult::Failed));
+            return;
+        }
         if let OpKind::Get { quorum: false } = kind {
             // Until it re-applied what it had committed before a restart, its state is older than
             // what it acknowledged then: refuse rather than serve it.
