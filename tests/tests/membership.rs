@@ -1,6 +1,7 @@
 //! Runtime reconfiguration with real `concord` processes: growing a cluster one member at a time while
 //! a client writes, removing the leader, replacing a failed member, `--force-new-cluster` recovery, the
-//! exit of a removed member, and one grow step driven by the real `etcdctl member add`.
+//! exit of a removed member, one grow step driven by the real `etcdctl member add`, strict
+//! reconfiguration, and a member that missed membership changes following a leader it does not know.
 //!
 //! Waits are generous and bounded; nothing asserts on timing.
 
@@ -13,7 +14,9 @@ use e2e::{
     wait_published,
 };
 
-const BASE_PORT: u16 = 33_000;
+/// Below Linux's ephemeral range (32768-60999 by default): the members' own outgoing connections
+/// cannot then take a port a member is about to listen on.
+const BASE_PORT: u16 = 26_000;
 const IP: &str = "127.0.0.1";
 const BUDGET: Duration = Duration::from_secs(60);
 
@@ -572,4 +575,102 @@ fn without_strict_reconfiguration_adding_a_member_beside_a_dead_one_is_accepted(
     assert_eq!(members(&urls[leader]).expect("members").len(), 4);
     assert!(!cluster.members[leader].log().contains("refusing a membership change"));
     write_somewhere(std::slice::from_ref(&urls[leader]), "/after-addition", "ok");
+}
+
+/// `member add` of a new member (through `via`), then starts it with `--initial-cluster-state
+/// existing` and `extra_flags`, and waits until it has published itself. Returns its index.
+fn grow_with(cluster: &mut Cluster, via: &str, name: &str, extra_flags: &[&str]) -> usize {
+    let spec = new_spec(name);
+    add_member(&[via.to_string()], &spec.peer_url(), BUDGET);
+    let data_dir = cluster.dir.0.join(name);
+    let mut args = member_args(&spec, &data_dir, &initial_cluster(cluster, &spec), "existing");
+    args.extend(extra_flags.iter().map(|flag| flag.to_string()));
+    let (peer_url, client_url) = (spec.peer_url(), spec.client_url());
+    cluster.members.push(Process::start(spec, args, data_dir));
+    let joined = cluster.members.last().unwrap();
+    assert!(
+        wait_published(&client_url, &peer_url, BUDGET),
+        "{name} never published itself:\n{}",
+        joined.log()
+    );
+    cluster.members.len() - 1
+}
+
+/// Removes member `id` through `via`, retrying until the cluster answers 204 (or 410: already gone).
+fn remove_member(cluster: &Cluster, via: &str, id: &str) {
+    let deadline = Instant::now() + BUDGET;
+    loop {
+        let response = e2e::request_with_timeout(via, "DELETE", &format!("/v2/members/{id}"), None, BUDGET);
+        match response {
+            Ok(response) if response.status == 204 || response.status == 410 => return,
+            other if Instant::now() >= deadline => {
+                let logs: Vec<String> =
+                    cluster.members.iter().map(|m| format!("== {}\n{}", m.spec.name, m.log())).collect();
+                panic!("removing {id} never succeeded: {other:?}\n{}", logs.join("\n"));
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_member_that_missed_the_changes_votes_for_and_follows_a_leader_it_does_not_know() {
+    // m1 is down while m4 and m5 join and m2 and m3 leave: the configuration becomes {m1, m4, m5}, of
+    // which m1 knows only itself. With m5 down too, m4 can win an election only with m1's vote, and m1
+    // must accept the stream of a member it has never heard of, and answer it, to give it (etcd's
+    // "remote" peers). Then m4 catches m1 up and the cluster writes again.
+    let relaxed = ["--strict-reconfig-check=false"];
+    let mut cluster = start_cluster_with(3, &relaxed);
+    cluster.wait_for_leader(BUDGET);
+    let urls = cluster.client_urls();
+    write_somewhere(&urls, "/before", "ok");
+    let ids: Vec<String> = urls.iter().map(|url| member_id_of(url)).collect();
+    cluster.members[0].kill9();
+
+    let m4 = grow_with(&mut cluster, &urls[1], "m4", &relaxed);
+    let m5 = grow_with(&mut cluster, &urls[1], "m5", &relaxed);
+    let (m4_url, m5_url) = (cluster.members[m4].spec.client_url(), cluster.members[m5].spec.client_url());
+    // Both newcomers vote before the old members leave (they join as learners and are promoted once
+    // caught up), so the new configuration keeps a quorum through the removals.
+    for newcomer in [&m4_url, &m5_url] {
+        let id = u64::from_str_radix(&member_id_of(newcomer), 16).expect("hex member id");
+        let deadline = Instant::now() + BUDGET;
+        while !cluster.members.iter().any(|member| {
+            member.log().lines().any(|line| {
+                line.contains("promoting caught-up learner to voter")
+                    && serde_json::from_str::<serde_json::Value>(line).ok().is_some_and(|line| {
+                        line["member"].as_str().and_then(|hex| u64::from_str_radix(hex, 16).ok()) == Some(id)
+                    })
+            })
+        }) {
+            assert!(Instant::now() < deadline, "{newcomer} was never promoted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    write_somewhere(&[m4_url.clone(), m5_url.clone()], "/after-promotions", "ok");
+    for (index, id) in [(1, &ids[1]), (2, &ids[2])] {
+        remove_member(&cluster, &m4_url, id);
+        cluster.members[index].wait_exit(BUDGET).expect("a removed member exits");
+    }
+    write_somewhere(&[m4_url.clone(), m5_url.clone()], "/in-the-new-configuration", "ok");
+    assert_eq!(member_ids(&m4_url), {
+        let mut expected = vec![ids[0].clone(), member_id_of(&m4_url), member_id_of(&m5_url)];
+        expected.sort();
+        expected
+    });
+
+    // m5 fails and m1 comes back from its old data: m4 needs m1's vote, and m1 does not know m4.
+    cluster.members[m5].kill9();
+    cluster.members[0].restart();
+    write_somewhere(std::slice::from_ref(&m4_url), "/after-m1-returned", "ok");
+    // m1 caught up with everything it missed, the membership included.
+    let m1_url = urls[0].clone();
+    let deadline = Instant::now() + BUDGET;
+    while get_value(&m1_url, "/after-m1-returned", false).as_deref() != Some("ok") {
+        assert!(Instant::now() < deadline, "m1 never caught up:\n{}", cluster.members[0].log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get_value(&m1_url, "/in-the-new-configuration", false).as_deref(), Some("ok"));
+    assert_eq!(member_ids(&m1_url), member_ids(&m4_url));
 }
