@@ -627,3 +627,36 @@ fn a_crash_that_kept_a_new_terms_entries_but_not_its_hard_state_restarts_in_that
     assert_eq!(cluster.get(follower, 3, "/before", false).as_deref(), Some("crash"));
     assert_eq!(cluster.get(follower, 4, "/after", false).as_deref(), Some("restart"));
 }
+
+#[test]
+fn the_rest_elect_after_the_leader_removes_itself_while_a_learner_waits_and_a_voter_is_down() {
+    // The shape of a stall seen once on real processes (end-to-end, timing-dependent): the core and
+    // node elect a successor here, with the waiting learner promoted by the new leader.
+    let mut cluster = Cluster::new(3, 1000);
+    let mut leader = cluster.elect();
+    let record = |id: NodeId| Member {
+        id,
+        name: format!("n{id}"),
+        peer_urls: vec![format!("http://127.0.0.1:{}", 2380 + id)],
+        ..Member::default()
+    };
+    let down = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.crash(down);
+    let added = member_request(&mut cluster, leader, 1, ClientRequest::AddMember { member: record(4) });
+    assert_eq!(added.result, Ok(Reply::MemberChanged));
+    start_joining(&mut cluster, record(4));
+    cluster.tick_all(10);
+    leader = cluster.leader().unwrap();
+    assert!(cluster.nodes[&leader].raft().conf_state().voters.contains(&4), "4 promoted");
+    let added = cluster.request(leader, 2, ClientRequest::AddMember { member: record(5) });
+    assert_eq!(added.result, Ok(Reply::MemberChanged));
+    start_joining(&mut cluster, record(5));
+    let removed = cluster.request(leader, 3, ClientRequest::RemoveMember { id: leader });
+    assert_eq!(removed.result, Ok(Reply::MemberChanged));
+    cluster.crash(leader);
+    cluster.tick_all(100);
+    let new_leader = cluster.leader().expect("the others elect a leader");
+    let conf = cluster.nodes[&new_leader].raft().conf_state().clone();
+    assert!(!conf.contains(leader) && conf.voters.contains(&5), "{conf:?}");
+    assert!(cluster.set(new_leader, 4, "/after", "ok").result.is_ok());
+}
