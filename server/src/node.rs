@@ -783,6 +783,18 @@ impl Node {
                     self.answer(request_id, Err(RequestError::MemberRemoved(id)));
                 } else if !self.members.contains_key(&id) {
                     self.answer(request_id, Err(RequestError::MemberNotFound(id)));
+                } else if let Some(waiting) = self.started_learner_awaiting_promotion(id) {
+                    // The operator counts a member added as a voter as a voter (etcd adds it as one),
+                    // but it votes only once the leader promotes it. A voter's removal that overtook
+                    // that promotion would leave fewer live voters than the operator counted: with
+                    // {m1 down, m3, m4} and m5 waiting, removing m3 gave {m1, m4}, which can never
+                    // elect again (issue 7). So the removal waits (500, retried) until the started
+                    // learner, which the leader promotes within a tick or so, is a voter.
+                    let why = format!(
+                        "member {waiting:x} was added as a voter and awaits its promotion; retry the removal \
+                         once it is promoted"
+                    );
+                    self.answer(request_id, Err(RequestError::Refused(why)));
                 } else {
                     let change = ConfChange {
                         changes: vec![raft::ConfChangeSingle {
@@ -951,6 +963,25 @@ impl Node {
             }
             Err(error) => self.answer(request_id, Err(propose_error(error))),
         }
+    }
+
+    /// A member other than `removing` that was added as a voter, has started (published its client
+    /// URLs, so it has the log up to its publish) and still waits as a learner for the leader to
+    /// promote it, if `removing` is a voter. Members added but never started do not hold removals
+    /// up: they may never come.
+    fn started_learner_awaiting_promotion(&self, removing: NodeId) -> Option<NodeId> {
+        if self.members.get(&removing).is_none_or(|member| member.is_learner) {
+            return None;
+        }
+        self.members
+            .values()
+            .find(|member| {
+                member.id != removing
+                    && member.is_learner
+                    && member.promote_when_caught_up
+                    && !member.client_urls.is_empty()
+            })
+            .map(|member| member.id)
     }
 
     fn peer_url_taken(&self, peer_urls: &[String], except: Option<NodeId>) -> bool {

@@ -674,3 +674,48 @@ fn a_member_that_missed_the_changes_votes_for_and_follows_a_leader_it_does_not_k
     assert_eq!(get_value(&m1_url, "/in-the-new-configuration", false).as_deref(), Some("ok"));
     assert_eq!(member_ids(&m1_url), member_ids(&m4_url));
 }
+
+#[test]
+fn the_rest_elect_after_the_leader_removes_itself_while_a_learner_waits_and_a_voter_is_down() {
+    // Issue 7's stall, with real processes: of m1..m3 one follower (m1) is down; m4 and m5 join (as
+    // voters, to the operator, as in etcd) and at once, without waiting for their promotions, the
+    // leader (m2) and then m3 are removed. The configuration the operator asked for, {m1, m4, m5},
+    // has two live voters of three and must elect and write. m5 was still a learner when the removals
+    // came: a removal that overtook its promotion left {m1, m4} (the new leader's AddVoter for m5
+    // had to wait behind it), which lost its quorum for good. Removals now wait (500, retried) while
+    // a started member added as a voter awaits its promotion.
+    let relaxed = ["--strict-reconfig-check=false"];
+    let mut cluster = start_cluster_with(3, &relaxed);
+    let leader = cluster.wait_for_leader(BUDGET);
+    let urls = cluster.client_urls();
+    write_somewhere(&urls, "/before", "ok");
+    let down = (0..3).find(|index| *index != leader).expect("a follower");
+    let other = (0..3).find(|index| *index != leader && *index != down).expect("another follower");
+    let leader_id = member_id_of(&urls[leader]);
+    let down_id = member_id_of(&urls[down]);
+    cluster.members[down].kill9();
+
+    let m4 = grow_with(&mut cluster, &urls[leader], "m4", &relaxed);
+    let m5 = grow_with(&mut cluster, &urls[leader], "m5", &relaxed);
+    let m4_url = cluster.members[m4].spec.client_url();
+    let m5_url = cluster.members[m5].spec.client_url();
+    remove_member(&cluster, &m4_url, &leader_id);
+    cluster.members[leader].wait_exit(BUDGET).expect("the removed leader exits");
+    let other_id = member_id_of(&urls[other]);
+    remove_member(&cluster, &m4_url, &other_id);
+    cluster.members[other].wait_exit(BUDGET).expect("the removed member exits");
+
+    let rest = [m4_url.clone(), m5_url.clone()];
+    let deadline = Instant::now() + BUDGET;
+    while !rest.iter().any(|url| put(url, "/after-the-leader-left", "ok").is_ok_and(|r| r.status < 300)) {
+        if Instant::now() >= deadline {
+            let logs: Vec<String> =
+                cluster.members.iter().map(|m| format!("== {}\n{}", m.spec.name, m.log())).collect();
+            panic!("the rest never wrote after the leader left:\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut expected = vec![down_id, member_id_of(&m4_url), member_id_of(&m5_url)];
+    expected.sort();
+    assert_eq!(member_ids(&m4_url), expected);
+}
