@@ -269,6 +269,10 @@ fn etcdctl_member_add_output_starts_the_new_member_unchanged() {
     let mut cluster = Cluster::start(1, IP, BASE_PORT);
     cluster.wait_for_leader(BUDGET);
     let urls = cluster.client_urls();
+    // etcdctl syncs its endpoints from the published client URLs first ("etcd cluster has no published
+    // client endpoints" before the member published itself, against etcd too).
+    let first_peer_url = cluster.members[0].spec.peer_url();
+    assert!(wait_published(&urls[0], &first_peer_url, BUDGET), "m1 never published itself");
     let spec = new_spec("m2");
     let (code, stdout, stderr) = e2e::etcdctl(&urls[0], &["member", "add", "m2", &spec.peer_url()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
