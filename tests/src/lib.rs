@@ -236,6 +236,16 @@ impl Cluster {
 
     /// Waits until every running member reports the same leader; returns that leader's index in
     /// `members`.
+    /// Whether the leader has published itself (its name and client URLs are in `/v2/members`), as
+    /// etcdctl needs: it syncs its endpoints from the published client URLs and fails with "no
+    /// published client endpoints" before any member has, a few milliseconds after the first leader.
+    fn leader_published(&self, leader: usize) -> bool {
+        let spec = &self.members[leader].spec;
+        let Ok(list) = members(&spec.client_url()) else { return false };
+        let peer_url = spec.peer_url();
+        list.iter().any(|entry| entry.2.contains(&peer_url) && !entry.1.is_empty())
+    }
+
     pub fn wait_for_leader(&mut self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
@@ -249,6 +259,7 @@ impl Cluster {
                 && let Some(index) = self.members.iter().position(|member| {
                     self_stats(&member.spec.client_url()).is_some_and(|stats| stats.id == leader)
                 })
+                && self.leader_published(index)
             {
                 return index;
             }
