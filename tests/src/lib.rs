@@ -243,7 +243,8 @@ impl Cluster {
         let spec = &self.members[leader].spec;
         let Ok(list) = members(&spec.client_url()) else { return false };
         let peer_url = spec.peer_url();
-        list.iter().any(|entry| entry.2.contains(&peer_url) && !entry.1.is_empty())
+        // Client URLs, not the name: members of a new cluster have their names from --initial-cluster.
+        list.iter().any(|entry| entry.2.contains(&peer_url) && !entry.3.is_empty())
     }
 
     pub fn wait_for_leader(&mut self, timeout: Duration) -> usize {
@@ -460,7 +461,11 @@ pub fn wait_published(url: &str, peer_url: &str, budget: Duration) -> bool {
     let deadline = Instant::now() + budget;
     loop {
         if let Ok(list) = members(url)
-            && list.iter().any(|member| member.2.iter().any(|p| p == peer_url) && !member.1.is_empty())
+            && list.iter().any(|member| {
+                // Name and client URLs: members of a new cluster have their names from
+                // --initial-cluster before they publish, joiners get both at once.
+                member.2.iter().any(|p| p == peer_url) && !member.1.is_empty() && !member.3.is_empty()
+            })
         {
             return true;
         }
