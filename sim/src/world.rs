@@ -1077,6 +1077,28 @@ impl<'a> World<'a> {
         };
         let endpoints = self.endpoints();
         let node = endpoints[self.rng.random_range(0..endpoints.len())];
+        let (request_id, op_index) = self.invoke(client, node, key, &kind);
+        let member = self.members.get_mut(&node).expect("member exists");
+        let Some(target) = member.node.as_mut() else {
+            // Connection refused: certainly not executed; try again after a pause.
+            let operation = &mut self.history[op_index];
+            operation.result = OpResult::Failed;
+            operation.returned_at = self.now;
+            let think = self.plan.think_time.max(MILLISECOND);
+            self.schedule(self.now + think, Event::ClientNext { client });
+            return;
+        };
+        let wall = member.clock.now(self.now);
+        target.submit(request_id, key, &kind, wall);
+        self.clients[client].pending = Some((request_id, op_index));
+        self.request_owner.insert(request_id, (client, op_index));
+        self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
+        self.request_process(node);
+    }
+
+    /// Records a client's request in the history (ambiguous until answered) and in the trace; returns
+    /// its request ID and its place in the history.
+    fn invoke(&mut self, client: usize, node: NodeId, key: u32, kind: &OpKind) -> (u64, usize) {
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let op_index = self.history.len();
@@ -1097,22 +1119,7 @@ impl<'a> World<'a> {
                 self.now
             );
         }
-        let member = self.members.get_mut(&node).expect("member exists");
-        let Some(target) = member.node.as_mut() else {
-            // Connection refused: certainly not executed; try again after a pause.
-            let operation = &mut self.history[op_index];
-            operation.result = OpResult::Failed;
-            operation.returned_at = self.now;
-            let think = self.plan.think_time.max(MILLISECOND);
-            self.schedule(self.now + think, Event::ClientNext { client });
-            return;
-        };
-        let wall = member.clock.now(self.now);
-        target.submit(request_id, key, &kind, wall);
-        self.clients[client].pending = Some((request_id, op_index));
-        self.request_owner.insert(request_id, (client, op_index));
-        self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
-        self.request_process(node);
+        (request_id, op_index)
     }
 
     fn client_response(&mut self, request_id: u64, result: OpResult) {
@@ -1595,26 +1602,7 @@ impl<'a> World<'a> {
         let kind = OpKind::Watch { wait_index };
         let endpoints = self.endpoints();
         let node = endpoints[self.watch_rng.random_range(0..endpoints.len())];
-        let request_id = self.next_request_id;
-        self.next_request_id += 1;
-        let op_index = self.history.len();
-        self.history.push(Operation {
-            client: client as u32,
-            node,
-            key,
-            kind: kind.clone(),
-            invoked_at: self.now,
-            returned_at: NEVER,
-            result: OpResult::Ambiguous,
-        });
-        self.hash.word(request_id);
-        self.hash.word(node);
-        if self.trace {
-            println!(
-                "{:>14}   client {client} -> node {node}: request {request_id} k{key} {kind:?}",
-                self.now
-            );
-        }
+        let (request_id, op_index) = self.invoke(client, node, key, &kind);
         let member = self.members.get_mut(&node).expect("member exists");
         let Some(target) = member.node.as_mut() else {
             // Connection refused: nothing was registered.
