@@ -819,6 +819,20 @@ impl Node {
             }
             ClientRequest::Publish { name, client_urls } => {
                 let id = self.config.id;
+                // A member added as a voter publishes itself ("started", in etcd's words) only once it
+                // votes. It joins as a learner and the leader promotes it when it has caught up; until
+                // then operators and the strict reconfiguration check must not count it as a running
+                // voter (killing two of five right after the fifth reports healthy must leave a
+                // quorum, as with etcd, which adds voters directly). The shell retries.
+                let explicit_learner = self
+                    .members
+                    .get(&id)
+                    .is_some_and(|member| member.is_learner && !member.promote_when_caught_up);
+                if !self.raft.conf_state().is_voter(id) && !explicit_learner {
+                    let why = "not a voter yet: a member publishes itself once the leader promoted it";
+                    self.answer(request_id, Err(RequestError::Refused(why.to_string())));
+                    return;
+                }
                 self.submit_proposal(request_id, Operation::Publish { id, name, client_urls });
             }
         }
