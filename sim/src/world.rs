@@ -1078,18 +1078,12 @@ impl<'a> World<'a> {
         let endpoints = self.endpoints();
         let node = endpoints[self.rng.random_range(0..endpoints.len())];
         let (request_id, op_index) = self.invoke(client, node, key, &kind);
-        let member = self.members.get_mut(&node).expect("member exists");
-        let Some(target) = member.node.as_mut() else {
+        if !self.submit(node, request_id, op_index, key, &kind) {
             // Connection refused: certainly not executed; try again after a pause.
-            let operation = &mut self.history[op_index];
-            operation.result = OpResult::Failed;
-            operation.returned_at = self.now;
             let think = self.plan.think_time.max(MILLISECOND);
             self.schedule(self.now + think, Event::ClientNext { client });
             return;
-        };
-        let wall = member.clock.now(self.now);
-        target.submit(request_id, key, &kind, wall);
+        }
         self.clients[client].pending = Some((request_id, op_index));
         self.request_owner.insert(request_id, (client, op_index));
         self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
@@ -1120,6 +1114,21 @@ impl<'a> World<'a> {
             );
         }
         (request_id, op_index)
+    }
+
+    /// Hands a recorded request to its member; false (and the operation marked failed) when the
+    /// member is down, like a refused connection.
+    fn submit(&mut self, node: NodeId, request_id: u64, op_index: usize, key: u32, kind: &OpKind) -> bool {
+        let member = self.members.get_mut(&node).expect("member exists");
+        let Some(target) = member.node.as_mut() else {
+            let operation = &mut self.history[op_index];
+            operation.result = OpResult::Failed;
+            operation.returned_at = self.now;
+            return false;
+        };
+        let wall = member.clock.now(self.now);
+        target.submit(request_id, key, kind, wall);
+        true
     }
 
     fn client_response(&mut self, request_id: u64, result: OpResult) {
@@ -1603,16 +1612,9 @@ impl<'a> World<'a> {
         let endpoints = self.endpoints();
         let node = endpoints[self.watch_rng.random_range(0..endpoints.len())];
         let (request_id, op_index) = self.invoke(client, node, key, &kind);
-        let member = self.members.get_mut(&node).expect("member exists");
-        let Some(target) = member.node.as_mut() else {
-            // Connection refused: nothing was registered.
-            let operation = &mut self.history[op_index];
-            operation.result = OpResult::Failed;
-            operation.returned_at = self.now;
-            return;
-        };
-        let wall = member.clock.now(self.now);
-        target.submit(request_id, key, &kind, wall);
+        if !self.submit(node, request_id, op_index, key, &kind) {
+            return; // connection refused: nothing was registered
+        }
         self.clients[client].watch = Some((request_id, op_index));
         self.request_owner.insert(request_id, (client, op_index));
         self.schedule(self.now + self.plan.watch_timeout, Event::ClientTimeout { client, request_id });
