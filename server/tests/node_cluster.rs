@@ -338,13 +338,7 @@ fn a_member_added_to_a_single_node_cluster_joins_as_learner_and_is_promoted_once
     assert!(cluster.set(1, 3, "/while-joining", "ok").result.is_ok());
     assert!(cluster.nodes[&1].raft().conf_state().learners.contains(&2));
 
-    cluster.members.push(new_member);
-    cluster.disks.insert(2, MemDisk::new());
-    *cluster.incarnations.entry(2).or_insert(0) += 1;
-    let mut config = cluster.config(2);
-    config.join_existing = true;
-    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&2].clone());
-    cluster.nodes.insert(2, Node::open(config, disk).expect("joining node opens"));
+    start_joining(&mut cluster, new_member);
     cluster.tick_all(10);
     assert!(cluster.nodes[&1].raft().conf_state().voters.contains(&2), "promoted to voter");
     assert_eq!(cluster.get(2, 4, "/while-joining", false).as_deref(), Some("ok"));
@@ -445,13 +439,7 @@ fn a_failed_member_is_replaced_by_a_new_one_that_catches_up() {
     let added =
         member_request(&mut cluster, leader, 101, ClientRequest::AddMember { member: replacement.clone() });
     assert_eq!(added.result, Ok(Reply::MemberChanged));
-    cluster.members.push(replacement);
-    cluster.disks.insert(4, MemDisk::new());
-    *cluster.incarnations.entry(4).or_insert(0) += 1;
-    let mut config = cluster.config(4);
-    config.join_existing = true;
-    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&4].clone());
-    cluster.nodes.insert(4, Node::open(config, disk).expect("replacement opens"));
+    start_joining(&mut cluster, replacement);
     cluster.tick_all(20);
     let leader = cluster.leader().expect("a leader");
     let voters = cluster.nodes[&leader].raft().conf_state().voters.clone();
