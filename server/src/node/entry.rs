@@ -1,0 +1,56 @@
+//! What a log entry carries: a normal entry is a `Proposal` (the requester's identity and one
+//! `Operation`); a conf change carries a `ConfContext` (the requester's identity and, for additions, the
+//! new member's record). Both are encoded by the codec; every member decodes the same bytes alike.
+
+use raft::NodeId;
+use serde::{Deserialize, Serialize};
+use store::Command;
+
+use super::Member;
+
+/// A normal log entry's payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Proposal {
+    /// The member that took the client request, with its incarnation and a sequence number: only
+    /// that member answers, and only in the same run of its process.
+    pub(super) origin: NodeId,
+    pub(super) incarnation: u64,
+    pub(super) seq: u64,
+    pub(super) operation: Operation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum Operation {
+    Store(Command),
+    /// New peer URLs for an existing member.
+    UpdateMember {
+        id: NodeId,
+        peer_urls: Vec<String>,
+    },
+    /// The cluster version, proposed once by a leader when every member has published (etcd's
+    /// `/0/version`).
+    ClusterVersion {
+        version: String,
+    },
+    /// A member's name and client URLs.
+    Publish {
+        id: NodeId,
+        name: String,
+        client_urls: Vec<String>,
+    },
+}
+
+/// The identity of the request behind a conf change, carried at the front of its context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ConfTag {
+    pub(super) origin: NodeId,
+    pub(super) incarnation: u64,
+    pub(super) seq: u64,
+}
+
+/// A conf change's context: who asked, and the new member's record for additions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ConfContext {
+    pub(super) tag: ConfTag,
+    pub(super) member: Option<Member>,
+}

@@ -1,0 +1,61 @@
+//! Linearizable reads (ReadIndex): a confirmed read index waits until it is applied, then the read is
+//! served from the local store.
+
+use raft::ReadState;
+
+use super::requests::Waiting;
+use super::requests::propose_error;
+use super::{Node, Reply, RequestError};
+
+impl Node {
+    /// A read. Plain reads are served from the local store at once, except that until one linearizable
+    /// read has been served since the process started, they go through ReadIndex too: the commit index
+    /// is persisted lazily, so a restarted member may have replayed less than it had applied (and
+    /// acknowledged) before the crash; a confirmed read index brings it back past everything it ever
+    /// acknowledged.
+    pub(super) fn submit_read(
+        &mut self,
+        request_id: u64,
+        key: String,
+        recursive: bool,
+        sorted: bool,
+        quorum: bool,
+    ) {
+        if !quorum && self.read_barrier_passed {
+            let result = self.store.get(&key, recursive, sorted, self.now);
+            self.answer(request_id, result.map(Reply::Event).map_err(RequestError::Store));
+            return;
+        }
+        if !self.admit(request_id) {
+            return;
+        }
+        let context = self.next_context();
+        match self.raft.read_index(context) {
+            Ok(()) => self.wait_for(context, request_id, Waiting::Read { key, recursive, sorted }),
+            Err(error) => self.answer(request_id, Err(propose_error(error))),
+        }
+    }
+
+    pub(super) fn on_read_state(&mut self, read_state: ReadState) {
+        if let Some(pending) = self.pending.remove(&read_state.context) {
+            self.reads_to_serve.push((read_state.index, pending));
+        }
+    }
+
+    pub(super) fn serve_confirmed_reads(&mut self) {
+        if self.reads_to_serve.is_empty() {
+            return;
+        }
+        let applied = self.raft.applied_index();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.reads_to_serve).into_iter().partition(|(index, _)| *index <= applied);
+        self.reads_to_serve = waiting;
+        for (_, pending) in ready {
+            self.read_barrier_passed = true;
+            if let Waiting::Read { key, recursive, sorted } = &pending.waiting {
+                let result = self.store.get(key, *recursive, *sorted, self.now);
+                self.answer(pending.request_id, result.map(Reply::Event).map_err(RequestError::Store));
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Snapshots: the node's snapshot payload (store, membership, exactly-once table, cluster version),
+//! taking one every `snapshot_count` applied entries, and installing a leader's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use raft::{NodeId, Snapshot, SnapshotMeta};
+use serde::{Deserialize, Serialize};
+use store::Store;
+
+use super::{Member, Node, NodeError, Reply, SNAPSHOT_DATA_VERSION};
+use crate::codec;
+use crate::wal::WalSnapshot;
+
+/// The payload of a node snapshot: the store's own snapshot plus the membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct NodeSnapshotData {
+    pub(super) version: u32,
+    pub(super) members: BTreeMap<NodeId, Member>,
+    pub(super) removed: BTreeSet<NodeId>,
+    pub(super) applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    pub(super) cluster_version: Option<String>,
+    pub(super) store: Vec<u8>,
+}
+
+pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
+    let data: NodeSnapshotData =
+        codec::decode(bytes).map_err(|error| NodeError::SnapshotData(format!("undecodable: {error}")))?;
+    if data.version != SNAPSHOT_DATA_VERSION {
+        return Err(NodeError::SnapshotData(format!("unknown snapshot data version {}", data.version)));
+    }
+    Ok(data)
+}
+
+impl Node {
+    /// Writes a snapshot file and compacts the log once `snapshot_count` entries were applied since
+    /// the last one.
+    pub(super) fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        let applied = self.raft.applied_index();
+        if applied < self.snapshot_index + self.config.snapshot_count.max(1) {
+            return Ok(());
+        }
+        let (Some(term), Some(conf_state)) = (self.raft.term_at(applied), self.raft.conf_state_at(applied))
+        else {
+            return Ok(());
+        };
+        let data = NodeSnapshotData {
+            version: SNAPSHOT_DATA_VERSION,
+            members: self.members.clone(),
+            removed: self.removed.clone(),
+            applied_requests: self.applied_requests.clone(),
+            cluster_version: self.cluster_version.clone(),
+            store: self.store.snapshot(),
+        };
+        let snapshot = Snapshot {
+            meta: SnapshotMeta { index: applied, term, conf_state },
+            data: Bytes::from(codec::encode(&data)),
+        };
+        self.snapshotter.save(&snapshot)?;
+        self.wal.save_snapshot_marker(WalSnapshot { index: applied, term })?;
+        self.wal.sync()?;
+        assert!(applied > self.snapshot_index, "a snapshot that is not newer than the last one");
+        self.snapshot_index = applied;
+        let compact_to = applied.saturating_sub(self.config.snapshot_catchup_entries);
+        self.raft.compact(snapshot, compact_to);
+        self.wal.release_to(applied)?;
+        tracing::info!(member = %format!("{:x}", self.config.id), index = applied, term, "saved snapshot");
+        Ok(())
+    }
+
+    /// Persists a leader's snapshot (file, then the WAL marker that voids the older log) and restores
+    /// the store and membership from it. Watchers of the replaced store end.
+    pub(super) fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
+        let data = decode_snapshot_data(&snapshot.data)?;
+        let store =
+            Store::restore(&data.store).map_err(|error| NodeError::SnapshotData(error.to_string()))?;
+        self.snapshotter.save(snapshot)?;
+        self.wal.save_installed_snapshot_marker(WalSnapshot {
+            index: snapshot.meta.index,
+            term: snapshot.meta.term,
+        })?;
+        self.wal.sync()?;
+        self.store = store;
+        self.members = data.members;
+        self.membership_version += 1;
+        self.removed = data.removed;
+        self.applied_requests = data.applied_requests;
+        self.cluster_version = data.cluster_version;
+        if self.removed.contains(&self.config.id) {
+            self.removed_self = true;
+        }
+        assert!(snapshot.meta.index > self.last_applied_index, "installed a snapshot that is not newer");
+        self.snapshot_index = snapshot.meta.index;
+        self.last_applied_index = snapshot.meta.index;
+        let watches: Vec<u64> = self.watch_requests.values().map(|(request_id, _)| *request_id).collect();
+        for request_id in watches {
+            self.answer(request_id, Ok(Reply::WatchClosed));
+        }
+        self.watch_requests.clear();
+        self.watchers_by_request.clear();
+        tracing::info!(member = %format!("{:x}", self.config.id), index = snapshot.meta.index, "installed leader snapshot");
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! The node's public API types: how a member is configured (`NodeConfig`), what a client asks
+//! (`ClientRequest`) and is answered (`Answer`, `Reply`, `RequestError`), what one `process()` hands the
+//! shell (`Output`), why a node stops (`NodeError`), and the members as the cluster knows them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use raft::{Index, Message, NodeId, Role, SoftState, Term};
+use serde::{Deserialize, Serialize};
+use store::{Command, Event, StoreError};
+
+use crate::snap::SnapError;
+use crate::wal::WalError;
+
+/// Watchers one member serves at once unless `--max-watchers` says otherwise.
+pub const DEFAULT_MAX_WATCHERS: usize = 100_000;
+
+/// A member as the cluster knows it: etcd's `/v2/members` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: NodeId,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    /// Learners replicate the log but do not vote.
+    pub is_learner: bool,
+    /// A member added as a voter joins as a learner first and the leader promotes it once it has
+    /// caught up, so adding a member never costs the cluster its quorum (a 1-member cluster that
+    /// adds a second member keeps accepting writes).
+    pub promote_when_caught_up: bool,
+}
+
+/// How to start one member.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub cluster_id: u64,
+    /// The members of a brand-new cluster (`--initial-cluster`); ignored when the data dir has data.
+    pub initial_members: Vec<Member>,
+    /// `--initial-cluster-state existing`: this member joins a running cluster, so it starts with no
+    /// configuration of its own and never campaigns before the leader has told it the membership.
+    pub join_existing: bool,
+    /// `--force-new-cluster`: on open, drop the uncommitted tail of the log and append (and commit
+    /// locally) changes that remove every other member, so this member restarts alone with every
+    /// committed write (disaster recovery after losing a quorum for good).
+    pub force_new_cluster: bool,
+    pub election_tick: u32,
+    pub heartbeat_tick: u32,
+    /// Applied entries between two snapshots (`--snapshot-count`).
+    pub snapshot_count: u64,
+    /// Entries kept in the log behind a snapshot so that slightly slow followers catch up from the
+    /// log rather than by a whole snapshot (etcd keeps 5000).
+    pub snapshot_catchup_entries: u64,
+    /// Ticks after which a request that was not answered fails with a timeout (its outcome unknown).
+    pub request_timeout_ticks: u64,
+    /// Ticks between two TTL sync proposals of the leader (etcd: 500 ms).
+    pub sync_interval_ticks: u64,
+    pub data_dir: PathBuf,
+    /// `--wal-dir`; `<data-dir>/member/wal` when not given.
+    pub wal_dir: Option<PathBuf>,
+    pub max_wals: usize,
+    pub max_snapshots: usize,
+    /// Watchers this member serves at once at most; beyond it a watch is refused (`--max-watchers`).
+    pub max_watchers: usize,
+    /// Seeds the Raft core's RNG.
+    pub seed: u64,
+    /// Distinguishes this run of the process from earlier ones, so that an entry proposed before a
+    /// restart is never mistaken for a request of this run (production: start time; simulator: count).
+    pub incarnation: u64,
+    #[cfg(feature = "planted-bugs")]
+    pub planted_bug: Option<PlantedBug>,
+}
+
+impl NodeConfig {
+    /// etcd's defaults at one tick = 100 ms for a member `id` of the cluster `initial_members`.
+    pub fn new(id: NodeId, cluster_id: u64, initial_members: Vec<Member>, data_dir: PathBuf) -> NodeConfig {
+        NodeConfig {
+            id,
+            cluster_id,
+            initial_members,
+            join_existing: false,
+            force_new_cluster: false,
+            election_tick: 10,
+            heartbeat_tick: 1,
+            snapshot_count: 100_000,
+            snapshot_catchup_entries: 5_000,
+            request_timeout_ticks: 70,
+            sync_interval_ticks: 5,
+            data_dir,
+            wal_dir: None,
+            max_wals: 5,
+            max_snapshots: 5,
+            max_watchers: DEFAULT_MAX_WATCHERS,
+            seed: id,
+            incarnation: 0,
+            #[cfg(feature = "planted-bugs")]
+            planted_bug: None,
+        }
+    }
+    pub(super) fn wal_dir(&self) -> PathBuf {
+        self.wal_dir.clone().unwrap_or_else(|| self.data_dir.join("member").join("wal"))
+    }
+    pub(super) fn snap_dir(&self) -> PathBuf {
+        self.data_dir.join("member").join("snap")
+    }
+}
+
+/// Known bugs the simulator must catch: Raft's own (forwarded to the core) and the node's.
+#[cfg(feature = "planted-bugs")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    Raft(raft::PlantedBug),
+    /// Acknowledge Raft persistence (and so answer clients) without fsyncing the WAL.
+    AckBeforeDurable,
+}
+
+#[cfg(feature = "planted-bugs")]
+impl std::str::FromStr for PlantedBug {
+    type Err = String;
+    fn from_str(name: &str) -> Result<PlantedBug, String> {
+        if name == "AckBeforeDurable" {
+            return Ok(PlantedBug::AckBeforeDurable);
+        }
+        name.parse::<raft::PlantedBug>()
+            .map(PlantedBug::Raft)
+            .map_err(|_| format!("unknown planted bug {name:?}"))
+    }
+}
+
+/// What a client asks a member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRequest {
+    /// A write, proposed through Raft and answered once applied on this member.
+    Write(Command),
+    /// A read: `quorum` reads are linearizable (ReadIndex), others read this member's store.
+    Get {
+        key: String,
+        recursive: bool,
+        sorted: bool,
+        quorum: bool,
+    },
+    /// A watch (`wait=true`): answered by `WatchStarted` or at once by an event from the history,
+    /// then by `WatchEvent`s (one for a one-shot watch, every one for a stream).
+    Watch {
+        key: String,
+        recursive: bool,
+        stream: bool,
+        wait_index: Option<u64>,
+    },
+    /// Forget the watch started by the request with this id (its client went away).
+    CancelWatch {
+        watch_request_id: u64,
+    },
+    /// Membership changes (`/v2/members`).
+    AddMember {
+        member: Member,
+    },
+    RemoveMember {
+        id: NodeId,
+    },
+    UpdateMember {
+        id: NodeId,
+        peer_urls: Vec<String>,
+    },
+    /// This member announces its name and client URLs to the cluster once it runs (etcd's publish),
+    /// so `/v2/members` and `cluster-health` can show them.
+    Publish {
+        name: String,
+        client_urls: Vec<String>,
+    },
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Event(Event),
+    /// A watcher waits; `start_index` is the store index to send in `X-Etcd-Index` at once.
+    WatchStarted {
+        start_index: u64,
+    },
+    WatchEvent(Event),
+    /// The watch ended without an event (the watcher fell behind or the store was replaced).
+    WatchClosed,
+    /// A membership change was applied.
+    MemberChanged,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The store refused the operation (etcd's error codes).
+    Store(StoreError),
+    /// No leader is known; nothing was proposed.
+    NoLeader,
+    /// The request was not answered in time; a write may or may not have been applied.
+    Timeout,
+    /// Raft refused the proposal for another reason; nothing was proposed.
+    Refused(String),
+    /// This member was removed from the cluster.
+    Removed,
+    /// A membership request names an unknown member.
+    MemberNotFound(NodeId),
+    /// A membership request names a member that was removed.
+    MemberRemoved(NodeId),
+    /// A membership request would add a peer URL some member already has.
+    PeerUrlExists,
+    /// The member already serves `max_watchers` watchers; nothing was registered.
+    TooManyWatchers,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Store(error) => write!(f, "{}: {} ({})", error.code, error.message, error.cause),
+            RequestError::NoLeader => f.write_str("no leader"),
+            RequestError::Timeout => f.write_str("request timed out"),
+            RequestError::Refused(why) => write!(f, "proposal refused: {why}"),
+            RequestError::Removed => f.write_str("this member has been permanently removed from the cluster"),
+            RequestError::MemberNotFound(id) => write!(f, "No such member: {id:x}"),
+            RequestError::MemberRemoved(id) => write!(f, "Member permanently removed: {id:x}"),
+            RequestError::PeerUrlExists => f.write_str("membership: peerURL exists"),
+            RequestError::TooManyWatchers => f.write_str("etcdserver: too many watchers"),
+        }
+    }
+}
+
+/// The answer to one request, with the Raft position it was answered at (etcd's `X-Raft-Index` and
+/// `X-Raft-Term` headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub request_id: u64,
+    pub result: Result<Reply, RequestError>,
+    pub raft_index: Index,
+    pub raft_term: Term,
+}
+
+/// What one `process()` produced for the shell to carry out.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Raft messages to send to peers.
+    pub messages: Vec<Message>,
+    /// Client answers to deliver.
+    pub answers: Vec<Answer>,
+    /// Set when the leader or this member's role changed.
+    pub soft_state: Option<SoftState>,
+    /// Set when this member learned that it was removed: the process should exit.
+    pub removed: bool,
+}
+
+/// Why the node cannot go on. A node that returned one must be stopped: its disk state is unknown.
+#[derive(Debug)]
+pub enum NodeError {
+    Wal(WalError),
+    Snap(SnapError),
+    Start(raft::StartError),
+    /// The data directory belongs to another member or cluster, or is otherwise unusable.
+    DataDir(String),
+    /// A snapshot, from disk or from the leader, could not be decoded or restored.
+    SnapshotData(String),
+    /// The node already failed; the first error says why.
+    Failed(String),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Wal(error) => write!(f, "wal: {error}"),
+            NodeError::Snap(error) => write!(f, "snapshot: {error}"),
+            NodeError::Start(error) => write!(f, "{error}"),
+            NodeError::DataDir(why) => write!(f, "data dir: {why}"),
+            NodeError::SnapshotData(why) => write!(f, "snapshot data: {why}"),
+            NodeError::Failed(why) => write!(f, "node stopped after an earlier failure: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+impl From<WalError> for NodeError {
+    fn from(error: WalError) -> NodeError {
+        NodeError::Wal(error)
+    }
+}
+
+impl From<SnapError> for NodeError {
+    fn from(error: SnapError) -> NodeError {
+        NodeError::Snap(error)
+    }
+}
+
+/// A cheap copy of what the HTTP layer shows about this member.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub cluster_id: u64,
+    pub leader: Option<NodeId>,
+    pub role: Option<Role>,
+    pub term: Term,
+    pub commit_index: Index,
+    pub applied_index: Index,
+    pub last_index: Index,
+    pub store_index: u64,
+    pub members: Vec<Member>,
+    /// Watchers registered now, and watches refused because `max_watchers` were registered.
+    pub watchers: usize,
+    pub watchers_refused: u64,
+}
