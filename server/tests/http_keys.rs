@@ -250,7 +250,10 @@ async fn keep_alive_connection_serves_many_requests() {
 #[tokio::test]
 async fn cors_list_echoes_allowed_origins_and_omits_headers_for_others() {
     // etcd 3.4 with --cors=<list>: the allowed request Origin is echoed; other origins get no CORS headers.
-    let options = server::http::ServeOptions { cors: vec!["http://good.example".to_string()] };
+    let options = server::http::ServeOptions {
+        cors: vec!["http://good.example".to_string()],
+        ..server::http::ServeOptions::default()
+    };
     let address = http_common::start_with_options(options).await;
     let answer_for = |origin: &'static str| async move {
         let mut sender = http_common::connect(address).await;

@@ -26,6 +26,8 @@ struct Cluster {
     snapshot_count: u64,
     /// Deliver every forwarded proposal twice (a duplicating network).
     duplicate_proposals: bool,
+    /// `--max-watchers` of every member.
+    max_watchers: usize,
 }
 
 impl Cluster {
@@ -48,6 +50,7 @@ impl Cluster {
             now: 1_700_000_000 * SECOND,
             snapshot_count,
             duplicate_proposals: false,
+            max_watchers: server::node::DEFAULT_MAX_WATCHERS,
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -62,6 +65,7 @@ impl Cluster {
         config.snapshot_count = self.snapshot_count;
         config.snapshot_catchup_entries = 2;
         config.seed = id * 7919;
+        config.max_watchers = self.max_watchers;
         config.incarnation = self.incarnations.get(&id).copied().unwrap_or(0);
         config
     }
@@ -308,6 +312,34 @@ fn a_watch_started_on_a_follower_sees_a_write_made_through_the_leader() {
         Ok(Reply::WatchEvent(event)) => assert_eq!(event.node.value.as_deref(), Some("seen")),
         other => panic!("expected a watch event, got {other:?}"),
     }
+}
+
+#[test]
+fn watches_beyond_max_watchers_are_refused_until_one_ends() {
+    let mut cluster = Cluster::new(1, 1000);
+    cluster.max_watchers = 2;
+    cluster.crash(1);
+    cluster.start(1);
+    let leader = cluster.elect();
+    let watch = |key: &str| ClientRequest::Watch {
+        key: key.into(),
+        recursive: false,
+        stream: false,
+        wait_index: None,
+    };
+    assert!(matches!(cluster.request(leader, 1, watch("/a")).result, Ok(Reply::WatchStarted { .. })));
+    assert!(matches!(cluster.request(leader, 2, watch("/b")).result, Ok(Reply::WatchStarted { .. })));
+    let refused = cluster.request(leader, 3, watch("/c"));
+    assert_eq!(refused.result, Err(RequestError::TooManyWatchers));
+    assert_eq!(refused.result.unwrap_err().to_string(), "etcdserver: too many watchers");
+    let status = cluster.nodes[&leader].status();
+    assert_eq!((status.watchers, status.watchers_refused), (2, 1));
+    // A one-shot watch ends with its event, which frees its place.
+    cluster.set(leader, 4, "/a", "fired");
+    cluster.tick_all(2);
+    assert!(matches!(cluster.answers.remove(&1).map(|answer| answer.result), Some(Ok(Reply::WatchEvent(_)))));
+    assert!(matches!(cluster.request(leader, 5, watch("/c")).result, Ok(Reply::WatchStarted { .. })));
+    assert_eq!(cluster.nodes[&leader].status().watchers, 2);
 }
 
 #[test]

@@ -151,6 +151,22 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
     ),
     flag("max-wals", Unsigned, "5", Used, MEMBER, "Maximum number of wal files to retain (0 is unlimited)."),
     flag(
+        "max-client-connections",
+        Unsigned,
+        "10000",
+        Used,
+        MEMBER,
+        "Maximum number of open client connections per listener; further connections are closed at once (concord only).",
+    ),
+    flag(
+        "max-watchers",
+        Unsigned,
+        "100000",
+        Used,
+        MEMBER,
+        "Maximum number of watchers one member serves; further watches are refused (concord only).",
+    ),
+    flag(
         "quota-backend-bytes",
         Signed,
         "0",

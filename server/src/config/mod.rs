@@ -173,6 +173,10 @@ pub struct ServerConfig {
     pub max_snapshots: u64,
     /// `--max-wals`: WAL files kept, 0 = unlimited (default 5).
     pub max_wals: u64,
+    /// `--max-client-connections` (concord only): open client connections per listener at most.
+    pub max_client_connections: usize,
+    /// `--max-watchers` (concord only): watchers one member serves at most.
+    pub max_watchers: usize,
     /// `--strict-reconfig-check` (default true in etcd 3.4).
     pub strict_reconfig_check: bool,
     /// `--force-new-cluster`: restart from this member's data as a one-member cluster.
@@ -287,8 +291,72 @@ fn build(
     source: ConfigSource,
     mut notices: Vec<String>,
 ) -> Result<ServerConfig, ConfigError> {
-    let invalid = |message: String| ConfigError::Invalid(message);
-    for (name, value) in &settings {
+    check_flag_roles(&settings, &mut notices)?;
+    let reader = Reader { settings: &settings };
+    let name = reader.text("name").unwrap_or(DEFAULT_NAME).to_string();
+    let data_dir = match reader.text("data-dir").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let dir = format!("{name}.etcd");
+            notices.push(format!("'data-dir' was empty; using default {dir}"));
+            PathBuf::from(dir)
+        }
+    };
+    let urls = ListenAndAdvertise::read(&reader)?;
+    let initial_cluster_state = match reader.text("initial-cluster-state").unwrap_or("new") {
+        "new" => ClusterState::New,
+        "existing" => ClusterState::Existing,
+        other => return Err(invalid(format!("unexpected clusterState {}", flags::go_quote(other)))),
+    };
+    let heartbeat_interval_ms = reader.unsigned("heartbeat-interval", 100)?;
+    let election_timeout_ms = reader.unsigned("election-timeout", 1000)?;
+    // embed.Config.Validate, in its order.
+    urls.validate(&settings, &source)?;
+    validate_timing(heartbeat_interval_ms, election_timeout_ms)?;
+    let (logger, log_outputs, log_level) = read_logging(&reader)?;
+    let snapshot_count = read_snapshot_count(&reader, &mut notices)?;
+    let initial_cluster = read_initial_cluster(&reader, &name, &urls.initial_advertise_peer_urls)?;
+    Ok(ServerConfig {
+        name,
+        data_dir,
+        wal_dir: reader.text("wal-dir").filter(|dir| !dir.is_empty()).map(PathBuf::from),
+        listen_client_urls: urls.listen_client_urls,
+        advertise_client_urls: urls.advertise_client_urls,
+        listen_peer_urls: urls.listen_peer_urls,
+        initial_advertise_peer_urls: urls.initial_advertise_peer_urls,
+        initial_cluster,
+        initial_cluster_state,
+        initial_cluster_token: reader.text("initial-cluster-token").unwrap_or("etcd-cluster").to_string(),
+        heartbeat_interval_ms,
+        election_timeout_ms,
+        snapshot_count,
+        max_snapshots: reader.unsigned("max-snapshots", 5)?,
+        max_wals: reader.unsigned("max-wals", 5)?,
+        max_client_connections: reader.size("max-client-connections", 10_000)?,
+        max_watchers: reader.size("max-watchers", crate::node::DEFAULT_MAX_WATCHERS as u64)?,
+        strict_reconfig_check: reader.boolean("strict-reconfig-check", true)?,
+        force_new_cluster: reader.boolean("force-new-cluster", false)?,
+        pre_vote: reader.boolean("pre-vote", false)?,
+        cors: reader.words("cors", "*"),
+        logger,
+        log_outputs,
+        log_level,
+        enable_v2: reader.boolean("enable-v2", false)?,
+        max_request_bytes: reader.unsigned("max-request-bytes", 1_572_864)?,
+        listen_metrics_urls: urls.listen_metrics_urls,
+        unsafe_no_fsync: reader.boolean("unsafe-no-fsync", false)?,
+        source,
+        notices,
+    })
+}
+
+fn invalid(message: String) -> ConfigError {
+    ConfigError::Invalid(message)
+}
+
+/// Flags concord ignores get a notice; flags it refuses are an error unless they are set to "off".
+fn check_flag_roles(settings: &Settings, notices: &mut Vec<String>) -> Result<(), ConfigError> {
+    for (name, value) in settings {
         let Some(spec) = flags::find(name) else { continue };
         match spec.role {
             Role::Used => {}
@@ -307,33 +375,57 @@ fn build(
             }
         }
     }
-    let text = |name: &str| settings.get(name).map(String::as_str);
-    let unsigned = |name: &str, default: u64| -> Result<u64, ConfigError> {
-        match text(name) {
+    Ok(())
+}
+
+/// Typed reads of the checked flag texts, with etcd's error wording.
+struct Reader<'a> {
+    settings: &'a Settings,
+}
+
+impl Reader<'_> {
+    fn text(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+
+    fn unsigned(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.text(name) {
             None => Ok(default),
             Some(value) => flags::parse_unsigned(value).map_err(|reason| {
                 invalid(format!("invalid value {} for {name}: {reason}", flags::go_quote(value)))
             }),
         }
-    };
-    let boolean = |name: &str, default: bool| -> Result<bool, ConfigError> {
-        match text(name) {
+    }
+
+    /// An unsigned count that must fit this machine's `usize`.
+    fn size(&self, name: &str, default: u64) -> Result<usize, ConfigError> {
+        let value = self.unsigned(name, default)?;
+        usize::try_from(value)
+            .map_err(|_| invalid(format!("invalid value \"{value}\" for {name}: out of range")))
+    }
+
+    fn boolean(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(name) {
             None => Ok(default),
             Some(value) => flags::parse_bool(value).ok_or_else(|| {
                 invalid(format!("invalid value {} for {name}: parse error", flags::go_quote(value)))
             }),
         }
-    };
-    let urls = |name: &str, default: &str| -> Result<Vec<Url>, ConfigError> {
-        let value = text(name).unwrap_or(default);
+    }
+
+    fn urls(&self, name: &str, default: &str) -> Result<Vec<Url>, ConfigError> {
+        let value = self.text(name).unwrap_or(default);
         if value.is_empty() {
             return Ok(Vec::new());
         }
         Url::parse_list(value)
             .map_err(|reason| invalid(format!("unexpected error setting up {name}: {reason}")))
-    };
-    let words = |name: &str, default: &str| -> Vec<String> {
-        let mut list: Vec<String> = text(name)
+    }
+
+    /// A comma-separated list, trimmed, sorted and without duplicates.
+    fn words(&self, name: &str, default: &str) -> Vec<String> {
+        let mut list: Vec<String> = self
+            .text(name)
             .unwrap_or(default)
             .split(',')
             .map(|word| word.trim().to_string())
@@ -342,49 +434,63 @@ fn build(
         list.sort();
         list.dedup();
         list
-    };
-
-    let name = text("name").unwrap_or(DEFAULT_NAME).to_string();
-    let data_dir = match text("data-dir").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let dir = format!("{name}.etcd");
-            notices.push(format!("'data-dir' was empty; using default {dir}"));
-            PathBuf::from(dir)
-        }
-    };
-    let wal_dir = text("wal-dir").filter(|dir| !dir.is_empty()).map(PathBuf::from);
-    let listen_peer_urls = urls("listen-peer-urls", DEFAULT_PEER_URL)?;
-    let listen_client_urls = urls("listen-client-urls", DEFAULT_CLIENT_URL)?;
-    let listen_metrics_urls = urls("listen-metrics-urls", "")?;
-    let initial_advertise_peer_urls = urls("initial-advertise-peer-urls", DEFAULT_PEER_URL)?;
-    let advertise_client_urls = urls("advertise-client-urls", DEFAULT_CLIENT_URL)?;
-    let initial_cluster_state = match text("initial-cluster-state").unwrap_or("new") {
-        "new" => ClusterState::New,
-        "existing" => ClusterState::Existing,
-        other => return Err(invalid(format!("unexpected clusterState {}", flags::go_quote(other)))),
-    };
-    let initial_cluster_token = text("initial-cluster-token").unwrap_or("etcd-cluster").to_string();
-    let heartbeat_interval_ms = unsigned("heartbeat-interval", 100)?;
-    let election_timeout_ms = unsigned("election-timeout", 1000)?;
-
-    // embed.Config.Validate, in its order.
-    for list in [&listen_peer_urls, &listen_client_urls, &listen_metrics_urls] {
-        if let Some(url) = list.iter().find(|url| !url.is_bindable()) {
-            return Err(invalid(format!("expected IP in URL for binding ({url})")));
-        }
     }
-    for (flag, list) in [
-        ("initial-advertise-peer-urls", &initial_advertise_peer_urls),
-        ("advertise-client-urls", &advertise_client_urls),
-    ] {
-        if let Some(url) = list.iter().find(|url| url.host().is_empty()) {
-            return Err(invalid(format!(
-                r#"--{flag} "{}" must be "host:port" (unexpected empty host ({url}))"#,
-                url::join(list)
-            )));
-        }
+}
+
+/// The listen and advertise URL flags, read together because etcd validates them together.
+struct ListenAndAdvertise {
+    listen_peer_urls: Vec<Url>,
+    listen_client_urls: Vec<Url>,
+    listen_metrics_urls: Vec<Url>,
+    initial_advertise_peer_urls: Vec<Url>,
+    advertise_client_urls: Vec<Url>,
+}
+
+impl ListenAndAdvertise {
+    fn read(reader: &Reader) -> Result<ListenAndAdvertise, ConfigError> {
+        Ok(ListenAndAdvertise {
+            listen_peer_urls: reader.urls("listen-peer-urls", DEFAULT_PEER_URL)?,
+            listen_client_urls: reader.urls("listen-client-urls", DEFAULT_CLIENT_URL)?,
+            listen_metrics_urls: reader.urls("listen-metrics-urls", "")?,
+            initial_advertise_peer_urls: reader.urls("initial-advertise-peer-urls", DEFAULT_PEER_URL)?,
+            advertise_client_urls: reader.urls("advertise-client-urls", DEFAULT_CLIENT_URL)?,
+        })
     }
+
+    /// Listen URLs must name an IP; advertised URLs must have a host; and (etcdmain, command line only)
+    /// a member listening on a specific address must say where clients can reach it.
+    fn validate(&self, settings: &Settings, source: &ConfigSource) -> Result<(), ConfigError> {
+        for list in [&self.listen_peer_urls, &self.listen_client_urls, &self.listen_metrics_urls] {
+            if let Some(url) = list.iter().find(|url| !url.is_bindable()) {
+                return Err(invalid(format!("expected IP in URL for binding ({url})")));
+            }
+        }
+        for (flag, list) in [
+            ("initial-advertise-peer-urls", &self.initial_advertise_peer_urls),
+            ("advertise-client-urls", &self.advertise_client_urls),
+        ] {
+            if let Some(url) = list.iter().find(|url| url.host().is_empty()) {
+                return Err(invalid(format!(
+                    r#"--{flag} "{}" must be "host:port" (unexpected empty host ({url}))"#,
+                    url::join(list)
+                )));
+            }
+        }
+        // etcdmain clears the default advertise URLs when only the listen URLs were given. Not checked
+        // for config files, where etcd keeps the default.
+        if *source == ConfigSource::CommandLine
+            && settings.contains_key("listen-client-urls")
+            && !settings.contains_key("advertise-client-urls")
+        {
+            return Err(invalid(
+                "--advertise-client-urls is required when --listen-client-urls is set explicitly".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_timing(heartbeat_interval_ms: u64, election_timeout_ms: u64) -> Result<(), ConfigError> {
     if heartbeat_interval_ms == 0 {
         return Err(invalid(format!("--heartbeat-interval must be >0 (set to {heartbeat_interval_ms}ms)")));
     }
@@ -403,89 +509,59 @@ fn build(
              {MAX_ELECTION_TIMEOUT_MS}ms"
         )));
     }
-    // etcdmain clears the default advertise URLs when only the listen URLs were given: a member
-    // listening on a specific address must say where clients can reach it. Not checked for
-    // config files, where etcd keeps the default.
-    if source == ConfigSource::CommandLine
-        && settings.contains_key("listen-client-urls")
-        && !settings.contains_key("advertise-client-urls")
-    {
-        return Err(invalid(
-            "--advertise-client-urls is required when --listen-client-urls is set explicitly".to_string(),
-        ));
-    }
+    Ok(())
+}
 
-    let logger = match text("logger").unwrap_or("zap") {
+fn read_logging(reader: &Reader) -> Result<(Logger, Vec<String>, LogLevel), ConfigError> {
+    let logger = match reader.text("logger").unwrap_or("zap") {
         "zap" => Logger::Zap,
         "capnslog" => Logger::Capnslog,
         other => return Err(invalid(format!("unknown logger option {}", flags::go_quote(other)))),
     };
-    let mut log_outputs = words("log-outputs", "default");
+    let mut log_outputs = reader.words("log-outputs", "default");
     if log_outputs.is_empty() {
         log_outputs.push("default".to_string());
     }
-    let log_level = if boolean("debug", false)? {
-        LogLevel::Debug
-    } else {
-        match text("log-level").unwrap_or("info") {
-            "debug" => LogLevel::Debug,
-            "info" => LogLevel::Info,
-            "warn" => LogLevel::Warn,
-            "error" => LogLevel::Error,
-            "panic" => LogLevel::Panic,
-            "fatal" => LogLevel::Fatal,
-            other => return Err(invalid(format!("unknown level {}", flags::go_quote(other)))),
-        }
+    if reader.boolean("debug", false)? {
+        return Ok((logger, log_outputs, LogLevel::Debug));
+    }
+    let log_level = match reader.text("log-level").unwrap_or("info") {
+        "debug" => LogLevel::Debug,
+        "info" => LogLevel::Info,
+        "warn" => LogLevel::Warn,
+        "error" => LogLevel::Error,
+        "panic" => LogLevel::Panic,
+        "fatal" => LogLevel::Fatal,
+        other => return Err(invalid(format!("unknown level {}", flags::go_quote(other)))),
     };
+    Ok((logger, log_outputs, log_level))
+}
 
-    // etcdserver: a snapshot count of 0 means the default, not "never".
-    let mut snapshot_count = unsigned("snapshot-count", DEFAULT_SNAPSHOT_COUNT)?;
+/// etcdserver: a snapshot count of 0 means the default, not "never".
+fn read_snapshot_count(reader: &Reader, notices: &mut Vec<String>) -> Result<u64, ConfigError> {
+    let snapshot_count = reader.unsigned("snapshot-count", DEFAULT_SNAPSHOT_COUNT)?;
     if snapshot_count == 0 {
-        snapshot_count = DEFAULT_SNAPSHOT_COUNT;
         notices.push(format!("set snapshot count to default {DEFAULT_SNAPSHOT_COUNT}"));
+        return Ok(DEFAULT_SNAPSHOT_COUNT);
     }
+    Ok(snapshot_count)
+}
 
-    // etcdmain: an initial cluster left at its default follows --name.
+/// etcdmain: an initial cluster left at its default follows --name.
+fn read_initial_cluster(
+    reader: &Reader,
+    name: &str,
+    initial_advertise_peer_urls: &[Url],
+) -> Result<Vec<InitialMember>, ConfigError> {
     let mut initial_cluster_text =
-        text("initial-cluster").unwrap_or("default=http://localhost:2380").to_string();
+        reader.text("initial-cluster").unwrap_or("default=http://localhost:2380").to_string();
     if name != DEFAULT_NAME
-        && initial_cluster_text == initial_cluster_from_name(DEFAULT_NAME, &initial_advertise_peer_urls)
+        && initial_cluster_text == initial_cluster_from_name(DEFAULT_NAME, initial_advertise_peer_urls)
     {
-        initial_cluster_text = initial_cluster_from_name(&name, &initial_advertise_peer_urls);
+        initial_cluster_text = initial_cluster_from_name(name, initial_advertise_peer_urls);
     }
-    let initial_cluster = parse_initial_cluster(&initial_cluster_text)
-        .map_err(|reason| invalid(format!("error setting up initial cluster: {reason}")))?;
-
-    Ok(ServerConfig {
-        name,
-        data_dir,
-        wal_dir,
-        listen_client_urls,
-        advertise_client_urls,
-        listen_peer_urls,
-        initial_advertise_peer_urls,
-        initial_cluster,
-        initial_cluster_state,
-        initial_cluster_token,
-        heartbeat_interval_ms,
-        election_timeout_ms,
-        snapshot_count,
-        max_snapshots: unsigned("max-snapshots", 5)?,
-        max_wals: unsigned("max-wals", 5)?,
-        strict_reconfig_check: boolean("strict-reconfig-check", true)?,
-        force_new_cluster: boolean("force-new-cluster", false)?,
-        pre_vote: boolean("pre-vote", false)?,
-        cors: words("cors", "*"),
-        logger,
-        log_outputs,
-        log_level,
-        enable_v2: boolean("enable-v2", false)?,
-        max_request_bytes: unsigned("max-request-bytes", 1_572_864)?,
-        listen_metrics_urls,
-        unsafe_no_fsync: boolean("unsafe-no-fsync", false)?,
-        source,
-        notices,
-    })
+    parse_initial_cluster(&initial_cluster_text)
+        .map_err(|reason| invalid(format!("error setting up initial cluster: {reason}")))
 }
 
 /// etcd's `InitialClusterFromName`: `name=url` for each advertised peer URL.

@@ -172,6 +172,13 @@ pub struct ServerMetrics {
     pub proposals_failed: u64,
     pub wal_fsync_seconds: Histogram,
     pub backend_commit_seconds: Histogram,
+    /// Watchers registered now, and watches refused at `--max-watchers`.
+    pub watchers: u64,
+    pub watchers_refused: u64,
+    /// Messages dropped by the Raft core (its outbox full) and by the peer transport (queues full,
+    /// peers unknown or down), since the process started.
+    pub raft_messages_dropped: u64,
+    pub transport_messages_dropped: u64,
 }
 
 /// A snapshot of the node for the status endpoints. Times are Unix nanoseconds.

@@ -4,12 +4,14 @@
 //! Job: parse requests into typed `ClientRequest`s exactly as etcd does (same parameter rules, same
 //! error codes and causes), hand them to a `Backend` (the node), and render the answers byte-compatible
 //! with etcd (status codes, headers, JSON). Boundaries: no consensus, no store logic, no disk; parsing
-//! (`form`, `keys`) and rendering (`render`) are pure, and only `service` touches sockets and the clock.
+//! (`form`, `keys`) and rendering (`render`) are pure, and only `listener` (accepting, bounding connections) and `service`
+//! (serving one connection) touch sockets and the clock.
 
 pub mod backend;
 pub mod fake;
 pub mod form;
 pub mod keys;
+mod listener;
 pub mod render;
 mod service;
 
@@ -17,7 +19,8 @@ pub use backend::{
     Answer, Backend, ClientRequest, ClientResponse, FollowerStats, Histogram, Member, MemberError,
     NodeStatus, ServerError, ServerMetrics, WatchRequest, WatchStream,
 };
-pub use service::{
-    MAX_REQUEST_BODY_BYTES, ReplyBody, ServeOptions, serve, serve_with_options, serve_with_shutdown,
-    validate_peer_urls,
+pub use listener::{
+    DEFAULT_MAX_CLIENT_CONNECTIONS, ServeOptions, connection_counts, serve, serve_with_options,
+    serve_with_shutdown,
 };
+pub use service::{MAX_REQUEST_BODY_BYTES, ReplyBody, validate_peer_urls};

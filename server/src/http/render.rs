@@ -313,23 +313,11 @@ fn push_histogram(out: &mut String, name: &str, help: &str, histogram: &Histogra
     let _ = writeln!(out, "{name}_count {}", histogram.count);
 }
 
-/// `/metrics` in Prometheus text format with etcd's metric names and help texts.
-pub fn metrics_text(status: &NodeStatus) -> String {
+/// `/metrics` gauges and counters: (name, help, type, value).
+fn gauges(status: &NodeStatus) -> [(&'static str, &'static str, &'static str, u64); 13] {
     let metrics = &status.metrics;
-    let mut out = String::with_capacity(4096);
-    push_histogram(
-        &mut out,
-        "etcd_disk_backend_commit_duration_seconds",
-        "The latency distributions of commit called by backend.",
-        &metrics.backend_commit_seconds,
-    );
-    push_histogram(
-        &mut out,
-        "etcd_disk_wal_fsync_duration_seconds",
-        "The latency distributions of fsync called by WAL.",
-        &metrics.wal_fsync_seconds,
-    );
-    let gauges: [(&str, &str, &str, u64); 7] = [
+    let (client_connections_open, client_connections_refused) = super::connection_counts();
+    [
         (
             "etcd_server_has_leader",
             "Whether or not a leader exists. 1 is existence, 0 is not.",
@@ -372,8 +360,52 @@ pub fn metrics_text(status: &NodeStatus) -> String {
             "gauge",
             metrics.proposals_pending,
         ),
-    ];
-    for (name, help, kind, value) in gauges {
+        ("etcd_debugging_store_watchers", "Count of currently active watchers.", "gauge", metrics.watchers),
+        (
+            "concord_watchers_refused_total",
+            "Watches refused because --max-watchers watchers were registered.",
+            "counter",
+            metrics.watchers_refused,
+        ),
+        ("concord_client_connections_open", "Client connections open now.", "gauge", client_connections_open),
+        (
+            "concord_client_connections_refused_total",
+            "Client connections closed at once because --max-client-connections were open.",
+            "counter",
+            client_connections_refused,
+        ),
+        (
+            "concord_raft_messages_dropped_total",
+            "Raft messages dropped by the consensus core (outbox full).",
+            "counter",
+            metrics.raft_messages_dropped,
+        ),
+        (
+            "concord_transport_messages_dropped_total",
+            "Peer messages dropped by the transport (queue full, peer unknown or down).",
+            "counter",
+            metrics.transport_messages_dropped,
+        ),
+    ]
+}
+
+/// `/metrics` in Prometheus text format with etcd's metric names and help texts.
+pub fn metrics_text(status: &NodeStatus) -> String {
+    let metrics = &status.metrics;
+    let mut out = String::with_capacity(4096);
+    push_histogram(
+        &mut out,
+        "etcd_disk_backend_commit_duration_seconds",
+        "The latency distributions of commit called by backend.",
+        &metrics.backend_commit_seconds,
+    );
+    push_histogram(
+        &mut out,
+        "etcd_disk_wal_fsync_duration_seconds",
+        "The latency distributions of fsync called by WAL.",
+        &metrics.wal_fsync_seconds,
+    );
+    for (name, help, kind, value) in gauges(status) {
         push_metric_header(&mut out, name, help, kind);
         let _ = writeln!(out, "{name} {value}");
     }

@@ -14,13 +14,14 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+
+use super::listener::ServeOptions;
 
 /// Largest request body accepted (1.5 MiB, etcd's request size limit); larger bodies get 413.
 pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 512 * 1024;
@@ -92,36 +93,12 @@ impl Body for ReplyBody {
     }
 }
 
-/// Server settings that come from etcd's flags.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServeOptions {
-    /// `--cors`: allowed origins. Empty or containing `*` allows every origin (etcd's default is `*`).
-    pub cors: Vec<String>,
-}
-
-impl Default for ServeOptions {
-    fn default() -> ServeOptions {
-        ServeOptions { cors: vec!["*".to_string()] }
-    }
-}
-
-impl ServeOptions {
-    /// The `Access-Control-Allow-Origin` etcd 3.4 sends: `*` when every origin is allowed, the request's
-    /// own `Origin` when it is in the list, nothing otherwise.
-    pub fn allowed_origin(&self, request_origin: Option<&str>) -> Option<String> {
-        if self.cors.is_empty() || self.cors.iter().any(|allowed| allowed == "*") {
-            return Some("*".to_string());
-        }
-        request_origin.filter(|origin| self.cors.iter().any(|allowed| allowed == origin)).map(str::to_string)
-    }
-}
-
 /// Marks a response written before any handler runs (Go's server-level 400): no CORS headers.
 #[derive(Clone, Copy)]
 struct NoCors;
 
 /// Shared per-server state.
-struct Shared<B> {
+pub(super) struct Shared<B> {
     backend: B,
     options: ServeOptions,
     /// The cluster id never changes once known; caching it keeps `status()` off the hot path.
@@ -129,6 +106,10 @@ struct Shared<B> {
 }
 
 impl<B: Backend> Shared<B> {
+    pub(super) fn new(backend: B, options: ServeOptions) -> Shared<B> {
+        Shared { backend, options, cluster_id: AtomicU64::new(0) }
+    }
+
     fn cluster_id(&self) -> u64 {
         let cached = self.cluster_id.load(Ordering::Relaxed);
         if cached != 0 {
@@ -140,80 +121,36 @@ impl<B: Backend> Shared<B> {
     }
 }
 
-/// Serves etcd's client API on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, backend: impl Backend) -> std::io::Result<()> {
-    serve_with_shutdown(listener, backend, std::future::pending()).await
-}
-
-/// As `serve`, but stops accepting connections once `shutdown` completes (connections already open
-/// finish their current exchange on their own tasks).
-pub async fn serve_with_shutdown(
-    listener: TcpListener,
-    backend: impl Backend,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    serve_with_options(listener, backend, ServeOptions::default(), shutdown).await
-}
-
-/// As `serve_with_shutdown`, with etcd's flag-driven settings (`--cors`).
-pub async fn serve_with_options(
-    listener: TcpListener,
-    backend: impl Backend,
-    options: ServeOptions,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let shared = Arc::new(Shared { backend, options, cluster_id: AtomicU64::new(0) });
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => accepted,
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(error) => {
-                // Out of descriptors and the like: back off instead of spinning; the listener lives on.
-                tracing_free_log(&format!("http: accept failed: {error}"));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+/// Serves one accepted connection until the client closes it: etcd's routes, CORS headers on every
+/// answer that a handler wrote.
+pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move {
-                    let origin = request
-                        .headers()
-                        .get(hyper::header::ORIGIN)
-                        .and_then(|value| value.to_str().ok())
-                        .map(str::to_string);
-                    let mut response = handle(&shared, request).await;
-                    if response.extensions().get::<NoCors>().is_none()
-                        && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
-                    {
-                        add_cors_headers(&mut response, &allowed);
-                    }
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
-                .title_case_headers(true)
-                // A client that never finishes its request head must not hold a connection forever.
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            // Client resets and malformed requests end the connection; nothing to report upward.
-            let _ = connection.await;
-        });
-    }
-}
-
-/// Accept errors are rare and must not depend on a logging setup the caller may not have.
-fn tracing_free_log(message: &str) {
-    eprintln!("{message}");
+        async move {
+            let origin = request
+                .headers()
+                .get(hyper::header::ORIGIN)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string);
+            let mut response = handle(&shared, request).await;
+            if response.extensions().get::<NoCors>().is_none()
+                && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
+            {
+                add_cors_headers(&mut response, &allowed);
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
+        .title_case_headers(true)
+        // A client that never finishes its request head must not hold a connection forever.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    // Client resets and malformed requests end the connection; nothing to report upward.
+    let _ = connection.await;
 }
 
 fn unix_nanos_now() -> i64 {

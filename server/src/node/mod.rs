@@ -37,7 +37,8 @@ pub use recovery::read_identity;
 #[cfg(feature = "planted-bugs")]
 pub use types::PlantedBug;
 pub use types::{
-    Answer, ClientRequest, Member, NodeConfig, NodeError, NodeStatus, Output, Reply, RequestError,
+    Answer, ClientRequest, DEFAULT_MAX_WATCHERS, Member, NodeConfig, NodeError, NodeStatus, Output, Reply,
+    RequestError,
 };
 
 use std::collections::{BTreeMap, BTreeSet};

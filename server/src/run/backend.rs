@@ -1,0 +1,148 @@
+//! The HTTP layer's view of the node (`http::Backend`): each request goes into the node thread's inbox
+//! with a responder, and comes back as an answer; writes wait a little for a leader to appear.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use store::StoreError;
+use tokio::sync::{mpsc, oneshot};
+
+use super::inbox::{Input, Responder, WatchSink};
+use super::unix_nanos;
+use crate::config::{Url, added_member_id};
+use crate::http::backend as api;
+use crate::node::{self, Reply, RequestError};
+
+/// How long a write waits for a leader to appear before failing, within its request timeout.
+pub(super) const NO_LEADER_RETRY: Duration = Duration::from_millis(25);
+
+/// The node as the HTTP layer sees it: a channel into the node thread plus a status copy.
+#[derive(Clone)]
+pub struct NodeBackend {
+    pub(super) inbox: std_mpsc::SyncSender<Input>,
+    pub(super) status: Arc<RwLock<api::NodeStatus>>,
+    pub(super) request_timeout: Duration,
+}
+
+impl NodeBackend {
+    async fn ask(&self, request: node::ClientRequest) -> Result<node::Answer, api::ServerError> {
+        let (sender, receiver) = oneshot::channel();
+        self.send(Input::Request { request, responder: Responder::Once(sender) })?;
+        receiver.await.map_err(|_| api::ServerError::Stopped)
+    }
+    fn send(&self, input: Input) -> Result<(), api::ServerError> {
+        self.inbox.send(input).map_err(|_| api::ServerError::Stopped)
+    }
+    /// Sends a request, retrying while no leader is known, until the request timeout.
+    pub(super) async fn ask_with_retry(
+        &self,
+        request: node::ClientRequest,
+    ) -> Result<node::Answer, api::ServerError> {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        loop {
+            let answer = tokio::time::timeout_at(deadline, self.ask(request.clone()))
+                .await
+                .map_err(|_| api::ServerError::Timeout)??;
+            match answer.result {
+                Err(RequestError::NoLeader) if tokio::time::Instant::now() + NO_LEADER_RETRY < deadline => {
+                    tokio::time::sleep(NO_LEADER_RETRY).await;
+                }
+                _ => return Ok(answer),
+            }
+        }
+    }
+}
+
+pub(super) fn server_error(error: RequestError) -> api::ServerError {
+    match error {
+        RequestError::Store(error) => api::ServerError::Store(error),
+        RequestError::NoLeader => api::ServerError::NoLeader,
+        RequestError::Timeout => api::ServerError::Timeout,
+        RequestError::Removed => api::ServerError::Stopped,
+        other => api::ServerError::Store(StoreError::raft_internal(other.to_string(), 0)),
+    }
+}
+
+pub(super) fn member_error(error: RequestError) -> api::MemberError {
+    match error {
+        RequestError::MemberNotFound(id) => api::MemberError::NotFound(id),
+        RequestError::MemberRemoved(id) => api::MemberError::Removed(id),
+        RequestError::PeerUrlExists => api::MemberError::PeerUrlExists,
+        other => api::MemberError::Internal(other.to_string()),
+    }
+}
+
+impl api::Backend for NodeBackend {
+    async fn request(&self, request: api::ClientRequest) -> api::ClientResponse {
+        let request = match request {
+            api::ClientRequest::Write(command) => node::ClientRequest::Write(command),
+            api::ClientRequest::Get { key, recursive, sorted, quorum, now: _ } => {
+                node::ClientRequest::Get { key, recursive, sorted, quorum }
+            }
+        };
+        let answer = self.ask_with_retry(request).await?;
+        match answer.result {
+            Ok(Reply::Event(event)) => {
+                Ok(api::Answer { event, raft_index: answer.raft_index, raft_term: answer.raft_term })
+            }
+            Ok(other) => {
+                Err(api::ServerError::Store(StoreError::raft_internal(format!("unexpected {other:?}"), 0)))
+            }
+            Err(error) => Err(server_error(error)),
+        }
+    }
+    async fn watch(&self, request: api::WatchRequest) -> Result<api::WatchStream, StoreError> {
+        let (events, receiver) = mpsc::channel(api::WATCH_CHANNEL_CAPACITY);
+        let (start, started) = oneshot::channel();
+        let sink = WatchSink { events, stream: request.stream };
+        let node_request = node::ClientRequest::Watch {
+            key: request.key,
+            recursive: request.recursive,
+            stream: request.stream,
+            wait_index: request.since_index,
+        };
+        let stopped = || StoreError::raft_internal("etcdserver: server stopped", 0);
+        self.send(Input::Request {
+            request: node_request,
+            responder: Responder::Watch { start: Some(start), watch: sink },
+        })
+        .map_err(|_| stopped())?;
+        let mut stream = started.await.map_err(|_| stopped())??;
+        stream.events = receiver;
+        Ok(stream)
+    }
+    fn status(&self) -> api::NodeStatus {
+        self.status.read().map(|status| status.clone()).unwrap_or_default()
+    }
+    async fn member_add(&self, peer_urls: Vec<String>) -> Result<api::Member, api::MemberError> {
+        let parsed: Vec<Url> = peer_urls
+            .iter()
+            .map(|url| Url::parse(url))
+            .collect::<Result<_, _>>()
+            .map_err(api::MemberError::Internal)?;
+        let now_seconds = unix_nanos() / 1_000_000_000;
+        let id = added_member_id(&parsed, now_seconds);
+        let member = node::Member { id, peer_urls: peer_urls.clone(), ..node::Member::default() };
+        let answer = self
+            .ask_with_retry(node::ClientRequest::AddMember { member })
+            .await
+            .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
+        answer.result.map_err(member_error)?;
+        Ok(api::Member { id, name: String::new(), peer_urls, client_urls: Vec::new() })
+    }
+    async fn member_remove(&self, id: u64) -> Result<(), api::MemberError> {
+        let answer = self
+            .ask_with_retry(node::ClientRequest::RemoveMember { id })
+            .await
+            .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
+        answer.result.map(|_| ()).map_err(member_error)
+    }
+    async fn member_update(&self, id: u64, peer_urls: Vec<String>) -> Result<(), api::MemberError> {
+        let answer = self
+            .ask_with_retry(node::ClientRequest::UpdateMember { id, peer_urls })
+            .await
+            .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
+        answer.result.map(|_| ()).map_err(member_error)
+    }
+}

@@ -1,0 +1,36 @@
+//! What goes into the node thread: peer messages, transport events, client requests with the way to
+//! answer them (once, or as a watch stream), and the shutdown request.
+
+use raft::{Message, NodeId};
+use store::{Event, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::http::backend as api;
+use crate::node::{self};
+
+pub(super) enum Input {
+    Message(Message),
+    Request {
+        request: node::ClientRequest,
+        responder: Responder,
+    },
+    Unreachable(NodeId),
+    /// A peer refused our stream because this member was removed from the cluster.
+    RemovedByPeer(NodeId),
+    SnapshotSent {
+        peer: NodeId,
+        success: bool,
+    },
+    Shutdown(oneshot::Sender<()>),
+}
+
+pub(super) enum Responder {
+    Once(oneshot::Sender<node::Answer>),
+    Watch { start: Option<oneshot::Sender<Result<api::WatchStream, StoreError>>>, watch: WatchSink },
+}
+
+/// The node-thread end of a watch: events go to the HTTP connection's channel.
+pub(super) struct WatchSink {
+    pub(super) events: mpsc::Sender<Event>,
+    pub(super) stream: bool,
+}
