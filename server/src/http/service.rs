@@ -297,37 +297,30 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
         let rest = path[MEMBERS_PREFIX.len()..].trim_start_matches('/');
         return full(handle_members(shared, &method, rest, &content_type, &body).await);
     }
-    let reply = match path.as_str() {
+    full(handle_status_path(shared, &method, &path).await)
+}
+
+/// The member's status paths: `/v2/machines`, `/v2/stats/*`, `/health`, `/version`, `/metrics`.
+async fn handle_status_path<B: Backend>(shared: &Shared<B>, method: &str, path: &str) -> Reply {
+    let allowed = match path {
+        "/v2/machines" => "GET,HEAD",
+        "/v2/stats/self" | "/v2/stats/leader" | "/v2/stats/store" | "/health" | "/version" => "GET",
+        "/metrics" => method,
+        _ => return render::not_found(),
+    };
+    if !allowed.split(',').any(|allowed| allowed == method) {
+        return render::method_not_allowed(Some(allowed));
+    }
+    match path {
         "/v2/machines" => {
-            if method != "GET" && method != "HEAD" {
-                render::method_not_allowed(Some("GET,HEAD"))
-            } else {
-                let status = shared.backend.status();
-                Reply::new(200)
-                    .header("Content-Type", render::CONTENT_TYPE_TEXT)
-                    .body(render::machines_text(&status.members))
-            }
+            let status = shared.backend.status();
+            Reply::new(200)
+                .header("Content-Type", render::CONTENT_TYPE_TEXT)
+                .body(render::machines_text(&status.members))
         }
-        "/v2/stats/self" | "/v2/stats/leader" | "/v2/stats/store" => {
-            if method != "GET" {
-                render::method_not_allowed(Some("GET"))
-            } else {
-                stats_reply(shared, &path)
-            }
-        }
-        "/health" => {
-            if method != "GET" {
-                render::method_not_allowed(Some("GET"))
-            } else {
-                health_reply(shared).await
-            }
-        }
+        "/health" => health_reply(shared).await,
         "/version" => {
-            if method != "GET" {
-                render::method_not_allowed(Some("GET"))
-            } else {
-                Reply::new(200).header("Content-Type", render::CONTENT_TYPE_JSON).body(render::version_json())
-            }
+            Reply::new(200).header("Content-Type", render::CONTENT_TYPE_JSON).body(render::version_json())
         }
         "/metrics" => {
             let status = shared.backend.status();
@@ -335,9 +328,8 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
                 .header("Content-Type", render::CONTENT_TYPE_METRICS)
                 .body(render::metrics_text(&status))
         }
-        _ => render::not_found(),
-    };
-    full(reply)
+        stats => stats_reply(shared, stats),
+    }
 }
 
 fn stats_reply<B: Backend>(shared: &Shared<B>, path: &str) -> Reply {
