@@ -22,7 +22,6 @@
 //! sender and receiver match the connection; it reports peers becoming active or unreachable through
 //! [`TransportEvent`]s and [`Transport::peer_status`], and the node decides what Raft makes of that.
 
-mod url;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -40,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-pub use self::url::{PeerAddr, UrlError, parse_peer_url};
+pub use crate::url::{PeerAddr, UrlError, parse_peer_url};
 use self::wire::{
     Frame, FrameRef, Hello, HelloAnswer, MembershipAnswer, OutgoingSnapshot, RefusalReason,
     SnapshotAssembler, WireError,

@@ -20,8 +20,8 @@ use bytes::{Bytes, BytesMut};
 use raft::types::{Message, MessageBody, NodeId, Snapshot, SnapshotMeta, Term};
 use serde::{Deserialize, Serialize};
 
-use super::url::{PeerAddr, parse_peer_url};
 use crate::codec::{self, CodecError};
+use crate::url::{PeerAddr, parse_peer_url};
 
 /// Written first by the dialer. Changing the framing or the frame types bumps [`PROTOCOL_VERSION`].
 pub const MAGIC: [u8; 4] = *b"CNCD";
