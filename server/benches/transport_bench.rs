@@ -116,7 +116,7 @@ async fn run(scenario: &Scenario, seconds: f64) {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let stats = first.stats();
-    assert_eq!(stats.dropped_queue_full + stats.dropped_unreachable, 0, "{stats:?}");
+    assert_eq!(stats.dropped.total(), 0, "{stats:?}");
     println!(
         "transport_bench {:<28} {:>10.0} msgs/s {:>9.1} MiB/s payload  ({received} messages in {elapsed:.2} s)",
         scenario.name,

@@ -15,4 +15,5 @@ pub mod node;
 pub mod run;
 pub mod snap;
 pub mod transport;
+pub mod url;
 pub mod wal;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use raft::types::{EntryPayload, Message, MessageBody, Snapshot};
-use server::transport::{Transport, TransportConfig, TransportEvent, TransportLimits};
+use server::transport::{
+    DropReason, Transport, TransportConfig, TransportEvent, TransportLimits, TransportStats,
+};
 use support::*;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -20,8 +22,8 @@ async fn a_full_queue_to_a_stalled_peer_drops_instead_of_blocking() {
     // writer is stuck and the queue can only fill.
     let stalled = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let limits = TransportLimits {
-        queue_messages: 64,
-        queue_bytes: 64 << 10,
+        max_queued_messages: 64,
+        max_queued_bytes: 64 << 10,
         handshake_timeout: Duration::from_secs(30),
         ..test_limits()
     };
@@ -31,15 +33,18 @@ async fn a_full_queue_to_a_stalled_peer_drops_instead_of_blocking() {
     for commit in 0..10_000 {
         member.transport.send(heartbeat(1, 2, commit));
     }
-    let stats = member.transport.stats();
-    assert_eq!(stats.dropped_queue_full, 10_000 - 64, "{stats:?}");
+    // Every message past the bound is dropped and counted as queue-full, and nothing else is.
+    let dropped = member.transport.stats().dropped;
+    assert_eq!(dropped.count(DropReason::QueueFull), 10_000 - 64, "{dropped:?}");
+    assert_eq!(dropped.total(), 10_000 - 64, "{dropped:?}");
+    assert_eq!(member.transport.peer_status()[&2].dropped_messages, 10_000 - 64);
     // The byte bound holds too: 64 KiB cannot take two 40 KiB proposals.
     let member = {
         member.transport.shutdown().await;
         let mut peers = BTreeMap::new();
         peers.insert(2, vec![format!("http://{}", stalled.local_addr().unwrap())]);
         let limits = TransportLimits {
-            queue_bytes: 64 << 10,
+            max_queued_bytes: 64 << 10,
             handshake_timeout: Duration::from_secs(30),
             ..test_limits()
         };
@@ -54,7 +59,7 @@ async fn a_full_queue_to_a_stalled_peer_drops_instead_of_blocking() {
             body: MessageBody::Propose { entries: vec![EntryPayload::Normal(big.clone())] },
         });
     }
-    assert_eq!(member.transport.stats().dropped_queue_full, 1);
+    assert_eq!(member.transport.stats().dropped.count(DropReason::QueueFull), 1);
     assert_eq!(member.transport.peer_status()[&2].dropped_messages, 1);
     member.transport.shutdown().await;
     drop(stalled);
@@ -84,7 +89,8 @@ async fn a_node_that_does_not_read_costs_dropped_messages_not_a_stuck_stream() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let stats = second.transport.stats();
-    assert_eq!(stats.dropped_inbound_full - before.dropped_inbound_full, 1000 - 4);
+    let inbound_full = |stats: &TransportStats| stats.dropped.count(DropReason::InboundFull);
+    assert_eq!(inbound_full(&stats) - inbound_full(&before), 1000 - 4);
     // The first four are waiting, in order; the stream itself is still alive.
     for commit in 0..4 {
         assert_eq!(second.recv().await, heartbeat(1, 2, commit));
@@ -187,7 +193,67 @@ async fn a_snapshot_to_an_unreachable_peer_is_reported_lost_so_raft_can_retry() 
         },
     });
     member.wait_event(|event| *event == TransportEvent::SnapshotSent { peer: 2, success: false }).await;
-    assert!(member.transport.stats().dropped_unreachable >= 1);
+    assert!(member.transport.stats().dropped.count(DropReason::StreamDown) >= 1);
     assert!(!member.transport.peer_status()[&2].active);
     member.transport.shutdown().await;
+}
+
+/// A member whose only peer (2) accepts TCP connections but never answers the handshake, so
+/// everything sent to it stays queued.
+async fn member_with_a_stalled_peer(stalled: &TcpListener, cancel: CancellationToken) -> Transport {
+    let mut peers = BTreeMap::new();
+    peers.insert(2, vec![format!("http://{}", stalled.local_addr().unwrap())]);
+    let config = TransportConfig {
+        member_id: 1,
+        cluster_id: 3,
+        listen_peer_urls: vec!["http://127.0.0.1:0".into()],
+        peers,
+        limits: TransportLimits { handshake_timeout: Duration::from_secs(30), ..test_limits() },
+    };
+    let (inbound, _) = mpsc::channel(8);
+    Transport::start(config, inbound, None, cancel).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_for_a_removed_or_unknown_member_are_counted_under_their_own_reasons() {
+    let stalled = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let transport = member_with_a_stalled_peer(&stalled, CancellationToken::new()).await;
+    for commit in 0..10 {
+        transport.send(heartbeat(1, 2, commit));
+    }
+    assert_eq!(transport.stats().dropped.total(), 0, "ten messages wait in the queue");
+
+    // Removing the member discards its queue: ten drops for a removed member.
+    transport.remove_peer(2);
+    assert_eq!(transport.stats().dropped.count(DropReason::RemovedMember), 10);
+    // Sending to it afterwards is one more; sending to a member never known is another reason.
+    transport.send(heartbeat(1, 2, 10));
+    transport.send(heartbeat(1, 7, 1));
+    let dropped = transport.stats().dropped;
+    assert_eq!(dropped.count(DropReason::RemovedMember), 11, "{dropped:?}");
+    assert_eq!(dropped.count(DropReason::UnknownPeer), 1, "{dropped:?}");
+    assert_eq!(dropped.total(), 12, "{dropped:?}");
+    transport.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_still_queued_when_the_transport_stops_are_counted_as_stopped() {
+    let stalled = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cancel = CancellationToken::new();
+    let transport = member_with_a_stalled_peer(&stalled, cancel.clone()).await;
+    for commit in 0..5 {
+        transport.send(heartbeat(1, 2, commit));
+    }
+    cancel.cancel();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while transport.stats().dropped.count(DropReason::Stopped) < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "queued messages not counted: {:?}",
+            transport.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(transport.stats().dropped.total(), 5);
+    transport.shutdown().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use raft::types::{ConfState, Message, MessageBody, Snapshot, SnapshotMeta};
-use server::transport::{TransportEvent, TransportLimits};
+use server::transport::{DropReason, TransportEvent, TransportLimits};
 use support::*;
 
 /// Two distinct members of the slice, the first shared and the second mutable.
@@ -83,7 +83,7 @@ async fn three_members_exchange_messages_in_every_direction_in_order() {
         assert_eq!(status.len(), 2);
         assert!(status.values().all(|peer| peer.active), "{status:?}");
         let stats = member.transport.stats();
-        assert_eq!(stats.dropped_queue_full, 0);
+        assert_eq!(stats.dropped.count(DropReason::QueueFull), 0);
         assert_eq!(stats.refused_connections, refusals);
     }
     for member in members {

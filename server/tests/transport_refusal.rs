@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use raft::types::Message;
 use server::transport::wire::{self, Frame, FrameRef, Hello, HelloAnswer, RefusalReason};
-use server::transport::{TransportError, TransportEvent};
+use server::transport::{DropReason, TransportError, TransportEvent};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -61,9 +61,12 @@ async fn a_removed_member_is_cut_off_refused_and_cannot_be_re_added() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(second.inbound.try_recv().is_err(), "a removed member's message was delivered");
-    // Messages to the removed member are dropped at once and counted.
+    // Messages to the removed member are dropped at once and counted as such.
+    let before = second.transport.stats().dropped;
     second.transport.send(heartbeat(2, 1, 1));
-    assert_eq!(second.transport.stats().dropped_unknown_peer, 1);
+    let after = second.transport.stats().dropped;
+    assert_eq!(after.count(DropReason::RemovedMember), before.count(DropReason::RemovedMember) + 1);
+    assert_eq!(after.count(DropReason::UnknownPeer), 0);
     first.transport.shutdown().await;
     second.transport.shutdown().await;
 }

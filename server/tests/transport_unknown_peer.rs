@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use server::transport::wire::{Hello, HelloAnswer, RefusalReason};
-use server::transport::{TransportEvent, TransportLimits};
+use server::transport::{DropReason, TransportEvent, TransportLimits};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,9 +79,9 @@ async fn a_remote_that_is_later_removed_is_refused_from_then_on() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(lagging.inbound.try_recv().is_err(), "a removed remote's message was delivered");
-    let dropped = lagging.transport.stats().dropped_unknown_peer;
+    let dropped = lagging.transport.stats().dropped.count(DropReason::RemovedMember);
     lagging.transport.send(heartbeat(1, 4, 1));
-    assert_eq!(lagging.transport.stats().dropped_unknown_peer, dropped + 1);
+    assert_eq!(lagging.transport.stats().dropped.count(DropReason::RemovedMember), dropped + 1);
 
     for member in trio.into_iter().chain([lagging, newer]) {
         member.transport.shutdown().await;
