@@ -54,6 +54,7 @@ impl NodeLoop {
                     .unwrap_or_default(),
                 watchers: node_status.watchers as u64,
                 watchers_refused: node_status.watchers_refused,
+                transport_messages_dropped: self.transport.stats().dropped.total(),
                 ..api::ServerMetrics::default()
             },
             ..api::NodeStatus::default()
