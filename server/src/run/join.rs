@@ -78,7 +78,12 @@ pub(super) async fn join_existing_cluster(
         cluster_id = %format_id(answer.cluster_id),
         "joining an existing cluster"
     );
-    let members = answer
+    Ok((local.id, answer.cluster_id, node_members(&answer)))
+}
+
+/// The members a joining node starts knowing, as the running cluster told them.
+fn node_members(answer: &MembershipAnswer) -> Vec<node::Member> {
+    answer
         .members
         .iter()
         .map(|member| node::Member {
@@ -89,6 +94,5 @@ pub(super) async fn join_existing_cluster(
             is_learner: member.is_learner,
             promote_when_caught_up: false,
         })
-        .collect();
-    Ok((local.id, answer.cluster_id, members))
+        .collect()
 }
