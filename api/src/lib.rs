@@ -7,6 +7,9 @@
 //!
 //! Boundaries: no behaviour lives here. Serving the services (applying requests to the store, Raft,
 //! leases, watches) belongs to the server; this crate only lets both sides speak etcd's language.
+//!
+//! Generated names follow prost: etcd's `TTL`, `ID` and `peerURLs` become `ttl`, `id` and `peer_ur_ls`;
+//! enum-typed fields are `i32`. See README.md for the rest.
 
 pub mod errors;
 
