@@ -29,13 +29,14 @@ fn the_recorded_etcd_txns_take_the_right_branch_at_one_revision() {
     assert_eq!(put(&mut mvcc, "srn", "three"), 12);
     let success = TxnRequest {
         compare: vec![value_is("srn", "three")],
-        success: vec![put_op("srn", "four"), put_op("other", "x")],
-        failure: vec![],
+        success: vec![put_op("srn", "four")],
+        failure: vec![put_op("other", "x")],
     };
     let response = mvcc.txn(&success).unwrap();
     assert!(response.succeeded);
-    assert_eq!(response.header.revision, 13, "both puts share revision 13");
-    assert_eq!(get(&mvcc, "other").unwrap().mod_revision, 13);
+    assert_eq!(response.header.revision, 13);
+    assert_eq!(response.responses.len(), 1, "etcdctl printed one OK");
+    assert_eq!(get(&mvcc, "other"), None, "the failure branch did not run");
 
     let failure = TxnRequest {
         compare: vec![value_is("srn", "nope")],
