@@ -44,14 +44,23 @@ pub struct Stats {
     pub leases: usize,
 }
 
-/// The etcd v3 keyspace. See the crate documentation for the contract.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The etcd v3 keyspace. See the crate documentation for the contract. Two values are equal when
+/// their states are (the events waiting in `take_events` do not count).
+#[derive(Clone, Debug)]
 pub struct Mvcc {
     pub(crate) keyspace: Keyspace,
     pub(crate) lessor: Lessor,
     pub(crate) events: Vec<Event>,
     pub(crate) config: Config,
 }
+
+impl PartialEq for Mvcc {
+    fn eq(&self, other: &Mvcc) -> bool {
+        self.keyspace == other.keyspace && self.lessor == other.lessor && self.config == other.config
+    }
+}
+
+impl Eq for Mvcc {}
 
 impl Mvcc {
     pub fn new(config: Config) -> Mvcc {
