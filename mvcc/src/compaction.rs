@@ -19,15 +19,7 @@ impl Keyspace {
         }
         self.compacted_revision = revision;
         let kept = self.compact_index(revision);
-        let doomed: Vec<Revision> = self
-            .records
-            .range(..Revision::first_of(revision.saturating_add(1)))
-            .map(|(record_revision, _)| *record_revision)
-            .filter(|record_revision| !kept.contains(record_revision))
-            .collect();
-        for record_revision in doomed {
-            self.records.remove(&record_revision);
-        }
+        self.records.remove_before(Revision::first_of(revision.saturating_add(1)), &kept);
         debug_assert!(self.records.len() >= self.index.len(), "every key keeps a record");
         Ok(())
     }

@@ -107,12 +107,12 @@ impl Keyspace {
         let mut crc = Crc32c::new();
         crc.write(b"key");
         let mut buffer = Vec::new();
-        for (record_revision, record) in self.records.range(..Revision::first_of(revision.saturating_add(1)))
-        {
-            if *record_revision < lower && !kept.is_empty() && !kept.contains(record_revision) {
+        let upper = Revision::first_of(revision.saturating_add(1));
+        for (record_revision, record) in self.records.between(Revision::first_of(i64::MIN), upper) {
+            if record_revision < lower && !kept.is_empty() && !kept.contains(&record_revision) {
                 continue;
             }
-            hash_record(&mut crc, &mut buffer, *record_revision, record);
+            hash_record(&mut crc, &mut buffer, record_revision, record);
         }
         crc.finish()
     }
@@ -145,8 +145,8 @@ impl Mvcc {
         let keyspace = &self.keyspace;
         let mut crc = Crc32c::new();
         let mut buffer = Vec::new();
-        for (revision, record) in &keyspace.records {
-            hash_record(&mut crc, &mut buffer, *revision, record);
+        for (revision, record) in keyspace.records.iter() {
+            hash_record(&mut crc, &mut buffer, revision, record);
         }
         crc.write(&keyspace.current_revision.to_be_bytes());
         crc.write(&keyspace.compacted_revision.to_be_bytes());

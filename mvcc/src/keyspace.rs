@@ -10,52 +10,16 @@
 
 use crate::key_index::{Found, KeyIndex};
 use crate::key_value::KeyValue;
+pub(crate) use crate::record_log::{Key, Record, RecordLog};
 use crate::revision::Revision;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
-
-/// A key's bytes, shared by the index and every record of the key.
-pub(crate) type Key = Arc<[u8]>;
 
 /// The revision before any write (etcd starts at 1, so the first write is revision 2).
 pub(crate) const INITIAL_REVISION: i64 = 1;
 
 /// The compacted revision of a keyspace never compacted (etcd's -1).
 pub(crate) const NEVER_COMPACTED: i64 = -1;
-
-/// One change: a version of a key, or its tombstone (`create_revision == 0`, like etcd's stored
-/// tombstones, which hold only the key).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Record {
-    pub(crate) key: Key,
-    pub(crate) value: Box<[u8]>,
-    pub(crate) create_revision: i64,
-    pub(crate) version: i64,
-    pub(crate) lease: i64,
-}
-
-impl Record {
-    pub(crate) fn tombstone(key: Key) -> Record {
-        Record { key, value: Box::default(), create_revision: 0, version: 0, lease: 0 }
-    }
-
-    pub(crate) fn is_tombstone(&self) -> bool {
-        self.create_revision == 0
-    }
-
-    /// The client's view of this record at `revision`. For a tombstone: the key and `mod_revision`.
-    pub(crate) fn to_key_value(&self, revision: Revision) -> KeyValue {
-        KeyValue {
-            key: self.key.to_vec(),
-            create_revision: self.create_revision,
-            mod_revision: revision.main,
-            version: self.version,
-            value: self.value.to_vec(),
-            lease: self.lease,
-        }
-    }
-}
 
 /// A set of keys as etcd's requests give it: `(key, range_end)` with an empty `range_end` for one
 /// key and `[0]` for every key from `key` on.
@@ -95,7 +59,7 @@ pub(crate) struct PutOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Keyspace {
     pub(crate) index: BTreeMap<Key, KeyIndex>,
-    pub(crate) records: BTreeMap<Revision, Record>,
+    pub(crate) records: RecordLog,
     pub(crate) current_revision: i64,
     pub(crate) compacted_revision: i64,
 }
@@ -104,14 +68,14 @@ impl Keyspace {
     pub(crate) fn new() -> Keyspace {
         Keyspace {
             index: BTreeMap::new(),
-            records: BTreeMap::new(),
+            records: RecordLog::default(),
             current_revision: INITIAL_REVISION,
             compacted_revision: NEVER_COMPACTED,
         }
     }
 
     pub(crate) fn record(&self, revision: Revision) -> &Record {
-        self.records.get(&revision).expect("every indexed revision has a record")
+        self.records.get(revision).expect("every indexed revision has a record")
     }
 
     /// Calls `visit` for every key of `range` in the index, in key order.
@@ -159,7 +123,9 @@ impl Keyspace {
     /// The lease of `key`'s live version (0 when it has none or does not exist).
     pub(crate) fn current_lease(&self, key: &[u8]) -> i64 {
         match self.index.get(key) {
-            Some(index) if index.is_live() => self.record(index.modified()).lease,
+            Some(index) if index.is_live() => {
+                index.modified().map_or(0, |modified| self.record(modified).lease)
+            }
             _ => 0,
         }
     }
@@ -183,8 +149,7 @@ impl Keyspace {
             lease,
         };
         let key_value = record.to_key_value(revision);
-        let replaced = self.records.insert(revision, record);
-        assert!(replaced.is_none(), "revision {revision:?} written twice");
+        self.records.push(revision, record);
         PutOutcome { key: shared_key, key_value, previous_lease }
     }
 
@@ -192,17 +157,17 @@ impl Keyspace {
     pub(crate) fn tombstone(&mut self, key: &Key, revision: Revision) -> i64 {
         assert_eq!(revision.main, self.current_revision + 1, "deletes belong to the next revision");
         let index = self.index.get_mut(&**key).expect("only existing keys are deleted");
-        let previous_lease = self.records.get(&index.modified()).map_or(0, |record| record.lease);
+        let modified = index.modified().expect("a live key has revisions");
         index.tombstone(revision);
-        let replaced = self.records.insert(revision, Record::tombstone(key.clone()));
-        assert!(replaced.is_none(), "revision {revision:?} written twice");
+        let previous_lease = self.record(modified).lease;
+        self.records.push(revision, Record::tombstone(key.clone()));
         previous_lease
     }
 
     /// Ends a write that changed something: `revision` becomes current.
     pub(crate) fn advance(&mut self, revision: i64) {
         assert_eq!(revision, self.current_revision + 1, "revisions advance one at a time");
-        debug_assert!(self.records.contains_key(&Revision::first_of(revision)), "a revision has changes");
+        debug_assert!(self.records.get(Revision::first_of(revision)).is_some(), "a revision has changes");
         self.current_revision = revision;
     }
 
@@ -224,7 +189,7 @@ impl Keyspace {
         for (key, index) in &self.index {
             index.check_invariants().map_err(|problem| format!("key {key:?}: {problem}"))?;
             for revision in index.revisions_since(i64::MIN) {
-                let record = self.records.get(&revision).ok_or(format!("{revision:?} has no record"))?;
+                let record = self.records.get(revision).ok_or(format!("{revision:?} has no record"))?;
                 if record.key != *key {
                     return Err(format!("{revision:?} belongs to another key"));
                 }
@@ -240,7 +205,7 @@ impl Keyspace {
     fn check_records(&self) -> Result<(), String> {
         let dense_from = self.compacted_revision.max(INITIAL_REVISION) + 1;
         let mut expected = Revision::first_of(dense_from);
-        for (revision, record) in &self.records {
+        for (revision, record) in self.records.iter() {
             if revision.main > self.current_revision || revision.main <= INITIAL_REVISION {
                 return Err(format!("{revision:?} outside (1, {}]", self.current_revision));
             }
@@ -251,7 +216,7 @@ impl Keyspace {
             if revision.main < dense_from {
                 continue;
             }
-            if *revision == expected
+            if revision == expected
                 || (revision.main == expected.main + 1 && revision.sub == 0 && expected.sub > 0)
             {
                 expected = Revision::new(revision.main, revision.sub + 1);

@@ -31,6 +31,7 @@ mod lease_requests;
 mod lessor;
 mod mvcc;
 mod range;
+mod record_log;
 mod requests;
 mod revision;
 mod snapshot;

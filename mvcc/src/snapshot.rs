@@ -64,7 +64,7 @@ impl Mvcc {
             .records
             .iter()
             .map(|(revision, record)| SnapshotRecord {
-                revision: *revision,
+                revision,
                 key: record.key.to_vec(),
                 value: record.value.to_vec(),
                 create_revision: record.create_revision,
@@ -145,7 +145,7 @@ fn restore_record(keyspace: &mut Keyspace, record: &SnapshotRecord) -> Result<()
             return Err(invalid(format!("tombstone {revision:?}")));
         }
         index.tombstone(revision);
-        keyspace.records.insert(revision, Record::tombstone(key));
+        keyspace.records.push(revision, Record::tombstone(key));
         return Ok(());
     }
     check_put_continues(index, record, compacted)?;
@@ -162,7 +162,7 @@ fn restore_record(keyspace: &mut Keyspace, record: &SnapshotRecord) -> Result<()
         version: record.version,
         lease: record.lease,
     };
-    keyspace.records.insert(revision, stored);
+    keyspace.records.push(revision, stored);
     Ok(())
 }
 

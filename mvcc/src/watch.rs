@@ -67,9 +67,9 @@ impl Mvcc {
         let range = KeyRange::new(key, range_end);
         let events = keyspace
             .records
-            .range(Revision::first_of(start)..Revision::first_of(end))
+            .between(Revision::first_of(start), Revision::first_of(end))
             .filter(|(_, record)| range.contains(&record.key))
-            .map(|(revision, record)| event_of(*revision, record))
+            .map(|(revision, record)| event_of(revision, record))
             .collect();
         Ok(EventBatch { events, next_revision: end })
     }

@@ -217,19 +217,23 @@ fn step(mvcc: &mut Mvcc, model: &mut Model, operation: Operation) -> Result<(), 
         }
         Operation::Read { key: index, end, back, limit } => read_step(mvcc, model, index, end, back, limit)?,
         Operation::Replay { back } => replay_step(mvcc, model, back)?,
-        Operation::SnapshotRoundTrip => {
-            let snapshot = mvcc.snapshot();
-            let bytes = bincode::serde::encode_to_vec(&snapshot, bincode::config::standard()).unwrap();
-            let (decoded, _): (Snapshot, usize) =
-                bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
-            let restored = Mvcc::restore(&decoded, mvcc.config())
-                .map_err(|error| TestCaseError::fail(error.to_string()))?;
-            prop_assert_eq!(restored.hash(), mvcc.hash());
-            prop_assert_eq!(restored.snapshot(), snapshot);
-            prop_assert_eq!(&restored, &*mvcc, "restore is exact");
-            *mvcc = restored;
-        }
+        Operation::SnapshotRoundTrip => snapshot_step(mvcc)?,
     }
+    Ok(())
+}
+
+/// Encodes a snapshot, restores it and carries on with the restored state.
+fn snapshot_step(mvcc: &mut Mvcc) -> Result<(), TestCaseError> {
+    let snapshot = mvcc.snapshot();
+    let bytes = bincode::serde::encode_to_vec(&snapshot, bincode::config::standard()).unwrap();
+    let (decoded, _): (Snapshot, usize) =
+        bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+    let restored =
+        Mvcc::restore(&decoded, mvcc.config()).map_err(|error| TestCaseError::fail(error.to_string()))?;
+    prop_assert_eq!(restored.hash(), mvcc.hash());
+    prop_assert_eq!(restored.snapshot(), snapshot);
+    prop_assert_eq!(&restored, &*mvcc, "restore is exact");
+    *mvcc = restored;
     Ok(())
 }
 
