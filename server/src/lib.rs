@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod config;
 pub mod disk;
+pub mod grpc;
 pub mod http;
 pub mod logging;
 pub mod node;

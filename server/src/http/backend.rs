@@ -99,6 +99,8 @@ pub struct Member {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
+    /// Learners replicate the log but do not vote (shown by the v3 API only; v2 has no learners).
+    pub is_learner: bool,
 }
 
 /// Why a membership change was refused.

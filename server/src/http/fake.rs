@@ -55,6 +55,7 @@ impl FakeBackend {
             name: "default".to_string(),
             peer_urls: vec!["http://localhost:2380".to_string()],
             client_urls: vec!["http://localhost:2379".to_string()],
+            is_learner: false,
         };
         let status = NodeStatus {
             name: "default".to_string(),
@@ -225,8 +226,7 @@ impl Backend for FakeBackend {
             return Err(MemberError::PeerUrlExists);
         }
         state.next_member_id += 1;
-        let member =
-            Member { id: state.next_member_id, name: String::new(), peer_urls, client_urls: Vec::new() };
+        let member = Member { id: state.next_member_id, peer_urls, ..Member::default() };
         state.status.members.push(member.clone());
         Ok(member)
     }

@@ -28,6 +28,7 @@ mod recovery;
 mod requests;
 mod snapshot;
 mod types;
+mod v3_types;
 mod watches;
 
 use entry::Operation;
@@ -40,6 +41,7 @@ pub use types::{
     Answer, ClientRequest, DEFAULT_MAX_WATCHERS, Member, NodeConfig, NodeError, NodeStatus, Output, Reply,
     RequestError,
 };
+pub use v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

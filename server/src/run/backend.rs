@@ -129,7 +129,7 @@ impl api::Backend for NodeBackend {
             .await
             .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
         answer.result.map_err(member_error)?;
-        Ok(api::Member { id, name: String::new(), peer_urls, client_urls: Vec::new() })
+        Ok(api::Member { id, peer_urls, ..api::Member::default() })
     }
     async fn member_remove(&self, id: u64) -> Result<(), api::MemberError> {
         let answer = self

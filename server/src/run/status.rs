@@ -34,6 +34,9 @@ impl NodeLoop {
                     name: member.name.clone(),
                     peer_urls: member.peer_urls.clone(),
                     client_urls: member.client_urls.clone(),
+                    // A member added as a voter waits as a learner only until it catches up; to the
+                    // operator (and etcd, which adds voters directly) it is a voter.
+                    is_learner: member.is_learner && !member.promote_when_caught_up,
                 })
                 .collect(),
             start_time: self.start_nanos,

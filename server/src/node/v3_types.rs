@@ -1,0 +1,86 @@
+//! The node's v3 API types: what a v3 client asks (`V3Request`), what it is answered (`V3Reply`), and
+//! how a v3 watch is asked for and reported (`WatchCreate`, `WatchUpdate`). Keys and values are bytes;
+//! the shapes are the `mvcc` crate's (etcd's messages field for field), so the gRPC layer maps them
+//! one to one. The cluster, member and term fields of etcd's response header come with the answer.
+
+use mvcc::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Event, HashKvResponse,
+    HashResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse,
+    LeaseTimeToLiveResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+
+/// A request to the v3 keyspace or its leases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V3Request {
+    /// Linearizable (ReadIndex) unless `request.serializable`, then from this member's keyspace.
+    Range(RangeRequest),
+    Put(PutRequest),
+    DeleteRange(DeleteRangeRequest),
+    Txn(TxnRequest),
+    Compact(CompactionRequest),
+    /// `id` 0: the node chooses one.
+    LeaseGrant {
+        ttl_seconds: i64,
+        id: i64,
+    },
+    LeaseRevoke {
+        id: i64,
+    },
+    LeaseKeepAlive {
+        id: i64,
+    },
+    LeaseTimeToLive {
+        id: i64,
+        keys: bool,
+    },
+    LeaseLeases,
+    /// HashKV at `revision` (0: the current one), from this member's keyspace.
+    HashKv {
+        revision: i64,
+    },
+    Hash,
+}
+
+/// The answer to a `V3Request`, same variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V3Reply {
+    Range(RangeResponse),
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compact(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    LeaseKeepAlive(LeaseKeepAliveResponse),
+    LeaseTimeToLive(LeaseTimeToLiveResponse),
+    LeaseLeases(LeaseLeasesResponse),
+    HashKv(HashKvResponse),
+    Hash(HashResponse),
+}
+
+/// A v3 watch (etcd's `WatchCreateRequest`). `range_end` follows etcd's range rules; `start_revision`
+/// 0 means "from the next revision".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchCreate {
+    pub key: Vec<u8>,
+    pub range_end: Vec<u8>,
+    pub start_revision: i64,
+    pub prev_kv: bool,
+    pub no_put: bool,
+    pub no_delete: bool,
+}
+
+/// What a registered v3 watch reports, in revision order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchUpdate {
+    /// The watch is registered; events follow from `start_revision` (what etcd's `Created` answer
+    /// carries as the header revision: the current revision when it was registered).
+    Created { revision: i64 },
+    /// Events of one or more revisions (already filtered), with the keyspace revision they bring the
+    /// watcher to.
+    Events { revision: i64, events: Vec<Event> },
+    /// The start revision was compacted: the watch is cancelled (etcd's `compact_revision`).
+    Compacted { compact_revision: i64 },
+    /// The watch ended (its member lost the keyspace to a snapshot install, or was stopped).
+    Canceled { reason: String },
+}
