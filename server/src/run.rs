@@ -19,9 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterState, ServerConfig, Url, added_member_id, format_id};
-use crate::disk::{Disk, OsDisk};
 use crate::http::backend as api;
 use crate::node::{self, Node, NodeConfig, Reply, RequestError};
+use crate::storage::disk::{Disk, OsDisk};
 use crate::transport::wire::{MemberInfo, MembershipAnswer, RefusalReason};
 use crate::transport::{Transport, TransportConfig, TransportEvent, TransportLimits, query_membership};
 
@@ -1113,7 +1113,7 @@ impl Disk for TimedDisk {
     fn remove(&self, path: &std::path::Path) -> std::io::Result<()> {
         self.inner.remove(path)
     }
-    fn lock(&self, dir: &std::path::Path) -> std::io::Result<crate::disk::DirLock> {
+    fn lock(&self, dir: &std::path::Path) -> std::io::Result<crate::storage::disk::DirLock> {
         self.inner.lock(dir)
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{self, Disk, OsDisk};
-use server::wal::{Wal, WalOptions, WalSnapshot};
+use server::storage::disk::{self, Disk, OsDisk};
+use server::storage::wal::{Wal, WalOptions, WalSnapshot};
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);

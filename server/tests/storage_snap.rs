@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{ConfState, Snapshot, SnapshotMeta};
-use server::disk::{Disk, MemDisk, Tear};
-use server::snap::{SnapError, Snapshotter, encode_snapshot, parse_snap_name, snap_name};
-use server::wal::WalSnapshot;
+use server::storage::disk::{Disk, MemDisk, Tear};
+use server::storage::snap::{SnapError, Snapshotter, encode_snapshot, parse_snap_name, snap_name};
+use server::storage::wal::WalSnapshot;
 
 fn snap_dir() -> PathBuf {
     PathBuf::from("/data/member/snap")

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{Disk, Kept, MemDisk, Tear};
-use server::wal::{RecoveryWarning, Wal, WalError, WalOptions, WalSnapshot, parse_segment_name};
+use server::storage::disk::{Disk, Kept, MemDisk, Tear};
+use server::storage::wal::{RecoveryWarning, Wal, WalError, WalOptions, WalSnapshot, parse_segment_name};
 
 const METADATA: &[u8] = b"member=1 cluster=7";
 
@@ -31,7 +31,7 @@ fn create(disk: &MemDisk, options: WalOptions) -> Wal {
     Wal::create(Arc::new(disk.clone()), &wal_dir(), METADATA, options).expect("create")
 }
 
-fn open(disk: &MemDisk, snapshot: WalSnapshot) -> Result<(Wal, server::wal::Recovered), WalError> {
+fn open(disk: &MemDisk, snapshot: WalSnapshot) -> Result<(Wal, server::storage::wal::Recovered), WalError> {
     Wal::open(Arc::new(disk.clone()), &wal_dir(), snapshot, WalOptions::default())
 }
 
@@ -671,7 +671,7 @@ fn a_segment_reads_back_by_the_documented_format() {
             }
             4 => assert_eq!(server::codec::decode::<Vec<Entry>>(payload).unwrap(), entries(1..=3, 2)),
             5 => {
-                let marker: server::wal::SnapshotMarker = server::codec::decode(payload).unwrap();
+                let marker: server::storage::wal::SnapshotMarker = server::codec::decode(payload).unwrap();
                 assert_eq!(marker.snapshot, WalSnapshot::default());
                 assert!(!marker.replaces_log);
             }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{MemDisk, Tear};
-use server::wal::{Recovered, Wal, WalOptions, WalSnapshot};
+use server::storage::disk::{MemDisk, Tear};
+use server::storage::wal::{Recovered, Wal, WalOptions, WalSnapshot};
 
 /// splitmix64: a tiny deterministic generator, so the test needs no RNG crate.
 struct Rng(u64);

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use raft::types::{ConfState, Index, Snapshot, SnapshotMeta, Term};
 
 use crate::codec;
-use crate::disk::Disk;
-use crate::wal::WalSnapshot;
+use crate::storage::disk::Disk;
+use crate::storage::wal::WalSnapshot;
 
 /// The first eight bytes of every snapshot file.
 pub const SNAP_MAGIC: [u8; 8] = *b"CNCDSNAP";
@@ -180,7 +180,7 @@ impl Snapshotter {
 
     /// Writes `snapshot` durably (temporary file, fdatasync, rename, directory fsync), then removes
     /// the oldest files beyond `max_snapshots`. Returns the new file's path. The caller records the
-    /// snapshot in the WAL next ([`crate::wal::Wal::save_snapshot_marker`]); until then a crash
+    /// snapshot in the WAL next ([`crate::storage::wal::Wal::save_snapshot_marker`]); until then a crash
     /// falls back to the previous snapshot, which retention therefore always keeps.
     pub fn save(&self, snapshot: &Snapshot) -> Result<PathBuf, SnapError> {
         let bytes = encode_snapshot(snapshot)?;
@@ -236,7 +236,7 @@ impl Snapshotter {
     }
 
     /// The newest snapshot file that the WAL recorded a marker for (from
-    /// [`crate::wal::Wal::snapshot_markers`]). An error if that snapshot is damaged.
+    /// [`crate::storage::wal::Wal::snapshot_markers`]). An error if that snapshot is damaged.
     ///
     /// Newer files without a marker were written by a node that crashed before recording them: they
     /// are removed here, so that retention (which counts files) can never keep such leftovers and

@@ -20,77 +20,46 @@
 //! Recovery ([`Wal::open`]): a torn tail (an incomplete or zero-filled last record in the LAST segment,
 //! the mark of a crash during a write) is cut off and reported as a warning; any other damage is
 //! [`WalError::Corrupt`] naming the file and offset. Entries are never silently dropped.
+//!
+//! Files: this one holds the [`Wal`] handle, opening and the write path; `record.rs` the record
+//! format and framing; `segment.rs` segment names, listing and opening records; `scan.rs` reading
+//! segments back with the torn-tail rules; `error.rs` the errors and recovery warnings.
+
+mod error;
+mod record;
+mod scan;
+mod segment;
 
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use raft::types::{Entry, HardState, Index, Term};
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
-use crate::disk::Disk;
+pub use error::{RecoveryWarning, WalError};
+pub use record::{
+    ENTRIES_RECORD_TARGET, MAX_RECORD_PAYLOAD, RECORD_HEADER_LEN, RecordType, SnapshotMarker,
+    WAL_FORMAT_VERSION,
+};
+pub use segment::{parse_segment_name, segment_name};
 
-/// The WAL format version written in every segment's CRC record.
-pub const WAL_FORMAT_VERSION: u32 = 1;
-/// Bytes of the frame header in front of every record's payload.
-pub const RECORD_HEADER_LEN: usize = 16;
-/// The largest record payload accepted on read or produced on write.
-pub const MAX_RECORD_PAYLOAD: usize = codec::MAX_DECODE_BYTES;
-/// An entries record is closed once its payload reaches about this size; a batch bigger than this
-/// becomes several records (still in one write).
-pub const ENTRIES_RECORD_TARGET: usize = 1 << 20;
+use crate::storage::disk::Disk;
+use error::{corrupt, io_error};
+use record::{Record, frame_encoded};
+use scan::{SegmentEnd, scan_segments};
+use segment::{Segment, list_segments, segment_header};
+
 /// The default segment size at which the WAL starts a new segment (etcd's 64 MB).
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
 /// etcd's default `--max-wals`.
 pub const DEFAULT_MAX_WALS: usize = 5;
-/// Torn-write detection looks for all-zero blocks of this size (the smallest disk sector).
-const SECTOR_SIZE: usize = 512;
-
-/// Record types. The numeric values are part of the on-disk format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RecordType {
-    /// Payload: previous segment's last CRC (u32 LE) then the format version (u32 LE).
-    Crc = 1,
-    /// Payload: opaque metadata bytes (member ID, cluster ID, initial configuration: the node's).
-    Metadata = 2,
-    /// Payload: codec-encoded [`HardState`].
-    HardState = 3,
-    /// Payload: codec-encoded `Vec<Entry>` (contiguous indexes).
-    Entries = 4,
-    /// Payload: codec-encoded [`SnapshotMarker`].
-    Snapshot = 5,
-}
-
-impl RecordType {
-    fn from_byte(byte: u8) -> Option<RecordType> {
-        Some(match byte {
-            1 => RecordType::Crc,
-            2 => RecordType::Metadata,
-            3 => RecordType::HardState,
-            4 => RecordType::Entries,
-            5 => RecordType::Snapshot,
-            _ => return None,
-        })
-    }
-}
 
 /// A position in the log where a snapshot was taken (index and the term of the entry there).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WalSnapshot {
     pub index: Index,
     pub term: Term,
-}
-
-/// The snapshot marker record: a snapshot exists at `snapshot`; with `replaces_log` every entry above
-/// its index written before the marker is void (the node installed a leader's snapshot and threw its
-/// own log away), without it the entries stay (the node compacted its own log).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SnapshotMarker {
-    pub snapshot: WalSnapshot,
-    pub replaces_log: bool,
 }
 
 /// Tunables; etcd's defaults.
@@ -109,26 +78,6 @@ impl Default for WalOptions {
     }
 }
 
-/// Something recovery repaired and the operator should hear about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecoveryWarning {
-    /// The last segment ended in an incomplete or zero-filled record (a crash during a write); the
-    /// file was cut at `offset`, dropping `dropped_bytes` bytes that had never been synced.
-    TornTail { file: PathBuf, offset: u64, dropped_bytes: u64 },
-}
-
-impl fmt::Display for RecoveryWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RecoveryWarning::TornTail { file, offset, dropped_bytes } => write!(
-                f,
-                "torn WAL tail in {} at offset {offset}: dropped {dropped_bytes} unsynced bytes",
-                file.display()
-            ),
-        }
-    }
-}
-
 /// What [`Wal::open`] read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recovered {
@@ -143,431 +92,6 @@ pub struct Recovered {
     pub snapshot_markers: Vec<WalSnapshot>,
     pub warnings: Vec<RecoveryWarning>,
 }
-
-#[derive(Debug)]
-pub enum WalError {
-    Io {
-        operation: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    /// Damage that is not a torn tail: the node must not start on it.
-    Corrupt {
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-    },
-    /// No WAL in this directory.
-    NotFound {
-        dir: PathBuf,
-    },
-    /// `create` found a WAL already there.
-    AlreadyExists {
-        dir: PathBuf,
-    },
-    /// `open` was asked to start at a snapshot the WAL never recorded (or recorded with another term).
-    SnapshotNotFound {
-        wanted: WalSnapshot,
-        dir: PathBuf,
-    },
-    /// The log was replaced by an installed snapshot newer than the one `open` was asked to start
-    /// at: the entries up to it exist only in that snapshot.
-    SnapshotRequired {
-        found: WalSnapshot,
-        wanted: WalSnapshot,
-    },
-    /// The caller asked for something the log cannot hold (a bug in the caller, never disk damage).
-    InvalidRequest {
-        reason: String,
-    },
-    /// An earlier I/O error poisoned this WAL; recover by reopening it.
-    Failed,
-}
-
-impl fmt::Display for WalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WalError::Io { operation, path, source } => {
-                write!(f, "WAL {operation} failed on {}: {source}", path.display())
-            }
-            WalError::Corrupt { file, offset, reason } => {
-                write!(f, "WAL corrupt in {} at offset {offset}: {reason}", file.display())
-            }
-            WalError::NotFound { dir } => write!(f, "no WAL in {}", dir.display()),
-            WalError::AlreadyExists { dir } => write!(f, "a WAL already exists in {}", dir.display()),
-            WalError::SnapshotNotFound { wanted, dir } => write!(
-                f,
-                "WAL in {} has no snapshot marker at index {} term {}",
-                dir.display(),
-                wanted.index,
-                wanted.term
-            ),
-            WalError::SnapshotRequired { found, wanted } => write!(
-                f,
-                "WAL log was replaced by a snapshot at index {} term {}; cannot start from index {}",
-                found.index, found.term, wanted.index
-            ),
-            WalError::InvalidRequest { reason } => write!(f, "invalid WAL request: {reason}"),
-            WalError::Failed => f.write_str("WAL failed earlier and must be reopened"),
-        }
-    }
-}
-
-impl std::error::Error for WalError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            WalError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-fn io_error<'a>(operation: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> WalError + 'a {
-    move |source| WalError::Io { operation, path: path.to_path_buf(), source }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Segment names
-// ------------------------------------------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Segment {
-    seq: u64,
-    /// The index the log's next entry had when the segment was started: every live entry in
-    /// earlier segments is below it.
-    first_index: Index,
-    path: PathBuf,
-}
-
-/// The file name of segment `seq` starting at `first_index`.
-pub fn segment_name(seq: u64, first_index: Index) -> String {
-    format!("{seq:016x}-{first_index:016x}.wal")
-}
-
-/// Parses `<seq:016x>-<first_index:016x>.wal`; anything else is not a segment.
-pub fn parse_segment_name(name: &str) -> Option<(u64, Index)> {
-    let stem = name.strip_suffix(".wal")?;
-    let (seq, first_index) = stem.split_once('-')?;
-    if seq.len() != 16 || first_index.len() != 16 {
-        return None;
-    }
-    let parse = |text: &str| {
-        if text.bytes().all(|byte| byte.is_ascii_hexdigit() && !byte.is_ascii_uppercase()) {
-            u64::from_str_radix(text, 16).ok()
-        } else {
-            None
-        }
-    };
-    Some((parse(seq)?, parse(first_index)?))
-}
-
-/// The segments in `dir`, by sequence number; a hole in the sequence is corruption (a segment that
-/// other segments depend on is gone).
-fn list_segments(disk: &dyn Disk, dir: &Path) -> Result<Vec<Segment>, WalError> {
-    let names = match disk.list(dir) {
-        Ok(names) => names,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(io_error("list", dir)(error)),
-    };
-    let mut segments: Vec<Segment> = names
-        .iter()
-        .filter_map(|name| {
-            let (seq, first_index) = parse_segment_name(name)?;
-            Some(Segment { seq, first_index, path: dir.join(name) })
-        })
-        .collect();
-    segments.sort_by_key(|segment| segment.seq);
-    for pair in segments.windows(2) {
-        if pair[1].seq != pair[0].seq + 1 {
-            return Err(WalError::Corrupt {
-                file: pair[1].path.clone(),
-                offset: 0,
-                reason: format!("segment sequence jumps from {} to {}", pair[0].seq, pair[1].seq),
-            });
-        }
-    }
-    Ok(segments)
-}
-
-// ------------------------------------------------------------------------------------------------
-// Record framing
-// ------------------------------------------------------------------------------------------------
-
-/// Appends one framed record to `buffer` and returns its CRC (the next record's chain seed).
-/// `write_payload` appends the payload; the header is filled in after it.
-fn frame_record(
-    buffer: &mut Vec<u8>,
-    record_type: RecordType,
-    chain: u32,
-    write_payload: impl FnOnce(&mut Vec<u8>),
-) -> Result<u32, WalError> {
-    let start = buffer.len();
-    buffer.resize(start + RECORD_HEADER_LEN, 0);
-    write_payload(buffer);
-    let payload_len = buffer.len() - start - RECORD_HEADER_LEN;
-    if payload_len > MAX_RECORD_PAYLOAD {
-        buffer.truncate(start);
-        return Err(WalError::InvalidRequest {
-            reason: format!("a {record_type:?} record of {payload_len} bytes exceeds {MAX_RECORD_PAYLOAD}"),
-        });
-    }
-    let header = &mut buffer[start..start + RECORD_HEADER_LEN];
-    header[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    header[4] = record_type as u8;
-    // Bytes 5..8 stay zero (reserved).
-    let header_crc = crc32fast::hash(&header[0..8]);
-    header[8..12].copy_from_slice(&header_crc.to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new_with_initial(chain);
-    hasher.update(&buffer[start..start + 8]);
-    hasher.update(&buffer[start + RECORD_HEADER_LEN..]);
-    let crc = hasher.finalize();
-    buffer[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
-    Ok(crc)
-}
-
-fn frame_encoded<T: Serialize + ?Sized>(
-    buffer: &mut Vec<u8>,
-    record_type: RecordType,
-    chain: u32,
-    value: &T,
-) -> Result<u32, WalError> {
-    frame_record(buffer, record_type, chain, |buffer| codec::encode_into(value, buffer))
-}
-
-/// The records that open every segment: CRC link, metadata, newest snapshot marker, hard state.
-fn segment_header(
-    previous_crc: u32,
-    metadata: &[u8],
-    snapshot: WalSnapshot,
-    hard_state: &HardState,
-) -> Result<(Vec<u8>, u32), WalError> {
-    let mut buffer = Vec::with_capacity(4 * RECORD_HEADER_LEN + metadata.len() + 64);
-    let mut chain = frame_record(&mut buffer, RecordType::Crc, 0, |buffer| {
-        buffer.extend_from_slice(&previous_crc.to_le_bytes());
-        buffer.extend_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
-    })?;
-    chain =
-        frame_record(&mut buffer, RecordType::Metadata, chain, |buffer| buffer.extend_from_slice(metadata))?;
-    let marker = SnapshotMarker { snapshot, replaces_log: false };
-    chain = frame_encoded(&mut buffer, RecordType::Snapshot, chain, &marker)?;
-    chain = frame_encoded(&mut buffer, RecordType::HardState, chain, hard_state)?;
-    Ok((buffer, chain))
-}
-
-/// One record as read back.
-#[derive(Debug)]
-enum Record {
-    Crc {
-        previous_crc: u32,
-        version: u32,
-    },
-    Metadata(Vec<u8>),
-    HardState(HardState),
-    Entries(Vec<Entry>),
-    Snapshot(SnapshotMarker),
-    /// An entries record whose CRC was checked but whose payload was not decoded (the reader only
-    /// wanted the other records).
-    SkippedEntries,
-}
-
-/// How reading a segment ended.
-#[derive(Debug)]
-enum SegmentEnd {
-    /// Every byte belongs to a valid record.
-    Clean,
-    /// The bytes from `offset` on are an incomplete or zero-filled record: a torn write.
-    Torn { offset: u64 },
-}
-
-struct ScannedSegment {
-    records: Vec<(u64, Record)>,
-    end: SegmentEnd,
-    /// The CRC of the last valid record.
-    last_crc: u32,
-}
-
-fn corrupt(path: &Path, offset: usize, reason: impl Into<String>) -> WalError {
-    WalError::Corrupt { file: path.to_path_buf(), offset: offset as u64, reason: reason.into() }
-}
-
-/// Whether some whole 512-byte sector (aligned in the file) of `bytes[start..end]` is all zeros: the
-/// trace of a write whose sectors reached the disk out of order before a crash.
-fn has_zero_sector(bytes: &[u8], start: usize, end: usize) -> bool {
-    let mut sector = start.div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
-    while sector + SECTOR_SIZE <= end {
-        if bytes[sector..sector + SECTOR_SIZE].iter().all(|&byte| byte == 0) {
-            return true;
-        }
-        sector += SECTOR_SIZE;
-    }
-    false
-}
-
-/// Whether the zeros that end the file (from `zeros_from`) can explain damage to the record at
-/// `[start, end)` as a torn write: the record lies wholly in them, or they cover it from a sector
-/// boundary on (a crash loses whole sectors). A record that merely ends in a few zero bytes of its
-/// own (a commit index of 0, say) does not qualify, so a flipped bit in a synced final record is
-/// reported as corruption instead of being cut off as if it had never been written.
-fn lost_from_a_sector(zeros_from: usize, start: usize, end: usize) -> bool {
-    zeros_from <= start || zeros_from.next_multiple_of(SECTOR_SIZE) < end
-}
-
-/// Reads the records of one segment, checking framing and the CRC chain. `is_last` allows a torn
-/// tail; anywhere else every byte must belong to a valid record.
-fn scan_segment(
-    path: &Path,
-    bytes: &[u8],
-    is_last: bool,
-    decode_entries: bool,
-) -> Result<ScannedSegment, WalError> {
-    // Where the run of zero bytes that ends the file starts (preallocated or zero-filled space).
-    let zeros_from = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |last| last + 1);
-    let mut records = Vec::new();
-    let mut chain = 0u32;
-    let mut offset = 0usize;
-    let torn_or_corrupt = |offset: usize, reason: String| {
-        if is_last {
-            Ok(SegmentEnd::Torn { offset: offset as u64 })
-        } else {
-            Err(corrupt(path, offset, format!("{reason} (not in the last segment)")))
-        }
-    };
-    let end = loop {
-        if offset == bytes.len() {
-            break SegmentEnd::Clean;
-        }
-        let remaining = bytes.len() - offset;
-        if remaining < RECORD_HEADER_LEN {
-            break torn_or_corrupt(offset, format!("incomplete record header ({remaining} bytes)"))?;
-        }
-        let header = &bytes[offset..offset + RECORD_HEADER_LEN];
-        let payload_len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-        let header_crc = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        let record_crc = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
-        let record_type = RecordType::from_byte(header[4]);
-        let header_valid = crc32fast::hash(&header[0..8]) == header_crc
-            && header[5..8] == [0, 0, 0]
-            && record_type.is_some()
-            && payload_len <= MAX_RECORD_PAYLOAD;
-        if !header_valid {
-            // A torn write leaves a prefix followed by nothing or by zeros; damage followed by more
-            // data is corruption.
-            if lost_from_a_sector(zeros_from, offset, offset + RECORD_HEADER_LEN) {
-                break torn_or_corrupt(offset, "zero-filled or partial record header".to_string())?;
-            }
-            return Err(corrupt(path, offset, "record header checksum mismatch"));
-        }
-        let record_type = record_type.expect("checked above");
-        let frame_end = offset + RECORD_HEADER_LEN + payload_len;
-        if frame_end > bytes.len() {
-            break torn_or_corrupt(offset, format!("record of {payload_len} bytes runs past the end"))?;
-        }
-        let payload = &bytes[offset + RECORD_HEADER_LEN..frame_end];
-        let seed = if records.is_empty() { 0 } else { chain };
-        let mut hasher = crc32fast::Hasher::new_with_initial(seed);
-        hasher.update(&header[0..8]);
-        hasher.update(payload);
-        if hasher.finalize() != record_crc {
-            // A write whose pages reached the disk out of order leaves a zero hole in its last
-            // record; only the final record gets that benefit of the doubt, so damage can never
-            // make recovery drop a record that has valid records after it.
-            let final_record = frame_end == bytes.len();
-            if lost_from_a_sector(zeros_from, offset, frame_end)
-                || (final_record && has_zero_sector(bytes, offset, frame_end))
-            {
-                break torn_or_corrupt(offset, "record checksum mismatch in zeroed space".to_string())?;
-            }
-            return Err(corrupt(path, offset, format!("{record_type:?} record checksum mismatch")));
-        }
-        let record = if record_type == RecordType::Entries && !decode_entries {
-            Record::SkippedEntries
-        } else {
-            decode_record(record_type, payload).map_err(|reason| corrupt(path, offset, reason))?
-        };
-        match (records.len(), &record) {
-            (0, Record::Crc { .. }) | (1, Record::Metadata(_)) => {}
-            (0, _) => return Err(corrupt(path, offset, "segment does not start with a CRC record")),
-            (1, _) => return Err(corrupt(path, offset, "segment's second record is not metadata")),
-            (_, Record::Crc { .. }) => return Err(corrupt(path, offset, "CRC record inside a segment")),
-            _ => {}
-        }
-        if let Record::Crc { version, .. } = record
-            && version != WAL_FORMAT_VERSION
-        {
-            return Err(corrupt(path, offset, format!("unknown WAL format version {version}")));
-        }
-        records.push((offset as u64, record));
-        chain = record_crc;
-        offset = frame_end;
-    };
-    if records.len() < 2 {
-        // A segment only ever gets its final name after its opening records are durable.
-        return Err(corrupt(path, offset, "segment lacks its CRC and metadata records"));
-    }
-    Ok(ScannedSegment { records, end, last_crc: chain })
-}
-
-fn decode_record(record_type: RecordType, payload: &[u8]) -> Result<Record, String> {
-    let undecodable = |error: codec::CodecError| format!("{record_type:?} record: {error}");
-    Ok(match record_type {
-        RecordType::Crc => {
-            if payload.len() != 8 {
-                return Err(format!("CRC record of {} bytes", payload.len()));
-            }
-            Record::Crc {
-                previous_crc: u32::from_le_bytes(payload[0..4].try_into().expect("4 bytes")),
-                version: u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes")),
-            }
-        }
-        RecordType::Metadata => Record::Metadata(payload.to_vec()),
-        RecordType::HardState => Record::HardState(codec::decode(payload).map_err(undecodable)?),
-        RecordType::Entries => Record::Entries(codec::decode(payload).map_err(undecodable)?),
-        RecordType::Snapshot => Record::Snapshot(codec::decode(payload).map_err(undecodable)?),
-    })
-}
-
-/// Reads `segments` in order, checking that each one's CRC record links to the previous one's last
-/// CRC. Returns the records with their file and offset, and how the last segment ended.
-struct ScanResult {
-    records: Vec<(usize, u64, Record)>,
-    last_end: SegmentEnd,
-    last_crc: u32,
-}
-
-fn scan_segments(
-    disk: &dyn Disk,
-    segments: &[Segment],
-    decode_entries: bool,
-) -> Result<ScanResult, WalError> {
-    let mut records = Vec::new();
-    let mut previous_crc: Option<u32> = None;
-    let mut last_end = SegmentEnd::Clean;
-    let mut last_crc = 0;
-    for (position, segment) in segments.iter().enumerate() {
-        let bytes = disk.read(&segment.path).map_err(io_error("read", &segment.path))?;
-        let is_last = position + 1 == segments.len();
-        let scanned = scan_segment(&segment.path, &bytes, is_last, decode_entries)?;
-        if let (Some(expected), Some((_, Record::Crc { previous_crc: found, .. }))) =
-            (previous_crc, scanned.records.first())
-            && expected != *found
-        {
-            return Err(corrupt(
-                &segment.path,
-                0,
-                format!("segment links to CRC {found:08x}, previous segment ended with {expected:08x}"),
-            ));
-        }
-        previous_crc = Some(scanned.last_crc);
-        last_crc = scanned.last_crc;
-        last_end = scanned.end;
-        records.extend(scanned.records.into_iter().map(|(offset, record)| (position, offset, record)));
-    }
-    Ok(ScanResult { records, last_end, last_crc })
-}
-
-// ------------------------------------------------------------------------------------------------
-// The WAL
-// ------------------------------------------------------------------------------------------------
 
 /// An open WAL, ready to append at its tail segment.
 pub struct Wal {

@@ -1,0 +1,133 @@
+//! The record format: the record types, the 16-byte frame with its header CRC and the CRC chained
+//! through the previous record, framing a record into a buffer, and decoding a checked payload.
+
+use raft::types::{Entry, HardState};
+use serde::{Deserialize, Serialize};
+
+use super::WalSnapshot;
+use super::error::WalError;
+use crate::codec;
+
+/// The WAL format version written in every segment's CRC record.
+pub const WAL_FORMAT_VERSION: u32 = 1;
+/// Bytes of the frame header in front of every record's payload.
+pub const RECORD_HEADER_LEN: usize = 16;
+/// The largest record payload accepted on read or produced on write.
+pub const MAX_RECORD_PAYLOAD: usize = codec::MAX_DECODE_BYTES;
+/// An entries record is closed once its payload reaches about this size; a batch bigger than this
+/// becomes several records (still in one write).
+pub const ENTRIES_RECORD_TARGET: usize = 1 << 20;
+
+/// Record types. The numeric values are part of the on-disk format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordType {
+    /// Payload: previous segment's last CRC (u32 LE) then the format version (u32 LE).
+    Crc = 1,
+    /// Payload: opaque metadata bytes (member ID, cluster ID, initial configuration: the node's).
+    Metadata = 2,
+    /// Payload: codec-encoded [`HardState`].
+    HardState = 3,
+    /// Payload: codec-encoded `Vec<Entry>` (contiguous indexes).
+    Entries = 4,
+    /// Payload: codec-encoded [`SnapshotMarker`].
+    Snapshot = 5,
+}
+
+impl RecordType {
+    pub(super) fn from_byte(byte: u8) -> Option<RecordType> {
+        Some(match byte {
+            1 => RecordType::Crc,
+            2 => RecordType::Metadata,
+            3 => RecordType::HardState,
+            4 => RecordType::Entries,
+            5 => RecordType::Snapshot,
+            _ => return None,
+        })
+    }
+}
+
+/// The snapshot marker record: a snapshot exists at `snapshot`; with `replaces_log` every entry above
+/// its index written before the marker is void (the node installed a leader's snapshot and threw its
+/// own log away), without it the entries stay (the node compacted its own log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMarker {
+    pub snapshot: WalSnapshot,
+    pub replaces_log: bool,
+}
+
+/// Appends one framed record to `buffer` and returns its CRC (the next record's chain seed).
+/// `write_payload` appends the payload; the header is filled in after it.
+pub(super) fn frame_record(
+    buffer: &mut Vec<u8>,
+    record_type: RecordType,
+    chain: u32,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) -> Result<u32, WalError> {
+    let start = buffer.len();
+    buffer.resize(start + RECORD_HEADER_LEN, 0);
+    write_payload(buffer);
+    let payload_len = buffer.len() - start - RECORD_HEADER_LEN;
+    if payload_len > MAX_RECORD_PAYLOAD {
+        buffer.truncate(start);
+        return Err(WalError::InvalidRequest {
+            reason: format!("a {record_type:?} record of {payload_len} bytes exceeds {MAX_RECORD_PAYLOAD}"),
+        });
+    }
+    let header = &mut buffer[start..start + RECORD_HEADER_LEN];
+    header[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    header[4] = record_type as u8;
+    // Bytes 5..8 stay zero (reserved).
+    let header_crc = crc32fast::hash(&header[0..8]);
+    header[8..12].copy_from_slice(&header_crc.to_le_bytes());
+    let mut hasher = crc32fast::Hasher::new_with_initial(chain);
+    hasher.update(&buffer[start..start + 8]);
+    hasher.update(&buffer[start + RECORD_HEADER_LEN..]);
+    let crc = hasher.finalize();
+    buffer[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
+    Ok(crc)
+}
+
+pub(super) fn frame_encoded<T: Serialize + ?Sized>(
+    buffer: &mut Vec<u8>,
+    record_type: RecordType,
+    chain: u32,
+    value: &T,
+) -> Result<u32, WalError> {
+    frame_record(buffer, record_type, chain, |buffer| codec::encode_into(value, buffer))
+}
+
+/// One record as read back.
+#[derive(Debug)]
+pub(super) enum Record {
+    Crc {
+        previous_crc: u32,
+        version: u32,
+    },
+    Metadata(Vec<u8>),
+    HardState(HardState),
+    Entries(Vec<Entry>),
+    Snapshot(SnapshotMarker),
+    /// An entries record whose CRC was checked but whose payload was not decoded (the reader only
+    /// wanted the other records).
+    SkippedEntries,
+}
+
+pub(super) fn decode_record(record_type: RecordType, payload: &[u8]) -> Result<Record, String> {
+    let undecodable = |error: codec::CodecError| format!("{record_type:?} record: {error}");
+    Ok(match record_type {
+        RecordType::Crc => {
+            if payload.len() != 8 {
+                return Err(format!("CRC record of {} bytes", payload.len()));
+            }
+            Record::Crc {
+                previous_crc: u32::from_le_bytes(payload[0..4].try_into().expect("4 bytes")),
+                version: u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes")),
+            }
+        }
+        RecordType::Metadata => Record::Metadata(payload.to_vec()),
+        RecordType::HardState => Record::HardState(codec::decode(payload).map_err(undecodable)?),
+        RecordType::Entries => Record::Entries(codec::decode(payload).map_err(undecodable)?),
+        RecordType::Snapshot => Record::Snapshot(codec::decode(payload).map_err(undecodable)?),
+    })
+}
