@@ -23,10 +23,12 @@
 //!
 //! Files: this one holds the [`Wal`] handle, opening and the write path; `record.rs` the record
 //! format and framing; `segment.rs` segment names, listing and opening records; `scan.rs` reading
-//! segments back with the torn-tail rules; `error.rs` the errors and recovery warnings.
+//! segments back with the torn-tail rules; `replay.rs` turning the records read into the recovered
+//! log; `error.rs` the errors and recovery warnings.
 
 mod error;
 mod record;
+mod replay;
 mod scan;
 mod segment;
 
@@ -47,6 +49,7 @@ pub use segment::{parse_segment_name, segment_name};
 use crate::storage::disk::Disk;
 use error::{corrupt, io_error};
 use record::{Record, frame_encoded};
+use replay::replay;
 use scan::{SegmentEnd, scan_segments};
 use segment::{Segment, list_segments, segment_header};
 
@@ -184,7 +187,7 @@ impl Wal {
         let mut markers: Vec<WalSnapshot> = scanned
             .records
             .iter()
-            .filter_map(|(_, _, record)| match record {
+            .filter_map(|scanned| match scanned.record {
                 Record::Snapshot(marker) => Some(marker.snapshot),
                 _ => None,
             })
@@ -204,7 +207,7 @@ impl Wal {
         scanned
             .records
             .into_iter()
-            .find_map(|(_, _, record)| match record {
+            .find_map(|scanned| match scanned.record {
                 Record::Metadata(bytes) => Some(bytes),
                 _ => None,
             })
@@ -225,144 +228,35 @@ impl Wal {
         if segments.is_empty() {
             return Err(WalError::NotFound { dir: dir.to_path_buf() });
         }
-        // The segment holding `snapshot.index + 1` is the last one started at or below it; every live
-        // entry above the snapshot is in it or after it.
-        let start = segments
-            .iter()
-            .rposition(|segment| segment.first_index <= snapshot.index.saturating_add(1))
-            .ok_or_else(|| {
-                corrupt(
-                    &segments[0].path,
-                    0,
-                    format!("no segment covers index {} (they start later)", snapshot.index + 1),
-                )
-            })?;
-        let read = &segments[start..];
-        let scanned = scan_segments(&*disk, read, true)?;
-
-        let mut metadata: Option<Vec<u8>> = None;
-        let mut hard_state = HardState::default();
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut markers = Vec::new();
-        let mut snapshot_found = snapshot == WalSnapshot::default();
-        let mut newest_snapshot = WalSnapshot::default();
-        // The log as replay builds it: `entries` holds indexes `snapshot.index + 1 ..`, contiguous.
-        for (position, offset, record) in scanned.records {
-            let path = &read[position].path;
-            let offset = offset as usize;
-            match record {
-                Record::Crc { .. } | Record::SkippedEntries => {}
-                Record::Metadata(bytes) => match &metadata {
-                    None => metadata = Some(bytes),
-                    Some(known) if *known == bytes => {}
-                    Some(_) => return Err(corrupt(path, offset, "metadata differs from earlier segments")),
-                },
-                Record::HardState(state) => hard_state = state,
-                Record::Snapshot(marker) => {
-                    let at = marker.snapshot;
-                    markers.push(at);
-                    newest_snapshot = newest_snapshot.max(at);
-                    if at.index == snapshot.index {
-                        if at.term != snapshot.term {
-                            return Err(WalError::SnapshotNotFound {
-                                wanted: snapshot,
-                                dir: dir.to_path_buf(),
-                            });
-                        }
-                        snapshot_found = true;
-                    }
-                    if marker.replaces_log {
-                        // The node threw its log away for this snapshot: no entry written before the
-                        // marker survives. The entries up to its index live only in that snapshot.
-                        if at.index > snapshot.index {
-                            return Err(WalError::SnapshotRequired { found: at, wanted: snapshot });
-                        }
-                        entries.clear();
-                    }
-                }
-                Record::Entries(batch) => {
-                    for entry in batch {
-                        if entry.index <= snapshot.index {
-                            // Covered by the snapshot, but a write here still cut the log after it:
-                            // whatever was collected above the snapshot came before and is void.
-                            entries.clear();
-                            continue;
-                        }
-                        let position_in_log = (entry.index - snapshot.index - 1) as usize;
-                        if position_in_log > entries.len() {
-                            let last_index = snapshot.index + entries.len() as u64;
-                            return Err(corrupt(
-                                path,
-                                offset,
-                                format!(
-                                    "entry {} follows index {last_index} (a gap in the log)",
-                                    entry.index
-                                ),
-                            ));
-                        }
-                        entries.truncate(position_in_log);
-                        // (Against the snapshot's term only at the end: entries written before an
-                        // installed snapshot's marker may be older, and the marker voids them.)
-                        let previous_term = entries.last().map_or(0, |previous| previous.term);
-                        if entry.term < previous_term {
-                            return Err(corrupt(
-                                path,
-                                offset,
-                                format!(
-                                    "entry {} has term {} below its predecessor's {previous_term}",
-                                    entry.index, entry.term
-                                ),
-                            ));
-                        }
-                        entries.push(entry);
-                    }
-                }
-            }
-        }
-        if !snapshot_found {
-            return Err(WalError::SnapshotNotFound { wanted: snapshot, dir: dir.to_path_buf() });
-        }
-        if let Some(first) = entries.first()
-            && first.term < snapshot.term
-        {
-            let reason = format!(
-                "entry {} has term {} below the snapshot's {}",
-                first.index, first.term, snapshot.term
-            );
-            return Err(corrupt(&read[0].path, 0, reason));
-        }
-        let metadata = metadata.expect("every scanned segment has a metadata record");
-
-        let tail = segments.last().expect("not empty").clone();
-        let mut warnings = Vec::new();
-        let mut tail_len = disk.file_len(&tail.path).map_err(io_error("stat", &tail.path))?;
-        if let SegmentEnd::Torn { offset } = scanned.last_end {
-            disk.truncate(&tail.path, offset).map_err(io_error("truncate", &tail.path))?;
-            disk.sync_file(&tail.path).map_err(io_error("fdatasync", &tail.path))?;
-            warnings.push(RecoveryWarning::TornTail {
-                file: tail.path.clone(),
-                offset,
-                dropped_bytes: tail_len - offset,
-            });
-            tail_len = offset;
-        }
+        let start = first_segment_to_replay(&segments, snapshot)?;
+        let replayed_segments = &segments[start..];
+        let scanned = scan_segments(&*disk, replayed_segments, true)?;
+        let replayed = replay(dir, replayed_segments, scanned.records, snapshot)?;
+        let tail = segments.last().expect("not empty");
+        let (tail_len, warnings) = cut_torn_tail(&*disk, tail, scanned.last_end)?;
         let wal = Wal {
             disk,
             dir: dir.to_path_buf(),
             options,
-            metadata: metadata.clone(),
+            metadata: replayed.metadata.clone(),
             segments,
             tail_len,
             chain: scanned.last_crc,
-            last_index: snapshot.index + entries.len() as u64,
-            hard_state,
-            newest_snapshot,
+            last_index: snapshot.index + replayed.entries.len() as u64,
+            hard_state: replayed.hard_state,
+            newest_snapshot: replayed.newest_snapshot,
             released_to: 0,
             buffer: Vec::new(),
             failed: false,
         };
-        debug_assert_eq!(entries.last().map_or(wal.last_index, |entry| entry.index), wal.last_index);
-        let recovered = Recovered { metadata, hard_state, entries, snapshot_markers: markers, warnings };
+        debug_assert_eq!(replayed.entries.last().map_or(wal.last_index, |entry| entry.index), wal.last_index);
+        let recovered = Recovered {
+            metadata: replayed.metadata,
+            hard_state: replayed.hard_state,
+            entries: replayed.entries,
+            snapshot_markers: replayed.markers,
+            warnings,
+        };
         Ok((wal, recovered))
     }
 
@@ -592,6 +486,34 @@ impl Wal {
         self.chain = chain;
         Ok(())
     }
+}
+
+/// The segment holding `snapshot.index + 1`: the last one started at or below it. Every live entry
+/// above the snapshot is in it or after it, so replay starts there.
+fn first_segment_to_replay(segments: &[Segment], snapshot: WalSnapshot) -> Result<usize, WalError> {
+    let next_index = snapshot.index.saturating_add(1);
+    segments.iter().rposition(|segment| segment.first_index <= next_index).ok_or_else(|| {
+        let reason = format!("no segment covers index {next_index} (they start later)");
+        corrupt(&segments[0].path, 0, reason)
+    })
+}
+
+/// Cuts a torn record off the end of the tail segment (a crash during a write) and makes the cut
+/// durable. Returns the tail's length afterwards and the warning to report, if any.
+fn cut_torn_tail(
+    disk: &dyn Disk,
+    tail: &Segment,
+    end: SegmentEnd,
+) -> Result<(u64, Vec<RecoveryWarning>), WalError> {
+    let path = &tail.path;
+    let tail_len = disk.file_len(path).map_err(io_error("stat", path))?;
+    let SegmentEnd::Torn { offset } = end else {
+        return Ok((tail_len, Vec::new()));
+    };
+    disk.truncate(path, offset).map_err(io_error("truncate", path))?;
+    disk.sync_file(path).map_err(io_error("fdatasync", path))?;
+    let warning = RecoveryWarning::TornTail { file: path.clone(), offset, dropped_bytes: tail_len - offset };
+    Ok((offset, vec![warning]))
 }
 
 fn validate_options(options: &WalOptions) -> Result<(), WalError> {

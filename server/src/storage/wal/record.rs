@@ -35,7 +35,7 @@ pub enum RecordType {
 }
 
 impl RecordType {
-    pub(super) fn from_byte(byte: u8) -> Option<RecordType> {
+    fn from_byte(byte: u8) -> Option<RecordType> {
         Some(match byte {
             1 => RecordType::Crc,
             2 => RecordType::Metadata,
@@ -74,18 +74,49 @@ pub(super) fn frame_record(
             reason: format!("a {record_type:?} record of {payload_len} bytes exceeds {MAX_RECORD_PAYLOAD}"),
         });
     }
-    let header = &mut buffer[start..start + RECORD_HEADER_LEN];
+    let (header, payload) = buffer[start..].split_at_mut(RECORD_HEADER_LEN);
     header[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     header[4] = record_type as u8;
     // Bytes 5..8 stay zero (reserved).
     let header_crc = crc32fast::hash(&header[0..8]);
     header[8..12].copy_from_slice(&header_crc.to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new_with_initial(chain);
-    hasher.update(&buffer[start..start + 8]);
-    hasher.update(&buffer[start + RECORD_HEADER_LEN..]);
-    let crc = hasher.finalize();
-    buffer[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
+    let crc = chained_crc(chain, header, payload);
+    header[12..16].copy_from_slice(&crc.to_le_bytes());
     Ok(crc)
+}
+
+/// A record's chained CRC: the CRC32 of its header bytes 0..8 then its payload, seeded with the
+/// previous record's CRC (0 for the first record of a segment).
+pub(super) fn chained_crc(seed: u32, header: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new_with_initial(seed);
+    hasher.update(&header[0..8]);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// A record header that passed its own checks (header CRC, reserved bytes, a known type, a length
+/// within bounds). Its payload and chained CRC are not checked yet.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RecordHeader {
+    pub(super) record_type: RecordType,
+    pub(super) payload_len: usize,
+    /// The record's chained CRC as stored.
+    pub(super) crc: u32,
+}
+
+impl RecordHeader {
+    /// Reads the header at the start of `header`; `None` when it fails any of its checks.
+    pub(super) fn parse(header: &[u8]) -> Option<RecordHeader> {
+        let header: &[u8; RECORD_HEADER_LEN] = header.get(..RECORD_HEADER_LEN)?.try_into().ok()?;
+        let read_u32 = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+        let payload_len = read_u32(0) as usize;
+        let header_crc = read_u32(8);
+        let record_type = RecordType::from_byte(header[4])?;
+        let valid = crc32fast::hash(&header[0..8]) == header_crc
+            && header[5..8] == [0, 0, 0]
+            && payload_len <= MAX_RECORD_PAYLOAD;
+        valid.then_some(RecordHeader { record_type, payload_len, crc: read_u32(12) })
+    }
 }
 
 pub(super) fn frame_encoded<T: Serialize + ?Sized>(

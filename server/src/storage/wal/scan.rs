@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::error::{WalError, corrupt, io_error};
 use super::record::{
-    MAX_RECORD_PAYLOAD, RECORD_HEADER_LEN, Record, RecordType, WAL_FORMAT_VERSION, decode_record,
+    RECORD_HEADER_LEN, Record, RecordHeader, RecordType, WAL_FORMAT_VERSION, chained_crc, decode_record,
 };
 use super::segment::Segment;
 use crate::storage::disk::Disk;
@@ -22,11 +22,39 @@ pub(super) enum SegmentEnd {
     Torn { offset: u64 },
 }
 
+/// One record as scanned, with where it was read.
+#[derive(Debug)]
+pub(super) struct ScannedRecord {
+    /// The position, in the segments scanned, of the segment it was read from.
+    pub(super) segment: usize,
+    /// Its offset in that segment file.
+    pub(super) offset: u64,
+    pub(super) record: Record,
+}
+
 struct ScannedSegment {
     records: Vec<(u64, Record)>,
     end: SegmentEnd,
     /// The CRC of the last valid record.
     last_crc: u32,
+}
+
+/// Why a record's frame failed its checks.
+enum Damage {
+    /// A torn write could explain it (a prefix of a write followed by nothing or by zeros): the end
+    /// of the log when in the last segment, corruption anywhere else.
+    MaybeTorn(String),
+    /// Nothing but damage explains it.
+    Corrupt(String),
+}
+
+/// A record's frame that passed every check of the framing and the chained CRC.
+struct Frame {
+    header: RecordHeader,
+    /// Where its payload starts in the segment.
+    payload_start: usize,
+    /// Where the next record starts.
+    end: usize,
 }
 
 /// Whether some whole 512-byte sector (aligned in the file) of `bytes[start..end]` is all zeros: the
@@ -62,82 +90,27 @@ fn scan_segment(
     // Where the run of zero bytes that ends the file starts (preallocated or zero-filled space).
     let zeros_from = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |last| last + 1);
     let mut records = Vec::new();
+    // The first record of a segment is seeded with 0, every later one with its predecessor's CRC.
     let mut chain = 0u32;
     let mut offset = 0usize;
-    let torn_or_corrupt = |offset: usize, reason: String| {
-        if is_last {
-            Ok(SegmentEnd::Torn { offset: offset as u64 })
-        } else {
-            Err(corrupt(path, offset, format!("{reason} (not in the last segment)")))
-        }
-    };
     let end = loop {
         if offset == bytes.len() {
             break SegmentEnd::Clean;
         }
-        let remaining = bytes.len() - offset;
-        if remaining < RECORD_HEADER_LEN {
-            break torn_or_corrupt(offset, format!("incomplete record header ({remaining} bytes)"))?;
-        }
-        let header = &bytes[offset..offset + RECORD_HEADER_LEN];
-        let payload_len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-        let header_crc = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-        let record_crc = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
-        let record_type = RecordType::from_byte(header[4]);
-        let header_valid = crc32fast::hash(&header[0..8]) == header_crc
-            && header[5..8] == [0, 0, 0]
-            && record_type.is_some()
-            && payload_len <= MAX_RECORD_PAYLOAD;
-        if !header_valid {
-            // A torn write leaves a prefix followed by nothing or by zeros; damage followed by more
-            // data is corruption.
-            if lost_from_a_sector(zeros_from, offset, offset + RECORD_HEADER_LEN) {
-                break torn_or_corrupt(offset, "zero-filled or partial record header".to_string())?;
+        let frame = match check_frame(bytes, offset, chain, zeros_from) {
+            Ok(frame) => frame,
+            Err(Damage::MaybeTorn(_)) if is_last => break SegmentEnd::Torn { offset: offset as u64 },
+            Err(Damage::MaybeTorn(reason)) => {
+                return Err(corrupt(path, offset, format!("{reason} (not in the last segment)")));
             }
-            return Err(corrupt(path, offset, "record header checksum mismatch"));
-        }
-        let record_type = record_type.expect("checked above");
-        let frame_end = offset + RECORD_HEADER_LEN + payload_len;
-        if frame_end > bytes.len() {
-            break torn_or_corrupt(offset, format!("record of {payload_len} bytes runs past the end"))?;
-        }
-        let payload = &bytes[offset + RECORD_HEADER_LEN..frame_end];
-        let seed = if records.is_empty() { 0 } else { chain };
-        let mut hasher = crc32fast::Hasher::new_with_initial(seed);
-        hasher.update(&header[0..8]);
-        hasher.update(payload);
-        if hasher.finalize() != record_crc {
-            // A write whose pages reached the disk out of order leaves a zero hole in its last
-            // record; only the final record gets that benefit of the doubt, so damage can never
-            // make recovery drop a record that has valid records after it.
-            let final_record = frame_end == bytes.len();
-            if lost_from_a_sector(zeros_from, offset, frame_end)
-                || (final_record && has_zero_sector(bytes, offset, frame_end))
-            {
-                break torn_or_corrupt(offset, "record checksum mismatch in zeroed space".to_string())?;
-            }
-            return Err(corrupt(path, offset, format!("{record_type:?} record checksum mismatch")));
-        }
-        let record = if record_type == RecordType::Entries && !decode_entries {
-            Record::SkippedEntries
-        } else {
-            decode_record(record_type, payload).map_err(|reason| corrupt(path, offset, reason))?
+            Err(Damage::Corrupt(reason)) => return Err(corrupt(path, offset, reason)),
         };
-        match (records.len(), &record) {
-            (0, Record::Crc { .. }) | (1, Record::Metadata(_)) => {}
-            (0, _) => return Err(corrupt(path, offset, "segment does not start with a CRC record")),
-            (1, _) => return Err(corrupt(path, offset, "segment's second record is not metadata")),
-            (_, Record::Crc { .. }) => return Err(corrupt(path, offset, "CRC record inside a segment")),
-            _ => {}
-        }
-        if let Record::Crc { version, .. } = record
-            && version != WAL_FORMAT_VERSION
-        {
-            return Err(corrupt(path, offset, format!("unknown WAL format version {version}")));
-        }
+        let payload = &bytes[frame.payload_start..frame.end];
+        let record = read_record(frame.header.record_type, payload, records.len(), decode_entries)
+            .map_err(|reason| corrupt(path, offset, reason))?;
         records.push((offset as u64, record));
-        chain = record_crc;
-        offset = frame_end;
+        chain = frame.header.crc;
+        offset = frame.end;
     };
     if records.len() < 2 {
         // A segment only ever gets its final name after its opening records are durable.
@@ -146,14 +119,84 @@ fn scan_segment(
     Ok(ScannedSegment { records, end, last_crc: chain })
 }
 
-/// Reads `segments` in order, checking that each one's CRC record links to the previous one's last
-/// CRC. Returns the records with their file and offset, and how the last segment ended.
+/// Checks the frame of the record at `offset`: a complete and valid header, a payload inside the
+/// file, and the CRC chained from `seed`. Damage a torn write could explain is told apart from
+/// damage followed by more data.
+fn check_frame(bytes: &[u8], offset: usize, seed: u32, zeros_from: usize) -> Result<Frame, Damage> {
+    let remaining = bytes.len() - offset;
+    if remaining < RECORD_HEADER_LEN {
+        return Err(Damage::MaybeTorn(format!("incomplete record header ({remaining} bytes)")));
+    }
+    let header_bytes = &bytes[offset..offset + RECORD_HEADER_LEN];
+    let Some(header) = RecordHeader::parse(header_bytes) else {
+        // A torn write leaves a prefix followed by nothing or by zeros; damage followed by more data
+        // is corruption.
+        if lost_from_a_sector(zeros_from, offset, offset + RECORD_HEADER_LEN) {
+            return Err(Damage::MaybeTorn("zero-filled or partial record header".to_string()));
+        }
+        return Err(Damage::Corrupt("record header checksum mismatch".to_string()));
+    };
+    let payload_start = offset + RECORD_HEADER_LEN;
+    let end = payload_start + header.payload_len;
+    if end > bytes.len() {
+        return Err(Damage::MaybeTorn(format!("record of {} bytes runs past the end", header.payload_len)));
+    }
+    if chained_crc(seed, header_bytes, &bytes[payload_start..end]) != header.crc {
+        // A write whose pages reached the disk out of order leaves a zero hole in its last record;
+        // only the final record gets that benefit of the doubt, so damage can never make recovery
+        // drop a record that has valid records after it.
+        let final_record = end == bytes.len();
+        if lost_from_a_sector(zeros_from, offset, end)
+            || (final_record && has_zero_sector(bytes, offset, end))
+        {
+            return Err(Damage::MaybeTorn("record checksum mismatch in zeroed space".to_string()));
+        }
+        return Err(Damage::Corrupt(format!("{:?} record checksum mismatch", header.record_type)));
+    }
+    Ok(Frame { header, payload_start, end })
+}
+
+/// Decodes a checked record's payload (entries only when `decode_entries`), checking that it may
+/// stand at `position` in its segment: a CRC record of this format first, metadata second, and no
+/// CRC record after that.
+fn read_record(
+    record_type: RecordType,
+    payload: &[u8],
+    position: usize,
+    decode_entries: bool,
+) -> Result<Record, String> {
+    let record = if record_type == RecordType::Entries && !decode_entries {
+        Record::SkippedEntries
+    } else {
+        decode_record(record_type, payload)?
+    };
+    match (position, &record) {
+        (0, Record::Crc { .. }) | (1, Record::Metadata(_)) => {}
+        (0, _) => return Err("segment does not start with a CRC record".to_string()),
+        (1, _) => return Err("segment's second record is not metadata".to_string()),
+        (_, Record::Crc { .. }) => return Err("CRC record inside a segment".to_string()),
+        _ => {}
+    }
+    if let Record::Crc { version, .. } = record
+        && version != WAL_FORMAT_VERSION
+    {
+        return Err(format!("unknown WAL format version {version}"));
+    }
+    Ok(record)
+}
+
+/// What scanning a run of segments found.
 pub(super) struct ScanResult {
-    pub(super) records: Vec<(usize, u64, Record)>,
+    /// Every record, in order, with where it was read.
+    pub(super) records: Vec<ScannedRecord>,
+    /// How the last segment ended.
     pub(super) last_end: SegmentEnd,
+    /// The CRC of the last valid record of the last segment: the seed of the next record written.
     pub(super) last_crc: u32,
 }
 
+/// Reads `segments` in order, checking that each one's CRC record links to the previous one's last
+/// CRC. Only the last segment may end in a torn record.
 pub(super) fn scan_segments(
     disk: &dyn Disk,
     segments: &[Segment],
@@ -180,7 +223,12 @@ pub(super) fn scan_segments(
         previous_crc = Some(scanned.last_crc);
         last_crc = scanned.last_crc;
         last_end = scanned.end;
-        records.extend(scanned.records.into_iter().map(|(offset, record)| (position, offset, record)));
+        let scanned_records = scanned.records.into_iter();
+        records.extend(scanned_records.map(|(offset, record)| ScannedRecord {
+            segment: position,
+            offset,
+            record,
+        }));
     }
     Ok(ScanResult { records, last_end, last_crc })
 }
