@@ -110,6 +110,7 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>, SnapError> {
     bytes.extend_from_slice(&snapshot.data);
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(bytes.len(), SNAP_FIXED_LEN + conf_state.len() + snapshot.data.len(), "the layout's length");
     Ok(bytes)
 }
 
@@ -267,6 +268,7 @@ impl Snapshotter {
         }
         let snapshots = self.list()?;
         let excess = snapshots.len().saturating_sub(self.max_snapshots.max(2));
+        assert!(snapshots.len() - excess >= snapshots.len().min(2), "the two newest snapshots are kept");
         let mut removed = Vec::with_capacity(excess);
         for (_, path) in snapshots.into_iter().take(excess) {
             self.disk.remove(&path).map_err(io_error("remove", &path))?;

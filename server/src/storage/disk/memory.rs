@@ -51,6 +51,17 @@ struct Inode {
 }
 
 impl Inode {
+    /// The synced bytes are a prefix of what reads see, unless a truncation cut into them (then a
+    /// copy of them is kept aside).
+    fn assert_consistent(&self) {
+        assert!(
+            self.diverged.is_some() || self.durable_len <= self.written.len(),
+            "synced length {} beyond the length {}",
+            self.durable_len,
+            self.written.len()
+        );
+    }
+
     fn unsynced_len(&self) -> usize {
         match &self.diverged {
             Some(durable) => self.written.len().saturating_sub(durable.len()),
@@ -63,11 +74,18 @@ impl Inode {
             self.diverged = Some(self.written[..self.durable_len].to_vec());
         }
         self.written.resize(len, 0);
+        self.assert_consistent();
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        self.written.extend_from_slice(data);
+        self.assert_consistent();
     }
 
     fn sync(&mut self) {
         self.durable_len = self.written.len();
         self.diverged = None;
+        self.assert_consistent();
     }
 
     /// Returns to the durable content plus `kept` of the unsynced appended bytes (when the change
@@ -85,6 +103,10 @@ impl Inode {
                 // boundary (or where the unsynced bytes start), never in the middle of a sector.
                 keep_len = (keep_len / SECTOR_BYTES * SECTOR_BYTES).max(self.durable_len);
             }
+            assert!(
+                self.durable_len <= keep_len && keep_len <= full_len,
+                "a crash keeps the synced bytes and at most what was written"
+            );
             self.written.truncate(keep_len);
             if kept.zero_fill {
                 self.written.resize(full_len, 0);
@@ -201,6 +223,7 @@ impl MemDisk {
         state.fail_writes = 0;
         state.fail_syncs = 0;
         state.power_budget = None;
+        state.debug_assert_names_resolve();
     }
 
     /// Bit rot: flips bit `bit` (0..8) of the byte at `offset`, in both the visible and the durable
@@ -273,6 +296,17 @@ impl MemDisk {
 }
 
 impl MemState {
+    /// Every name, visible or durable, refers to a file that exists.
+    fn debug_assert_names_resolve(&self) {
+        debug_assert!(
+            self.names
+                .values()
+                .chain(self.durable_names.values())
+                .all(|inode| self.inodes.contains_key(inode)),
+            "a name refers to a freed file"
+        );
+    }
+
     fn inode_mut(&mut self, path: &Path) -> io::Result<&mut Inode> {
         let inode_id = *self.names.get(path).ok_or_else(|| not_found(path))?;
         Ok(self.inodes.get_mut(&inode_id).expect("named inodes exist"))
@@ -379,7 +413,7 @@ impl Disk for MemDisk {
         state.inode_mut(path)?;
         state.take_write_failure("append", path)?;
         state.stats.appends += 1;
-        state.inode_mut(path)?.written.extend_from_slice(data);
+        state.inode_mut(path)?.append(data);
         Ok(())
     }
 
@@ -422,6 +456,7 @@ impl Disk for MemDisk {
         let referenced: BTreeSet<u64> =
             state.names.values().chain(state.durable_names.values()).copied().collect();
         state.inodes.retain(|inode, _| referenced.contains(inode));
+        state.debug_assert_names_resolve();
         Ok(())
     }
 

@@ -35,6 +35,7 @@ impl OsDisk {
             let file = OpenOptions::new().read(true).append(true).open(path)?;
             Self::make_room(&mut files);
             files.insert(path.to_path_buf(), file);
+            assert!(files.len() <= OS_DISK_MAX_OPEN_FILES, "the handle cache stays bounded");
         }
         let file = files.get_mut(path).expect("inserted above");
         action(file)
@@ -97,6 +98,7 @@ impl Disk for OsDisk {
         let mut files = self.open_files();
         Self::make_room(&mut files);
         files.insert(path.to_path_buf(), file);
+        assert!(files.len() <= OS_DISK_MAX_OPEN_FILES, "the handle cache stays bounded");
         Ok(())
     }
 

@@ -48,7 +48,7 @@ pub use segment::{parse_segment_name, segment_name};
 
 use crate::storage::disk::Disk;
 use error::{corrupt, io_error};
-use record::{Record, frame_encoded};
+use record::{Record, chain_through, frame_encoded};
 use replay::replay;
 use scan::{SegmentEnd, scan_segments};
 use segment::{Segment, list_segments, segment_header};
@@ -170,7 +170,7 @@ impl Wal {
             buffer: Vec::new(),
             failed: false,
         };
-        wal.start_segment(0, 0, 0)?;
+        wal.start_segment(0)?;
         Ok(wal)
     }
 
@@ -249,7 +249,11 @@ impl Wal {
             buffer: Vec::new(),
             failed: false,
         };
-        debug_assert_eq!(replayed.entries.last().map_or(wal.last_index, |entry| entry.index), wal.last_index);
+        assert_eq!(
+            replayed.entries.first().map_or(snapshot.index + 1, |entry| entry.index),
+            snapshot.index + 1
+        );
+        assert_eq!(replayed.entries.last().map_or(wal.last_index, |entry| entry.index), wal.last_index);
         let recovered = Recovered {
             metadata: replayed.metadata,
             hard_state: replayed.hard_state,
@@ -272,19 +276,19 @@ impl Wal {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
         let framed = self.frame_batch(&mut buffer, hard_state, entries);
-        let path = &self.segments.last().expect("a WAL always has a tail").path;
-        let result = framed.and_then(|chain| {
-            self.disk.append(path, &buffer).map(|()| chain).map_err(io_error("write", path))
-        });
-        let written = buffer.len() as u64;
+        let result = framed.and_then(|chain| self.append_frames(&buffer, chain));
         self.buffer = buffer;
-        if matches!(result, Err(WalError::Io { .. })) {
-            self.failed = true;
-        }
-        self.chain = result?;
-        self.tail_len += written;
-        if let Some(last) = entries.last() {
+        result?;
+        if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
+            let last_index_before = self.last_index;
             self.last_index = last.index;
+            // Consecutive from the first, which followed the log at most one past its end.
+            assert_eq!(
+                self.last_index,
+                first.index + entries.len() as u64 - 1,
+                "saved entries are consecutive"
+            );
+            assert!(self.last_index <= last_index_before + entries.len() as u64);
         }
         if let Some(state) = hard_state {
             self.hard_state = *state;
@@ -332,6 +336,7 @@ impl Wal {
             });
         }
         self.released_to = self.released_to.max(index);
+        assert!(self.released_to <= self.newest_snapshot.index, "only what a snapshot covers is released");
         self.purge()
     }
 
@@ -348,6 +353,7 @@ impl Wal {
             .count();
         let excess = self.segments.len().saturating_sub(self.options.max_wals);
         let remove = releasable.min(excess);
+        assert!(remove < self.segments.len(), "the tail segment is never removed");
         let mut removed = Vec::with_capacity(remove);
         for segment in self.segments.drain(..remove) {
             // Oldest first: a crash part-way leaves a contiguous run of segments.
@@ -358,6 +364,12 @@ impl Wal {
             removed.push(segment.path);
         }
         if !removed.is_empty() {
+            // The oldest segment left still holds the entry after the snapshot (or starts earlier):
+            // nothing the snapshot does not cover is gone.
+            assert!(
+                self.segments[0].first_index <= self.released_to.saturating_add(1),
+                "the segment holding the snapshot's next index is kept"
+            );
             self.disk.sync_dir(&self.dir).map_err(|source| {
                 self.failed = true;
                 WalError::Io { operation: "fsync directory", path: self.dir.clone(), source }
@@ -422,6 +434,7 @@ impl Wal {
                 size += rest[count].size_bytes();
                 count += 1;
             }
+            assert!(count >= 1, "every entries record takes at least one entry");
             chain = frame_encoded(buffer, RecordType::Entries, chain, &rest[..count])?;
             rest = &rest[count..];
         }
@@ -435,41 +448,53 @@ impl Wal {
         self.check_usable()?;
         let mut buffer = Vec::with_capacity(64);
         let chain = frame_encoded(&mut buffer, RecordType::Snapshot, self.chain, &marker)?;
-        let path = self.segments.last().expect("a WAL always has a tail").path.clone();
-        let result = self.disk.append(&path, &buffer).map_err(io_error("write", &path));
-        if let Err(error) = result {
-            self.failed = true;
-            return Err(error);
-        }
-        self.chain = chain;
-        self.tail_len += buffer.len() as u64;
+        self.append_frames(&buffer, chain)?;
         self.newest_snapshot = self.newest_snapshot.max(marker.snapshot);
         self.sync()
+    }
+
+    /// Appends framed records to the tail segment in one write and moves the tail's cursors past
+    /// them. `frames` must be whole records chained from the tail's last CRC and ending with `chain`.
+    fn append_frames(&mut self, frames: &[u8], chain: u32) -> Result<(), WalError> {
+        debug_assert_eq!(chain_through(frames, self.chain), Some(chain), "frames chain on from the tail");
+        let path = &self.segments.last().expect("a WAL always has a tail").path;
+        if let Err(source) = self.disk.append(path, frames) {
+            self.failed = true;
+            return Err(WalError::Io { operation: "write", path: path.clone(), source });
+        }
+        self.chain = chain;
+        self.tail_len += frames.len() as u64;
+        Ok(())
     }
 
     /// Closes the tail (synced) and starts the next segment at the next index.
     fn rotate(&mut self) -> Result<(), WalError> {
         self.sync()?;
-        let tail = self.segments.last().expect("a WAL always has a tail");
-        let (seq, previous_crc) = (tail.seq + 1, self.chain);
-        self.start_segment(seq, self.last_index + 1, previous_crc)?;
+        self.start_segment(self.last_index + 1)?;
         self.purge()?;
         Ok(())
     }
 
-    /// Writes a new segment's opening records under a temporary name, syncs it, renames it into
+    /// Starts the next segment in the sequence (0 for a new WAL), linked to the CRC the tail ended
+    /// with. Writes its opening records under a temporary name, syncs them, renames the file into
     /// place and syncs the directory, so the segment never exists half-made under its real name.
-    fn start_segment(&mut self, seq: u64, first_index: Index, previous_crc: u32) -> Result<(), WalError> {
-        let result = self.try_start_segment(seq, first_index, previous_crc);
+    fn start_segment(&mut self, first_index: Index) -> Result<(), WalError> {
+        let result = self.try_start_segment(first_index);
         if result.is_err() {
             self.failed = true;
         }
         result
     }
 
-    fn try_start_segment(&mut self, seq: u64, first_index: Index, previous_crc: u32) -> Result<(), WalError> {
+    fn try_start_segment(&mut self, first_index: Index) -> Result<(), WalError> {
+        let seq = self.segments.last().map_or(0, |tail| tail.seq + 1);
+        // The first segment's CRC record links to nothing (0); every later one to its predecessor's
+        // last record.
+        let previous_crc = self.chain;
+        assert!(!self.segments.is_empty() || previous_crc == 0, "a new WAL's chain starts at 0");
         let (header, chain) =
             segment_header(previous_crc, &self.metadata, self.newest_snapshot, &self.hard_state)?;
+        debug_assert_eq!(chain_through(&header, 0), Some(chain), "a segment's chain starts at 0");
         let path = self.dir.join(segment_name(seq, first_index));
         let temporary = self.dir.join(format!("{}.tmp", segment_name(seq, first_index)));
         let disk = &*self.disk;

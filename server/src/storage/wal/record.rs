@@ -82,6 +82,7 @@ pub(super) fn frame_record(
     header[8..12].copy_from_slice(&header_crc.to_le_bytes());
     let crc = chained_crc(chain, header, payload);
     header[12..16].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(buffer.len(), start + RECORD_HEADER_LEN + payload_len, "one header and the payload framed");
     Ok(crc)
 }
 
@@ -92,6 +93,25 @@ pub(super) fn chained_crc(seed: u32, header: &[u8], payload: &[u8]) -> u32 {
     hasher.update(&header[0..8]);
     hasher.update(payload);
     hasher.finalize()
+}
+
+/// The CRC that `frames`, a run of whole records back to back, ends with when chained from `seed`;
+/// `None` unless every header, length and chained CRC checks out. A cross-check of what is framed
+/// against what the reader accepts.
+pub(super) fn chain_through(mut frames: &[u8], seed: u32) -> Option<u32> {
+    let mut chain = seed;
+    // Every pass consumes at least one header, so the loop ends.
+    while !frames.is_empty() {
+        let header = RecordHeader::parse(frames)?;
+        let end = RECORD_HEADER_LEN + header.payload_len;
+        let payload = frames.get(RECORD_HEADER_LEN..end)?;
+        if chained_crc(chain, frames, payload) != header.crc {
+            return None;
+        }
+        chain = header.crc;
+        frames = &frames[end..];
+    }
+    Some(chain)
 }
 
 /// A record header that passed its own checks (header CRC, reserved bytes, a known type, a length
@@ -161,4 +181,40 @@ pub(super) fn decode_record(record_type: RecordType, payload: &[u8]) -> Result<R
         RecordType::Entries => Record::Entries(codec::decode(payload).map_err(undecodable)?),
         RecordType::Snapshot => Record::Snapshot(codec::decode(payload).map_err(undecodable)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_records(seed: u32) -> (Vec<u8>, u32) {
+        let mut buffer = Vec::new();
+        let chain = frame_record(&mut buffer, RecordType::Metadata, seed, |buffer| {
+            buffer.extend_from_slice(b"member 1")
+        })
+        .unwrap();
+        let chain = frame_encoded(&mut buffer, RecordType::HardState, chain, &HardState::default()).unwrap();
+        (buffer, chain)
+    }
+
+    #[test]
+    fn framed_records_chain_from_their_seed_and_parse_back() {
+        let (buffer, chain) = two_records(7);
+        assert_eq!(chain_through(&buffer, 7), Some(chain));
+        let header = RecordHeader::parse(&buffer).unwrap();
+        assert_eq!((header.record_type, header.payload_len), (RecordType::Metadata, 8));
+        // The same bytes read from another seed (another place in the chain) do not check out.
+        assert_eq!(chain_through(&buffer, 8), None);
+    }
+
+    #[test]
+    fn a_flipped_bit_or_a_cut_breaks_the_run() {
+        let (mut buffer, _) = two_records(0);
+        assert_eq!(chain_through(&buffer[..buffer.len() - 1], 0), None, "a record cut short");
+        buffer[RECORD_HEADER_LEN] ^= 1;
+        assert_eq!(chain_through(&buffer, 0), None, "a flipped payload bit");
+        buffer[RECORD_HEADER_LEN] ^= 1;
+        buffer[5] = 1;
+        assert!(RecordHeader::parse(&buffer).is_none(), "a reserved byte set");
+    }
 }

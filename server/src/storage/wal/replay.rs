@@ -152,7 +152,9 @@ impl<'a> Replay<'a> {
             );
             return Err(corrupt(path, offset, reason));
         }
+        let index = entry.index;
         self.entries.push(entry);
+        assert_eq!(self.last_index(), index, "the log stays consecutive above the snapshot");
         Ok(())
     }
 

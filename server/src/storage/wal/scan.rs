@@ -105,6 +105,7 @@ fn scan_segment(
             }
             Err(Damage::Corrupt(reason)) => return Err(corrupt(path, offset, reason)),
         };
+        assert!(frame.end >= offset + RECORD_HEADER_LEN, "every record moves the scan forward");
         let payload = &bytes[frame.payload_start..frame.end];
         let record = read_record(frame.header.record_type, payload, records.len(), decode_entries)
             .map_err(|reason| corrupt(path, offset, reason))?;
@@ -210,6 +211,7 @@ pub(super) fn scan_segments(
         let bytes = disk.read(&segment.path).map_err(io_error("read", &segment.path))?;
         let is_last = position + 1 == segments.len();
         let scanned = scan_segment(&segment.path, &bytes, is_last, decode_entries)?;
+        assert!(is_last || matches!(scanned.end, SegmentEnd::Clean), "only the last segment ends torn");
         if let (Some(expected), Some((_, Record::Crc { previous_crc: found, .. }))) =
             (previous_crc, scanned.records.first())
             && expected != *found
