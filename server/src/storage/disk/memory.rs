@@ -24,7 +24,7 @@ pub enum Tear {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kept {
     /// How many of the unsynced appended bytes survive (clamped to what there is).
-    pub prefix: usize,
+    pub prefix_bytes: usize,
     /// Whether the lost remainder reads back as zeros (the file keeps its full length).
     pub zero_fill: bool,
 }
@@ -44,8 +44,8 @@ pub struct DiskStats {
 struct Inode {
     /// What reads see now.
     written: Vec<u8>,
-    /// What survives a crash, when it is `written[..durable_len]`.
-    durable_len: usize,
+    /// What survives a crash, when it is `written[..durable_bytes]`.
+    durable_bytes: usize,
     /// What survives a crash, when it is no longer a prefix of `written`.
     diverged: Option<Vec<u8>>,
 }
@@ -55,25 +55,25 @@ impl Inode {
     /// copy of them is kept aside).
     fn assert_consistent(&self) {
         assert!(
-            self.diverged.is_some() || self.durable_len <= self.written.len(),
+            self.diverged.is_some() || self.durable_bytes <= self.written.len(),
             "synced length {} beyond the length {}",
-            self.durable_len,
+            self.durable_bytes,
             self.written.len()
         );
     }
 
-    fn unsynced_len(&self) -> usize {
+    fn unsynced_bytes(&self) -> usize {
         match &self.diverged {
             Some(durable) => self.written.len().saturating_sub(durable.len()),
-            None => self.written.len() - self.durable_len,
+            None => self.written.len() - self.durable_bytes,
         }
     }
 
-    fn resize(&mut self, len: usize) {
-        if len < self.durable_len && self.diverged.is_none() {
-            self.diverged = Some(self.written[..self.durable_len].to_vec());
+    fn resize(&mut self, size_bytes: usize) {
+        if size_bytes < self.durable_bytes && self.diverged.is_none() {
+            self.diverged = Some(self.written[..self.durable_bytes].to_vec());
         }
-        self.written.resize(len, 0);
+        self.written.resize(size_bytes, 0);
         self.assert_consistent();
     }
 
@@ -83,7 +83,7 @@ impl Inode {
     }
 
     fn sync(&mut self) {
-        self.durable_len = self.written.len();
+        self.durable_bytes = self.written.len();
         self.diverged = None;
         self.assert_consistent();
     }
@@ -93,23 +93,23 @@ impl Inode {
     fn crash(&mut self, keep: impl FnOnce(usize) -> Kept) {
         if let Some(durable) = self.diverged.take() {
             self.written = durable;
-        } else if self.written.len() > self.durable_len {
-            let unsynced = self.written.len() - self.durable_len;
+        } else if self.written.len() > self.durable_bytes {
+            let unsynced = self.written.len() - self.durable_bytes;
             let kept = keep(unsynced);
-            let full_len = self.written.len();
-            let mut keep_len = self.durable_len + kept.prefix.min(unsynced);
+            let full_bytes = self.written.len();
+            let mut kept_bytes = self.durable_bytes + kept.prefix_bytes.min(unsynced);
             if kept.zero_fill {
                 // A disk loses whole sectors: the bytes that read back as zeros start at a sector
                 // boundary (or where the unsynced bytes start), never in the middle of a sector.
-                keep_len = (keep_len / SECTOR_BYTES * SECTOR_BYTES).max(self.durable_len);
+                kept_bytes = (kept_bytes / SECTOR_BYTES * SECTOR_BYTES).max(self.durable_bytes);
             }
             assert!(
-                self.durable_len <= keep_len && keep_len <= full_len,
+                self.durable_bytes <= kept_bytes && kept_bytes <= full_bytes,
                 "a crash keeps the synced bytes and at most what was written"
             );
-            self.written.truncate(keep_len);
+            self.written.truncate(kept_bytes);
             if kept.zero_fill {
-                self.written.resize(full_len, 0);
+                self.written.resize(full_bytes, 0);
             }
         }
         self.sync();
@@ -192,20 +192,20 @@ impl MemDisk {
     /// and pending injected failures are forgotten.
     pub fn crash(&self, tear: Tear) {
         match tear {
-            Tear::DropUnsynced => self.crash_with(|_, _| Kept { prefix: 0, zero_fill: false }),
+            Tear::DropUnsynced => self.crash_with(|_, _| Kept { prefix_bytes: 0, zero_fill: false }),
             Tear::Seeded { seed, zero_fill } => {
                 let mut counter = seed;
                 self.crash_with(|_, unsynced| {
                     counter = mix(counter);
-                    let prefix = (counter % (unsynced as u64 + 1)) as usize;
-                    Kept { prefix, zero_fill: zero_fill && (counter >> 32) % 2 == 0 }
+                    let prefix_bytes = (counter % (unsynced as u64 + 1)) as usize;
+                    Kept { prefix_bytes, zero_fill: zero_fill && (counter >> 32) % 2 == 0 }
                 })
             }
         }
     }
 
     /// A crash where the caller decides, per file with unsynced appended bytes (visited in path
-    /// order), how much of them survives: `keep(path, unsynced_len)`. Files whose unsynced change
+    /// order), how much of them survives: `keep(path, unsynced_bytes)`. Files whose unsynced change
     /// is not a pure append (a truncation, say) return to their durable content.
     pub fn crash_with(&self, mut keep: impl FnMut(&Path, usize) -> Kept) {
         let mut state = self.state();
@@ -250,15 +250,18 @@ impl MemDisk {
     /// `under`, all chosen from `seed`. Returns what it flipped (path, offset, bit), or `None` if
     /// there is no such file.
     pub fn flip_random_bit(&self, under: &Path, seed: u64) -> Option<(PathBuf, u64, u8)> {
-        let candidates: Vec<(PathBuf, u64)> =
-            self.files().into_iter().filter(|(path, len)| *len > 0 && path.starts_with(under)).collect();
+        let candidates: Vec<(PathBuf, u64)> = self
+            .files()
+            .into_iter()
+            .filter(|(path, size_bytes)| *size_bytes > 0 && path.starts_with(under))
+            .collect();
         if candidates.is_empty() {
             return None;
         }
         let first = mix(seed);
         let second = mix(first);
-        let (path, len) = &candidates[(first % candidates.len() as u64) as usize];
-        let offset = second % len;
+        let (path, size_bytes) = &candidates[(first % candidates.len() as u64) as usize];
+        let offset = second % size_bytes;
         let bit = (second >> 59) as u8 % 8;
         self.flip_bit(path, offset, bit).expect("the file and offset exist");
         Some((path.clone(), offset, bit))
@@ -287,11 +290,11 @@ impl MemDisk {
     }
 
     /// How many bytes of `path` would not survive a crash (for tests).
-    pub fn unsynced_len(&self, path: &Path) -> io::Result<usize> {
+    pub fn unsynced_bytes(&self, path: &Path) -> io::Result<usize> {
         let state = self.state();
         let inode_id = state.names.get(path).ok_or_else(|| not_found(path))?;
         let inode = &state.inodes[inode_id];
-        Ok(inode.unsynced_len())
+        Ok(inode.unsynced_bytes())
     }
 }
 
@@ -417,12 +420,12 @@ impl Disk for MemDisk {
         Ok(())
     }
 
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+    fn truncate(&self, path: &Path, size_bytes: u64) -> io::Result<()> {
         let mut state = self.state();
         state.inode_mut(path)?;
         state.take_write_failure("truncate", path)?;
-        let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
-        state.inode_mut(path)?.resize(len);
+        let size_bytes = usize::try_from(size_bytes).map_err(|_| io::Error::other("length too large"))?;
+        state.inode_mut(path)?.resize(size_bytes);
         Ok(())
     }
 
@@ -572,11 +575,11 @@ mod tests {
         disk.append(&file("a"), b"0123456789").unwrap();
         disk.crash_with(|_, unsynced| {
             assert_eq!(unsynced, 10);
-            Kept { prefix: 4, zero_fill: false }
+            Kept { prefix_bytes: 4, zero_fill: false }
         });
         assert_eq!(disk.read(&file("a")).unwrap(), b"0123");
         // What the crash kept is now the durable content.
-        assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 0);
+        assert_eq!(disk.unsynced_bytes(&file("a")).unwrap(), 0);
     }
 
     #[test]
@@ -585,7 +588,7 @@ mod tests {
         disk.create_new(&file("a")).unwrap();
         disk.sync_dir(Path::new("/data")).unwrap();
         disk.append(&file("a"), &[7u8; 1000]).unwrap();
-        disk.crash_with(|_, _| Kept { prefix: 600, zero_fill: true });
+        disk.crash_with(|_, _| Kept { prefix_bytes: 600, zero_fill: true });
         let content = disk.read(&file("a")).unwrap();
         assert_eq!(content.len(), 1000, "the file keeps its length");
         assert!(content[..SECTOR_BYTES].iter().all(|&byte| byte == 7), "the first sector survives whole");
@@ -620,7 +623,7 @@ mod tests {
         disk.append(&file("a"), b"y").unwrap();
         disk.fail_next_syncs(1);
         assert!(disk.sync_file(&file("a")).is_err());
-        assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 1);
+        assert_eq!(disk.unsynced_bytes(&file("a")).unwrap(), 1);
         disk.sync_file(&file("a")).unwrap();
         assert_eq!(disk.read(&file("a")).unwrap(), b"y");
     }

@@ -47,8 +47,8 @@ pub trait Disk: Send + Sync + fmt::Debug {
     fn create_new(&self, path: &Path) -> io::Result<()>;
     /// Appends `data` to the end of an existing file with one write.
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
-    /// Cuts (or zero-extends) a file to `len` bytes.
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Cuts (or zero-extends) a file to `size_bytes` bytes.
+    fn truncate(&self, path: &Path, size_bytes: u64) -> io::Result<()>;
     /// Makes a file's data durable (`fdatasync`).
     fn sync_file(&self, path: &Path) -> io::Result<()>;
     /// Makes the creations, renames and removals in `dir` durable (`fsync` of the directory).

@@ -106,8 +106,8 @@ impl Disk for OsDisk {
         self.with_file(path, |file| file.write_all(data))
     }
 
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.with_file(path, |file| file.set_len(len))
+    fn truncate(&self, path: &Path, size_bytes: u64) -> io::Result<()> {
+        self.with_file(path, |file| file.set_len(size_bytes))
     }
 
     fn sync_file(&self, path: &Path) -> io::Result<()> {

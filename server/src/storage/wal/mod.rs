@@ -41,10 +41,10 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{RecoveryWarning, WalError};
 pub use record::{
-    ENTRIES_RECORD_TARGET, MAX_RECORD_PAYLOAD, RECORD_HEADER_LEN, RecordType, SnapshotMarker,
+    ENTRIES_RECORD_TARGET_BYTES, MAX_RECORD_PAYLOAD_BYTES, RECORD_HEADER_BYTES, RecordType, SnapshotMarker,
     WAL_FORMAT_VERSION,
 };
-pub use segment::{parse_segment_name, segment_name};
+pub use segment::{parse_segment_file_name, segment_file_name};
 
 use crate::storage::disk::Disk;
 use error::{corrupt, io_error};
@@ -54,7 +54,7 @@ use scan::{SegmentEnd, scan_segments};
 use segment::{Segment, list_segments, segment_header};
 
 /// The default segment size at which the WAL starts a new segment (etcd's 64 MB).
-pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 * 1024 * 1024;
 /// etcd's default `--max-wals`.
 pub const DEFAULT_MAX_WALS: usize = 5;
 
@@ -69,7 +69,7 @@ pub struct WalSnapshot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalOptions {
     /// A segment that reaches this size is closed and a new one started.
-    pub segment_size: u64,
+    pub segment_size_bytes: u64,
     /// `--max-wals`: how many segment files to keep at most, counting only those no snapshot still
     /// needs as removable; 0 keeps every segment.
     pub max_wals: usize,
@@ -77,7 +77,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> WalOptions {
-        WalOptions { segment_size: DEFAULT_SEGMENT_SIZE, max_wals: DEFAULT_MAX_WALS }
+        WalOptions { segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES, max_wals: DEFAULT_MAX_WALS }
     }
 }
 
@@ -105,7 +105,7 @@ pub struct Wal {
     /// Every segment on disk, oldest first; the last one takes appends.
     segments: Vec<Segment>,
     /// Bytes in the tail segment.
-    tail_len: u64,
+    tail_bytes: u64,
     /// The CRC of the last record written: the seed of the next one.
     chain: u32,
     /// The index of the last entry in the log (or of the snapshot when the log after it is empty).
@@ -125,7 +125,7 @@ impl fmt::Debug for Wal {
         f.debug_struct("Wal")
             .field("dir", &self.dir)
             .field("segments", &self.segments.len())
-            .field("tail_len", &self.tail_len)
+            .field("tail_bytes", &self.tail_bytes)
             .field("last_index", &self.last_index)
             .field("failed", &self.failed)
             .finish()
@@ -148,7 +148,7 @@ impl Wal {
         options: WalOptions,
     ) -> Result<Wal, WalError> {
         validate_options(&options)?;
-        if metadata.len() > MAX_RECORD_PAYLOAD / 2 {
+        if metadata.len() > MAX_RECORD_PAYLOAD_BYTES / 2 {
             return Err(WalError::InvalidRequest { reason: format!("metadata of {} bytes", metadata.len()) });
         }
         disk.create_dir_all(dir).map_err(io_error("create directory", dir))?;
@@ -161,7 +161,7 @@ impl Wal {
             options,
             metadata: metadata.to_vec(),
             segments: Vec::new(),
-            tail_len: 0,
+            tail_bytes: 0,
             chain: 0,
             last_index: 0,
             hard_state: HardState::default(),
@@ -233,14 +233,14 @@ impl Wal {
         let scanned = scan_segments(&*disk, replayed_segments, true)?;
         let replayed = replay(dir, replayed_segments, scanned.records, snapshot)?;
         let tail = segments.last().expect("not empty");
-        let (tail_len, warnings) = cut_torn_tail(&*disk, tail, scanned.last_end)?;
+        let (tail_bytes, warnings) = cut_torn_tail(&*disk, tail, scanned.last_end)?;
         let wal = Wal {
             disk,
             dir: dir.to_path_buf(),
             options,
             metadata: replayed.metadata.clone(),
             segments,
-            tail_len,
+            tail_bytes,
             chain: scanned.last_crc,
             last_index: snapshot.index + replayed.entries.len() as u64,
             hard_state: replayed.hard_state,
@@ -293,7 +293,7 @@ impl Wal {
         if let Some(state) = hard_state {
             self.hard_state = *state;
         }
-        if self.tail_len >= self.options.segment_size {
+        if self.tail_bytes >= self.options.segment_size_bytes {
             self.rotate()?;
         }
         Ok(())
@@ -416,7 +416,7 @@ impl Wal {
         Ok(())
     }
 
-    /// Frames entries (in records of about [`ENTRIES_RECORD_TARGET`] bytes) then the hard state.
+    /// Frames entries (in records of about [`ENTRIES_RECORD_TARGET_BYTES`] bytes) then the hard state.
     fn frame_batch(
         &self,
         buffer: &mut Vec<u8>,
@@ -426,12 +426,12 @@ impl Wal {
         let mut chain = self.chain;
         let mut rest = entries;
         while !rest.is_empty() {
-            let mut size = 0;
+            let mut record_bytes = 0;
             let mut count = 0;
             while count < rest.len()
-                && (count == 0 || size + rest[count].size_bytes() <= ENTRIES_RECORD_TARGET)
+                && (count == 0 || record_bytes + rest[count].size_bytes() <= ENTRIES_RECORD_TARGET_BYTES)
             {
-                size += rest[count].size_bytes();
+                record_bytes += rest[count].size_bytes();
                 count += 1;
             }
             assert!(count >= 1, "every entries record takes at least one entry");
@@ -463,7 +463,7 @@ impl Wal {
             return Err(WalError::Io { operation: "write", path: path.clone(), source });
         }
         self.chain = chain;
-        self.tail_len += frames.len() as u64;
+        self.tail_bytes += frames.len() as u64;
         Ok(())
     }
 
@@ -487,7 +487,7 @@ impl Wal {
     }
 
     fn try_start_segment(&mut self, first_index: Index) -> Result<(), WalError> {
-        let seq = self.segments.last().map_or(0, |tail| tail.seq + 1);
+        let sequence = self.segments.last().map_or(0, |tail| tail.sequence + 1);
         // The first segment's CRC record links to nothing (0); every later one to its predecessor's
         // last record.
         let previous_crc = self.chain;
@@ -495,8 +495,8 @@ impl Wal {
         let (header, chain) =
             segment_header(previous_crc, &self.metadata, self.newest_snapshot, &self.hard_state)?;
         debug_assert_eq!(chain_through(&header, 0), Some(chain), "a segment's chain starts at 0");
-        let path = self.dir.join(segment_name(seq, first_index));
-        let temporary = self.dir.join(format!("{}.tmp", segment_name(seq, first_index)));
+        let path = self.dir.join(segment_file_name(sequence, first_index));
+        let temporary = self.dir.join(format!("{}.tmp", segment_file_name(sequence, first_index)));
         let disk = &*self.disk;
         if disk.exists(&temporary).map_err(io_error("stat", &temporary))? {
             disk.remove(&temporary).map_err(io_error("remove", &temporary))?;
@@ -506,8 +506,8 @@ impl Wal {
         disk.sync_file(&temporary).map_err(io_error("fdatasync", &temporary))?;
         disk.rename(&temporary, &path).map_err(io_error("rename", &temporary))?;
         disk.sync_dir(&self.dir).map_err(io_error("fsync directory", &self.dir))?;
-        self.segments.push(Segment { seq, first_index, path });
-        self.tail_len = header.len() as u64;
+        self.segments.push(Segment { sequence, first_index, path });
+        self.tail_bytes = header.len() as u64;
         self.chain = chain;
         Ok(())
     }
@@ -531,20 +531,21 @@ fn cut_torn_tail(
     end: SegmentEnd,
 ) -> Result<(u64, Vec<RecoveryWarning>), WalError> {
     let path = &tail.path;
-    let tail_len = disk.file_len(path).map_err(io_error("stat", path))?;
+    let tail_bytes = disk.file_len(path).map_err(io_error("stat", path))?;
     let SegmentEnd::Torn { offset } = end else {
-        return Ok((tail_len, Vec::new()));
+        return Ok((tail_bytes, Vec::new()));
     };
     disk.truncate(path, offset).map_err(io_error("truncate", path))?;
     disk.sync_file(path).map_err(io_error("fdatasync", path))?;
-    let warning = RecoveryWarning::TornTail { file: path.clone(), offset, dropped_bytes: tail_len - offset };
+    let warning =
+        RecoveryWarning::TornTail { file: path.clone(), offset, dropped_bytes: tail_bytes - offset };
     Ok((offset, vec![warning]))
 }
 
 fn validate_options(options: &WalOptions) -> Result<(), WalError> {
-    if options.segment_size < 4096 {
+    if options.segment_size_bytes < 4096 {
         return Err(WalError::InvalidRequest {
-            reason: format!("segment size {} is below 4096 bytes", options.segment_size),
+            reason: format!("segment size {} is below 4096 bytes", options.segment_size_bytes),
         });
     }
     Ok(())

@@ -11,12 +11,12 @@ use crate::codec;
 /// The WAL format version written in every segment's CRC record.
 pub const WAL_FORMAT_VERSION: u32 = 1;
 /// Bytes of the frame header in front of every record's payload.
-pub const RECORD_HEADER_LEN: usize = 16;
+pub const RECORD_HEADER_BYTES: usize = 16;
 /// The largest record payload accepted on read or produced on write.
-pub const MAX_RECORD_PAYLOAD: usize = codec::MAX_DECODE_BYTES;
+pub const MAX_RECORD_PAYLOAD_BYTES: usize = codec::MAX_DECODE_BYTES;
 /// An entries record is closed once its payload reaches about this size; a batch bigger than this
 /// becomes several records (still in one write).
-pub const ENTRIES_RECORD_TARGET: usize = 1 << 20;
+pub const ENTRIES_RECORD_TARGET_BYTES: usize = 1 << 20;
 
 /// Record types. The numeric values are part of the on-disk format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,24 +65,30 @@ pub(super) fn frame_record(
     write_payload: impl FnOnce(&mut Vec<u8>),
 ) -> Result<u32, WalError> {
     let start = buffer.len();
-    buffer.resize(start + RECORD_HEADER_LEN, 0);
+    buffer.resize(start + RECORD_HEADER_BYTES, 0);
     write_payload(buffer);
-    let payload_len = buffer.len() - start - RECORD_HEADER_LEN;
-    if payload_len > MAX_RECORD_PAYLOAD {
+    let payload_bytes = buffer.len() - start - RECORD_HEADER_BYTES;
+    if payload_bytes > MAX_RECORD_PAYLOAD_BYTES {
         buffer.truncate(start);
         return Err(WalError::InvalidRequest {
-            reason: format!("a {record_type:?} record of {payload_len} bytes exceeds {MAX_RECORD_PAYLOAD}"),
+            reason: format!(
+                "a {record_type:?} record of {payload_bytes} bytes exceeds {MAX_RECORD_PAYLOAD_BYTES}"
+            ),
         });
     }
-    let (header, payload) = buffer[start..].split_at_mut(RECORD_HEADER_LEN);
-    header[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    let (header, payload) = buffer[start..].split_at_mut(RECORD_HEADER_BYTES);
+    header[0..4].copy_from_slice(&(payload_bytes as u32).to_le_bytes());
     header[4] = record_type as u8;
     // Bytes 5..8 stay zero (reserved).
     let header_crc = crc32fast::hash(&header[0..8]);
     header[8..12].copy_from_slice(&header_crc.to_le_bytes());
     let crc = chained_crc(chain, header, payload);
     header[12..16].copy_from_slice(&crc.to_le_bytes());
-    assert_eq!(buffer.len(), start + RECORD_HEADER_LEN + payload_len, "one header and the payload framed");
+    assert_eq!(
+        buffer.len(),
+        start + RECORD_HEADER_BYTES + payload_bytes,
+        "one header and the payload framed"
+    );
     Ok(crc)
 }
 
@@ -103,8 +109,8 @@ pub(super) fn chain_through(mut frames: &[u8], seed: u32) -> Option<u32> {
     // Every pass consumes at least one header, so the loop ends.
     while !frames.is_empty() {
         let header = RecordHeader::parse(frames)?;
-        let end = RECORD_HEADER_LEN + header.payload_len;
-        let payload = frames.get(RECORD_HEADER_LEN..end)?;
+        let end = RECORD_HEADER_BYTES + header.payload_bytes;
+        let payload = frames.get(RECORD_HEADER_BYTES..end)?;
         if chained_crc(chain, frames, payload) != header.crc {
             return None;
         }
@@ -119,7 +125,7 @@ pub(super) fn chain_through(mut frames: &[u8], seed: u32) -> Option<u32> {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct RecordHeader {
     pub(super) record_type: RecordType,
-    pub(super) payload_len: usize,
+    pub(super) payload_bytes: usize,
     /// The record's chained CRC as stored.
     pub(super) crc: u32,
 }
@@ -127,15 +133,15 @@ pub(super) struct RecordHeader {
 impl RecordHeader {
     /// Reads the header at the start of `header`; `None` when it fails any of its checks.
     pub(super) fn parse(header: &[u8]) -> Option<RecordHeader> {
-        let header: &[u8; RECORD_HEADER_LEN] = header.get(..RECORD_HEADER_LEN)?.try_into().ok()?;
+        let header: &[u8; RECORD_HEADER_BYTES] = header.get(..RECORD_HEADER_BYTES)?.try_into().ok()?;
         let read_u32 = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
-        let payload_len = read_u32(0) as usize;
+        let payload_bytes = read_u32(0) as usize;
         let header_crc = read_u32(8);
         let record_type = RecordType::from_byte(header[4])?;
         let valid = crc32fast::hash(&header[0..8]) == header_crc
             && header[5..8] == [0, 0, 0]
-            && payload_len <= MAX_RECORD_PAYLOAD;
-        valid.then_some(RecordHeader { record_type, payload_len, crc: read_u32(12) })
+            && payload_bytes <= MAX_RECORD_PAYLOAD_BYTES;
+        valid.then_some(RecordHeader { record_type, payload_bytes, crc: read_u32(12) })
     }
 }
 
@@ -202,7 +208,7 @@ mod tests {
         let (buffer, chain) = two_records(7);
         assert_eq!(chain_through(&buffer, 7), Some(chain));
         let header = RecordHeader::parse(&buffer).unwrap();
-        assert_eq!((header.record_type, header.payload_len), (RecordType::Metadata, 8));
+        assert_eq!((header.record_type, header.payload_bytes), (RecordType::Metadata, 8));
         // The same bytes read from another seed (another place in the chain) do not check out.
         assert_eq!(chain_through(&buffer, 8), None);
     }
@@ -211,9 +217,9 @@ mod tests {
     fn a_flipped_bit_or_a_cut_breaks_the_run() {
         let (mut buffer, _) = two_records(0);
         assert_eq!(chain_through(&buffer[..buffer.len() - 1], 0), None, "a record cut short");
-        buffer[RECORD_HEADER_LEN] ^= 1;
+        buffer[RECORD_HEADER_BYTES] ^= 1;
         assert_eq!(chain_through(&buffer, 0), None, "a flipped payload bit");
-        buffer[RECORD_HEADER_LEN] ^= 1;
+        buffer[RECORD_HEADER_BYTES] ^= 1;
         buffer[5] = 1;
         assert!(RecordHeader::parse(&buffer).is_none(), "a reserved byte set");
     }

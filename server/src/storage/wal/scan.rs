@@ -5,13 +5,10 @@ use std::path::Path;
 
 use super::error::{WalError, corrupt, io_error};
 use super::record::{
-    RECORD_HEADER_LEN, Record, RecordHeader, RecordType, WAL_FORMAT_VERSION, chained_crc, decode_record,
+    RECORD_HEADER_BYTES, Record, RecordHeader, RecordType, WAL_FORMAT_VERSION, chained_crc, decode_record,
 };
 use super::segment::Segment;
-use crate::storage::disk::Disk;
-
-/// Torn-write detection looks for all-zero blocks of this size (the smallest disk sector).
-const SECTOR_SIZE: usize = 512;
+use crate::storage::disk::{Disk, SECTOR_BYTES};
 
 /// How reading a segment ended.
 #[derive(Debug)]
@@ -60,12 +57,12 @@ struct Frame {
 /// Whether some whole 512-byte sector (aligned in the file) of `bytes[start..end]` is all zeros: the
 /// trace of a write whose sectors reached the disk out of order before a crash.
 fn has_zero_sector(bytes: &[u8], start: usize, end: usize) -> bool {
-    let mut sector = start.div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
-    while sector + SECTOR_SIZE <= end {
-        if bytes[sector..sector + SECTOR_SIZE].iter().all(|&byte| byte == 0) {
+    let mut sector = start.div_ceil(SECTOR_BYTES) * SECTOR_BYTES;
+    while sector + SECTOR_BYTES <= end {
+        if bytes[sector..sector + SECTOR_BYTES].iter().all(|&byte| byte == 0) {
             return true;
         }
-        sector += SECTOR_SIZE;
+        sector += SECTOR_BYTES;
     }
     false
 }
@@ -76,7 +73,7 @@ fn has_zero_sector(bytes: &[u8], start: usize, end: usize) -> bool {
 /// own (a commit index of 0, say) does not qualify, so a flipped bit in a synced final record is
 /// reported as corruption instead of being cut off as if it had never been written.
 fn lost_from_a_sector(zeros_from: usize, start: usize, end: usize) -> bool {
-    zeros_from <= start || zeros_from.next_multiple_of(SECTOR_SIZE) < end
+    zeros_from <= start || zeros_from.next_multiple_of(SECTOR_BYTES) < end
 }
 
 /// Reads the records of one segment, checking framing and the CRC chain. `is_last` allows a torn
@@ -105,7 +102,7 @@ fn scan_segment(
             }
             Err(Damage::Corrupt(reason)) => return Err(corrupt(path, offset, reason)),
         };
-        assert!(frame.end >= offset + RECORD_HEADER_LEN, "every record moves the scan forward");
+        assert!(frame.end >= offset + RECORD_HEADER_BYTES, "every record moves the scan forward");
         let payload = &bytes[frame.payload_start..frame.end];
         let record = read_record(frame.header.record_type, payload, records.len(), decode_entries)
             .map_err(|reason| corrupt(path, offset, reason))?;
@@ -125,22 +122,22 @@ fn scan_segment(
 /// damage followed by more data.
 fn check_frame(bytes: &[u8], offset: usize, seed: u32, zeros_from: usize) -> Result<Frame, Damage> {
     let remaining = bytes.len() - offset;
-    if remaining < RECORD_HEADER_LEN {
+    if remaining < RECORD_HEADER_BYTES {
         return Err(Damage::MaybeTorn(format!("incomplete record header ({remaining} bytes)")));
     }
-    let header_bytes = &bytes[offset..offset + RECORD_HEADER_LEN];
+    let header_bytes = &bytes[offset..offset + RECORD_HEADER_BYTES];
     let Some(header) = RecordHeader::parse(header_bytes) else {
         // A torn write leaves a prefix followed by nothing or by zeros; damage followed by more data
         // is corruption.
-        if lost_from_a_sector(zeros_from, offset, offset + RECORD_HEADER_LEN) {
+        if lost_from_a_sector(zeros_from, offset, offset + RECORD_HEADER_BYTES) {
             return Err(Damage::MaybeTorn("zero-filled or partial record header".to_string()));
         }
         return Err(Damage::Corrupt("record header checksum mismatch".to_string()));
     };
-    let payload_start = offset + RECORD_HEADER_LEN;
-    let end = payload_start + header.payload_len;
+    let payload_start = offset + RECORD_HEADER_BYTES;
+    let end = payload_start + header.payload_bytes;
     if end > bytes.len() {
-        return Err(Damage::MaybeTorn(format!("record of {} bytes runs past the end", header.payload_len)));
+        return Err(Damage::MaybeTorn(format!("record of {} bytes runs past the end", header.payload_bytes)));
     }
     if chained_crc(seed, header_bytes, &bytes[payload_start..end]) != header.crc {
         // A write whose pages reached the disk out of order leaves a zero hole in its last record;

@@ -9,29 +9,29 @@ use raft::types::{HardState, Index};
 use super::WalSnapshot;
 use super::error::{WalError, io_error};
 use super::record::{
-    RECORD_HEADER_LEN, RecordType, SnapshotMarker, WAL_FORMAT_VERSION, frame_encoded, frame_record,
+    RECORD_HEADER_BYTES, RecordType, SnapshotMarker, WAL_FORMAT_VERSION, frame_encoded, frame_record,
 };
 use crate::storage::disk::Disk;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Segment {
-    pub(super) seq: u64,
+    pub(super) sequence: u64,
     /// The index the log's next entry had when the segment was started: every live entry in
     /// earlier segments is below it.
     pub(super) first_index: Index,
     pub(super) path: PathBuf,
 }
 
-/// The file name of segment `seq` starting at `first_index`.
-pub fn segment_name(seq: u64, first_index: Index) -> String {
-    format!("{seq:016x}-{first_index:016x}.wal")
+/// The file name of segment `sequence` starting at `first_index`.
+pub fn segment_file_name(sequence: u64, first_index: Index) -> String {
+    format!("{sequence:016x}-{first_index:016x}.wal")
 }
 
 /// Parses `<seq:016x>-<first_index:016x>.wal`; anything else is not a segment.
-pub fn parse_segment_name(name: &str) -> Option<(u64, Index)> {
+pub fn parse_segment_file_name(name: &str) -> Option<(u64, Index)> {
     let stem = name.strip_suffix(".wal")?;
-    let (seq, first_index) = stem.split_once('-')?;
-    if seq.len() != 16 || first_index.len() != 16 {
+    let (sequence, first_index) = stem.split_once('-')?;
+    if sequence.len() != 16 || first_index.len() != 16 {
         return None;
     }
     let parse = |text: &str| {
@@ -41,7 +41,7 @@ pub fn parse_segment_name(name: &str) -> Option<(u64, Index)> {
             None
         }
     };
-    Some((parse(seq)?, parse(first_index)?))
+    Some((parse(sequence)?, parse(first_index)?))
 }
 
 /// The segments in `dir`, by sequence number; a hole in the sequence is corruption (a segment that
@@ -55,17 +55,17 @@ pub(super) fn list_segments(disk: &dyn Disk, dir: &Path) -> Result<Vec<Segment>,
     let mut segments: Vec<Segment> = names
         .iter()
         .filter_map(|name| {
-            let (seq, first_index) = parse_segment_name(name)?;
-            Some(Segment { seq, first_index, path: dir.join(name) })
+            let (sequence, first_index) = parse_segment_file_name(name)?;
+            Some(Segment { sequence, first_index, path: dir.join(name) })
         })
         .collect();
-    segments.sort_by_key(|segment| segment.seq);
+    segments.sort_by_key(|segment| segment.sequence);
     for pair in segments.windows(2) {
-        if pair[1].seq != pair[0].seq + 1 {
+        if pair[1].sequence != pair[0].sequence + 1 {
             return Err(WalError::Corrupt {
                 file: pair[1].path.clone(),
                 offset: 0,
-                reason: format!("segment sequence jumps from {} to {}", pair[0].seq, pair[1].seq),
+                reason: format!("segment sequence jumps from {} to {}", pair[0].sequence, pair[1].sequence),
             });
         }
     }
@@ -79,7 +79,7 @@ pub(super) fn segment_header(
     snapshot: WalSnapshot,
     hard_state: &HardState,
 ) -> Result<(Vec<u8>, u32), WalError> {
-    let mut buffer = Vec::with_capacity(4 * RECORD_HEADER_LEN + metadata.len() + 64);
+    let mut buffer = Vec::with_capacity(4 * RECORD_HEADER_BYTES + metadata.len() + 64);
     let mut chain = frame_record(&mut buffer, RecordType::Crc, 0, |buffer| {
         buffer.extend_from_slice(&previous_crc.to_le_bytes());
         buffer.extend_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
