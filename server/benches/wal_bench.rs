@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{Disk, OsDisk};
-use server::wal::{Wal, WalOptions, WalSnapshot};
+use server::storage::disk::{Disk, OsDisk};
+use server::storage::wal::{Wal, WalOptions, WalSnapshot};
 
 const ENTRY_PAYLOAD: usize = 64;
 

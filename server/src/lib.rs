@@ -8,13 +8,11 @@
 
 pub mod codec;
 pub mod config;
-pub mod disk;
 pub mod grpc;
 pub mod http;
 pub mod logging;
 pub mod node;
 pub mod run;
-pub mod snap;
+pub mod storage;
 pub mod transport;
 pub mod url;
-pub mod wal;

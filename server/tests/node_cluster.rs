@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use raft::{Entry, EntryPayload, Message, NodeId, Role};
-use server::disk::{Disk, MemDisk, Tear};
 use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
-use server::wal::{Wal, WalOptions, WalSnapshot};
+use server::storage::disk::{Disk, MemDisk, Tear};
+use server::storage::wal::{Wal, WalOptions, WalSnapshot};
 use store::Command;
 
 const SECOND: i64 = 1_000_000_000;
@@ -72,7 +72,7 @@ impl Cluster {
 
     fn start(&mut self, id: NodeId) {
         *self.incarnations.entry(id).or_insert(0) += 1;
-        let disk: Arc<dyn server::disk::Disk> = Arc::new(self.disks[&id].clone());
+        let disk: Arc<dyn server::storage::disk::Disk> = Arc::new(self.disks[&id].clone());
         let node = Node::open(self.config(id), disk).expect("node opens");
         self.nodes.insert(id, node);
     }
@@ -345,7 +345,7 @@ fn watches_beyond_max_watchers_are_refused_until_one_ends() {
 #[test]
 fn a_data_dir_of_another_member_is_refused() {
     let cluster = Cluster::new(1, 1000);
-    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&1].fork());
+    let disk: Arc<dyn server::storage::disk::Disk> = Arc::new(cluster.disks[&1].fork());
     let mut config = cluster.config(1);
     config.cluster_id = 0xdead;
     drop(cluster);
@@ -497,7 +497,7 @@ fn force_new_cluster_restarts_one_member_alone_with_every_committed_write() {
     *cluster.incarnations.entry(survivor).or_insert(0) += 1;
     let mut config = cluster.config(survivor);
     config.force_new_cluster = true;
-    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&survivor].clone());
+    let disk: Arc<dyn server::storage::disk::Disk> = Arc::new(cluster.disks[&survivor].clone());
     cluster.nodes.insert(survivor, Node::open(config, disk).expect("forced node opens"));
     assert_eq!(cluster.elect(), survivor);
     let conf = cluster.nodes[&survivor].raft().conf_state().clone();
@@ -576,7 +576,7 @@ fn start_joining(cluster: &mut Cluster, member: Member) {
     *cluster.incarnations.entry(id).or_insert(0) += 1;
     let mut config = cluster.config(id);
     config.join_existing = true;
-    let disk: Arc<dyn server::disk::Disk> = Arc::new(cluster.disks[&id].clone());
+    let disk: Arc<dyn server::storage::disk::Disk> = Arc::new(cluster.disks[&id].clone());
     cluster.nodes.insert(id, Node::open(config, disk).expect("joining node opens"));
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{self, Disk, OsDisk};
-use server::wal::{Wal, WalOptions, WalSnapshot};
+use server::storage::disk::{self, Disk, OsDisk};
+use server::storage::wal::{Wal, WalOptions, WalSnapshot};
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -42,7 +42,7 @@ fn a_restarted_node_reads_back_exactly_what_it_synced() {
     let expected: Vec<Entry> = (1..=1000).map(|index| entry(index, 1 + index / 300)).collect();
     {
         let disk: Arc<dyn Disk> = Arc::new(OsDisk::new());
-        let options = WalOptions { segment_size: 16 * 1024, max_wals: 0 };
+        let options = WalOptions { segment_size_bytes: 16 * 1024, max_wals: 0 };
         let mut wal = Wal::create(Arc::clone(&disk), &wal_dir, b"meta", options).unwrap();
         for chunk in expected.chunks(7) {
             let last = chunk.last().unwrap();
@@ -108,7 +108,7 @@ fn the_writability_check_passes_on_a_writable_dir_and_fails_on_a_missing_one() {
 fn writer_child(dir: &Path) -> ! {
     use std::io::Write as _;
     let disk: Arc<dyn Disk> = Arc::new(OsDisk::new());
-    let options = WalOptions { segment_size: 8 * 1024, max_wals: 0 };
+    let options = WalOptions { segment_size_bytes: 8 * 1024, max_wals: 0 };
     let mut wal = Wal::create(disk, dir, b"child", options).unwrap();
     let mut stdout = std::io::stdout();
     for index in 1.. {

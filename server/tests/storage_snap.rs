@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{ConfState, Snapshot, SnapshotMeta};
-use server::disk::{Disk, MemDisk, Tear};
-use server::snap::{SnapError, Snapshotter, encode_snapshot, parse_snap_name, snap_name};
-use server::wal::WalSnapshot;
+use server::storage::disk::{Disk, MemDisk, Tear};
+use server::storage::snap::{
+    SnapError, Snapshotter, encode_snapshot, parse_snapshot_file_name, snapshot_file_name,
+};
+use server::storage::wal::WalSnapshot;
 
 fn snap_dir() -> PathBuf {
     PathBuf::from("/data/member/snap")
@@ -32,7 +34,7 @@ fn a_saved_snapshot_survives_a_crash_and_loads_back_identical() {
     let disk = MemDisk::new();
     let snapshots = snapshotter(&disk, 5);
     let path = snapshots.save(&snapshot(100, 3)).unwrap();
-    assert_eq!(path, snap_dir().join(snap_name(3, 100)));
+    assert_eq!(path, snap_dir().join(snapshot_file_name(3, 100)));
     disk.crash(Tear::DropUnsynced);
     let snapshots = snapshotter(&disk, 5);
     assert_eq!(snapshots.load_newest().unwrap(), Some(snapshot(100, 3)));
@@ -71,11 +73,11 @@ fn a_rename_whose_directory_sync_never_happened_is_undone_by_a_crash() {
     let snapshots = snapshotter(&disk, 5);
     snapshots.save(&snapshot(10, 1)).unwrap();
     // The steps of a save, stopped just before the directory sync.
-    let temporary = snap_dir().join(format!("{}.tmp", snap_name(2, 20)));
+    let temporary = snap_dir().join(format!("{}.tmp", snapshot_file_name(2, 20)));
     disk.create_new(&temporary).unwrap();
     disk.append(&temporary, &encode_snapshot(&snapshot(20, 2)).unwrap()).unwrap();
     disk.sync_file(&temporary).unwrap();
-    disk.rename(&temporary, &snap_dir().join(snap_name(2, 20))).unwrap();
+    disk.rename(&temporary, &snap_dir().join(snapshot_file_name(2, 20))).unwrap();
     assert_eq!(snapshots.load_newest().unwrap(), Some(snapshot(20, 2)));
     disk.crash(Tear::DropUnsynced);
     let reopened = snapshotter(&disk, 5);
@@ -113,7 +115,7 @@ fn a_truncated_or_misnamed_snapshot_is_detected() {
         assert!(matches!(snapshotter(&damaged, 5).load(&path), Err(SnapError::Corrupt { .. })));
     }
     let renamed = disk.fork();
-    let wrong_name = snap_dir().join(snap_name(2, 8));
+    let wrong_name = snap_dir().join(snapshot_file_name(2, 8));
     renamed.rename(&path, &wrong_name).unwrap();
     assert!(matches!(snapshotter(&renamed, 5).load(&wrong_name), Err(SnapError::Corrupt { .. })));
 }
@@ -161,7 +163,10 @@ fn only_the_newest_max_snapshots_are_kept() {
 
 #[test]
 fn snapshot_names_round_trip_and_reject_lookalikes() {
-    assert_eq!(parse_snap_name(&snap_name(3, 0x1234)), Some(WalSnapshot { index: 0x1234, term: 3 }));
+    assert_eq!(
+        parse_snapshot_file_name(&snapshot_file_name(3, 0x1234)),
+        Some(WalSnapshot { index: 0x1234, term: 3 })
+    );
     let lookalikes = [
         "x.snap",
         "0000000000000003-0000000000001234.snap.tmp",
@@ -170,7 +175,7 @@ fn snapshot_names_round_trip_and_reject_lookalikes() {
         "0000000000000003-000000000000123A.snap",
     ];
     for bad in lookalikes {
-        assert_eq!(parse_snap_name(bad), None, "{bad}");
+        assert_eq!(parse_snapshot_file_name(bad), None, "{bad}");
     }
 }
 
@@ -214,11 +219,14 @@ fn a_snapshot_file_reads_back_by_the_documented_format() {
     assert_eq!(u32_at(8), 1);
     assert_eq!(u64_at(12), 7);
     assert_eq!(u64_at(20), 0x1234);
-    let conf_len = u32_at(28) as usize;
-    let conf_state: ConfState = server::codec::decode(&bytes[32..32 + conf_len]).unwrap();
+    let configuration_bytes = u32_at(28) as usize;
+    let conf_state: ConfState = server::codec::decode(&bytes[32..32 + configuration_bytes]).unwrap();
     assert_eq!(conf_state, snapshot(0x1234, 7).meta.conf_state);
-    let data_len = u64_at(32 + conf_len) as usize;
-    assert_eq!(bytes.len(), 44 + conf_len + data_len);
-    assert_eq!(&bytes[40 + conf_len..40 + conf_len + data_len], &snapshot(0x1234, 7).data[..]);
+    let data_bytes = u64_at(32 + configuration_bytes) as usize;
+    assert_eq!(bytes.len(), 44 + configuration_bytes + data_bytes);
+    assert_eq!(
+        &bytes[40 + configuration_bytes..40 + configuration_bytes + data_bytes],
+        &snapshot(0x1234, 7).data[..]
+    );
     assert_eq!(u32_at(bytes.len() - 4), crc32fast::hash(&bytes[..bytes.len() - 4]));
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{Disk, Kept, MemDisk, Tear};
-use server::wal::{RecoveryWarning, Wal, WalError, WalOptions, WalSnapshot, parse_segment_name};
+use server::storage::disk::{Disk, Kept, MemDisk, Tear};
+use server::storage::wal::{
+    RecoveryWarning, Wal, WalError, WalOptions, WalSnapshot, parse_segment_file_name,
+};
 
 const METADATA: &[u8] = b"member=1 cluster=7";
 
@@ -31,12 +33,12 @@ fn create(disk: &MemDisk, options: WalOptions) -> Wal {
     Wal::create(Arc::new(disk.clone()), &wal_dir(), METADATA, options).expect("create")
 }
 
-fn open(disk: &MemDisk, snapshot: WalSnapshot) -> Result<(Wal, server::wal::Recovered), WalError> {
+fn open(disk: &MemDisk, snapshot: WalSnapshot) -> Result<(Wal, server::storage::wal::Recovered), WalError> {
     Wal::open(Arc::new(disk.clone()), &wal_dir(), snapshot, WalOptions::default())
 }
 
 fn small_segments() -> WalOptions {
-    WalOptions { segment_size: 4096, max_wals: 2 }
+    WalOptions { segment_size_bytes: 4096, max_wals: 2 }
 }
 
 #[test]
@@ -126,7 +128,7 @@ fn reopened_wal_appends_after_what_it_recovered() {
 #[test]
 fn segments_rotate_at_the_size_limit_and_replay_across_them() {
     let disk = MemDisk::new();
-    let mut wal = create(&disk, WalOptions { segment_size: 4096, max_wals: 0 });
+    let mut wal = create(&disk, WalOptions { segment_size_bytes: 4096, max_wals: 0 });
     for index in 1..=400 {
         wal.save(Some(&hard_state(1, index - 1)), &[entry(index, 1)]).unwrap();
     }
@@ -134,10 +136,10 @@ fn segments_rotate_at_the_size_limit_and_replay_across_them() {
     let segments = wal.segment_paths();
     assert!(segments.len() >= 5, "expected several segments, got {}", segments.len());
     let mut previous_first = 0;
-    for (seq, path) in segments.iter().enumerate() {
+    for (sequence, path) in segments.iter().enumerate() {
         let name = path.file_name().unwrap().to_str().unwrap();
-        let (parsed_seq, first_index) = parse_segment_name(name).unwrap();
-        assert_eq!(parsed_seq, seq as u64);
+        let (parsed_sequence, first_index) = parse_segment_file_name(name).unwrap();
+        assert_eq!(parsed_sequence, sequence as u64);
         assert!(first_index >= previous_first);
         previous_first = first_index;
     }
@@ -170,7 +172,7 @@ fn released_segments_are_removed_beyond_max_wals_and_the_rest_still_replays() {
     // Never remove the segment that holds index 301.
     let holder = remaining
         .iter()
-        .map(|path| parse_segment_name(path.file_name().unwrap().to_str().unwrap()).unwrap().1)
+        .map(|path| parse_segment_file_name(path.file_name().unwrap().to_str().unwrap()).unwrap().1)
         .filter(|&first| first <= 301)
         .count();
     assert!(holder >= 1);
@@ -395,7 +397,7 @@ fn rotating_workload() -> Vec<Step> {
 #[test]
 fn a_power_cut_at_every_disk_operation_including_rotations_recovers_everything_acknowledged() {
     let steps = rotating_workload();
-    let options = WalOptions { segment_size: 4096, max_wals: 0 };
+    let options = WalOptions { segment_size_bytes: 4096, max_wals: 0 };
     {
         let disk = MemDisk::new();
         run(&disk, options, &steps);
@@ -436,7 +438,7 @@ fn a_power_cut_at_every_disk_operation_including_rotations_recovers_everything_a
 fn a_power_cut_during_segment_release_never_loses_what_the_snapshot_does_not_cover() {
     let build = || {
         let disk = MemDisk::new();
-        let mut wal = create(&disk, WalOptions { segment_size: 4096, max_wals: 1 });
+        let mut wal = create(&disk, WalOptions { segment_size_bytes: 4096, max_wals: 1 });
         for index in 1..=600 {
             wal.save(Some(&hard_state(1, index)), &[entry(index, 1)]).unwrap();
         }
@@ -469,16 +471,17 @@ fn recover(disk: &MemDisk) -> Result<Model, WalError> {
 #[test]
 fn a_crash_after_any_step_with_any_torn_prefix_recovers_a_synced_or_later_state() {
     let steps = workload();
-    for options in [WalOptions::default(), WalOptions { segment_size: 4096, max_wals: 0 }] {
+    for options in [WalOptions::default(), WalOptions { segment_size_bytes: 4096, max_wals: 0 }] {
         for done in 0..=steps.len() {
             let disk = MemDisk::new();
             run(&disk, options, &steps[..done]);
             let acceptable = acceptable_states(&steps[..done]);
-            let unsynced: usize = disk_files(&disk).iter().map(|path| disk.unsynced_len(path).unwrap()).sum();
+            let unsynced: usize =
+                disk_files(&disk).iter().map(|path| disk.unsynced_bytes(path).unwrap()).sum();
             for keep in 0..=unsynced {
                 for zero_fill in [false, true] {
                     let crashed = disk.fork();
-                    crashed.crash_with(|_, _| Kept { prefix: keep, zero_fill });
+                    crashed.crash_with(|_, _| Kept { prefix_bytes: keep, zero_fill });
                     let model = recover(&crashed).unwrap_or_else(|error| {
                         panic!("after {done} steps, keeping {keep} bytes (zero fill {zero_fill}): {error}")
                     });
@@ -507,7 +510,7 @@ fn disk_files(disk: &MemDisk) -> Vec<PathBuf> {
 #[test]
 fn a_flipped_bit_anywhere_in_a_synced_wal_is_reported_or_cut_as_a_torn_tail_never_accepted() {
     let steps = workload();
-    for options in [WalOptions::default(), WalOptions { segment_size: 4096, max_wals: 0 }] {
+    for options in [WalOptions::default(), WalOptions { segment_size_bytes: 4096, max_wals: 0 }] {
         let pristine = MemDisk::new();
         run(&pristine, options, &steps);
         let full = recover(&pristine).unwrap();
@@ -553,7 +556,7 @@ fn a_flipped_bit_anywhere_in_a_synced_wal_is_reported_or_cut_as_a_torn_tail_neve
 fn a_swapped_in_segment_from_another_wal_breaks_the_crc_chain() {
     let build = |term: u64| {
         let disk = MemDisk::new();
-        let mut wal = create(&disk, WalOptions { segment_size: 4096, max_wals: 0 });
+        let mut wal = create(&disk, WalOptions { segment_size_bytes: 4096, max_wals: 0 });
         for index in 1..=200 {
             wal.save(Some(&hard_state(term, index)), &[entry(index, term)]).unwrap();
         }
@@ -578,7 +581,7 @@ fn a_swapped_in_segment_from_another_wal_breaks_the_crc_chain() {
 #[test]
 fn a_missing_middle_segment_is_corruption() {
     let disk = MemDisk::new();
-    let mut wal = create(&disk, WalOptions { segment_size: 4096, max_wals: 0 });
+    let mut wal = create(&disk, WalOptions { segment_size_bytes: 4096, max_wals: 0 });
     for index in 1..=400 {
         wal.save(None, &[entry(index, 1)]).unwrap();
     }
@@ -596,7 +599,7 @@ trait SegmentCount {
 
 impl SegmentCount for Wal {
     fn segment_count_on(disk: &MemDisk, dir: &Path) -> usize {
-        disk.list(dir).unwrap().iter().filter(|name| parse_segment_name(name).is_some()).count()
+        disk.list(dir).unwrap().iter().filter(|name| parse_segment_file_name(name).is_some()).count()
     }
 }
 
@@ -654,10 +657,10 @@ fn a_segment_reads_back_by_the_documented_format() {
     let mut types = Vec::new();
     while offset < bytes.len() {
         let header = &bytes[offset..offset + 16];
-        let payload_len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+        let payload_bytes = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
         assert_eq!(&header[5..8], &[0, 0, 0]);
         assert_eq!(u32::from_le_bytes(header[8..12].try_into().unwrap()), crc32fast::hash(&header[0..8]));
-        let payload = &bytes[offset + 16..offset + 16 + payload_len];
+        let payload = &bytes[offset + 16..offset + 16 + payload_bytes];
         chained.extend_from_slice(&header[0..8]);
         chained.extend_from_slice(payload);
         assert_eq!(u32::from_le_bytes(header[12..16].try_into().unwrap()), crc32fast::hash(&chained));
@@ -671,13 +674,13 @@ fn a_segment_reads_back_by_the_documented_format() {
             }
             4 => assert_eq!(server::codec::decode::<Vec<Entry>>(payload).unwrap(), entries(1..=3, 2)),
             5 => {
-                let marker: server::wal::SnapshotMarker = server::codec::decode(payload).unwrap();
+                let marker: server::storage::wal::SnapshotMarker = server::codec::decode(payload).unwrap();
                 assert_eq!(marker.snapshot, WalSnapshot::default());
                 assert!(!marker.replaces_log);
             }
             other => panic!("undocumented record type {other}"),
         }
-        offset += 16 + payload_len;
+        offset += 16 + payload_bytes;
     }
     assert_eq!(types, vec![1, 2, 5, 3, 4, 3], "CRC, metadata, marker, hard state, then the save");
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::types::{Entry, EntryPayload, HardState};
-use server::disk::{MemDisk, Tear};
-use server::wal::{Recovered, Wal, WalOptions, WalSnapshot};
+use server::storage::disk::{MemDisk, Tear};
+use server::storage::wal::{Recovered, Wal, WalOptions, WalSnapshot};
 
 /// splitmix64: a tiny deterministic generator, so the test needs no RNG crate.
 struct Rng(u64);
@@ -57,7 +57,8 @@ impl State {
 fn run_seed(seed: u64) {
     let mut rng = Rng(seed);
     let disk = MemDisk::new();
-    let options = WalOptions { segment_size: 4096 + rng.below(8192), max_wals: 1 + rng.below(3) as usize };
+    let options =
+        WalOptions { segment_size_bytes: 4096 + rng.below(8192), max_wals: 1 + rng.below(3) as usize };
     let mut wal = Wal::create(Arc::new(disk.clone()), &wal_dir(), b"model", options).unwrap();
     let mut state = State { log: Vec::new(), hard_state: HardState::default() };
     // States a crash may return to: the acknowledged one first, then every later record boundary.

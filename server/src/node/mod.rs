@@ -49,9 +49,9 @@ use std::fmt;
 use raft::{Index, Message, NodeId, ProposeError, Raft, Role, SoftState, Term};
 use store::{Command, Store, WatcherId};
 
-use crate::disk::DirLock;
-use crate::snap::Snapshotter;
-use crate::wal::Wal;
+use crate::storage::disk::DirLock;
+use crate::storage::snap::Snapshotter;
+use crate::storage::wal::Wal;
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
 pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 3;

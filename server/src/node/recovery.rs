@@ -13,9 +13,9 @@ use super::PlantedBug;
 use super::snapshot::decode_snapshot_data;
 use super::{Member, Node, NodeConfig, NodeError, Output};
 use crate::codec;
-use crate::disk::{DirLock, Disk};
-use crate::snap::Snapshotter;
-use crate::wal::{Wal, WalOptions, WalSnapshot};
+use crate::storage::disk::{DirLock, Disk};
+use crate::storage::snap::Snapshotter;
+use crate::storage::wal::{Wal, WalOptions, WalSnapshot};
 
 /// The WAL's metadata record: who this data dir belongs to and how the cluster began.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +218,7 @@ fn lock_data_dir(config: &NodeConfig, disk: &dyn Disk) -> Result<DirLock, NodeEr
     let data_dir = config.data_dir.display();
     disk.create_dir_all(&config.data_dir)
         .map_err(|error| NodeError::DataDir(format!("cannot create {data_dir}: {error}")))?;
-    crate::disk::check_writable(disk, &config.data_dir)
+    crate::storage::disk::check_writable(disk, &config.data_dir)
         .map_err(|error| NodeError::DataDir(format!("{data_dir} is not writable: {error}")))?;
     disk.lock(&config.data_dir).map_err(|error| {
         NodeError::DataDir(format!("cannot lock {data_dir} (another process uses it?): {error}"))

@@ -10,7 +10,7 @@ use store::Store;
 
 use super::{Member, Node, NodeError, Reply, SNAPSHOT_DATA_VERSION};
 use crate::codec;
-use crate::wal::WalSnapshot;
+use crate::storage::wal::WalSnapshot;
 
 /// The payload of a node snapshot: the store's own snapshot plus the membership.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

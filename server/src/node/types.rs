@@ -9,8 +9,8 @@ use raft::{Index, Message, NodeId, Role, SoftState, Term};
 use serde::{Deserialize, Serialize};
 use store::{Command, Event, StoreError};
 
-use crate::snap::SnapError;
-use crate::wal::WalError;
+use crate::storage::snap::SnapError;
+use crate::storage::wal::WalError;
 
 /// Watchers one member serves at once unless `--max-watchers` says otherwise.
 pub const DEFAULT_MAX_WATCHERS: usize = 100_000;

@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterState, ServerConfig, format_id};
-use crate::disk::{Disk, OsDisk};
+use crate::storage::disk::{Disk, OsDisk};
 use crate::http::backend as api;
 use crate::node::{self, Node, NodeConfig};
 use crate::transport::{Transport, TransportConfig, TransportEvent, TransportLimits};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::disk::{Disk, OsDisk};
+use crate::storage::disk::{Disk, OsDisk};
 use crate::http::backend as api;
 
 /// fsync durations for `/metrics`, measured where the disk is touched. Syncs of WAL segments are
@@ -87,7 +87,7 @@ impl Disk for TimedDisk {
     fn remove(&self, path: &std::path::Path) -> std::io::Result<()> {
         self.inner.remove(path)
     }
-    fn lock(&self, dir: &std::path::Path) -> std::io::Result<crate::disk::DirLock> {
+    fn lock(&self, dir: &std::path::Path) -> std::io::Result<crate::storage::disk::DirLock> {
         self.inner.lock(dir)
     }
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use raft::{Entry, Index, NodeId};
-use server::disk::{Disk, MemDisk, Tear};
 use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use server::storage::disk::{Disk, MemDisk, Tear};
 use store::Command;
 
 use crate::cluster::{Backend, MemberChange, Membership, NodeOutput, NodeView, SimNode, StartConfig};

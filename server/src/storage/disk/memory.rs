@@ -1,228 +1,14 @@
-//! The small file-system surface the WAL and the snapshotter use for ALL file access, and its two
-//! implementations: [`OsDisk`] (real files, real `fdatasync`) and [`MemDisk`] (the simulator's disk:
-//! deterministic, in memory, and honest about what a crash keeps).
-//!
-//! The trait speaks in paths rather than open handles so that a crash in the simulator is one call on
-//! the disk, not a hunt for every handle a node holds. `OsDisk` keeps appended files open behind the
-//! scenes so an append is still one `write` and a sync one `fdatasync`.
-//!
-//! Durability contract, as the callers must assume it (and as `MemDisk` enforces it):
-//! - written bytes are durable only after `sync_file` on that file;
-//! - a file's existence, a rename and a removal are durable only after `sync_dir` on its directory;
-//! - directories made by `create_dir_all` are durable at once (the node makes them before anything
-//!   that matters happens, and the OS implementation syncs their parents);
-//! - a crash may keep any prefix of the bytes written since the last sync (a torn write), possibly
-//!   followed by zeros up to the length the file reached (the size was updated, the data was not).
+//! [`MemDisk`]: the simulator's disk. Deterministic and in memory, it keeps per file the bytes the
+//! process sees and the bytes a crash would keep, and per directory the names that are durable; it
+//! injects faults on request (failed writes and syncs, power cuts part-way through a sequence of
+//! writes, torn writes at a crash ([`Tear`]), bit rot).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The unit a disk writes atomically: a crash keeps or loses whole sectors.
-pub const SECTOR_BYTES: usize = 512;
-
-/// The name of the lock file that guards a data directory against a second process.
-pub const LOCK_FILE_NAME: &str = "concord.lock";
-
-/// Every file operation storage needs. All paths are absolute or relative to the process's working
-/// directory, exactly as given; implementations never interpret them further.
-pub trait Disk: Send + Sync + fmt::Debug {
-    /// Makes `dir` and its missing parents.
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
-    /// The names of the regular files directly in `dir`, sorted by name.
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
-    /// Whether `path` names an existing file or directory.
-    fn exists(&self, path: &Path) -> io::Result<bool>;
-    /// The whole content of a file.
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// The length of a file in bytes.
-    fn file_len(&self, path: &Path) -> io::Result<u64>;
-    /// Makes a new empty file; fails if it already exists.
-    fn create_new(&self, path: &Path) -> io::Result<()>;
-    /// Appends `data` to the end of an existing file with one write.
-    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
-    /// Cuts (or zero-extends) a file to `len` bytes.
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
-    /// Makes a file's data durable (`fdatasync`).
-    fn sync_file(&self, path: &Path) -> io::Result<()>;
-    /// Makes the creations, renames and removals in `dir` durable (`fsync` of the directory).
-    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Renames a file atomically, replacing `to` if it exists.
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
-    /// Removes a file.
-    fn remove(&self, path: &Path) -> io::Result<()>;
-    /// Takes the exclusive lock on the directory `dir` (a lock file inside it). Fails with
-    /// `WouldBlock` if another holder (another process, or another open of the same `MemDisk`) has it.
-    /// The lock is held until the returned guard is dropped.
-    fn lock(&self, dir: &Path) -> io::Result<DirLock>;
-}
-
-/// Proof of holding a directory's lock; dropping it releases the lock.
-pub struct DirLock {
-    _guard: Box<dyn Send + Sync>,
-}
-
-impl fmt::Debug for DirLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DirLock")
-    }
-}
-
-/// Checks at start-up that `dir` takes writes: makes, writes, syncs and removes a probe file, so a
-/// read-only or full disk stops the node before it promises anything to anyone.
-pub fn check_writable(disk: &dyn Disk, dir: &Path) -> io::Result<()> {
-    let probe = dir.join(".concord-write-probe");
-    if disk.exists(&probe)? {
-        disk.remove(&probe)?;
-    }
-    disk.create_new(&probe)?;
-    let result = disk.append(&probe, b"probe").and_then(|()| disk.sync_file(&probe));
-    let removed = disk.remove(&probe);
-    result.and(removed)
-}
-
-// ------------------------------------------------------------------------------------------------
-// OsDisk
-// ------------------------------------------------------------------------------------------------
-
-/// How many appended-to files `OsDisk` keeps open at most.
-const OS_DISK_MAX_OPEN_FILES: usize = 32;
-
-/// Real files through `std::fs`. Files that are appended to stay open (one handle per path) so
-/// appends and syncs cost one system call each.
-#[derive(Debug, Default)]
-pub struct OsDisk {
-    open_files: Mutex<BTreeMap<PathBuf, File>>,
-}
-
-impl OsDisk {
-    pub fn new() -> OsDisk {
-        OsDisk::default()
-    }
-
-    fn open_files(&self) -> MutexGuard<'_, BTreeMap<PathBuf, File>> {
-        // A panic while holding the lock cannot leave the map inconsistent (it only caches handles).
-        self.open_files.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn with_file<R>(&self, path: &Path, action: impl FnOnce(&mut File) -> io::Result<R>) -> io::Result<R> {
-        let mut files = self.open_files();
-        if !files.contains_key(path) {
-            let file = OpenOptions::new().read(true).append(true).open(path)?;
-            Self::make_room(&mut files);
-            files.insert(path.to_path_buf(), file);
-        }
-        let file = files.get_mut(path).expect("inserted above");
-        action(file)
-    }
-
-    /// Keeps the handle cache bounded: past the limit every cached handle is closed (they reopen on
-    /// demand; in steady state only the WAL tail is appended to, so this is rare).
-    fn make_room(files: &mut BTreeMap<PathBuf, File>) {
-        if files.len() >= OS_DISK_MAX_OPEN_FILES {
-            files.clear();
-        }
-    }
-
-    fn forget(&self, path: &Path) {
-        self.open_files().remove(path);
-    }
-}
-
-impl Disk for OsDisk {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        // Make the (possibly new) directory entries durable: sync every ancestor's directory.
-        for ancestor in dir.ancestors().skip(1) {
-            if ancestor.as_os_str().is_empty() {
-                break;
-            }
-            File::open(ancestor)?.sync_all()?;
-        }
-        Ok(())
-    }
-
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for item in std::fs::read_dir(dir)? {
-            let item = item?;
-            if item.file_type()?.is_file()
-                && let Some(name) = item.file_name().to_str()
-            {
-                names.push(name.to_string());
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        path.try_exists()
-    }
-
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
-    }
-
-    fn file_len(&self, path: &Path) -> io::Result<u64> {
-        Ok(std::fs::metadata(path)?.len())
-    }
-
-    fn create_new(&self, path: &Path) -> io::Result<()> {
-        let file = OpenOptions::new().read(true).append(true).create_new(true).open(path)?;
-        let mut files = self.open_files();
-        Self::make_room(&mut files);
-        files.insert(path.to_path_buf(), file);
-        Ok(())
-    }
-
-    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        self.with_file(path, |file| file.write_all(data))
-    }
-
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.with_file(path, |file| file.set_len(len))
-    }
-
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        self.with_file(path, |file| file.sync_data())
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.forget(from);
-        self.forget(to);
-        std::fs::rename(from, to)
-    }
-
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.forget(path);
-        std::fs::remove_file(path)
-    }
-
-    fn lock(&self, dir: &Path) -> io::Result<DirLock> {
-        let path = dir.join(LOCK_FILE_NAME);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(DirLock { _guard: Box::new(file) }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("{} is locked by another process", dir.display()),
-            )),
-            Err(std::fs::TryLockError::Error(error)) => Err(error),
-        }
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// MemDisk
-// ------------------------------------------------------------------------------------------------
+use super::{DirLock, Disk, SECTOR_BYTES};
 
 /// How a crash treats bytes written since a file's last sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,7 +24,7 @@ pub enum Tear {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kept {
     /// How many of the unsynced appended bytes survive (clamped to what there is).
-    pub prefix: usize,
+    pub prefix_bytes: usize,
     /// Whether the lost remainder reads back as zeros (the file keeps its full length).
     pub zero_fill: bool,
 }
@@ -258,30 +44,48 @@ pub struct DiskStats {
 struct Inode {
     /// What reads see now.
     written: Vec<u8>,
-    /// What survives a crash, when it is `written[..durable_len]`.
-    durable_len: usize,
+    /// What survives a crash, when it is `written[..durable_bytes]`.
+    durable_bytes: usize,
     /// What survives a crash, when it is no longer a prefix of `written`.
     diverged: Option<Vec<u8>>,
 }
 
 impl Inode {
-    fn unsynced_len(&self) -> usize {
+    /// The synced bytes are a prefix of what reads see, unless a truncation cut into them (then a
+    /// copy of them is kept aside).
+    fn assert_consistent(&self) {
+        assert!(
+            self.diverged.is_some() || self.durable_bytes <= self.written.len(),
+            "synced length {} beyond the length {}",
+            self.durable_bytes,
+            self.written.len()
+        );
+    }
+
+    fn unsynced_bytes(&self) -> usize {
         match &self.diverged {
             Some(durable) => self.written.len().saturating_sub(durable.len()),
-            None => self.written.len() - self.durable_len,
+            None => self.written.len() - self.durable_bytes,
         }
     }
 
-    fn resize(&mut self, len: usize) {
-        if len < self.durable_len && self.diverged.is_none() {
-            self.diverged = Some(self.written[..self.durable_len].to_vec());
+    fn resize(&mut self, size_bytes: usize) {
+        if size_bytes < self.durable_bytes && self.diverged.is_none() {
+            self.diverged = Some(self.written[..self.durable_bytes].to_vec());
         }
-        self.written.resize(len, 0);
+        self.written.resize(size_bytes, 0);
+        self.assert_consistent();
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        self.written.extend_from_slice(data);
+        self.assert_consistent();
     }
 
     fn sync(&mut self) {
-        self.durable_len = self.written.len();
+        self.durable_bytes = self.written.len();
         self.diverged = None;
+        self.assert_consistent();
     }
 
     /// Returns to the durable content plus `kept` of the unsynced appended bytes (when the change
@@ -289,19 +93,23 @@ impl Inode {
     fn crash(&mut self, keep: impl FnOnce(usize) -> Kept) {
         if let Some(durable) = self.diverged.take() {
             self.written = durable;
-        } else if self.written.len() > self.durable_len {
-            let unsynced = self.written.len() - self.durable_len;
+        } else if self.written.len() > self.durable_bytes {
+            let unsynced = self.written.len() - self.durable_bytes;
             let kept = keep(unsynced);
-            let full_len = self.written.len();
-            let mut keep_len = self.durable_len + kept.prefix.min(unsynced);
+            let full_bytes = self.written.len();
+            let mut kept_bytes = self.durable_bytes + kept.prefix_bytes.min(unsynced);
             if kept.zero_fill {
                 // A disk loses whole sectors: the bytes that read back as zeros start at a sector
                 // boundary (or where the unsynced bytes start), never in the middle of a sector.
-                keep_len = (keep_len / SECTOR_BYTES * SECTOR_BYTES).max(self.durable_len);
+                kept_bytes = (kept_bytes / SECTOR_BYTES * SECTOR_BYTES).max(self.durable_bytes);
             }
-            self.written.truncate(keep_len);
+            assert!(
+                self.durable_bytes <= kept_bytes && kept_bytes <= full_bytes,
+                "a crash keeps the synced bytes and at most what was written"
+            );
+            self.written.truncate(kept_bytes);
             if kept.zero_fill {
-                self.written.resize(full_len, 0);
+                self.written.resize(full_bytes, 0);
             }
         }
         self.sync();
@@ -384,20 +192,20 @@ impl MemDisk {
     /// and pending injected failures are forgotten.
     pub fn crash(&self, tear: Tear) {
         match tear {
-            Tear::DropUnsynced => self.crash_with(|_, _| Kept { prefix: 0, zero_fill: false }),
+            Tear::DropUnsynced => self.crash_with(|_, _| Kept { prefix_bytes: 0, zero_fill: false }),
             Tear::Seeded { seed, zero_fill } => {
                 let mut counter = seed;
                 self.crash_with(|_, unsynced| {
                     counter = mix(counter);
-                    let prefix = (counter % (unsynced as u64 + 1)) as usize;
-                    Kept { prefix, zero_fill: zero_fill && (counter >> 32) % 2 == 0 }
+                    let prefix_bytes = (counter % (unsynced as u64 + 1)) as usize;
+                    Kept { prefix_bytes, zero_fill: zero_fill && (counter >> 32) % 2 == 0 }
                 })
             }
         }
     }
 
     /// A crash where the caller decides, per file with unsynced appended bytes (visited in path
-    /// order), how much of them survives: `keep(path, unsynced_len)`. Files whose unsynced change
+    /// order), how much of them survives: `keep(path, unsynced_bytes)`. Files whose unsynced change
     /// is not a pure append (a truncation, say) return to their durable content.
     pub fn crash_with(&self, mut keep: impl FnMut(&Path, usize) -> Kept) {
         let mut state = self.state();
@@ -415,6 +223,7 @@ impl MemDisk {
         state.fail_writes = 0;
         state.fail_syncs = 0;
         state.power_budget = None;
+        state.debug_assert_names_resolve();
     }
 
     /// Bit rot: flips bit `bit` (0..8) of the byte at `offset`, in both the visible and the durable
@@ -441,15 +250,18 @@ impl MemDisk {
     /// `under`, all chosen from `seed`. Returns what it flipped (path, offset, bit), or `None` if
     /// there is no such file.
     pub fn flip_random_bit(&self, under: &Path, seed: u64) -> Option<(PathBuf, u64, u8)> {
-        let candidates: Vec<(PathBuf, u64)> =
-            self.files().into_iter().filter(|(path, len)| *len > 0 && path.starts_with(under)).collect();
+        let candidates: Vec<(PathBuf, u64)> = self
+            .files()
+            .into_iter()
+            .filter(|(path, size_bytes)| *size_bytes > 0 && path.starts_with(under))
+            .collect();
         if candidates.is_empty() {
             return None;
         }
         let first = mix(seed);
         let second = mix(first);
-        let (path, len) = &candidates[(first % candidates.len() as u64) as usize];
-        let offset = second % len;
+        let (path, size_bytes) = &candidates[(first % candidates.len() as u64) as usize];
+        let offset = second % size_bytes;
         let bit = (second >> 59) as u8 % 8;
         self.flip_bit(path, offset, bit).expect("the file and offset exist");
         Some((path.clone(), offset, bit))
@@ -478,15 +290,26 @@ impl MemDisk {
     }
 
     /// How many bytes of `path` would not survive a crash (for tests).
-    pub fn unsynced_len(&self, path: &Path) -> io::Result<usize> {
+    pub fn unsynced_bytes(&self, path: &Path) -> io::Result<usize> {
         let state = self.state();
         let inode_id = state.names.get(path).ok_or_else(|| not_found(path))?;
         let inode = &state.inodes[inode_id];
-        Ok(inode.unsynced_len())
+        Ok(inode.unsynced_bytes())
     }
 }
 
 impl MemState {
+    /// Every name, visible or durable, refers to a file that exists.
+    fn debug_assert_names_resolve(&self) {
+        debug_assert!(
+            self.names
+                .values()
+                .chain(self.durable_names.values())
+                .all(|inode| self.inodes.contains_key(inode)),
+            "a name refers to a freed file"
+        );
+    }
+
     fn inode_mut(&mut self, path: &Path) -> io::Result<&mut Inode> {
         let inode_id = *self.names.get(path).ok_or_else(|| not_found(path))?;
         Ok(self.inodes.get_mut(&inode_id).expect("named inodes exist"))
@@ -593,16 +416,16 @@ impl Disk for MemDisk {
         state.inode_mut(path)?;
         state.take_write_failure("append", path)?;
         state.stats.appends += 1;
-        state.inode_mut(path)?.written.extend_from_slice(data);
+        state.inode_mut(path)?.append(data);
         Ok(())
     }
 
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+    fn truncate(&self, path: &Path, size_bytes: u64) -> io::Result<()> {
         let mut state = self.state();
         state.inode_mut(path)?;
         state.take_write_failure("truncate", path)?;
-        let len = usize::try_from(len).map_err(|_| io::Error::other("length too large"))?;
-        state.inode_mut(path)?.resize(len);
+        let size_bytes = usize::try_from(size_bytes).map_err(|_| io::Error::other("length too large"))?;
+        state.inode_mut(path)?.resize(size_bytes);
         Ok(())
     }
 
@@ -636,6 +459,7 @@ impl Disk for MemDisk {
         let referenced: BTreeSet<u64> =
             state.names.values().chain(state.durable_names.values()).copied().collect();
         state.inodes.retain(|inode, _| referenced.contains(inode));
+        state.debug_assert_names_resolve();
         Ok(())
     }
 
@@ -751,11 +575,11 @@ mod tests {
         disk.append(&file("a"), b"0123456789").unwrap();
         disk.crash_with(|_, unsynced| {
             assert_eq!(unsynced, 10);
-            Kept { prefix: 4, zero_fill: false }
+            Kept { prefix_bytes: 4, zero_fill: false }
         });
         assert_eq!(disk.read(&file("a")).unwrap(), b"0123");
         // What the crash kept is now the durable content.
-        assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 0);
+        assert_eq!(disk.unsynced_bytes(&file("a")).unwrap(), 0);
     }
 
     #[test]
@@ -764,7 +588,7 @@ mod tests {
         disk.create_new(&file("a")).unwrap();
         disk.sync_dir(Path::new("/data")).unwrap();
         disk.append(&file("a"), &[7u8; 1000]).unwrap();
-        disk.crash_with(|_, _| Kept { prefix: 600, zero_fill: true });
+        disk.crash_with(|_, _| Kept { prefix_bytes: 600, zero_fill: true });
         let content = disk.read(&file("a")).unwrap();
         assert_eq!(content.len(), 1000, "the file keeps its length");
         assert!(content[..SECTOR_BYTES].iter().all(|&byte| byte == 7), "the first sector survives whole");
@@ -799,7 +623,7 @@ mod tests {
         disk.append(&file("a"), b"y").unwrap();
         disk.fail_next_syncs(1);
         assert!(disk.sync_file(&file("a")).is_err());
-        assert_eq!(disk.unsynced_len(&file("a")).unwrap(), 1);
+        assert_eq!(disk.unsynced_bytes(&file("a")).unwrap(), 1);
         disk.sync_file(&file("a")).unwrap();
         assert_eq!(disk.read(&file("a")).unwrap(), b"y");
     }

@@ -16,18 +16,18 @@ use bytes::Bytes;
 use raft::types::{ConfState, Index, Snapshot, SnapshotMeta, Term};
 
 use crate::codec;
-use crate::disk::Disk;
-use crate::wal::WalSnapshot;
+use crate::storage::disk::Disk;
+use crate::storage::wal::WalSnapshot;
 
 /// The first eight bytes of every snapshot file.
-pub const SNAP_MAGIC: [u8; 8] = *b"CNCDSNAP";
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"CNCDSNAP";
 /// The format version written after the magic.
-pub const SNAP_FORMAT_VERSION: u32 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 /// etcd's default `--max-snapshots`.
 pub const DEFAULT_MAX_SNAPSHOTS: usize = 5;
 /// Bytes of a snapshot file besides the configuration and the payload: magic, version, term, index,
 /// configuration length, payload length, CRC.
-pub const SNAP_FIXED_LEN: usize = 8 + 4 + 8 + 8 + 4 + 8 + 4;
+pub const SNAPSHOT_FIXED_BYTES: usize = 8 + 4 + 8 + 8 + 4 + 8 + 4;
 
 #[derive(Debug)]
 pub enum SnapError {
@@ -75,12 +75,12 @@ fn io_error<'a>(operation: &'static str, path: &'a Path) -> impl FnOnce(io::Erro
 }
 
 /// The file name of the snapshot at (`term`, `index`).
-pub fn snap_name(term: Term, index: Index) -> String {
+pub fn snapshot_file_name(term: Term, index: Index) -> String {
     format!("{term:016x}-{index:016x}.snap")
 }
 
 /// Parses `<term:016x>-<index:016x>.snap`.
-pub fn parse_snap_name(name: &str) -> Option<WalSnapshot> {
+pub fn parse_snapshot_file_name(name: &str) -> Option<WalSnapshot> {
     let stem = name.strip_suffix(".snap")?;
     let (term, index) = stem.split_once('-')?;
     let parse = |text: &str| {
@@ -99,9 +99,9 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>, SnapError> {
     if conf_state.len() > codec::MAX_DECODE_BYTES {
         return Err(SnapError::TooLarge { reason: format!("configuration of {} bytes", conf_state.len()) });
     }
-    let mut bytes = Vec::with_capacity(SNAP_FIXED_LEN + conf_state.len() + snapshot.data.len());
-    bytes.extend_from_slice(&SNAP_MAGIC);
-    bytes.extend_from_slice(&SNAP_FORMAT_VERSION.to_le_bytes());
+    let mut bytes = Vec::with_capacity(SNAPSHOT_FIXED_BYTES + conf_state.len() + snapshot.data.len());
+    bytes.extend_from_slice(&SNAPSHOT_MAGIC);
+    bytes.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&snapshot.meta.term.to_le_bytes());
     bytes.extend_from_slice(&snapshot.meta.index.to_le_bytes());
     bytes.extend_from_slice(&(conf_state.len() as u32).to_le_bytes());
@@ -110,45 +110,50 @@ pub fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>, SnapError> {
     bytes.extend_from_slice(&snapshot.data);
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        bytes.len(),
+        SNAPSHOT_FIXED_BYTES + conf_state.len() + snapshot.data.len(),
+        "the layout's length"
+    );
     Ok(bytes)
 }
 
 /// Decodes and verifies a snapshot file's bytes. `file` names it in errors.
 pub fn decode_snapshot(file: &Path, bytes: Vec<u8>) -> Result<Snapshot, SnapError> {
     let corrupt = |reason: String| SnapError::Corrupt { file: file.to_path_buf(), reason };
-    if bytes.len() < SNAP_FIXED_LEN {
+    if bytes.len() < SNAPSHOT_FIXED_BYTES {
         return Err(corrupt(format!("{} bytes is shorter than any snapshot", bytes.len())));
     }
     // The CRC first: nothing in a damaged file is believed, lengths included.
-    let body_len = bytes.len() - 4;
-    let stored_crc = u32::from_le_bytes(bytes[body_len..].try_into().expect("4 bytes"));
-    if crc32fast::hash(&bytes[..body_len]) != stored_crc {
+    let body_bytes = bytes.len() - 4;
+    let stored_crc = u32::from_le_bytes(bytes[body_bytes..].try_into().expect("4 bytes"));
+    if crc32fast::hash(&bytes[..body_bytes]) != stored_crc {
         return Err(corrupt("checksum mismatch".to_string()));
     }
-    if bytes[0..8] != SNAP_MAGIC {
+    if bytes[0..8] != SNAPSHOT_MAGIC {
         return Err(corrupt("not a Concord snapshot (bad magic)".to_string()));
     }
     let read_u32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let read_u64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let version = read_u32(8);
-    if version != SNAP_FORMAT_VERSION {
+    if version != SNAPSHOT_FORMAT_VERSION {
         return Err(corrupt(format!("unknown snapshot format version {version}")));
     }
     let term = read_u64(12);
     let index = read_u64(20);
-    let conf_len = read_u32(28) as usize;
-    let conf_end = 32usize.checked_add(conf_len).filter(|&end| end + 8 <= body_len);
-    let Some(conf_end) = conf_end else {
-        return Err(corrupt(format!("configuration length {conf_len} runs past the end")));
+    let configuration_bytes = read_u32(28) as usize;
+    let configuration_end = 32usize.checked_add(configuration_bytes).filter(|&end| end + 8 <= body_bytes);
+    let Some(configuration_end) = configuration_end else {
+        return Err(corrupt(format!("configuration length {configuration_bytes} runs past the end")));
     };
-    let conf_state: ConfState =
-        codec::decode(&bytes[32..conf_end]).map_err(|error| corrupt(format!("configuration: {error}")))?;
-    let data_len = read_u64(conf_end);
-    let data_start = conf_end + 8;
-    if data_len != (body_len - data_start) as u64 {
-        return Err(corrupt(format!("payload length {data_len} disagrees with the file size")));
+    let conf_state: ConfState = codec::decode(&bytes[32..configuration_end])
+        .map_err(|error| corrupt(format!("configuration: {error}")))?;
+    let data_bytes = read_u64(configuration_end);
+    let data_start = configuration_end + 8;
+    if data_bytes != (body_bytes - data_start) as u64 {
+        return Err(corrupt(format!("payload length {data_bytes} disagrees with the file size")));
     }
-    let data = Bytes::from(bytes).slice(data_start..body_len);
+    let data = Bytes::from(bytes).slice(data_start..body_bytes);
     Ok(Snapshot { meta: SnapshotMeta { index, term, conf_state }, data })
 }
 
@@ -180,11 +185,11 @@ impl Snapshotter {
 
     /// Writes `snapshot` durably (temporary file, fdatasync, rename, directory fsync), then removes
     /// the oldest files beyond `max_snapshots`. Returns the new file's path. The caller records the
-    /// snapshot in the WAL next ([`crate::wal::Wal::save_snapshot_marker`]); until then a crash
+    /// snapshot in the WAL next ([`crate::storage::wal::Wal::save_snapshot_marker`]); until then a crash
     /// falls back to the previous snapshot, which retention therefore always keeps.
     pub fn save(&self, snapshot: &Snapshot) -> Result<PathBuf, SnapError> {
         let bytes = encode_snapshot(snapshot)?;
-        let name = snap_name(snapshot.meta.term, snapshot.meta.index);
+        let name = snapshot_file_name(snapshot.meta.term, snapshot.meta.index);
         let path = self.dir.join(&name);
         let temporary = self.dir.join(format!("{name}.tmp"));
         let disk = &*self.disk;
@@ -203,8 +208,10 @@ impl Snapshotter {
     /// The snapshot files present, oldest first (by index, then term).
     pub fn list(&self) -> Result<Vec<(WalSnapshot, PathBuf)>, SnapError> {
         let names = self.disk.list(&self.dir).map_err(io_error("list", &self.dir))?;
-        let mut snapshots: Vec<(WalSnapshot, PathBuf)> =
-            names.iter().filter_map(|name| Some((parse_snap_name(name)?, self.dir.join(name)))).collect();
+        let mut snapshots: Vec<(WalSnapshot, PathBuf)> = names
+            .iter()
+            .filter_map(|name| Some((parse_snapshot_file_name(name)?, self.dir.join(name))))
+            .collect();
         snapshots.sort_by_key(|(at, _)| (at.index, at.term));
         Ok(snapshots)
     }
@@ -213,7 +220,7 @@ impl Snapshotter {
     pub fn load(&self, path: &Path) -> Result<Snapshot, SnapError> {
         let bytes = self.disk.read(path).map_err(io_error("read", path))?;
         let snapshot = decode_snapshot(path, bytes)?;
-        let named = path.file_name().and_then(|name| name.to_str()).and_then(parse_snap_name);
+        let named = path.file_name().and_then(|name| name.to_str()).and_then(parse_snapshot_file_name);
         let header = WalSnapshot { index: snapshot.meta.index, term: snapshot.meta.term };
         if named != Some(header) {
             return Err(SnapError::Corrupt {
@@ -236,7 +243,7 @@ impl Snapshotter {
     }
 
     /// The newest snapshot file that the WAL recorded a marker for (from
-    /// [`crate::wal::Wal::snapshot_markers`]). An error if that snapshot is damaged.
+    /// [`crate::storage::wal::Wal::snapshot_markers`]). An error if that snapshot is damaged.
     ///
     /// Newer files without a marker were written by a node that crashed before recording them: they
     /// are removed here, so that retention (which counts files) can never keep such leftovers and
@@ -267,6 +274,7 @@ impl Snapshotter {
         }
         let snapshots = self.list()?;
         let excess = snapshots.len().saturating_sub(self.max_snapshots.max(2));
+        assert!(snapshots.len() - excess >= snapshots.len().min(2), "the two newest snapshots are kept");
         let mut removed = Vec::with_capacity(excess);
         for (_, path) in snapshots.into_iter().take(excess) {
             self.disk.remove(&path).map_err(io_error("remove", &path))?;
