@@ -205,6 +205,9 @@ pub struct NodeStatus {
     pub followers: Option<Vec<FollowerStats>>,
     pub store_stats: store::StoreStats,
     pub metrics: ServerMetrics,
+    /// The v3 keyspace's current revision and an estimate of its size (etcd's "DB SIZE").
+    pub v3_revision: i64,
+    pub v3_size_bytes: i64,
 }
 
 impl NodeStatus {

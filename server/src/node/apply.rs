@@ -37,6 +37,8 @@ impl Node {
             Operation::Store(command) => {
                 self.store.apply(&command).map(Reply::Event).map_err(RequestError::Store)
             }
+            Operation::V3(command) => self.apply_v3(&command),
+            Operation::LeaseRenew { id } => self.apply_lease_renew(id),
             Operation::UpdateMember { id, peer_urls } => match self.members.get_mut(&id) {
                 Some(member) => {
                     member.peer_urls = peer_urls;

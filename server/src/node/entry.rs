@@ -32,6 +32,12 @@ pub(super) enum Operation {
     ClusterVersion {
         version: String,
     },
+    /// A v3 keyspace or lease command (etcd's `InternalRaftRequest`).
+    V3(mvcc::Command),
+    /// A v3 lease keep-alive: the leader refreshes the lease by its own clock when it applies this.
+    LeaseRenew {
+        id: i64,
+    },
     /// A member's name and client URLs.
     Publish {
         id: NodeId,

@@ -28,7 +28,9 @@ mod recovery;
 mod requests;
 mod snapshot;
 mod types;
+mod v3;
 mod v3_types;
+mod v3_watches;
 mod watches;
 
 use entry::Operation;
@@ -54,7 +56,7 @@ use crate::storage::snap::Snapshotter;
 use crate::storage::wal::Wal;
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 3;
+pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 4;
 
 /// The cluster version this release speaks (etcd's `etcdcluster` in `/version`).
 pub const CLUSTER_VERSION: &str = "3.4.0";
@@ -67,6 +69,14 @@ pub struct Node {
     config: NodeConfig,
     raft: Raft,
     store: Store,
+    /// The v3 keyspace and its leases (replicated state, in snapshots beside the v2 store).
+    mvcc: mvcc::Mvcc,
+    /// v3 watches by the request that created them.
+    v3_watches: BTreeMap<u64, v3_watches::V3Watch>,
+    /// Expired leases whose revoke this leader proposed, with the tick it did (retried after a while).
+    lease_revokes_proposed: BTreeMap<i64, u64>,
+    /// A `MoveLeader` request waiting for its target to lead: (request, target, deadline tick).
+    leader_move: Option<(u64, NodeId, u64)>,
     wal: Wal,
     snapshotter: Snapshotter,
     _lock: DirLock,
@@ -177,8 +187,10 @@ impl Node {
             last_index: self.raft.last_index(),
             store_index: self.store.current_index(),
             members: self.members.values().cloned().collect(),
-            watchers: self.watch_requests.len(),
+            watchers: self.watcher_count(),
             watchers_refused: self.watchers_refused,
+            v3_revision: self.mvcc.current_revision(),
+            v3_records: self.mvcc.stats().revisions,
         }
     }
 
@@ -204,6 +216,8 @@ impl Node {
         self.expire_requests();
         self.promote_caught_up_learners();
         self.record_cluster_version();
+        self.revoke_expired_leases();
+        self.check_leader_move();
     }
 
     /// A message from a peer. Messages from removed members are dropped here.

@@ -52,9 +52,13 @@ impl Node {
         self.reads_to_serve = waiting;
         for (_, pending) in ready {
             self.read_barrier_passed = true;
-            if let Waiting::Read { key, recursive, sorted } = &pending.waiting {
-                let result = self.store.get(key, *recursive, *sorted, self.now);
-                self.answer(pending.request_id, result.map(Reply::Event).map_err(RequestError::Store));
+            match &pending.waiting {
+                Waiting::Read { key, recursive, sorted } => {
+                    let result = self.store.get(key, *recursive, *sorted, self.now);
+                    self.answer(pending.request_id, result.map(Reply::Event).map_err(RequestError::Store));
+                }
+                Waiting::V3Range(range) => self.serve_v3_range(pending.request_id, range),
+                Waiting::Apply => unreachable!("a proposal waits for its apply, not for a read index"),
             }
         }
     }

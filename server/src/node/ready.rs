@@ -34,6 +34,9 @@ impl Node {
             let ready = self.raft.ready();
             let persisted_point = ready.persisted_point();
             if let Some(soft_state) = ready.soft_state {
+                if soft_state.role != self.soft_state.role {
+                    self.on_role_change_for_leases(soft_state.role);
+                }
                 self.soft_state = soft_state;
                 output.soft_state = Some(soft_state);
             }
@@ -60,6 +63,8 @@ impl Node {
             self.maybe_snapshot()?;
         }
         self.route_watch_events();
+        self.replay_v3_watches();
+        self.check_leader_move();
         self.assert_cursors();
         output.answers = std::mem::take(&mut self.answers);
         output.removed = self.removed_self;

@@ -10,7 +10,8 @@ use store::Store;
 
 #[cfg(feature = "planted-bugs")]
 use super::PlantedBug;
-use super::snapshot::decode_snapshot_data;
+use super::snapshot::{decode_snapshot_data, restore_mvcc};
+use super::v3::mvcc_config;
 use super::{Member, Node, NodeConfig, NodeError, Output};
 use crate::codec;
 use crate::storage::disk::{DirLock, Disk};
@@ -159,9 +160,11 @@ impl Node {
         } else {
             bootstrap(&config, &disk, wal_options)?
         };
-        let state = ReplicatedState::restore(&metadata, &restore)?;
+        let state = ReplicatedState::restore(&config, &metadata, &restore)?;
         let raft = Raft::new(raft_config(&config), restore).map_err(NodeError::Start)?;
         let mut node = Node::assemble(config, raft, wal, snapshotter, lock, state);
+        // Leases expire only on a leader, from the moment it leads (`on_role_change_for_leases`).
+        node.mvcc.demote();
         // Apply what the WAL says is committed before serving anyone, so a restarted member never
         // answers a read with less than it had acknowledged before the restart.
         node.carried = node.process_ready(None)?;
@@ -183,6 +186,10 @@ impl Node {
             config,
             raft,
             store: state.store,
+            mvcc: state.mvcc,
+            v3_watches: BTreeMap::new(),
+            lease_revokes_proposed: BTreeMap::new(),
+            leader_move: None,
             wal,
             snapshotter,
             _lock: lock,
@@ -288,6 +295,7 @@ fn bootstrap(
 /// as of an empty log).
 struct ReplicatedState {
     store: Store,
+    mvcc: mvcc::Mvcc,
     members: BTreeMap<NodeId, Member>,
     removed: BTreeSet<NodeId>,
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
@@ -296,10 +304,15 @@ struct ReplicatedState {
 }
 
 impl ReplicatedState {
-    fn restore(metadata: &WalMetadata, restore: &RestoreState) -> Result<ReplicatedState, NodeError> {
+    fn restore(
+        config: &NodeConfig,
+        metadata: &WalMetadata,
+        restore: &RestoreState,
+    ) -> Result<ReplicatedState, NodeError> {
         let Some(snapshot) = &restore.snapshot else {
             return Ok(ReplicatedState {
                 store: Store::new(),
+                mvcc: mvcc::Mvcc::new(mvcc_config(config)),
                 members: metadata.initial_members.iter().map(|member| (member.id, member.clone())).collect(),
                 removed: BTreeSet::new(),
                 applied_requests: BTreeMap::new(),
@@ -313,6 +326,7 @@ impl ReplicatedState {
         assert!(data.members.keys().all(|id| !data.removed.contains(id)), "a removed member in the snapshot");
         Ok(ReplicatedState {
             store,
+            mvcc: restore_mvcc(&data.mvcc, config)?,
             members: data.members,
             removed: data.removed,
             applied_requests: data.applied_requests,

@@ -15,6 +15,8 @@ pub(super) enum Waiting {
     Apply,
     /// A ReadIndex confirmation, then the apply of the read index.
     Read { key: String, recursive: bool, sorted: bool },
+    /// The same for a linearizable v3 range.
+    V3Range(mvcc::RangeRequest),
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +59,11 @@ impl Node {
             ClientRequest::Publish { name, client_urls } => {
                 self.submit_publish(request_id, name, client_urls)
             }
+            ClientRequest::PromoteMember { id } => self.submit_member_promote(request_id, id),
+            ClientRequest::MoveLeader { target } => self.submit_move_leader(request_id, target),
+            ClientRequest::V3(request) => self.submit_v3(request_id, request),
+            ClientRequest::V3Watch(create) => self.submit_v3_watch(request_id, create),
+            ClientRequest::V3CancelWatch { watch_request_id } => self.cancel_v3_watch(watch_request_id),
         }
     }
 
@@ -113,6 +120,56 @@ impl Node {
             self.answer(request_id, Err(RequestError::PeerUrlExists));
         } else {
             self.submit_proposal(request_id, Operation::UpdateMember { id, peer_urls });
+        }
+    }
+
+    /// A learner added with the learner flag becomes a voter once it has caught up (etcd's rule: its log
+    /// holds 90% of the leader's committed log). Only the leader knows how far a learner got, so other
+    /// members refuse (the client retries at the leader, as etcdctl does with every endpoint).
+    fn submit_member_promote(&mut self, request_id: u64, id: NodeId) {
+        let Some(member) = self.members.get(&id) else {
+            return self.answer(request_id, Err(RequestError::MemberNotFound(id)));
+        };
+        let commit = self.raft.commit_index();
+        let caught_up =
+            self.raft.progress(id).is_some_and(|progress| progress.match_index >= commit - commit / 10);
+        if !member.is_learner || self.raft.role() != raft::Role::Leader || !caught_up {
+            return self.answer(request_id, Err(RequestError::CannotPromote));
+        }
+        let change = ConfChange {
+            changes: vec![raft::ConfChangeSingle { kind: ConfChangeKind::AddVoter, node_id: id }],
+            ..ConfChange::default()
+        };
+        self.submit_conf_change(request_id, change, None);
+    }
+
+    /// Asks Raft to hand leadership to `target`; answered when `target` leads or at the deadline.
+    fn submit_move_leader(&mut self, request_id: u64, target: NodeId) {
+        if self.leader_move.is_some() {
+            let why = "another leader move is in progress".to_string();
+            return self.answer(request_id, Err(RequestError::Refused(why)));
+        }
+        if self.raft.leader() == Some(target) {
+            return self.answer(request_id, Ok(Reply::LeaderMoved));
+        }
+        match self.raft.transfer_leader(target) {
+            Ok(()) => {
+                let deadline_tick = self.ticks + self.config.request_timeout_ticks;
+                self.leader_move = Some((request_id, target, deadline_tick));
+            }
+            Err(error) => self.answer(request_id, Err(propose_error(error))),
+        }
+    }
+
+    /// Answers the waiting `MoveLeader` once its target leads, or with a timeout at its deadline.
+    pub(super) fn check_leader_move(&mut self) {
+        let Some((request_id, target, deadline_tick)) = self.leader_move else { return };
+        if self.raft.leader() == Some(target) {
+            self.leader_move = None;
+            self.answer(request_id, Ok(Reply::LeaderMoved));
+        } else if self.ticks >= deadline_tick {
+            self.leader_move = None;
+            self.answer(request_id, Err(RequestError::Timeout));
         }
     }
 

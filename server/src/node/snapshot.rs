@@ -1,4 +1,5 @@
-//! Snapshots: the node's snapshot payload (store, membership, exactly-once table, cluster version),
+//! Snapshots: the node's snapshot payload (v2 store, v3 keyspace, membership, exactly-once table,
+//! cluster version),
 //! taking one every `snapshot_count` applied entries, and installing a leader's.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +9,8 @@ use raft::{NodeId, Snapshot, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 use store::Store;
 
-use super::{Member, Node, NodeError, Reply, SNAPSHOT_DATA_VERSION};
+use super::v3::mvcc_config;
+use super::{Member, Node, NodeConfig, NodeError, Reply, SNAPSHOT_DATA_VERSION};
 use crate::codec;
 use crate::storage::wal::WalSnapshot;
 
@@ -21,6 +23,14 @@ pub(super) struct NodeSnapshotData {
     pub(super) applied_requests: BTreeMap<NodeId, (u64, u64)>,
     pub(super) cluster_version: Option<String>,
     pub(super) store: Vec<u8>,
+    /// The v3 keyspace and its leases: both keyspaces come from one log and go into one snapshot.
+    pub(super) mvcc: mvcc::Snapshot,
+}
+
+/// The v3 keyspace of a snapshot, with the settings every member shares.
+pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Result<mvcc::Mvcc, NodeError> {
+    mvcc::Mvcc::restore(snapshot, mvcc_config(config))
+        .map_err(|error| NodeError::SnapshotData(format!("v3 keyspace: {error}")))
 }
 
 pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
@@ -51,6 +61,7 @@ impl Node {
             applied_requests: self.applied_requests.clone(),
             cluster_version: self.cluster_version.clone(),
             store: self.store.snapshot(),
+            mvcc: self.mvcc.snapshot(),
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { index: applied, term, conf_state },
@@ -74,6 +85,7 @@ impl Node {
         let data = decode_snapshot_data(&snapshot.data)?;
         let store =
             Store::restore(&data.store).map_err(|error| NodeError::SnapshotData(error.to_string()))?;
+        let mut keyspace = restore_mvcc(&data.mvcc, &self.config)?;
         self.snapshotter.save(snapshot)?;
         self.wal.save_installed_snapshot_marker(WalSnapshot {
             index: snapshot.meta.index,
@@ -81,6 +93,10 @@ impl Node {
         })?;
         self.wal.sync()?;
         self.store = store;
+        // A follower's leases never expire; v3 watches catch up from the new keyspace's history (or
+        // end with `Compacted` when it no longer has their next revision).
+        keyspace.demote();
+        self.mvcc = keyspace;
         self.members = data.members;
         self.membership_version += 1;
         self.removed = data.removed;

@@ -9,6 +9,7 @@ use raft::{Index, Message, NodeId, Role, SoftState, Term};
 use serde::{Deserialize, Serialize};
 use store::{Command, Event, StoreError};
 
+use super::v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
 use crate::storage::snap::SnapError;
 use crate::storage::wal::WalError;
 
@@ -62,6 +63,11 @@ pub struct NodeConfig {
     pub max_snapshots: usize,
     /// Watchers this member serves at once at most; beyond it a watch is refused (`--max-watchers`).
     pub max_watchers: usize,
+    /// Milliseconds per tick (the heartbeat interval): lease TTLs and the lease promotion on a leader
+    /// change are counted in it.
+    pub tick_ms: u64,
+    /// Operations in one v3 txn at most (`--max-txn-ops`, etcd's default 128).
+    pub max_txn_ops: usize,
     /// Seeds the Raft core's RNG.
     pub seed: u64,
     /// Distinguishes this run of the process from earlier ones, so that an entry proposed before a
@@ -91,6 +97,8 @@ impl NodeConfig {
             max_wals: 5,
             max_snapshots: 5,
             max_watchers: DEFAULT_MAX_WATCHERS,
+            tick_ms: 100,
+            max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS,
             seed: id,
             incarnation: 0,
             #[cfg(feature = "planted-bugs")]
@@ -168,6 +176,22 @@ pub enum ClientRequest {
         name: String,
         client_urls: Vec<String>,
     },
+    /// Turns a learner added with the learner flag into a voter (v3 `MemberPromote`).
+    PromoteMember {
+        id: NodeId,
+    },
+    /// Hands leadership to `target`; answered once it leads (v3 `MoveLeader`).
+    MoveLeader {
+        target: NodeId,
+    },
+    /// A request to the v3 keyspace or its leases.
+    V3(V3Request),
+    /// A v3 watch: answered by `V3Watch(Created)` (or `Compacted`), then by `V3Watch` updates.
+    V3Watch(WatchCreate),
+    /// Forget the v3 watch started by the request with this id (its client went away or canceled).
+    V3CancelWatch {
+        watch_request_id: u64,
+    },
 }
 
 /// A successful answer.
@@ -183,6 +207,10 @@ pub enum Reply {
     WatchClosed,
     /// A membership change was applied.
     MemberChanged,
+    /// Leadership moved to the requested member.
+    LeaderMoved,
+    V3(V3Reply),
+    V3Watch(WatchUpdate),
 }
 
 /// Why a request failed.
@@ -206,6 +234,10 @@ pub enum RequestError {
     PeerUrlExists,
     /// The member already serves `max_watchers` watchers; nothing was registered.
     TooManyWatchers,
+    /// The v3 keyspace refused the request (etcd's texts and gRPC codes).
+    V3(mvcc::Error),
+    /// A v3 `MemberPromote` of a member that is not a learner or has not caught up.
+    CannotPromote,
 }
 
 impl fmt::Display for RequestError {
@@ -220,6 +252,10 @@ impl fmt::Display for RequestError {
             RequestError::MemberRemoved(id) => write!(f, "Member permanently removed: {id:x}"),
             RequestError::PeerUrlExists => f.write_str("membership: peerURL exists"),
             RequestError::TooManyWatchers => f.write_str("etcdserver: too many watchers"),
+            RequestError::V3(error) => f.write_str(error.message()),
+            RequestError::CannotPromote => {
+                f.write_str("etcdserver: can only promote a learner member which is in sync with leader")
+            }
         }
     }
 }
@@ -301,7 +337,10 @@ pub struct NodeStatus {
     pub last_index: Index,
     pub store_index: u64,
     pub members: Vec<Member>,
-    /// Watchers registered now, and watches refused because `max_watchers` were registered.
+    /// Watchers registered now (v2 and v3), and watches refused because `max_watchers` were registered.
     pub watchers: usize,
     pub watchers_refused: u64,
+    /// The v3 keyspace's current revision, and its size (retained revisions and leases).
+    pub v3_revision: i64,
+    pub v3_records: usize,
 }

@@ -16,8 +16,8 @@ impl Node {
         stream: bool,
         wait_index: Option<u64>,
     ) {
-        assert!(self.watch_requests.len() <= self.config.max_watchers, "watchers beyond their bound");
-        if self.watch_requests.len() == self.config.max_watchers {
+        assert!(self.watcher_count() <= self.config.max_watchers, "watchers beyond their bound");
+        if self.watcher_count() == self.config.max_watchers {
             self.watchers_refused += 1;
             self.answer(request_id, Err(RequestError::TooManyWatchers));
             return;

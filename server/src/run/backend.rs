@@ -26,12 +26,12 @@ pub struct NodeBackend {
 }
 
 impl NodeBackend {
-    async fn ask(&self, request: node::ClientRequest) -> Result<node::Answer, api::ServerError> {
+    pub(super) async fn ask(&self, request: node::ClientRequest) -> Result<node::Answer, api::ServerError> {
         let (sender, receiver) = oneshot::channel();
         self.send(Input::Request { request, responder: Responder::Once(sender) })?;
         receiver.await.map_err(|_| api::ServerError::Stopped)
     }
-    fn send(&self, input: Input) -> Result<(), api::ServerError> {
+    pub(super) fn send(&self, input: Input) -> Result<(), api::ServerError> {
         self.inbox.send(input).map_err(|_| api::ServerError::Stopped)
     }
     /// Sends a request, retrying while no leader is known, until the request timeout.
@@ -116,20 +116,7 @@ impl api::Backend for NodeBackend {
         self.status.read().map(|status| status.clone()).unwrap_or_default()
     }
     async fn member_add(&self, peer_urls: Vec<String>) -> Result<api::Member, api::MemberError> {
-        let parsed: Vec<Url> = peer_urls
-            .iter()
-            .map(|url| Url::parse(url))
-            .collect::<Result<_, _>>()
-            .map_err(api::MemberError::Internal)?;
-        let now_seconds = unix_nanos() / 1_000_000_000;
-        let id = added_member_id(&parsed, now_seconds);
-        let member = node::Member { id, peer_urls: peer_urls.clone(), ..node::Member::default() };
-        let answer = self
-            .ask_with_retry(node::ClientRequest::AddMember { member })
-            .await
-            .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
-        answer.result.map_err(member_error)?;
-        Ok(api::Member { id, peer_urls, ..api::Member::default() })
+        self.member_add_as(peer_urls, false).await
     }
     async fn member_remove(&self, id: u64) -> Result<(), api::MemberError> {
         let answer = self
@@ -144,5 +131,29 @@ impl api::Backend for NodeBackend {
             .await
             .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
         answer.result.map(|_| ()).map_err(member_error)
+    }
+}
+
+impl NodeBackend {
+    /// Adds a member (a voter, or a learner that stays one until promoted) with an ID salted by time.
+    pub(super) async fn member_add_as(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<api::Member, api::MemberError> {
+        let parsed: Vec<Url> = peer_urls
+            .iter()
+            .map(|url| Url::parse(url))
+            .collect::<Result<_, _>>()
+            .map_err(api::MemberError::Internal)?;
+        let now_seconds = unix_nanos() / 1_000_000_000;
+        let id = added_member_id(&parsed, now_seconds);
+        let member = node::Member { id, peer_urls: peer_urls.clone(), is_learner, ..node::Member::default() };
+        let answer = self
+            .ask_with_retry(node::ClientRequest::AddMember { member })
+            .await
+            .map_err(|error| api::MemberError::Internal(format!("{error:?}")))?;
+        answer.result.map_err(member_error)?;
+        Ok(api::Member { id, peer_urls, is_learner, ..api::Member::default() })
     }
 }

@@ -5,8 +5,9 @@ use raft::{Message, NodeId};
 use store::{Event, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::grpc::V3Error;
 use crate::http::backend as api;
-use crate::node::{self};
+use crate::node::{self, WatchUpdate};
 
 pub(super) enum Input {
     Message(Message),
@@ -26,7 +27,16 @@ pub(super) enum Input {
 
 pub(super) enum Responder {
     Once(oneshot::Sender<node::Answer>),
-    Watch { start: Option<oneshot::Sender<Result<api::WatchStream, StoreError>>>, watch: WatchSink },
+    Watch {
+        start: Option<oneshot::Sender<Result<api::WatchStream, StoreError>>>,
+        watch: WatchSink,
+    },
+    /// A v3 watch: `start` gets the stream at `Created`; updates go to `updates`.
+    V3Watch {
+        start: Option<oneshot::Sender<Result<mpsc::Receiver<WatchUpdate>, V3Error>>>,
+        updates: mpsc::Sender<WatchUpdate>,
+        receiver: Option<mpsc::Receiver<WatchUpdate>>,
+    },
 }
 
 /// The node-thread end of a watch: events go to the HTTP connection's channel.

@@ -25,6 +25,7 @@ mod peers;
 mod status;
 mod strict_check;
 mod timed_disk;
+mod v3_backend;
 mod watch_delivery;
 
 use std::collections::BTreeMap;
@@ -37,9 +38,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterState, ServerConfig, format_id};
-use crate::storage::disk::{Disk, OsDisk};
 use crate::http::backend as api;
 use crate::node::{self, Node, NodeConfig};
+use crate::storage::disk::{Disk, OsDisk};
 use crate::transport::{Transport, TransportConfig, TransportEvent, TransportLimits};
 use backend::NodeBackend;
 use inbox::Input;

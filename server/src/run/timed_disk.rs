@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::storage::disk::{Disk, OsDisk};
 use crate::http::backend as api;
+use crate::storage::disk::{Disk, OsDisk};
 
 /// fsync durations for `/metrics`, measured where the disk is touched. Syncs of WAL segments are
 /// etcd's `etcd_disk_wal_fsync_duration_seconds`; every other file sync (snapshot files, a new WAL

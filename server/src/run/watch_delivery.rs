@@ -8,8 +8,10 @@ use super::backend::server_error;
 use super::inbox::{Responder, WatchSink};
 use super::node_loop::NodeLoop;
 use super::unix_nanos;
+use super::v3_backend::v3_error;
+use crate::grpc::V3Error;
 use crate::http::backend as api;
-use crate::node::{self, Reply};
+use crate::node::{self, Reply, WatchUpdate};
 
 impl NodeLoop {
     pub(super) fn deliver(&mut self, answer: node::Answer) {
@@ -19,6 +21,44 @@ impl NodeLoop {
                 let _ = sender.send(answer);
             }
             Responder::Watch { start, watch } => self.deliver_watch(answer, start, watch),
+            Responder::V3Watch { start, updates, receiver } => {
+                self.deliver_v3_watch(answer, start, updates, receiver)
+            }
+        }
+    }
+
+    /// A v3 watch's answer: an error or `Created`/`Compacted` starts (or refuses) the stream; later
+    /// updates go down the stream. A stream that cannot keep up, or whose client left, is canceled.
+    fn deliver_v3_watch(
+        &mut self,
+        answer: node::Answer,
+        start: Option<oneshot::Sender<Result<mpsc::Receiver<WatchUpdate>, V3Error>>>,
+        updates: mpsc::Sender<WatchUpdate>,
+        mut receiver: Option<mpsc::Receiver<WatchUpdate>>,
+    ) {
+        let request_id = answer.request_id;
+        let update = match answer.result {
+            Ok(Reply::V3Watch(update)) => update,
+            Ok(other) => WatchUpdate::Canceled { reason: format!("unexpected answer {other:?}") },
+            Err(error) => {
+                if let Some(start) = start {
+                    let _ = start.send(Err(v3_error(error)));
+                }
+                return;
+            }
+        };
+        if let (Some(start), Some(receiver)) = (start, receiver.take()) {
+            let _ = start.send(Ok(receiver));
+        }
+        let ends = matches!(update, WatchUpdate::Compacted { .. } | WatchUpdate::Canceled { .. });
+        let delivered = updates.try_send(update).is_ok();
+        if !delivered && !ends {
+            let cancel = node::ClientRequest::V3CancelWatch { watch_request_id: request_id };
+            self.node.submit(0, cancel, unix_nanos());
+            return;
+        }
+        if !ends {
+            self.responders.insert(request_id, Responder::V3Watch { start: None, updates, receiver: None });
         }
     }
 
@@ -76,21 +116,23 @@ impl NodeLoop {
 
     /// Cancels the store watchers of clients that went away.
     pub(super) fn sweep_watches(&mut self) {
-        let gone: Vec<u64> = self
+        let gone: Vec<(u64, bool)> = self
             .responders
             .iter()
             .filter_map(|(id, responder)| match responder {
-                Responder::Watch { start: None, watch } if watch.events.is_closed() => Some(*id),
+                Responder::Watch { start: None, watch } if watch.events.is_closed() => Some((*id, false)),
+                Responder::V3Watch { start: None, updates, .. } if updates.is_closed() => Some((*id, true)),
                 _ => None,
             })
             .collect();
-        for request_id in gone {
+        for (request_id, v3) in gone {
             self.responders.remove(&request_id);
-            self.node.submit(
-                0,
-                node::ClientRequest::CancelWatch { watch_request_id: request_id },
-                unix_nanos(),
-            );
+            let cancel = if v3 {
+                node::ClientRequest::V3CancelWatch { watch_request_id: request_id }
+            } else {
+                node::ClientRequest::CancelWatch { watch_request_id: request_id }
+            };
+            self.node.submit(0, cancel, unix_nanos());
         }
         self.parked_watches.retain(|sender| !sender.is_closed());
     }

@@ -1,0 +1,190 @@
+//! The v3 keyspace inside the node: taking v3 requests (validated before proposing, as etcd's gRPC
+//! layer does), applying committed v3 commands, serving v3 reads (linearizable through ReadIndex unless
+//! serializable), and the leases' clock rules.
+//!
+//! Lease rules (etcd's): a grant carries the proposing member's clock; a keep-alive goes through the
+//! log and refreshes the lease on the member that leads; only the leader decides that a lease expired,
+//! by its own clock, and revokes it through the log; a member that becomes leader first gives every
+//! lease its full TTL again (`Mvcc::promote`), so no lease expires because of a failover; followers'
+//! leases never expire (`Mvcc::demote`).
+
+use mvcc::{Command, LeaseGrantRequest, LeaseRevokeRequest, RangeRequest, Response};
+use raft::Role;
+
+use super::entry::Operation;
+use super::requests::{Waiting, propose_error};
+use super::{Node, Reply, RequestError, V3Reply, V3Request};
+
+/// Leases the leader revokes per tick at most (etcd: 500 per half second).
+const MAX_LEASE_REVOKES_PER_TICK: usize = 250;
+/// Ticks before the leader proposes the revoke of an expired lease again (etcd waits 3 s).
+const LEASE_REVOKE_RETRY_TICKS: u64 = 30;
+/// Nanoseconds per millisecond: the node's clock is in Unix nanoseconds, lease times in milliseconds.
+const NANOSECONDS_PER_MILLISECOND: i64 = 1_000_000;
+
+impl Node {
+    /// A v3 request: reads and hashes are served here (after a ReadIndex round for linearizable
+    /// reads); everything else is validated, then proposed.
+    pub(super) fn submit_v3(&mut self, request_id: u64, request: V3Request) {
+        let command = match request {
+            V3Request::Range(range) => return self.submit_v3_range(request_id, range),
+            V3Request::LeaseTimeToLive { id, keys } => {
+                let result = self.mvcc.lease_time_to_live(id, keys, self.now_ms());
+                return self.answer_v3(request_id, result.map(V3Reply::LeaseTimeToLive));
+            }
+            V3Request::LeaseLeases => {
+                return self.answer_v3(request_id, Ok(V3Reply::LeaseLeases(self.mvcc.lease_leases())));
+            }
+            V3Request::HashKv { revision } => {
+                return self.answer_v3(request_id, self.mvcc.hash_kv(revision).map(V3Reply::HashKv));
+            }
+            V3Request::Hash => return self.answer_v3(request_id, Ok(V3Reply::Hash(self.mvcc.hash()))),
+            V3Request::LeaseKeepAlive { id } => {
+                return self.submit_proposal(request_id, Operation::LeaseRenew { id });
+            }
+            V3Request::Put(put) => mvcc::validate_put(&put).map(|()| Command::Put(put)),
+            V3Request::DeleteRange(delete) => {
+                mvcc::validate_delete_range(&delete).map(|()| Command::DeleteRange(delete))
+            }
+            V3Request::Txn(txn) => {
+                mvcc::validate_txn(&txn, self.config.max_txn_ops).map(|()| Command::Txn(txn))
+            }
+            V3Request::Compact(compact) => Ok(Command::Compaction(compact)),
+            V3Request::LeaseGrant { ttl_seconds, id } => Ok(self.lease_grant_command(ttl_seconds, id)),
+            V3Request::LeaseRevoke { id } => Ok(Command::LeaseRevoke(LeaseRevokeRequest { id })),
+        };
+        match command {
+            Ok(command) => self.submit_proposal(request_id, Operation::V3(command)),
+            Err(error) => self.answer(request_id, Err(RequestError::V3(error))),
+        }
+    }
+
+    /// A grant carries the proposer's clock and a lease ID every member applies alike: the client's,
+    /// or one derived from this member's identity and a fresh sequence number.
+    fn lease_grant_command(&mut self, ttl_seconds: i64, id: i64) -> Command {
+        let id = if id != 0 {
+            id
+        } else {
+            let seq = self.next_sequence();
+            let request_identity =
+                self.config.id.rotate_left(32) ^ self.config.incarnation.rotate_left(16) ^ seq;
+            mvcc::lease_id_from_request_id(request_identity).unwrap_or(1)
+        };
+        Command::LeaseGrant { request: LeaseGrantRequest { ttl: ttl_seconds, id }, now_ms: self.now_ms() }
+    }
+
+    fn submit_v3_range(&mut self, request_id: u64, range: RangeRequest) {
+        if let Err(error) = mvcc::validate_range(&range) {
+            return self.answer(request_id, Err(RequestError::V3(error)));
+        }
+        if range.serializable {
+            let result = self.mvcc.range(&range);
+            return self.answer_v3(request_id, result.map(V3Reply::Range));
+        }
+        if !self.admit(request_id) {
+            return;
+        }
+        let context = self.next_context();
+        match self.raft.read_index(context) {
+            Ok(()) => self.wait_for(context, request_id, Waiting::V3Range(range)),
+            Err(error) => self.answer(request_id, Err(propose_error(error))),
+        }
+    }
+
+    /// Serves a linearizable v3 read whose read index was applied.
+    pub(super) fn serve_v3_range(&mut self, request_id: u64, range: &RangeRequest) {
+        let result = self.mvcc.range(range);
+        self.answer_v3(request_id, result.map(V3Reply::Range));
+    }
+
+    fn answer_v3(&mut self, request_id: u64, result: Result<V3Reply, mvcc::Error>) {
+        self.answer(request_id, result.map(Reply::V3).map_err(RequestError::V3));
+    }
+
+    /// Applies a committed v3 command, hands its events to the v3 watches, and returns the answer for
+    /// the member that took the request.
+    pub(super) fn apply_v3(&mut self, command: &Command) -> Result<Reply, RequestError> {
+        let revision_before = self.mvcc.current_revision();
+        let result = self.mvcc.apply(command);
+        let events = self.mvcc.take_events();
+        assert!(self.mvcc.current_revision() >= revision_before, "the v3 revision went back");
+        assert!(
+            events.is_empty() || self.mvcc.current_revision() == revision_before + 1,
+            "one write, one revision"
+        );
+        if let Command::LeaseRevoke(revoke) = command {
+            self.lease_revokes_proposed.remove(&revoke.id);
+        }
+        self.notify_v3_watches(revision_before, events);
+        let response = result.map_err(RequestError::V3)?;
+        Ok(Reply::V3(v3_reply(response)))
+    }
+
+    /// A committed keep-alive: the leader refreshes the lease by its clock; on followers (whose leases
+    /// never expire) it only checks the lease exists.
+    pub(super) fn apply_lease_renew(&mut self, id: i64) -> Result<Reply, RequestError> {
+        let now_ms = self.now_ms();
+        let response = self.mvcc.lease_renew(id, now_ms).map_err(RequestError::V3)?;
+        Ok(Reply::V3(V3Reply::LeaseKeepAlive(response)))
+    }
+
+    /// On the leader's ticks: propose the revoke of every lease whose expiry passed by its clock, at
+    /// most `MAX_LEASE_REVOKES_PER_TICK`, again after `LEASE_REVOKE_RETRY_TICKS` if it did not happen.
+    pub(super) fn revoke_expired_leases(&mut self) {
+        if self.raft.role() != Role::Leader {
+            return;
+        }
+        let ticks = self.ticks;
+        self.lease_revokes_proposed
+            .retain(|_, proposed_tick| ticks < *proposed_tick + LEASE_REVOKE_RETRY_TICKS);
+        for id in self.mvcc.expired_leases(self.now_ms(), MAX_LEASE_REVOKES_PER_TICK) {
+            if self.lease_revokes_proposed.contains_key(&id) {
+                continue;
+            }
+            let revoke = Operation::V3(Command::LeaseRevoke(LeaseRevokeRequest { id }));
+            if self.propose(revoke).is_ok() {
+                self.lease_revokes_proposed.insert(id, ticks);
+            }
+        }
+        assert!(
+            self.lease_revokes_proposed.len() <= self.mvcc.stats().leases.max(MAX_LEASE_REVOKES_PER_TICK)
+        );
+    }
+
+    /// Leadership changed: a new leader gives every lease its full TTL again (counted from now plus an
+    /// election timeout, etcd's extension); a member that stops leading stops expiring leases.
+    pub(super) fn on_role_change_for_leases(&mut self, role: Role) {
+        if role == Role::Leader {
+            let election_timeout_ms = i64::from(self.config.election_tick) * self.config.tick_ms as i64;
+            self.mvcc.promote(self.now_ms(), election_timeout_ms);
+        } else {
+            self.mvcc.demote();
+        }
+        self.lease_revokes_proposed.clear();
+    }
+
+    pub(super) fn now_ms(&self) -> i64 {
+        self.now / NANOSECONDS_PER_MILLISECOND
+    }
+}
+
+/// The v3 keyspace's settings every member must share: etcd's minimum lease TTL is
+/// ceil(1.5 × election timeout) in seconds.
+pub(super) fn mvcc_config(config: &super::NodeConfig) -> mvcc::Config {
+    let election_timeout_ms = u64::from(config.election_tick) * config.tick_ms;
+    let min_lease_ttl_seconds = (3 * election_timeout_ms).div_ceil(2 * 1000).max(1);
+    mvcc::Config { min_lease_ttl_seconds: min_lease_ttl_seconds as i64 }
+}
+
+fn v3_reply(response: Response) -> V3Reply {
+    match response {
+        Response::Range(range) => V3Reply::Range(range),
+        Response::Put(put) => V3Reply::Put(put),
+        Response::DeleteRange(delete) => V3Reply::DeleteRange(delete),
+        Response::Txn(txn) => V3Reply::Txn(txn),
+        Response::Compaction(compaction) => V3Reply::Compact(compaction),
+        Response::LeaseGrant(grant) => V3Reply::LeaseGrant(grant),
+        Response::LeaseRevoke(revoke) => V3Reply::LeaseRevoke(revoke),
+        Response::LeaseCheckpoint(header) => V3Reply::LeaseRevoke(mvcc::LeaseRevokeResponse { header }),
+    }
+}
