@@ -336,3 +336,20 @@ fn version_and_help_are_commands() {
     }
     assert!(help.contains("  --quota-backend-bytes '0'\n    Raise alarms when backend size exceeds the given quota. [accepted for compatibility; ignored by concord]"));
 }
+
+#[test]
+fn auto_compaction_flags_read_etcds_retention_forms() {
+    use server::config::AutoCompactionFlags;
+    assert_eq!(run("", &[]).auto_compaction, AutoCompactionFlags::Off);
+    let hours = run("--auto-compaction-retention=5", &[]);
+    assert_eq!(hours.auto_compaction, AutoCompactionFlags::Periodic { retention_ms: 5 * 3_600_000 });
+    let duration = run("--auto-compaction-mode=periodic --auto-compaction-retention=1h30m", &[]);
+    assert_eq!(duration.auto_compaction, AutoCompactionFlags::Periodic { retention_ms: 5_400_000 });
+    let revisions = run("--auto-compaction-mode=revision --auto-compaction-retention=1000", &[]);
+    assert_eq!(revisions.auto_compaction, AutoCompactionFlags::Revision { retention_revisions: 1000 });
+    assert_eq!(run("--max-txn-ops=4", &[]).max_txn_ops, 4);
+    let bad_mode = error("--auto-compaction-mode=sometimes --auto-compaction-retention=1", &[]);
+    assert_eq!(bad_mode.message(), r#"unknown auto-compaction-mode "sometimes""#);
+    let bad_retention = error("--auto-compaction-mode=revision --auto-compaction-retention=1h", &[]);
+    assert_eq!(bad_retention.message(), r#"invalid auto-compaction-retention "1h""#);
+}

@@ -7,7 +7,7 @@ mod node_common;
 use mvcc::{DeleteRangeRequest, EventKind, PutRequest, RangeRequest};
 use node_common::Cluster;
 use server::node::{
-    Answer, ClientRequest, Reply, RequestError, V3Reply, V3Request, WatchCreate, WatchUpdate,
+    Answer, AutoCompaction, ClientRequest, Reply, RequestError, V3Reply, V3Request, WatchCreate, WatchUpdate,
 };
 
 fn v3(cluster: &mut Cluster, at: u64, request_id: u64, request: V3Request) -> V3Reply {
@@ -244,4 +244,50 @@ fn a_snapshot_carries_the_v3_keyspace_to_a_member_that_fell_behind() {
     let expected = v3(&mut cluster, leader, 100, V3Request::Hash);
     assert_eq!(v3(&mut cluster, behind, 101, V3Request::Hash), expected);
     assert_eq!(get(&mut cluster, behind, 102, "key3", true), ["value"]);
+}
+
+fn compacted_revision(cluster: &mut Cluster, at: u64, request_id: u64) -> i64 {
+    match v3(cluster, at, request_id, V3Request::HashKv { revision: 0 }) {
+        V3Reply::HashKv(response) => response.compact_revision,
+        other => panic!("expected a hash, got {other:?}"),
+    }
+}
+
+#[test]
+fn revision_mode_auto_compaction_keeps_the_newest_revisions_on_every_member() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.auto_compaction = AutoCompaction::Revision { retention_revisions: 3, interval_ticks: 10 };
+    for id in 1..=3 {
+        cluster.crash(id);
+        cluster.start(id);
+    }
+    let leader = cluster.elect();
+    for request_id in 1..=8 {
+        put(&mut cluster, leader, request_id, "k", "v");
+    }
+    assert_eq!(compacted_revision(&mut cluster, leader, 20), -1, "nothing compacted before the interval");
+    cluster.tick_all(10);
+    for id in 1..=3 {
+        assert_eq!(compacted_revision(&mut cluster, id, 20 + id), 9 - 3, "member {id}");
+    }
+}
+
+#[test]
+fn periodic_auto_compaction_compacts_to_the_revision_of_one_retention_ago() {
+    let mut cluster = Cluster::new(1, 1000);
+    cluster.auto_compaction = AutoCompaction::Periodic { retention_ticks: 20, interval_ticks: 10 };
+    cluster.crash(1);
+    cluster.start(1);
+    let leader = cluster.elect();
+    let mut request_id = 0;
+    let mut revisions_at_samples = Vec::new();
+    for _ in 0..4 {
+        request_id += 1;
+        put(&mut cluster, leader, request_id, "k", "v");
+        cluster.tick_all(10);
+        revisions_at_samples.push(cluster.nodes[&leader].status().v3_revision);
+    }
+    let compacted = compacted_revision(&mut cluster, leader, 100);
+    assert!(compacted > 1, "periodic compaction never ran");
+    assert!(compacted < revisions_at_samples[3], "compacted up to the present: {compacted}");
 }

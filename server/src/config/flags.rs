@@ -194,7 +194,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "max-txn-ops",
         Unsigned,
         "128",
-        Ignored,
+        Used,
         MEMBER,
         "Maximum number of operations permitted in a transaction.",
     ),
@@ -331,11 +331,11 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "auto-compaction-retention",
         Text,
         "0",
-        Ignored,
+        Used,
         CLUSTERING,
         "Auto compaction retention length (v3 only).",
     ),
-    flag("auto-compaction-mode", Text, "periodic", Ignored, CLUSTERING, "Auto compaction mode (v3 only)."),
+    flag("auto-compaction-mode", Text, "periodic", Used, CLUSTERING, "Auto compaction mode (v3 only)."),
     flag(
         "enable-v2",
         Bool,
@@ -949,4 +949,33 @@ mod tests {
             assert_eq!(parse_duration_nanos(bad), None, "{bad:?}");
         }
     }
+}
+
+/// A Go duration (`1h30m`, `5m`, `90s`, `250ms`) in milliseconds; `None` when malformed or without
+/// a unit. Fractions are not accepted.
+pub fn parse_go_duration_ms(text: &str) -> Option<u64> {
+    let mut total_ms: u64 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    for _ in 0..8 {
+        if rest.is_empty() {
+            return Some(total_ms);
+        }
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_ms: u64 = match &rest[..unit_len] {
+            "h" => 3_600_000,
+            "m" => 60_000,
+            "s" => 1_000,
+            "ms" => 1,
+            _ => return None,
+        };
+        total_ms = total_ms.checked_add(number.checked_mul(unit_ms)?)?;
+        rest = &rest[unit_len..];
+    }
+    rest.is_empty().then_some(total_ms)
 }

@@ -173,6 +173,10 @@ pub struct ServerConfig {
     pub max_snapshots: u64,
     /// `--max-wals`: WAL files kept, 0 = unlimited (default 5).
     pub max_wals: u64,
+    /// `--max-txn-ops`: operations in one v3 txn at most (default 128).
+    pub max_txn_ops: u64,
+    /// `--auto-compaction-mode` with `--auto-compaction-retention` (default off).
+    pub auto_compaction: AutoCompactionFlags,
     /// `--max-client-connections` (concord only): open client connections per listener at most.
     pub max_client_connections: usize,
     /// `--max-watchers` (concord only): watchers one member serves at most.
@@ -333,6 +337,8 @@ fn build(
         max_snapshots: reader.unsigned("max-snapshots", 5)?,
         max_wals: reader.unsigned("max-wals", 5)?,
         max_client_connections: reader.size("max-client-connections", 10_000)?,
+        max_txn_ops: reader.unsigned("max-txn-ops", 128)?,
+        auto_compaction: read_auto_compaction(&reader)?,
         max_watchers: reader.size("max-watchers", crate::node::DEFAULT_MAX_WATCHERS as u64)?,
         strict_reconfig_check: reader.boolean("strict-reconfig-check", true)?,
         force_new_cluster: reader.boolean("force-new-cluster", false)?,
@@ -535,6 +541,49 @@ fn read_logging(reader: &Reader) -> Result<(Logger, Vec<String>, LogLevel), Conf
         other => return Err(invalid(format!("unknown level {}", flags::go_quote(other)))),
     };
     Ok((logger, log_outputs, log_level))
+}
+
+/// etcd's auto-compaction flags, checked: periodic retention in milliseconds (a Go duration, or a
+/// bare number of hours), or a number of revisions to keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AutoCompactionFlags {
+    #[default]
+    Off,
+    Periodic {
+        retention_ms: u64,
+    },
+    Revision {
+        retention_revisions: u64,
+    },
+}
+
+fn read_auto_compaction(reader: &Reader) -> Result<AutoCompactionFlags, ConfigError> {
+    let retention = reader.text("auto-compaction-retention").unwrap_or("0").trim();
+    let mode = reader.text("auto-compaction-mode").unwrap_or("periodic");
+    let bad_retention =
+        || invalid(format!("invalid auto-compaction-retention {}", flags::go_quote(retention)));
+    match mode {
+        "periodic" => {
+            let retention_ms = match retention.parse::<u64>() {
+                Ok(hours) => hours.saturating_mul(3_600_000),
+                Err(_) => flags::parse_go_duration_ms(retention).ok_or_else(bad_retention)?,
+            };
+            Ok(if retention_ms == 0 {
+                AutoCompactionFlags::Off
+            } else {
+                AutoCompactionFlags::Periodic { retention_ms }
+            })
+        }
+        "revision" => {
+            let retention_revisions = retention.parse::<u64>().map_err(|_| bad_retention())?;
+            Ok(if retention_revisions == 0 {
+                AutoCompactionFlags::Off
+            } else {
+                AutoCompactionFlags::Revision { retention_revisions }
+            })
+        }
+        other => Err(invalid(format!("unknown auto-compaction-mode {}", flags::go_quote(other)))),
+    }
 }
 
 /// etcdserver: a snapshot count of 0 means the default, not "never".

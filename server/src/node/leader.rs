@@ -1,10 +1,11 @@
 //! What only the leader does on its ticks: record the cluster version once every member published,
-//! and promote learners that were added as voters once they caught up.
+//! promote learners that were added as voters once they caught up, and compact the v3 keyspace by
+//! itself (etcd's auto-compaction).
 
 use raft::{ConfChange, ConfChangeKind, Role};
 
 use super::entry::Operation;
-use super::{CLUSTER_VERSION, Node};
+use super::{AutoCompaction, CLUSTER_VERSION, Node};
 
 impl Node {
     /// Once every member has published, the leader records the cluster version (etcd does this for
@@ -46,6 +47,43 @@ impl Node {
                 Ok(()) => tracing::info!(member = %format!("{id:x}"), "promoting caught-up learner to voter"),
                 Err(error) => tracing::debug!(member = %format!("{id:x}"), "promotion deferred: {error}"),
             }
+        }
+    }
+
+    /// etcd's auto-compaction, on the leader only (a member that stops leading forgets its samples):
+    /// periodic mode compacts to the revision current one retention period ago, revision mode keeps
+    /// the newest `retention_revisions`. The compaction goes through the log like a client's.
+    pub(super) fn auto_compact(&mut self) {
+        if self.raft.role() != Role::Leader {
+            self.compaction_samples.clear();
+            return;
+        }
+        let target = match self.config.auto_compaction {
+            AutoCompaction::Off => return,
+            AutoCompaction::Periodic { retention_ticks, interval_ticks } => {
+                if !self.ticks.is_multiple_of(interval_ticks.max(1)) {
+                    return;
+                }
+                let samples_kept = (retention_ticks / interval_ticks.max(1)) as usize + 1;
+                self.compaction_samples.push_back(self.mvcc.current_revision());
+                while self.compaction_samples.len() > samples_kept {
+                    self.compaction_samples.pop_front();
+                }
+                if self.compaction_samples.len() < samples_kept {
+                    return;
+                }
+                self.compaction_samples[0]
+            }
+            AutoCompaction::Revision { retention_revisions, interval_ticks } => {
+                if !self.ticks.is_multiple_of(interval_ticks.max(1)) {
+                    return;
+                }
+                self.mvcc.current_revision() - retention_revisions
+            }
+        };
+        if target > self.mvcc.compacted_revision() && target <= self.mvcc.current_revision() {
+            let compact = mvcc::CompactionRequest { revision: target, physical: false };
+            let _ = self.propose(Operation::V3(mvcc::Command::Compaction(compact)));
         }
     }
 }

@@ -40,8 +40,8 @@ pub use recovery::read_identity;
 #[cfg(feature = "planted-bugs")]
 pub use types::PlantedBug;
 pub use types::{
-    Answer, ClientRequest, DEFAULT_MAX_WATCHERS, Member, NodeConfig, NodeError, NodeStatus, Output, Reply,
-    RequestError,
+    Answer, AutoCompaction, ClientRequest, DEFAULT_MAX_WATCHERS, Member, NodeConfig, NodeError, NodeStatus,
+    Output, Reply, RequestError,
 };
 pub use v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
 
@@ -75,6 +75,8 @@ pub struct Node {
     v3_watches: BTreeMap<u64, v3_watches::V3Watch>,
     /// Expired leases whose revoke this leader proposed, with the tick it did (retried after a while).
     lease_revokes_proposed: BTreeMap<i64, u64>,
+    /// The v3 revision at each of the last auto-compaction intervals, oldest first (periodic mode).
+    compaction_samples: std::collections::VecDeque<i64>,
     /// A `MoveLeader` request waiting for its target to lead: (request, target, deadline tick).
     leader_move: Option<(u64, NodeId, u64)>,
     wal: Wal,
@@ -217,6 +219,7 @@ impl Node {
         self.promote_caught_up_learners();
         self.record_cluster_version();
         self.revoke_expired_leases();
+        self.auto_compact();
         self.check_leader_move();
     }
 

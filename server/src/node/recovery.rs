@@ -190,6 +190,7 @@ impl Node {
             v3_watches: BTreeMap::new(),
             lease_revokes_proposed: BTreeMap::new(),
             leader_move: None,
+            compaction_samples: std::collections::VecDeque::new(),
             wal,
             snapshotter,
             _lock: lock,

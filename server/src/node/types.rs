@@ -13,6 +13,18 @@ use super::v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
 use crate::storage::snap::SnapError;
 use crate::storage::wal::WalError;
 
+/// How the leader compacts the v3 keyspace by itself (etcd's auto-compaction), in ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AutoCompaction {
+    /// Only clients compact (retention 0, etcd's default).
+    #[default]
+    Off,
+    /// Every `interval_ticks`, compact to the revision that was current `retention_ticks` ago.
+    Periodic { retention_ticks: u64, interval_ticks: u64 },
+    /// Every `interval_ticks`, compact to the current revision minus `retention_revisions`.
+    Revision { retention_revisions: i64, interval_ticks: u64 },
+}
+
 /// Watchers one member serves at once unless `--max-watchers` says otherwise.
 pub const DEFAULT_MAX_WATCHERS: usize = 100_000;
 
@@ -68,6 +80,8 @@ pub struct NodeConfig {
     pub tick_ms: u64,
     /// Operations in one v3 txn at most (`--max-txn-ops`, etcd's default 128).
     pub max_txn_ops: usize,
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`: the leader compacts the v3 keyspace.
+    pub auto_compaction: AutoCompaction,
     /// Seeds the Raft core's RNG.
     pub seed: u64,
     /// Distinguishes this run of the process from earlier ones, so that an entry proposed before a
@@ -99,6 +113,7 @@ impl NodeConfig {
             max_watchers: DEFAULT_MAX_WATCHERS,
             tick_ms: 100,
             max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS,
+            auto_compaction: AutoCompaction::Off,
             seed: id,
             incarnation: 0,
             #[cfg(feature = "planted-bugs")]

@@ -37,7 +37,7 @@ use raft::{Message, NodeId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ClusterState, ServerConfig, format_id};
+use crate::config::{AutoCompactionFlags, ClusterState, ServerConfig, format_id};
 use crate::http::backend as api;
 use crate::node::{self, Node, NodeConfig};
 use crate::storage::disk::{Disk, OsDisk};
@@ -185,11 +185,36 @@ fn node_config(config: &ServerConfig, identity: &Identity, start_nanos: i64) -> 
     node_config.max_wals = config.max_wals as usize;
     node_config.max_snapshots = config.max_snapshots as usize;
     node_config.max_watchers = config.max_watchers;
+    node_config.tick_ms = heartbeat_ms as u64;
+    node_config.max_txn_ops = usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX);
+    node_config.auto_compaction = auto_compaction_ticks(config.auto_compaction, heartbeat_ms as u64);
     node_config.request_timeout_ticks = (request_timeout(config).as_millis() / heartbeat_ms) as u64;
     node_config.sync_interval_ticks = (500 / heartbeat_ms).max(1) as u64;
     node_config.seed = start_nanos as u64 ^ identity.local_id;
     node_config.incarnation = start_nanos as u64;
     node_config
+}
+
+/// etcd 3.4's compactors in ticks: periodic mode compacts every retention period (every tenth of it
+/// when it is an hour or more), revision mode checks every five minutes.
+fn auto_compaction_ticks(flags: AutoCompactionFlags, tick_ms: u64) -> node::AutoCompaction {
+    const HOUR_MS: u64 = 3_600_000;
+    const REVISION_CHECK_MS: u64 = 5 * 60_000;
+    let ticks = |ms: u64| (ms / tick_ms.max(1)).max(1);
+    match flags {
+        AutoCompactionFlags::Off => node::AutoCompaction::Off,
+        AutoCompactionFlags::Periodic { retention_ms } => {
+            let interval_ms = if retention_ms >= HOUR_MS { retention_ms / 10 } else { retention_ms };
+            node::AutoCompaction::Periodic {
+                retention_ticks: ticks(retention_ms),
+                interval_ticks: ticks(interval_ms),
+            }
+        }
+        AutoCompactionFlags::Revision { retention_revisions } => node::AutoCompaction::Revision {
+            retention_revisions: i64::try_from(retention_revisions).unwrap_or(i64::MAX),
+            interval_ticks: ticks(REVISION_CHECK_MS),
+        },
+    }
 }
 
 /// Opens the data dir off the async runtime (recovery reads and fsyncs files).

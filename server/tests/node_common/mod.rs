@@ -29,6 +29,8 @@ pub struct Cluster {
     pub duplicate_proposals: bool,
     /// `--max-watchers` of every member.
     pub max_watchers: usize,
+    /// `--auto-compaction-*` of every member.
+    pub auto_compaction: server::node::AutoCompaction,
 }
 
 impl Cluster {
@@ -53,6 +55,7 @@ impl Cluster {
             snapshot_count,
             duplicate_proposals: false,
             max_watchers: server::node::DEFAULT_MAX_WATCHERS,
+            auto_compaction: server::node::AutoCompaction::Off,
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -68,6 +71,7 @@ impl Cluster {
         config.snapshot_catchup_entries = 2;
         config.seed = id * 7919;
         config.max_watchers = self.max_watchers;
+        config.auto_compaction = self.auto_compaction;
         config.incarnation = self.incarnations.get(&id).copied().unwrap_or(0);
         config
     }
