@@ -908,6 +908,35 @@ pub(crate) fn go_quote(text: &str) -> String {
     quoted
 }
 
+/// A Go duration (`1h30m`, `5m`, `90s`, `250ms`) in milliseconds; `None` when malformed or without
+/// a unit. Fractions are not accepted.
+pub fn parse_go_duration_ms(text: &str) -> Option<u64> {
+    let mut total_ms: u64 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    for _ in 0..8 {
+        if rest.is_empty() {
+            return Some(total_ms);
+        }
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_ms: u64 = match &rest[..unit_len] {
+            "h" => 3_600_000,
+            "m" => 60_000,
+            "s" => 1_000,
+            "ms" => 1,
+            _ => return None,
+        };
+        total_ms = total_ms.checked_add(number.checked_mul(unit_ms)?)?;
+        rest = &rest[unit_len..];
+    }
+    rest.is_empty().then_some(total_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,33 +978,4 @@ mod tests {
             assert_eq!(parse_duration_nanos(bad), None, "{bad:?}");
         }
     }
-}
-
-/// A Go duration (`1h30m`, `5m`, `90s`, `250ms`) in milliseconds; `None` when malformed or without
-/// a unit. Fractions are not accepted.
-pub fn parse_go_duration_ms(text: &str) -> Option<u64> {
-    let mut total_ms: u64 = 0;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    for _ in 0..8 {
-        if rest.is_empty() {
-            return Some(total_ms);
-        }
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "h" => 3_600_000,
-            "m" => 60_000,
-            "s" => 1_000,
-            "ms" => 1,
-            _ => return None,
-        };
-        total_ms = total_ms.checked_add(number.checked_mul(unit_ms)?)?;
-        rest = &rest[unit_len..];
-    }
-    rest.is_empty().then_some(total_ms)
 }
