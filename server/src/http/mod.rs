@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod fake;
 pub mod form;
+pub mod gateway;
 pub mod keys;
 mod listener;
 pub mod render;
