@@ -84,9 +84,9 @@ impl Inflights {
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// The highest index known to be replicated on the follower. Never moves backwards.
-    pub match_index: Index,
-    /// The next index to send.
-    pub next_index: Index,
+    match_index: Index,
+    /// The next index to send. Always after `match_index`.
+    next_index: Index,
     pub state: ProgressState,
     /// In Snapshot state: the index of the snapshot being sent.
     pub pending_snapshot: Index,
@@ -121,6 +121,36 @@ impl Progress {
         }
     }
 
+    pub fn match_index(&self) -> Index {
+        self.match_index
+    }
+
+    pub fn next_index(&self) -> Index {
+        self.next_index
+    }
+
+    /// The invariants every mutation keeps: `match` never moved back from `previous_match`, and the
+    /// next index to send lies after the match point.
+    fn assert_invariants(&self, previous_match: Index) {
+        assert!(
+            self.match_index >= previous_match,
+            "match index moved back from {previous_match} to {}",
+            self.match_index
+        );
+        assert!(
+            self.next_index > self.match_index,
+            "next index {} not after match index {}",
+            self.next_index,
+            self.match_index
+        );
+    }
+
+    /// Sends no further than `limit` (the leader's last index + 1); never below the match point.
+    pub fn cap_next_index(&mut self, limit: Index) {
+        self.next_index = self.next_index.min(limit);
+        self.assert_invariants(self.match_index);
+    }
+
     fn reset_state(&mut self, state: ProgressState) {
         self.state = state;
         self.probe_sent = false;
@@ -139,11 +169,13 @@ impl Progress {
             self.reset_state(ProgressState::Probe);
             self.next_index = self.match_index + 1;
         }
+        self.assert_invariants(self.match_index);
     }
 
     pub fn become_replicate(&mut self) {
         self.reset_state(ProgressState::Replicate);
         self.next_index = self.match_index + 1;
+        self.assert_invariants(self.match_index);
     }
 
     pub fn become_snapshot(&mut self, snapshot_index: Index) {
@@ -154,12 +186,14 @@ impl Progress {
     /// The follower acknowledged everything up to `index`. Returns whether `match` moved; stale or
     /// reordered acknowledgements never move it backwards.
     pub fn maybe_update(&mut self, index: Index) -> bool {
+        let previous_match = self.match_index;
         let updated = index > self.match_index;
         if updated {
             self.match_index = index;
             self.probe_sent = false;
         }
         self.next_index = self.next_index.max(index + 1);
+        self.assert_invariants(previous_match);
         updated
     }
 
@@ -173,6 +207,7 @@ impl Progress {
                 return false;
             }
             self.next_index = self.match_index + 1;
+            self.assert_invariants(self.match_index);
             return true;
         }
         // Probe (or Snapshot): only the answer to the latest probe counts.
@@ -181,6 +216,7 @@ impl Progress {
         }
         self.next_index = rejected.min(match_hint.saturating_add(1)).max(self.match_index + 1);
         self.probe_sent = false;
+        self.assert_invariants(self.match_index);
         true
     }
 
@@ -198,6 +234,7 @@ impl Progress {
         match self.state {
             ProgressState::Replicate => {
                 if entry_count > 0 {
+                    assert!(last_index >= self.next_index, "sent entries end before the next index");
                     self.next_index = last_index + 1;
                     self.inflights.add(last_index, bytes);
                 }
@@ -230,6 +267,14 @@ mod tests {
         assert!(!progress.maybe_update(5));
         assert_eq!(progress.match_index, 10);
         assert_eq!(progress.next_index, 11);
+    }
+
+    #[test]
+    #[should_panic(expected = "not after match index")]
+    fn capping_the_next_index_below_the_match_point_trips_the_assertion() {
+        let mut progress = Progress::new(1, 8, 1 << 20, false);
+        progress.maybe_update(10);
+        progress.cap_next_index(10);
     }
 
     #[test]

@@ -322,12 +322,11 @@ impl Raft {
             let change = ConfChange { changes: vec![single], ..ConfChange::default() };
             self.log.push(Entry { term: 1, index, payload: EntryPayload::ConfChange(change) });
         }
-        self.term = 1;
+        self.set_term_and_vote(1, None);
         let last = self.log.last_index();
         self.log.commit_to(last);
         // Everything is new: it all goes out in the first Ready to be persisted.
-        self.log.unstable_from = 1;
-        self.log.persisted = 0;
+        debug_assert!(self.log.persisted() == 0 && self.log.has_unstable());
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -349,7 +348,7 @@ impl Raft {
         self.vote
     }
     pub fn commit_index(&self) -> Index {
-        self.log.committed
+        self.log.committed()
     }
     pub fn last_index(&self) -> Index {
         self.log.last_index()
@@ -362,14 +361,14 @@ impl Raft {
     }
     /// The highest index handed to the application (committed entries or snapshot).
     pub fn applied_index(&self) -> Index {
-        self.log.applied
+        self.log.applied()
     }
     /// The highest index the caller reported durable.
     pub fn persisted_index(&self) -> Index {
-        self.log.persisted
+        self.log.persisted()
     }
     pub fn hard_state(&self) -> HardState {
-        HardState { term: self.term, vote: self.vote, commit: self.log.committed }
+        HardState { term: self.term, vote: self.vote, commit: self.log.committed() }
     }
     pub fn soft_state(&self) -> SoftState {
         SoftState { leader: self.leader, role: self.role }
@@ -404,7 +403,7 @@ impl Raft {
     }
     /// Whether a configuration change is appended but not committed yet.
     pub fn pending_conf_change(&self) -> bool {
-        self.latest_conf_index > self.log.committed
+        self.latest_conf_index > self.log.committed()
     }
     /// The leader transfer under way, if any.
     pub fn transferee(&self) -> Option<NodeId> {
@@ -444,7 +443,7 @@ impl Raft {
             return true;
         }
         self.pending_conf_change()
-            && self.conf_state_at(self.log.committed).is_some_and(|committed| committed.is_voter(id))
+            && self.conf_state_at(self.log.committed()).is_some_and(|committed| committed.is_voter(id))
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -525,9 +524,7 @@ impl Raft {
 
     fn reset(&mut self, term: Term) {
         if term != self.term {
-            assert!(term > self.term, "term must never decrease ({} -> {term})", self.term);
-            self.term = term;
-            self.vote = None;
+            self.set_term_and_vote(term, None);
         }
         self.leader = None;
         self.election_elapsed = 0;
@@ -541,6 +538,25 @@ impl Raft {
         self.uncommitted_bytes = 0;
         self.append_pending = false;
         self.commit_pending = false;
+    }
+
+    /// The one place term and vote change. One vote per term: the term never decreases, a new term
+    /// starts without a vote, and within a term the vote may only be cast when unset or repeated.
+    fn set_term_and_vote(&mut self, term: Term, vote: Option<NodeId>) {
+        assert!(term >= self.term, "term must never decrease ({} -> {term})", self.term);
+        if term > self.term {
+            assert!(vote.is_none(), "a new term {term} starts without a vote");
+        } else {
+            let unset_or_same = self.vote.is_none() || self.vote == vote;
+            assert!(
+                unset_or_same || self.config.bug(PlantedBug::DoubleVote),
+                "second vote in term {term}: {:?} after {:?}",
+                vote,
+                self.vote
+            );
+        }
+        self.term = term;
+        self.vote = vote;
     }
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -565,7 +581,7 @@ impl Raft {
         assert_ne!(self.role, Role::Leader, "a leader never campaigns");
         let term = self.term + 1;
         self.reset(term);
-        self.vote = Some(self.id_());
+        self.set_term_and_vote(term, Some(self.id_()));
         self.role = Role::Candidate;
     }
 
@@ -577,7 +593,7 @@ impl Raft {
         self.leader = Some(self.id_());
         self.sync_progress();
         let id = self.id_();
-        let persisted = self.log.persisted;
+        let persisted = self.log.persisted();
         if let Some(own) = self.progress.get_mut(&id) {
             own.maybe_update(persisted);
             own.become_replicate();
@@ -675,7 +691,8 @@ impl Raft {
             );
             if !pre_vote {
                 self.election_elapsed = 0;
-                self.vote = Some(from);
+                let term = self.term;
+                self.set_term_and_vote(term, Some(from));
             }
         } else {
             let term = self.term;
@@ -886,7 +903,7 @@ impl Raft {
         entries: Vec<Entry>,
         leader_commit: Index,
     ) {
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         if prev_log_index < committed {
             // Everything up to our commit index already matches any leader's log; say so, and let the
             // leader continue from there (this also covers appends older than an installed snapshot).
@@ -989,7 +1006,7 @@ impl Raft {
         {
             return; // malformed
         }
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         if index <= committed {
             // Stale: we already have everything it covers.
             self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
@@ -1044,14 +1061,14 @@ impl Raft {
                 match progress.state {
                     ProgressState::Probe => progress.become_replicate(),
                     ProgressState::Snapshot => {
-                        if progress.match_index + 1 >= self.log.first_index() {
+                        if progress.match_index() + 1 >= self.log.first_index() {
                             progress.become_probe();
                             progress.become_replicate();
                         }
                     }
                     ProgressState::Replicate => progress.inflights.free_le(index),
                 }
-                let match_index = progress.match_index;
+                let match_index = progress.match_index();
                 if !self.maybe_commit() && was_paused {
                     // It was paused and may have missed commit news: tell it even with no entries.
                     self.send_append(from, true);
@@ -1077,7 +1094,7 @@ impl Raft {
             // Appends may have been lost: let one more through so a quiet cluster never stalls.
             progress.inflights.free_first_one();
         }
-        if progress.match_index < last_index {
+        if progress.match_index() < last_index {
             self.send_append(from, true);
         }
         if read_context == 0 {
@@ -1104,10 +1121,8 @@ impl Raft {
         if progress.is_paused() {
             return false;
         }
-        if progress.next_index > last_index + 1 {
-            progress.next_index = last_index + 1;
-        }
-        let prev_log_index = progress.next_index - 1;
+        progress.cap_next_index(last_index + 1);
+        let prev_log_index = progress.next_index() - 1;
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             return self.send_snapshot(to);
         };
@@ -1118,7 +1133,7 @@ impl Raft {
         let entries = entries.to_vec();
         let count = entries.len();
         progress.sent_entries(prev_log_index + count as Index, count, bytes);
-        let leader_commit = self.log.committed;
+        let leader_commit = self.log.committed();
         self.send(to, MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit });
         count > 0
     }
@@ -1146,12 +1161,12 @@ impl Raft {
 
     fn broadcast_heartbeat(&mut self, read_context: u64) {
         let id = self.id_();
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         let targets: Vec<(NodeId, Index)> = self
             .progress
             .iter()
             .filter(|&(&peer, _)| peer != id)
-            .map(|(&peer, progress)| (peer, progress.match_index.min(committed)))
+            .map(|(&peer, progress)| (peer, progress.match_index().min(committed)))
             .collect();
         for (peer, commit) in targets {
             self.send(peer, MessageBody::Heartbeat { commit, read_context });
@@ -1162,10 +1177,10 @@ impl Raft {
     /// (Raft Figure 8). Returns whether it moved.
     fn maybe_commit(&mut self) -> bool {
         let quorum_index = quorum::joint_committed(&self.conf, |voter| {
-            self.progress.get(&voter).map_or(0, |progress| progress.match_index)
+            self.progress.get(&voter).map_or(0, |progress| progress.match_index())
         })
         .min(self.log.last_index());
-        let old_commit = self.log.committed;
+        let old_commit = self.log.committed();
         if quorum_index <= old_commit {
             return false;
         }
@@ -1179,7 +1194,7 @@ impl Raft {
     }
 
     fn on_commit_advanced(&mut self, old_commit: Index) {
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         let released: usize = self.log.slice(old_commit + 1, committed).iter().map(Entry::size_bytes).sum();
         self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released);
         self.commit_pending = true;
@@ -1358,7 +1373,7 @@ impl Raft {
         self.transferee = Some(to);
         self.election_elapsed = 0;
         let caught_up =
-            self.progress.get(&to).is_some_and(|progress| progress.match_index == self.log.last_index());
+            self.progress.get(&to).is_some_and(|progress| progress.match_index() == self.log.last_index());
         if caught_up {
             self.send(to, MessageBody::TimeoutNow);
         } else {
@@ -1379,7 +1394,7 @@ impl Raft {
     }
 
     fn leader_read_index(&mut self, from: NodeId, context: u64) -> Result<(), ProposeError> {
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         if self.log.term(committed) != Some(self.term) {
             // Until an entry of our term commits, our commit index may lag the true one (§6.4).
             if self.reads_waiting_for_commit.len() >= MAX_READS_WAITING_FOR_COMMIT {
@@ -1449,7 +1464,7 @@ impl Raft {
         }
         if self.role == Role::Leader {
             let id = self.id_();
-            let persisted = self.log.persisted;
+            let persisted = self.log.persisted();
             if let Some(own) = self.progress.get_mut(&id) {
                 own.maybe_update(persisted);
             }
@@ -1463,7 +1478,7 @@ impl Raft {
     /// (beyond applied, older than the current snapshot) are ignored.
     pub fn compact(&mut self, mut snapshot: Snapshot, compact_to: Index) {
         let index = snapshot.meta.index;
-        if index > self.log.applied || index > self.log.persisted || index < self.base_conf_index {
+        if index > self.log.applied() || index > self.log.persisted() || index < self.base_conf_index {
             return;
         }
         if self.snapshot.as_ref().is_some_and(|current| current.meta.index >= index) {
@@ -1513,7 +1528,7 @@ impl Raft {
 
         let snapshot = self.pending_snapshot.take();
         if let Some(snapshot) = &snapshot {
-            self.log.applied = self.log.applied.max(snapshot.meta.index);
+            self.log.snapshot_handed_out(snapshot.meta.index);
         }
         let entries = self.log.unstable_entries().to_vec();
         self.log.mark_unstable_handed_out();
@@ -1564,9 +1579,9 @@ impl fmt::Debug for Raft {
             .field("leader", &self.leader)
             .field("first_index", &self.log.first_index())
             .field("last_index", &self.log.last_index())
-            .field("committed", &self.log.committed)
-            .field("applied", &self.log.applied)
-            .field("persisted", &self.log.persisted)
+            .field("committed", &self.log.committed())
+            .field("applied", &self.log.applied())
+            .field("persisted", &self.log.persisted())
             .field("conf", &self.conf)
             .finish_non_exhaustive()
     }
@@ -1574,4 +1589,50 @@ impl fmt::Debug for Raft {
 
 fn random_timeout(rng: &mut ChaCha8Rng, election_tick: u32) -> u32 {
     election_tick + (rng.next_u64() % u64::from(election_tick)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follower_in_term_5() -> Raft {
+        let restore = RestoreState {
+            hard_state: HardState { term: 5, vote: None, commit: 0 },
+            initial_conf: ConfState::with_voters([1, 2, 3]),
+            ..RestoreState::default()
+        };
+        Raft::new(Config::new(1, 1), restore).unwrap()
+    }
+
+    #[test]
+    fn a_vote_may_be_cast_once_and_repeated_within_a_term() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(5, Some(2));
+        node.set_term_and_vote(5, Some(2));
+        node.set_term_and_vote(6, None);
+        node.set_term_and_vote(6, Some(3));
+        assert_eq!((node.term(), node.vote()), (6, Some(3)));
+    }
+
+    #[test]
+    #[should_panic(expected = "second vote in term 5")]
+    fn a_second_vote_in_the_same_term_trips_the_assertion() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(5, Some(2));
+        node.set_term_and_vote(5, Some(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "term must never decrease")]
+    fn a_decreasing_term_trips_the_assertion() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(4, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "starts without a vote")]
+    fn a_new_term_carrying_a_vote_trips_the_assertion() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(6, Some(2));
+    }
 }
