@@ -36,6 +36,7 @@ pub mod types;
 pub use config::{Config, PlantedBug};
 pub use progress::{ProgressState, ProgressView};
 pub use raft::{
-    MAX_PENDING_MESSAGES, MAX_READS_WAITING_FOR_COMMIT, ProposeError, Raft, Ready, RestoreState, StartError,
+    MAX_PENDING_MESSAGES, MAX_READS_WAITING_FOR_COMMIT, ProposeError, Raft, RaftStats, Ready, RestoreState,
+    StartError,
 };
 pub use types::*;

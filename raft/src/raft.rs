@@ -141,6 +141,27 @@ impl Ready {
     }
 }
 
+/// What the core dropped instead of carrying out, counted so that nothing is lost silently. Every
+/// counter only grows during one `Raft`'s life (a restart starts from zero).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStats {
+    /// Outgoing messages dropped because an outbox held `MAX_PENDING_MESSAGES` (the caller did not
+    /// drain Ready in time): the same effect as a lossy network.
+    pub dropped_messages: u64,
+    /// Proposals forwarded to this node that it dropped: it is not the leader (the sender's view is
+    /// stale), or as leader it refused them (transfer under way, uncommitted tail full, ...).
+    pub dropped_proposals: u64,
+    /// ReadIndex requests dropped: forwarded to a non-leader, refused by a full read queue, or still
+    /// pending when this node stopped being leader. The client times out and retries.
+    pub dropped_reads: u64,
+    /// Messages ignored because no correct peer sends them: addressed to another node, from node 0 or
+    /// ourselves, without a term, with gaps or terms from the future, contradicting committed entries,
+    /// or acknowledging entries we never had.
+    pub malformed_messages: u64,
+    /// Responses and forwards ignored because their sender is not in our configuration.
+    pub non_member_messages: u64,
+}
+
 pub struct Raft {
     config: Config,
     term: Term,
@@ -189,6 +210,7 @@ pub struct Raft {
 
     prev_soft_state: SoftState,
     prev_hard_state: HardState,
+    stats: RaftStats,
 }
 
 impl Raft {
@@ -288,6 +310,7 @@ impl Raft {
             commit_pending: false,
             prev_soft_state: SoftState { leader: None, role: Role::Follower },
             prev_hard_state,
+            stats: RaftStats::default(),
             config,
         };
         let fresh = raft.snapshot.is_none()
@@ -404,6 +427,10 @@ impl Raft {
     /// Whether a configuration change is appended but not committed yet.
     pub fn pending_conf_change(&self) -> bool {
         self.latest_conf_index > self.log.committed()
+    }
+    /// What the core dropped so far (messages, forwarded proposals and reads, malformed input).
+    pub fn stats(&self) -> RaftStats {
+        self.stats
     }
     /// The leader transfer under way, if any.
     pub fn transferee(&self) -> Option<NodeId> {
@@ -533,6 +560,8 @@ impl Raft {
         self.transferee = None;
         self.votes.clear();
         self.progress.clear();
+        let pending_reads = self.read_only.len() + self.reads_waiting_for_commit.len();
+        self.stats.dropped_reads += pending_reads as u64;
         self.read_only.clear();
         self.reads_waiting_for_commit.clear();
         self.uncommitted_bytes = 0;
@@ -709,6 +738,7 @@ impl Raft {
     pub fn step(&mut self, message: Message) {
         let id = self.id_();
         if message.to != id || message.from == 0 || message.from == id {
+            self.stats.malformed_messages += 1;
             return;
         }
         let from_leader = matches!(
@@ -727,12 +757,14 @@ impl Raft {
         // node drops their messages and the transport refuses them).
         let vote_request = matches!(message.body, MessageBody::RequestVote { .. });
         if !from_leader && !vote_request && !self.conf.contains(message.from) {
+            self.stats.non_member_messages += 1;
             return;
         }
 
         if message.term == 0 {
             // Only forwarded requests are term-less.
             if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
+                self.stats.malformed_messages += 1;
                 return;
             }
         } else if message.term > self.term {
@@ -827,10 +859,18 @@ impl Raft {
             MessageBody::ReadIndexResponse { context, index } => {
                 self.read_states.push(ReadState { context, index });
             }
-            // Proposals and reads forwarded to a non-leader are dropped (the sender's view is stale);
-            // the client times out and retries. Responses to a role we no longer play are stale.
+            MessageBody::Propose { entries } => self.drop_forwarded_proposals(entries.len()),
+            MessageBody::ReadIndex { .. } => self.stats.dropped_reads += 1,
+            // Responses to a role we no longer play are stale.
             _ => {}
         }
+    }
+
+    /// Proposals forwarded to a non-leader (the sender's view is stale) or refused by the leader are
+    /// dropped: the forwarding follower already told its client "accepted for forwarding", and the
+    /// client times out and retries.
+    fn drop_forwarded_proposals(&mut self, count: usize) {
+        self.stats.dropped_proposals += count as u64;
     }
 
     fn step_candidate(&mut self, message: Message) {
@@ -866,6 +906,8 @@ impl Raft {
                     VoteResult::Pending => {}
                 }
             }
+            MessageBody::Propose { entries } => self.drop_forwarded_proposals(entries.len()),
+            MessageBody::ReadIndex { .. } => self.stats.dropped_reads += 1,
             _ => {}
         }
     }
@@ -877,17 +919,26 @@ impl Raft {
             MessageBody::HeartbeatResponse { read_context } => {
                 self.handle_heartbeat_response(from, read_context)
             }
-            MessageBody::Propose { entries } => {
-                // Forwarded proposals that cannot be accepted are dropped: the forwarding follower
-                // already told its client "accepted for forwarding" and the client retries on timeout.
-                for payload in entries {
-                    let _ = self.propose_payload(payload);
-                }
-            }
-            MessageBody::ReadIndex { context } => {
-                let _ = self.leader_read_index(from, context);
-            }
+            MessageBody::Propose { entries } => self.accept_forwarded_proposals(entries),
+            MessageBody::ReadIndex { context } => self.serve_read_or_drop(from, context),
             _ => {}
+        }
+    }
+
+    /// Leader: proposals a follower forwarded; those refused are dropped and counted.
+    fn accept_forwarded_proposals(&mut self, entries: Vec<EntryPayload>) {
+        for payload in entries {
+            if self.propose_payload(payload).is_err() {
+                self.drop_forwarded_proposals(1);
+            }
+        }
+    }
+
+    /// Leader: a ReadIndex request (forwarded, or held until an entry of our term committed); a
+    /// refused one is dropped and counted.
+    fn serve_read_or_drop(&mut self, from: NodeId, context: u64) {
+        if self.leader_read_index(from, context).is_err() {
+            self.stats.dropped_reads += 1;
         }
     }
 
@@ -926,6 +977,7 @@ impl Raft {
         let mut previous_term = prev_log_term;
         for (expected_index, entry) in (prev_log_index + 1..).zip(&entries) {
             if entry.index != expected_index || entry.term < previous_term || entry.term > message_term {
+                self.stats.malformed_messages += 1;
                 return;
             }
             previous_term = entry.term;
@@ -949,6 +1001,7 @@ impl Raft {
                 if conflict <= committed {
                     // Contradicts a committed entry: impossible from a correct leader. Refuse rather
                     // than corrupt the log.
+                    self.stats.malformed_messages += 1;
                     return;
                 }
                 let start = (conflict - prev_log_index - 1) as usize;
@@ -1004,7 +1057,8 @@ impl Raft {
             || index >= MAX_PLAUSIBLE_INDEX
             || snapshot.meta.conf_state.voters.is_empty()
         {
-            return; // malformed
+            self.stats.malformed_messages += 1;
+            return;
         }
         let committed = self.log.committed();
         if index <= committed {
@@ -1052,7 +1106,9 @@ impl Raft {
             }
             Ok(index) => {
                 if index > last_index {
-                    return; // acknowledges entries we never had: bogus
+                    // Acknowledges entries we never had.
+                    self.stats.malformed_messages += 1;
+                    return;
                 }
                 let was_paused = progress.is_paused();
                 if !progress.maybe_update(index) {
@@ -1201,7 +1257,7 @@ impl Raft {
 
         if self.log.term(committed) == Some(self.term) && !self.reads_waiting_for_commit.is_empty() {
             for (context, from) in std::mem::take(&mut self.reads_waiting_for_commit) {
-                let _ = self.leader_read_index(from, context);
+                self.serve_read_or_drop(from, context);
             }
         }
         if self.pending_conf_change() {
@@ -1563,6 +1619,7 @@ impl Raft {
         );
         let queue = if after_persist { &mut self.messages_after_persist } else { &mut self.messages };
         if queue.len() >= MAX_PENDING_MESSAGES {
+            self.stats.dropped_messages += 1;
             return;
         }
         queue.push(Message { from: self.config.id, to, term, body });

@@ -39,6 +39,11 @@ impl ReadOnly {
         self.pending.is_empty()
     }
 
+    /// Reads waiting for confirmation.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Registers a read; returns the round to put on the heartbeat.
     pub fn add(&mut self, context: u64, from: NodeId, index: Index, leader: NodeId) -> u64 {
         debug_assert!(!self.is_full());
