@@ -142,11 +142,11 @@ impl RaftLog {
         let mut bytes = 0;
         let mut count = 0;
         for entry in all {
-            let size = entry.size_bytes();
-            if count > 0 && bytes + size > max_bytes {
+            let size_bytes = entry.size_bytes();
+            if count > 0 && bytes + size_bytes > max_bytes {
                 break;
             }
-            bytes += size;
+            bytes += size_bytes;
             count += 1;
         }
         (&all[..count], bytes)

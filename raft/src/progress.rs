@@ -50,7 +50,7 @@ impl Inflights {
     }
 
     /// Forgets every append whose last index is <= `index` (acknowledged).
-    pub fn free_le(&mut self, index: Index) {
+    pub fn free_up_to(&mut self, index: Index) {
         while let Some(&(last, bytes)) = self.window.front() {
             if last > index {
                 break;
@@ -104,7 +104,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(
         next_index: Index,
-        max_inflight_msgs: usize,
+        max_inflight_messages: usize,
         max_inflight_bytes: usize,
         is_learner: bool,
     ) -> Self {
@@ -117,7 +117,7 @@ impl Progress {
             probe_sent: false,
             recent_active: false,
             is_learner,
-            inflights: Inflights::new(max_inflight_msgs, max_inflight_bytes),
+            inflights: Inflights::new(max_inflight_messages, max_inflight_bytes),
         }
     }
 
@@ -199,7 +199,7 @@ impl Progress {
 
     /// The follower rejected the append after `rejected` and hinted that it may match up to
     /// `match_hint`. Returns false when the rejection is stale (answers an older append).
-    pub fn maybe_decr_to(&mut self, rejected: Index, match_hint: Index) -> bool {
+    pub fn maybe_decrease_to(&mut self, rejected: Index, match_hint: Index) -> bool {
         if self.state == ProgressState::Replicate {
             // Appends after the match point may have been lost or reordered; only a rejection above the
             // match point says something new. Restart from just after the match.
@@ -283,9 +283,9 @@ mod tests {
         progress.maybe_update(10);
         progress.become_replicate();
         progress.sent_entries(20, 10, 100);
-        assert!(!progress.maybe_decr_to(9, 9));
+        assert!(!progress.maybe_decrease_to(9, 9));
         assert_eq!(progress.next_index, 21);
-        assert!(progress.maybe_decr_to(15, 12));
+        assert!(progress.maybe_decrease_to(15, 12));
         assert_eq!(progress.next_index, 11);
     }
 
@@ -294,8 +294,8 @@ mod tests {
         let mut progress = Progress::new(50, 8, 1 << 20, false);
         progress.sent_entries(55, 5, 50);
         assert!(progress.is_paused());
-        assert!(!progress.maybe_decr_to(40, 10), "answers an older probe");
-        assert!(progress.maybe_decr_to(49, 20));
+        assert!(!progress.maybe_decrease_to(40, 10), "answers an older probe");
+        assert!(progress.maybe_decrease_to(49, 20));
         assert_eq!(progress.next_index, 21);
         assert!(!progress.is_paused());
     }
@@ -307,11 +307,11 @@ mod tests {
         assert!(!window.full());
         window.add(2, 10);
         assert!(window.full());
-        window.free_le(1);
+        window.free_up_to(1);
         assert!(!window.full());
         window.add(3, 95);
         assert!(window.full(), "byte budget exhausted");
-        window.free_le(3);
+        window.free_up_to(3);
         assert_eq!(window.count(), 0);
     }
 }

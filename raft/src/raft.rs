@@ -188,9 +188,9 @@ pub struct Raft {
     read_states: Vec<ReadState>,
 
     /// Ticks since we last heard from a leader (followers), or since the last quorum check (leader).
-    election_elapsed: u32,
-    heartbeat_elapsed: u32,
-    randomized_election_timeout: u32,
+    election_elapsed_ticks: u32,
+    heartbeat_elapsed_ticks: u32,
+    randomized_election_timeout_ticks: u32,
     rng: ChaCha8Rng,
 
     transferee: Option<NodeId>,
@@ -208,8 +208,8 @@ pub struct Raft {
     append_pending: bool,
     commit_pending: bool,
 
-    prev_soft_state: SoftState,
-    prev_hard_state: HardState,
+    previous_soft_state: SoftState,
+    previous_hard_state: HardState,
     stats: RaftStats,
 }
 
@@ -279,8 +279,8 @@ impl Raft {
 
         let log = RaftLog::new(offset, offset_term, entries, committed, applied);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let randomized_election_timeout = random_timeout(&mut rng, config.election_tick);
-        let prev_hard_state = HardState { commit: committed, ..hard_state };
+        let randomized_election_timeout_ticks = random_election_timeout_ticks(&mut rng, config.election_tick);
+        let previous_hard_state = HardState { commit: committed, ..hard_state };
         let mut raft = Raft {
             term: hard_state.term,
             vote: hard_state.vote,
@@ -296,9 +296,9 @@ impl Raft {
             messages: Vec::new(),
             messages_after_persist: Vec::new(),
             read_states: Vec::new(),
-            election_elapsed: 0,
-            heartbeat_elapsed: 0,
-            randomized_election_timeout,
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks,
             rng,
             transferee: None,
             uncommitted_bytes: 0,
@@ -308,8 +308,8 @@ impl Raft {
             pending_snapshot: None,
             append_pending: false,
             commit_pending: false,
-            prev_soft_state: SoftState { leader: None, role: Role::Follower },
-            prev_hard_state,
+            previous_soft_state: SoftState { leader: None, role: Role::Follower },
+            previous_hard_state,
             stats: RaftStats::default(),
             config,
         };
@@ -455,17 +455,13 @@ impl Raft {
         Some(conf)
     }
 
-    fn id_(&self) -> NodeId {
-        self.config.id
-    }
-
     /// Whether this node may campaign: it is a voter of its latest configuration, or of the last
     /// committed one while a change removing it is still uncommitted. The thesis (4.2.2, Figure 4.6):
     /// a server outside its own latest configuration may still be needed for elections until that
     /// configuration commits; e.g. a leader that appended its own removal and lost leadership before
     /// committing it may hold the only up-to-date log a quorum of the old configuration would vote for.
     fn promotable(&self) -> bool {
-        let id = self.id_();
+        let id = self.id();
         if self.conf.is_voter(id) {
             return true;
         }
@@ -484,18 +480,18 @@ impl Raft {
     }
 
     fn tick_election(&mut self) {
-        self.election_elapsed = self.election_elapsed.saturating_add(1);
-        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
-            self.election_elapsed = 0;
-            self.hup(false);
+        self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
+        if self.promotable() && self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
+            self.election_elapsed_ticks = 0;
+            self.start_election(false);
         }
     }
 
     fn tick_leader(&mut self) {
-        self.heartbeat_elapsed += 1;
-        self.election_elapsed += 1;
-        if self.election_elapsed >= self.config.election_tick {
-            self.election_elapsed = 0;
+        self.heartbeat_elapsed_ticks += 1;
+        self.election_elapsed_ticks += 1;
+        if self.election_elapsed_ticks >= self.config.election_tick {
+            self.election_elapsed_ticks = 0;
             if self.config.check_quorum && !self.quorum_recently_active() {
                 // Partitioned from a quorum for an election timeout: stop accepting writes that can
                 // never commit, and let the majority side elect.
@@ -508,12 +504,12 @@ impl Raft {
                 self.transferee = None;
             }
         }
-        let retry_after = 2 * self.config.election_tick;
+        let snapshot_retry_ticks = 2 * self.config.election_tick;
         let mut retry_snapshot = false;
         for progress in self.progress.values_mut() {
             if progress.state == ProgressState::Snapshot {
                 progress.snapshot_ticks += 1;
-                if progress.snapshot_ticks >= retry_after {
+                if progress.snapshot_ticks >= snapshot_retry_ticks {
                     // Neither an answer nor a report: assume the snapshot was lost and probe again.
                     progress.become_probe();
                     retry_snapshot = true;
@@ -523,15 +519,15 @@ impl Raft {
         if retry_snapshot {
             self.append_pending = true;
         }
-        if self.heartbeat_elapsed >= self.config.heartbeat_tick {
-            self.heartbeat_elapsed = 0;
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_tick {
+            self.heartbeat_elapsed_ticks = 0;
             let round = self.read_only.latest_round();
             self.broadcast_heartbeat(round);
         }
     }
 
     fn quorum_recently_active(&mut self) -> bool {
-        let id = self.id_();
+        let id = self.id();
         let result = quorum::joint_vote(&self.conf, |member| {
             if member == id {
                 return Some(true);
@@ -554,9 +550,10 @@ impl Raft {
             self.set_term_and_vote(term, None);
         }
         self.leader = None;
-        self.election_elapsed = 0;
-        self.heartbeat_elapsed = 0;
-        self.randomized_election_timeout = random_timeout(&mut self.rng, self.config.election_tick);
+        self.election_elapsed_ticks = 0;
+        self.heartbeat_elapsed_ticks = 0;
+        self.randomized_election_timeout_ticks =
+            random_election_timeout_ticks(&mut self.rng, self.config.election_tick);
         self.transferee = None;
         self.votes.clear();
         self.progress.clear();
@@ -602,15 +599,16 @@ impl Raft {
         self.votes.clear();
         self.leader = None;
         self.role = Role::PreCandidate;
-        self.election_elapsed = 0;
-        self.randomized_election_timeout = random_timeout(&mut self.rng, self.config.election_tick);
+        self.election_elapsed_ticks = 0;
+        self.randomized_election_timeout_ticks =
+            random_election_timeout_ticks(&mut self.rng, self.config.election_tick);
     }
 
     fn become_candidate(&mut self) {
         assert_ne!(self.role, Role::Leader, "a leader never campaigns");
         let term = self.term + 1;
         self.reset(term);
-        self.set_term_and_vote(term, Some(self.id_()));
+        self.set_term_and_vote(term, Some(self.id()));
         self.role = Role::Candidate;
     }
 
@@ -619,9 +617,9 @@ impl Raft {
         let term = self.term;
         self.reset(term);
         self.role = Role::Leader;
-        self.leader = Some(self.id_());
+        self.leader = Some(self.id());
         self.sync_progress();
-        let id = self.id_();
+        let id = self.id();
         let persisted = self.log.persisted();
         if let Some(own) = self.progress.get_mut(&id) {
             own.maybe_update(persisted);
@@ -636,7 +634,8 @@ impl Raft {
         // A new member starts probing at our last entry (not after it), so the first probe carries an
         // entry and goes out with the next broadcast instead of waiting for a heartbeat.
         let next = self.log.last_index().max(1);
-        let (max_msgs, max_bytes) = (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
+        let (max_inflight_messages, max_inflight_bytes) =
+            (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
         let members = self.conf.all_members();
         self.progress.retain(|member, _| members.contains(member));
         for member in members {
@@ -644,7 +643,9 @@ impl Raft {
             self.progress
                 .entry(member)
                 .and_modify(|progress| progress.is_learner = is_learner)
-                .or_insert_with(|| Progress::new(next, max_msgs, max_bytes, is_learner));
+                .or_insert_with(|| {
+                    Progress::new(next, max_inflight_messages, max_inflight_bytes, is_learner)
+                });
         }
     }
 
@@ -653,10 +654,10 @@ impl Raft {
 
     /// Start an election now (pre-vote first when configured). Ignored by leaders and non-voters.
     pub fn campaign(&mut self) {
-        self.hup(false);
+        self.start_election(false);
     }
 
-    fn hup(&mut self, leader_transfer: bool) {
+    fn start_election(&mut self, leader_transfer: bool) {
         if self.role == Role::Leader || !self.promotable() {
             return;
         }
@@ -670,7 +671,7 @@ impl Raft {
     }
 
     fn campaign_round(&mut self, pre_vote: bool, leader_transfer: bool) {
-        let id = self.id_();
+        let id = self.id();
         self.votes.insert(id, true);
         if self.tally() == VoteResult::Won {
             // A single-voter configuration wins at once.
@@ -719,7 +720,7 @@ impl Raft {
                 MessageBody::RequestVoteResponse { pre_vote, granted: true },
             );
             if !pre_vote {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 let term = self.term;
                 self.set_term_and_vote(term, Some(from));
             }
@@ -736,7 +737,7 @@ impl Raft {
     /// from unknown senders, with stale terms or impossible indexes are dropped (or answered so the
     /// sender learns our term).
     pub fn step(&mut self, message: Message) {
-        let id = self.id_();
+        let id = self.id();
         if message.to != id || message.from == 0 || message.from == id {
             self.stats.malformed_messages += 1;
             return;
@@ -771,7 +772,7 @@ impl Raft {
             if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
                 let in_lease = self.config.check_quorum
                     && self.leader.is_some()
-                    && self.election_elapsed < self.config.election_tick;
+                    && self.election_elapsed_ticks < self.config.election_tick;
                 if in_lease && !leader_transfer {
                     // Leader stickiness: we heard from a live leader within the minimum election
                     // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
@@ -838,23 +839,23 @@ impl Raft {
         let from = message.from;
         match message.body {
             MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 self.leader = Some(from);
                 self.handle_append(from, message.term, prev_log_index, prev_log_term, entries, leader_commit);
             }
             MessageBody::Heartbeat { commit, read_context } => {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 self.leader = Some(from);
                 self.handle_heartbeat(from, commit, read_context);
             }
             MessageBody::InstallSnapshot { snapshot } => {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 self.leader = Some(from);
                 self.handle_snapshot(from, message.term, snapshot);
             }
             MessageBody::TimeoutNow => {
                 // The leader hands over: campaign at once, skipping pre-vote and stickiness.
-                self.hup(true);
+                self.start_election(true);
             }
             MessageBody::ReadIndexResponse { context, index } => {
                 self.read_states.push(ReadState { context, index });
@@ -1097,7 +1098,7 @@ impl Raft {
                     next_probe = self.log.find_conflict_by_term(hint.hint_index, hint.hint_term).0;
                 }
                 let progress = self.progress.get_mut(&from).expect("checked above");
-                if progress.maybe_decr_to(rejected, next_probe) {
+                if progress.maybe_decrease_to(rejected, next_probe) {
                     if progress.state == ProgressState::Replicate {
                         progress.become_probe();
                     }
@@ -1122,7 +1123,7 @@ impl Raft {
                             progress.become_replicate();
                         }
                     }
-                    ProgressState::Replicate => progress.inflights.free_le(index),
+                    ProgressState::Replicate => progress.inflights.free_up_to(index),
                 }
                 let match_index = progress.match_index();
                 if !self.maybe_commit() && was_paused {
@@ -1156,8 +1157,10 @@ impl Raft {
         if read_context == 0 {
             return;
         }
-        let confirmed = match self.read_only.ack(read_context, from) {
-            Some(acks) => quorum::joint_vote(&self.conf, |voter| acks.contains(&voter).then_some(true)),
+        let confirmed = match self.read_only.acknowledge(read_context, from) {
+            Some(acknowledged_by) => {
+                quorum::joint_vote(&self.conf, |voter| acknowledged_by.contains(&voter).then_some(true))
+            }
             None => return,
         };
         if confirmed == VoteResult::Won {
@@ -1169,7 +1172,7 @@ impl Raft {
 
     /// Sends the next append to `to` if flow control allows; returns whether a message left.
     fn send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
-        if to == self.id_() {
+        if to == self.id() {
             return false;
         }
         let last_index = self.log.last_index();
@@ -1216,7 +1219,7 @@ impl Raft {
     }
 
     fn broadcast_heartbeat(&mut self, read_context: u64) {
-        let id = self.id_();
+        let id = self.id();
         let committed = self.log.committed();
         let targets: Vec<(NodeId, Index)> = self
             .progress
@@ -1251,8 +1254,9 @@ impl Raft {
 
     fn on_commit_advanced(&mut self, old_commit: Index) {
         let committed = self.log.committed();
-        let released: usize = self.log.slice(old_commit + 1, committed).iter().map(Entry::size_bytes).sum();
-        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released);
+        let released_bytes: usize =
+            self.log.slice(old_commit + 1, committed).iter().map(Entry::size_bytes).sum();
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released_bytes);
         self.commit_pending = true;
 
         if self.log.term(committed) == Some(self.term) && !self.reads_waiting_for_commit.is_empty() {
@@ -1268,7 +1272,7 @@ impl Raft {
             let _ = self.append_conf_change(ConfChange::default());
             return;
         }
-        if !self.conf.is_voter(self.id_()) {
+        if !self.conf.is_voter(self.id()) {
             // Our own removal committed: step down, the remaining voters elect a new leader.
             let term = self.term;
             self.become_follower(term, None);
@@ -1297,14 +1301,13 @@ impl Raft {
         if self.transferee.is_some() {
             return Err(ProposeError::TransferInProgress);
         }
-        if !self.conf.contains(self.id_()) {
+        if !self.conf.contains(self.id()) {
             return Err(ProposeError::Removed);
         }
         match payload {
             EntryPayload::ConfChange(change) => self.append_conf_change(change),
             payload => {
-                let size = payload.size_bytes();
-                if !self.reserve_uncommitted(size) {
+                if !self.reserve_uncommitted(payload.size_bytes()) {
                     return Err(ProposeError::UncommittedTailFull);
                 }
                 self.append_payloads(vec![payload]);
@@ -1324,21 +1327,22 @@ impl Raft {
         }
         confchange::apply(&self.conf, &change).map_err(ProposeError::InvalidConfChange)?;
         let payload = EntryPayload::ConfChange(change);
-        let size = payload.size_bytes();
-        if !self.reserve_uncommitted(size) {
+        if !self.reserve_uncommitted(payload.size_bytes()) {
             return Err(ProposeError::UncommittedTailFull);
         }
         self.append_payloads(vec![payload]);
         Ok(())
     }
 
-    fn reserve_uncommitted(&mut self, size: usize) -> bool {
+    fn reserve_uncommitted(&mut self, size_bytes: usize) -> bool {
         // A single entry larger than the bound is still accepted when nothing is outstanding, so an
         // oversized proposal cannot wedge the leader.
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + size > self.config.max_uncommitted_bytes {
+        if self.uncommitted_bytes > 0
+            && self.uncommitted_bytes + size_bytes > self.config.max_uncommitted_bytes
+        {
             return false;
         }
-        self.uncommitted_bytes += size;
+        self.uncommitted_bytes += size_bytes;
         true
     }
 
@@ -1416,7 +1420,7 @@ impl Raft {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader);
         }
-        if to == self.id_() {
+        if to == self.id() {
             self.transferee = None;
             return Ok(());
         }
@@ -1427,7 +1431,7 @@ impl Raft {
             return Ok(());
         }
         self.transferee = Some(to);
-        self.election_elapsed = 0;
+        self.election_elapsed_ticks = 0;
         let caught_up =
             self.progress.get(&to).is_some_and(|progress| progress.match_index() == self.log.last_index());
         if caught_up {
@@ -1445,7 +1449,7 @@ impl Raft {
             self.send_with_term(leader, 0, MessageBody::ReadIndex { context });
             return Ok(());
         }
-        let id = self.id_();
+        let id = self.id();
         self.leader_read_index(id, context)
     }
 
@@ -1459,7 +1463,7 @@ impl Raft {
             self.reads_waiting_for_commit.push((context, from));
             return Ok(());
         }
-        let id = self.id_();
+        let id = self.id();
         let alone = quorum::joint_vote(&self.conf, |voter| (voter == id).then_some(true)) == VoteResult::Won;
         if alone {
             self.answer_read(from, context, committed);
@@ -1474,7 +1478,7 @@ impl Raft {
     }
 
     fn answer_read(&mut self, from: NodeId, context: u64, index: Index) {
-        if from == self.id_() {
+        if from == self.id() {
             self.read_states.push(ReadState { context, index });
         } else {
             self.send(from, MessageBody::ReadIndexResponse { context, index });
@@ -1519,7 +1523,7 @@ impl Raft {
             return;
         }
         if self.role == Role::Leader {
-            let id = self.id_();
+            let id = self.id();
             let persisted = self.log.persisted();
             if let Some(own) = self.progress.get_mut(&id) {
                 own.maybe_update(persisted);
@@ -1556,8 +1560,8 @@ impl Raft {
     // Ready.
 
     pub fn has_ready(&self) -> bool {
-        self.soft_state() != self.prev_soft_state
-            || self.hard_state() != self.prev_hard_state
+        self.soft_state() != self.previous_soft_state
+            || self.hard_state() != self.previous_hard_state
             || self.pending_snapshot.is_some()
             || self.log.has_unstable()
             || !self.messages.is_empty()
@@ -1576,11 +1580,11 @@ impl Raft {
             self.broadcast_append(send_if_empty);
         }
         let soft = self.soft_state();
-        let soft_state = (soft != self.prev_soft_state).then_some(soft);
-        self.prev_soft_state = soft;
+        let soft_state = (soft != self.previous_soft_state).then_some(soft);
+        self.previous_soft_state = soft;
         let hard = self.hard_state();
-        let hard_state = (hard != self.prev_hard_state).then_some(hard);
-        self.prev_hard_state = hard;
+        let hard_state = (hard != self.previous_hard_state).then_some(hard);
+        self.previous_hard_state = hard;
 
         let snapshot = self.pending_snapshot.take();
         if let Some(snapshot) = &snapshot {
@@ -1644,8 +1648,9 @@ impl fmt::Debug for Raft {
     }
 }
 
-fn random_timeout(rng: &mut ChaCha8Rng, election_tick: u32) -> u32 {
-    election_tick + (rng.next_u64() % u64::from(election_tick)) as u32
+/// A random election timeout in [election_ticks, 2 * election_ticks).
+fn random_election_timeout_ticks(rng: &mut ChaCha8Rng, election_ticks: u32) -> u32 {
+    election_ticks + (rng.next_u64() % u64::from(election_ticks)) as u32
 }
 
 #[cfg(test)]

@@ -421,7 +421,7 @@ impl Cluster {
                         if index < raft.first_index() {
                             continue;
                         }
-                        let held = raft.log_entries(index, index).and_then(|mut v| v.pop());
+                        let held = raft.log_entries(index, index).and_then(|mut entries| entries.pop());
                         if held.as_ref() != Some(entry) {
                             self.violation = Some(Violation(format!(
                                 "leader completeness: leader {id} of term {} lacks applied {entry:?} (has {held:?})",
