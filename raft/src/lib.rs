@@ -22,6 +22,10 @@
 //! `quorum` (majorities, joint or not), `confchange` (membership changes as a pure function),
 //! `read_only` (ReadIndex rounds), `raft` (roles and the step functions), `testing` (an in-memory
 //! cluster for tests and benchmarks).
+//!
+//! Tests: besides Rust tests, cluster scenarios are transcripts in `tests/scenarios/*.txt` (commands
+//! such as `campaign 1`, `stabilize`, `status`, each followed by the output it must print), run by
+//! `tests/scenarios.rs`; `REWRITE=1` rewrites the expected output. See `tests/README.md`.
 
 pub mod confchange;
 pub mod config;
