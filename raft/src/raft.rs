@@ -15,6 +15,7 @@ use crate::log::RaftLog;
 use crate::progress::{Progress, ProgressState, ProgressView};
 use crate::quorum::{self, VoteResult};
 use crate::read_only::ReadOnly;
+use crate::restore::{self, RestoreState, StartError, Validated};
 use crate::types::*;
 
 /// Bound of each outgoing message queue between two `ready()` calls. A caller that stops draining
@@ -24,50 +25,6 @@ pub const MAX_PENDING_MESSAGES: usize = 64 * 1024;
 const MAX_PLAUSIBLE_INDEX: Index = Index::MAX / 4;
 /// Bound of ReadIndex requests held until the leader has committed an entry of its term.
 pub const MAX_READS_WAITING_FOR_COMMIT: usize = 4096;
-
-/// What a node restarts (or bootstraps) from.
-#[derive(Clone, Debug, Default)]
-pub struct RestoreState {
-    pub hard_state: HardState,
-    /// The newest snapshot, if any (data kept to send to followers that need it).
-    pub snapshot: Option<Snapshot>,
-    /// Log entries after the snapshot (or from index 1), contiguous.
-    pub entries: Vec<Entry>,
-    /// The configuration when there is no snapshot (bootstrap: the initial cluster's voters).
-    pub initial_conf: ConfState,
-    /// The index the state machine has already applied (snapshot index after a restore), so committed
-    /// entries are re-emitted from applied+1.
-    pub applied: Index,
-}
-
-impl RestoreState {
-    /// A brand-new member of a brand-new cluster whose voters are `voters`.
-    pub fn new_cluster(voters: impl IntoIterator<Item = NodeId>) -> RestoreState {
-        RestoreState { initial_conf: ConfState::with_voters(voters), ..RestoreState::default() }
-    }
-}
-
-/// Why a node refuses to start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StartError {
-    InvalidConfig(String),
-    /// The persisted log is not a valid Raft log (gaps, decreasing terms, terms beyond the hard state).
-    InvalidLog(String),
-    /// The hard state contradicts the log or the configuration.
-    InvalidHardState(String),
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::InvalidConfig(why) => write!(f, "invalid raft configuration: {why}"),
-            StartError::InvalidLog(why) => write!(f, "invalid persisted raft log: {why}"),
-            StartError::InvalidHardState(why) => write!(f, "invalid persisted raft hard state: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// Why a proposal (or a read, or a transfer) was refused. Nothing refused is ever silently lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,67 +173,8 @@ pub struct Raft {
 impl Raft {
     pub fn new(config: Config, restore: RestoreState) -> Result<Raft, StartError> {
         config.validate().map_err(StartError::InvalidConfig)?;
-        let RestoreState { hard_state, snapshot, entries, initial_conf, applied } = restore;
-
-        let (offset, offset_term, base_conf) = match &snapshot {
-            Some(snapshot) => {
-                let meta = &snapshot.meta;
-                if meta.index > 0 && meta.term == 0 {
-                    return Err(StartError::InvalidLog(format!(
-                        "snapshot at index {} has term 0",
-                        meta.index
-                    )));
-                }
-                (meta.index, meta.term, meta.conf_state.clone())
-            }
-            None => (0, 0, initial_conf),
-        };
-
-        let mut previous_term = offset_term;
-        for (position, entry) in entries.iter().enumerate() {
-            let expected = offset + 1 + position as Index;
-            if entry.index != expected {
-                return Err(StartError::InvalidLog(format!(
-                    "entries are not contiguous: expected index {expected}, found {}",
-                    entry.index
-                )));
-            }
-            if entry.term < previous_term {
-                return Err(StartError::InvalidLog(format!(
-                    "term decreases at index {}: {} after {previous_term}",
-                    entry.index, entry.term
-                )));
-            }
-            previous_term = entry.term;
-        }
-        if previous_term > hard_state.term {
-            return Err(StartError::InvalidHardState(format!(
-                "hard state term {} is behind the log's last term {previous_term}",
-                hard_state.term
-            )));
-        }
-        let last_index = offset + entries.len() as Index;
-        if hard_state.commit > last_index {
-            return Err(StartError::InvalidHardState(format!(
-                "commit index {} is beyond the last log index {last_index}",
-                hard_state.commit
-            )));
-        }
-        let committed = hard_state.commit.max(offset);
-        if applied > committed {
-            return Err(StartError::InvalidHardState(format!(
-                "applied index {applied} is beyond the commit index {committed}"
-            )));
-        }
-        let applied = applied.max(offset);
-
-        // A vote may go to a node our log never named: a candidate of a newer configuration we had
-        // not seen yet (requests are answered without consulting the configuration). Only the null
-        // ID is impossible.
-        if hard_state.vote == Some(0) {
-            return Err(StartError::InvalidHardState(format!("vote for node 0 in term {}", hard_state.term)));
-        }
-
+        let Validated { hard_state, snapshot, entries, base_conf, offset, offset_term, committed, applied } =
+            restore::validate(restore)?;
         let log = RaftLog::new(offset, offset_term, entries, committed, applied);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let randomized_election_timeout_ticks = random_election_timeout_ticks(&mut rng, config.election_tick);
@@ -737,10 +635,41 @@ impl Raft {
     /// from unknown senders, with stale terms or impossible indexes are dropped (or answered so the
     /// sender learns our term).
     pub fn step(&mut self, message: Message) {
+        if !self.accepts(&message) {
+            return;
+        }
+        if message.term == 0 {
+            // Only forwarded requests are term-less.
+            if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
+                self.stats.malformed_messages += 1;
+                return;
+            }
+        } else if message.term > self.term {
+            if !self.on_higher_term(&message) {
+                return;
+            }
+        } else if message.term < self.term {
+            self.answer_stale_term(&message);
+            return;
+        }
+
+        if let MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } = message.body {
+            self.handle_vote_request(&message, pre_vote, last_log_index, last_log_term);
+            return;
+        }
+        match self.role {
+            Role::Follower => self.step_follower(message),
+            Role::PreCandidate | Role::Candidate => self.step_candidate(message),
+            Role::Leader => self.step_leader(message),
+        }
+    }
+
+    /// Whether `message` is addressed to us by someone we listen to; the others are counted.
+    fn accepts(&mut self, message: &Message) -> bool {
         let id = self.id();
         if message.to != id || message.from == 0 || message.from == id {
             self.stats.malformed_messages += 1;
-            return;
+            return false;
         }
         let from_leader = matches!(
             message.body,
@@ -759,79 +688,69 @@ impl Raft {
         let vote_request = matches!(message.body, MessageBody::RequestVote { .. });
         if !from_leader && !vote_request && !self.conf.contains(message.from) {
             self.stats.non_member_messages += 1;
-            return;
+            return false;
         }
+        true
+    }
 
-        if message.term == 0 {
-            // Only forwarded requests are term-less.
-            if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
-                self.stats.malformed_messages += 1;
-                return;
+    /// A message from a newer term: usually we move to that term as a follower (of the sender, when
+    /// it is a leader). Returns false when the message is to be ignored (leader stickiness).
+    fn on_higher_term(&mut self, message: &Message) -> bool {
+        if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
+            let in_lease = self.config.check_quorum
+                && self.leader.is_some()
+                && self.election_elapsed_ticks < self.config.election_tick;
+            if in_lease && !leader_transfer {
+                // Leader stickiness: we heard from a live leader within the minimum election
+                // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
+                return false;
             }
-        } else if message.term > self.term {
-            if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
-                let in_lease = self.config.check_quorum
-                    && self.leader.is_some()
-                    && self.election_elapsed_ticks < self.config.election_tick;
-                if in_lease && !leader_transfer {
-                    // Leader stickiness: we heard from a live leader within the minimum election
-                    // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
-                    return;
-                }
-            }
-            let keeps_term = matches!(
-                message.body,
-                MessageBody::RequestVote { pre_vote: true, .. }
-                    | MessageBody::RequestVoteResponse { pre_vote: true, granted: true }
-            );
-            let is_response = matches!(
-                message.body,
-                MessageBody::RequestVoteResponse { .. }
-                    | MessageBody::AppendEntriesResponse { .. }
-                    | MessageBody::HeartbeatResponse { .. }
-            );
-            if keeps_term || (is_response && self.config.bug(PlantedBug::NoStepDownOnHigherTerm)) {
-                // Pre-votes are asked in a future term without moving to it; a granted pre-vote
-                // answers in that future term.
-            } else {
-                let leader = matches!(
-                    message.body,
-                    MessageBody::AppendEntries { .. }
-                        | MessageBody::Heartbeat { .. }
-                        | MessageBody::InstallSnapshot { .. }
-                )
-                .then_some(message.from);
-                self.become_follower(message.term, leader);
-            }
-        } else if message.term < self.term {
-            match message.body {
-                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
-                    // A stale leader (e.g. healed from a partition) learns our term from the answer
-                    // (Raft §5.1); with pre-vote/check-quorum nothing else would tell it. Ok(0)
-                    // acknowledges nothing.
-                    self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
-                }
-                MessageBody::RequestVote { pre_vote: true, .. } => {
-                    let term = self.term;
-                    self.send_with_term(
-                        message.from,
-                        term,
-                        MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
-                    );
-                }
-                _ => {}
-            }
-            return;
         }
+        // Pre-votes are asked in a future term without moving to it; a granted pre-vote answers in
+        // that future term.
+        let keeps_term = matches!(
+            message.body,
+            MessageBody::RequestVote { pre_vote: true, .. }
+                | MessageBody::RequestVoteResponse { pre_vote: true, granted: true }
+        );
+        let is_response = matches!(
+            message.body,
+            MessageBody::RequestVoteResponse { .. }
+                | MessageBody::AppendEntriesResponse { .. }
+                | MessageBody::HeartbeatResponse { .. }
+        );
+        if keeps_term || (is_response && self.config.bug(PlantedBug::NoStepDownOnHigherTerm)) {
+            return true;
+        }
+        let leader = matches!(
+            message.body,
+            MessageBody::AppendEntries { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::InstallSnapshot { .. }
+        )
+        .then_some(message.from);
+        self.become_follower(message.term, leader);
+        true
+    }
 
-        if let MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } = message.body {
-            self.handle_vote_request(&message, pre_vote, last_log_index, last_log_term);
-            return;
-        }
-        match self.role {
-            Role::Follower => self.step_follower(message),
-            Role::PreCandidate | Role::Candidate => self.step_candidate(message),
-            Role::Leader => self.step_leader(message),
+    /// A message from an older term is not acted on; a stale leader or pre-candidate is told our term.
+    fn answer_stale_term(&mut self, message: &Message) {
+        match message.body {
+            MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
+                // A stale leader (e.g. healed from a partition) learns our term from the answer
+                // (Raft §5.1); with pre-vote/check-quorum nothing else would tell it. Ok(0)
+                // acknowledges nothing.
+                self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
+            }
+            MessageBody::RequestVote { pre_vote: true, .. } => {
+                let term = self.term;
+                self.send_with_term(
+                    message.from,
+                    term,
+                    MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
+                );
+            }
+            _ => {}
         }
     }
 
@@ -964,35 +883,15 @@ impl Raft {
         }
         if prev_log_index > self.log.last_index() {
             // Our log is too short to hold the previous entry: ask the leader to back up.
-            let (hint_index, hint_term) =
-                self.log.find_conflict_by_term(self.log.last_index(), prev_log_term);
-            self.send(
-                from,
-                MessageBody::AppendEntriesResponse {
-                    result: Err((prev_log_index, RejectHint { hint_index, hint_term })),
-                },
-            );
+            self.reject_append(from, prev_log_index, prev_log_term);
             return;
         }
-        // Malformed appends (gaps, decreasing terms, terms from the future) are dropped.
-        let mut previous_term = prev_log_term;
-        for (expected_index, entry) in (prev_log_index + 1..).zip(&entries) {
-            if entry.index != expected_index || entry.term < previous_term || entry.term > message_term {
-                self.stats.malformed_messages += 1;
-                return;
-            }
-            previous_term = entry.term;
+        if !append_is_well_formed(prev_log_index, prev_log_term, message_term, &entries) {
+            self.stats.malformed_messages += 1;
+            return;
         }
-
         if !self.log.match_term(prev_log_index, prev_log_term) {
-            let probe_from = prev_log_index.min(self.log.last_index());
-            let (hint_index, hint_term) = self.log.find_conflict_by_term(probe_from, prev_log_term);
-            self.send(
-                from,
-                MessageBody::AppendEntriesResponse {
-                    result: Err((prev_log_index, RejectHint { hint_index, hint_term })),
-                },
-            );
+            self.reject_append(from, prev_log_index, prev_log_term);
             return;
         }
 
@@ -1011,20 +910,33 @@ impl Raft {
             None => {
                 // Duplicate or stale append: everything is already here. Never truncate (a later,
                 // longer append may already have extended the log past this one).
-                if self.config.bug(PlantedBug::TruncateOnStaleAppend)
-                    && self.log.last_index() > last_new
-                    && last_new >= committed
-                {
-                    self.log.truncate_from(last_new + 1);
-                    if self.latest_conf_index > last_new {
-                        self.recompute_conf();
-                    }
+                if self.config.bug(PlantedBug::TruncateOnStaleAppend) {
+                    self.planted_truncate_after(last_new);
                 }
             }
         }
         self.log.commit_to(leader_commit.min(last_new));
         // Acknowledge only what this message carried: a longer suffix we hold may not match.
         self.send(from, MessageBody::AppendEntriesResponse { result: Ok(last_new) });
+    }
+
+    /// Refuses an append whose previous entry we do not hold, with a hint where the leader may retry:
+    /// the largest index <= min(prev_log_index, our last index) whose term is <= prev_log_term.
+    fn reject_append(&mut self, to: NodeId, prev_log_index: Index, prev_log_term: Term) {
+        let probe_from = prev_log_index.min(self.log.last_index());
+        let (hint_index, hint_term) = self.log.find_conflict_by_term(probe_from, prev_log_term);
+        let hint = RejectHint { hint_index, hint_term };
+        self.send(to, MessageBody::AppendEntriesResponse { result: Err((prev_log_index, hint)) });
+    }
+
+    /// Planted bug `TruncateOnStaleAppend`: drops the suffix after a stale append's last entry.
+    fn planted_truncate_after(&mut self, last_new: Index) {
+        if self.log.last_index() > last_new && last_new >= self.log.committed() {
+            self.log.truncate_from(last_new + 1);
+            if self.latest_conf_index > last_new {
+                self.recompute_conf();
+            }
+        }
     }
 
     /// Appends entries from the leader (truncating a conflicting suffix first) and brings the
@@ -1646,6 +1558,24 @@ impl fmt::Debug for Raft {
             .field("conf", &self.conf)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether the entries continue (prev_log_index, prev_log_term) without gaps, with terms that never
+/// decrease and never exceed the term of the message carrying them.
+fn append_is_well_formed(
+    prev_log_index: Index,
+    prev_log_term: Term,
+    message_term: Term,
+    entries: &[Entry],
+) -> bool {
+    let mut previous_term = prev_log_term;
+    for (expected_index, entry) in (prev_log_index + 1..).zip(entries) {
+        if entry.index != expected_index || entry.term < previous_term || entry.term > message_term {
+            return false;
+        }
+        previous_term = entry.term;
+    }
+    true
 }
 
 /// A random election timeout in [election_ticks, 2 * election_ticks).

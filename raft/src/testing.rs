@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 
 use crate::config::Config;
-use crate::raft::{Raft, Ready, RestoreState};
+use crate::raft::{Raft, Ready};
+use crate::restore::RestoreState;
 use crate::types::*;
 
 /// What a node has made durable (what a restart sees).
