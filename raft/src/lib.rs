@@ -20,8 +20,12 @@
 //!
 //! Module map: `log` (the in-memory log and its cursors), `progress` (per-follower flow control),
 //! `quorum` (majorities, joint or not), `confchange` (membership changes as a pure function),
-//! `read_only` (ReadIndex rounds), `raft` (roles and the step functions), `testing` (an in-memory
-//! cluster for tests and benchmarks).
+//! `read_only` (ReadIndex rounds), `restore` (start-up state and its checks), `raft` (roles and the
+//! step functions), `testing` (an in-memory cluster for tests and benchmarks).
+//!
+//! Tests: besides Rust tests, cluster scenarios are transcripts in `tests/scenarios/*.txt` (commands
+//! such as `campaign 1`, `stabilize`, `status`, each followed by the output it must print), run by
+//! `tests/scenarios.rs`; `REWRITE=1` rewrites the expected output. See `tests/README.md`.
 
 pub mod confchange;
 pub mod config;
@@ -30,12 +34,12 @@ pub mod progress;
 pub mod quorum;
 mod raft;
 pub mod read_only;
+mod restore;
 pub mod testing;
 pub mod types;
 
 pub use config::{Config, PlantedBug};
 pub use progress::{ProgressState, ProgressView};
-pub use raft::{
-    MAX_PENDING_MESSAGES, MAX_READS_WAITING_FOR_COMMIT, ProposeError, Raft, Ready, RestoreState, StartError,
-};
+pub use raft::{MAX_PENDING_MESSAGES, MAX_READS_WAITING_FOR_COMMIT, ProposeError, Raft, RaftStats, Ready};
+pub use restore::{RestoreState, StartError};
 pub use types::*;

@@ -11,14 +11,14 @@ pub struct RaftLog {
     offset_term: Term,
     /// `entries[i].index == offset + 1 + i`.
     entries: Vec<Entry>,
-    /// The highest index known committed. Never decreases.
-    pub committed: Index,
+    /// The highest index known committed. Never decreases, never beyond the last index.
+    committed: Index,
     /// The highest index handed to the application (in Ready::committed_entries or as a snapshot).
-    pub applied: Index,
+    applied: Index,
     /// The highest index the caller reported durable (and that still holds the same entry).
-    pub persisted: Index,
+    persisted: Index,
     /// The first index not yet handed out in a Ready for persistence.
-    pub unstable_from: Index,
+    unstable_from: Index,
 }
 
 impl RaftLog {
@@ -31,7 +31,50 @@ impl RaftLog {
         applied: Index,
     ) -> Self {
         let last = offset + entries.len() as Index;
-        RaftLog { offset, offset_term, entries, committed, applied, persisted: last, unstable_from: last + 1 }
+        let log = RaftLog {
+            offset,
+            offset_term,
+            entries,
+            committed,
+            applied,
+            persisted: last,
+            unstable_from: last + 1,
+        };
+        log.assert_cursors();
+        log
+    }
+
+    /// The cursor invariants every mutation keeps: applied <= committed <= last, persisted <= last,
+    /// and a position counts as persisted only once it was handed out (persisted < unstable_from).
+    fn assert_cursors(&self) {
+        let last = self.last_index();
+        assert!(
+            self.applied <= self.committed && self.committed <= last,
+            "cursors out of order: applied {} committed {} last {last}",
+            self.applied,
+            self.committed
+        );
+        assert!(
+            self.persisted < self.unstable_from && self.unstable_from <= last + 1,
+            "persistence cursors out of order: persisted {} unstable from {} last {last}",
+            self.persisted,
+            self.unstable_from
+        );
+    }
+
+    /// The highest index known committed.
+    pub fn committed(&self) -> Index {
+        self.committed
+    }
+
+    /// The highest index handed to the application.
+    pub fn applied(&self) -> Index {
+        self.applied
+    }
+
+    /// The highest index the caller reported durable.
+    pub fn persisted(&self) -> Index {
+        self.persisted
     }
 
     pub fn first_index(&self) -> Index {
@@ -99,11 +142,11 @@ impl RaftLog {
         let mut bytes = 0;
         let mut count = 0;
         for entry in all {
-            let size = entry.size_bytes();
-            if count > 0 && bytes + size > max_bytes {
+            let size_bytes = entry.size_bytes();
+            if count > 0 && bytes + size_bytes > max_bytes {
                 break;
             }
-            bytes += size;
+            bytes += size_bytes;
             count += 1;
         }
         (&all[..count], bytes)
@@ -138,10 +181,11 @@ impl RaftLog {
         }
         debug_assert!(first.term >= self.last_term(), "log terms must not decrease");
         self.entries.extend_from_slice(new_entries);
+        self.assert_cursors();
     }
 
     pub fn push(&mut self, entry: Entry) {
-        debug_assert_eq!(entry.index, self.last_index() + 1);
+        assert_eq!(entry.index, self.last_index() + 1, "log gap on push");
         debug_assert!(entry.term >= self.last_term());
         self.entries.push(entry);
     }
@@ -156,14 +200,17 @@ impl RaftLog {
         self.entries.truncate((index - self.offset - 1) as usize);
         self.unstable_from = self.unstable_from.min(index);
         self.persisted = self.persisted.min(index - 1);
+        self.assert_cursors();
     }
 
+    /// Moves the commit index forward to `index`; an older index is a no-op (commit never goes back).
     pub fn commit_to(&mut self, index: Index) -> bool {
         if index <= self.committed {
             return false;
         }
         assert!(index <= self.last_index(), "commit {index} beyond last index {}", self.last_index());
         self.committed = index;
+        self.assert_cursors();
         true
     }
 
@@ -189,6 +236,7 @@ impl RaftLog {
         // Only positions that were handed out and still hold that entry count.
         if index < self.unstable_from && index > self.persisted && self.match_term(index, term) {
             self.persisted = index;
+            self.assert_cursors();
             return true;
         }
         false
@@ -221,7 +269,16 @@ impl RaftLog {
             taken.push(entry.clone());
         }
         self.applied += taken.len() as Index;
+        assert!(self.applied <= self.persisted, "handing out entries that are not durable");
+        self.assert_cursors();
         taken
+    }
+
+    /// A snapshot up to `index` was handed to the application (it replaces applying entries).
+    pub fn snapshot_handed_out(&mut self, index: Index) {
+        assert!(index <= self.committed, "handing out snapshot {index} beyond commit {}", self.committed);
+        self.applied = self.applied.max(index);
+        self.assert_cursors();
     }
 
     /// Replaces the whole log by a snapshot point (the follower installs a leader's snapshot).
@@ -233,6 +290,7 @@ impl RaftLog {
         self.committed = index;
         self.unstable_from = index + 1;
         self.persisted = self.persisted.min(index);
+        self.assert_cursors();
     }
 
     /// Drops entries up to `index` (the application snapshotted them). Refuses to drop what is not
@@ -251,6 +309,7 @@ impl RaftLog {
         self.entries.drain(..(index - self.offset) as usize);
         self.offset = index;
         self.offset_term = term;
+        self.assert_cursors();
         Ok(())
     }
 }
@@ -284,12 +343,45 @@ mod tests {
     fn truncation_pulls_back_persisted_and_unstable_cursors() {
         let mut log = RaftLog::new(0, 0, entries(&[(1, 1), (2, 1), (3, 1)]), 1, 0);
         log.append(&entries(&[(3, 2), (4, 2)]));
-        assert_eq!(log.persisted, 2);
+        assert_eq!(log.persisted(), 2);
         assert_eq!(log.unstable_entries().len(), 2);
         log.mark_unstable_handed_out();
         assert!(!log.persisted_to(4, 1), "wrong term");
         assert!(log.persisted_to(4, 2));
         assert_eq!(log.applicable_to(), 1);
+    }
+
+    #[test]
+    fn committed_entries_are_handed_out_only_once_durable() {
+        let mut log = RaftLog::new(0, 0, entries(&[(1, 1)]), 0, 0);
+        log.append(&entries(&[(2, 1), (3, 1)]));
+        log.commit_to(3);
+        assert_eq!(log.take_applicable(usize::MAX).len(), 1, "only index 1 is durable");
+        log.mark_unstable_handed_out();
+        assert!(log.persisted_to(3, 1));
+        assert_eq!(log.take_applicable(usize::MAX).len(), 2);
+        assert_eq!((log.applied(), log.committed(), log.persisted()), (3, 3, 3));
+    }
+
+    #[test]
+    fn commit_never_goes_back() {
+        let mut log = RaftLog::new(0, 0, entries(&[(1, 1), (2, 1)]), 2, 0);
+        assert!(!log.commit_to(1));
+        assert_eq!(log.committed(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "beyond last index")]
+    fn commit_beyond_the_last_index_trips_the_assertion() {
+        let mut log = RaftLog::new(0, 0, entries(&[(1, 1)]), 0, 0);
+        log.commit_to(2);
+    }
+
+    #[test]
+    #[should_panic(expected = "beyond commit")]
+    fn handing_out_a_snapshot_beyond_the_commit_index_trips_the_assertion() {
+        let mut log = RaftLog::new(0, 0, entries(&[(1, 1), (2, 1)]), 1, 0);
+        log.snapshot_handed_out(2);
     }
 
     #[test]

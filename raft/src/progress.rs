@@ -50,7 +50,7 @@ impl Inflights {
     }
 
     /// Forgets every append whose last index is <= `index` (acknowledged).
-    pub fn free_le(&mut self, index: Index) {
+    pub fn free_up_to(&mut self, index: Index) {
         while let Some(&(last, bytes)) = self.window.front() {
             if last > index {
                 break;
@@ -84,9 +84,9 @@ impl Inflights {
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// The highest index known to be replicated on the follower. Never moves backwards.
-    pub match_index: Index,
-    /// The next index to send.
-    pub next_index: Index,
+    match_index: Index,
+    /// The next index to send. Always after `match_index`.
+    next_index: Index,
     pub state: ProgressState,
     /// In Snapshot state: the index of the snapshot being sent.
     pub pending_snapshot: Index,
@@ -104,7 +104,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(
         next_index: Index,
-        max_inflight_msgs: usize,
+        max_inflight_messages: usize,
         max_inflight_bytes: usize,
         is_learner: bool,
     ) -> Self {
@@ -117,8 +117,38 @@ impl Progress {
             probe_sent: false,
             recent_active: false,
             is_learner,
-            inflights: Inflights::new(max_inflight_msgs, max_inflight_bytes),
+            inflights: Inflights::new(max_inflight_messages, max_inflight_bytes),
         }
+    }
+
+    pub fn match_index(&self) -> Index {
+        self.match_index
+    }
+
+    pub fn next_index(&self) -> Index {
+        self.next_index
+    }
+
+    /// The invariants every mutation keeps: `match` never moved back from `previous_match`, and the
+    /// next index to send lies after the match point.
+    fn assert_invariants(&self, previous_match: Index) {
+        assert!(
+            self.match_index >= previous_match,
+            "match index moved back from {previous_match} to {}",
+            self.match_index
+        );
+        assert!(
+            self.next_index > self.match_index,
+            "next index {} not after match index {}",
+            self.next_index,
+            self.match_index
+        );
+    }
+
+    /// Sends no further than `limit` (the leader's last index + 1); never below the match point.
+    pub fn cap_next_index(&mut self, limit: Index) {
+        self.next_index = self.next_index.min(limit);
+        self.assert_invariants(self.match_index);
     }
 
     fn reset_state(&mut self, state: ProgressState) {
@@ -139,11 +169,13 @@ impl Progress {
             self.reset_state(ProgressState::Probe);
             self.next_index = self.match_index + 1;
         }
+        self.assert_invariants(self.match_index);
     }
 
     pub fn become_replicate(&mut self) {
         self.reset_state(ProgressState::Replicate);
         self.next_index = self.match_index + 1;
+        self.assert_invariants(self.match_index);
     }
 
     pub fn become_snapshot(&mut self, snapshot_index: Index) {
@@ -154,18 +186,20 @@ impl Progress {
     /// The follower acknowledged everything up to `index`. Returns whether `match` moved; stale or
     /// reordered acknowledgements never move it backwards.
     pub fn maybe_update(&mut self, index: Index) -> bool {
+        let previous_match = self.match_index;
         let updated = index > self.match_index;
         if updated {
             self.match_index = index;
             self.probe_sent = false;
         }
         self.next_index = self.next_index.max(index + 1);
+        self.assert_invariants(previous_match);
         updated
     }
 
     /// The follower rejected the append after `rejected` and hinted that it may match up to
     /// `match_hint`. Returns false when the rejection is stale (answers an older append).
-    pub fn maybe_decr_to(&mut self, rejected: Index, match_hint: Index) -> bool {
+    pub fn maybe_decrease_to(&mut self, rejected: Index, match_hint: Index) -> bool {
         if self.state == ProgressState::Replicate {
             // Appends after the match point may have been lost or reordered; only a rejection above the
             // match point says something new. Restart from just after the match.
@@ -173,6 +207,7 @@ impl Progress {
                 return false;
             }
             self.next_index = self.match_index + 1;
+            self.assert_invariants(self.match_index);
             return true;
         }
         // Probe (or Snapshot): only the answer to the latest probe counts.
@@ -181,6 +216,7 @@ impl Progress {
         }
         self.next_index = rejected.min(match_hint.saturating_add(1)).max(self.match_index + 1);
         self.probe_sent = false;
+        self.assert_invariants(self.match_index);
         true
     }
 
@@ -198,6 +234,7 @@ impl Progress {
         match self.state {
             ProgressState::Replicate => {
                 if entry_count > 0 {
+                    assert!(last_index >= self.next_index, "sent entries end before the next index");
                     self.next_index = last_index + 1;
                     self.inflights.add(last_index, bytes);
                 }
@@ -233,14 +270,22 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "not after match index")]
+    fn capping_the_next_index_below_the_match_point_trips_the_assertion() {
+        let mut progress = Progress::new(1, 8, 1 << 20, false);
+        progress.maybe_update(10);
+        progress.cap_next_index(10);
+    }
+
+    #[test]
     fn stale_rejection_in_replicate_is_ignored() {
         let mut progress = Progress::new(1, 8, 1 << 20, false);
         progress.maybe_update(10);
         progress.become_replicate();
         progress.sent_entries(20, 10, 100);
-        assert!(!progress.maybe_decr_to(9, 9));
+        assert!(!progress.maybe_decrease_to(9, 9));
         assert_eq!(progress.next_index, 21);
-        assert!(progress.maybe_decr_to(15, 12));
+        assert!(progress.maybe_decrease_to(15, 12));
         assert_eq!(progress.next_index, 11);
     }
 
@@ -249,8 +294,8 @@ mod tests {
         let mut progress = Progress::new(50, 8, 1 << 20, false);
         progress.sent_entries(55, 5, 50);
         assert!(progress.is_paused());
-        assert!(!progress.maybe_decr_to(40, 10), "answers an older probe");
-        assert!(progress.maybe_decr_to(49, 20));
+        assert!(!progress.maybe_decrease_to(40, 10), "answers an older probe");
+        assert!(progress.maybe_decrease_to(49, 20));
         assert_eq!(progress.next_index, 21);
         assert!(!progress.is_paused());
     }
@@ -262,11 +307,11 @@ mod tests {
         assert!(!window.full());
         window.add(2, 10);
         assert!(window.full());
-        window.free_le(1);
+        window.free_up_to(1);
         assert!(!window.full());
         window.add(3, 95);
         assert!(window.full(), "byte budget exhausted");
-        window.free_le(3);
+        window.free_up_to(3);
         assert_eq!(window.count(), 0);
     }
 }

@@ -15,6 +15,7 @@ use crate::log::RaftLog;
 use crate::progress::{Progress, ProgressState, ProgressView};
 use crate::quorum::{self, VoteResult};
 use crate::read_only::ReadOnly;
+use crate::restore::{self, RestoreState, StartError, Validated};
 use crate::types::*;
 
 /// Bound of each outgoing message queue between two `ready()` calls. A caller that stops draining
@@ -24,50 +25,6 @@ pub const MAX_PENDING_MESSAGES: usize = 64 * 1024;
 const MAX_PLAUSIBLE_INDEX: Index = Index::MAX / 4;
 /// Bound of ReadIndex requests held until the leader has committed an entry of its term.
 pub const MAX_READS_WAITING_FOR_COMMIT: usize = 4096;
-
-/// What a node restarts (or bootstraps) from.
-#[derive(Clone, Debug, Default)]
-pub struct RestoreState {
-    pub hard_state: HardState,
-    /// The newest snapshot, if any (data kept to send to followers that need it).
-    pub snapshot: Option<Snapshot>,
-    /// Log entries after the snapshot (or from index 1), contiguous.
-    pub entries: Vec<Entry>,
-    /// The configuration when there is no snapshot (bootstrap: the initial cluster's voters).
-    pub initial_conf: ConfState,
-    /// The index the state machine has already applied (snapshot index after a restore), so committed
-    /// entries are re-emitted from applied+1.
-    pub applied: Index,
-}
-
-impl RestoreState {
-    /// A brand-new member of a brand-new cluster whose voters are `voters`.
-    pub fn new_cluster(voters: impl IntoIterator<Item = NodeId>) -> RestoreState {
-        RestoreState { initial_conf: ConfState::with_voters(voters), ..RestoreState::default() }
-    }
-}
-
-/// Why a node refuses to start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StartError {
-    InvalidConfig(String),
-    /// The persisted log is not a valid Raft log (gaps, decreasing terms, terms beyond the hard state).
-    InvalidLog(String),
-    /// The hard state contradicts the log or the configuration.
-    InvalidHardState(String),
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::InvalidConfig(why) => write!(f, "invalid raft configuration: {why}"),
-            StartError::InvalidLog(why) => write!(f, "invalid persisted raft log: {why}"),
-            StartError::InvalidHardState(why) => write!(f, "invalid persisted raft hard state: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// Why a proposal (or a read, or a transfer) was refused. Nothing refused is ever silently lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +98,27 @@ impl Ready {
     }
 }
 
+/// What the core dropped instead of carrying out, counted so that nothing is lost silently. Every
+/// counter only grows during one `Raft`'s life (a restart starts from zero).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStats {
+    /// Outgoing messages dropped because an outbox held `MAX_PENDING_MESSAGES` (the caller did not
+    /// drain Ready in time): the same effect as a lossy network.
+    pub dropped_messages: u64,
+    /// Proposals forwarded to this node that it dropped: it is not the leader (the sender's view is
+    /// stale), or as leader it refused them (transfer under way, uncommitted tail full, ...).
+    pub dropped_proposals: u64,
+    /// ReadIndex requests dropped: forwarded to a non-leader, refused by a full read queue, or still
+    /// pending when this node stopped being leader. The client times out and retries.
+    pub dropped_reads: u64,
+    /// Messages ignored because no correct peer sends them: addressed to another node, from node 0 or
+    /// ourselves, without a term, with gaps or terms from the future, contradicting committed entries,
+    /// or acknowledging entries we never had.
+    pub malformed_messages: u64,
+    /// Responses and forwards ignored because their sender is not in our configuration.
+    pub non_member_messages: u64,
+}
+
 pub struct Raft {
     config: Config,
     term: Term,
@@ -167,9 +145,9 @@ pub struct Raft {
     read_states: Vec<ReadState>,
 
     /// Ticks since we last heard from a leader (followers), or since the last quorum check (leader).
-    election_elapsed: u32,
-    heartbeat_elapsed: u32,
-    randomized_election_timeout: u32,
+    election_elapsed_ticks: u32,
+    heartbeat_elapsed_ticks: u32,
+    randomized_election_timeout_ticks: u32,
     rng: ChaCha8Rng,
 
     transferee: Option<NodeId>,
@@ -187,78 +165,20 @@ pub struct Raft {
     append_pending: bool,
     commit_pending: bool,
 
-    prev_soft_state: SoftState,
-    prev_hard_state: HardState,
+    previous_soft_state: SoftState,
+    previous_hard_state: HardState,
+    stats: RaftStats,
 }
 
 impl Raft {
     pub fn new(config: Config, restore: RestoreState) -> Result<Raft, StartError> {
         config.validate().map_err(StartError::InvalidConfig)?;
-        let RestoreState { hard_state, snapshot, entries, initial_conf, applied } = restore;
-
-        let (offset, offset_term, base_conf) = match &snapshot {
-            Some(snapshot) => {
-                let meta = &snapshot.meta;
-                if meta.index > 0 && meta.term == 0 {
-                    return Err(StartError::InvalidLog(format!(
-                        "snapshot at index {} has term 0",
-                        meta.index
-                    )));
-                }
-                (meta.index, meta.term, meta.conf_state.clone())
-            }
-            None => (0, 0, initial_conf),
-        };
-
-        let mut previous_term = offset_term;
-        for (position, entry) in entries.iter().enumerate() {
-            let expected = offset + 1 + position as Index;
-            if entry.index != expected {
-                return Err(StartError::InvalidLog(format!(
-                    "entries are not contiguous: expected index {expected}, found {}",
-                    entry.index
-                )));
-            }
-            if entry.term < previous_term {
-                return Err(StartError::InvalidLog(format!(
-                    "term decreases at index {}: {} after {previous_term}",
-                    entry.index, entry.term
-                )));
-            }
-            previous_term = entry.term;
-        }
-        if previous_term > hard_state.term {
-            return Err(StartError::InvalidHardState(format!(
-                "hard state term {} is behind the log's last term {previous_term}",
-                hard_state.term
-            )));
-        }
-        let last_index = offset + entries.len() as Index;
-        if hard_state.commit > last_index {
-            return Err(StartError::InvalidHardState(format!(
-                "commit index {} is beyond the last log index {last_index}",
-                hard_state.commit
-            )));
-        }
-        let committed = hard_state.commit.max(offset);
-        if applied > committed {
-            return Err(StartError::InvalidHardState(format!(
-                "applied index {applied} is beyond the commit index {committed}"
-            )));
-        }
-        let applied = applied.max(offset);
-
-        // A vote may go to a node our log never named: a candidate of a newer configuration we had
-        // not seen yet (requests are answered without consulting the configuration). Only the null
-        // ID is impossible.
-        if hard_state.vote == Some(0) {
-            return Err(StartError::InvalidHardState(format!("vote for node 0 in term {}", hard_state.term)));
-        }
-
+        let Validated { hard_state, snapshot, entries, base_conf, offset, offset_term, committed, applied } =
+            restore::validate(restore)?;
         let log = RaftLog::new(offset, offset_term, entries, committed, applied);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let randomized_election_timeout = random_timeout(&mut rng, config.election_tick);
-        let prev_hard_state = HardState { commit: committed, ..hard_state };
+        let randomized_election_timeout_ticks = random_election_timeout_ticks(&mut rng, config.election_tick);
+        let previous_hard_state = HardState { commit: committed, ..hard_state };
         let mut raft = Raft {
             term: hard_state.term,
             vote: hard_state.vote,
@@ -274,9 +194,9 @@ impl Raft {
             messages: Vec::new(),
             messages_after_persist: Vec::new(),
             read_states: Vec::new(),
-            election_elapsed: 0,
-            heartbeat_elapsed: 0,
-            randomized_election_timeout,
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks,
             rng,
             transferee: None,
             uncommitted_bytes: 0,
@@ -286,8 +206,9 @@ impl Raft {
             pending_snapshot: None,
             append_pending: false,
             commit_pending: false,
-            prev_soft_state: SoftState { leader: None, role: Role::Follower },
-            prev_hard_state,
+            previous_soft_state: SoftState { leader: None, role: Role::Follower },
+            previous_hard_state,
+            stats: RaftStats::default(),
             config,
         };
         let fresh = raft.snapshot.is_none()
@@ -322,12 +243,11 @@ impl Raft {
             let change = ConfChange { changes: vec![single], ..ConfChange::default() };
             self.log.push(Entry { term: 1, index, payload: EntryPayload::ConfChange(change) });
         }
-        self.term = 1;
+        self.set_term_and_vote(1, None);
         let last = self.log.last_index();
         self.log.commit_to(last);
         // Everything is new: it all goes out in the first Ready to be persisted.
-        self.log.unstable_from = 1;
-        self.log.persisted = 0;
+        debug_assert!(self.log.persisted() == 0 && self.log.has_unstable());
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -349,7 +269,7 @@ impl Raft {
         self.vote
     }
     pub fn commit_index(&self) -> Index {
-        self.log.committed
+        self.log.committed()
     }
     pub fn last_index(&self) -> Index {
         self.log.last_index()
@@ -362,14 +282,14 @@ impl Raft {
     }
     /// The highest index handed to the application (committed entries or snapshot).
     pub fn applied_index(&self) -> Index {
-        self.log.applied
+        self.log.applied()
     }
     /// The highest index the caller reported durable.
     pub fn persisted_index(&self) -> Index {
-        self.log.persisted
+        self.log.persisted()
     }
     pub fn hard_state(&self) -> HardState {
-        HardState { term: self.term, vote: self.vote, commit: self.log.committed }
+        HardState { term: self.term, vote: self.vote, commit: self.log.committed() }
     }
     pub fn soft_state(&self) -> SoftState {
         SoftState { leader: self.leader, role: self.role }
@@ -404,7 +324,11 @@ impl Raft {
     }
     /// Whether a configuration change is appended but not committed yet.
     pub fn pending_conf_change(&self) -> bool {
-        self.latest_conf_index > self.log.committed
+        self.latest_conf_index > self.log.committed()
+    }
+    /// What the core dropped so far (messages, forwarded proposals and reads, malformed input).
+    pub fn stats(&self) -> RaftStats {
+        self.stats
     }
     /// The leader transfer under way, if any.
     pub fn transferee(&self) -> Option<NodeId> {
@@ -429,22 +353,18 @@ impl Raft {
         Some(conf)
     }
 
-    fn id_(&self) -> NodeId {
-        self.config.id
-    }
-
     /// Whether this node may campaign: it is a voter of its latest configuration, or of the last
     /// committed one while a change removing it is still uncommitted. The thesis (4.2.2, Figure 4.6):
     /// a server outside its own latest configuration may still be needed for elections until that
     /// configuration commits; e.g. a leader that appended its own removal and lost leadership before
     /// committing it may hold the only up-to-date log a quorum of the old configuration would vote for.
     fn promotable(&self) -> bool {
-        let id = self.id_();
+        let id = self.id();
         if self.conf.is_voter(id) {
             return true;
         }
         self.pending_conf_change()
-            && self.conf_state_at(self.log.committed).is_some_and(|committed| committed.is_voter(id))
+            && self.conf_state_at(self.log.committed()).is_some_and(|committed| committed.is_voter(id))
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -458,18 +378,18 @@ impl Raft {
     }
 
     fn tick_election(&mut self) {
-        self.election_elapsed = self.election_elapsed.saturating_add(1);
-        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
-            self.election_elapsed = 0;
-            self.hup(false);
+        self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
+        if self.promotable() && self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
+            self.election_elapsed_ticks = 0;
+            self.start_election(false);
         }
     }
 
     fn tick_leader(&mut self) {
-        self.heartbeat_elapsed += 1;
-        self.election_elapsed += 1;
-        if self.election_elapsed >= self.config.election_tick {
-            self.election_elapsed = 0;
+        self.heartbeat_elapsed_ticks += 1;
+        self.election_elapsed_ticks += 1;
+        if self.election_elapsed_ticks >= self.config.election_tick {
+            self.election_elapsed_ticks = 0;
             if self.config.check_quorum && !self.quorum_recently_active() {
                 // Partitioned from a quorum for an election timeout: stop accepting writes that can
                 // never commit, and let the majority side elect.
@@ -482,12 +402,12 @@ impl Raft {
                 self.transferee = None;
             }
         }
-        let retry_after = 2 * self.config.election_tick;
+        let snapshot_retry_ticks = 2 * self.config.election_tick;
         let mut retry_snapshot = false;
         for progress in self.progress.values_mut() {
             if progress.state == ProgressState::Snapshot {
                 progress.snapshot_ticks += 1;
-                if progress.snapshot_ticks >= retry_after {
+                if progress.snapshot_ticks >= snapshot_retry_ticks {
                     // Neither an answer nor a report: assume the snapshot was lost and probe again.
                     progress.become_probe();
                     retry_snapshot = true;
@@ -497,15 +417,15 @@ impl Raft {
         if retry_snapshot {
             self.append_pending = true;
         }
-        if self.heartbeat_elapsed >= self.config.heartbeat_tick {
-            self.heartbeat_elapsed = 0;
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_tick {
+            self.heartbeat_elapsed_ticks = 0;
             let round = self.read_only.latest_round();
             self.broadcast_heartbeat(round);
         }
     }
 
     fn quorum_recently_active(&mut self) -> bool {
-        let id = self.id_();
+        let id = self.id();
         let result = quorum::joint_vote(&self.conf, |member| {
             if member == id {
                 return Some(true);
@@ -525,22 +445,42 @@ impl Raft {
 
     fn reset(&mut self, term: Term) {
         if term != self.term {
-            assert!(term > self.term, "term must never decrease ({} -> {term})", self.term);
-            self.term = term;
-            self.vote = None;
+            self.set_term_and_vote(term, None);
         }
         self.leader = None;
-        self.election_elapsed = 0;
-        self.heartbeat_elapsed = 0;
-        self.randomized_election_timeout = random_timeout(&mut self.rng, self.config.election_tick);
+        self.election_elapsed_ticks = 0;
+        self.heartbeat_elapsed_ticks = 0;
+        self.randomized_election_timeout_ticks =
+            random_election_timeout_ticks(&mut self.rng, self.config.election_tick);
         self.transferee = None;
         self.votes.clear();
         self.progress.clear();
+        let pending_reads = self.read_only.len() + self.reads_waiting_for_commit.len();
+        self.stats.dropped_reads += pending_reads as u64;
         self.read_only.clear();
         self.reads_waiting_for_commit.clear();
         self.uncommitted_bytes = 0;
         self.append_pending = false;
         self.commit_pending = false;
+    }
+
+    /// The one place term and vote change. One vote per term: the term never decreases, a new term
+    /// starts without a vote, and within a term the vote may only be cast when unset or repeated.
+    fn set_term_and_vote(&mut self, term: Term, vote: Option<NodeId>) {
+        assert!(term >= self.term, "term must never decrease ({} -> {term})", self.term);
+        if term > self.term {
+            assert!(vote.is_none(), "a new term {term} starts without a vote");
+        } else {
+            let unset_or_same = self.vote.is_none() || self.vote == vote;
+            assert!(
+                unset_or_same || self.config.bug(PlantedBug::DoubleVote),
+                "second vote in term {term}: {:?} after {:?}",
+                vote,
+                self.vote
+            );
+        }
+        self.term = term;
+        self.vote = vote;
     }
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -557,15 +497,16 @@ impl Raft {
         self.votes.clear();
         self.leader = None;
         self.role = Role::PreCandidate;
-        self.election_elapsed = 0;
-        self.randomized_election_timeout = random_timeout(&mut self.rng, self.config.election_tick);
+        self.election_elapsed_ticks = 0;
+        self.randomized_election_timeout_ticks =
+            random_election_timeout_ticks(&mut self.rng, self.config.election_tick);
     }
 
     fn become_candidate(&mut self) {
         assert_ne!(self.role, Role::Leader, "a leader never campaigns");
         let term = self.term + 1;
         self.reset(term);
-        self.vote = Some(self.id_());
+        self.set_term_and_vote(term, Some(self.id()));
         self.role = Role::Candidate;
     }
 
@@ -574,10 +515,10 @@ impl Raft {
         let term = self.term;
         self.reset(term);
         self.role = Role::Leader;
-        self.leader = Some(self.id_());
+        self.leader = Some(self.id());
         self.sync_progress();
-        let id = self.id_();
-        let persisted = self.log.persisted;
+        let id = self.id();
+        let persisted = self.log.persisted();
         if let Some(own) = self.progress.get_mut(&id) {
             own.maybe_update(persisted);
             own.become_replicate();
@@ -591,7 +532,8 @@ impl Raft {
         // A new member starts probing at our last entry (not after it), so the first probe carries an
         // entry and goes out with the next broadcast instead of waiting for a heartbeat.
         let next = self.log.last_index().max(1);
-        let (max_msgs, max_bytes) = (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
+        let (max_inflight_messages, max_inflight_bytes) =
+            (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
         let members = self.conf.all_members();
         self.progress.retain(|member, _| members.contains(member));
         for member in members {
@@ -599,7 +541,9 @@ impl Raft {
             self.progress
                 .entry(member)
                 .and_modify(|progress| progress.is_learner = is_learner)
-                .or_insert_with(|| Progress::new(next, max_msgs, max_bytes, is_learner));
+                .or_insert_with(|| {
+                    Progress::new(next, max_inflight_messages, max_inflight_bytes, is_learner)
+                });
         }
     }
 
@@ -608,10 +552,10 @@ impl Raft {
 
     /// Start an election now (pre-vote first when configured). Ignored by leaders and non-voters.
     pub fn campaign(&mut self) {
-        self.hup(false);
+        self.start_election(false);
     }
 
-    fn hup(&mut self, leader_transfer: bool) {
+    fn start_election(&mut self, leader_transfer: bool) {
         if self.role == Role::Leader || !self.promotable() {
             return;
         }
@@ -625,7 +569,7 @@ impl Raft {
     }
 
     fn campaign_round(&mut self, pre_vote: bool, leader_transfer: bool) {
-        let id = self.id_();
+        let id = self.id();
         self.votes.insert(id, true);
         if self.tally() == VoteResult::Won {
             // A single-voter configuration wins at once.
@@ -674,8 +618,9 @@ impl Raft {
                 MessageBody::RequestVoteResponse { pre_vote, granted: true },
             );
             if !pre_vote {
-                self.election_elapsed = 0;
-                self.vote = Some(from);
+                self.election_elapsed_ticks = 0;
+                let term = self.term;
+                self.set_term_and_vote(term, Some(from));
             }
         } else {
             let term = self.term;
@@ -690,9 +635,41 @@ impl Raft {
     /// from unknown senders, with stale terms or impossible indexes are dropped (or answered so the
     /// sender learns our term).
     pub fn step(&mut self, message: Message) {
-        let id = self.id_();
-        if message.to != id || message.from == 0 || message.from == id {
+        if !self.accepts(&message) {
             return;
+        }
+        if message.term == 0 {
+            // Only forwarded requests are term-less.
+            if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
+                self.stats.malformed_messages += 1;
+                return;
+            }
+        } else if message.term > self.term {
+            if !self.on_higher_term(&message) {
+                return;
+            }
+        } else if message.term < self.term {
+            self.answer_stale_term(&message);
+            return;
+        }
+
+        if let MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } = message.body {
+            self.handle_vote_request(&message, pre_vote, last_log_index, last_log_term);
+            return;
+        }
+        match self.role {
+            Role::Follower => self.step_follower(message),
+            Role::PreCandidate | Role::Candidate => self.step_candidate(message),
+            Role::Leader => self.step_leader(message),
+        }
+    }
+
+    /// Whether `message` is addressed to us by someone we listen to; the others are counted.
+    fn accepts(&mut self, message: &Message) -> bool {
+        let id = self.id();
+        if message.to != id || message.from == 0 || message.from == id {
+            self.stats.malformed_messages += 1;
+            return false;
         }
         let from_leader = matches!(
             message.body,
@@ -710,78 +687,70 @@ impl Raft {
         // node drops their messages and the transport refuses them).
         let vote_request = matches!(message.body, MessageBody::RequestVote { .. });
         if !from_leader && !vote_request && !self.conf.contains(message.from) {
-            return;
+            self.stats.non_member_messages += 1;
+            return false;
         }
+        true
+    }
 
-        if message.term == 0 {
-            // Only forwarded requests are term-less.
-            if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
-                return;
+    /// A message from a newer term: usually we move to that term as a follower (of the sender, when
+    /// it is a leader). Returns false when the message is to be ignored (leader stickiness).
+    fn on_higher_term(&mut self, message: &Message) -> bool {
+        if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
+            let in_lease = self.config.check_quorum
+                && self.leader.is_some()
+                && self.election_elapsed_ticks < self.config.election_tick;
+            if in_lease && !leader_transfer {
+                // Leader stickiness: we heard from a live leader within the minimum election
+                // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
+                return false;
             }
-        } else if message.term > self.term {
-            if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
-                let in_lease = self.config.check_quorum
-                    && self.leader.is_some()
-                    && self.election_elapsed < self.config.election_tick;
-                if in_lease && !leader_transfer {
-                    // Leader stickiness: we heard from a live leader within the minimum election
-                    // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
-                    return;
-                }
-            }
-            let keeps_term = matches!(
-                message.body,
-                MessageBody::RequestVote { pre_vote: true, .. }
-                    | MessageBody::RequestVoteResponse { pre_vote: true, granted: true }
-            );
-            let is_response = matches!(
-                message.body,
-                MessageBody::RequestVoteResponse { .. }
-                    | MessageBody::AppendEntriesResponse { .. }
-                    | MessageBody::HeartbeatResponse { .. }
-            );
-            if keeps_term || (is_response && self.config.bug(PlantedBug::NoStepDownOnHigherTerm)) {
-                // Pre-votes are asked in a future term without moving to it; a granted pre-vote
-                // answers in that future term.
-            } else {
-                let leader = matches!(
-                    message.body,
-                    MessageBody::AppendEntries { .. }
-                        | MessageBody::Heartbeat { .. }
-                        | MessageBody::InstallSnapshot { .. }
-                )
-                .then_some(message.from);
-                self.become_follower(message.term, leader);
-            }
-        } else if message.term < self.term {
-            match message.body {
-                MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
-                    // A stale leader (e.g. healed from a partition) learns our term from the answer
-                    // (Raft §5.1); with pre-vote/check-quorum nothing else would tell it. Ok(0)
-                    // acknowledges nothing.
-                    self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
-                }
-                MessageBody::RequestVote { pre_vote: true, .. } => {
-                    let term = self.term;
-                    self.send_with_term(
-                        message.from,
-                        term,
-                        MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
-                    );
-                }
-                _ => {}
-            }
-            return;
         }
+        // Pre-votes are asked in a future term without moving to it; a granted pre-vote answers in
+        // that future term.
+        let keeps_term = matches!(
+            message.body,
+            MessageBody::RequestVote { pre_vote: true, .. }
+                | MessageBody::RequestVoteResponse { pre_vote: true, granted: true }
+        );
+        let is_response = matches!(
+            message.body,
+            MessageBody::RequestVoteResponse { .. }
+                | MessageBody::AppendEntriesResponse { .. }
+                | MessageBody::HeartbeatResponse { .. }
+        );
+        if keeps_term || (is_response && self.config.bug(PlantedBug::NoStepDownOnHigherTerm)) {
+            return true;
+        }
+        let leader = matches!(
+            message.body,
+            MessageBody::AppendEntries { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::InstallSnapshot { .. }
+        )
+        .then_some(message.from);
+        self.become_follower(message.term, leader);
+        true
+    }
 
-        if let MessageBody::RequestVote { pre_vote, last_log_index, last_log_term, .. } = message.body {
-            self.handle_vote_request(&message, pre_vote, last_log_index, last_log_term);
-            return;
-        }
-        match self.role {
-            Role::Follower => self.step_follower(message),
-            Role::PreCandidate | Role::Candidate => self.step_candidate(message),
-            Role::Leader => self.step_leader(message),
+    /// A message from an older term is not acted on; a stale leader or pre-candidate is told our term.
+    fn answer_stale_term(&mut self, message: &Message) {
+        match message.body {
+            MessageBody::AppendEntries { .. } | MessageBody::Heartbeat { .. } => {
+                // A stale leader (e.g. healed from a partition) learns our term from the answer
+                // (Raft §5.1); with pre-vote/check-quorum nothing else would tell it. Ok(0)
+                // acknowledges nothing.
+                self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
+            }
+            MessageBody::RequestVote { pre_vote: true, .. } => {
+                let term = self.term;
+                self.send_with_term(
+                    message.from,
+                    term,
+                    MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
+                );
+            }
+            _ => {}
         }
     }
 
@@ -789,31 +758,39 @@ impl Raft {
         let from = message.from;
         match message.body {
             MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit } => {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 self.leader = Some(from);
                 self.handle_append(from, message.term, prev_log_index, prev_log_term, entries, leader_commit);
             }
             MessageBody::Heartbeat { commit, read_context } => {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 self.leader = Some(from);
                 self.handle_heartbeat(from, commit, read_context);
             }
             MessageBody::InstallSnapshot { snapshot } => {
-                self.election_elapsed = 0;
+                self.election_elapsed_ticks = 0;
                 self.leader = Some(from);
                 self.handle_snapshot(from, message.term, snapshot);
             }
             MessageBody::TimeoutNow => {
                 // The leader hands over: campaign at once, skipping pre-vote and stickiness.
-                self.hup(true);
+                self.start_election(true);
             }
             MessageBody::ReadIndexResponse { context, index } => {
                 self.read_states.push(ReadState { context, index });
             }
-            // Proposals and reads forwarded to a non-leader are dropped (the sender's view is stale);
-            // the client times out and retries. Responses to a role we no longer play are stale.
+            MessageBody::Propose { entries } => self.drop_forwarded_proposals(entries.len()),
+            MessageBody::ReadIndex { .. } => self.stats.dropped_reads += 1,
+            // Responses to a role we no longer play are stale.
             _ => {}
         }
+    }
+
+    /// Proposals forwarded to a non-leader (the sender's view is stale) or refused by the leader are
+    /// dropped: the forwarding follower already told its client "accepted for forwarding", and the
+    /// client times out and retries.
+    fn drop_forwarded_proposals(&mut self, count: usize) {
+        self.stats.dropped_proposals += count as u64;
     }
 
     fn step_candidate(&mut self, message: Message) {
@@ -849,6 +826,8 @@ impl Raft {
                     VoteResult::Pending => {}
                 }
             }
+            MessageBody::Propose { entries } => self.drop_forwarded_proposals(entries.len()),
+            MessageBody::ReadIndex { .. } => self.stats.dropped_reads += 1,
             _ => {}
         }
     }
@@ -860,17 +839,26 @@ impl Raft {
             MessageBody::HeartbeatResponse { read_context } => {
                 self.handle_heartbeat_response(from, read_context)
             }
-            MessageBody::Propose { entries } => {
-                // Forwarded proposals that cannot be accepted are dropped: the forwarding follower
-                // already told its client "accepted for forwarding" and the client retries on timeout.
-                for payload in entries {
-                    let _ = self.propose_payload(payload);
-                }
-            }
-            MessageBody::ReadIndex { context } => {
-                let _ = self.leader_read_index(from, context);
-            }
+            MessageBody::Propose { entries } => self.accept_forwarded_proposals(entries),
+            MessageBody::ReadIndex { context } => self.serve_read_or_drop(from, context),
             _ => {}
+        }
+    }
+
+    /// Leader: proposals a follower forwarded; those refused are dropped and counted.
+    fn accept_forwarded_proposals(&mut self, entries: Vec<EntryPayload>) {
+        for payload in entries {
+            if self.propose_payload(payload).is_err() {
+                self.drop_forwarded_proposals(1);
+            }
+        }
+    }
+
+    /// Leader: a ReadIndex request (forwarded, or held until an entry of our term committed); a
+    /// refused one is dropped and counted.
+    fn serve_read_or_drop(&mut self, from: NodeId, context: u64) {
+        if self.leader_read_index(from, context).is_err() {
+            self.stats.dropped_reads += 1;
         }
     }
 
@@ -886,7 +874,7 @@ impl Raft {
         entries: Vec<Entry>,
         leader_commit: Index,
     ) {
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         if prev_log_index < committed {
             // Everything up to our commit index already matches any leader's log; say so, and let the
             // leader continue from there (this also covers appends older than an installed snapshot).
@@ -895,34 +883,15 @@ impl Raft {
         }
         if prev_log_index > self.log.last_index() {
             // Our log is too short to hold the previous entry: ask the leader to back up.
-            let (hint_index, hint_term) =
-                self.log.find_conflict_by_term(self.log.last_index(), prev_log_term);
-            self.send(
-                from,
-                MessageBody::AppendEntriesResponse {
-                    result: Err((prev_log_index, RejectHint { hint_index, hint_term })),
-                },
-            );
+            self.reject_append(from, prev_log_index, prev_log_term);
             return;
         }
-        // Malformed appends (gaps, decreasing terms, terms from the future) are dropped.
-        let mut previous_term = prev_log_term;
-        for (expected_index, entry) in (prev_log_index + 1..).zip(&entries) {
-            if entry.index != expected_index || entry.term < previous_term || entry.term > message_term {
-                return;
-            }
-            previous_term = entry.term;
+        if !append_is_well_formed(prev_log_index, prev_log_term, message_term, &entries) {
+            self.stats.malformed_messages += 1;
+            return;
         }
-
         if !self.log.match_term(prev_log_index, prev_log_term) {
-            let probe_from = prev_log_index.min(self.log.last_index());
-            let (hint_index, hint_term) = self.log.find_conflict_by_term(probe_from, prev_log_term);
-            self.send(
-                from,
-                MessageBody::AppendEntriesResponse {
-                    result: Err((prev_log_index, RejectHint { hint_index, hint_term })),
-                },
-            );
+            self.reject_append(from, prev_log_index, prev_log_term);
             return;
         }
 
@@ -932,6 +901,7 @@ impl Raft {
                 if conflict <= committed {
                     // Contradicts a committed entry: impossible from a correct leader. Refuse rather
                     // than corrupt the log.
+                    self.stats.malformed_messages += 1;
                     return;
                 }
                 let start = (conflict - prev_log_index - 1) as usize;
@@ -940,20 +910,33 @@ impl Raft {
             None => {
                 // Duplicate or stale append: everything is already here. Never truncate (a later,
                 // longer append may already have extended the log past this one).
-                if self.config.bug(PlantedBug::TruncateOnStaleAppend)
-                    && self.log.last_index() > last_new
-                    && last_new >= committed
-                {
-                    self.log.truncate_from(last_new + 1);
-                    if self.latest_conf_index > last_new {
-                        self.recompute_conf();
-                    }
+                if self.config.bug(PlantedBug::TruncateOnStaleAppend) {
+                    self.planted_truncate_after(last_new);
                 }
             }
         }
         self.log.commit_to(leader_commit.min(last_new));
         // Acknowledge only what this message carried: a longer suffix we hold may not match.
         self.send(from, MessageBody::AppendEntriesResponse { result: Ok(last_new) });
+    }
+
+    /// Refuses an append whose previous entry we do not hold, with a hint where the leader may retry:
+    /// the largest index <= min(prev_log_index, our last index) whose term is <= prev_log_term.
+    fn reject_append(&mut self, to: NodeId, prev_log_index: Index, prev_log_term: Term) {
+        let probe_from = prev_log_index.min(self.log.last_index());
+        let (hint_index, hint_term) = self.log.find_conflict_by_term(probe_from, prev_log_term);
+        let hint = RejectHint { hint_index, hint_term };
+        self.send(to, MessageBody::AppendEntriesResponse { result: Err((prev_log_index, hint)) });
+    }
+
+    /// Planted bug `TruncateOnStaleAppend`: drops the suffix after a stale append's last entry.
+    fn planted_truncate_after(&mut self, last_new: Index) {
+        if self.log.last_index() > last_new && last_new >= self.log.committed() {
+            self.log.truncate_from(last_new + 1);
+            if self.latest_conf_index > last_new {
+                self.recompute_conf();
+            }
+        }
     }
 
     /// Appends entries from the leader (truncating a conflicting suffix first) and brings the
@@ -987,9 +970,10 @@ impl Raft {
             || index >= MAX_PLAUSIBLE_INDEX
             || snapshot.meta.conf_state.voters.is_empty()
         {
-            return; // malformed
+            self.stats.malformed_messages += 1;
+            return;
         }
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         if index <= committed {
             // Stale: we already have everything it covers.
             self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
@@ -1026,7 +1010,7 @@ impl Raft {
                     next_probe = self.log.find_conflict_by_term(hint.hint_index, hint.hint_term).0;
                 }
                 let progress = self.progress.get_mut(&from).expect("checked above");
-                if progress.maybe_decr_to(rejected, next_probe) {
+                if progress.maybe_decrease_to(rejected, next_probe) {
                     if progress.state == ProgressState::Replicate {
                         progress.become_probe();
                     }
@@ -1035,7 +1019,9 @@ impl Raft {
             }
             Ok(index) => {
                 if index > last_index {
-                    return; // acknowledges entries we never had: bogus
+                    // Acknowledges entries we never had.
+                    self.stats.malformed_messages += 1;
+                    return;
                 }
                 let was_paused = progress.is_paused();
                 if !progress.maybe_update(index) {
@@ -1044,14 +1030,14 @@ impl Raft {
                 match progress.state {
                     ProgressState::Probe => progress.become_replicate(),
                     ProgressState::Snapshot => {
-                        if progress.match_index + 1 >= self.log.first_index() {
+                        if progress.match_index() + 1 >= self.log.first_index() {
                             progress.become_probe();
                             progress.become_replicate();
                         }
                     }
-                    ProgressState::Replicate => progress.inflights.free_le(index),
+                    ProgressState::Replicate => progress.inflights.free_up_to(index),
                 }
-                let match_index = progress.match_index;
+                let match_index = progress.match_index();
                 if !self.maybe_commit() && was_paused {
                     // It was paused and may have missed commit news: tell it even with no entries.
                     self.send_append(from, true);
@@ -1077,14 +1063,16 @@ impl Raft {
             // Appends may have been lost: let one more through so a quiet cluster never stalls.
             progress.inflights.free_first_one();
         }
-        if progress.match_index < last_index {
+        if progress.match_index() < last_index {
             self.send_append(from, true);
         }
         if read_context == 0 {
             return;
         }
-        let confirmed = match self.read_only.ack(read_context, from) {
-            Some(acks) => quorum::joint_vote(&self.conf, |voter| acks.contains(&voter).then_some(true)),
+        let confirmed = match self.read_only.acknowledge(read_context, from) {
+            Some(acknowledged_by) => {
+                quorum::joint_vote(&self.conf, |voter| acknowledged_by.contains(&voter).then_some(true))
+            }
             None => return,
         };
         if confirmed == VoteResult::Won {
@@ -1096,7 +1084,7 @@ impl Raft {
 
     /// Sends the next append to `to` if flow control allows; returns whether a message left.
     fn send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
-        if to == self.id_() {
+        if to == self.id() {
             return false;
         }
         let last_index = self.log.last_index();
@@ -1104,10 +1092,8 @@ impl Raft {
         if progress.is_paused() {
             return false;
         }
-        if progress.next_index > last_index + 1 {
-            progress.next_index = last_index + 1;
-        }
-        let prev_log_index = progress.next_index - 1;
+        progress.cap_next_index(last_index + 1);
+        let prev_log_index = progress.next_index() - 1;
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             return self.send_snapshot(to);
         };
@@ -1118,7 +1104,7 @@ impl Raft {
         let entries = entries.to_vec();
         let count = entries.len();
         progress.sent_entries(prev_log_index + count as Index, count, bytes);
-        let leader_commit = self.log.committed;
+        let leader_commit = self.log.committed();
         self.send(to, MessageBody::AppendEntries { prev_log_index, prev_log_term, entries, leader_commit });
         count > 0
     }
@@ -1145,13 +1131,13 @@ impl Raft {
     }
 
     fn broadcast_heartbeat(&mut self, read_context: u64) {
-        let id = self.id_();
-        let committed = self.log.committed;
+        let id = self.id();
+        let committed = self.log.committed();
         let targets: Vec<(NodeId, Index)> = self
             .progress
             .iter()
             .filter(|&(&peer, _)| peer != id)
-            .map(|(&peer, progress)| (peer, progress.match_index.min(committed)))
+            .map(|(&peer, progress)| (peer, progress.match_index().min(committed)))
             .collect();
         for (peer, commit) in targets {
             self.send(peer, MessageBody::Heartbeat { commit, read_context });
@@ -1162,10 +1148,10 @@ impl Raft {
     /// (Raft Figure 8). Returns whether it moved.
     fn maybe_commit(&mut self) -> bool {
         let quorum_index = quorum::joint_committed(&self.conf, |voter| {
-            self.progress.get(&voter).map_or(0, |progress| progress.match_index)
+            self.progress.get(&voter).map_or(0, |progress| progress.match_index())
         })
         .min(self.log.last_index());
-        let old_commit = self.log.committed;
+        let old_commit = self.log.committed();
         if quorum_index <= old_commit {
             return false;
         }
@@ -1179,14 +1165,15 @@ impl Raft {
     }
 
     fn on_commit_advanced(&mut self, old_commit: Index) {
-        let committed = self.log.committed;
-        let released: usize = self.log.slice(old_commit + 1, committed).iter().map(Entry::size_bytes).sum();
-        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released);
+        let committed = self.log.committed();
+        let released_bytes: usize =
+            self.log.slice(old_commit + 1, committed).iter().map(Entry::size_bytes).sum();
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(released_bytes);
         self.commit_pending = true;
 
         if self.log.term(committed) == Some(self.term) && !self.reads_waiting_for_commit.is_empty() {
             for (context, from) in std::mem::take(&mut self.reads_waiting_for_commit) {
-                let _ = self.leader_read_index(from, context);
+                self.serve_read_or_drop(from, context);
             }
         }
         if self.pending_conf_change() {
@@ -1197,7 +1184,7 @@ impl Raft {
             let _ = self.append_conf_change(ConfChange::default());
             return;
         }
-        if !self.conf.is_voter(self.id_()) {
+        if !self.conf.is_voter(self.id()) {
             // Our own removal committed: step down, the remaining voters elect a new leader.
             let term = self.term;
             self.become_follower(term, None);
@@ -1226,14 +1213,13 @@ impl Raft {
         if self.transferee.is_some() {
             return Err(ProposeError::TransferInProgress);
         }
-        if !self.conf.contains(self.id_()) {
+        if !self.conf.contains(self.id()) {
             return Err(ProposeError::Removed);
         }
         match payload {
             EntryPayload::ConfChange(change) => self.append_conf_change(change),
             payload => {
-                let size = payload.size_bytes();
-                if !self.reserve_uncommitted(size) {
+                if !self.reserve_uncommitted(payload.size_bytes()) {
                     return Err(ProposeError::UncommittedTailFull);
                 }
                 self.append_payloads(vec![payload]);
@@ -1253,21 +1239,22 @@ impl Raft {
         }
         confchange::apply(&self.conf, &change).map_err(ProposeError::InvalidConfChange)?;
         let payload = EntryPayload::ConfChange(change);
-        let size = payload.size_bytes();
-        if !self.reserve_uncommitted(size) {
+        if !self.reserve_uncommitted(payload.size_bytes()) {
             return Err(ProposeError::UncommittedTailFull);
         }
         self.append_payloads(vec![payload]);
         Ok(())
     }
 
-    fn reserve_uncommitted(&mut self, size: usize) -> bool {
+    fn reserve_uncommitted(&mut self, size_bytes: usize) -> bool {
         // A single entry larger than the bound is still accepted when nothing is outstanding, so an
         // oversized proposal cannot wedge the leader.
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes + size > self.config.max_uncommitted_bytes {
+        if self.uncommitted_bytes > 0
+            && self.uncommitted_bytes + size_bytes > self.config.max_uncommitted_bytes
+        {
             return false;
         }
-        self.uncommitted_bytes += size;
+        self.uncommitted_bytes += size_bytes;
         true
     }
 
@@ -1345,7 +1332,7 @@ impl Raft {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader);
         }
-        if to == self.id_() {
+        if to == self.id() {
             self.transferee = None;
             return Ok(());
         }
@@ -1356,9 +1343,9 @@ impl Raft {
             return Ok(());
         }
         self.transferee = Some(to);
-        self.election_elapsed = 0;
+        self.election_elapsed_ticks = 0;
         let caught_up =
-            self.progress.get(&to).is_some_and(|progress| progress.match_index == self.log.last_index());
+            self.progress.get(&to).is_some_and(|progress| progress.match_index() == self.log.last_index());
         if caught_up {
             self.send(to, MessageBody::TimeoutNow);
         } else {
@@ -1374,12 +1361,12 @@ impl Raft {
             self.send_with_term(leader, 0, MessageBody::ReadIndex { context });
             return Ok(());
         }
-        let id = self.id_();
+        let id = self.id();
         self.leader_read_index(id, context)
     }
 
     fn leader_read_index(&mut self, from: NodeId, context: u64) -> Result<(), ProposeError> {
-        let committed = self.log.committed;
+        let committed = self.log.committed();
         if self.log.term(committed) != Some(self.term) {
             // Until an entry of our term commits, our commit index may lag the true one (§6.4).
             if self.reads_waiting_for_commit.len() >= MAX_READS_WAITING_FOR_COMMIT {
@@ -1388,7 +1375,7 @@ impl Raft {
             self.reads_waiting_for_commit.push((context, from));
             return Ok(());
         }
-        let id = self.id_();
+        let id = self.id();
         let alone = quorum::joint_vote(&self.conf, |voter| (voter == id).then_some(true)) == VoteResult::Won;
         if alone {
             self.answer_read(from, context, committed);
@@ -1403,7 +1390,7 @@ impl Raft {
     }
 
     fn answer_read(&mut self, from: NodeId, context: u64, index: Index) {
-        if from == self.id_() {
+        if from == self.id() {
             self.read_states.push(ReadState { context, index });
         } else {
             self.send(from, MessageBody::ReadIndexResponse { context, index });
@@ -1448,8 +1435,8 @@ impl Raft {
             return;
         }
         if self.role == Role::Leader {
-            let id = self.id_();
-            let persisted = self.log.persisted;
+            let id = self.id();
+            let persisted = self.log.persisted();
             if let Some(own) = self.progress.get_mut(&id) {
                 own.maybe_update(persisted);
             }
@@ -1463,7 +1450,7 @@ impl Raft {
     /// (beyond applied, older than the current snapshot) are ignored.
     pub fn compact(&mut self, mut snapshot: Snapshot, compact_to: Index) {
         let index = snapshot.meta.index;
-        if index > self.log.applied || index > self.log.persisted || index < self.base_conf_index {
+        if index > self.log.applied() || index > self.log.persisted() || index < self.base_conf_index {
             return;
         }
         if self.snapshot.as_ref().is_some_and(|current| current.meta.index >= index) {
@@ -1485,8 +1472,8 @@ impl Raft {
     // Ready.
 
     pub fn has_ready(&self) -> bool {
-        self.soft_state() != self.prev_soft_state
-            || self.hard_state() != self.prev_hard_state
+        self.soft_state() != self.previous_soft_state
+            || self.hard_state() != self.previous_hard_state
             || self.pending_snapshot.is_some()
             || self.log.has_unstable()
             || !self.messages.is_empty()
@@ -1505,15 +1492,15 @@ impl Raft {
             self.broadcast_append(send_if_empty);
         }
         let soft = self.soft_state();
-        let soft_state = (soft != self.prev_soft_state).then_some(soft);
-        self.prev_soft_state = soft;
+        let soft_state = (soft != self.previous_soft_state).then_some(soft);
+        self.previous_soft_state = soft;
         let hard = self.hard_state();
-        let hard_state = (hard != self.prev_hard_state).then_some(hard);
-        self.prev_hard_state = hard;
+        let hard_state = (hard != self.previous_hard_state).then_some(hard);
+        self.previous_hard_state = hard;
 
         let snapshot = self.pending_snapshot.take();
         if let Some(snapshot) = &snapshot {
-            self.log.applied = self.log.applied.max(snapshot.meta.index);
+            self.log.snapshot_handed_out(snapshot.meta.index);
         }
         let entries = self.log.unstable_entries().to_vec();
         self.log.mark_unstable_handed_out();
@@ -1548,6 +1535,7 @@ impl Raft {
         );
         let queue = if after_persist { &mut self.messages_after_persist } else { &mut self.messages };
         if queue.len() >= MAX_PENDING_MESSAGES {
+            self.stats.dropped_messages += 1;
             return;
         }
         queue.push(Message { from: self.config.id, to, term, body });
@@ -1564,14 +1552,79 @@ impl fmt::Debug for Raft {
             .field("leader", &self.leader)
             .field("first_index", &self.log.first_index())
             .field("last_index", &self.log.last_index())
-            .field("committed", &self.log.committed)
-            .field("applied", &self.log.applied)
-            .field("persisted", &self.log.persisted)
+            .field("committed", &self.log.committed())
+            .field("applied", &self.log.applied())
+            .field("persisted", &self.log.persisted())
             .field("conf", &self.conf)
             .finish_non_exhaustive()
     }
 }
 
-fn random_timeout(rng: &mut ChaCha8Rng, election_tick: u32) -> u32 {
-    election_tick + (rng.next_u64() % u64::from(election_tick)) as u32
+/// Whether the entries continue (prev_log_index, prev_log_term) without gaps, with terms that never
+/// decrease and never exceed the term of the message carrying them.
+fn append_is_well_formed(
+    prev_log_index: Index,
+    prev_log_term: Term,
+    message_term: Term,
+    entries: &[Entry],
+) -> bool {
+    let mut previous_term = prev_log_term;
+    for (expected_index, entry) in (prev_log_index + 1..).zip(entries) {
+        if entry.index != expected_index || entry.term < previous_term || entry.term > message_term {
+            return false;
+        }
+        previous_term = entry.term;
+    }
+    true
+}
+
+/// A random election timeout in [election_ticks, 2 * election_ticks).
+fn random_election_timeout_ticks(rng: &mut ChaCha8Rng, election_ticks: u32) -> u32 {
+    election_ticks + (rng.next_u64() % u64::from(election_ticks)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn follower_in_term_5() -> Raft {
+        let restore = RestoreState {
+            hard_state: HardState { term: 5, vote: None, commit: 0 },
+            initial_conf: ConfState::with_voters([1, 2, 3]),
+            ..RestoreState::default()
+        };
+        Raft::new(Config::new(1, 1), restore).unwrap()
+    }
+
+    #[test]
+    fn a_vote_may_be_cast_once_and_repeated_within_a_term() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(5, Some(2));
+        node.set_term_and_vote(5, Some(2));
+        node.set_term_and_vote(6, None);
+        node.set_term_and_vote(6, Some(3));
+        assert_eq!((node.term(), node.vote()), (6, Some(3)));
+    }
+
+    #[test]
+    #[should_panic(expected = "second vote in term 5")]
+    fn a_second_vote_in_the_same_term_trips_the_assertion() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(5, Some(2));
+        node.set_term_and_vote(5, Some(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "term must never decrease")]
+    fn a_decreasing_term_trips_the_assertion() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(4, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "starts without a vote")]
+    fn a_new_term_carrying_a_vote_trips_the_assertion() {
+        let mut node = follower_in_term_5();
+        node.set_term_and_vote(6, Some(2));
+    }
 }

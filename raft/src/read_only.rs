@@ -21,7 +21,7 @@ pub struct PendingRead {
     pub from: NodeId,
     /// The commit index when the request arrived.
     pub index: Index,
-    pub acks: BTreeSet<NodeId>,
+    pub acknowledged_by: BTreeSet<NodeId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -39,28 +39,33 @@ impl ReadOnly {
         self.pending.is_empty()
     }
 
+    /// Reads waiting for confirmation.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Registers a read; returns the round to put on the heartbeat.
     pub fn add(&mut self, context: u64, from: NodeId, index: Index, leader: NodeId) -> u64 {
         debug_assert!(!self.is_full());
         self.last_round += 1;
-        let mut acks = BTreeSet::new();
-        acks.insert(leader);
-        self.pending.push_back(PendingRead { round: self.last_round, context, from, index, acks });
+        let mut acknowledged_by = BTreeSet::new();
+        acknowledged_by.insert(leader);
+        self.pending.push_back(PendingRead { round: self.last_round, context, from, index, acknowledged_by });
         self.last_round
     }
 
-    /// Records that `from` answered the heartbeat of `round`; returns the acks of that round (the
+    /// Records that `from` answered the heartbeat of `round`; returns who acknowledged that round (the
     /// latest request it covers), or None when the round is unknown (stale or already released).
-    pub fn ack(&mut self, round: u64, from: NodeId) -> Option<&BTreeSet<NodeId>> {
+    pub fn acknowledge(&mut self, round: u64, from: NodeId) -> Option<&BTreeSet<NodeId>> {
         let mut covered = None;
         for (position, read) in self.pending.iter_mut().enumerate() {
             if read.round > round {
                 break;
             }
-            read.acks.insert(from);
+            read.acknowledged_by.insert(from);
             covered = Some(position);
         }
-        covered.map(|position| &self.pending[position].acks)
+        covered.map(|position| &self.pending[position].acknowledged_by)
     }
 
     /// Releases every read up to and including `round` (a quorum confirmed it), oldest first.

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 
 use crate::config::Config;
-use crate::raft::{Raft, Ready, RestoreState};
+use crate::raft::{Raft, Ready};
+use crate::restore::RestoreState;
 use crate::types::*;
 
 /// What a node has made durable (what a restart sees).
@@ -421,7 +422,7 @@ impl Cluster {
                         if index < raft.first_index() {
                             continue;
                         }
-                        let held = raft.log_entries(index, index).and_then(|mut v| v.pop());
+                        let held = raft.log_entries(index, index).and_then(|mut entries| entries.pop());
                         if held.as_ref() != Some(entry) {
                             self.violation = Some(Violation(format!(
                                 "leader completeness: leader {id} of term {} lacks applied {entry:?} (has {held:?})",

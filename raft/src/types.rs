@@ -43,8 +43,8 @@ impl Entry {
 impl EntryPayload {
     /// Approximate size in bytes of an entry carrying this payload (header included).
     pub fn size_bytes(&self) -> usize {
-        const HEADER: usize = 24;
-        HEADER
+        const HEADER_BYTES: usize = 24;
+        HEADER_BYTES
             + match self {
                 EntryPayload::Empty => 0,
                 EntryPayload::Normal(data) => data.len(),

@@ -9,21 +9,6 @@ fn three() -> Cluster {
 }
 
 #[test]
-fn a_follower_times_out_and_is_elected_by_a_majority() {
-    let mut cluster = three();
-    cluster.tick_all(25);
-    let leader = cluster.leader().expect("a leader after two election timeouts");
-    let term = cluster.node(leader).term();
-    // The bootstrap entries are term 1; pre-vote means only the winner's real election bumped it.
-    assert_eq!(term, 2);
-    for id in [1, 2, 3] {
-        assert_eq!(cluster.node(id).term(), term);
-        assert_eq!(cluster.node(id).leader(), Some(leader));
-    }
-    cluster.check_safety().unwrap();
-}
-
-#[test]
 fn a_proposal_on_the_leader_commits_and_applies_everywhere() {
     let mut cluster = three();
     assert!(cluster.elect(1));
@@ -107,4 +92,68 @@ fn restart_keeps_term_vote_and_log() {
     assert_eq!(cluster.nodes[&2].applied_data.len(), 5, "re-applied from index 1 after the restart");
     assert_eq!(restarted.conf_state(), &ConfState::with_voters([1, 2, 3]));
     cluster.check_safety().unwrap();
+}
+
+#[test]
+fn messages_beyond_the_outbox_cap_are_dropped_and_counted() {
+    // A caller that stops draining Ready: every heartbeat still gets an answer queued, until the
+    // outbox is full; the rest are dropped like a lossy network would, and counted.
+    let mut node = Raft::new(Config::new(2, 1), RestoreState::new_cluster([1, 2, 3])).unwrap();
+    let overflow = 100;
+    for _ in 0..MAX_PENDING_MESSAGES + overflow {
+        node.step(Message {
+            from: 1,
+            to: 2,
+            term: 2,
+            body: MessageBody::Heartbeat { commit: 0, read_context: 0 },
+        });
+    }
+    assert_eq!(node.stats().dropped_messages, overflow as u64);
+    let ready = node.ready();
+    assert_eq!(ready.messages.len(), MAX_PENDING_MESSAGES);
+    node.step(Message {
+        from: 1,
+        to: 2,
+        term: 2,
+        body: MessageBody::Heartbeat { commit: 0, read_context: 0 },
+    });
+    assert_eq!(node.ready().messages.len(), 1, "a drained outbox accepts messages again");
+    assert_eq!(node.stats().dropped_messages, overflow as u64);
+}
+
+#[test]
+fn forwarded_requests_a_non_leader_cannot_serve_are_counted_as_dropped() {
+    let mut node = Raft::new(Config::new(2, 1), RestoreState::new_cluster([1, 2, 3])).unwrap();
+    let propose = MessageBody::Propose { entries: vec![EntryPayload::Empty, EntryPayload::Empty] };
+    node.step(Message { from: 3, to: 2, term: 0, body: propose });
+    node.step(Message { from: 3, to: 2, term: 0, body: MessageBody::ReadIndex { context: 1 } });
+    node.step(Message { from: 3, to: 9, term: 1, body: MessageBody::TimeoutNow });
+    node.step(Message { from: 7, to: 2, term: 1, body: MessageBody::HeartbeatResponse { read_context: 0 } });
+    assert_eq!(
+        node.stats(),
+        RaftStats {
+            dropped_messages: 0,
+            dropped_proposals: 2,
+            dropped_reads: 1,
+            malformed_messages: 1,
+            non_member_messages: 1,
+        }
+    );
+}
+
+#[test]
+fn reads_pending_when_leadership_is_lost_are_counted_as_dropped() {
+    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
+    assert!(cluster.elect(1));
+    cluster.isolate(1);
+    cluster.node_mut(1).read_index(5).unwrap();
+    cluster.process_ready(1);
+    cluster.node_mut(1).step(Message {
+        from: 2,
+        to: 1,
+        term: 9,
+        body: MessageBody::Heartbeat { commit: 0, read_context: 0 },
+    });
+    assert_eq!(cluster.node(1).role(), Role::Follower);
+    assert_eq!(cluster.node(1).stats().dropped_reads, 1);
 }

@@ -220,31 +220,8 @@ fn split_votes_are_resolved_by_a_later_election() {
     cluster.check_safety().unwrap();
 }
 
-#[test]
-fn leader_sends_heartbeats_every_heartbeat_tick() {
-    let mut cluster = Cluster::with_defaults(&[1, 2, 3], false, false);
-    assert!(cluster.elect(1));
-    cluster.node_mut(1).tick();
-    let ready = cluster.node_mut(1).ready();
-    let heartbeats =
-        ready.messages.iter().filter(|m| matches!(m.body, MessageBody::Heartbeat { .. })).count();
-    assert_eq!(heartbeats, 2);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Log replication (§5.3) and commitment (§5.4).
-
-#[test]
-fn a_new_leader_appends_an_empty_entry_of_its_term_and_commits_it() {
-    let mut cluster = Cluster::with_defaults(&[1, 2, 3], true, true);
-    assert!(cluster.elect(1));
-    // Indexes 1..=3 are the bootstrap membership entries (term 1); the leader of term 2 appends 4.
-    let entry = cluster.node(1).log_entries(4, 4).unwrap().remove(0);
-    assert_eq!(entry, Entry { term: 2, index: 4, payload: EntryPayload::Empty });
-    for id in 1..=3 {
-        assert_eq!(cluster.node(id).commit_index(), 4);
-    }
-}
 
 fn append(
     from: NodeId,
@@ -335,34 +312,6 @@ fn committed_entries_are_handed_out_only_after_they_are_locally_persisted() {
     node.on_persisted(2, 1);
     let ready = node.ready();
     assert_eq!(ready.committed_entries.len(), 2);
-}
-
-#[test]
-fn figure_7_followers_with_missing_and_extra_entries_are_repaired() {
-    // Raft paper, Figure 7: the leader of term 8 and six followers (a)..(f).
-    let leader: &[Term] = &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6];
-    let followers: [&[Term]; 6] = [
-        &[1, 1, 1, 4, 4, 5, 5, 6, 6],
-        &[1, 1, 1, 4],
-        &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
-        &[1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
-        &[1, 1, 1, 4, 4, 4, 4],
-        &[1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
-    ];
-    let ids = [1, 2, 3, 4, 5, 6, 7];
-    let mut logs = vec![leader];
-    logs.extend(followers);
-    let mut cluster = cluster_with_logs(&ids, &logs, 7, false);
-    assert!(cluster.elect(1), "a, b, e and f vote for the leader");
-    assert_eq!(cluster.node(1).term(), 8);
-    cluster.stabilize();
-    let mut expected = leader.to_vec();
-    expected.push(8);
-    for id in ids {
-        assert_eq!(terms_of(cluster.node(id)), expected, "follower {id} repaired");
-        assert_eq!(cluster.node(id).commit_index(), 11);
-    }
-    cluster.check_safety().unwrap();
 }
 
 #[test]
