@@ -60,6 +60,7 @@ impl NodeLoop {
                 watchers: node_status.watchers as u64,
                 watchers_refused: node_status.watchers_refused,
                 transport_messages_dropped: self.transport.stats().dropped.total(),
+                raft_messages_dropped: self.node.raft().stats().dropped_messages,
                 ..api::ServerMetrics::default()
             },
             ..api::NodeStatus::default()
