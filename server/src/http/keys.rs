@@ -97,23 +97,7 @@ pub fn parse_keys_request(
         return Err(StoreError::prev_value_required());
     }
     let no_value_on_success = bool_param(form, "noValueOnSuccess")?;
-    // An empty `ttl=` is "no TTL" (on update: remove the TTL), not an error.
-    let ttl = match form.first("ttl") {
-        None | Some("") => None,
-        Some(text) => Some(parse_go_uint(text).ok_or_else(StoreError::ttl_nan)?),
-    };
-    let prev_exist = nullable_bool_param(form, "prevExist")?;
-    let refresh = nullable_bool_param(form, "refresh")?.unwrap_or(false);
-    let value = form.first("value").unwrap_or("").to_string();
-    if refresh {
-        if !value.is_empty() {
-            return Err(StoreError::refresh_value());
-        }
-        if ttl.is_none() {
-            return Err(StoreError::refresh_ttl_required());
-        }
-    }
-
+    let (ttl, prev_exist, refresh, value) = ttl_and_value_params(form)?;
     let write_method = match method {
         KeysMethod::Get if quorum => {
             // etcd turns a quorum GET into a read through Raft even with `wait=true`.
@@ -146,6 +130,27 @@ pub fn parse_keys_request(
         now,
     };
     Ok(KeysRequest::Write { request: ClientRequest::Write(write.into_command()), no_value_on_success })
+}
+
+/// `ttl`, `prevExist`, `refresh` and `value`, checked in etcd's order: an empty `ttl=` is "no TTL" (on
+/// update: remove the TTL), not an error; a refresh carries a TTL and no value.
+fn ttl_and_value_params(form: &Form) -> Result<(Option<u64>, Option<bool>, bool, String), StoreError> {
+    let ttl = match form.first("ttl") {
+        None | Some("") => None,
+        Some(text) => Some(parse_go_uint(text).ok_or_else(StoreError::ttl_nan)?),
+    };
+    let prev_exist = nullable_bool_param(form, "prevExist")?;
+    let refresh = nullable_bool_param(form, "refresh")?.unwrap_or(false);
+    let value = form.first("value").unwrap_or("").to_string();
+    if refresh {
+        if !value.is_empty() {
+            return Err(StoreError::refresh_value());
+        }
+        if ttl.is_none() {
+            return Err(StoreError::refresh_ttl_required());
+        }
+    }
+    Ok((ttl, prev_exist, refresh, value))
 }
 
 #[cfg(test)]
