@@ -119,23 +119,19 @@ impl Printer {
 
     /// Renders `shown` in this printer's format and writes it to stdout.
     pub fn print(&self, shown: &Shown) -> Result<(), Failure> {
+        let unsupported = || format!("{} not supported as output format", self.format.name());
         let rendered = match self.format {
-            Format::Simple => simple::render(shown, self.hex, self.value_only),
-            Format::Json => json::render(shown).map(|line| format!("{line}\n").into_bytes()),
-            Format::Fields => fields::render(shown).map(String::into_bytes),
-            Format::Protobuf => protobuf::render(shown),
-            Format::Table => table::render(shown).map(String::into_bytes),
-        };
-        match rendered {
-            Some(bytes) => {
-                write_stdout(&bytes);
-                Ok(())
+            Format::Simple => simple::render(shown, self.hex, self.value_only).ok_or_else(unsupported),
+            Format::Json => {
+                json::render(shown).map(|line| format!("{line}\n").into_bytes()).ok_or_else(unsupported)
             }
-            None => Err(Failure::new(
-                exit::BAD_FEATURE,
-                &format!("{} not supported as output format", self.format.name()),
-            )),
-        }
+            Format::Fields => fields::render(shown).map(String::into_bytes).ok_or_else(unsupported),
+            Format::Protobuf => protobuf::render(shown),
+            Format::Table => table::render(shown).map(String::into_bytes).ok_or_else(unsupported),
+        };
+        let bytes = rendered.map_err(|message| Failure::new(exit::BAD_FEATURE, &message))?;
+        write_stdout(&bytes);
+        Ok(())
     }
 }
 
