@@ -233,18 +233,25 @@ impl Placeholders {
         }
     }
 
-    /// Learns the lease and member IDs a step's output introduces.
+    /// Learns the lease and member IDs a step's output introduces (lease grants in the simple, JSON
+    /// and fields formats; member additions in the simple format).
     pub fn learn(&mut self, stdout: &str) {
-        let lease = Regex::new(r"lease ([0-9a-f]{16}) granted").unwrap();
-        for found in lease.captures_iter(stdout) {
-            let hex = found[1].to_string();
+        let simple = Regex::new(r"lease ([0-9a-f]{16}) granted").unwrap();
+        let structured = Regex::new(r#"("ID":(\d+),"TTL":\d+,"Error")|("ID" : (\d+)\n"TTL" : )"#).unwrap();
+        let mut granted: Vec<i64> =
+            simple.captures_iter(stdout).map(|found| i64::from_str_radix(&found[1], 16).unwrap()).collect();
+        for found in structured.captures_iter(stdout) {
+            let decimal = found.get(2).or_else(|| found.get(4)).unwrap().as_str();
+            granted.push(decimal.parse().unwrap());
+        }
+        for id in granted {
+            let hex = format!("{id:016x}");
             if self.values.iter().any(|(known, _)| *known == hex) {
                 continue;
             }
             self.leases += 1;
-            let decimal = i64::from_str_radix(&hex, 16).unwrap().to_string();
             self.add(&hex, &format!("{{lease{}}}", self.leases));
-            self.add(&decimal, &format!("{{lease{}#}}", self.leases));
+            self.add(&id.to_string(), &format!("{{lease{}#}}", self.leases));
         }
         let member = Regex::new(r"Member +([0-9a-f]{1,16}) added").unwrap();
         for found in member.captures_iter(stdout) {
