@@ -3,11 +3,13 @@
 
 use api::etcdserverpb::alarm_request::AlarmAction;
 use api::etcdserverpb::maintenance_client::MaintenanceClient;
-use api::etcdserverpb::{AlarmRequest, AlarmType, DefragmentRequest, MoveLeaderRequest, StatusRequest};
+use api::etcdserverpb::{
+    AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, MoveLeaderRequest, StatusRequest,
+};
 
 use super::arguments::parse_uint;
 use super::cli::DefragArgs;
-use super::connection::dial_and_call;
+use super::connection::{call, dial, dial_and_call};
 use super::context::Context;
 use super::endpoint::targets;
 use super::errors::{Failure, exit};
@@ -47,25 +49,35 @@ pub async fn move_leader(context: &Context, args: &[String]) -> Result<(), Failu
     global.printer.print(&Shown::MoveLeader { leader: leader_id, target, response: &response })
 }
 
-/// `alarm list` (`disarm` false) or `alarm disarm` (every alarm of every member).
+/// `alarm list` (`disarm` false) or `alarm disarm`. Like etcd's Go client, disarming lists the alarms
+/// and disarms each; the answer gathers what each disarm returned (and has no header).
 pub async fn alarm(context: &Context, args: &[String], disarm: bool) -> Result<(), Failure> {
     if !args.is_empty() {
         let name = if disarm { "disarm" } else { "list" };
         return Err(Failure::new(exit::BAD_ARGS, &format!("alarm {name} command accepts no arguments")));
     }
-    let action = if disarm { AlarmAction::Deactivate } else { AlarmAction::Get };
-    let request = AlarmRequest { action: action as i32, member_id: 0, alarm: AlarmType::None as i32 };
     let global = context.global()?;
     let settings = &global.settings;
-    let response = dial_and_call(
-        settings,
-        settings.command_deadline(),
-        MaintenanceClient::new,
-        |mut client| async move { client.alarm(request).await },
-    )
-    .await
-    .map_err(|error| error.failure(exit::ERROR))?;
-    global.printer.print(&Shown::Alarm(&response))
+    let deadline = settings.command_deadline();
+    let channel = dial(settings, deadline).await.map_err(|error| error.failure(exit::ERROR))?;
+    let mut client = MaintenanceClient::new(channel);
+    let list = AlarmRequest { action: AlarmAction::Get as i32, member_id: 0, alarm: AlarmType::None as i32 };
+    let listed = call(deadline, client.alarm(list)).await.map_err(|error| error.failure(exit::ERROR))?;
+    if !disarm {
+        return global.printer.print(&Shown::Alarm(&listed));
+    }
+    let mut disarmed = AlarmResponse { header: None, alarms: Vec::new() };
+    for alarm in &listed.alarms {
+        let request = AlarmRequest {
+            action: AlarmAction::Deactivate as i32,
+            member_id: alarm.member_id,
+            alarm: alarm.alarm,
+        };
+        let response =
+            call(deadline, client.alarm(request)).await.map_err(|error| error.failure(exit::ERROR))?;
+        disarmed.alarms.extend(response.alarms);
+    }
+    global.printer.print(&Shown::Alarm(&disarmed))
 }
 
 pub async fn defrag(context: &Context, args: &DefragArgs) -> Result<(), Failure> {

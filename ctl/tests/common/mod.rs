@@ -226,7 +226,7 @@ impl Server {
         Server::start_with_args(kind, spec, &args)
     }
 
-    fn scratch_dir(spec: &MemberSpec) -> PathBuf {
+    pub fn scratch_dir(spec: &MemberSpec) -> PathBuf {
         std::env::temp_dir().join(format!(
             "concordctl-test-{}-{}-{}",
             std::process::id(),
