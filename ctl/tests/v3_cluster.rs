@@ -59,7 +59,7 @@ fn learners_are_added_updated_and_removed_like_etcdctl() {
                 .fails("Error: fields not supported as output format\n", 4),
             step(&["member", "remove", "{member1}"]).prints("Member {member1} removed from cluster {cluster}\n"),
             step(&["member", "remove", "{member1}"]).fails("Error: etcdserver: member not found\n", 1),
-            step(&["member", "add", "l3", "--learner", "--peer-urls", "http://127.0.0.1:2", "-w", "json"])
+            step(&["member", "add", "l3", "--learner", "--peer-urls", "http://127.0.0.1:7", "-w", "json"])
                 .exit_code_only(),
             step(&["member", "remove", "{member2}", "-w", "json"]).prints(
                 "{\"header\":{\"cluster_id\":{cluster#},\"member_id\":{self#},\"raft_term\":2},\"members\":[{\"ID\":\

@@ -269,6 +269,8 @@ fn compared(outcome: &Outcome, comparison: Comparison) -> Outcome {
 pub struct Placeholders {
     /// (value as printed, placeholder), longest values first when applied.
     values: Vec<(String, String)>,
+    /// (placeholder, value) for filling arguments, including names for values already known.
+    names: Vec<(String, String)>,
     leases: usize,
     members: usize,
 }
@@ -289,6 +291,7 @@ impl Placeholders {
     }
 
     fn add(&mut self, value: &str, placeholder: &str) {
+        self.names.push((placeholder.to_string(), value.to_string()));
         if !value.is_empty() && !self.values.iter().any(|(known, _)| known == value) {
             self.values.push((value.to_string(), placeholder.to_string()));
             self.values.sort_by_key(|(known, _)| std::cmp::Reverse(known.len()));
@@ -330,7 +333,7 @@ impl Placeholders {
     /// Replaces `{name}` placeholders in an argument with this run's values.
     pub fn fill(&self, argument: &str) -> String {
         let mut filled = argument.to_string();
-        for (value, placeholder) in &self.values {
+        for (placeholder, value) in &self.names {
             filled = filled.replace(placeholder.as_str(), value);
         }
         filled
@@ -368,6 +371,15 @@ impl Placeholders {
         for (pattern, replacement) in volatile {
             normalized = Regex::new(pattern).unwrap().replace_all(&normalized, replacement).into_owned();
         }
+        // The initial cluster lists members by ID, which differs between two servers.
+        let initial_cluster = Regex::new(r#"ETCD_INITIAL_CLUSTER="([^"]*)""#).unwrap();
+        normalized = initial_cluster
+            .replace_all(&normalized, |found: &regex::Captures| {
+                let mut entries: Vec<&str> = found[1].split(',').collect();
+                entries.sort_unstable();
+                format!("ETCD_INITIAL_CLUSTER=\"{}\"", entries.join(","))
+            })
+            .into_owned();
         normalized
             .replace("etcdctl version: 3.4.23", "<version>")
             .replace(&format!("concordctl version: {}", env!("CARGO_PKG_VERSION")), "<version>")
