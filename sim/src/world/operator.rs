@@ -12,7 +12,9 @@ use std::collections::VecDeque;
 use raft::NodeId;
 use rand::RngExt;
 
-use super::{Event, Failure, Member, World};
+use super::events::Event;
+use super::members::{Clock, Member};
+use super::{Failure, World};
 use crate::cluster::{MemberChange, Membership};
 use crate::history::Time;
 use crate::plan::{MILLISECOND, SECOND, Target};
@@ -286,7 +288,7 @@ impl World<'_> {
             0
         };
         let offset_ns = self.rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
-        self.members.insert(id, Member::new(super::Clock { drift_ppm, offset_ns }, false));
+        self.members.insert(id, Member::new(Clock { drift_ppm, offset_ns }, false));
         id
     }
 

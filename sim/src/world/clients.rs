@@ -1,0 +1,185 @@
+//! The clients' workload: what each client asks next, recording requests in the history, handing them
+//! to members and recording their answers.
+
+use std::collections::BTreeMap;
+
+use raft::NodeId;
+use rand::RngExt;
+
+use super::World;
+use super::events::Event;
+use super::trace::result_code;
+use crate::history::{NEVER, OpKind, OpResult, Operation};
+use crate::plan::MILLISECOND;
+
+pub(super) struct Client {
+    pub(super) pending: Option<(u64, usize)>,
+    /// The last value this client knows per key, to make compare-and-swap likely to succeed.
+    pub(super) known_values: BTreeMap<u32, u64>,
+    /// The highest modifiedIndex (or, for a key found missing, store index) this client saw per key:
+    /// its watches wait for what comes after it.
+    pub(super) known_indexes: BTreeMap<u32, u64>,
+    /// Its watch in the background (request id, history index), beside its operations, as an etcd
+    /// client runs a watcher while it reads and writes.
+    pub(super) watch: Option<(u64, usize)>,
+    pub(super) finished: bool,
+}
+
+impl World<'_> {
+    pub(super) fn client_next(&mut self, client: usize) {
+        if self.clients[client].pending.is_some() || self.clients[client].finished {
+            return;
+        }
+        if self.now >= self.workload_end {
+            self.clients[client].finished = true;
+            return;
+        }
+        self.client_watch(client);
+        let ttl_write = self.ttl_chosen();
+        let key = self.rng.random_range(0..self.plan.keys);
+        let roll = self.rng.random_range(0..100);
+        let (key, kind) = if ttl_write {
+            let value = self.next_value;
+            self.next_value += 1;
+            let ttl_seconds = self.ttl_rng.random_range(1..=self.plan.max_ttl_seconds.max(1));
+            (self.plan.keys, OpKind::SetTtl { value, ttl_seconds })
+        } else if roll < self.plan.quorum_get_percent {
+            (self.maybe_ttl_key(key), OpKind::Get { quorum: true })
+        } else if roll < self.plan.quorum_get_percent + self.plan.plain_get_percent {
+            (self.maybe_ttl_key(key), OpKind::Get { quorum: false })
+        } else {
+            let value = self.next_value;
+            self.next_value += 1;
+            let kind = match self.rng.random_range(0..100) {
+                0..40 => OpKind::Set { value },
+                40..55 => OpKind::Create { value },
+                55..85 => match self.clients[client].known_values.get(&key) {
+                    Some(&previous) => OpKind::CompareAndSwap { previous, value },
+                    None => OpKind::Create { value },
+                },
+                _ => OpKind::Delete,
+            };
+            (key, kind)
+        };
+        let endpoints = self.endpoints();
+        let node = endpoints[self.rng.random_range(0..endpoints.len())];
+        let (request_id, op_index) = self.invoke(client, node, key, &kind);
+        if !self.submit(node, request_id, op_index, key, &kind) {
+            // Connection refused: certainly not executed; try again after a pause.
+            let think = self.plan.think_time.max(MILLISECOND);
+            self.schedule(self.now + think, Event::ClientNext { client });
+            return;
+        }
+        self.clients[client].pending = Some((request_id, op_index));
+        self.request_owner.insert(request_id, (client, op_index));
+        self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
+        self.request_process(node);
+    }
+
+    /// Records a client's request in the history (ambiguous until answered) and in the trace; returns
+    /// its request ID and its place in the history.
+    pub(super) fn invoke(&mut self, client: usize, node: NodeId, key: u32, kind: &OpKind) -> (u64, usize) {
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let op_index = self.history.len();
+        self.history.push(Operation {
+            client: client as u32,
+            node,
+            key,
+            kind: kind.clone(),
+            invoked_at: self.now,
+            returned_at: NEVER,
+            result: OpResult::Ambiguous,
+        });
+        self.hash.word(request_id);
+        self.hash.word(node);
+        if self.trace {
+            println!(
+                "{:>14}   client {client} -> node {node}: request {request_id} k{key} {kind:?}",
+                self.now
+            );
+        }
+        (request_id, op_index)
+    }
+
+    /// Hands a recorded request to its member; false (and the operation marked failed) when the
+    /// member is down, like a refused connection.
+    pub(super) fn submit(
+        &mut self,
+        node: NodeId,
+        request_id: u64,
+        op_index: usize,
+        key: u32,
+        kind: &OpKind,
+    ) -> bool {
+        let member = self.members.get_mut(&node).expect("member exists");
+        let Some(target) = member.node.as_mut() else {
+            let operation = &mut self.history[op_index];
+            operation.result = OpResult::Failed;
+            operation.returned_at = self.now;
+            return false;
+        };
+        let wall = member.clock.now(self.now);
+        target.submit(request_id, key, kind, wall);
+        true
+    }
+
+    pub(super) fn client_response(&mut self, request_id: u64, result: OpResult) {
+        if self.watch_response(request_id, &result) {
+            return;
+        }
+        let Some((client, op_index)) = self.request_owner.remove(&request_id) else {
+            return; // the client gave up on it already
+        };
+        if self.clients[client].pending != Some((request_id, op_index)) {
+            return;
+        }
+        self.hash.word(request_id);
+        self.hash.word(result_code(&result));
+        if self.trace {
+            println!("{:>14}   client {client} <- request {request_id}: {result:?}", self.now);
+        }
+        let key = self.history[op_index].key;
+        self.learn_index(client, key, &result);
+        let operation = &mut self.history[op_index];
+        let key = operation.key;
+        match (&operation.kind, &result) {
+            (OpKind::Get { .. }, OpResult::Value { value, .. })
+            | (
+                OpKind::Set { value }
+                | OpKind::SetTtl { value, .. }
+                | OpKind::Create { value }
+                | OpKind::CompareAndSwap { value, .. },
+                OpResult::Written { .. },
+            ) => {
+                self.clients[client].known_values.insert(key, *value);
+            }
+            _ => {}
+        }
+        let ambiguous = matches!(result, OpResult::Ambiguous);
+        operation.result = result;
+        operation.returned_at = if ambiguous { NEVER } else { self.now };
+        self.clients[client].pending = None;
+        let think = self.plan.think_time;
+        self.schedule(self.now + think, Event::ClientNext { client });
+    }
+
+    /// Whether this operation is a TTL'd set on the TTL key (its own random stream, so TTLs do not
+    /// shift the other choices of a seed).
+    pub(super) fn ttl_chosen(&mut self) -> bool {
+        self.ttl_active() && self.ttl_rng.random_range(0..1000) < self.plan.ttl_per_mille
+    }
+
+    pub(super) fn ttl_active(&self) -> bool {
+        self.backend.supports_ttl() && self.plan.ttl_per_mille > 0
+    }
+
+    /// Reads also go to the TTL key (`plan.keys`), as often as to any other key.
+    pub(super) fn maybe_ttl_key(&mut self, key: u32) -> u32 {
+        if self.ttl_active() && self.ttl_rng.random_range(0..=self.plan.keys) == self.plan.keys {
+            self.plan.keys
+        } else {
+            key
+        }
+    }
+}

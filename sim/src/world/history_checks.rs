@@ -1,0 +1,88 @@
+//! The checks of what the clients saw, once the run is over: TTL expiries added to the history,
+//! then linearizability, plain gets, watches, and watchers left registered on members.
+
+use super::{Check, Failure, World};
+use crate::history::{NEVER, OpKind, OpResult};
+use crate::plan::{Fault, SECOND};
+
+impl World<'_> {
+    /// The expiry of every value a TTL'd set wrote, as pseudo-operations for the linearizability
+    /// check. The leader expires a key once its own clock passes the write's stamp (the clock of the
+    /// member that took the write, read when it was invoked) plus the TTL, so in virtual time the
+    /// expiry lies within the TTL plus or minus how far two members' clocks can disagree: initial
+    /// skews, every jump, drift over the run, and the offsets of members added later. It may never
+    /// come while faults keep a leader from proposing its time; once the cluster has settled it must
+    /// come within that bound (plus a sync interval and delivery).
+    pub(super) fn expirations(&self) -> Vec<crate::history::Operation> {
+        let skews = &self.plan.skew_ns;
+        let skew_spread = (skews.iter().max().copied().unwrap_or(0)
+            - skews.iter().min().copied().unwrap_or(0))
+        .unsigned_abs()
+            + if self.members.len() > self.plan.nodes { 4 * SECOND } else { 0 };
+        let jumps: u64 = self
+            .plan
+            .faults
+            .iter()
+            .filter_map(|fault| match fault.fault {
+                Fault::ClockJump { delta_ns, .. } => Some(delta_ns.unsigned_abs()),
+                _ => None,
+            })
+            .sum();
+        let max_drift_ppm =
+            self.members.values().map(|member| member.clock.drift_ppm.unsigned_abs()).max().unwrap_or(0);
+        let drift = 2 * max_drift_ppm * (self.deadline / 1_000_000);
+        let slack = skew_spread + jumps + drift + SECOND;
+        let settled = self.settled_at();
+        self.history
+            .iter()
+            .filter_map(|write| {
+                let OpKind::SetTtl { value, ttl_seconds } = write.kind else { return None };
+                let ttl = ttl_seconds * SECOND;
+                let earliest = (write.invoked_at + ttl).saturating_sub(slack).max(write.invoked_at);
+                let latest = if write.returned_at == NEVER {
+                    NEVER
+                } else {
+                    (write.returned_at + ttl).max(settled) + slack
+                };
+                Some(crate::history::Operation {
+                    client: u32::MAX,
+                    node: 0,
+                    key: write.key,
+                    kind: OpKind::Expire { value },
+                    invoked_at: earliest,
+                    returned_at: latest,
+                    result: OpResult::Ambiguous,
+                })
+            })
+            .collect()
+    }
+
+    /// At the end, a live member keeps no more watchers registered than clients still wait on it:
+    /// one-shot watchers go with their event, given-up ones with the client's cancel, and a store
+    /// replaced by a snapshot takes its watchers along.
+    pub(super) fn check_watcher_leaks(&self) -> Result<(), Failure> {
+        for (id, member) in &self.members {
+            let Some(node) = member.node.as_ref() else { continue };
+            let waiting = self
+                .clients
+                .iter()
+                .filter_map(|client| client.watch)
+                .filter(|&(_, op_index)| {
+                    let operation = &self.history[op_index];
+                    operation.node == *id && matches!(operation.kind, OpKind::Watch { .. })
+                })
+                .count() as u64;
+            let registered = node.watchers();
+            if registered > waiting {
+                return Err(self.fail(
+                    Check::Watch,
+                    format!(
+                        "node {id} still has {registered} watchers registered at the end while clients \
+                         wait on {waiting} watches there (a cancelled or answered watch leaked)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
