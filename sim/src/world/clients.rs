@@ -1,5 +1,5 @@
-//! The clients' workload: what each client asks next, recording requests in the history, handing them
-//! to members and recording their answers.
+//! The clients' workload: what each client asks next (and on which key and member), recording its
+//! requests in the history, handing them to members, and recording answers and timeouts.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,7 @@ use crate::history::{NEVER, OpKind, OpResult, Operation};
 use crate::plan::MILLISECOND;
 
 pub(super) struct Client {
+    /// Its operation in flight (request id, history index).
     pub(super) pending: Option<(u64, usize)>,
     /// The last value this client knows per key, to make compare-and-swap likely to succeed.
     pub(super) known_values: BTreeMap<u32, u64>,
@@ -22,10 +23,25 @@ pub(super) struct Client {
     /// Its watch in the background (request id, history index), beside its operations, as an etcd
     /// client runs a watcher while it reads and writes.
     pub(super) watch: Option<(u64, usize)>,
+    /// The workload is over for it.
     pub(super) finished: bool,
 }
 
+impl Client {
+    pub(super) fn new() -> Client {
+        Client {
+            pending: None,
+            known_values: BTreeMap::new(),
+            known_indexes: BTreeMap::new(),
+            watch: None,
+            finished: false,
+        }
+    }
+}
+
 impl World<'_> {
+    /// The client's next operation (and maybe a watch beside it), sent to a random member; or the
+    /// end of its workload.
     pub(super) fn client_next(&mut self, client: usize) {
         if self.clients[client].pending.is_some() || self.clients[client].finished {
             return;
@@ -35,32 +51,7 @@ impl World<'_> {
             return;
         }
         self.client_watch(client);
-        let ttl_write = self.ttl_chosen();
-        let key = self.rng.random_range(0..self.plan.keys);
-        let roll = self.rng.random_range(0..100);
-        let (key, kind) = if ttl_write {
-            let value = self.next_value;
-            self.next_value += 1;
-            let ttl_seconds = self.ttl_rng.random_range(1..=self.plan.max_ttl_seconds.max(1));
-            (self.plan.keys, OpKind::SetTtl { value, ttl_seconds })
-        } else if roll < self.plan.quorum_get_percent {
-            (self.maybe_ttl_key(key), OpKind::Get { quorum: true })
-        } else if roll < self.plan.quorum_get_percent + self.plan.plain_get_percent {
-            (self.maybe_ttl_key(key), OpKind::Get { quorum: false })
-        } else {
-            let value = self.next_value;
-            self.next_value += 1;
-            let kind = match self.rng.random_range(0..100) {
-                0..40 => OpKind::Set { value },
-                40..55 => OpKind::Create { value },
-                55..85 => match self.clients[client].known_values.get(&key) {
-                    Some(&previous) => OpKind::CompareAndSwap { previous, value },
-                    None => OpKind::Create { value },
-                },
-                _ => OpKind::Delete,
-            };
-            (key, kind)
-        };
+        let (key, kind) = self.next_operation(client);
         let endpoints = self.endpoints();
         let node = endpoints[self.rng.random_range(0..endpoints.len())];
         let (request_id, op_index) = self.invoke(client, node, key, &kind);
@@ -74,6 +65,47 @@ impl World<'_> {
         self.request_owner.insert(request_id, (client, op_index));
         self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
         self.request_process(node);
+    }
+
+    /// Draws the client's next operation and its key: now and then a TTL'd set, otherwise a quorum
+    /// get, a plain get or a write, in the plan's mix.
+    fn next_operation(&mut self, client: usize) -> (u32, OpKind) {
+        let ttl_write = self.ttl_chosen();
+        let key = self.rng.random_range(0..self.plan.keys);
+        let roll = self.rng.random_range(0..100);
+        if ttl_write {
+            let value = self.fresh_value();
+            let ttl_seconds = self.ttl_rng.random_range(1..=self.plan.max_ttl_seconds.max(1));
+            (self.plan.keys, OpKind::SetTtl { value, ttl_seconds })
+        } else if roll < self.plan.quorum_get_percent {
+            (self.maybe_ttl_key(key), OpKind::Get { quorum: true })
+        } else if roll < self.plan.quorum_get_percent + self.plan.plain_get_percent {
+            (self.maybe_ttl_key(key), OpKind::Get { quorum: false })
+        } else {
+            (key, self.next_write(client, key))
+        }
+    }
+
+    /// A write on `key` with a fresh value: set, create, compare-and-swap against the value the client
+    /// last saw (a create when it saw none) or delete.
+    fn next_write(&mut self, client: usize, key: u32) -> OpKind {
+        let value = self.fresh_value();
+        match self.rng.random_range(0..100) {
+            0..40 => OpKind::Set { value },
+            40..55 => OpKind::Create { value },
+            55..85 => match self.clients[client].known_values.get(&key) {
+                Some(&previous) => OpKind::CompareAndSwap { previous, value },
+                None => OpKind::Create { value },
+            },
+            _ => OpKind::Delete,
+        }
+    }
+
+    /// A value no write used before, so that a value read back names its write.
+    fn fresh_value(&mut self) -> u64 {
+        let value = self.next_value;
+        self.next_value += 1;
+        value
     }
 
     /// Records a client's request in the history (ambiguous until answered) and in the trace; returns
@@ -124,6 +156,8 @@ impl World<'_> {
         true
     }
 
+    /// A member answered request `request_id`: a watch's answer, or the pending operation of the
+    /// client that sent it (unless the client gave up on it already).
     pub(super) fn client_response(&mut self, request_id: u64, result: OpResult) {
         if self.watch_response(request_id, &result) {
             return;
@@ -141,9 +175,20 @@ impl World<'_> {
         }
         let key = self.history[op_index].key;
         self.learn_index(client, key, &result);
+        self.remember_value(client, op_index, &result);
+        let ambiguous = matches!(result, OpResult::Ambiguous);
         let operation = &mut self.history[op_index];
-        let key = operation.key;
-        match (&operation.kind, &result) {
+        operation.result = result;
+        operation.returned_at = if ambiguous { NEVER } else { self.now };
+        self.clients[client].pending = None;
+        let think = self.plan.think_time;
+        self.schedule(self.now + think, Event::ClientNext { client });
+    }
+
+    /// Remembers the value the answer shows on the operation's key (a read's value, a write's own).
+    fn remember_value(&mut self, client: usize, op_index: usize, result: &OpResult) {
+        let operation = &self.history[op_index];
+        match (&operation.kind, result) {
             (OpKind::Get { .. }, OpResult::Value { value, .. })
             | (
                 OpKind::Set { value }
@@ -152,30 +197,44 @@ impl World<'_> {
                 | OpKind::CompareAndSwap { value, .. },
                 OpResult::Written { .. },
             ) => {
-                self.clients[client].known_values.insert(key, *value);
+                self.clients[client].known_values.insert(operation.key, *value);
             }
             _ => {}
         }
-        let ambiguous = matches!(result, OpResult::Ambiguous);
-        operation.result = result;
-        operation.returned_at = if ambiguous { NEVER } else { self.now };
+    }
+
+    /// The client's timeout for `request_id` fired: a watch gives up; an operation still pending
+    /// becomes ambiguous and the client moves on after its think time.
+    pub(super) fn client_timed_out(&mut self, client: usize, request_id: u64) {
+        if self.watch_gave_up(client, request_id) {
+            return;
+        }
+        let Some((pending, op_index)) = self.clients[client].pending else { return };
+        if pending != request_id {
+            return;
+        }
+        self.hash.word(request_id);
+        let operation = &mut self.history[op_index];
+        operation.result = OpResult::Ambiguous;
+        operation.returned_at = NEVER;
         self.clients[client].pending = None;
+        self.request_owner.remove(&request_id);
         let think = self.plan.think_time;
         self.schedule(self.now + think, Event::ClientNext { client });
     }
 
     /// Whether this operation is a TTL'd set on the TTL key (its own random stream, so TTLs do not
     /// shift the other choices of a seed).
-    pub(super) fn ttl_chosen(&mut self) -> bool {
+    fn ttl_chosen(&mut self) -> bool {
         self.ttl_active() && self.ttl_rng.random_range(0..1000) < self.plan.ttl_per_mille
     }
 
-    pub(super) fn ttl_active(&self) -> bool {
+    fn ttl_active(&self) -> bool {
         self.backend.supports_ttl() && self.plan.ttl_per_mille > 0
     }
 
     /// Reads also go to the TTL key (`plan.keys`), as often as to any other key.
-    pub(super) fn maybe_ttl_key(&mut self, key: u32) -> u32 {
+    fn maybe_ttl_key(&mut self, key: u32) -> u32 {
         if self.ttl_active() && self.ttl_rng.random_range(0..=self.plan.keys) == self.plan.keys {
             self.plan.keys
         } else {

@@ -1,7 +1,10 @@
-//! The events of a run and the queue that orders them on virtual time.
+//! The events of a run and the queue that orders them on virtual time: earliest first, and events
+//! due at the same instant in the order they were scheduled.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use raft::{Message, NodeId};
-use std::cmp::Ordering;
 
 use crate::history::Time;
 
@@ -50,10 +53,10 @@ pub(super) enum Event {
     Deadline,
 }
 
-pub(super) struct Scheduled {
-    pub(super) time: Time,
-    pub(super) sequence: u64,
-    pub(super) event: Event,
+struct Scheduled {
+    time: Time,
+    sequence: u64,
+    event: Event,
 }
 
 impl PartialEq for Scheduled {
@@ -71,5 +74,29 @@ impl Ord for Scheduled {
     // Reversed: BinaryHeap is a max-heap and the earliest event must come out first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time, other.sequence).cmp(&(self.time, self.sequence))
+    }
+}
+
+/// The pending events of a run.
+#[derive(Default)]
+pub(super) struct EventQueue {
+    heap: BinaryHeap<Scheduled>,
+    /// How many events were ever scheduled: the next one's sequence number.
+    sequence: u64,
+}
+
+impl EventQueue {
+    /// Schedules `event` at virtual time `at`, which is never before `now`.
+    pub(super) fn push(&mut self, now: Time, at: Time, event: Event) {
+        assert!(self.heap.len() < MAX_QUEUED_EVENTS, "event queue bound exceeded");
+        debug_assert!(at >= now, "events are never scheduled in the past");
+        self.sequence += 1;
+        self.heap.push(Scheduled { time: at, sequence: self.sequence, event });
+    }
+
+    /// The earliest event and its time.
+    pub(super) fn pop(&mut self) -> Option<(Time, Event)> {
+        let Scheduled { time, event, .. } = self.heap.pop()?;
+        Some((time, event))
     }
 }

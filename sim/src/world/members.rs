@@ -1,5 +1,5 @@
-//! The members: their clocks and records, starting, crashing and running one (`process`), and who
-//! they are to clients and faults (leader, endpoints).
+//! The members: their clocks and the harness's record of each, their lives (start, tick, process,
+//! crash, restart, exit once removed), and who they are to clients and faults (leader, endpoints).
 
 use std::collections::BTreeMap;
 
@@ -8,9 +8,9 @@ use rand::RngExt;
 
 use super::events::Event;
 use super::{Check, Failure, World};
-use crate::cluster::{NodeView, SimNode, StartConfig};
+use crate::cluster::{NodeOutput, NodeView, SimNode, StartConfig};
 use crate::history::Time;
-use crate::plan::TICK_INTERVAL;
+use crate::plan::{Plan, TICK_INTERVAL};
 
 /// The wall-clock time (Unix ns) at virtual time zero, for every member before skew: fixed, so runs
 /// replay exactly.
@@ -77,63 +77,32 @@ impl Member {
     }
 }
 
+/// The members a run starts with, each with the clock the plan gives it.
+pub(super) fn initial_members(plan: &Plan) -> BTreeMap<NodeId, Member> {
+    plan.members()
+        .into_iter()
+        .map(|id| {
+            let index = (id - 1) as usize;
+            let clock = Clock { drift_ppm: plan.drift_ppm[index], offset_ns: plan.skew_ns[index] };
+            (id, Member::new(clock, true))
+        })
+        .collect()
+}
+
 impl World<'_> {
+    /// Starts (or restarts) member `id` from its disk. A member that refuses to start on a disk known
+    /// to be corrupted stays out and is replaced; any other refusal fails the run.
     pub(super) fn start_member(&mut self, id: NodeId) -> Result<(), Failure> {
-        let member = &self.members[&id];
-        let join = self.join_members.get(&id);
-        let config = StartConfig {
-            id,
-            members: join.cloned().unwrap_or_else(|| self.plan.members()),
-            join_existing: join.is_some(),
-            election_tick: self.plan.election_tick,
-            heartbeat_tick: self.plan.heartbeat_tick,
-            snapshot_count: self.plan.snapshot_count,
-            max_msg_bytes: self.plan.max_msg_bytes,
-            seed: self.plan.seed.wrapping_mul(31).wrapping_add(id * 1_000_003 + member.incarnation),
-            planted_bug: self.plan.planted_bug.clone(),
-        };
-        let corrupted = member.corrupted;
+        let config = self.start_config(id);
         match self.backend.start(&config) {
             Ok(node) => {
-                let view = node.view();
-                let member = &self.members[&id];
-                // Terms and votes announced before the crash must have survived it.
-                if view.term < member.durable_term {
-                    return Err(self.fail(
-                        Check::DurableTermLost,
-                        format!(
-                            "node {id} restarted at term {} after announcing term {}",
-                            view.term, member.durable_term
-                        ),
-                    ));
-                }
-                if let Some(&candidate) = member.granted_votes.get(&view.term)
-                    && view.vote != Some(candidate)
-                {
-                    return Err(self.fail(
-                        Check::DurableVoteLost,
-                        format!(
-                            "node {id} restarted in term {} with vote {:?} after granting its vote to {candidate}",
-                            view.term, view.vote
-                        ),
-                    ));
-                }
-                let member = self.members.get_mut(&id).expect("member exists");
-                member.node = Some(node);
-                member.incarnation += 1;
-                member.last_view = None;
-                member.checked_commit = 0;
-                member.process_pending = false;
-                self.hash.word(id);
-                let interval = member.clock.tick_interval();
-                let incarnation = member.incarnation;
-                let first_tick = self.now + self.rng.random_range(0..interval);
-                self.schedule(first_tick, Event::Tick { node: id, incarnation });
+                self.check_durable_state_survived(id, &node.view())?;
+                self.install_started_node(id, node);
                 self.check_member(id)?;
                 self.request_process(id);
                 Ok(())
             }
-            Err(reason) if corrupted => {
+            Err(reason) if self.members[&id].corrupted => {
                 self.note(format!(
                     "node {id} refused to start on its corrupted disk: {reason}; it stays out"
                 ));
@@ -145,6 +114,50 @@ impl World<'_> {
         }
     }
 
+    /// How member `id` starts this time: as one of the initial members, or joining with the
+    /// membership `member add` showed; its seed differs per incarnation.
+    fn start_config(&self, id: NodeId) -> StartConfig {
+        let incarnation = self.members[&id].incarnation;
+        let join = self.join_members.get(&id);
+        StartConfig {
+            id,
+            members: join.cloned().unwrap_or_else(|| self.plan.members()),
+            join_existing: join.is_some(),
+            election_tick: self.plan.election_tick,
+            heartbeat_tick: self.plan.heartbeat_tick,
+            snapshot_count: self.plan.snapshot_count,
+            max_msg_bytes: self.plan.max_msg_bytes,
+            seed: self.plan.seed.wrapping_mul(31).wrapping_add(id * 1_000_003 + incarnation),
+            planted_bug: self.plan.planted_bug.clone(),
+        }
+    }
+
+    /// A new incarnation of member `id` runs `node`: its first tick comes within one tick interval.
+    fn install_started_node(&mut self, id: NodeId, node: Box<dyn SimNode>) {
+        let member = self.members.get_mut(&id).expect("member exists");
+        member.node = Some(node);
+        member.incarnation += 1;
+        member.last_view = None;
+        member.checked_commit = 0;
+        member.process_pending = false;
+        self.hash.word(id);
+        let interval = member.clock.tick_interval();
+        let incarnation = member.incarnation;
+        let first_tick = self.now + self.rng.random_range(0..interval);
+        self.schedule(first_tick, Event::Tick { node: id, incarnation });
+    }
+
+    /// A planned restart: a member that is down and not out for good starts again.
+    pub(super) fn restart(&mut self, id: NodeId) -> Result<Option<NodeId>, Failure> {
+        let member = &self.members[&id];
+        if member.node.is_some() || member.retired {
+            return Ok(None);
+        }
+        self.start_member(id)?;
+        Ok(Some(id))
+    }
+
+    /// The process dies: the disk drops what it had not synced.
     pub(super) fn crash_member(&mut self, id: NodeId) {
         let member = self.members.get_mut(&id).expect("member exists");
         if member.node.take().is_none() {
@@ -156,6 +169,39 @@ impl World<'_> {
         self.backend.crash(id, seed);
     }
 
+    /// A removed member learned it was removed (it applied its removal, or a peer refused it): the
+    /// process exits for good, like etcd's.
+    pub(super) fn member_exits_removed(&mut self, id: NodeId, how: &str) {
+        self.note(format!("node {id} {how}: this member has been permanently removed from the cluster"));
+        self.crash_member(id);
+        let member = self.members.get_mut(&id).expect("member exists");
+        member.retired = true;
+        self.operator.last_change_at = self.now;
+    }
+
+    /// Member `id` ticks on its own clock and schedules its next tick. Returns the member if it
+    /// still runs (a removed member refused by a peer exits instead).
+    pub(super) fn tick(&mut self, id: NodeId, incarnation: u64) -> Option<NodeId> {
+        if !self.live(id, incarnation) {
+            return None;
+        }
+        let member = self.members.get_mut(&id).expect("member exists");
+        let wall = member.clock.now(self.now);
+        let interval = member.clock.tick_interval();
+        member.node.as_mut().expect("live").tick(wall);
+        self.schedule(self.now + interval, Event::Tick { node: id, incarnation });
+        // The transport keeps a stream to every peer and redials it: a peer that knows this member
+        // was removed refuses it, and the removed process exits (even one that has nothing to send,
+        // like a removed member that stopped campaigning).
+        if let Some(peer) = self.refused_by(id) {
+            self.member_exits_removed(id, &format!("was refused by node {peer}"));
+            return None;
+        }
+        self.request_process(id);
+        Some(id)
+    }
+
+    /// Schedules a `process()` of member `id` one disk sync from now, unless one is pending.
     pub(super) fn request_process(&mut self, id: NodeId) {
         let member = self.members.get_mut(&id).expect("member exists");
         if member.node.is_some() && !member.process_pending {
@@ -165,11 +211,75 @@ impl World<'_> {
         }
     }
 
+    /// Whether incarnation `incarnation` of member `id` still runs.
     pub(super) fn live(&self, id: NodeId, incarnation: u64) -> bool {
         let member = &self.members[&id];
         member.node.is_some() && member.incarnation == incarnation
     }
 
+    /// A scheduled `process()` of the given incarnation of member `id`, if it still runs.
+    pub(super) fn process_if_live(
+        &mut self,
+        id: NodeId,
+        incarnation: u64,
+    ) -> Result<Option<NodeId>, Failure> {
+        if !self.live(id, incarnation) {
+            return Ok(None);
+        }
+        self.process(id)?;
+        Ok(Some(id))
+    }
+
+    /// Member `id` persists, applies and answers; its output goes to the network, the clients and the
+    /// operator.
+    fn process(&mut self, id: NodeId) -> Result<(), Failure> {
+        let member = self.members.get_mut(&id).expect("member exists");
+        member.process_pending = false;
+        match member.node.as_mut().expect("live").process() {
+            Ok(output) => self.route_output(id, output),
+            Err(reason) => self.process_failed(id, reason),
+        }
+    }
+
+    /// Hands what one `process()` produced to its recipients.
+    fn route_output(&mut self, id: NodeId, output: NodeOutput) -> Result<(), Failure> {
+        for message in output.messages {
+            self.record_sent(&message)?;
+            self.send(message);
+        }
+        for (request_id, result) in output.responses {
+            self.client_response(request_id, result);
+        }
+        for (request_id, result) in output.member_answers {
+            self.operator_answer(request_id, result);
+        }
+        if output.removed {
+            self.member_exits_removed(id, "applied its own removal");
+        }
+        Ok(())
+    }
+
+    /// Member `id` stopped with an error: expected after a power cut (it restarts later) or on a
+    /// corrupted disk (it stays out and is replaced); otherwise the run fails.
+    fn process_failed(&mut self, id: NodeId, reason: String) -> Result<(), Failure> {
+        let member = self.members.get_mut(&id).expect("member exists");
+        if let Some(down_for) = member.power_cut.take() {
+            self.note(format!("node {id} lost power mid-write ({reason}); it restarts in {down_for}ns"));
+            self.crash_member(id);
+            self.schedule(self.now + down_for, Event::Restart { node: id });
+            return Ok(());
+        }
+        if member.corrupted {
+            member.retired = true;
+            member.node = None;
+            self.note(format!("node {id} stopped on its corrupted disk: {reason}; it stays out"));
+            self.replace_corrupted(id);
+            return Ok(());
+        }
+        Err(self.fail(Check::NodeError, format!("node {id} stopped: {reason}")))
+    }
+
+    /// The member that leads in the highest term among the running ones.
     pub(super) fn current_leader(&self) -> Option<NodeId> {
         self.members
             .iter()
@@ -199,46 +309,5 @@ impl World<'_> {
             .collect();
         assert!(!endpoints.is_empty(), "a quorum of members is never out for good");
         endpoints
-    }
-
-    pub(super) fn process(&mut self, id: NodeId) -> Result<(), Failure> {
-        let member = self.members.get_mut(&id).expect("member exists");
-        member.process_pending = false;
-        let result = member.node.as_mut().expect("live").process();
-        let output = match result {
-            Ok(output) => output,
-            Err(reason) => {
-                if let Some(down_for) = member.power_cut.take() {
-                    self.note(format!(
-                        "node {id} lost power mid-write ({reason}); it restarts in {down_for}ns"
-                    ));
-                    self.crash_member(id);
-                    self.schedule(self.now + down_for, Event::Restart { node: id });
-                    return Ok(());
-                }
-                if member.corrupted {
-                    member.retired = true;
-                    member.node = None;
-                    self.note(format!("node {id} stopped on its corrupted disk: {reason}; it stays out"));
-                    self.replace_corrupted(id);
-                    return Ok(());
-                }
-                return Err(self.fail(Check::NodeError, format!("node {id} stopped: {reason}")));
-            }
-        };
-        for message in output.messages {
-            self.record_sent(&message)?;
-            self.send(message);
-        }
-        for (request_id, result) in output.responses {
-            self.client_response(request_id, result);
-        }
-        for (request_id, result) in output.member_answers {
-            self.operator_answer(request_id, result);
-        }
-        if output.removed {
-            self.member_exits_removed(id, "applied its own removal");
-        }
-        Ok(())
     }
 }

@@ -17,35 +17,38 @@ mod safety;
 mod trace;
 mod watches;
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::BTreeMap;
 
 use raft::{Entry, Index, NodeId, Term};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::Backend;
-use crate::history::{NEVER, OpResult, Operation, Time};
-use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
-use crate::plan::{Fault, MILLISECOND, Plan, SECOND, Target};
+use crate::history::{Operation, Time};
+use crate::plan::{Fault, MILLISECOND, Plan, SECOND};
 use clients::Client;
-use events::{Event, MAX_QUEUED_EVENTS, Scheduled};
+use events::{Event, EventQueue};
 use liveness::CATCH_UP_MARGIN;
-use members::{Clock, Member};
+use members::Member;
 use network::Network;
 use operator::Operator;
 pub use report::{Check, Failure, RunReport};
 use safety::LOG_MATCHING_EVERY;
-use trace::{TraceHash, describe, message_kind};
+use trace::{TraceHash, describe};
 
+/// Seed salt of the TTL workload's random stream (which sets carry a TTL, and how long).
+const TTL_WORKLOAD_STREAM: u64 = 0x7474_6c72_756e_0000;
 /// Seed salt of the watch workload's random stream.
 const WATCH_WORKLOAD_STREAM: u64 = 0x7761_7463_685f_776c;
+
+/// Events allowed per simulated second (a healthy 7-node run under load uses a few thousand).
+const EVENTS_PER_SECOND_BOUND: u64 = 40_000;
 
 pub struct World<'a> {
     plan: &'a Plan,
     backend: &'a mut dyn Backend,
     trace: bool,
-    queue: BinaryHeap<Scheduled>,
-    sequence: u64,
+    queue: EventQueue,
     now: Time,
     rng: ChaCha8Rng,
     members: BTreeMap<NodeId, Member>,
@@ -71,8 +74,6 @@ pub struct World<'a> {
     catch_up_target: Option<Index>,
     /// A fault waiting for the next leader to be elected.
     next_leader_fault: Option<Fault>,
-    /// Per link, when the last forwarded proposal is delivered (forwards keep their order).
-    last_forward_delivery: BTreeMap<(NodeId, NodeId), Time>,
     operator: Operator,
     /// The ID the next added member gets (a removed member's ID never comes back).
     next_member_id: NodeId,
@@ -87,52 +88,24 @@ pub struct World<'a> {
     watches_enabled: bool,
 }
 
-/// Events allowed per simulated second (a healthy 7-node run under load uses a few thousand).
-const EVENTS_PER_SECOND_BOUND: u64 = 40_000;
-
 impl<'a> World<'a> {
     pub fn new(plan: &'a Plan, backend: &'a mut dyn Backend, trace: bool) -> World<'a> {
-        let members = plan
-            .members()
-            .into_iter()
-            .map(|id| {
-                let index = (id - 1) as usize;
-                let clock = Clock { drift_ppm: plan.drift_ppm[index], offset_ns: plan.skew_ns[index] };
-                (id, Member::new(clock, true))
-            })
-            .collect();
-        let clients = (0..plan.clients)
-            .map(|_| Client {
-                pending: None,
-                known_values: BTreeMap::new(),
-                known_indexes: BTreeMap::new(),
-                watch: None,
-                finished: false,
-            })
-            .collect();
         let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
         World {
             plan,
             backend,
             trace,
-            queue: BinaryHeap::new(),
-            sequence: 0,
+            queue: EventQueue::default(),
             now: 0,
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
-            members,
-            network: Network {
-                blocked: BTreeSet::new(),
-                clogged: BTreeSet::new(),
-                loss_probability: plan.loss_probability,
-                duplicate_probability: plan.duplicate_probability,
-                faults_over: false,
-            },
-            clients,
+            members: members::initial_members(plan),
+            network: Network::new(plan),
+            clients: (0..plan.clients).map(|_| Client::new()).collect(),
             history: Vec::new(),
             request_owner: BTreeMap::new(),
             next_request_id: 1,
             next_value: 1,
-            hash: TraceHash(0xcbf2_9ce4_8422_2325),
+            hash: TraceHash::new(),
             events: 0,
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
@@ -143,11 +116,10 @@ impl<'a> World<'a> {
             notes: Vec::new(),
             catch_up_target: None,
             next_leader_fault: None,
-            last_forward_delivery: BTreeMap::new(),
             operator: Operator::default(),
             next_member_id: plan.nodes as NodeId + 1,
             join_members: BTreeMap::new(),
-            ttl_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ 0x7474_6c72_756e_0000),
+            ttl_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ TTL_WORKLOAD_STREAM),
             watch_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ WATCH_WORKLOAD_STREAM),
             watches_enabled,
             event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
@@ -155,10 +127,7 @@ impl<'a> World<'a> {
     }
 
     fn schedule(&mut self, at: Time, event: Event) {
-        assert!(self.queue.len() < MAX_QUEUED_EVENTS, "event queue bound exceeded");
-        debug_assert!(at >= self.now, "events are never scheduled in the past");
-        self.sequence += 1;
-        self.queue.push(Scheduled { time: at, sequence: self.sequence, event });
+        self.queue.push(self.now, at, event);
     }
 
     fn fail(&self, check: Check, detail: String) -> Failure {
@@ -191,38 +160,7 @@ impl<'a> World<'a> {
             report.failure = self.check_liveness().err();
         }
         if report.failure.is_none() {
-            let mut checked = self.history.clone();
-            checked.extend(self.expirations());
-            let (verdict, stats) = linearizability::check_history(&checked, DEFAULT_STEP_BUDGET);
-            report.operations_checked = stats.operations_checked;
-            match verdict {
-                Verdict::Linearizable => {}
-                Verdict::Unknown { key } => report.unknown_key = Some(key),
-                Verdict::Violation { key, detail } => {
-                    report.failure = Some(self.fail(
-                        Check::Linearizability,
-                        format!("history of key k{key} is not linearizable:\n{detail}"),
-                    ));
-                }
-            }
-        }
-        if report.failure.is_none() {
-            match linearizability::check_plain_gets(&self.history) {
-                Ok(checked) => report.operations_checked += checked,
-                Err(detail) => report.failure = Some(self.fail(Check::PlainGet, detail)),
-            }
-        }
-        if report.failure.is_none() {
-            match linearizability::check_watches(&self.history) {
-                Ok(checked) => {
-                    report.operations_checked += checked;
-                    report.watch_events = checked;
-                }
-                Err(detail) => report.failure = Some(self.fail(Check::Watch, detail)),
-            }
-        }
-        if report.failure.is_none() {
-            report.failure = self.check_watcher_leaks().err();
+            report.failure = self.check_what_clients_saw(&mut report).err();
         }
         if let Some(failure) = &report.failure {
             self.hash.word(failure.check as u64);
@@ -232,7 +170,9 @@ impl<'a> World<'a> {
         report
     }
 
-    fn run_events(&mut self) -> Result<(), Failure> {
+    /// Starts the members and schedules the first event of every client, every planned fault, the
+    /// end of the fault phase, the catch-up mark and the deadline.
+    fn schedule_start(&mut self) -> Result<(), Failure> {
         let ids: Vec<NodeId> = self.members.keys().copied().collect();
         for &id in &ids {
             self.start_member(id)?;
@@ -247,8 +187,14 @@ impl<'a> World<'a> {
         self.schedule(self.plan.fault_phase, Event::FaultPhaseEnd);
         self.schedule(self.deadline - CATCH_UP_MARGIN, Event::CatchUpMark);
         self.schedule(self.deadline, Event::Deadline);
+        Ok(())
+    }
 
-        while let Some(Scheduled { time, event, .. }) = self.queue.pop() {
+    /// The event loop: runs events in time order until the deadline, checking the member each event
+    /// touched.
+    fn run_events(&mut self) -> Result<(), Failure> {
+        self.schedule_start()?;
+        while let Some((time, event)) = self.queue.pop() {
             self.now = time;
             self.events += 1;
             self.hash.word(time);
@@ -258,32 +204,11 @@ impl<'a> World<'a> {
             if matches!(event, Event::Deadline) {
                 return Ok(());
             }
-            if self.events > self.event_budget {
-                return Err(self.fail(
-                    Check::Liveness,
-                    format!(
-                        "event storm: more than {} events (a message loop that never settles?)",
-                        self.event_budget
-                    ),
-                ));
-            }
-            let touched = self.handle(event)?;
-            if let Some(node) = touched {
+            self.check_event_budget()?;
+            if let Some(node) = self.handle(event)? {
                 let became_leader = self.check_member(node)?;
-                if became_leader
-                    && !self.fault_phase_over
-                    && let Some(fault) = self.next_leader_fault.take()
-                {
-                    let fault = match fault {
-                        Fault::Crash { down_for, .. } => {
-                            Fault::Crash { target: Target::Node(node), down_for }
-                        }
-                        Fault::PowerCut { after_operations, down_for, .. } => {
-                            Fault::PowerCut { target: Target::Node(node), after_operations, down_for }
-                        }
-                        other => other,
-                    };
-                    self.apply_fault(fault)?;
+                if became_leader {
+                    self.fault_on_new_leader(node);
                 }
             }
             if self.events.is_multiple_of(LOG_MATCHING_EVERY) {
@@ -293,134 +218,54 @@ impl<'a> World<'a> {
         Ok(())
     }
 
+    /// A message storm (far more events than any healthy run) ends the run as a liveness failure.
+    fn check_event_budget(&self) -> Result<(), Failure> {
+        if self.events <= self.event_budget {
+            return Ok(());
+        }
+        Err(self.fail(
+            Check::Liveness,
+            format!(
+                "event storm: more than {} events (a message loop that never settles?)",
+                self.event_budget
+            ),
+        ))
+    }
+
     /// Handles one event; returns the member whose state it may have changed.
     fn handle(&mut self, event: Event) -> Result<Option<NodeId>, Failure> {
         match event {
-            Event::Tick { node, incarnation } => {
-                if !self.live(node, incarnation) {
-                    return Ok(None);
-                }
-                let member = self.members.get_mut(&node).expect("member exists");
-                let wall = member.clock.now(self.now);
-                let interval = member.clock.tick_interval();
-                member.node.as_mut().expect("live").tick(wall);
-                self.schedule(self.now + interval, Event::Tick { node, incarnation });
-                // The transport keeps a stream to every peer and redials it: a peer that knows this
-                // member was removed refuses it, and the removed process exits (even one that has
-                // nothing to send, like a removed member that stopped campaigning).
-                if let Some(peer) = self.refused_by(node) {
-                    self.member_exits_removed(node, &format!("was refused by node {peer}"));
-                    return Ok(None);
-                }
-                self.request_process(node);
-                Ok(Some(node))
-            }
-            Event::Process { node, incarnation } => {
-                if !self.live(node, incarnation) {
-                    return Ok(None);
-                }
-                self.process(node)?;
-                Ok(Some(node))
-            }
-            Event::Deliver { message } => {
-                let to = message.to;
-                self.hash.word(message.from);
-                self.hash.word(to);
-                self.hash.word(message.term);
-                self.hash.word(message_kind(&message.body));
-                // A partition that started while the message was in flight drops it too.
-                if !self.network.passes(message.from, to) {
-                    return Ok(None);
-                }
-                let Some(member) = self.members.get_mut(&to) else { return Ok(None) };
-                let Some(node) = member.node.as_mut() else { return Ok(None) };
-                if node.refuses(message.from) {
-                    // The transport refuses a removed member and tells it so; it exits.
-                    if self.members[&message.from].node.is_some() {
-                        self.member_exits_removed(message.from, &format!("was refused by node {to}"));
-                    }
-                    return Ok(None);
-                }
-                node.receive(message);
-                self.request_process(to);
-                Ok(Some(to))
-            }
+            Event::Tick { node, incarnation } => Ok(self.tick(node, incarnation)),
+            Event::Process { node, incarnation } => self.process_if_live(node, incarnation),
+            Event::Deliver { message } => Ok(self.deliver(message)),
             Event::ClientNext { client } => {
                 self.client_next(client);
                 Ok(None)
             }
             Event::ClientTimeout { client, request_id } => {
-                if self.watch_gave_up(client, request_id) {
-                    return Ok(None);
-                }
-                if let Some((pending, op_index)) = self.clients[client].pending
-                    && pending == request_id
-                {
-                    self.hash.word(request_id);
-                    let operation = &mut self.history[op_index];
-                    operation.result = OpResult::Ambiguous;
-                    operation.returned_at = NEVER;
-                    self.clients[client].pending = None;
-                    self.request_owner.remove(&request_id);
-                    let think = self.plan.think_time;
-                    self.schedule(self.now + think, Event::ClientNext { client });
-                }
+                self.client_timed_out(client, request_id);
                 Ok(None)
             }
             Event::Fault { index } => {
-                if self.fault_phase_over {
-                    return Ok(None);
-                }
-                let fault = self.plan.faults[index].fault.clone();
-                self.apply_fault(fault)
+                self.planned_fault(index);
+                Ok(None)
             }
             Event::Clog { node } => {
-                if !self.fault_phase_over {
-                    self.network.clogged.insert(node);
-                }
+                self.clog(node);
                 Ok(None)
             }
             Event::Unclog { node } => {
-                self.network.clogged.remove(&node);
+                self.unclog(node);
                 Ok(None)
             }
-            Event::Restart { node } => {
-                let member = &self.members[&node];
-                if member.node.is_none() && !member.retired {
-                    self.start_member(node)?;
-                    return Ok(Some(node));
-                }
-                Ok(None)
-            }
+            Event::Restart { node } => self.restart(node),
             Event::OperatorStep { generation } => self.operator_step(generation),
             Event::FaultPhaseEnd => {
-                self.fault_phase_over = true;
-                self.operator_fault_phase_over();
-                self.network.faults_over = true;
-                self.network.blocked.clear();
-                self.network.clogged.clear();
-                self.network.loss_probability = 0.0;
-                self.network.duplicate_probability = 0.0;
-                self.note("fault phase over: network healed, every member restarts".to_string());
-                let ids: Vec<NodeId> = self.members.keys().copied().collect();
-                for id in ids {
-                    if self.members[&id].power_cut.is_some() {
-                        // Disarm a pending power cut the only way a disk allows: crash now.
-                        self.crash_member(id);
-                    }
-                    let member = &self.members[&id];
-                    if member.node.is_none() && !member.retired && member.incarnation > 0 {
-                        self.start_member(id)?;
-                    }
-                }
+                self.end_fault_phase()?;
                 Ok(None)
             }
             Event::CatchUpMark => {
-                self.catch_up_target = self
-                    .members
-                    .values()
-                    .filter_map(|member| member.node.as_ref().map(|node| node.view().commit))
-                    .max();
+                self.mark_catch_up_target();
                 Ok(None)
             }
             Event::Deadline => Ok(None),

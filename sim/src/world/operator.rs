@@ -302,16 +302,6 @@ impl World<'_> {
         self.start_member(id)
     }
 
-    /// A removed member learned it was removed (it applied its removal, or a peer refused it): the
-    /// process exits for good, like etcd's.
-    pub(super) fn member_exits_removed(&mut self, id: NodeId, how: &str) {
-        self.note(format!("node {id} {how}: this member has been permanently removed from the cluster"));
-        self.crash_member(id);
-        let member = self.members.get_mut(&id).expect("member exists");
-        member.retired = true;
-        self.operator.last_change_at = self.now;
-    }
-
     /// The member stopped on its corrupted disk: have it replaced.
     pub(super) fn replace_corrupted(&mut self, id: NodeId) {
         if self.backend.supports_membership() {

@@ -9,6 +9,11 @@ use crate::history::OpResult;
 pub(super) struct TraceHash(pub(super) u64);
 
 impl TraceHash {
+    /// The FNV-1a offset basis.
+    pub(super) fn new() -> TraceHash {
+        TraceHash(0xcbf2_9ce4_8422_2325)
+    }
+
     pub(super) fn word(&mut self, word: u64) {
         for byte in word.to_le_bytes() {
             self.0 ^= byte as u64;
