@@ -190,51 +190,96 @@ enum KeyOutcome {
 
 const NONE: usize = usize::MAX;
 
-/// Lowe's search over one key's operations. Entries are the calls and returns in time order, kept in
-/// a doubly linked list so a linearized operation can be lifted out and put back in O(1).
-fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
-    let count = operations.len();
-    // Entry 2*i is the call of operation i, entry 2*i+1 its return. Calls sort before returns at the
-    // same instant (overlapping), which is the permissive reading of a tie.
-    let mut order: Vec<usize> = (0..2 * count).collect();
-    let time_of = |entry: usize| {
-        let operation = operations[entry / 2];
-        if entry.is_multiple_of(2) { operation.invoked_at } else { operation.returned_at }
-    };
-    order.sort_by_key(|&entry| (time_of(entry), entry % 2, entry / 2));
-    // Linked list with a head sentinel at index 2*count.
-    let head = 2 * count;
-    let mut next = vec![NONE; 2 * count + 1];
-    let mut prev = vec![NONE; 2 * count + 1];
-    let mut last = head;
-    for &entry in &order {
-        next[last] = entry;
-        prev[entry] = last;
-        last = entry;
-    }
-    let lift = |next: &mut Vec<usize>, prev: &mut Vec<usize>, entry: usize| {
-        let (p, n) = (prev[entry], next[entry]);
-        next[p] = n;
-        if n != NONE {
-            prev[n] = p;
-        }
-    };
-    let unlift = |next: &mut Vec<usize>, prev: &mut Vec<usize>, entry: usize| {
-        let (p, n) = (prev[entry], next[entry]);
-        next[p] = entry;
-        if n != NONE {
-            prev[n] = entry;
-        }
-    };
+/// The calls and returns of one key's operations in time order, as a doubly linked list: a linearized
+/// operation's two entries are lifted out, and put back when the search backtracks, in O(1). Entry
+/// 2*i is the call of operation i, entry 2*i+1 its return.
+struct EntryList {
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    /// The sentinel before the first entry.
+    head: usize,
+}
 
-    let words = count.div_ceil(64);
-    let mut linearized = vec![0u64; words];
+impl EntryList {
+    fn new(operations: &[&Operation]) -> EntryList {
+        let count = operations.len();
+        // Calls sort before returns at the same instant (overlapping), which is the permissive
+        // reading of a tie.
+        let mut order: Vec<usize> = (0..2 * count).collect();
+        let time_of = |entry: usize| {
+            let operation = operations[entry / 2];
+            if entry.is_multiple_of(2) { operation.invoked_at } else { operation.returned_at }
+        };
+        order.sort_by_key(|&entry| (time_of(entry), entry % 2, entry / 2));
+        let head = 2 * count;
+        let mut list = EntryList { next: vec![NONE; 2 * count + 1], prev: vec![NONE; 2 * count + 1], head };
+        let mut last = head;
+        for &entry in &order {
+            list.next[last] = entry;
+            list.prev[entry] = last;
+            last = entry;
+        }
+        list
+    }
+
+    fn first(&self) -> usize {
+        self.next[self.head]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first() == NONE
+    }
+
+    fn after(&self, entry: usize) -> usize {
+        self.next[entry]
+    }
+
+    fn lift(&mut self, entry: usize) {
+        let (previous, next) = (self.prev[entry], self.next[entry]);
+        self.next[previous] = next;
+        if next != NONE {
+            self.prev[next] = previous;
+        }
+    }
+
+    /// Puts back an entry lifted last (entries go back in the reverse order of their lifting).
+    fn unlift(&mut self, entry: usize) {
+        let (previous, next) = (self.prev[entry], self.next[entry]);
+        self.next[previous] = entry;
+        if next != NONE {
+            self.prev[next] = entry;
+        }
+    }
+}
+
+/// Which operations the search has linearized, one bit each.
+struct OperationSet(Vec<u64>);
+
+impl OperationSet {
+    fn new(count: usize) -> OperationSet {
+        OperationSet(vec![0; count.div_ceil(64)])
+    }
+
+    fn insert(&mut self, operation: usize) {
+        self.0[operation / 64] |= 1 << (operation % 64);
+    }
+
+    fn remove(&mut self, operation: usize) {
+        self.0[operation / 64] &= !(1 << (operation % 64));
+    }
+}
+
+/// Lowe's search over one key's operations: linearize the first call that the model accepts and that
+/// leads to an unseen (linearized set, state); when a return comes first, undo the last choice.
+fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
+    let mut entries = EntryList::new(operations);
+    let mut linearized = OperationSet::new(operations.len());
     let mut cache: HashSet<(Vec<u64>, KeyState)> = HashSet::new();
     let mut stack: Vec<(usize, KeyState)> = Vec::new();
     let mut state = KeyState::ABSENT;
-    let mut entry = next[head];
+    let mut entry = entries.first();
     let mut steps = 0u64;
-    while next[head] != NONE {
+    while !entries.is_empty() {
         steps += 1;
         if steps > step_budget {
             return (KeyOutcome::Unknown, steps);
@@ -244,29 +289,28 @@ fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
         if entry.is_multiple_of(2) {
             let operation = operations[operation_index];
             if let Some(new_state) = step(&state, &operation.kind, &operation.result) {
-                linearized[operation_index / 64] |= 1 << (operation_index % 64);
-                if cache.insert((linearized.clone(), new_state.clone())) {
+                linearized.insert(operation_index);
+                if cache.insert((linearized.0.clone(), new_state.clone())) {
                     stack.push((entry, std::mem::replace(&mut state, new_state)));
                     // Lift the call, then its return; unlifting goes in the reverse order.
-                    lift(&mut next, &mut prev, entry);
-                    lift(&mut next, &mut prev, entry + 1);
-                    entry = next[head];
+                    entries.lift(entry);
+                    entries.lift(entry + 1);
+                    entry = entries.first();
                     continue;
                 }
-                linearized[operation_index / 64] &= !(1 << (operation_index % 64));
+                linearized.remove(operation_index);
             }
-            entry = next[entry];
+            entry = entries.after(entry);
         } else {
             // An operation returned before any order could place it: undo the last choice.
             let Some((call, previous_state)) = stack.pop() else {
                 return (KeyOutcome::Violation, steps);
             };
             state = previous_state;
-            let undone = call / 2;
-            linearized[undone / 64] &= !(1 << (undone % 64));
-            unlift(&mut next, &mut prev, call + 1);
-            unlift(&mut next, &mut prev, call);
-            entry = next[call];
+            linearized.remove(call / 2);
+            entries.unlift(call + 1);
+            entries.unlift(call);
+            entry = entries.after(call);
         }
     }
     (KeyOutcome::Linearizable, steps)
@@ -382,6 +426,46 @@ fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
     }
 }
 
+/// Every modification the history shows, for checking watches against.
+struct Observations<'a> {
+    /// Per store index, what each operation that observed it saw there.
+    observed: BTreeMap<u64, Vec<(Modification, &'a Operation)>>,
+    /// Per key, the store indexes of its observed modifications.
+    modified_at: BTreeMap<u32, BTreeSet<u64>>,
+    /// The write of each (unique) value.
+    writes_of_value: BTreeMap<u64, &'a Operation>,
+}
+
+impl<'a> Observations<'a> {
+    fn gather(history: &'a [Operation]) -> Observations<'a> {
+        let mut observations = Observations {
+            observed: BTreeMap::new(),
+            modified_at: BTreeMap::new(),
+            writes_of_value: BTreeMap::new(),
+        };
+        for operation in history {
+            if let Some((index, modification)) = observed_modification(operation) {
+                observations.observed.entry(index).or_default().push((modification, operation));
+                observations.modified_at.entry(operation.key).or_default().insert(index);
+            }
+            if let Some(value) = written_value(&operation.kind) {
+                observations.writes_of_value.insert(value, operation);
+            }
+        }
+        observations
+    }
+}
+
+/// Whether a write may have produced the modification at `index`: it did not certainly fail and, if
+/// acknowledged, it was at that index.
+fn may_have_produced(write: &Operation, index: u64) -> bool {
+    match write.result {
+        OpResult::Written { index: written } => written == index,
+        OpResult::Ambiguous => true,
+        _ => false,
+    }
+}
+
 /// Checks what one-shot watches reported against everything else the clients saw. A member's event
 /// history is the sequence of modifications it applied, the same on every member (state machine
 /// safety), one modification per store index; so for a watch event at index `i` on key `k`:
@@ -396,111 +480,131 @@ fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
 /// A 401 (history cleared) needs the store at least `HISTORY_CAPACITY` indexes past the wait index.
 /// Returns the number of watch answers checked (events and 401s).
 pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
-    let mut observed: BTreeMap<u64, Vec<(Modification, &Operation)>> = BTreeMap::new();
-    let mut modified_at: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
-    let mut writes_of_value: BTreeMap<u64, &Operation> = BTreeMap::new();
-    for operation in history {
-        if let Some((index, modification)) = observed_modification(operation) {
-            observed.entry(index).or_default().push((modification, operation));
-            modified_at.entry(operation.key).or_default().insert(index);
-        }
-        if let Some(value) = written_value(&operation.kind) {
-            writes_of_value.insert(value, operation);
-        }
-    }
-    // Whether a write may have produced the modification at `index`: it did not certainly fail and,
-    // if acknowledged, it was at that index.
-    let may_have_produced = |write: &Operation, index: u64| match write.result {
-        OpResult::Written { index: written } => written == index,
-        OpResult::Ambiguous => true,
-        _ => false,
-    };
+    let observations = Observations::gather(history);
     let mut checked = 0;
     for watch in history {
-        if let OpResult::WatchCleared { index: store_index } = watch.result {
-            // 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer
-            // holds the wait index: it is full and the store is at least that far beyond it.
-            let OpKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
-                return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
-            };
-            if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
-                return Err(format!(
-                    "a watch was answered 401 (history cleared) at store index {store_index}, less than \
-                     {} events after its wait index: {}",
-                    store::HISTORY_CAPACITY,
-                    watch.describe()
-                ));
+        match watch.result {
+            OpResult::WatchCleared { index: store_index } => check_cleared(watch, store_index)?,
+            OpResult::WatchEvent { index, action, value, since } => {
+                if !matches!(watch.kind, OpKind::Watch { .. }) {
+                    return Err(format!(
+                        "a watch event answered an operation that is not a watch: {}",
+                        watch.describe()
+                    ));
+                }
+                let this = Modification { key: watch.key, action: Some(action), value };
+                check_same_modification(&observations, watch, index, &this)?;
+                check_produced_by_a_write(history, &observations, watch, index)?;
+                if let Some(since) = since {
+                    check_first_modification_since(&observations, watch, index, since)?;
+                }
             }
-            checked += 1;
-            continue;
-        }
-        let OpResult::WatchEvent { index, action, value, since } = watch.result else { continue };
-        if !matches!(watch.kind, OpKind::Watch { .. }) {
-            return Err(format!(
-                "a watch event answered an operation that is not a watch: {}",
-                watch.describe()
-            ));
+            _ => continue,
         }
         checked += 1;
-        let this = Modification { key: watch.key, action: Some(action), value };
-        // (a) one modification per index.
-        for (other, operation) in &observed[&index] {
-            if !this.agrees_with(other) {
-                return Err(format!(
-                    "a watch reported a different modification at index {index} than another operation \
-                     saw there:\n  {}\n  {}",
-                    watch.describe(),
-                    operation.describe()
-                ));
-            }
-        }
-        // (b) some write on the key produced it.
-        let producer = match (action, value) {
-            (WatchAction::Delete, None) => history.iter().find(|write| {
-                write.kind == OpKind::Delete
-                    && write.key == watch.key
-                    && write.invoked_at <= watch.returned_at
-                    && may_have_produced(write, index)
-            }),
-            (WatchAction::Set | WatchAction::Create | WatchAction::CompareAndSwap, Some(value))
-                if value != UNKNOWN_VALUE =>
-            {
-                writes_of_value.get(&value).copied().filter(|write| {
-                    write.key == watch.key
-                        && WatchAction::of_write(&write.kind) == Some(action)
-                        && write.invoked_at <= watch.returned_at
-                        && may_have_produced(write, index)
-                })
-            }
-            _ => None,
-        };
-        if producer.is_none() {
-            return Err(format!(
-                "a watch reported a modification no write on the key can have produced: {}",
-                watch.describe()
-            ));
-        }
-        // (c) the first modification at or after the index it waited from.
-        if let Some(since) = since {
-            if index < since {
-                return Err(format!(
-                    "a watch waiting from index {since} reported an older modification: {}",
-                    watch.describe()
-                ));
-            }
-            let skipped = modified_at.get(&watch.key).and_then(|indexes| indexes.range(since..index).next());
-            if let Some(&skipped) = skipped {
-                let (_, seen_by) = observed[&skipped][0];
-                return Err(format!(
-                    "a watch waiting from index {since} skipped the modification of its key at index \
-                     {skipped}:\n  {}\n  seen by: {}",
-                    watch.describe(),
-                    seen_by.describe()
-                ));
-            }
-        }
     }
     Ok(checked)
+}
+
+/// A 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer holds the
+/// wait index: it is full and the store is at least that far beyond it.
+fn check_cleared(watch: &Operation, store_index: u64) -> Result<(), String> {
+    let OpKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
+        return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
+    };
+    if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
+        return Err(format!(
+            "a watch was answered 401 (history cleared) at store index {store_index}, less than {} events after \
+             its wait index: {}",
+            store::HISTORY_CAPACITY,
+            watch.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// (a) One modification per index: every other observation of `index` agrees with the watch's.
+fn check_same_modification(
+    observations: &Observations,
+    watch: &Operation,
+    index: u64,
+    this: &Modification,
+) -> Result<(), String> {
+    for (other, operation) in &observations.observed[&index] {
+        if !this.agrees_with(other) {
+            return Err(format!(
+                "a watch reported a different modification at index {index} than another operation saw \
+                 there:\n  {}\n  {}",
+                watch.describe(),
+                operation.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// (b) Some write on the key, invoked before the watch returned, can have produced the event.
+fn check_produced_by_a_write(
+    history: &[Operation],
+    observations: &Observations,
+    watch: &Operation,
+    index: u64,
+) -> Result<(), String> {
+    let OpResult::WatchEvent { action, value, .. } = watch.result else { return Ok(()) };
+    let producer = match (action, value) {
+        (WatchAction::Delete, None) => history.iter().find(|write| {
+            write.kind == OpKind::Delete
+                && write.key == watch.key
+                && write.invoked_at <= watch.returned_at
+                && may_have_produced(write, index)
+        }),
+        (WatchAction::Set | WatchAction::Create | WatchAction::CompareAndSwap, Some(value))
+            if value != UNKNOWN_VALUE =>
+        {
+            observations.writes_of_value.get(&value).copied().filter(|write| {
+                write.key == watch.key
+                    && WatchAction::of_write(&write.kind) == Some(action)
+                    && write.invoked_at <= watch.returned_at
+                    && may_have_produced(write, index)
+            })
+        }
+        _ => None,
+    };
+    match producer {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "a watch reported a modification no write on the key can have produced: {}",
+            watch.describe()
+        )),
+    }
+}
+
+/// (c) The event is the first modification of the key at or after `since`, the index the watch
+/// waited from.
+fn check_first_modification_since(
+    observations: &Observations,
+    watch: &Operation,
+    index: u64,
+    since: u64,
+) -> Result<(), String> {
+    if index < since {
+        return Err(format!(
+            "a watch waiting from index {since} reported an older modification: {}",
+            watch.describe()
+        ));
+    }
+    let skipped =
+        observations.modified_at.get(&watch.key).and_then(|indexes| indexes.range(since..index).next());
+    if let Some(&skipped) = skipped {
+        let (_, seen_by) = observations.observed[&skipped][0];
+        return Err(format!(
+            "a watch waiting from index {since} skipped the modification of its key at index {skipped}:\n  {}\n  \
+             seen by: {}",
+            watch.describe(),
+            seen_by.describe()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -163,131 +163,28 @@ impl Plan {
     /// `from_seed`, choosing whether membership changes join the fault mix.
     pub fn from_seed_with(seed: u64, nodes: Option<usize>, membership: MembershipChanges) -> Plan {
         // A dedicated stream so the plan never shifts when the run's own randomness changes.
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706c_616e_0000_0000);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ PLAN_STREAM);
         let nodes = nodes.unwrap_or_else(|| [3, 5, 5, 7][rng.random_range(0..4)]);
         let members: Vec<NodeId> = (1..=nodes as NodeId).collect();
         let fault_phase = rng.random_range(5..=25) * SECOND;
-
-        // Swarm: each fault family is on or off for this seed.
-        let mut enabled = |percent: u32| rng.random_range(0..100) < percent;
-        let partitions = enabled(60);
-        let one_way = enabled(30);
-        let isolate_leader = enabled(50);
-        let bridges = enabled(30);
-        let clogging = enabled(30);
-        let crashes = enabled(60);
-        let clock_jumps = enabled(30);
-        let bit_flips = enabled(20);
-        let lossy = enabled(40);
-        let duplicating = enabled(30);
-        let drifting = enabled(50);
-        let slow_network = enabled(25);
-
-        let mut faults = Vec::new();
-        // Network episodes: one at a time, each healed before the next starts.
-        let network_kinds: Vec<u8> =
-            [(partitions, 0u8), (one_way, 1), (isolate_leader, 2), (bridges, 3), (clogging, 4)]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, kind)| *kind)
-                .collect();
-        if !network_kinds.is_empty() {
-            let mut at = rng.random_range(0..2 * SECOND);
-            while at < fault_phase {
-                let kind = network_kinds[rng.random_range(0..network_kinds.len())];
-                let duration = rng.random_range(300 * MILLISECOND..6 * SECOND);
-                let fault = match kind {
-                    0 => Fault::Partition { side: random_subset(&mut rng, &members, 1, nodes / 2 + 1) },
-                    1 => Fault::OneWay { from: random_subset(&mut rng, &members, 1, nodes / 2) },
-                    2 => Fault::IsolateLeader,
-                    3 => {
-                        let mut shuffled = members.clone();
-                        shuffle(&mut rng, &mut shuffled);
-                        let bridge = shuffled[0];
-                        let half = (nodes - 1) / 2;
-                        Fault::Bridge {
-                            left: shuffled[1..1 + half].to_vec(),
-                            bridge,
-                            right: shuffled[1 + half..].to_vec(),
-                        }
-                    }
-                    _ => {
-                        let mut order = members.clone();
-                        shuffle(&mut rng, &mut order);
-                        order.truncate(rng.random_range(1..=nodes));
-                        let mut unclog_order = order.clone();
-                        shuffle(&mut rng, &mut unclog_order);
-                        let gap = rng.random_range(50 * MILLISECOND..800 * MILLISECOND);
-                        Fault::CloggingWave { order, unclog_order, gap }
-                    }
-                };
-                faults.push(ScheduledFault { at, fault });
-                let heal_at = at + duration;
-                if heal_at < fault_phase {
-                    faults.push(ScheduledFault { at: heal_at, fault: Fault::Heal });
-                }
-                at = heal_at + rng.random_range(0..3 * SECOND);
-            }
+        let families = FaultFamilies::draw(&mut rng);
+        let mut faults = network_episodes(&mut rng, &members, fault_phase, &families.network_episodes());
+        if families.crashes {
+            faults.extend(crash_faults(&mut rng, nodes, fault_phase));
         }
-        if crashes {
-            let count = rng.random_range(1..=6);
-            for _ in 0..count {
-                let at = rng.random_range(0..fault_phase);
-                let target = match rng.random_range(0..10) {
-                    0..4 => Target::Leader,
-                    4..6 => Target::NextLeader,
-                    _ => Target::Node(rng.random_range(1..=nodes as NodeId)),
-                };
-                let down_for = rng.random_range(0..4 * SECOND);
-                let fault = if rng.random_bool(0.5) {
-                    Fault::Crash { target, down_for }
-                } else {
-                    Fault::PowerCut { target, after_operations: rng.random_range(0..12), down_for }
-                };
-                faults.push(ScheduledFault { at, fault });
-            }
+        if families.clock_jumps {
+            faults.extend(clock_jump_faults(&mut rng, nodes, fault_phase));
         }
-        if clock_jumps {
-            for _ in 0..rng.random_range(1..=4) {
-                let at = rng.random_range(0..fault_phase);
-                let node = rng.random_range(1..=nodes as NodeId);
-                let delta_ns = rng.random_range(-(30 * SECOND as i64)..=30 * SECOND as i64);
-                faults.push(ScheduledFault { at, fault: Fault::ClockJump { node, delta_ns } });
-            }
-        }
-        if bit_flips {
-            // At most a minority: a member whose disk is corrupt may stay out for good.
-            let mut victims = members.clone();
-            shuffle(&mut rng, &mut victims);
-            victims.truncate(rng.random_range(1..=(nodes - 1) / 2));
-            for node in victims {
-                let at = rng.random_range(0..fault_phase);
-                let down_for = rng.random_range(0..2 * SECOND);
-                faults.push(ScheduledFault { at, fault: Fault::FlipBit { node, down_for } });
-            }
+        if families.bit_flips {
+            faults.extend(bit_flip_faults(&mut rng, &members, fault_phase));
         }
         faults.extend(membership_faults(seed, &members, fault_phase, membership));
-        // TTLs come from their own stream too: older knobs keep their values for a seed.
-        let mut ttl_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7474_6c00_0000_0000);
         faults.sort_by_key(|fault| fault.at);
-
-        let latency = if slow_network {
-            Latency {
-                base: rng.random_range(1..20) * MILLISECOND,
-                jitter: rng.random_range(1..50) * MILLISECOND,
-                spike_probability: 0.01,
-                spike: rng.random_range(100..1500) * MILLISECOND,
-            }
-        } else {
-            Latency {
-                base: rng.random_range(100..1000) * 1_000,
-                jitter: rng.random_range(10..500) * 1_000,
-                spike_probability: 0.001,
-                spike: 50 * MILLISECOND,
-            }
-        };
-        let drift_ppm =
-            members.iter().map(|_| if drifting { rng.random_range(-50_000..=50_000) } else { 0 }).collect();
+        let latency = draw_latency(&mut rng, families.slow_network);
+        let drift_ppm = members
+            .iter()
+            .map(|_| if families.drifting { rng.random_range(-50_000..=50_000) } else { 0 })
+            .collect();
         let skew_ns =
             members.iter().map(|_| rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64)).collect();
         let mut plan = Plan {
@@ -299,8 +196,12 @@ impl Plan {
             liveness_window: 20 * SECOND,
             faults,
             latency,
-            loss_probability: if lossy { rng.random_range(1..=20) as f64 / 100.0 } else { 0.0 },
-            duplicate_probability: if duplicating { rng.random_range(1..=10) as f64 / 100.0 } else { 0.0 },
+            loss_probability: if families.lossy { rng.random_range(1..=20) as f64 / 100.0 } else { 0.0 },
+            duplicate_probability: if families.duplicating {
+                rng.random_range(1..=10) as f64 / 100.0
+            } else {
+                0.0
+            },
             duplicate_proposals: false,
             drift_ppm,
             skew_ns,
@@ -314,13 +215,215 @@ impl Plan {
             snapshot_count: [10, 100, 1000, 10_000][rng.random_range(0..4)],
             max_msg_bytes: [128, 1024, 65_536, 1 << 20][rng.random_range(0..4)],
             planted_bug: None,
-            ttl_per_mille: [0, 0, 2, 5, 10][ttl_rng.random_range(0..5)],
-            max_ttl_seconds: ttl_rng.random_range(1..=10),
+            ttl_per_mille: 0,
+            max_ttl_seconds: 0,
             watch_percent: 0,
             watch_timeout: 0,
         };
+        (plan.ttl_per_mille, plan.max_ttl_seconds) = ttl_knobs(seed);
         (plan.watch_percent, plan.watch_timeout) = watch_knobs(seed, plan.client_timeout);
         plan
+    }
+}
+
+/// Seed salt of the plan's main stream.
+const PLAN_STREAM: u64 = 0x706c_616e_0000_0000;
+/// Seed salt of the TTL knobs' stream.
+const TTL_STREAM: u64 = 0x7474_6c00_0000_0000;
+/// Seed salt of the membership changes' stream.
+const MEMBERSHIP_STREAM: u64 = 0x6d65_6d62_6572_0000;
+
+/// The TTL knobs of a seed (`ttl_per_mille`, `max_ttl_seconds`) from a stream of their own, so that
+/// older knobs kept their values for a seed when TTLs came.
+fn ttl_knobs(seed: u64) -> (u32, u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ TTL_STREAM);
+    let per_mille = [0, 0, 2, 5, 10][rng.random_range(0..5)];
+    (per_mille, rng.random_range(1..=10))
+}
+
+/// Which fault families a seed enables (swarm testing: each is on or off per seed).
+struct FaultFamilies {
+    partitions: bool,
+    one_way: bool,
+    isolate_leader: bool,
+    bridges: bool,
+    clogging: bool,
+    crashes: bool,
+    clock_jumps: bool,
+    bit_flips: bool,
+    lossy: bool,
+    duplicating: bool,
+    drifting: bool,
+    slow_network: bool,
+}
+
+impl FaultFamilies {
+    fn draw(rng: &mut ChaCha8Rng) -> FaultFamilies {
+        let mut enabled = |percent: u32| rng.random_range(0..100) < percent;
+        // Fields are drawn in the order written.
+        FaultFamilies {
+            partitions: enabled(60),
+            one_way: enabled(30),
+            isolate_leader: enabled(50),
+            bridges: enabled(30),
+            clogging: enabled(30),
+            crashes: enabled(60),
+            clock_jumps: enabled(30),
+            bit_flips: enabled(20),
+            lossy: enabled(40),
+            duplicating: enabled(30),
+            drifting: enabled(50),
+            slow_network: enabled(25),
+        }
+    }
+
+    /// The kinds of network episode enabled.
+    fn network_episodes(&self) -> Vec<NetworkEpisode> {
+        [
+            (self.partitions, NetworkEpisode::Partition),
+            (self.one_way, NetworkEpisode::OneWay),
+            (self.isolate_leader, NetworkEpisode::IsolateLeader),
+            (self.bridges, NetworkEpisode::Bridge),
+            (self.clogging, NetworkEpisode::CloggingWave),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, kind)| kind)
+        .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum NetworkEpisode {
+    Partition,
+    OneWay,
+    IsolateLeader,
+    Bridge,
+    CloggingWave,
+}
+
+/// Network episodes of the enabled kinds, one at a time, each healed before the next starts.
+fn network_episodes(
+    rng: &mut ChaCha8Rng,
+    members: &[NodeId],
+    fault_phase: Time,
+    kinds: &[NetworkEpisode],
+) -> Vec<ScheduledFault> {
+    let mut faults = Vec::new();
+    if kinds.is_empty() {
+        return faults;
+    }
+    let mut at = rng.random_range(0..2 * SECOND);
+    while at < fault_phase {
+        let kind = kinds[rng.random_range(0..kinds.len())];
+        let duration = rng.random_range(300 * MILLISECOND..6 * SECOND);
+        let fault = network_fault(rng, members, kind);
+        faults.push(ScheduledFault { at, fault });
+        let heal_at = at + duration;
+        if heal_at < fault_phase {
+            faults.push(ScheduledFault { at: heal_at, fault: Fault::Heal });
+        }
+        at = heal_at + rng.random_range(0..3 * SECOND);
+    }
+    faults
+}
+
+/// One network episode of kind `kind` over `members`.
+fn network_fault(rng: &mut ChaCha8Rng, members: &[NodeId], kind: NetworkEpisode) -> Fault {
+    let nodes = members.len();
+    match kind {
+        NetworkEpisode::Partition => Fault::Partition { side: random_subset(rng, members, 1, nodes / 2 + 1) },
+        NetworkEpisode::OneWay => Fault::OneWay { from: random_subset(rng, members, 1, nodes / 2) },
+        NetworkEpisode::IsolateLeader => Fault::IsolateLeader,
+        NetworkEpisode::Bridge => {
+            let mut shuffled = members.to_vec();
+            shuffle(rng, &mut shuffled);
+            let bridge = shuffled[0];
+            let half = (nodes - 1) / 2;
+            Fault::Bridge {
+                left: shuffled[1..1 + half].to_vec(),
+                bridge,
+                right: shuffled[1 + half..].to_vec(),
+            }
+        }
+        NetworkEpisode::CloggingWave => {
+            let mut order = members.to_vec();
+            shuffle(rng, &mut order);
+            order.truncate(rng.random_range(1..=nodes));
+            let mut unclog_order = order.clone();
+            shuffle(rng, &mut unclog_order);
+            let gap = rng.random_range(50 * MILLISECOND..800 * MILLISECOND);
+            Fault::CloggingWave { order, unclog_order, gap }
+        }
+    }
+}
+
+/// One to six crashes or power cuts, of the leader, the next leader or a given member.
+fn crash_faults(rng: &mut ChaCha8Rng, nodes: usize, fault_phase: Time) -> Vec<ScheduledFault> {
+    let count = rng.random_range(1..=6);
+    (0..count)
+        .map(|_| {
+            let at = rng.random_range(0..fault_phase);
+            let target = match rng.random_range(0..10) {
+                0..4 => Target::Leader,
+                4..6 => Target::NextLeader,
+                _ => Target::Node(rng.random_range(1..=nodes as NodeId)),
+            };
+            let down_for = rng.random_range(0..4 * SECOND);
+            let fault = if rng.random_bool(0.5) {
+                Fault::Crash { target, down_for }
+            } else {
+                Fault::PowerCut { target, after_operations: rng.random_range(0..12), down_for }
+            };
+            ScheduledFault { at, fault }
+        })
+        .collect()
+}
+
+/// One to four jumps of up to 30 s either way in a member's wall clock.
+fn clock_jump_faults(rng: &mut ChaCha8Rng, nodes: usize, fault_phase: Time) -> Vec<ScheduledFault> {
+    (0..rng.random_range(1..=4))
+        .map(|_| {
+            let at = rng.random_range(0..fault_phase);
+            let node = rng.random_range(1..=nodes as NodeId);
+            let delta_ns = rng.random_range(-(30 * SECOND as i64)..=30 * SECOND as i64);
+            ScheduledFault { at, fault: Fault::ClockJump { node, delta_ns } }
+        })
+        .collect()
+}
+
+/// A bit flip on each of a random minority of the members (a member whose disk is corrupt may stay
+/// out for good).
+fn bit_flip_faults(rng: &mut ChaCha8Rng, members: &[NodeId], fault_phase: Time) -> Vec<ScheduledFault> {
+    let mut victims = members.to_vec();
+    shuffle(rng, &mut victims);
+    victims.truncate(rng.random_range(1..=(members.len() - 1) / 2));
+    victims
+        .into_iter()
+        .map(|node| {
+            let at = rng.random_range(0..fault_phase);
+            let down_for = rng.random_range(0..2 * SECOND);
+            ScheduledFault { at, fault: Fault::FlipBit { node, down_for } }
+        })
+        .collect()
+}
+
+/// Message latency: a slow network (milliseconds, frequent long spikes) or a fast one (microseconds).
+fn draw_latency(rng: &mut ChaCha8Rng, slow: bool) -> Latency {
+    if slow {
+        Latency {
+            base: rng.random_range(1..20) * MILLISECOND,
+            jitter: rng.random_range(1..50) * MILLISECOND,
+            spike_probability: 0.01,
+            spike: rng.random_range(100..1500) * MILLISECOND,
+        }
+    } else {
+        Latency {
+            base: rng.random_range(100..1000) * 1_000,
+            jitter: rng.random_range(10..500) * 1_000,
+            spike_probability: 0.001,
+            spike: 50 * MILLISECOND,
+        }
     }
 }
 
@@ -332,7 +435,7 @@ fn membership_faults(
     fault_phase: Time,
     membership: MembershipChanges,
 ) -> Vec<ScheduledFault> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_6572_0000);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ MEMBERSHIP_STREAM);
     let enabled = match membership {
         MembershipChanges::Always => true,
         MembershipChanges::BySeed => rng.random_range(0..100) < 30,

@@ -170,6 +170,13 @@ impl World<'_> {
             // the next attempt looks at the membership first (done above).
             self.note(format!("operator: {goal:?} timed out; retrying"));
         }
+        self.send_member_change(goal);
+        Ok(None)
+    }
+
+    /// Asks a random running member for the change that reaches `goal`, and looks again after a
+    /// timeout (or a retry pause when no member runs).
+    fn send_member_change(&mut self, goal: Goal) {
         let running: Vec<NodeId> = self
             .members
             .iter()
@@ -178,7 +185,7 @@ impl World<'_> {
             .collect();
         if running.is_empty() {
             self.operator_schedule(RETRY_PAUSE);
-            return Ok(None);
+            return;
         }
         let to = running[self.rng.random_range(0..running.len())];
         let request_id = self.next_request_id;
@@ -198,7 +205,6 @@ impl World<'_> {
         self.operator.in_flight = Some(request_id);
         self.operator_schedule(REQUEST_TIMEOUT);
         self.request_process(to);
-        Ok(None)
     }
 
     /// Turns a task into a goal against the current membership, or skips it (None) when it would
