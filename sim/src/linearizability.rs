@@ -136,6 +136,12 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
         }
     }
     let mut stats = CheckStats { keys: per_key.len(), ..CheckStats::default() };
+    debug_assert!(
+        per_key.values().all(|operations| operations.iter().all(|operation| {
+            operation.returned_at == NEVER || operation.returned_at >= operation.invoked_at
+        })),
+        "operations return after they are invoked"
+    );
     let mut unknown = None;
     for (key, operations) in &per_key {
         stats.operations_checked += operations.len();
@@ -219,6 +225,7 @@ impl EntryList {
             list.prev[entry] = last;
             last = entry;
         }
+        debug_assert!(order.iter().all(|&entry| list.prev[entry] != NONE), "every entry is linked");
         list
     }
 
@@ -235,7 +242,9 @@ impl EntryList {
     }
 
     fn lift(&mut self, entry: usize) {
+        assert!(entry != self.head, "the sentinel stays");
         let (previous, next) = (self.prev[entry], self.next[entry]);
+        debug_assert_eq!(self.next[previous], entry, "only a linked entry is lifted");
         self.next[previous] = next;
         if next != NONE {
             self.prev[next] = previous;
@@ -244,7 +253,9 @@ impl EntryList {
 
     /// Puts back an entry lifted last (entries go back in the reverse order of their lifting).
     fn unlift(&mut self, entry: usize) {
+        assert!(entry != self.head, "the sentinel stays");
         let (previous, next) = (self.prev[entry], self.next[entry]);
+        debug_assert_eq!(self.next[previous], next, "an entry goes back where it was lifted from");
         self.next[previous] = entry;
         if next != NONE {
             self.prev[next] = entry;
@@ -260,11 +271,17 @@ impl OperationSet {
         OperationSet(vec![0; count.div_ceil(64)])
     }
 
+    fn contains(&self, operation: usize) -> bool {
+        self.0[operation / 64] & (1 << (operation % 64)) != 0
+    }
+
     fn insert(&mut self, operation: usize) {
+        debug_assert!(!self.contains(operation), "an operation is linearized once");
         self.0[operation / 64] |= 1 << (operation % 64);
     }
 
     fn remove(&mut self, operation: usize) {
+        debug_assert!(self.contains(operation), "only a linearized operation is undone");
         self.0[operation / 64] &= !(1 << (operation % 64));
     }
 }
@@ -292,6 +309,7 @@ fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
                 linearized.insert(operation_index);
                 if cache.insert((linearized.0.clone(), new_state.clone())) {
                     stack.push((entry, std::mem::replace(&mut state, new_state)));
+                    assert!(stack.len() <= operations.len(), "each operation is linearized at most once");
                     // Lift the call, then its return; unlifting goes in the reverse order.
                     entries.lift(entry);
                     entries.lift(entry + 1);
@@ -313,6 +331,7 @@ fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
             entry = entries.after(call);
         }
     }
+    assert_eq!(stack.len(), operations.len(), "a linearization places every operation");
     (KeyOutcome::Linearizable, steps)
 }
 

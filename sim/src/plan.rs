@@ -222,7 +222,23 @@ impl Plan {
         };
         (plan.ttl_per_mille, plan.max_ttl_seconds) = ttl_knobs(seed);
         (plan.watch_percent, plan.watch_timeout) = watch_knobs(seed, plan.client_timeout);
+        plan.assert_well_formed();
         plan
+    }
+
+    /// What every derived plan satisfies (shrinking only removes from it).
+    fn assert_well_formed(&self) {
+        assert!(self.nodes > 0, "a cluster has members");
+        assert_eq!(self.drift_ppm.len(), self.nodes, "one clock drift per member");
+        assert_eq!(self.skew_ns.len(), self.nodes, "one clock skew per member");
+        assert!(self.faults.windows(2).all(|pair| pair[0].at <= pair[1].at), "faults in time order");
+        assert!(self.faults.iter().all(|fault| fault.at < self.fault_phase), "faults within the fault phase");
+        let flips = self.faults.iter().filter(|fault| matches!(fault.fault, Fault::FlipBit { .. })).count();
+        assert!(flips <= (self.nodes - 1) / 2, "bit flips hit a minority of the members");
+        assert!(self.clients > 0 && self.keys > 0, "a workload has clients and keys");
+        assert!(self.quorum_get_percent + self.plain_get_percent <= 100, "the operation mix adds up");
+        assert!(self.watch_timeout > self.client_timeout, "a watch outwaits an operation");
+        assert!(self.watch_timeout < self.liveness_window / 2, "a watch ends before the deadline");
     }
 }
 

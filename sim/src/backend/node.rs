@@ -165,7 +165,8 @@ impl SimNode for NodeMember {
     }
 
     fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64) {
-        self.in_flight.insert(request_id, kind.clone());
+        let previous = self.in_flight.insert(request_id, kind.clone());
+        assert!(previous.is_none(), "request ids are never reused");
         self.node.submit(request_id, request(key, kind, now), now);
     }
 
@@ -189,9 +190,10 @@ impl SimNode for NodeMember {
             if let Some(kind) = self.in_flight.remove(&answer.request_id) {
                 let request_id = answer.request_id;
                 if let OpKind::Watch { wait_index } = kind {
-                    let start_index = self.watch_starts.remove(&request_id);
-                    match watch_outcome(wait_index, start_index, answer) {
+                    let start_index_before = self.watch_starts.remove(&request_id);
+                    match watch_outcome(wait_index, start_index_before, answer) {
                         WatchStep::Waiting { start_index } => {
+                            assert!(start_index_before.is_none(), "a watch registers once");
                             self.watch_starts.insert(request_id, start_index);
                             self.in_flight.insert(request_id, kind);
                         }
@@ -212,7 +214,7 @@ impl SimNode for NodeMember {
     }
 
     fn submit_member_change(&mut self, request_id: u64, change: MemberChange, now: i64) {
-        self.member_requests.insert(request_id);
+        assert!(self.member_requests.insert(request_id), "request ids are never reused");
         let request = match change {
             MemberChange::Add(id) => ClientRequest::AddMember { member: member_record(id) },
             MemberChange::Remove(id) => ClientRequest::RemoveMember { id },

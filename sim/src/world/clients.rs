@@ -9,8 +9,12 @@ use rand::RngExt;
 use super::World;
 use super::events::Event;
 use super::trace::result_code;
+use crate::history::Time;
 use crate::history::{NEVER, OpKind, OpResult, Operation};
 use crate::plan::MILLISECOND;
+
+/// Bound on a client's requests in flight: one operation and one background watch.
+pub(super) const REQUESTS_IN_FLIGHT_PER_CLIENT: usize = 2;
 
 pub(super) struct Client {
     /// Its operation in flight (request id, history index).
@@ -62,7 +66,7 @@ impl World<'_> {
             return;
         }
         self.clients[client].pending = Some((request_id, op_index));
-        self.request_owner.insert(request_id, (client, op_index));
+        self.await_answer(client, request_id, op_index);
         self.schedule(self.now + self.plan.client_timeout, Event::ClientTimeout { client, request_id });
         self.request_process(node);
     }
@@ -111,9 +115,17 @@ impl World<'_> {
     /// Records a client's request in the history (ambiguous until answered) and in the trace; returns
     /// its request ID and its place in the history.
     pub(super) fn invoke(&mut self, client: usize, node: NodeId, key: u32, kind: &OpKind) -> (u64, usize) {
+        let state = &self.clients[client];
+        let waiting = if matches!(kind, OpKind::Watch { .. }) { state.watch } else { state.pending };
+        assert!(waiting.is_none(), "client {client} waits for one operation and one watch at a time");
+        assert!(
+            self.history.last().is_none_or(|last| last.invoked_at <= self.now),
+            "the history is in invocation order"
+        );
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let op_index = self.history.len();
+        assert!(self.open_operations.insert(op_index), "a new operation is not open yet");
         self.history.push(Operation {
             client: client as u32,
             node,
@@ -146,9 +158,7 @@ impl World<'_> {
     ) -> bool {
         let member = self.members.get_mut(&node).expect("member exists");
         let Some(target) = member.node.as_mut() else {
-            let operation = &mut self.history[op_index];
-            operation.result = OpResult::Failed;
-            operation.returned_at = self.now;
+            self.complete(op_index, OpResult::Failed, self.now);
             return false;
         };
         let wall = member.clock.now(self.now);
@@ -165,9 +175,11 @@ impl World<'_> {
         let Some((client, op_index)) = self.request_owner.remove(&request_id) else {
             return; // the client gave up on it already
         };
-        if self.clients[client].pending != Some((request_id, op_index)) {
-            return;
-        }
+        assert_eq!(
+            self.clients[client].pending,
+            Some((request_id, op_index)),
+            "a request's client waits for it"
+        );
         self.hash.word(request_id);
         self.hash.word(result_code(&result));
         if self.trace {
@@ -176,10 +188,8 @@ impl World<'_> {
         let key = self.history[op_index].key;
         self.learn_index(client, key, &result);
         self.remember_value(client, op_index, &result);
-        let ambiguous = matches!(result, OpResult::Ambiguous);
-        let operation = &mut self.history[op_index];
-        operation.result = result;
-        operation.returned_at = if ambiguous { NEVER } else { self.now };
+        let returned_at = if matches!(result, OpResult::Ambiguous) { NEVER } else { self.now };
+        self.complete(op_index, result, returned_at);
         self.clients[client].pending = None;
         let think = self.plan.think_time;
         self.schedule(self.now + think, Event::ClientNext { client });
@@ -214,13 +224,63 @@ impl World<'_> {
             return;
         }
         self.hash.word(request_id);
-        let operation = &mut self.history[op_index];
-        operation.result = OpResult::Ambiguous;
-        operation.returned_at = NEVER;
+        self.complete(op_index, OpResult::Ambiguous, NEVER);
         self.clients[client].pending = None;
-        self.request_owner.remove(&request_id);
+        let owner = self.request_owner.remove(&request_id);
+        assert_eq!(owner, Some((client, op_index)), "a pending request has its owner");
         let think = self.plan.think_time;
         self.schedule(self.now + think, Event::ClientNext { client });
+    }
+
+    /// The client now waits for the answer to `request_id`, recorded at `op_index` in the history.
+    pub(super) fn await_answer(&mut self, client: usize, request_id: u64, op_index: usize) {
+        let previous = self.request_owner.insert(request_id, (client, op_index));
+        assert!(previous.is_none(), "request ids are never reused");
+        assert!(
+            self.request_owner.len() <= REQUESTS_IN_FLIGHT_PER_CLIENT * self.clients.len(),
+            "request bound exceeded"
+        );
+    }
+
+    /// Records the outcome of an open operation: at most once, when it happens (or `NEVER` for an
+    /// ambiguous one), never before its invocation.
+    pub(super) fn complete(&mut self, op_index: usize, result: OpResult, returned_at: Time) {
+        assert!(self.open_operations.remove(&op_index), "an operation completes at most once");
+        let operation = &mut self.history[op_index];
+        assert!(
+            operation.result == OpResult::Ambiguous && operation.returned_at == NEVER,
+            "an open operation has no outcome yet"
+        );
+        assert!(
+            returned_at == NEVER || returned_at == self.now,
+            "an operation completes when it is recorded"
+        );
+        assert!(returned_at >= operation.invoked_at, "an operation completes after its invocation");
+        assert!(
+            returned_at != NEVER || result == OpResult::Ambiguous,
+            "only an ambiguous outcome never returns"
+        );
+        operation.result = result;
+        operation.returned_at = returned_at;
+    }
+
+    /// The request bookkeeping agrees with itself: each client's pending operation and watch are open
+    /// and owned by it, and nothing else is.
+    pub(super) fn assert_requests_consistent(&self) {
+        let mut waiting = 0;
+        for (client, state) in self.clients.iter().enumerate() {
+            for (request_id, op_index) in state.pending.into_iter().chain(state.watch) {
+                assert_eq!(
+                    self.request_owner.get(&request_id),
+                    Some(&(client, op_index)),
+                    "owner of {request_id}"
+                );
+                assert!(self.open_operations.contains(&op_index), "request {request_id} is open");
+                waiting += 1;
+            }
+        }
+        assert_eq!(self.request_owner.len(), waiting, "every owned request is a client's");
+        assert_eq!(self.open_operations.len(), waiting, "every open operation is a client's");
     }
 
     /// Whether this operation is a TTL'd set on the TTL key (its own random stream, so TTLs do not

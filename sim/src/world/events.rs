@@ -83,20 +83,31 @@ pub(super) struct EventQueue {
     heap: BinaryHeap<Scheduled>,
     /// How many events were ever scheduled: the next one's sequence number.
     sequence: u64,
+    /// (time, sequence) of the last event taken out: every later one comes after it.
+    last_popped: Option<(Time, u64)>,
 }
 
 impl EventQueue {
     /// Schedules `event` at virtual time `at`, which is never before `now`.
     pub(super) fn push(&mut self, now: Time, at: Time, event: Event) {
         assert!(self.heap.len() < MAX_QUEUED_EVENTS, "event queue bound exceeded");
-        debug_assert!(at >= now, "events are never scheduled in the past");
+        assert!(at >= now, "events are never scheduled in the past ({at} < {now})");
+        assert!(self.last_popped.is_none_or(|(time, _)| time <= now), "now is never before the last event");
         self.sequence += 1;
         self.heap.push(Scheduled { time: at, sequence: self.sequence, event });
     }
 
-    /// The earliest event and its time.
+    /// The earliest event and its time; among events due at the same instant, the first scheduled.
     pub(super) fn pop(&mut self) -> Option<(Time, Event)> {
-        let Scheduled { time, event, .. } = self.heap.pop()?;
+        let Scheduled { time, sequence, event } = self.heap.pop()?;
+        assert!(
+            self.last_popped.is_none_or(|last| last < (time, sequence)),
+            "events come out in (time, sequence) order: {:?} after {:?}",
+            (time, sequence),
+            self.last_popped
+        );
+        assert!(sequence <= self.sequence, "only scheduled events come out");
+        self.last_popped = Some((time, sequence));
         Some((time, event))
     }
 }

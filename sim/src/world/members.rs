@@ -25,13 +25,17 @@ pub(super) struct Clock {
 
 impl Clock {
     pub(super) fn now(&self, virtual_time: Time) -> i64 {
+        debug_assert!(self.drift_ppm > -1_000_000, "a clock runs forward");
         let elapsed = virtual_time as i64;
         EPOCH_NS + self.offset_ns + elapsed + elapsed / 1_000_000 * self.drift_ppm
     }
 
     /// Virtual time between two ticks: a fast clock ticks more often.
     pub(super) fn tick_interval(&self) -> Time {
-        (TICK_INTERVAL as i128 * 1_000_000 / (1_000_000 + self.drift_ppm as i128)) as Time
+        assert!(self.drift_ppm > -1_000_000, "a clock runs forward");
+        let interval = (TICK_INTERVAL as i128 * 1_000_000 / (1_000_000 + self.drift_ppm as i128)) as Time;
+        assert!(interval > 0, "ticks move virtual time");
+        interval
     }
 }
 
@@ -135,6 +139,8 @@ impl World<'_> {
     /// A new incarnation of member `id` runs `node`: its first tick comes within one tick interval.
     fn install_started_node(&mut self, id: NodeId, node: Box<dyn SimNode>) {
         let member = self.members.get_mut(&id).expect("member exists");
+        assert!(member.node.is_none(), "node {id} starts only when it is down");
+        assert!(!member.retired, "node {id} is out for good");
         member.node = Some(node);
         member.incarnation += 1;
         member.last_view = None;
@@ -167,6 +173,7 @@ impl World<'_> {
         member.power_cut = None;
         let seed = self.rng.random::<u64>();
         self.backend.crash(id, seed);
+        debug_assert!(self.members[&id].node.is_none(), "a crashed member is down");
     }
 
     /// A removed member learned it was removed (it applied its removal, or a peer refused it): the
@@ -175,6 +182,7 @@ impl World<'_> {
         self.note(format!("node {id} {how}: this member has been permanently removed from the cluster"));
         self.crash_member(id);
         let member = self.members.get_mut(&id).expect("member exists");
+        assert!(member.node.is_none(), "an exited member is down");
         member.retired = true;
         self.operator.last_change_at = self.now;
     }
@@ -234,6 +242,7 @@ impl World<'_> {
     /// operator.
     fn process(&mut self, id: NodeId) -> Result<(), Failure> {
         let member = self.members.get_mut(&id).expect("member exists");
+        assert!(member.process_pending, "one scheduled process() per member at a time, and this is it");
         member.process_pending = false;
         match member.node.as_mut().expect("live").process() {
             Ok(output) => self.route_output(id, output),
@@ -270,6 +279,7 @@ impl World<'_> {
             return Ok(());
         }
         if member.corrupted {
+            assert!(member.node.is_some(), "a member that failed was running");
             member.retired = true;
             member.node = None;
             self.note(format!("node {id} stopped on its corrupted disk: {reason}; it stays out"));

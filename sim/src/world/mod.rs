@@ -17,7 +17,7 @@ mod safety;
 mod trace;
 mod watches;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use raft::{Entry, Index, NodeId, Term};
 use rand::{RngExt, SeedableRng};
@@ -55,6 +55,9 @@ pub struct World<'a> {
     network: Network,
     clients: Vec<Client>,
     history: Vec<Operation>,
+    /// Operations invoked and not completed yet (answered, refused, timed out or given up), by their
+    /// place in the history: each client's pending operation and background watch.
+    open_operations: BTreeSet<usize>,
     request_owner: BTreeMap<u64, (usize, usize)>,
     next_request_id: u64,
     next_value: u64,
@@ -90,6 +93,13 @@ pub struct World<'a> {
 
 impl<'a> World<'a> {
     pub fn new(plan: &'a Plan, backend: &'a mut dyn Backend, trace: bool) -> World<'a> {
+        assert!(plan.nodes > 0 && plan.clients > 0 && plan.keys > 0, "a run has members, clients and keys");
+        assert_eq!(plan.drift_ppm.len(), plan.nodes, "one clock drift per member");
+        assert_eq!(plan.skew_ns.len(), plan.nodes, "one clock skew per member");
+        assert!(
+            plan.faults.iter().all(|fault| fault.at < plan.fault_phase),
+            "faults come within the fault phase"
+        );
         let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
         World {
             plan,
@@ -102,6 +112,7 @@ impl<'a> World<'a> {
             network: Network::new(plan),
             clients: (0..plan.clients).map(|_| Client::new()).collect(),
             history: Vec::new(),
+            open_operations: BTreeSet::new(),
             request_owner: BTreeMap::new(),
             next_request_id: 1,
             next_value: 1,
@@ -195,6 +206,8 @@ impl<'a> World<'a> {
     fn run_events(&mut self) -> Result<(), Failure> {
         self.schedule_start()?;
         while let Some((time, event)) = self.queue.pop() {
+            assert!(time >= self.now, "virtual time never goes back ({time} < {})", self.now);
+            assert!(time <= self.deadline, "nothing runs after the deadline");
             self.now = time;
             self.events += 1;
             self.hash.word(time);
@@ -211,11 +224,12 @@ impl<'a> World<'a> {
                     self.fault_on_new_leader(node);
                 }
             }
+            self.assert_requests_consistent();
             if self.events.is_multiple_of(LOG_MATCHING_EVERY) {
                 self.check_log_matching()?;
             }
         }
-        Ok(())
+        unreachable!("the deadline event ends the run")
     }
 
     /// A message storm (far more events than any healthy run) ends the run as a liveness failure.

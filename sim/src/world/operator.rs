@@ -100,6 +100,7 @@ impl World<'_> {
             return;
         }
         self.operator.queue.push_back((task, repair));
+        assert!(self.operator.queue.len() <= MAX_QUEUED_TASKS, "operator queue bound");
         if !self.operator.busy {
             self.operator_schedule(MILLISECOND);
         }
@@ -143,8 +144,10 @@ impl World<'_> {
             return Ok(None);
         };
         if self.operator.goal.is_none() {
+            assert!(self.operator.in_flight.is_none(), "no request in flight without a goal");
             let Some((task, _)) = self.operator.queue.pop_front() else { return Ok(None) };
             self.operator.goal = self.begin(task, leader, &membership);
+            assert!(self.operator.queue.len() <= MAX_QUEUED_TASKS, "operator queue bound");
         }
         let Some(goal) = self.operator.goal else {
             // The task was skipped; look at the next one.
@@ -261,6 +264,7 @@ impl World<'_> {
     }
 
     fn finish_goal(&mut self) {
+        assert!(self.operator.goal.is_some(), "only a goal under way finishes");
         self.operator.last_change_at = self.now;
         self.operator.goal = None;
         self.operator.in_flight = None;
@@ -272,6 +276,7 @@ impl World<'_> {
         if self.operator.in_flight != Some(request_id) {
             return; // it gave up on this one already
         }
+        assert!(self.operator.goal.is_some(), "a request in flight serves the goal under way");
         self.operator.in_flight = None;
         self.hash.word(request_id);
         match result {
@@ -294,7 +299,8 @@ impl World<'_> {
             0
         };
         let offset_ns = self.rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
-        self.members.insert(id, Member::new(Clock { drift_ppm, offset_ns }, false));
+        let previous = self.members.insert(id, Member::new(Clock { drift_ppm, offset_ns }, false));
+        assert!(previous.is_none(), "member IDs are never reused");
         id
     }
 

@@ -43,7 +43,7 @@ impl World<'_> {
             return; // connection refused: nothing was registered
         }
         self.clients[client].watch = Some((request_id, op_index));
-        self.request_owner.insert(request_id, (client, op_index));
+        self.await_answer(client, request_id, op_index);
         self.schedule(self.now + self.plan.watch_timeout, Event::ClientTimeout { client, request_id });
         self.request_process(node);
     }
@@ -63,9 +63,7 @@ impl World<'_> {
         }
         let key = self.history[op_index].key;
         self.learn_index(client, key, result);
-        let operation = &mut self.history[op_index];
-        operation.result = result.clone();
-        operation.returned_at = self.now;
+        self.complete(op_index, result.clone(), self.now);
         true
     }
 
@@ -80,12 +78,11 @@ impl World<'_> {
         if self.trace {
             println!("{:>14}   client {client} gives up on watch {request_id} and cancels it", self.now);
         }
-        let operation = &mut self.history[op_index];
-        operation.result = OpResult::WatchTimedOut;
-        operation.returned_at = self.now;
-        let node = operation.node;
+        self.complete(op_index, OpResult::WatchTimedOut, self.now);
+        let node = self.history[op_index].node;
         self.clients[client].watch = None;
-        self.request_owner.remove(&request_id);
+        let owner = self.request_owner.remove(&request_id);
+        assert_eq!(owner, Some((client, op_index)), "a pending watch has its owner");
         let member = self.members.get_mut(&node).expect("member exists");
         let wall = member.clock.now(self.now);
         if let Some(target) = member.node.as_mut() {
