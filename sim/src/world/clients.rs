@@ -13,8 +13,10 @@ use crate::history::Time;
 use crate::history::{NEVER, OpKind, OpResult, Operation};
 use crate::plan::MILLISECOND;
 
-/// Bound on a client's requests in flight: one operation and one background watch.
-pub(super) const REQUESTS_IN_FLIGHT_PER_CLIENT: usize = 2;
+/// Bound on a client's requests in flight: one operation and one background watch. It also bounds
+/// the history: an event invokes at most this many (a client's next operation and a watch beside
+/// it), and the event budget bounds the events.
+const REQUESTS_IN_FLIGHT_PER_CLIENT: usize = 2;
 
 pub(super) struct Client {
     /// Its operation in flight (request id, history index).
@@ -126,6 +128,10 @@ impl World<'_> {
         self.next_request_id += 1;
         let op_index = self.history.len();
         assert!(self.open_operations.insert(op_index), "a new operation is not open yet");
+        assert!(
+            self.history.len() < REQUESTS_IN_FLIGHT_PER_CLIENT * self.events as usize,
+            "history bound: at most {REQUESTS_IN_FLIGHT_PER_CLIENT} invocations per event"
+        );
         self.history.push(Operation {
             client: client as u32,
             node,

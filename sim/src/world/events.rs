@@ -97,6 +97,11 @@ impl EventQueue {
         self.heap.push(Scheduled { time: at, sequence: self.sequence, event });
     }
 
+    /// How many messages are waiting to be delivered.
+    pub(super) fn deliveries(&self) -> usize {
+        self.heap.iter().filter(|scheduled| matches!(scheduled.event, Event::Deliver { .. })).count()
+    }
+
     /// The earliest event and its time; among events due at the same instant, the first scheduled.
     pub(super) fn pop(&mut self) -> Option<(Time, Event)> {
         let Scheduled { time, sequence, event } = self.heap.pop()?;

@@ -10,7 +10,7 @@ use super::events::Event;
 use super::{Check, Failure, World};
 use crate::cluster::{NodeOutput, NodeView, SimNode, StartConfig};
 use crate::history::Time;
-use crate::plan::{Plan, TICK_INTERVAL};
+use crate::plan::{Fault, Plan, TICK_INTERVAL};
 
 /// The wall-clock time (Unix ns) at virtual time zero, for every member before skew: fixed, so runs
 /// replay exactly.
@@ -79,6 +79,19 @@ impl Member {
             announced,
         }
     }
+}
+
+/// Bound on the members a run ever has: the initial ones, one per planned add or replacement, and one
+/// replacing each member whose disk a bit flip may corrupt.
+pub(super) fn member_bound(plan: &Plan) -> usize {
+    let additions = plan
+        .faults
+        .iter()
+        .filter(|fault| {
+            matches!(fault.fault, Fault::AddMember | Fault::ReplaceMember { .. } | Fault::FlipBit { .. })
+        })
+        .count();
+    plan.nodes + additions
 }
 
 /// The members a run starts with, each with the clock the plan gives it.
@@ -254,7 +267,7 @@ impl World<'_> {
     fn route_output(&mut self, id: NodeId, output: NodeOutput) -> Result<(), Failure> {
         for message in output.messages {
             self.record_sent(&message)?;
-            self.send(message);
+            self.send(message)?;
         }
         for (request_id, result) in output.responses {
             self.client_response(request_id, result);

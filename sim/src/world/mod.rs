@@ -173,6 +173,12 @@ impl<'a> World<'a> {
         if report.failure.is_none() {
             report.failure = self.check_what_clients_saw(&mut report).err();
         }
+        self.network.accounts.assert_balanced();
+        assert_eq!(
+            self.network.accounts.in_flight.values().sum::<usize>(),
+            self.queue.deliveries(),
+            "the messages in flight are the deliveries still queued"
+        );
         if let Some(failure) = &report.failure {
             self.hash.word(failure.check as u64);
         }
@@ -226,6 +232,7 @@ impl<'a> World<'a> {
             }
             self.assert_requests_consistent();
             if self.events.is_multiple_of(LOG_MATCHING_EVERY) {
+                self.network.accounts.assert_balanced();
                 self.check_log_matching()?;
             }
         }

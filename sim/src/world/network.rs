@@ -7,11 +7,81 @@ use std::collections::{BTreeMap, BTreeSet};
 use raft::{Message, MessageBody, NodeId};
 use rand::RngExt;
 
-use super::World;
 use super::events::Event;
 use super::trace::message_kind;
+use super::{Check, Failure, World};
 use crate::history::Time;
 use crate::plan::Plan;
+
+/// Bound on the messages in flight on one link (one direction): far above any healthy run (the most
+/// seen over hundreds of seeds is a dozen), so a link that holds more is a message storm and ends the
+/// run as a liveness failure. The 15 members a seed's run has at most (7, plus 5 added and 3
+/// replacing corrupted ones) make 210 links: the network alone stays far below `MAX_QUEUED_EVENTS`.
+pub(super) const MAX_IN_FLIGHT_PER_LINK: usize = 1_000;
+
+/// What the network did with the messages it was given. Every copy it schedules is delivered, dropped
+/// on arrival, or still in flight.
+#[derive(Default)]
+pub(super) struct MessageAccounts {
+    /// Messages members sent.
+    pub(super) sent: u64,
+    /// Messages dropped when sent: to itself or an unknown member, over a cut link, or lost.
+    pub(super) dropped_on_send: u64,
+    /// Copies scheduled for delivery (a duplicated message counts twice).
+    pub(super) scheduled: u64,
+    /// Copies that arrived and were handed to their recipient.
+    pub(super) delivered: u64,
+    /// Copies that arrived to a cut link, a stopped recipient, or a recipient that refused the sender.
+    pub(super) dropped_on_arrival: u64,
+    /// Copies in flight per link (from, to); links with none are left out.
+    pub(super) in_flight: BTreeMap<(NodeId, NodeId), usize>,
+}
+
+impl MessageAccounts {
+    fn in_flight_total(&self) -> u64 {
+        self.in_flight.values().map(|count| *count as u64).sum()
+    }
+
+    /// Every scheduled copy is delivered, dropped on arrival or in flight; every sent message was
+    /// dropped on send or scheduled once or twice.
+    pub(super) fn assert_balanced(&self) {
+        assert_eq!(
+            self.scheduled,
+            self.delivered + self.dropped_on_arrival + self.in_flight_total(),
+            "every scheduled copy is delivered, dropped on arrival or in flight"
+        );
+        assert!(
+            self.sent - self.dropped_on_send <= self.scheduled
+                && self.scheduled <= 2 * (self.sent - self.dropped_on_send),
+            "a message that is not dropped is scheduled once or twice"
+        );
+        assert!(
+            self.in_flight.values().all(|count| (1..=MAX_IN_FLIGHT_PER_LINK).contains(count)),
+            "link bound"
+        );
+    }
+
+    fn copy_scheduled(&mut self, from: NodeId, to: NodeId) {
+        let count = self.in_flight.entry((from, to)).or_insert(0);
+        *count += 1;
+        assert!(*count <= MAX_IN_FLIGHT_PER_LINK, "link bound checked before sending");
+        self.scheduled += 1;
+    }
+
+    /// A copy left the link (delivered or dropped on arrival).
+    fn copy_arrived(&mut self, from: NodeId, to: NodeId) {
+        let count = self.in_flight.get_mut(&(from, to)).expect("an arriving copy was in flight");
+        assert!(*count > 0, "an arriving copy was in flight");
+        *count -= 1;
+        if *count == 0 {
+            self.in_flight.remove(&(from, to));
+        }
+    }
+
+    fn in_flight_on(&self, from: NodeId, to: NodeId) -> usize {
+        self.in_flight.get(&(from, to)).copied().unwrap_or(0)
+    }
+}
 
 pub(super) struct Network {
     /// Directed links that drop everything (from, to).
@@ -24,6 +94,7 @@ pub(super) struct Network {
     pub(super) faults_over: bool,
     /// Per link, when the last forwarded proposal is delivered (forwards keep their order).
     last_forward_delivery: BTreeMap<(NodeId, NodeId), Time>,
+    pub(super) accounts: MessageAccounts,
 }
 
 impl Network {
@@ -35,6 +106,7 @@ impl Network {
             duplicate_probability: plan.duplicate_probability,
             faults_over: false,
             last_forward_delivery: BTreeMap::new(),
+            accounts: MessageAccounts::default(),
         }
     }
 
@@ -106,16 +178,28 @@ impl Network {
     fn in_order_delivery(&mut self, from: NodeId, to: NodeId, at: Time) -> Time {
         let last = self.last_forward_delivery.entry((from, to)).or_insert(0);
         let at = at.max(*last + 1);
+        assert!(at > *last, "forwards on a link arrive in the order they were sent");
         *last = at;
         at
     }
 }
 
 impl World<'_> {
-    /// Puts `message` on the network: dropped, or delivered once or twice after a random delay.
-    pub(super) fn send(&mut self, message: Message) {
+    /// Puts `message` on the network: dropped, or delivered once or twice after a random delay. A
+    /// link over its bound of messages in flight fails the run (a message storm).
+    pub(super) fn send(&mut self, message: Message) -> Result<(), Failure> {
         let (from, to) = (message.from, message.to);
         let copies = self.copies_to_send(&message);
+        if self.network.accounts.in_flight_on(from, to) + copies > MAX_IN_FLIGHT_PER_LINK {
+            return Err(self.fail(
+                Check::Liveness,
+                format!("message storm: more than {MAX_IN_FLIGHT_PER_LINK} messages in flight from node {from} to {to}"),
+            ));
+        }
+        self.network.accounts.sent += 1;
+        if copies == 0 {
+            self.network.accounts.dropped_on_send += 1;
+        }
         // Forwards travel in order on each link, as on the production transport's one TCP stream per
         // peer (the node's exactly-once bookkeeping relies on it); Raft's own messages may reorder.
         let in_order = !self.plan.duplicate_proposals && matches!(message.body, MessageBody::Propose { .. });
@@ -124,8 +208,10 @@ impl World<'_> {
             if in_order {
                 at = self.network.in_order_delivery(from, to, at);
             }
+            self.network.accounts.copy_scheduled(from, to);
             self.schedule(at, Event::Deliver { message: message.clone() });
         }
+        Ok(())
     }
 
     /// How many copies of `message` the network delivers: none when the link is cut or the message is
@@ -175,12 +261,15 @@ impl World<'_> {
         self.hash.word(to);
         self.hash.word(message.term);
         self.hash.word(message_kind(&message.body));
+        self.network.accounts.copy_arrived(from, to);
         // A partition that started while the message was in flight drops it too.
-        if !self.network.passes(from, to) {
+        let recipient = self.members.get_mut(&to).and_then(|member| member.node.as_mut());
+        let Some(node) = recipient.filter(|_| self.network.passes(from, to)) else {
+            self.network.accounts.dropped_on_arrival += 1;
             return None;
-        }
-        let node = self.members.get_mut(&to)?.node.as_mut()?;
+        };
         if node.refuses(from) {
+            self.network.accounts.dropped_on_arrival += 1;
             // The transport refuses a removed member and tells it so; it exits.
             if self.members[&from].node.is_some() {
                 self.member_exits_removed(from, &format!("was refused by node {to}"));
@@ -188,6 +277,7 @@ impl World<'_> {
             return None;
         }
         node.receive(message);
+        self.network.accounts.delivered += 1;
         self.request_process(to);
         Some(to)
     }

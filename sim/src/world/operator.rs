@@ -13,7 +13,7 @@ use raft::NodeId;
 use rand::RngExt;
 
 use super::events::Event;
-use super::members::{Clock, Member};
+use super::members::{Clock, Member, member_bound};
 use super::{Failure, World};
 use crate::cluster::{MemberChange, Membership};
 use crate::history::Time;
@@ -301,6 +301,7 @@ impl World<'_> {
         let offset_ns = self.rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
         let previous = self.members.insert(id, Member::new(Clock { drift_ppm, offset_ns }, false));
         assert!(previous.is_none(), "member IDs are never reused");
+        assert!(self.members.len() <= member_bound(self.plan), "member bound");
         id
     }
 
