@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::history::{NEVER, OpKind, OpResult, Operation, UNKNOWN_VALUE, WatchAction};
+use crate::history::{NEVER, Operation, OperationKind, OperationResult, UNKNOWN_VALUE, WatchAction};
 
 /// The model's state of one v2 key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,10 +33,10 @@ fn index_after(previous: Option<u64>, index: u64) -> bool {
 
 /// The sequential specification of one key: the state after applying `kind` with outcome `result`
 /// to `state`, or None when that outcome is impossible from that state.
-pub fn step(state: &KeyState, kind: &OpKind, result: &OpResult) -> Option<KeyState> {
+pub fn step(state: &KeyState, kind: &OperationKind, result: &OperationResult) -> Option<KeyState> {
     let written = |value: Option<u64>, index: Option<u64>| KeyState { value, modified_index: index };
     match (kind, result) {
-        (OpKind::Get { .. }, OpResult::Value { value, index }) => {
+        (OperationKind::Get { .. }, OperationResult::Value { value, index }) => {
             if state.value != Some(*value) {
                 return None;
             }
@@ -45,49 +45,59 @@ pub fn step(state: &KeyState, kind: &OpKind, result: &OpResult) -> Option<KeySta
                 _ => Some(written(Some(*value), Some(*index))),
             }
         }
-        (OpKind::Get { .. }, OpResult::NotFound { .. }) => state.value.is_none().then(|| state.clone()),
-        (OpKind::Get { .. }, OpResult::Ambiguous | OpResult::Failed) => Some(state.clone()),
-        (OpKind::Set { value }, OpResult::Written { index }) => {
+        (OperationKind::Get { .. }, OperationResult::NotFound { .. }) => {
+            state.value.is_none().then(|| state.clone())
+        }
+        (OperationKind::Get { .. }, OperationResult::Ambiguous | OperationResult::Failed) => {
+            Some(state.clone())
+        }
+        (OperationKind::Set { value }, OperationResult::Written { index }) => {
             index_after(state.modified_index, *index).then(|| written(Some(*value), Some(*index)))
         }
-        (OpKind::Set { value }, OpResult::Ambiguous) => Some(written(Some(*value), None)),
-        (OpKind::SetTtl { value, .. }, OpResult::Written { index }) => {
+        (OperationKind::Set { value }, OperationResult::Ambiguous) => Some(written(Some(*value), None)),
+        (OperationKind::SetTtl { value, .. }, OperationResult::Written { index }) => {
             index_after(state.modified_index, *index).then(|| written(Some(*value), Some(*index)))
         }
-        (OpKind::SetTtl { value, .. }, OpResult::Ambiguous) => Some(written(Some(*value), None)),
+        (OperationKind::SetTtl { value, .. }, OperationResult::Ambiguous) => {
+            Some(written(Some(*value), None))
+        }
         // The expiry is its own modification (etcd's "expire" event) with an index nobody saw.
-        (OpKind::Expire { value }, OpResult::Ambiguous) => {
+        (OperationKind::Expire { value }, OperationResult::Ambiguous) => {
             Some(if state.value == Some(*value) { written(None, None) } else { state.clone() })
         }
-        (OpKind::Create { value }, OpResult::Written { index }) => (state.value.is_none()
+        (OperationKind::Create { value }, OperationResult::Written { index }) => (state.value.is_none()
             && index_after(state.modified_index, *index))
         .then(|| written(Some(*value), Some(*index))),
-        (OpKind::Create { .. }, OpResult::AlreadyExists) => state.value.is_some().then(|| state.clone()),
-        (OpKind::Create { value }, OpResult::Ambiguous) => {
+        (OperationKind::Create { .. }, OperationResult::AlreadyExists) => {
+            state.value.is_some().then(|| state.clone())
+        }
+        (OperationKind::Create { value }, OperationResult::Ambiguous) => {
             Some(if state.value.is_none() { written(Some(*value), None) } else { state.clone() })
         }
-        (OpKind::CompareAndSwap { previous, value }, OpResult::Written { index }) => {
+        (OperationKind::CompareAndSwap { previous, value }, OperationResult::Written { index }) => {
             (state.value == Some(*previous) && index_after(state.modified_index, *index))
                 .then(|| written(Some(*value), Some(*index)))
         }
-        (OpKind::CompareAndSwap { previous, .. }, OpResult::CompareFailed) => {
+        (OperationKind::CompareAndSwap { previous, .. }, OperationResult::CompareFailed) => {
             (state.value.is_some() && state.value != Some(*previous)).then(|| state.clone())
         }
-        (OpKind::CompareAndSwap { .. }, OpResult::NotFound { .. }) => {
+        (OperationKind::CompareAndSwap { .. }, OperationResult::NotFound { .. }) => {
             state.value.is_none().then(|| state.clone())
         }
-        (OpKind::CompareAndSwap { previous, value }, OpResult::Ambiguous) => {
+        (OperationKind::CompareAndSwap { previous, value }, OperationResult::Ambiguous) => {
             Some(if state.value == Some(*previous) { written(Some(*value), None) } else { state.clone() })
         }
-        (OpKind::Delete, OpResult::Written { index }) => (state.value.is_some()
+        (OperationKind::Delete, OperationResult::Written { index }) => (state.value.is_some()
             && index_after(state.modified_index, *index))
         .then(|| written(None, Some(*index))),
-        (OpKind::Delete, OpResult::NotFound { .. }) => state.value.is_none().then(|| state.clone()),
-        (OpKind::Delete, OpResult::Ambiguous) => {
+        (OperationKind::Delete, OperationResult::NotFound { .. }) => {
+            state.value.is_none().then(|| state.clone())
+        }
+        (OperationKind::Delete, OperationResult::Ambiguous) => {
             Some(if state.value.is_some() { written(None, None) } else { state.clone() })
         }
         // A write that certainly failed before proposing changes nothing.
-        (_, OpResult::Failed) => Some(state.clone()),
+        (_, OperationResult::Failed) => Some(state.clone()),
         // Any other pairing (e.g. a get answered "written") is a protocol error.
         _ => None,
     }
@@ -110,7 +120,7 @@ pub enum Verdict {
 
 /// Statistics of a check, for reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CheckStats {
+pub struct CheckStatistics {
     pub keys: usize,
     pub operations_checked: usize,
     pub search_steps: u64,
@@ -120,22 +130,22 @@ pub struct CheckStats {
 pub const DEFAULT_STEP_BUDGET: u64 = 500_000;
 
 /// Checks the strict part of the history (writes and quorum gets) key by key.
-pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdict, CheckStats) {
+pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdict, CheckStatistics) {
     let mut per_key: BTreeMap<u32, Vec<&Operation>> = BTreeMap::new();
     for operation in history {
         let strict = match operation.kind {
-            OpKind::Get { quorum } => {
-                quorum && !matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
+            OperationKind::Get { quorum } => {
+                quorum && !matches!(operation.result, OperationResult::Ambiguous | OperationResult::Failed)
             }
             // Watches change nothing and have their own check (`check_watches`).
-            OpKind::Watch { .. } => false,
-            _ => !matches!(operation.result, OpResult::Failed),
+            OperationKind::Watch { .. } => false,
+            _ => !matches!(operation.result, OperationResult::Failed),
         };
         if strict {
             per_key.entry(operation.key).or_default().push(operation);
         }
     }
-    let mut stats = CheckStats { keys: per_key.len(), ..CheckStats::default() };
+    let mut statistics = CheckStatistics { keys: per_key.len(), ..CheckStatistics::default() };
     debug_assert!(
         per_key.values().all(|operations| operations.iter().all(|operation| {
             operation.returned_at == NEVER || operation.returned_at >= operation.invoked_at
@@ -144,21 +154,21 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
     );
     let mut unknown = None;
     for (key, operations) in &per_key {
-        stats.operations_checked += operations.len();
+        statistics.operations_checked += operations.len();
         let (outcome, steps) = check_key(operations, step_budget_per_key);
-        stats.search_steps += steps;
+        statistics.search_steps += steps;
         match outcome {
             KeyOutcome::Linearizable => {}
             KeyOutcome::Unknown => unknown = unknown.or(Some(*key)),
             KeyOutcome::Violation => {
                 let detail = explain_violation(operations, step_budget_per_key);
-                return (Verdict::Violation { key: *key, detail }, stats);
+                return (Verdict::Violation { key: *key, detail }, statistics);
             }
         }
     }
     match unknown {
-        Some(key) => (Verdict::Unknown { key }, stats),
-        None => (Verdict::Linearizable, stats),
+        Some(key) => (Verdict::Unknown { key }, statistics),
+        None => (Verdict::Linearizable, statistics),
     }
 }
 
@@ -201,7 +211,7 @@ const NONE: usize = usize::MAX;
 /// 2*i is the call of operation i, entry 2*i+1 its return.
 struct EntryList {
     next: Vec<usize>,
-    prev: Vec<usize>,
+    previous: Vec<usize>,
     /// The sentinel before the first entry.
     head: usize,
 }
@@ -218,14 +228,15 @@ impl EntryList {
         };
         order.sort_by_key(|&entry| (time_of(entry), entry % 2, entry / 2));
         let head = 2 * count;
-        let mut list = EntryList { next: vec![NONE; 2 * count + 1], prev: vec![NONE; 2 * count + 1], head };
+        let mut list =
+            EntryList { next: vec![NONE; 2 * count + 1], previous: vec![NONE; 2 * count + 1], head };
         let mut last = head;
         for &entry in &order {
             list.next[last] = entry;
-            list.prev[entry] = last;
+            list.previous[entry] = last;
             last = entry;
         }
-        debug_assert!(order.iter().all(|&entry| list.prev[entry] != NONE), "every entry is linked");
+        debug_assert!(order.iter().all(|&entry| list.previous[entry] != NONE), "every entry is linked");
         list
     }
 
@@ -243,22 +254,22 @@ impl EntryList {
 
     fn lift(&mut self, entry: usize) {
         assert!(entry != self.head, "the sentinel stays");
-        let (previous, next) = (self.prev[entry], self.next[entry]);
+        let (previous, next) = (self.previous[entry], self.next[entry]);
         debug_assert_eq!(self.next[previous], entry, "only a linked entry is lifted");
         self.next[previous] = next;
         if next != NONE {
-            self.prev[next] = previous;
+            self.previous[next] = previous;
         }
     }
 
     /// Puts back an entry lifted last (entries go back in the reverse order of their lifting).
     fn unlift(&mut self, entry: usize) {
         assert!(entry != self.head, "the sentinel stays");
-        let (previous, next) = (self.prev[entry], self.next[entry]);
+        let (previous, next) = (self.previous[entry], self.next[entry]);
         debug_assert_eq!(self.next[previous], next, "an entry goes back where it was lifted from");
         self.next[previous] = entry;
         if next != NONE {
-            self.prev[next] = entry;
+            self.previous[next] = entry;
         }
     }
 }
@@ -342,10 +353,10 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
     let mut written_values: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (key, value) -> invoked_at
     for operation in history {
         match operation.kind {
-            OpKind::Set { value }
-            | OpKind::SetTtl { value, .. }
-            | OpKind::Create { value }
-            | OpKind::CompareAndSwap { value, .. } => {
+            OperationKind::Set { value }
+            | OperationKind::SetTtl { value, .. }
+            | OperationKind::Create { value }
+            | OperationKind::CompareAndSwap { value, .. } => {
                 written_values.insert((operation.key, value), operation.invoked_at);
             }
             _ => {}
@@ -353,18 +364,18 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
     }
     let mut checked = 0;
     for get in history {
-        if get.kind != (OpKind::Get { quorum: false }) {
+        if get.kind != (OperationKind::Get { quorum: false }) {
             continue;
         }
         let observed_index = match get.result {
-            OpResult::Value { value, index } => {
+            OperationResult::Value { value, index } => {
                 let produced = written_values.get(&(get.key, value));
                 if value == UNKNOWN_VALUE || produced.is_none_or(|&invoked| invoked > get.returned_at) {
                     return Err(format!("plain get read a value no write produced: {}", get.describe()));
                 }
                 index
             }
-            OpResult::NotFound { index } => index,
+            OperationResult::NotFound { index } => index,
             _ => continue,
         };
         checked += 1;
@@ -380,7 +391,7 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
                     && write.returned_at <= get.invoked_at
             })
             .filter_map(|write| match write.result {
-                OpResult::Written { index } => Some(index),
+                OperationResult::Written { index } => Some(index),
                 _ => None,
             })
             .max();
@@ -417,11 +428,11 @@ impl Modification {
 }
 
 /// The value a write sets (None for a delete, reads and watches).
-fn written_value(kind: &OpKind) -> Option<u64> {
+fn written_value(kind: &OperationKind) -> Option<u64> {
     match *kind {
-        OpKind::Set { value } | OpKind::Create { value } | OpKind::CompareAndSwap { value, .. } => {
-            Some(value)
-        }
+        OperationKind::Set { value }
+        | OperationKind::Create { value }
+        | OperationKind::CompareAndSwap { value, .. } => Some(value),
         _ => None,
     }
 }
@@ -431,14 +442,14 @@ fn written_value(kind: &OpKind) -> Option<u64> {
 fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
     let key = operation.key;
     match (&operation.kind, &operation.result) {
-        (kind, OpResult::Written { index }) if kind.is_write() => Some((
+        (kind, OperationResult::Written { index }) if kind.is_write() => Some((
             *index,
             Modification { key, action: WatchAction::of_write(kind), value: written_value(kind) },
         )),
-        (OpKind::Get { .. }, OpResult::Value { value, index }) => {
+        (OperationKind::Get { .. }, OperationResult::Value { value, index }) => {
             Some((*index, Modification { key, action: None, value: Some(*value) }))
         }
-        (OpKind::Watch { .. }, OpResult::WatchEvent { index, action, value, .. }) => {
+        (OperationKind::Watch { .. }, OperationResult::WatchEvent { index, action, value, .. }) => {
             Some((*index, Modification { key, action: Some(*action), value: *value }))
         }
         _ => None,
@@ -479,8 +490,8 @@ impl<'a> Observations<'a> {
 /// acknowledged, it was at that index.
 fn may_have_produced(write: &Operation, index: u64) -> bool {
     match write.result {
-        OpResult::Written { index: written } => written == index,
-        OpResult::Ambiguous => true,
+        OperationResult::Written { index: written } => written == index,
+        OperationResult::Ambiguous => true,
         _ => false,
     }
 }
@@ -503,9 +514,9 @@ pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
     let mut checked = 0;
     for watch in history {
         match watch.result {
-            OpResult::WatchCleared { index: store_index } => check_cleared(watch, store_index)?,
-            OpResult::WatchEvent { index, action, value, since } => {
-                if !matches!(watch.kind, OpKind::Watch { .. }) {
+            OperationResult::WatchCleared { index: store_index } => check_cleared(watch, store_index)?,
+            OperationResult::WatchEvent { index, action, value, since } => {
+                if !matches!(watch.kind, OperationKind::Watch { .. }) {
                     return Err(format!(
                         "a watch event answered an operation that is not a watch: {}",
                         watch.describe()
@@ -528,7 +539,7 @@ pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
 /// A 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer holds the
 /// wait index: it is full and the store is at least that far beyond it.
 fn check_cleared(watch: &Operation, store_index: u64) -> Result<(), String> {
-    let OpKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
+    let OperationKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
         return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
     };
     if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
@@ -569,10 +580,10 @@ fn check_produced_by_a_write(
     watch: &Operation,
     index: u64,
 ) -> Result<(), String> {
-    let OpResult::WatchEvent { action, value, .. } = watch.result else { return Ok(()) };
+    let OperationResult::WatchEvent { action, value, .. } = watch.result else { return Ok(()) };
     let producer = match (action, value) {
         (WatchAction::Delete, None) => history.iter().find(|write| {
-            write.kind == OpKind::Delete
+            write.kind == OperationKind::Delete
                 && write.key == watch.key
                 && write.invoked_at <= watch.returned_at
                 && may_have_produced(write, index)
@@ -630,7 +641,13 @@ fn check_first_modification_since(
 mod tests {
     use super::*;
 
-    fn operation(key: u32, kind: OpKind, invoked_at: u64, returned_at: u64, result: OpResult) -> Operation {
+    fn operation(
+        key: u32,
+        kind: OperationKind,
+        invoked_at: u64,
+        returned_at: u64,
+        result: OperationResult,
+    ) -> Operation {
         Operation { client: 0, node: 1, key, kind, invoked_at, returned_at, result }
     }
 
@@ -639,21 +656,33 @@ mod tests {
     }
 
     fn set(value: u64, from: u64, to: u64, index: u64) -> Operation {
-        operation(0, OpKind::Set { value }, from, to, OpResult::Written { index })
+        operation(0, OperationKind::Set { value }, from, to, OperationResult::Written { index })
     }
 
     fn get(value: u64, from: u64, to: u64, index: u64) -> Operation {
-        operation(0, OpKind::Get { quorum: true }, from, to, OpResult::Value { value, index })
+        operation(0, OperationKind::Get { quorum: true }, from, to, OperationResult::Value { value, index })
     }
 
     #[test]
     fn a_ttl_value_expires_inside_its_window_and_only_there() {
-        let ttl_set =
-            operation(0, OpKind::SetTtl { value: 7, ttl_seconds: 1 }, 0, 10, OpResult::Written { index: 5 });
+        let ttl_set = operation(
+            0,
+            OperationKind::SetTtl { value: 7, ttl_seconds: 1 },
+            0,
+            10,
+            OperationResult::Written { index: 5 },
+        );
         // The expiry may come anywhere in [100, 200] (World::expirations derives the window).
-        let expire = operation(0, OpKind::Expire { value: 7 }, 100, 200, OpResult::Ambiguous);
-        let absent =
-            |from, to| operation(0, OpKind::Get { quorum: true }, from, to, OpResult::NotFound { index: 6 });
+        let expire = operation(0, OperationKind::Expire { value: 7 }, 100, 200, OperationResult::Ambiguous);
+        let absent = |from, to| {
+            operation(
+                0,
+                OperationKind::Get { quorum: true },
+                from,
+                to,
+                OperationResult::NotFound { index: 6 },
+            )
+        };
         let present = |from, to| get(7, from, to, 5);
         let verdict_of = |read: Operation| verdict(&[ttl_set.clone(), expire.clone(), read]);
         assert_eq!(verdict_of(absent(150, 160)), Verdict::Linearizable);
@@ -706,61 +735,75 @@ mod tests {
 
     #[test]
     fn ambiguous_write_may_or_may_not_take_effect() {
-        let ambiguous = operation(0, OpKind::Set { value: 7 }, 0, NEVER, OpResult::Ambiguous);
+        let ambiguous = operation(0, OperationKind::Set { value: 7 }, 0, NEVER, OperationResult::Ambiguous);
         // Seen later: fine.
         assert_eq!(verdict(&[ambiguous.clone(), get(7, 100, 110, 3)]), Verdict::Linearizable);
         // Never seen: fine too.
-        let absent = operation(0, OpKind::Get { quorum: true }, 100, 110, OpResult::NotFound { index: 2 });
+        let absent = operation(
+            0,
+            OperationKind::Get { quorum: true },
+            100,
+            110,
+            OperationResult::NotFound { index: 2 },
+        );
         assert_eq!(verdict(&[ambiguous.clone(), absent.clone()]), Verdict::Linearizable);
         // Seen, then unseen without any other write: a violation (it cannot take effect twice).
-        let absent_later =
-            operation(0, OpKind::Get { quorum: true }, 200, 210, OpResult::NotFound { index: 3 });
+        let absent_later = operation(
+            0,
+            OperationKind::Get { quorum: true },
+            200,
+            210,
+            OperationResult::NotFound { index: 3 },
+        );
         let history = [ambiguous, get(7, 100, 110, 3), absent_later];
         assert!(matches!(verdict(&history), Verdict::Violation { .. }));
     }
 
     #[test]
     fn an_ambiguous_write_cannot_take_effect_before_it_was_invoked() {
-        let history =
-            [get(7, 0, 10, 3), operation(0, OpKind::Set { value: 7 }, 20, NEVER, OpResult::Ambiguous)];
+        let history = [
+            get(7, 0, 10, 3),
+            operation(0, OperationKind::Set { value: 7 }, 20, NEVER, OperationResult::Ambiguous),
+        ];
         assert!(matches!(verdict(&history), Verdict::Violation { .. }));
     }
 
     #[test]
     fn create_and_compare_and_swap_semantics() {
-        let create = |value, from, to, result| operation(0, OpKind::Create { value }, from, to, result);
-        let cas = |previous, value, from, to, result| {
-            operation(0, OpKind::CompareAndSwap { previous, value }, from, to, result)
+        let create =
+            |value, from, to, result| operation(0, OperationKind::Create { value }, from, to, result);
+        let compare_and_swap = |previous, value, from, to, result| {
+            operation(0, OperationKind::CompareAndSwap { previous, value }, from, to, result)
         };
         // Two sequential creates: the second must fail.
         let ok = [
-            create(1, 0, 10, OpResult::Written { index: 2 }),
-            create(2, 20, 30, OpResult::AlreadyExists),
-            cas(1, 3, 40, 50, OpResult::Written { index: 3 }),
-            cas(1, 4, 60, 70, OpResult::CompareFailed),
+            create(1, 0, 10, OperationResult::Written { index: 2 }),
+            create(2, 20, 30, OperationResult::AlreadyExists),
+            compare_and_swap(1, 3, 40, 50, OperationResult::Written { index: 3 }),
+            compare_and_swap(1, 4, 60, 70, OperationResult::CompareFailed),
             get(3, 80, 90, 3),
         ];
         assert_eq!(verdict(&ok), Verdict::Linearizable);
         let double_create = [
-            create(1, 0, 10, OpResult::Written { index: 2 }),
-            create(2, 20, 30, OpResult::Written { index: 3 }),
+            create(1, 0, 10, OperationResult::Written { index: 2 }),
+            create(2, 20, 30, OperationResult::Written { index: 3 }),
         ];
         assert!(matches!(verdict(&double_create), Verdict::Violation { .. }));
-        let cas_on_missing = [cas(1, 2, 0, 10, OpResult::Written { index: 2 })];
+        let cas_on_missing = [compare_and_swap(1, 2, 0, 10, OperationResult::Written { index: 2 })];
         assert!(matches!(verdict(&cas_on_missing), Verdict::Violation { .. }));
     }
 
     #[test]
     fn delete_semantics() {
-        let delete = |from, to, result| operation(0, OpKind::Delete, from, to, result);
+        let delete = |from, to, result| operation(0, OperationKind::Delete, from, to, result);
         let ok = [
             set(1, 0, 10, 2),
-            delete(20, 30, OpResult::Written { index: 3 }),
-            delete(40, 50, OpResult::NotFound { index: 3 }),
+            delete(20, 30, OperationResult::Written { index: 3 }),
+            delete(40, 50, OperationResult::NotFound { index: 3 }),
         ];
         assert_eq!(verdict(&ok), Verdict::Linearizable);
         let read_after_delete =
-            [set(1, 0, 10, 2), delete(20, 30, OpResult::Written { index: 3 }), get(1, 40, 50, 2)];
+            [set(1, 0, 10, 2), delete(20, 30, OperationResult::Written { index: 3 }), get(1, 40, 50, 2)];
         assert!(matches!(verdict(&read_after_delete), Verdict::Violation { .. }));
     }
 
@@ -791,7 +834,13 @@ mod tests {
     fn plain_gets_are_never_older_than_own_acknowledged_writes() {
         let write = set(1, 0, 10, 5);
         let plain = |value, index| {
-            operation(0, OpKind::Get { quorum: false }, 20, 30, OpResult::Value { value, index })
+            operation(
+                0,
+                OperationKind::Get { quorum: false },
+                20,
+                30,
+                OperationResult::Value { value, index },
+            )
         };
         assert!(check_plain_gets(&[write.clone(), plain(1, 5)]).is_ok());
         // The client wrote 2 then 1 through this member; reading 2 back is older than its own write.
@@ -801,12 +850,12 @@ mod tests {
         assert!(check_plain_gets(&[write, plain(77, 9)]).is_err());
     }
 
-    fn watch(key: u32, wait_index: Option<u64>, from: u64, to: u64, result: OpResult) -> Operation {
-        operation(key, OpKind::Watch { wait_index }, from, to, result)
+    fn watch(key: u32, wait_index: Option<u64>, from: u64, to: u64, result: OperationResult) -> Operation {
+        operation(key, OperationKind::Watch { wait_index }, from, to, result)
     }
 
-    fn event(index: u64, action: WatchAction, value: Option<u64>, since: u64) -> OpResult {
-        OpResult::WatchEvent { index, action, value, since: Some(since) }
+    fn event(index: u64, action: WatchAction, value: Option<u64>, since: u64) -> OperationResult {
+        OperationResult::WatchEvent { index, action, value, since: Some(since) }
     }
 
     /// Key 0: set 1 (index 5), create-less set 2 (index 7), delete (index 9); a quorum read of 2.
@@ -814,7 +863,7 @@ mod tests {
         vec![
             set(1, 0, 10, 5),
             set(2, 20, 30, 7),
-            operation(0, OpKind::Delete, 40, 50, OpResult::Written { index: 9 }),
+            operation(0, OperationKind::Delete, 40, 50, OperationResult::Written { index: 9 }),
             get(2, 32, 38, 7),
         ]
     }
@@ -838,11 +887,16 @@ mod tests {
                 None,
                 31,
                 52,
-                OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(9) },
+                OperationResult::WatchEvent {
+                    index: 9,
+                    action: WatchAction::Delete,
+                    value: None,
+                    since: Some(9),
+                },
             ),
-            watch(0, Some(1), 60, 61, OpResult::WatchCleared { index: 1001 }),
-            watch(0, None, 60, 61, OpResult::WatchClosed),
-            watch(0, None, 60, 90, OpResult::WatchTimedOut),
+            watch(0, Some(1), 60, 61, OperationResult::WatchCleared { index: 1001 }),
+            watch(0, None, 60, 61, OperationResult::WatchClosed),
+            watch(0, None, 60, 90, OperationResult::WatchTimedOut),
         ]);
         assert_eq!(check_watches(&history), Ok(5));
         // Watches stay out of the per-key linearizability search.
@@ -852,7 +906,7 @@ mod tests {
     #[test]
     fn an_ambiguous_write_may_be_what_a_watch_saw() {
         let mut history = writes();
-        history.push(operation(0, OpKind::Create { value: 3 }, 55, NEVER, OpResult::Ambiguous));
+        history.push(operation(0, OperationKind::Create { value: 3 }, 55, NEVER, OperationResult::Ambiguous));
         history.push(watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(3), 10)));
         assert_eq!(check_watches(&history), Ok(1));
         // ... but not with another action than its kind causes.
@@ -901,12 +955,12 @@ mod tests {
             watches_with(watch(0, Some(10), 52, 70, event(11, WatchAction::Other, Some(2), 10))).is_err()
         );
         // A write invoked only after the watch returned.
-        let late = operation(0, OpKind::Set { value: 4 }, 80, NEVER, OpResult::Ambiguous);
+        let late = operation(0, OperationKind::Set { value: 4 }, 80, NEVER, OperationResult::Ambiguous);
         let mut history = writes();
         history.extend([late, watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(4), 10))]);
         assert!(check_watches(&history).is_err());
         // A write that certainly failed.
-        let failed = operation(0, OpKind::Create { value: 5 }, 55, 60, OpResult::AlreadyExists);
+        let failed = operation(0, OperationKind::Create { value: 5 }, 55, 60, OperationResult::AlreadyExists);
         let mut history = writes();
         history.extend([failed, watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(5), 10))]);
         assert!(check_watches(&history).is_err());
@@ -914,7 +968,8 @@ mod tests {
 
     #[test]
     fn a_401_needs_a_full_history_past_the_wait_index() {
-        let cleared = |wait_index, index| watch(0, wait_index, 60, 61, OpResult::WatchCleared { index });
+        let cleared =
+            |wait_index, index| watch(0, wait_index, 60, 61, OperationResult::WatchCleared { index });
         assert_eq!(check_watches(&[cleared(Some(5), 1005)]), Ok(1));
         // The history holds 1000 events: at store index 1004 it still holds index 5.
         assert!(check_watches(&[cleared(Some(5), 1004)]).is_err());
@@ -924,8 +979,8 @@ mod tests {
 
     #[test]
     fn two_watches_must_agree_on_an_index() {
-        let ambiguous = operation(0, OpKind::Set { value: 3 }, 55, NEVER, OpResult::Ambiguous);
-        let other = operation(0, OpKind::Set { value: 4 }, 55, NEVER, OpResult::Ambiguous);
+        let ambiguous = operation(0, OperationKind::Set { value: 3 }, 55, NEVER, OperationResult::Ambiguous);
+        let other = operation(0, OperationKind::Set { value: 4 }, 55, NEVER, OperationResult::Ambiguous);
         let mut history = writes();
         history.extend([
             ambiguous,

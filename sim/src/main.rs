@@ -117,9 +117,9 @@ impl Common {
 /// CPU seconds this process used so far (Linux /proc; None elsewhere): on a shared machine wall
 /// time says little about the simulator's own speed.
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let process_status = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-    let after_name = stat.rsplit_once(')')?.1;
+    let after_name = process_status.rsplit_once(')')?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let user: f64 = fields.get(11)?.parse().ok()?;
     let system: f64 = fields.get(12)?.parse().ok()?;
@@ -133,7 +133,7 @@ fn print_report(report: &sim::world::RunReport) {
     }
     println!(
         "simulated {:.3}s, {} events, {} operations ({} checked{})",
-        report.simulated as f64 / SECOND as f64,
+        report.simulated_ns as f64 / SECOND as f64,
         report.events,
         report.operations,
         report.operations_checked,
@@ -181,12 +181,18 @@ fn run_one(seed: u64, trace: bool, nodes: Option<usize>, common: &Common) -> Res
     print!("{plan}");
     let started = Instant::now();
     let report = runner::run(&plan, backend, trace);
-    let wall = started.elapsed().as_secs_f64();
+    let wall_seconds = started.elapsed().as_secs_f64();
     print_report(&report);
-    let simulated = report.simulated as f64 / SECOND as f64;
-    eprintln!("wall {wall:.3}s: {:.0} simulated seconds per wall second", simulated / wall);
-    if let Some(cpu) = cpu_seconds() {
-        eprintln!("cpu {cpu:.3}s: {:.0} simulated seconds per CPU-second", simulated / cpu);
+    let simulated_seconds = report.simulated_ns as f64 / SECOND as f64;
+    eprintln!(
+        "wall {wall_seconds:.3}s: {:.0} simulated seconds per wall second",
+        simulated_seconds / wall_seconds
+    );
+    if let Some(cpu_time_seconds) = cpu_seconds() {
+        eprintln!(
+            "cpu {cpu_time_seconds:.3}s: {:.0} simulated seconds per CPU-second",
+            simulated_seconds / cpu_time_seconds
+        );
     }
     Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -212,10 +218,10 @@ fn run_swarm(
         }
     };
     let summary = runner::swarm(from, seeds, threads, backend, &plan_for, &progress);
-    let wall = started.elapsed().as_secs_f64();
-    let simulated = summary.simulated_ns as f64 / SECOND as f64;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let simulated_seconds = summary.simulated_ns as f64 / SECOND as f64;
     println!(
-        "swarm: {} seeds from {from} on {} ({} nodes), simulated {simulated:.0}s, {} events, {} operations, {} checked, {} unknown, {} failures",
+        "swarm: {} seeds from {from} on {} ({} nodes), simulated {simulated_seconds:.0}s, {} events, {} operations, {} checked, {} unknown, {} failures",
         summary.seeds,
         backend.name(),
         nodes.map(|nodes| nodes.to_string()).unwrap_or_else(|| "3/5/7".to_string()),
@@ -231,15 +237,15 @@ fn run_swarm(
     }
     let seeds_done = summary.seeds as f64;
     eprintln!(
-        "wall {wall:.1}s: {:.0} seeds/minute, {:.0} simulated seconds per wall second",
-        seeds_done / wall * 60.0,
-        simulated / wall
+        "wall {wall_seconds:.1}s: {:.0} seeds/minute, {:.0} simulated seconds per wall second",
+        seeds_done / wall_seconds * 60.0,
+        simulated_seconds / wall_seconds
     );
-    if let Some(cpu) = cpu_seconds() {
+    if let Some(cpu_time_seconds) = cpu_seconds() {
         eprintln!(
-            "cpu {cpu:.1}s: {:.0} seeds per CPU-minute, {:.0} simulated seconds per CPU-second",
-            seeds_done / cpu * 60.0,
-            simulated / cpu
+            "cpu {cpu_time_seconds:.1}s: {:.0} seeds per CPU-minute, {:.0} simulated seconds per CPU-second",
+            seeds_done / cpu_time_seconds * 60.0,
+            simulated_seconds / cpu_time_seconds
         );
     }
     Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

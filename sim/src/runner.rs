@@ -85,7 +85,7 @@ pub fn swarm(
                     let report = run(&plan_for(seed), backend, false);
                     let mut summary = summary.lock().expect("no thread panics while holding the lock");
                     summary.seeds += 1;
-                    summary.simulated_ns += report.simulated as u128;
+                    summary.simulated_ns += report.simulated_ns as u128;
                     summary.events += report.events;
                     summary.operations += report.operations as u64;
                     summary.operations_checked += report.operations_checked as u64;
@@ -171,13 +171,13 @@ impl Shrinking<'_> {
     /// A shorter fault phase (faults after it go too), down to a second.
     fn shorten_fault_phase(&mut self) -> bool {
         let mut candidate = self.best.clone();
-        candidate.fault_phase = self.best.fault_phase / 2;
-        candidate.faults.retain(|fault| fault.at < candidate.fault_phase);
-        if candidate.fault_phase < crate::plan::SECOND {
+        candidate.fault_phase_ns = self.best.fault_phase_ns / 2;
+        candidate.faults.retain(|fault| fault.at < candidate.fault_phase_ns);
+        if candidate.fault_phase_ns < crate::plan::SECOND {
             return false;
         }
         let what =
-            format!("  fault phase shortened to {}ms", candidate.fault_phase / crate::plan::MILLISECOND);
+            format!("  fault phase shortened to {}ms", candidate.fault_phase_ns / crate::plan::MILLISECOND);
         self.keep_if_failing(candidate, &what)
     }
 

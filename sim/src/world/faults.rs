@@ -34,14 +34,14 @@ impl World<'_> {
             | Fault::PowerCut { target: Target::NextLeader, .. } => {
                 self.next_leader_fault = Some(fault);
             }
-            Fault::Crash { target, down_for } => self.crash_for(target, down_for),
-            Fault::PowerCut { target, after_operations, down_for } => {
-                self.cut_power(target, after_operations, down_for)
+            Fault::Crash { target, down_for_ns } => self.crash_for(target, down_for_ns),
+            Fault::PowerCut { target, after_operations, down_for_ns } => {
+                self.cut_power(target, after_operations, down_for_ns)
             }
             Fault::ClockJump { node, delta_ns } => {
                 self.members.get_mut(&node).expect("member exists").clock.offset_ns += delta_ns;
             }
-            Fault::FlipBit { node, down_for } => self.flip_bit(node, down_for),
+            Fault::FlipBit { node, down_for_ns } => self.flip_bit(node, down_for_ns),
             Fault::AddMember => self.operator_enqueue(Task::Add, false),
             Fault::RemoveMember { target } => {
                 self.operator_enqueue(Task::Remove { target, replace: false }, false)
@@ -67,13 +67,13 @@ impl World<'_> {
                 }
             }
             Fault::Bridge { left, bridge: _, right } => self.network.bridge(&left, &right),
-            Fault::CloggingWave { order, unclog_order, gap } => {
+            Fault::CloggingWave { order, unclog_order, gap_ns } => {
                 let count = order.len() as Time;
                 for (step, node) in order.into_iter().enumerate() {
-                    self.schedule(self.now + step as Time * gap, Event::Clog { node });
+                    self.schedule(self.now + step as Time * gap_ns, Event::Clog { node });
                 }
                 for (step, node) in unclog_order.into_iter().enumerate() {
-                    self.schedule(self.now + (count + step as Time) * gap, Event::Unclog { node });
+                    self.schedule(self.now + (count + step as Time) * gap_ns, Event::Unclog { node });
                 }
             }
             Fault::Heal => self.network.heal(),
@@ -100,37 +100,37 @@ impl World<'_> {
                 Some(leader) => leader,
                 None => {
                     let endpoints = self.endpoints();
-                    endpoints[self.rng.random_range(0..endpoints.len())]
+                    endpoints[self.random.random_range(0..endpoints.len())]
                 }
             },
         }
     }
 
-    fn crash_for(&mut self, target: Target, down_for: Time) {
+    fn crash_for(&mut self, target: Target, down_for_ns: Time) {
         let id = self.resolve(target);
         if self.members[&id].node.is_some() {
-            self.note(format!("crash node {id} for {down_for}ns"));
+            self.note(format!("crash node {id} for {down_for_ns}ns"));
             self.crash_member(id);
-            self.schedule(self.now + down_for, Event::Restart { node: id });
+            self.schedule(self.now + down_for_ns, Event::Restart { node: id });
         }
     }
 
     /// Arms a power cut: the member's disk fails after `after_operations` more mutating operations.
-    fn cut_power(&mut self, target: Target, after_operations: u64, down_for: Time) {
+    fn cut_power(&mut self, target: Target, after_operations: u64, down_for_ns: Time) {
         let id = self.resolve(target);
         let member = &self.members[&id];
         if member.node.is_some()
-            && member.power_cut.is_none()
+            && member.power_cut_down_for_ns.is_none()
             && self.backend.cut_power_after(id, after_operations)
         {
             self.note(format!("power of node {id} fails after {after_operations} disk operations"));
-            self.members.get_mut(&id).expect("member exists").power_cut = Some(down_for);
+            self.members.get_mut(&id).expect("member exists").power_cut_down_for_ns = Some(down_for_ns);
         }
     }
 
     /// Stops `node`, flips a bit in its files and restarts it later, unless that could leave too few
     /// healthy voters.
-    fn flip_bit(&mut self, node: NodeId, down_for: Time) {
+    fn flip_bit(&mut self, node: NodeId, down_for_ns: Time) {
         if self.members[&node].retired {
             return;
         }
@@ -139,11 +139,11 @@ impl World<'_> {
             return;
         }
         self.crash_member(node);
-        let seed = self.rng.random::<u64>();
+        let seed = self.random.random::<u64>();
         let place = self.backend.flip_bit(node, seed);
         self.note(format!("flipped a bit on node {node}: {place}"));
         self.members.get_mut(&node).expect("member exists").corrupted = true;
-        self.schedule(self.now + down_for, Event::Restart { node });
+        self.schedule(self.now + down_for_ns, Event::Restart { node });
     }
 
     /// Whether the voters whose disks stay intact still form a quorum if `node`'s disk is damaged
@@ -182,9 +182,9 @@ impl World<'_> {
         }
         let Some(fault) = self.next_leader_fault.take() else { return };
         let fault = match fault {
-            Fault::Crash { down_for, .. } => Fault::Crash { target: Target::Node(node), down_for },
-            Fault::PowerCut { after_operations, down_for, .. } => {
-                Fault::PowerCut { target: Target::Node(node), after_operations, down_for }
+            Fault::Crash { down_for_ns, .. } => Fault::Crash { target: Target::Node(node), down_for_ns },
+            Fault::PowerCut { after_operations, down_for_ns, .. } => {
+                Fault::PowerCut { target: Target::Node(node), after_operations, down_for_ns }
             }
             other => other,
         };
@@ -200,7 +200,7 @@ impl World<'_> {
         self.note("fault phase over: network healed, every member restarts".to_string());
         let ids: Vec<NodeId> = self.members.keys().copied().collect();
         for id in ids {
-            if self.members[&id].power_cut.is_some() {
+            if self.members[&id].power_cut_down_for_ns.is_some() {
                 // Disarm a pending power cut the only way a disk allows: crash now.
                 self.crash_member(id);
             }

@@ -2,7 +2,7 @@
 //! then linearizability, plain gets, watches, and watchers left registered on members.
 
 use super::{Check, Failure, RunReport, World};
-use crate::history::{NEVER, OpKind, OpResult, Operation, Time};
+use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time};
 use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
 use crate::plan::{Fault, SECOND};
 
@@ -12,8 +12,8 @@ impl World<'_> {
     pub(super) fn check_what_clients_saw(&self, report: &mut RunReport) -> Result<(), Failure> {
         let mut checked = self.history.clone();
         checked.extend(self.expirations());
-        let (verdict, stats) = linearizability::check_history(&checked, DEFAULT_STEP_BUDGET);
-        report.operations_checked = stats.operations_checked;
+        let (verdict, statistics) = linearizability::check_history(&checked, DEFAULT_STEP_BUDGET);
+        report.operations_checked = statistics.operations_checked;
         match verdict {
             Verdict::Linearizable => {}
             Verdict::Unknown { key } => report.unknown_key = Some(key),
@@ -42,27 +42,27 @@ impl World<'_> {
     /// come while faults keep a leader from proposing its time; once the cluster has settled it must
     /// come within that bound (plus a sync interval and delivery).
     fn expirations(&self) -> Vec<Operation> {
-        let slack = self.clock_disagreement_bound();
+        let slack_ns = self.clock_disagreement_bound();
         let settled = self.settled_at();
         self.history
             .iter()
             .filter_map(|write| {
-                let OpKind::SetTtl { value, ttl_seconds } = write.kind else { return None };
-                let ttl = ttl_seconds * SECOND;
-                let earliest = (write.invoked_at + ttl).saturating_sub(slack).max(write.invoked_at);
+                let OperationKind::SetTtl { value, ttl_seconds } = write.kind else { return None };
+                let ttl_ns = ttl_seconds * SECOND;
+                let earliest = (write.invoked_at + ttl_ns).saturating_sub(slack_ns).max(write.invoked_at);
                 let latest = if write.returned_at == NEVER {
                     NEVER
                 } else {
-                    (write.returned_at + ttl).max(settled) + slack
+                    (write.returned_at + ttl_ns).max(settled) + slack_ns
                 };
                 Some(Operation {
                     client: u32::MAX,
                     node: 0,
                     key: write.key,
-                    kind: OpKind::Expire { value },
+                    kind: OperationKind::Expire { value },
                     invoked_at: earliest,
                     returned_at: latest,
-                    result: OpResult::Ambiguous,
+                    result: OperationResult::Ambiguous,
                 })
             })
             .collect()
@@ -72,11 +72,11 @@ impl World<'_> {
     /// with members added later), every jump, drift both ways, and a second for sync and delivery.
     fn clock_disagreement_bound(&self) -> Time {
         let skews = &self.plan.skew_ns;
-        let skew_spread = (skews.iter().max().copied().unwrap_or(0)
+        let skew_spread_ns = (skews.iter().max().copied().unwrap_or(0)
             - skews.iter().min().copied().unwrap_or(0))
         .unsigned_abs()
             + if self.members.len() > self.plan.nodes { 4 * SECOND } else { 0 };
-        let jumps: u64 = self
+        let jumps_ns: u64 = self
             .plan
             .faults
             .iter()
@@ -87,8 +87,8 @@ impl World<'_> {
             .sum();
         let max_drift_ppm =
             self.members.values().map(|member| member.clock.drift_ppm.unsigned_abs()).max().unwrap_or(0);
-        let drift = 2 * max_drift_ppm * (self.deadline / 1_000_000);
-        skew_spread + jumps + drift + SECOND
+        let drift_ns = 2 * max_drift_ppm * (self.deadline / 1_000_000);
+        skew_spread_ns + jumps_ns + drift_ns + SECOND
     }
 
     /// At the end, a live member keeps no more watchers registered than clients still wait on it:
@@ -101,9 +101,9 @@ impl World<'_> {
                 .clients
                 .iter()
                 .filter_map(|client| client.watch)
-                .filter(|&(_, op_index)| {
-                    let operation = &self.history[op_index];
-                    operation.node == *id && matches!(operation.kind, OpKind::Watch { .. })
+                .filter(|&(_, operation_index)| {
+                    let operation = &self.history[operation_index];
+                    operation.node == *id && matches!(operation.kind, OperationKind::Watch { .. })
                 })
                 .count() as u64;
             let registered = node.watchers();

@@ -6,26 +6,26 @@ use raft::NodeId;
 
 use super::{Check, Failure, World};
 use crate::cluster::NodeView;
-use crate::history::{NEVER, OpKind, OpResult, Time};
+use crate::history::{NEVER, OperationKind, OperationResult, Time};
 use crate::plan::{MILLISECOND, SECOND};
 
 /// After the fault phase ends, operations invoked later than this must all succeed.
-const SETTLE_GRACE: Time = 5 * SECOND;
+const SETTLE_GRACE_NS: Time = 5 * SECOND;
 
 /// Once the cluster settled, a member applies an acknowledged write within this long: a watch on its
 /// key that gives up later than that without seeing an event is a liveness failure.
-const WATCH_APPLY_BOUND: Time = 2 * SECOND;
+const WATCH_APPLY_BOUND_NS: Time = 2 * SECOND;
 
 /// How long before the deadline the catch-up target is taken (the leader keeps proposing TTL syncs,
 /// so "applied == the leader's commit" at one instant would be a race, not a liveness property).
-pub(super) const CATCH_UP_MARGIN: Time = 3 * SECOND;
+pub(super) const CATCH_UP_MARGIN_NS: Time = 3 * SECOND;
 
 impl World<'_> {
     /// From when the cluster must serve every request: a grace period after the faults stopped, or
     /// after the last membership change if one was still finishing then (removing a leader after the
     /// faults stopped is one more fault).
     pub(super) fn settled_at(&self) -> Time {
-        self.plan.fault_phase.max(self.operator.last_change_at) + SETTLE_GRACE
+        self.plan.fault_phase_ns.max(self.operator.last_change_at) + SETTLE_GRACE_NS
     }
 
     /// Shortly before the deadline: the commit index every live member must have applied by then.
@@ -73,7 +73,7 @@ impl World<'_> {
         let Some(leader) = self.current_leader() else {
             return Err(self.liveness_failure(format!(
                 "no leader {}s after the faults stopped: {live:?}",
-                self.plan.liveness_window / SECOND
+                self.plan.liveness_window_ns / SECOND
             )));
         };
         let leader_view = live.iter().find(|(id, _)| *id == leader).expect("leader is live").1;
@@ -89,7 +89,7 @@ impl World<'_> {
                 return Err(self.liveness_failure(format!(
                     "node {id} did not catch up: applied {} of commit {target} reached {}s before the deadline",
                     view.applied,
-                    CATCH_UP_MARGIN / SECOND
+                    CATCH_UP_MARGIN_NS / SECOND
                 )));
             }
         }
@@ -121,13 +121,13 @@ impl World<'_> {
     fn check_operations_served(&self, settled: Time) -> Result<(), Failure> {
         let unserved = self.history.iter().find(|operation| {
             operation.invoked_at >= settled
-                && matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
+                && matches!(operation.result, OperationResult::Ambiguous | OperationResult::Failed)
                 && !self.members[&operation.node].retired
         });
         match unserved {
             Some(operation) => Err(self.liveness_failure(format!(
                 "an operation invoked after the cluster had {}s to settle did not succeed: {}",
-                SETTLE_GRACE / SECOND,
+                SETTLE_GRACE_NS / SECOND,
                 operation.describe()
             ))),
             None => Ok(()),
@@ -139,8 +139,8 @@ impl World<'_> {
         for (client, state) in self.clients.iter().enumerate() {
             let succeeded = self.history.iter().any(|operation| {
                 operation.client == client as u32
-                    && operation.invoked_at >= self.plan.fault_phase
-                    && !matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
+                    && operation.invoked_at >= self.plan.fault_phase_ns
+                    && !matches!(operation.result, OperationResult::Ambiguous | OperationResult::Failed)
             });
             if !succeeded || state.pending.is_some() {
                 return Err(self.liveness_failure(format!(
@@ -152,21 +152,21 @@ impl World<'_> {
     }
 
     /// Once the cluster settled, a watch must not give up while a write on its key that it should
-    /// report was acknowledged long enough before (`WATCH_APPLY_BOUND`) for its member to apply it.
+    /// report was acknowledged long enough before (`WATCH_APPLY_BOUND_NS`) for its member to apply it.
     /// Which writes it should report: with a wait index `w`, any acknowledged write of index >= w;
     /// without one, any write invoked after the watch (the member registered it at its store index
     /// then, and a later proposal gets a higher store index). `settled`: when the cluster had settled.
     fn check_watch_liveness(&self, settled: Time) -> Result<(), Failure> {
         for watch in &self.history {
-            let OpKind::Watch { wait_index } = watch.kind else { continue };
+            let OperationKind::Watch { wait_index } = watch.kind else { continue };
             if watch.invoked_at < settled
-                || watch.result != OpResult::WatchTimedOut
+                || watch.result != OperationResult::WatchTimedOut
                 || self.members[&watch.node].retired
             {
                 continue;
             }
             let missed = self.history.iter().find(|write| {
-                let OpResult::Written { index } = write.result else { return false };
+                let OperationResult::Written { index } = write.result else { return false };
                 let reportable = match wait_index {
                     Some(wait_index) => index >= wait_index,
                     None => write.invoked_at > watch.invoked_at,
@@ -174,7 +174,7 @@ impl World<'_> {
                 write.key == watch.key
                     && reportable
                     && write.returned_at != NEVER
-                    && write.returned_at.saturating_add(WATCH_APPLY_BOUND) <= watch.returned_at
+                    && write.returned_at.saturating_add(WATCH_APPLY_BOUND_NS) <= watch.returned_at
             });
             if let Some(write) = missed {
                 return Err(self.fail(

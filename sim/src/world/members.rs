@@ -10,7 +10,7 @@ use super::events::Event;
 use super::{Check, Failure, World};
 use crate::cluster::{NodeOutput, NodeView, SimNode, StartConfig};
 use crate::history::Time;
-use crate::plan::{Fault, Plan, TICK_INTERVAL};
+use crate::plan::{Fault, Plan, TICK_INTERVAL_NS};
 
 /// The wall-clock time (Unix ns) at virtual time zero, for every member before skew: fixed, so runs
 /// replay exactly.
@@ -24,18 +24,19 @@ pub(super) struct Clock {
 }
 
 impl Clock {
-    pub(super) fn now(&self, virtual_time: Time) -> i64 {
+    pub(super) fn wall_ns(&self, virtual_time: Time) -> i64 {
         debug_assert!(self.drift_ppm > -1_000_000, "a clock runs forward");
         let elapsed = virtual_time as i64;
         EPOCH_NS + self.offset_ns + elapsed + elapsed / 1_000_000 * self.drift_ppm
     }
 
     /// Virtual time between two ticks: a fast clock ticks more often.
-    pub(super) fn tick_interval(&self) -> Time {
+    pub(super) fn tick_interval_ns(&self) -> Time {
         assert!(self.drift_ppm > -1_000_000, "a clock runs forward");
-        let interval = (TICK_INTERVAL as i128 * 1_000_000 / (1_000_000 + self.drift_ppm as i128)) as Time;
-        assert!(interval > 0, "ticks move virtual time");
-        interval
+        let interval_ns =
+            (TICK_INTERVAL_NS as i128 * 1_000_000 / (1_000_000 + self.drift_ppm as i128)) as Time;
+        assert!(interval_ns > 0, "ticks move virtual time");
+        interval_ns
     }
 }
 
@@ -53,7 +54,7 @@ pub(super) struct Member {
     /// It stopped for good (corruption detected); the harness keeps it out.
     pub(super) retired: bool,
     /// Its power is cut (an error from the disk is expected); it restarts this long after the crash.
-    pub(super) power_cut: Option<Time>,
+    pub(super) power_cut_down_for_ns: Option<Time>,
     /// The highest term it announced in a message that requires a durable term.
     pub(super) durable_term: Term,
     /// Votes it granted (term -> candidate), announced only after persisting.
@@ -73,7 +74,7 @@ impl Member {
             checked_commit: 0,
             corrupted: false,
             retired: false,
-            power_cut: None,
+            power_cut_down_for_ns: None,
             durable_term: 0,
             granted_votes: BTreeMap::new(),
             announced,
@@ -140,10 +141,10 @@ impl World<'_> {
             id,
             members: join.cloned().unwrap_or_else(|| self.plan.members()),
             join_existing: join.is_some(),
-            election_tick: self.plan.election_tick,
-            heartbeat_tick: self.plan.heartbeat_tick,
+            election_ticks: self.plan.election_ticks,
+            heartbeat_ticks: self.plan.heartbeat_ticks,
             snapshot_count: self.plan.snapshot_count,
-            max_msg_bytes: self.plan.max_msg_bytes,
+            max_message_bytes: self.plan.max_message_bytes,
             seed: self.plan.seed.wrapping_mul(31).wrapping_add(id * 1_000_003 + incarnation),
             planted_bug: self.plan.planted_bug.clone(),
         }
@@ -160,9 +161,9 @@ impl World<'_> {
         member.checked_commit = 0;
         member.process_pending = false;
         self.hash.word(id);
-        let interval = member.clock.tick_interval();
+        let interval_ns = member.clock.tick_interval_ns();
         let incarnation = member.incarnation;
-        let first_tick = self.now + self.rng.random_range(0..interval);
+        let first_tick = self.now + self.random.random_range(0..interval_ns);
         self.schedule(first_tick, Event::Tick { node: id, incarnation });
     }
 
@@ -183,8 +184,8 @@ impl World<'_> {
             return;
         }
         member.process_pending = false;
-        member.power_cut = None;
-        let seed = self.rng.random::<u64>();
+        member.power_cut_down_for_ns = None;
+        let seed = self.random.random::<u64>();
         self.backend.crash(id, seed);
         debug_assert!(self.members[&id].node.is_none(), "a crashed member is down");
     }
@@ -207,10 +208,10 @@ impl World<'_> {
             return None;
         }
         let member = self.members.get_mut(&id).expect("member exists");
-        let wall = member.clock.now(self.now);
-        let interval = member.clock.tick_interval();
-        member.node.as_mut().expect("live").tick(wall);
-        self.schedule(self.now + interval, Event::Tick { node: id, incarnation });
+        let wall_ns = member.clock.wall_ns(self.now);
+        let interval_ns = member.clock.tick_interval_ns();
+        member.node.as_mut().expect("live").tick(wall_ns);
+        self.schedule(self.now + interval_ns, Event::Tick { node: id, incarnation });
         // The transport keeps a stream to every peer and redials it: a peer that knows this member
         // was removed refuses it, and the removed process exits (even one that has nothing to send,
         // like a removed member that stopped campaigning).
@@ -228,7 +229,7 @@ impl World<'_> {
         if member.node.is_some() && !member.process_pending {
             member.process_pending = true;
             let incarnation = member.incarnation;
-            self.schedule(self.now + self.plan.sync_latency, Event::Process { node: id, incarnation });
+            self.schedule(self.now + self.plan.sync_latency_ns, Event::Process { node: id, incarnation });
         }
     }
 
@@ -285,10 +286,10 @@ impl World<'_> {
     /// corrupted disk (it stays out and is replaced); otherwise the run fails.
     fn process_failed(&mut self, id: NodeId, reason: String) -> Result<(), Failure> {
         let member = self.members.get_mut(&id).expect("member exists");
-        if let Some(down_for) = member.power_cut.take() {
-            self.note(format!("node {id} lost power mid-write ({reason}); it restarts in {down_for}ns"));
+        if let Some(down_for_ns) = member.power_cut_down_for_ns.take() {
+            self.note(format!("node {id} lost power mid-write ({reason}); it restarts in {down_for_ns}ns"));
             self.crash_member(id);
-            self.schedule(self.now + down_for, Event::Restart { node: id });
+            self.schedule(self.now + down_for_ns, Event::Restart { node: id });
             return Ok(());
         }
         if member.corrupted {

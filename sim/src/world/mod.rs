@@ -28,12 +28,12 @@ use crate::history::{Operation, Time};
 use crate::plan::{Fault, MILLISECOND, Plan, SECOND};
 use clients::Client;
 use events::{Event, EventQueue};
-use liveness::CATCH_UP_MARGIN;
+use liveness::CATCH_UP_MARGIN_NS;
 use members::Member;
 use network::Network;
 use operator::Operator;
 pub use report::{Check, Failure, RunReport};
-use safety::LOG_MATCHING_EVERY;
+use safety::LOG_MATCHING_EVERY_EVENTS;
 use trace::{TraceHash, describe};
 
 /// Seed salt of the TTL workload's random stream (which sets carry a TTL, and how long).
@@ -50,7 +50,7 @@ pub struct World<'a> {
     trace: bool,
     queue: EventQueue,
     now: Time,
-    rng: ChaCha8Rng,
+    random: ChaCha8Rng,
     members: BTreeMap<NodeId, Member>,
     network: Network,
     clients: Vec<Client>,
@@ -83,10 +83,10 @@ pub struct World<'a> {
     /// For members added at runtime: the membership they were told when they joined.
     join_members: BTreeMap<NodeId, Vec<NodeId>>,
     /// Which sets carry a TTL, and how long.
-    ttl_rng: ChaCha8Rng,
+    ttl_random: ChaCha8Rng,
     /// The watch workload's own randomness, so that a plan without watches runs exactly as it did
-    /// before watches existed (same draws from `rng`, same trace).
-    watch_rng: ChaCha8Rng,
+    /// before watches existed (same draws from `random`, same trace).
+    watch_random: ChaCha8Rng,
     /// The backend serves watches and the plan asks for some.
     watches_enabled: bool,
 }
@@ -97,7 +97,7 @@ impl<'a> World<'a> {
         assert_eq!(plan.drift_ppm.len(), plan.nodes, "one clock drift per member");
         assert_eq!(plan.skew_ns.len(), plan.nodes, "one clock skew per member");
         assert!(
-            plan.faults.iter().all(|fault| fault.at < plan.fault_phase),
+            plan.faults.iter().all(|fault| fault.at < plan.fault_phase_ns),
             "faults come within the fault phase"
         );
         let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
@@ -107,7 +107,7 @@ impl<'a> World<'a> {
             trace,
             queue: EventQueue::default(),
             now: 0,
-            rng: ChaCha8Rng::seed_from_u64(plan.seed),
+            random: ChaCha8Rng::seed_from_u64(plan.seed),
             members: members::initial_members(plan),
             network: Network::new(plan),
             clients: (0..plan.clients).map(|_| Client::new()).collect(),
@@ -122,18 +122,18 @@ impl<'a> World<'a> {
             committed: BTreeMap::new(),
             digests: BTreeMap::new(),
             fault_phase_over: false,
-            workload_end: plan.fault_phase + plan.liveness_window / 2,
-            deadline: plan.fault_phase + plan.liveness_window,
+            workload_end: plan.fault_phase_ns + plan.liveness_window_ns / 2,
+            deadline: plan.fault_phase_ns + plan.liveness_window_ns,
             notes: Vec::new(),
             catch_up_target: None,
             next_leader_fault: None,
             operator: Operator::default(),
             next_member_id: plan.nodes as NodeId + 1,
             join_members: BTreeMap::new(),
-            ttl_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ TTL_WORKLOAD_STREAM),
-            watch_rng: ChaCha8Rng::seed_from_u64(plan.seed ^ WATCH_WORKLOAD_STREAM),
+            ttl_random: ChaCha8Rng::seed_from_u64(plan.seed ^ TTL_WORKLOAD_STREAM),
+            watch_random: ChaCha8Rng::seed_from_u64(plan.seed ^ WATCH_WORKLOAD_STREAM),
             watches_enabled,
-            event_budget: (plan.fault_phase + plan.liveness_window) / SECOND * EVENTS_PER_SECOND_BOUND,
+            event_budget: (plan.fault_phase_ns + plan.liveness_window_ns) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
 
@@ -159,7 +159,7 @@ impl<'a> World<'a> {
             seed: self.plan.seed,
             failure,
             unknown_key: None,
-            simulated: self.now,
+            simulated_ns: self.now,
             events: self.events,
             operations: self.history.len(),
             operations_checked: 0,
@@ -195,14 +195,14 @@ impl<'a> World<'a> {
             self.start_member(id)?;
         }
         for client in 0..self.clients.len() {
-            let at = self.rng.random_range(0..500 * MILLISECOND);
+            let at = self.random.random_range(0..500 * MILLISECOND);
             self.schedule(at, Event::ClientNext { client });
         }
         for index in 0..self.plan.faults.len() {
             self.schedule(self.plan.faults[index].at, Event::Fault { index });
         }
-        self.schedule(self.plan.fault_phase, Event::FaultPhaseEnd);
-        self.schedule(self.deadline - CATCH_UP_MARGIN, Event::CatchUpMark);
+        self.schedule(self.plan.fault_phase_ns, Event::FaultPhaseEnd);
+        self.schedule(self.deadline - CATCH_UP_MARGIN_NS, Event::CatchUpMark);
         self.schedule(self.deadline, Event::Deadline);
         Ok(())
     }
@@ -231,7 +231,7 @@ impl<'a> World<'a> {
                 }
             }
             self.assert_requests_consistent();
-            if self.events.is_multiple_of(LOG_MATCHING_EVERY) {
+            if self.events.is_multiple_of(LOG_MATCHING_EVERY_EVENTS) {
                 self.network.accounts.assert_balanced();
                 self.check_log_matching()?;
             }

@@ -117,10 +117,10 @@ impl Network {
 
     /// No messages between `left` and `right`, in either direction (on top of what is blocked).
     fn block_between(&mut self, left: &[NodeId], right: &[NodeId]) {
-        for &a in left {
-            for &b in right {
-                self.blocked.insert((a, b));
-                self.blocked.insert((b, a));
+        for &left_member in left {
+            for &right_member in right {
+                self.blocked.insert((left_member, right_member));
+                self.blocked.insert((right_member, left_member));
             }
         }
     }
@@ -136,10 +136,10 @@ impl Network {
     /// direction works.
     pub(super) fn one_way(&mut self, from: &[NodeId], members: &[NodeId]) {
         self.blocked.clear();
-        for &a in from {
-            for &b in members {
-                if !from.contains(&b) {
-                    self.blocked.insert((a, b));
+        for &sender in from {
+            for &receiver in members {
+                if !from.contains(&receiver) {
+                    self.blocked.insert((sender, receiver));
                 }
             }
         }
@@ -221,14 +221,14 @@ impl World<'_> {
         if from == to || !self.members.contains_key(&to) || !self.network.passes(from, to) {
             return 0;
         }
-        if self.network.loss_probability > 0.0 && self.rng.random_bool(self.network.loss_probability) {
+        if self.network.loss_probability > 0.0 && self.random.random_bool(self.network.loss_probability) {
             return 0;
         }
         let may_duplicate =
             self.plan.duplicate_proposals || !matches!(message.body, MessageBody::Propose { .. });
         if may_duplicate
             && self.network.duplicate_probability > 0.0
-            && self.rng.random_bool(self.network.duplicate_probability)
+            && self.random.random_bool(self.network.duplicate_probability)
         {
             2
         } else {
@@ -240,16 +240,16 @@ impl World<'_> {
     /// spike.
     fn delivery_delay(&mut self) -> Time {
         let latency = self.plan.latency;
-        let mut delay = latency.base;
-        if latency.jitter > 0 {
+        let mut delay_ns = latency.base_ns;
+        if latency.jitter_ns > 0 {
             // Exponential tail: -ln(u) * mean.
-            let uniform: f64 = self.rng.random_range(1e-9..1.0);
-            delay += (-uniform.ln() * latency.jitter as f64) as Time;
+            let uniform: f64 = self.random.random_range(1e-9..1.0);
+            delay_ns += (-uniform.ln() * latency.jitter_ns as f64) as Time;
         }
-        if !self.network.faults_over && self.rng.random_bool(latency.spike_probability) {
-            delay += latency.spike;
+        if !self.network.faults_over && self.random.random_bool(latency.spike_probability) {
+            delay_ns += latency.spike_ns;
         }
-        delay
+        delay_ns
     }
 
     /// A message arrives: its recipient takes it if the link still passes and the recipient runs. A

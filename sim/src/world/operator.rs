@@ -22,9 +22,9 @@ use crate::plan::{MILLISECOND, SECOND, Target};
 /// Bound on queued tasks: the plan asks for at most a handful; corrupted disks add two each.
 const MAX_QUEUED_TASKS: usize = 32;
 /// How long the operator waits for an answer before looking again.
-const REQUEST_TIMEOUT: Time = 5 * SECOND;
+const REQUEST_TIMEOUT_NS: Time = 5 * SECOND;
 /// Pause before retrying after a refusal or while nobody leads.
-const RETRY_PAUSE: Time = 300 * MILLISECOND;
+const RETRY_PAUSE_NS: Time = 300 * MILLISECOND;
 /// The cluster never shrinks below this many voters by a plain removal (a replacement may go one
 /// below while it runs).
 const MIN_VOTERS: usize = 3;
@@ -139,7 +139,7 @@ impl World<'_> {
         self.operator.busy = false;
         let Some((leader, membership)) = self.leader_membership() else {
             if !self.operator.idle() {
-                self.operator_schedule(RETRY_PAUSE);
+                self.operator_schedule(RETRY_PAUSE_NS);
             }
             return Ok(None);
         };
@@ -187,10 +187,10 @@ impl World<'_> {
             .map(|(id, _)| *id)
             .collect();
         if running.is_empty() {
-            self.operator_schedule(RETRY_PAUSE);
+            self.operator_schedule(RETRY_PAUSE_NS);
             return;
         }
-        let to = running[self.rng.random_range(0..running.len())];
+        let to = running[self.random.random_range(0..running.len())];
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let change = match goal {
@@ -203,10 +203,10 @@ impl World<'_> {
             println!("{:>14}   operator -> node {to}: request {request_id} {change:?}", self.now);
         }
         let member = self.members.get_mut(&to).expect("member exists");
-        let wall = member.clock.now(self.now);
-        member.node.as_mut().expect("running").submit_member_change(request_id, change, wall);
+        let wall_ns = member.clock.wall_ns(self.now);
+        member.node.as_mut().expect("running").submit_member_change(request_id, change, wall_ns);
         self.operator.in_flight = Some(request_id);
-        self.operator_schedule(REQUEST_TIMEOUT);
+        self.operator_schedule(REQUEST_TIMEOUT_NS);
         self.request_process(to);
     }
 
@@ -234,7 +234,7 @@ impl World<'_> {
                         // Gone already: an operator would pick another member.
                         let current: Vec<NodeId> =
                             membership.voters.iter().chain(&membership.learners).copied().collect();
-                        current[self.rng.random_range(0..current.len())]
+                        current[self.random.random_range(0..current.len())]
                     }
                 };
                 let remaining: Vec<NodeId> = membership.voters.iter().copied().filter(|v| *v != id).collect();
@@ -284,7 +284,7 @@ impl World<'_> {
             Ok(()) => self.operator_schedule(MILLISECOND),
             Err(reason) => {
                 self.note(format!("operator: {:?} refused: {reason}", self.operator.goal));
-                self.operator_schedule(RETRY_PAUSE);
+                self.operator_schedule(RETRY_PAUSE_NS);
             }
         }
     }
@@ -294,11 +294,11 @@ impl World<'_> {
         let id = self.next_member_id;
         self.next_member_id += 1;
         let drift_ppm = if self.plan.drift_ppm.iter().any(|drift| *drift != 0) {
-            self.rng.random_range(-50_000..=50_000)
+            self.random.random_range(-50_000..=50_000)
         } else {
             0
         };
-        let offset_ns = self.rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
+        let offset_ns = self.random.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
         let previous = self.members.insert(id, Member::new(Clock { drift_ppm, offset_ns }, false));
         assert!(previous.is_none(), "member IDs are never reused");
         assert!(self.members.len() <= member_bound(self.plan), "member bound");

@@ -63,7 +63,7 @@ pub struct RunReport {
     pub failure: Option<Failure>,
     /// The linearizability search gave up on some key (not a failure, but reported).
     pub unknown_key: Option<u32>,
-    pub simulated: Time,
+    pub simulated_ns: Time,
     pub events: u64,
     pub operations: usize,
     pub operations_checked: usize,

@@ -1,7 +1,7 @@
 //! The safety checks that run after every event: terms and votes made durable before they were
 //! announced (and still there after a restart), one vote per term, commit and applied indexes that
 //! never go back, the leader's commit rule, election safety, committed entries that never change,
-//! leader completeness, state machine safety, and (every `LOG_MATCHING_EVERY` events) log matching.
+//! leader completeness, state machine safety, and (every `LOG_MATCHING_EVERY_EVENTS` events) log matching.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use super::{Check, Failure, World};
 use crate::cluster::{NodeView, SimNode};
 
 /// How often the (quadratic) log matching check runs, in events.
-pub(super) const LOG_MATCHING_EVERY: u64 = 997;
+pub(super) const LOG_MATCHING_EVERY_EVENTS: u64 = 997;
 
 impl World<'_> {
     /// Tracks what a message proves the sender has made durable: its term, and a vote it granted
@@ -279,27 +279,14 @@ impl World<'_> {
                 Some((*id, entries))
             })
             .collect();
-        for (a, (id_a, log_a)) in logs.iter().enumerate() {
-            for (id_b, log_b) in logs.iter().skip(a + 1) {
-                let (Some(first_a), Some(first_b)) = (log_a.first(), log_b.first()) else { continue };
-                let start = first_a.index.max(first_b.index);
-                let end = (first_a.index + log_a.len() as Index).min(first_b.index + log_b.len() as Index);
-                if start >= end {
-                    continue; // no overlap
-                }
-                let slice_a = &log_a[(start - first_a.index) as usize..];
-                let slice_b = &log_b[(start - first_b.index) as usize..];
-                let overlap = slice_a.len().min(slice_b.len());
-                // The last index where both hold an entry of the same term: everything up to it must match.
-                let Some(matching) = (0..overlap).rev().find(|&i| slice_a[i].term == slice_b[i].term) else {
-                    continue;
-                };
-                if let Some(i) = (0..=matching).find(|&i| slice_a[i] != slice_b[i]) {
+        for (position, (first_id, first_log)) in logs.iter().enumerate() {
+            for (second_id, second_log) in logs.iter().skip(position + 1) {
+                if let Some((agreed, first_entry, second_entry)) = log_mismatch(first_log, second_log) {
                     return Err(self.fail(
                         Check::LogMatching,
                         format!(
-                            "nodes {id_a} and {id_b} agree on index {} term {} but differ at index {}: {:?} vs {:?}",
-                            slice_a[matching].index, slice_a[matching].term, slice_a[i].index, slice_a[i], slice_b[i]
+                            "nodes {first_id} and {second_id} agree on index {} term {} but differ at index {}: {:?} vs {:?}",
+                            agreed.index, agreed.term, first_entry.index, first_entry, second_entry
                         ),
                     ));
                 }
@@ -307,4 +294,26 @@ impl World<'_> {
         }
         Ok(())
     }
+}
+
+/// Where two logs break log matching, if they do: the last entry of the same term at the same index
+/// in both, and the first pair of different entries up to it.
+fn log_mismatch<'a>(
+    first_log: &'a [Entry],
+    second_log: &'a [Entry],
+) -> Option<(&'a Entry, &'a Entry, &'a Entry)> {
+    let (first_start, second_start) = (first_log.first()?.index, second_log.first()?.index);
+    let start = first_start.max(second_start);
+    let end = (first_start + first_log.len() as Index).min(second_start + second_log.len() as Index);
+    if start >= end {
+        return None; // no overlap
+    }
+    let first_slice = &first_log[(start - first_start) as usize..];
+    let second_slice = &second_log[(start - second_start) as usize..];
+    let overlap = first_slice.len().min(second_slice.len());
+    // The last index where both hold an entry of the same term: everything up to it must match.
+    let matching =
+        (0..overlap).rev().find(|&offset| first_slice[offset].term == second_slice[offset].term)?;
+    let differing = (0..=matching).find(|&offset| first_slice[offset] != second_slice[offset])?;
+    Some((&first_slice[matching], &first_slice[differing], &second_slice[differing]))
 }

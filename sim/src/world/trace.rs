@@ -3,7 +3,7 @@
 use raft::MessageBody;
 
 use super::events::Event;
-use crate::history::OpResult;
+use crate::history::OperationResult;
 
 /// FNV-1a over the events in order: two runs with the same hash ran the same events.
 pub(super) struct TraceHash(pub(super) u64);
@@ -43,22 +43,22 @@ pub(super) fn message_kind(body: &MessageBody) -> u64 {
     }
 }
 
-pub(super) fn result_code(result: &OpResult) -> u64 {
+pub(super) fn result_code(result: &OperationResult) -> u64 {
     match result {
-        OpResult::Written { index } => 1 + index * 16,
-        OpResult::Value { value, index } => 2 + index * 16 + value * 65536,
-        OpResult::NotFound { index } => 3 + index * 16,
-        OpResult::AlreadyExists => 4,
-        OpResult::CompareFailed => 5,
-        OpResult::Ambiguous => 6,
-        OpResult::Failed => 7,
-        OpResult::WatchEvent { index, action, value, since } => {
+        OperationResult::Written { index } => 1 + index * 16,
+        OperationResult::Value { value, index } => 2 + index * 16 + value * 65536,
+        OperationResult::NotFound { index } => 3 + index * 16,
+        OperationResult::AlreadyExists => 4,
+        OperationResult::CompareFailed => 5,
+        OperationResult::Ambiguous => 6,
+        OperationResult::Failed => 7,
+        OperationResult::WatchEvent { index, action, value, since } => {
             let words = [*index, *action as u64, value.unwrap_or(0), since.unwrap_or(0)];
             words.iter().fold(8, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
         }
-        OpResult::WatchClosed => 9,
-        OpResult::WatchCleared { index } => 10 + index * 16,
-        OpResult::WatchTimedOut => 11,
+        OperationResult::WatchClosed => 9,
+        OperationResult::WatchCleared { index } => 10 + index * 16,
+        OperationResult::WatchTimedOut => 11,
     }
 }
 
