@@ -1,5 +1,7 @@
-//! The simulation itself: one event queue on virtual time, the members, the network, the clients, and
-//! the checks that run after every event.
+//! The simulation itself: the `World` (members, network, clients, operator, checks' records) and its
+//! event loop, which starts the run, hands each event to its handler, checks the member it touched
+//! and, at the end, assembles the report. The handlers and checks live in the files of this folder,
+//! one job each (see the sim README's layout).
 //!
 //! Determinism: events are ordered by (time, sequence number); all randomness comes from ChaCha
 //! streams derived from the seed; nothing here reads the wall clock.
