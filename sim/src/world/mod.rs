@@ -46,32 +46,45 @@ const WATCH_WORKLOAD_STREAM: u64 = 0x7761_7463_685f_776c;
 /// Events allowed per simulated second (a healthy 7-node run under load uses a few thousand).
 const EVENTS_PER_SECOND_BOUND: u64 = 40_000;
 
+/// One run of a plan.
 pub struct World<'a> {
     plan: &'a Plan,
     backend: &'a mut dyn Backend,
+    /// Print every event (`sim run --trace`).
     trace: bool,
     queue: EventQueue,
+    /// The current virtual time: the time of the event being handled.
     now: Time,
+    /// The run's main random stream (network, member seeds, workload, faults' targets).
     random: ChaCha8Rng,
     members: BTreeMap<NodeId, Member>,
     network: Network,
     clients: Vec<Client>,
+    /// Every operation the clients invoked, in invocation order.
     history: Vec<Operation>,
     /// Operations invoked and not completed yet (answered, refused, timed out or given up), by their
     /// place in the history: each client's pending operation and background watch.
     open_operations: BTreeSet<usize>,
+    /// Requests the clients wait on: request id -> (client, place in the history).
     request_owner: BTreeMap<u64, (usize, usize)>,
     next_request_id: u64,
+    /// The next value a write sets (every write sets a value never used before).
     next_value: u64,
     hash: TraceHash,
+    /// Events handled so far.
     events: u64,
-    // Cluster-wide records for the safety checks.
+    /// The leader of each term seen (election safety).
     leaders: BTreeMap<Term, NodeId>,
+    /// Every entry known committed, by index (committed entries never change).
     committed: BTreeMap<Index, Entry>,
+    /// The store digest first seen at each applied index, and on which member (state machine safety).
     digests: BTreeMap<Index, (u64, NodeId)>,
     fault_phase_over: bool,
+    /// Clients start no operation after this.
     workload_end: Time,
+    /// The run ends here.
     deadline: Time,
+    /// Notable happenings (crashes, corruption detected, ...), for the report.
     notes: Vec<String>,
     /// Bound on events per run: far above any healthy run, so a message storm ends the run.
     event_budget: u64,
