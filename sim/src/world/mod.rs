@@ -232,8 +232,8 @@ impl<'a> World<'a> {
             }
             if matches!(event, Event::Deadline) {
                 assert_eq!(
-                    self.network.accounts.in_flight.values().sum::<usize>(),
-                    self.queue.deliveries(),
+                    self.network.accounts.in_flight_total(),
+                    self.queue.deliveries() as u64,
                     "at the deadline, the messages in flight are the deliveries still queued"
                 );
                 return Ok(());

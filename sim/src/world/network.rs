@@ -24,21 +24,22 @@ pub(super) const MAX_IN_FLIGHT_PER_LINK: usize = 1_000;
 #[derive(Default)]
 pub(super) struct MessageAccounts {
     /// Messages members sent.
-    pub(super) sent: u64,
+    sent: u64,
     /// Messages dropped when sent: to itself or an unknown member, over a cut link, or lost.
-    pub(super) dropped_on_send: u64,
+    dropped_on_send: u64,
     /// Copies scheduled for delivery (a duplicated message counts twice).
-    pub(super) scheduled: u64,
+    scheduled: u64,
     /// Copies that arrived and were handed to their recipient.
-    pub(super) delivered: u64,
+    delivered: u64,
     /// Copies that arrived to a cut link, a stopped recipient, or a recipient that refused the sender.
-    pub(super) dropped_on_arrival: u64,
+    dropped_on_arrival: u64,
     /// Copies in flight per link (from, to); links with none are left out.
-    pub(super) in_flight: BTreeMap<(NodeId, NodeId), usize>,
+    in_flight: BTreeMap<(NodeId, NodeId), usize>,
 }
 
 impl MessageAccounts {
-    fn in_flight_total(&self) -> u64 {
+    /// Copies in flight on all links.
+    pub(super) fn in_flight_total(&self) -> u64 {
         self.in_flight.values().map(|count| *count as u64).sum()
     }
 
@@ -88,10 +89,10 @@ pub(super) struct Network {
     blocked: BTreeSet<(NodeId, NodeId)>,
     /// Members whose links drop everything in both directions.
     clogged: BTreeSet<NodeId>,
-    pub(super) loss_probability: f64,
-    pub(super) duplicate_probability: f64,
+    loss_probability: f64,
+    duplicate_probability: f64,
     /// The fault phase is over: no more latency spikes.
-    pub(super) faults_over: bool,
+    faults_over: bool,
     /// Per link, when the last forwarded proposal is delivered (forwards keep their order).
     last_forward_delivery: BTreeMap<(NodeId, NodeId), Time>,
     pub(super) accounts: MessageAccounts,
