@@ -6,7 +6,9 @@
 
 use raft::NodeId;
 
-/// Virtual time in nanoseconds since the start of the run.
+/// Virtual time in nanoseconds since the start of the run. Durations of virtual time are named with
+/// their unit last (`sync_latency_ns`, `down_for_ns`); instants by what happens then (`invoked_at`,
+/// `deadline`).
 pub type Time = u64;
 
 /// A return time that never comes: the operation timed out and may or may not have taken effect.
@@ -14,7 +16,7 @@ pub const NEVER: Time = u64::MAX;
 
 /// What a client asked for, on one key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum OpKind {
+pub enum OperationKind {
     /// `PUT` with a value: always succeeds.
     Set { value: u64 },
     /// `PUT ?prevExist=false`: fails with 105 when the key exists.
@@ -40,9 +42,9 @@ pub enum OpKind {
     Watch { wait_index: Option<u64> },
 }
 
-impl OpKind {
+impl OperationKind {
     pub fn is_write(&self) -> bool {
-        !matches!(self, OpKind::Get { .. } | OpKind::Watch { .. })
+        !matches!(self, OperationKind::Get { .. } | OperationKind::Watch { .. })
     }
 }
 
@@ -64,22 +66,22 @@ pub enum WatchAction {
 
 impl WatchAction {
     /// The action the write `kind` produces when it takes effect (None for reads and watches).
-    pub fn of_write(kind: &OpKind) -> Option<WatchAction> {
+    pub fn of_write(kind: &OperationKind) -> Option<WatchAction> {
         match kind {
-            OpKind::Set { .. } | OpKind::SetTtl { .. } => Some(WatchAction::Set),
+            OperationKind::Set { .. } | OperationKind::SetTtl { .. } => Some(WatchAction::Set),
             // Watches never wait on the TTL key (see `World::client_watch`).
-            OpKind::Expire { .. } => Some(WatchAction::Other),
-            OpKind::Create { .. } => Some(WatchAction::Create),
-            OpKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
-            OpKind::Delete => Some(WatchAction::Delete),
-            OpKind::Get { .. } | OpKind::Watch { .. } => None,
+            OperationKind::Expire { .. } => Some(WatchAction::Other),
+            OperationKind::Create { .. } => Some(WatchAction::Create),
+            OperationKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
+            OperationKind::Delete => Some(WatchAction::Delete),
+            OperationKind::Get { .. } | OperationKind::Watch { .. } => None,
         }
     }
 }
 
 /// What a client saw.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum OpResult {
+pub enum OperationResult {
     /// A write took effect; `index` is the event's modifiedIndex (etcd index).
     Written { index: u64 },
     /// A get found the key with this value and modifiedIndex.
@@ -117,11 +119,11 @@ pub struct Operation {
     /// The member the client sent the request to.
     pub node: NodeId,
     pub key: u32,
-    pub kind: OpKind,
+    pub kind: OperationKind,
     pub invoked_at: Time,
     /// `NEVER` when ambiguous.
     pub returned_at: Time,
-    pub result: OpResult,
+    pub result: OperationResult,
 }
 
 impl Operation {
