@@ -178,8 +178,8 @@ fn node_config(config: &ServerConfig, identity: &Identity, start_nanos: i64) -> 
     );
     node_config.join_existing = config.initial_cluster_state == ClusterState::Existing;
     node_config.force_new_cluster = config.force_new_cluster;
-    node_config.election_tick = u32::try_from(config.election_ticks().max(2)).unwrap_or(u32::MAX);
-    node_config.heartbeat_tick = 1;
+    node_config.election_ticks = u32::try_from(config.election_ticks().max(2)).unwrap_or(u32::MAX);
+    node_config.heartbeat_ticks = 1;
     node_config.snapshot_count = config.snapshot_count.max(1);
     node_config.wal_dir = config.wal_dir.clone();
     node_config.max_wals = config.max_wals as usize;

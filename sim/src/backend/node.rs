@@ -283,8 +283,8 @@ impl Backend for NodeBackend {
         let members = config.members.iter().map(|&id| member_record(id)).collect();
         let mut node_config = NodeConfig::new(config.id, CLUSTER_ID, members, data_dir(config.id));
         node_config.join_existing = config.join_existing;
-        node_config.election_tick = config.election_ticks;
-        node_config.heartbeat_tick = config.heartbeat_ticks;
+        node_config.election_ticks = config.election_ticks;
+        node_config.heartbeat_ticks = config.heartbeat_ticks;
         node_config.snapshot_count = config.snapshot_count;
         // Keep a short log behind each snapshot so that lagging members also catch up by snapshot.
         node_config.snapshot_catchup_entries = config.snapshot_count.min(5_000);

@@ -241,9 +241,9 @@ impl Backend for RaftKvBackend {
     fn start(&mut self, config: &StartConfig) -> Result<Box<dyn SimNode>, String> {
         let disk = self.disks.entry(config.id).or_default().clone();
         let mut raft_config = raft::Config::new(config.id, config.seed);
-        raft_config.election_tick = config.election_ticks;
-        raft_config.heartbeat_tick = config.heartbeat_ticks;
-        raft_config.max_msg_bytes = config.max_message_bytes;
+        raft_config.election_ticks = config.election_ticks;
+        raft_config.heartbeat_ticks = config.heartbeat_ticks;
+        raft_config.max_message_bytes = config.max_message_bytes;
         #[cfg(feature = "planted-bugs")]
         {
             raft_config.planted_bug = match &config.planted_bug {
