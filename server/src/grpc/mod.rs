@@ -5,5 +5,9 @@
 //! `mvcc` crate, inside the node), no consensus; `backend` is the node as these services see it.
 
 pub mod backend;
+pub mod fake;
 
 pub use backend::{Header, MemberStatus, V3Answer, V3Backend, V3Error, V3WatchStream};
+
+/// The etcd server version the v3 API reports (`endpoint status`' VERSION column).
+pub const ETCD_SERVER_VERSION: &str = "3.4.23";

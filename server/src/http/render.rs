@@ -443,12 +443,14 @@ mod tests {
                 name: "default".into(),
                 peer_urls: vec!["http://127.0.0.1:23801".into()],
                 client_urls: vec!["http://127.0.0.1:23791".into()],
+                is_learner: false,
             },
             Member {
                 id: 0x290ccb663d45311f,
                 name: String::new(),
                 peer_urls: vec!["http://x:1".into()],
                 client_urls: vec![],
+                is_learner: false,
             },
         ];
         assert_eq!(
