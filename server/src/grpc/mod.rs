@@ -14,10 +14,14 @@ pub mod convert;
 pub mod fake;
 pub mod kv;
 pub mod status;
+pub mod watch;
 
 pub use backend::{Header, MemberStatus, V3Answer, V3Backend, V3Error, V3WatchStream};
 
+use std::time::Duration;
+
 use api::etcdserverpb::kv_server::KvServer;
+use api::etcdserverpb::watch_server::WatchServer;
 use tonic::Status;
 use tonic::service::Routes;
 
@@ -39,11 +43,17 @@ pub struct GrpcOptions {
     pub max_request_bytes: usize,
     /// `--max-txn-ops`: operations per txn branch at most.
     pub max_txn_ops: usize,
+    /// How often watches created with `progress_notify` hear of the current revision (etcd: 10 min).
+    pub progress_notify_interval: Duration,
 }
 
 impl Default for GrpcOptions {
     fn default() -> GrpcOptions {
-        GrpcOptions { max_request_bytes: DEFAULT_MAX_REQUEST_BYTES, max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS }
+        GrpcOptions {
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS,
+            progress_notify_interval: watch::DEFAULT_PROGRESS_NOTIFY_INTERVAL,
+        }
     }
 }
 
@@ -54,7 +64,14 @@ pub fn routes<B: V3Backend>(backend: B, options: GrpcOptions) -> Routes {
     let kv = KvServer::new(kv::KvService::new(backend.clone(), options.max_txn_ops))
         .max_decoding_message_size(max_decoding_bytes)
         .max_encoding_message_size(usize::MAX);
-    Routes::new(kv).prepare()
+    let watch_options = watch::WatchOptions {
+        max_fragment_bytes: options.max_request_bytes,
+        progress_notify_interval: options.progress_notify_interval,
+    };
+    let watch = WatchServer::new(watch::WatchService::new(backend.clone(), watch_options))
+        .max_decoding_message_size(max_decoding_bytes)
+        .max_encoding_message_size(usize::MAX);
+    Routes::new(kv).add_service(watch).prepare()
 }
 
 /// One v3 request to the node, its failure as etcd's status.
