@@ -13,6 +13,7 @@ pub mod backend;
 pub mod convert;
 pub mod fake;
 pub mod kv;
+pub mod lease;
 pub mod status;
 pub mod watch;
 
@@ -21,6 +22,7 @@ pub use backend::{Header, MemberStatus, V3Answer, V3Backend, V3Error, V3WatchStr
 use std::time::Duration;
 
 use api::etcdserverpb::kv_server::KvServer;
+use api::etcdserverpb::lease_server::LeaseServer;
 use api::etcdserverpb::watch_server::WatchServer;
 use tonic::Status;
 use tonic::service::Routes;
@@ -71,7 +73,22 @@ pub fn routes<B: V3Backend>(backend: B, options: GrpcOptions) -> Routes {
     let watch = WatchServer::new(watch::WatchService::new(backend.clone(), watch_options))
         .max_decoding_message_size(max_decoding_bytes)
         .max_encoding_message_size(usize::MAX);
-    Routes::new(kv).add_service(watch).prepare()
+    let lease = LeaseServer::new(lease::LeaseService::new(backend.clone()))
+        .max_decoding_message_size(max_decoding_bytes)
+        .max_encoding_message_size(usize::MAX);
+    Routes::new(kv).add_service(watch).add_service(lease).prepare()
+}
+
+/// The metadata etcd's clients send to have a request refused while no leader is known.
+const REQUIRE_LEADER_KEY: &str = "hasleader";
+
+/// etcd's `WithRequireLeader`: a client that asks for it is refused while no leader is known.
+fn require_leader<B: V3Backend, T>(backend: &B, request: &tonic::Request<T>) -> Result<(), Status> {
+    let required = request.metadata().get(REQUIRE_LEADER_KEY).is_some_and(|value| value == "true");
+    if required && backend.v3_status().leader == 0 {
+        return Err(api::errors::NO_LEADER.status());
+    }
+    Ok(())
 }
 
 /// One v3 request to the node, its failure as etcd's status.

@@ -28,8 +28,8 @@ use tokio_stream::{Stream, StreamExt, StreamMap};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::backend::{Header, V3Backend, V3WatchStream};
-use super::convert;
 use super::status::v3_status;
+use super::{convert, require_leader};
 use crate::node::{WatchCreate, WatchUpdate};
 
 /// Responses a stream may have queued for its client; the session waits (and so stops reading
@@ -41,8 +41,6 @@ pub const MAX_WATCHES_PER_STREAM: usize = 10_000;
 pub const DEFAULT_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Longest wait for a new watch's first update (its `Created`) from the node.
 const FIRST_UPDATE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The metadata etcd's clients send to have a stream refused while no leader is known.
-const REQUIRE_LEADER_KEY: &str = "hasleader";
 /// The watch ID of answers that belong to no watch (refusals and progress notifications).
 const NO_WATCH_ID: i64 = -1;
 /// etcd's reasons for refusing a create.
@@ -87,15 +85,6 @@ impl<B: V3Backend> Watch for WatchService<B> {
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(ReceiverStream::new(responses)))
     }
-}
-
-/// etcd's `WithRequireLeader`: a client that asks for it is refused while no leader is known.
-pub fn require_leader<B: V3Backend, T>(backend: &B, request: &Request<T>) -> Result<(), Status> {
-    let required = request.metadata().get(REQUIRE_LEADER_KEY).is_some_and(|value| value == "true");
-    if required && backend.v3_status().leader == 0 {
-        return Err(api::errors::NO_LEADER.status());
-    }
-    Ok(())
 }
 
 /// A watch's updates, then `None` once the node stops sending them.
