@@ -9,11 +9,14 @@
 //! `cluster`, `maintenance`, `auth`), `fake` (an in-process backend for tests). `routes` builds the
 //! tonic routes the client listener serves next to the v2 API.
 
+pub mod auth;
 pub mod backend;
+pub mod cluster;
 pub mod convert;
 pub mod fake;
 pub mod kv;
 pub mod lease;
+pub mod maintenance;
 pub mod status;
 pub mod watch;
 
@@ -21,8 +24,11 @@ pub use backend::{Header, MemberStatus, V3Answer, V3Backend, V3Error, V3WatchStr
 
 use std::time::Duration;
 
+use api::etcdserverpb::auth_server::AuthServer;
+use api::etcdserverpb::cluster_server::ClusterServer;
 use api::etcdserverpb::kv_server::KvServer;
 use api::etcdserverpb::lease_server::LeaseServer;
+use api::etcdserverpb::maintenance_server::MaintenanceServer;
 use api::etcdserverpb::watch_server::WatchServer;
 use tonic::Status;
 use tonic::service::Routes;
@@ -76,7 +82,22 @@ pub fn routes<B: V3Backend>(backend: B, options: GrpcOptions) -> Routes {
     let lease = LeaseServer::new(lease::LeaseService::new(backend.clone()))
         .max_decoding_message_size(max_decoding_bytes)
         .max_encoding_message_size(usize::MAX);
-    Routes::new(kv).add_service(watch).add_service(lease).prepare()
+    let cluster = ClusterServer::new(cluster::ClusterService::new(backend.clone()))
+        .max_decoding_message_size(max_decoding_bytes)
+        .max_encoding_message_size(usize::MAX);
+    let maintenance = MaintenanceServer::new(maintenance::MaintenanceService::new(backend.clone()))
+        .max_decoding_message_size(max_decoding_bytes)
+        .max_encoding_message_size(usize::MAX);
+    let auth = AuthServer::new(auth::AuthService::new(backend))
+        .max_decoding_message_size(max_decoding_bytes)
+        .max_encoding_message_size(usize::MAX);
+    Routes::new(kv)
+        .add_service(watch)
+        .add_service(lease)
+        .add_service(cluster)
+        .add_service(maintenance)
+        .add_service(auth)
+        .prepare()
 }
 
 /// The metadata etcd's clients send to have a request refused while no leader is known.
