@@ -127,20 +127,7 @@ pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream:
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        async move {
-            let origin = request
-                .headers()
-                .get(hyper::header::ORIGIN)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string);
-            let mut response = handle(&shared, request).await;
-            if response.extensions().get::<NoCors>().is_none()
-                && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
-            {
-                add_cors_headers(&mut response, &allowed);
-            }
-            Ok::<_, Infallible>(response)
-        }
+        async move { Ok::<_, Infallible>(respond(&shared, request).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
@@ -151,6 +138,26 @@ pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream:
         .serve_connection(TokioIo::new(stream), service);
     // Client resets and malformed requests end the connection; nothing to report upward.
     let _ = connection.await;
+}
+
+/// The answer to one request (HTTP/1.1, or HTTP/2 that is not gRPC): etcd's routes, CORS headers on
+/// every answer that a handler wrote.
+pub(super) async fn respond<B: Backend>(
+    shared: &Shared<B>,
+    request: Request<Incoming>,
+) -> Response<ReplyBody> {
+    let origin = request
+        .headers()
+        .get(hyper::header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let mut response = handle(shared, request).await;
+    if response.extensions().get::<NoCors>().is_none()
+        && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
+    {
+        add_cors_headers(&mut response, &allowed);
+    }
+    response
 }
 
 fn unix_nanos_now() -> i64 {
