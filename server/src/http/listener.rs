@@ -148,7 +148,7 @@ async fn accept_loop(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limit = options.max_client_connections;
-    let shared = Arc::new(Shared::new(backend, options));
+    let shared = Arc::new(Shared::new(backend, options, grpc.clone()));
     let listener_open = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {

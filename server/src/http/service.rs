@@ -103,11 +103,17 @@ pub(super) struct Shared<B> {
     options: ServeOptions,
     /// The cluster id never changes once known; caching it keeps `status()` off the hot path.
     cluster_id: AtomicU64,
+    /// The gRPC services behind the `/v3/` JSON gateway, when this listener serves the v3 API.
+    grpc_routes: Option<tonic::service::Routes>,
 }
 
 impl<B: Backend> Shared<B> {
-    pub(super) fn new(backend: B, options: ServeOptions) -> Shared<B> {
-        Shared { backend, options, cluster_id: AtomicU64::new(0) }
+    pub(super) fn new(
+        backend: B,
+        options: ServeOptions,
+        grpc_routes: Option<tonic::service::Routes>,
+    ) -> Shared<B> {
+        Shared { backend, options, cluster_id: AtomicU64::new(0), grpc_routes }
     }
 
     fn cluster_id(&self) -> u64 {
@@ -296,6 +302,12 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
         BodyRead::Failed => return bad_request(),
     };
 
+    if let Some(routes) = &shared.grpc_routes
+        && super::gateway::is_gateway_path(&path)
+    {
+        let reply = super::gateway::handle(routes.clone(), &path, &body).await;
+        return full(Reply::new(reply.status).header("Content-Type", "application/json").body(reply.body));
+    }
     if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
         let key = &path[KEYS_PREFIX.len()..];
         return handle_keys(shared, &method, key, &query, &content_type, &body).await;

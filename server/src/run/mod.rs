@@ -282,9 +282,14 @@ async fn serve_clients(
             cors: config.cors.clone(),
             max_client_connections: config.max_client_connections,
         };
+        let grpc_options = crate::grpc::GrpcOptions {
+            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+            max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
+            ..crate::grpc::GrpcOptions::default()
+        };
         servers.push(tokio::spawn(async move {
             let shutdown = async move { cancel.cancelled().await };
-            let _ = crate::http::serve_with_options(listener, backend, options, shutdown).await;
+            let _ = crate::http::serve_with_grpc(listener, backend, options, grpc_options, shutdown).await;
         }));
     }
     Ok(servers)
