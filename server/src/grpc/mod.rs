@@ -35,8 +35,9 @@ use tonic::service::Routes;
 
 use crate::node::{V3Reply, V3Request};
 
-/// The etcd server version the v3 API reports (`endpoint status`' VERSION column).
-pub const ETCD_SERVER_VERSION: &str = "3.4.23";
+/// The etcd server version the v3 API reports (`endpoint status`' VERSION column): the release
+/// Concord follows, the same `/version` reports.
+pub use crate::config::ETCD_COMPATIBLE_VERSION as ETCD_SERVER_VERSION;
 
 /// etcd's `--max-request-bytes` default: 1.5 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 3 * 512 * 1024;
