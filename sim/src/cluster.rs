@@ -134,6 +134,11 @@ pub trait Backend {
     fn supports_watches(&self) -> bool {
         false
     }
+    /// Whether its members serve the v3 keyspace (`OperationKind::V3*`); the workload issues none
+    /// otherwise.
+    fn supports_v3(&self) -> bool {
+        false
+    }
     /// Names of the planted bugs this backend can enable.
     fn planted_bugs(&self) -> Vec<String> {
         Vec::new()

@@ -40,11 +40,44 @@ pub enum OperationKind {
     /// has one), or, without a wait index, the first event after the member's store index when the
     /// watch arrived.
     Watch { wait_index: Option<u64> },
+    /// v3 `Put` on the key (in the v3 keyspace, separate from v2: the key number is at least
+    /// `V3_KEY_BASE`).
+    V3Put { value: u64 },
+    /// v3 `DeleteRange` of the single key.
+    V3Delete,
+    /// v3 linearizable `Range` of the single key.
+    V3Range,
+    /// v3 `Txn`: if the compare holds, put `value`; no failure branch.
+    V3CompareAndPut { compare: V3Compare, value: u64 },
 }
+
+/// The compare of a v3 compare-and-put (always `Equal` on the operation's key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum V3Compare {
+    /// `mod_revision == revision`, where the client saw `revision` as the revision of the write of
+    /// `of_value` (values are unique, so the compare holds exactly when that write's value is current).
+    ModRevision { revision: u64, of_value: u64 },
+    /// `value == value`.
+    Value { value: u64 },
+}
+
+/// Key numbers from here on are v3 keys (a separate keyspace, checked with its own model).
+pub const V3_KEY_BASE: u32 = 1 << 20;
 
 impl OperationKind {
     pub fn is_write(&self) -> bool {
-        !matches!(self, OperationKind::Get { .. } | OperationKind::Watch { .. })
+        !matches!(self, OperationKind::Get { .. } | OperationKind::Watch { .. } | OperationKind::V3Range)
+    }
+
+    /// Whether it is an operation on the v3 keyspace.
+    pub fn is_v3(&self) -> bool {
+        matches!(
+            self,
+            OperationKind::V3Put { .. }
+                | OperationKind::V3Delete
+                | OperationKind::V3Range
+                | OperationKind::V3CompareAndPut { .. }
+        )
     }
 }
 
@@ -75,6 +108,11 @@ impl WatchAction {
             OperationKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
             OperationKind::Delete => Some(WatchAction::Delete),
             OperationKind::Get { .. } | OperationKind::Watch { .. } => None,
+            // The v3 keyspace has no v2 watches.
+            OperationKind::V3Put { .. }
+            | OperationKind::V3Delete
+            | OperationKind::V3Range
+            | OperationKind::V3CompareAndPut { .. } => None,
         }
     }
 }
@@ -110,6 +148,17 @@ pub enum OperationResult {
     WatchCleared { index: u64 },
     /// The client gave up on a watch that saw nothing within its timeout (and cancelled it).
     WatchTimedOut,
+    /// A v3 write took effect at this revision (a put, a txn whose compare held, a delete that
+    /// deleted the key).
+    V3Written { revision: u64 },
+    /// A v3 delete found nothing to delete; `revision` is the header's (current) revision.
+    V3NothingDeleted { revision: u64 },
+    /// A v3 txn's compare failed (nothing written); `revision` is the header's.
+    V3CompareFailed { revision: u64 },
+    /// A v3 range found the key: its value, mod_revision and version.
+    V3Value { value: u64, mod_revision: u64, version: u64 },
+    /// A v3 range found no key; `revision` is the header's.
+    V3Missing { revision: u64 },
 }
 
 /// One operation of the history.

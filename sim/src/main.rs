@@ -72,6 +72,9 @@ struct Common {
     /// Percentage of client operations that are watches, instead of the seed's own choice.
     #[arg(long)]
     watch_percent: Option<u32>,
+    /// Percentage of client operations on the v3 keyspace, instead of the seed's own choice.
+    #[arg(long)]
+    v3_percent: Option<u32>,
 }
 
 impl Common {
@@ -86,6 +89,9 @@ impl Common {
         plan.duplicate_proposals = self.duplicate_proposals;
         if let Some(percent) = self.watch_percent {
             plan.watch_percent = percent.min(100);
+        }
+        if let Some(percent) = self.v3_percent {
+            plan.v3_percent = percent.min(100);
         }
         plan
     }
@@ -109,6 +115,9 @@ impl Common {
         }
         if let Some(percent) = self.watch_percent {
             flags.push_str(&format!(" --watch-percent {percent}"));
+        }
+        if let Some(percent) = self.v3_percent {
+            flags.push_str(&format!(" --v3-percent {percent}"));
         }
         flags
     }

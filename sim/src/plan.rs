@@ -125,6 +125,19 @@ pub struct Plan {
     /// timeout (a watch on a quiet key legitimately waits), shorter than half the liveness window (a
     /// watch started before the workload ends is over before the deadline).
     pub watch_timeout_ns: Time,
+    /// Percentage of client operations that go to the v3 keyspace instead (put, delete, linearizable
+    /// range, compare-and-put txn), on backends that serve it; 0 on about half the seeds. Drawn from
+    /// its own stream (`v3_knobs`), so adding it left every other knob of every seed as it was.
+    pub v3_percent: u32,
+}
+
+/// Seed salt of the v3 knob's stream.
+const V3_STREAM: u64 = 0x7633_0000_0000_0000;
+
+/// The v3 share of a seed's operations, from a stream of its own.
+fn v3_knobs(seed: u64) -> u32 {
+    let mut random = ChaCha8Rng::seed_from_u64(seed ^ V3_STREAM);
+    if random.random_bool(0.5) { random.random_range(5..=50) } else { 0 }
 }
 
 /// Seed salt of the watch knobs' stream.
@@ -220,9 +233,11 @@ impl Plan {
             max_ttl_seconds: 0,
             watch_percent: 0,
             watch_timeout_ns: 0,
+            v3_percent: 0,
         };
         (plan.ttl_per_mille, plan.max_ttl_seconds) = ttl_knobs(seed);
         (plan.watch_percent, plan.watch_timeout_ns) = watch_knobs(seed, plan.client_timeout_ns);
+        plan.v3_percent = v3_knobs(seed);
         plan.assert_well_formed();
         plan
     }
@@ -563,6 +578,9 @@ impl fmt::Display for Plan {
                 self.watch_percent,
                 seconds(self.watch_timeout_ns)
             )?;
+        }
+        if self.v3_percent > 0 {
+            writeln!(out, "  v3: {}% of operations on the v3 keyspace", self.v3_percent)?;
         }
         writeln!(out, "  faults ({}):", self.faults.len())?;
         for fault in &self.faults {

@@ -6,13 +6,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mvcc::{
+    Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
+    TxnRequest,
+};
 use raft::{Entry, Index, NodeId};
-use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use server::node::{
+    Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, V3Reply, V3Request,
+};
 use server::storage::disk::{Disk, MemDisk, Tear};
 use store::Command;
 
 use crate::cluster::{Backend, MemberChange, Membership, NodeOutput, NodeView, SimNode, StartConfig};
-use crate::history::{OperationKind, OperationResult, WatchAction, value_from_string, value_to_string};
+use crate::history::{
+    OperationKind, OperationResult, V3_KEY_BASE, V3Compare, WatchAction, value_from_string, value_to_string,
+};
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
 
@@ -35,8 +43,71 @@ fn key_path(key: u32) -> String {
     format!("/k{key}")
 }
 
+/// A v3 workload key as bytes (v3 key numbers start at `V3_KEY_BASE`).
+fn v3_key(key: u32) -> Vec<u8> {
+    format!("k{}", key.saturating_sub(V3_KEY_BASE)).into_bytes()
+}
+
+/// Translates a v3 workload operation into the node's v3 request.
+fn v3_request(key: u32, kind: &OperationKind) -> ClientRequest {
+    let key = v3_key(key);
+    let request = match *kind {
+        OperationKind::V3Put { value } => V3Request::Put(PutRequest::new(key, value_to_string(value))),
+        OperationKind::V3Delete => V3Request::DeleteRange(DeleteRangeRequest::key(key)),
+        OperationKind::V3CompareAndPut { compare, value } => {
+            let target = match compare {
+                V3Compare::ModRevision { revision, .. } => CompareTarget::ModRevision(revision as i64),
+                V3Compare::Value { value } => CompareTarget::Value(value_to_string(value).into_bytes()),
+            };
+            V3Request::Txn(TxnRequest {
+                compare: vec![Compare::key(key.clone(), CompareResult::Equal, target)],
+                success: vec![RequestOp::Put(PutRequest::new(key, value_to_string(value)))],
+                failure: Vec::new(),
+            })
+        }
+        _ => V3Request::Range(RangeRequest::key(key)),
+    };
+    ClientRequest::V3(request)
+}
+
+/// Translates the node's answer to a v3 operation into what the client saw.
+fn v3_outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
+    let revision = |header: mvcc::ResponseHeader| header.revision.max(0) as u64;
+    match answer.result {
+        Ok(Reply::V3(V3Reply::Put(put))) => OperationResult::V3Written { revision: revision(put.header) },
+        Ok(Reply::V3(V3Reply::DeleteRange(delete))) if delete.deleted > 0 => {
+            OperationResult::V3Written { revision: revision(delete.header) }
+        }
+        Ok(Reply::V3(V3Reply::DeleteRange(delete))) => {
+            OperationResult::V3NothingDeleted { revision: revision(delete.header) }
+        }
+        Ok(Reply::V3(V3Reply::Txn(txn))) if txn.succeeded => {
+            OperationResult::V3Written { revision: revision(txn.header) }
+        }
+        Ok(Reply::V3(V3Reply::Txn(txn))) => {
+            OperationResult::V3CompareFailed { revision: revision(txn.header) }
+        }
+        Ok(Reply::V3(V3Reply::Range(range))) => match range.kvs.first() {
+            Some(found) => OperationResult::V3Value {
+                value: value_from_string(std::str::from_utf8(&found.value).unwrap_or("")),
+                mod_revision: found.mod_revision.max(0) as u64,
+                version: found.version.max(0) as u64,
+            },
+            None => OperationResult::V3Missing { revision: revision(range.header) },
+        },
+        // Nothing was proposed.
+        Err(RequestError::NoLeader | RequestError::Refused(_)) => OperationResult::Failed,
+        // A write may or may not have been applied; a read tells nothing.
+        Err(_) | Ok(_) if kind.is_write() => OperationResult::Ambiguous,
+        Err(_) | Ok(_) => OperationResult::Failed,
+    }
+}
+
 /// Translates a workload operation into the node's client request.
 fn request(key: u32, kind: &OperationKind, now_ns: i64) -> ClientRequest {
+    if kind.is_v3() {
+        return v3_request(key, kind);
+    }
     let key = key_path(key);
     match *kind {
         OperationKind::Set { value } => ClientRequest::Write(Command::Set {
@@ -83,6 +154,10 @@ fn request(key: u32, kind: &OperationKind, now_ns: i64) -> ClientRequest {
         OperationKind::Watch { wait_index } => {
             ClientRequest::Watch { key, recursive: false, stream: false, wait_index }
         }
+        OperationKind::V3Put { .. }
+        | OperationKind::V3Delete
+        | OperationKind::V3Range
+        | OperationKind::V3CompareAndPut { .. } => unreachable!("v3 operations are translated above"),
     }
 }
 
@@ -124,6 +199,9 @@ fn watch_outcome(wait_index: Option<u64>, start_index: Option<u64>, answer: Answ
 
 /// Translates the node's answer into what the client saw.
 fn outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
+    if kind.is_v3() {
+        return v3_outcome(kind, answer);
+    }
     let write = kind.is_write();
     match answer.result {
         Ok(Reply::Event(event)) if write => OperationResult::Written { index: event.node.modified_index },
@@ -349,6 +427,10 @@ impl Backend for NodeBackend {
     }
 
     fn supports_watches(&self) -> bool {
+        true
+    }
+
+    fn supports_v3(&self) -> bool {
         true
     }
 

@@ -70,6 +70,14 @@ impl KeySpace {
             (OperationKind::SetTtl { .. } | OperationKind::Expire { .. }, _) => OperationResult::Failed,
             // No event history here: watches are not modelled (`submit` refuses them).
             (OperationKind::Watch { .. }, _) => OperationResult::Failed,
+            // No v3 keyspace here (`supports_v3` is false): never sent.
+            (
+                OperationKind::V3Put { .. }
+                | OperationKind::V3Delete
+                | OperationKind::V3Range
+                | OperationKind::V3CompareAndPut { .. },
+                _,
+            ) => OperationResult::Failed,
         }
     }
 
@@ -96,7 +104,12 @@ fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OperationKind) -> By
         OperationKind::Delete => (4, 0, 0),
         OperationKind::Get { quorum } => (5, quorum as u64, 0),
         // Never sent to this backend; decodes as garbage (dropped).
-        OperationKind::SetTtl { .. } | OperationKind::Expire { .. } => (0, 0, 0),
+        OperationKind::SetTtl { .. }
+        | OperationKind::Expire { .. }
+        | OperationKind::V3Put { .. }
+        | OperationKind::V3Delete
+        | OperationKind::V3Range
+        | OperationKind::V3CompareAndPut { .. } => (0, 0, 0),
         // Never proposed (`submit` refuses watches); `decode` rejects the code.
         OperationKind::Watch { wait_index } => (6, wait_index.unwrap_or(0), 0),
     };

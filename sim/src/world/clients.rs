@@ -29,6 +29,8 @@ pub(super) struct Client {
     /// Its watch in the background (request id, history index), beside its operations, as an etcd
     /// client runs a watcher while it reads and writes.
     pub(super) watch: Option<(u64, usize)>,
+    /// Per v3 key, the value and mod_revision this client last saw (for its compare-and-puts).
+    pub(super) v3_known: BTreeMap<u32, (u64, u64)>,
     /// The workload is over for it.
     pub(super) finished: bool,
 }
@@ -40,6 +42,7 @@ impl Client {
             known_values: BTreeMap::new(),
             known_indexes: BTreeMap::new(),
             watch: None,
+            v3_known: BTreeMap::new(),
             finished: false,
         }
     }
@@ -76,6 +79,9 @@ impl World<'_> {
     /// Draws the client's next operation and its key: now and then a TTL'd set, otherwise a quorum
     /// get, a plain get or a write, in the plan's mix.
     fn next_operation(&mut self, client: usize) -> (u32, OperationKind) {
+        if self.v3_chosen() {
+            return self.next_v3_operation(client);
+        }
         let ttl_write = self.ttl_chosen();
         let key = self.random.random_range(0..self.plan.keys);
         let roll = self.random.random_range(0..100);
@@ -108,7 +114,7 @@ impl World<'_> {
     }
 
     /// A value no write used before, so that a value read back names its write.
-    fn fresh_value(&mut self) -> u64 {
+    pub(super) fn fresh_value(&mut self) -> u64 {
         let value = self.next_value;
         self.next_value += 1;
         value
@@ -200,6 +206,7 @@ impl World<'_> {
         let key = self.history[operation_index].key;
         self.learn_index(client, key, &result);
         self.remember_value(client, operation_index, &result);
+        self.remember_v3(client, operation_index, &result);
         let returned_at = if matches!(result, OperationResult::Ambiguous) { NEVER } else { self.now };
         self.complete(operation_index, result, returned_at);
         self.clients[client].pending = None;

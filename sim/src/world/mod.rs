@@ -17,6 +17,7 @@ mod operator;
 mod report;
 mod safety;
 mod trace;
+mod v3_clients;
 mod watches;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,8 @@ use trace::{TraceHash, describe};
 const TTL_WORKLOAD_STREAM: u64 = 0x7474_6c72_756e_0000;
 /// Seed salt of the watch workload's random stream.
 const WATCH_WORKLOAD_STREAM: u64 = 0x7761_7463_685f_776c;
+/// Seed salt of the v3 workload's stream.
+const V3_WORKLOAD_STREAM: u64 = 0x7633_5f77_6f72_6b6c;
 
 /// Events allowed per simulated second (a healthy 7-node run under load uses a few thousand).
 const EVENTS_PER_SECOND_BOUND: u64 = 40_000;
@@ -104,6 +107,11 @@ pub struct World<'a> {
     watch_random: ChaCha8Rng,
     /// The backend serves watches and the plan asks for some.
     watches_enabled: bool,
+    /// The v3 workload's own randomness (whether an operation goes to v3, and which), so that a plan
+    /// without v3 operations runs exactly as it did before they existed.
+    v3_random: ChaCha8Rng,
+    /// The backend serves the v3 keyspace and the plan asks for v3 operations.
+    v3_enabled: bool,
 }
 
 impl<'a> World<'a> {
@@ -116,6 +124,7 @@ impl<'a> World<'a> {
             "faults come within the fault phase"
         );
         let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
+        let v3_enabled = plan.v3_percent > 0 && backend.supports_v3();
         World {
             plan,
             backend,
@@ -148,6 +157,8 @@ impl<'a> World<'a> {
             ttl_random: ChaCha8Rng::seed_from_u64(plan.seed ^ TTL_WORKLOAD_STREAM),
             watch_random: ChaCha8Rng::seed_from_u64(plan.seed ^ WATCH_WORKLOAD_STREAM),
             watches_enabled,
+            v3_random: ChaCha8Rng::seed_from_u64(plan.seed ^ V3_WORKLOAD_STREAM),
+            v3_enabled,
             event_budget: (plan.fault_phase_ns + plan.liveness_window_ns) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }

@@ -59,6 +59,14 @@ pub(super) fn result_code(result: &OperationResult) -> u64 {
         OperationResult::WatchClosed => 9,
         OperationResult::WatchCleared { index } => 10 + index * 16,
         OperationResult::WatchTimedOut => 11,
+        OperationResult::V3Written { revision } => 12 + revision * 16,
+        OperationResult::V3NothingDeleted { revision } => 13 + revision * 16,
+        OperationResult::V3CompareFailed { revision } => 14 + revision * 16,
+        OperationResult::V3Value { value, mod_revision, version } => {
+            let words = [*value, *mod_revision, *version];
+            words.iter().fold(15, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
+        }
+        OperationResult::V3Missing { revision } => 16 + revision * 16,
     }
 }
 
