@@ -86,6 +86,11 @@ impl Mvcc {
         self.keyspace.compacted_revision
     }
 
+    /// Retained revisions (records), tombstones included: O(1), unlike `stats`.
+    pub fn retained_revisions(&self) -> usize {
+        self.keyspace.records.len()
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             keys: self.keyspace.index.len(),

@@ -10,18 +10,18 @@ use crate::types::NodeId;
 pub struct Config {
     pub id: NodeId,
     /// T: a follower campaigns after a random timeout in [T, 2T) ticks without hearing from a leader.
-    pub election_tick: u32,
+    pub election_ticks: u32,
     /// H: the leader sends heartbeats every H ticks.
-    pub heartbeat_tick: u32,
+    pub heartbeat_ticks: u32,
     /// Ask for pre-votes before bumping the term, so a rejoining partitioned node cannot depose a leader.
     pub pre_vote: bool,
     /// The leader steps down when it has not heard from a quorum for an election timeout, and
     /// followers that hear from a leader ignore vote requests (leader stickiness).
     pub check_quorum: bool,
     /// Bytes of entries per AppendEntries message (at least one entry is always sent).
-    pub max_msg_bytes: usize,
+    pub max_message_bytes: usize,
     /// Unacknowledged appends in flight per follower.
-    pub max_inflight_msgs: usize,
+    pub max_inflight_messages: usize,
     /// Unacknowledged entry bytes in flight per follower.
     pub max_inflight_bytes: usize,
     /// Bound of the leader's proposed-but-uncommitted tail, in entry bytes.
@@ -37,12 +37,12 @@ impl Config {
     pub fn new(id: NodeId, seed: u64) -> Config {
         Config {
             id,
-            election_tick: 10,
-            heartbeat_tick: 1,
+            election_ticks: 10,
+            heartbeat_ticks: 1,
             pre_vote: true,
             check_quorum: true,
-            max_msg_bytes: 1024 * 1024,
-            max_inflight_msgs: 256,
+            max_message_bytes: 1024 * 1024,
+            max_inflight_messages: 256,
             max_inflight_bytes: 32 * 1024 * 1024,
             max_uncommitted_bytes: 64 * 1024 * 1024,
             seed,
@@ -56,20 +56,20 @@ impl Config {
         if self.id == 0 {
             return Err("node id 0 is reserved for \"none\"".into());
         }
-        if self.heartbeat_tick == 0 {
-            return Err("heartbeat_tick must be at least 1".into());
+        if self.heartbeat_ticks == 0 {
+            return Err("heartbeat_ticks must be at least 1".into());
         }
-        if self.election_tick <= self.heartbeat_tick {
+        if self.election_ticks <= self.heartbeat_ticks {
             return Err(format!(
-                "election_tick ({}) must be greater than heartbeat_tick ({})",
-                self.election_tick, self.heartbeat_tick
+                "election_ticks ({}) must be greater than heartbeat_ticks ({})",
+                self.election_ticks, self.heartbeat_ticks
             ));
         }
-        if self.max_inflight_msgs == 0 || self.max_inflight_bytes == 0 {
-            return Err("max_inflight_msgs and max_inflight_bytes must be at least 1".into());
+        if self.max_inflight_messages == 0 || self.max_inflight_bytes == 0 {
+            return Err("max_inflight_messages and max_inflight_bytes must be at least 1".into());
         }
-        if self.max_msg_bytes == 0 || self.max_uncommitted_bytes == 0 {
-            return Err("max_msg_bytes and max_uncommitted_bytes must be at least 1".into());
+        if self.max_message_bytes == 0 || self.max_uncommitted_bytes == 0 {
+            return Err("max_message_bytes and max_uncommitted_bytes must be at least 1".into());
         }
         Ok(())
     }
@@ -156,7 +156,7 @@ mod tests {
     fn validation_refuses_id_zero_and_short_election_timeout() {
         assert!(Config::new(0, 1).validate().is_err());
         let mut config = Config::new(1, 1);
-        config.election_tick = 1;
+        config.election_ticks = 1;
         assert!(config.validate().is_err());
         assert!(Config::new(1, 1).validate().is_ok());
     }

@@ -177,7 +177,8 @@ impl Raft {
             restore::validate(restore)?;
         let log = RaftLog::new(offset, offset_term, entries, committed, applied);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let randomized_election_timeout_ticks = random_election_timeout_ticks(&mut rng, config.election_tick);
+        let randomized_election_timeout_ticks =
+            random_election_timeout_ticks(&mut rng, config.election_ticks);
         let previous_hard_state = HardState { commit: committed, ..hard_state };
         let mut raft = Raft {
             term: hard_state.term,
@@ -388,7 +389,7 @@ impl Raft {
     fn tick_leader(&mut self) {
         self.heartbeat_elapsed_ticks += 1;
         self.election_elapsed_ticks += 1;
-        if self.election_elapsed_ticks >= self.config.election_tick {
+        if self.election_elapsed_ticks >= self.config.election_ticks {
             self.election_elapsed_ticks = 0;
             if self.config.check_quorum && !self.quorum_recently_active() {
                 // Partitioned from a quorum for an election timeout: stop accepting writes that can
@@ -402,7 +403,7 @@ impl Raft {
                 self.transferee = None;
             }
         }
-        let snapshot_retry_ticks = 2 * self.config.election_tick;
+        let snapshot_retry_ticks = 2 * self.config.election_ticks;
         let mut retry_snapshot = false;
         for progress in self.progress.values_mut() {
             if progress.state == ProgressState::Snapshot {
@@ -417,7 +418,7 @@ impl Raft {
         if retry_snapshot {
             self.append_pending = true;
         }
-        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_tick {
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_ticks {
             self.heartbeat_elapsed_ticks = 0;
             let round = self.read_only.latest_round();
             self.broadcast_heartbeat(round);
@@ -451,7 +452,7 @@ impl Raft {
         self.election_elapsed_ticks = 0;
         self.heartbeat_elapsed_ticks = 0;
         self.randomized_election_timeout_ticks =
-            random_election_timeout_ticks(&mut self.rng, self.config.election_tick);
+            random_election_timeout_ticks(&mut self.rng, self.config.election_ticks);
         self.transferee = None;
         self.votes.clear();
         self.progress.clear();
@@ -499,7 +500,7 @@ impl Raft {
         self.role = Role::PreCandidate;
         self.election_elapsed_ticks = 0;
         self.randomized_election_timeout_ticks =
-            random_election_timeout_ticks(&mut self.rng, self.config.election_tick);
+            random_election_timeout_ticks(&mut self.rng, self.config.election_ticks);
     }
 
     fn become_candidate(&mut self) {
@@ -533,7 +534,7 @@ impl Raft {
         // entry and goes out with the next broadcast instead of waiting for a heartbeat.
         let next = self.log.last_index().max(1);
         let (max_inflight_messages, max_inflight_bytes) =
-            (self.config.max_inflight_msgs, self.config.max_inflight_bytes);
+            (self.config.max_inflight_messages, self.config.max_inflight_bytes);
         let members = self.conf.all_members();
         self.progress.retain(|member, _| members.contains(member));
         for member in members {
@@ -699,7 +700,7 @@ impl Raft {
         if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
             let in_lease = self.config.check_quorum
                 && self.leader.is_some()
-                && self.election_elapsed_ticks < self.config.election_tick;
+                && self.election_elapsed_ticks < self.config.election_ticks;
             if in_lease && !leader_transfer {
                 // Leader stickiness: we heard from a live leader within the minimum election
                 // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
@@ -1097,7 +1098,7 @@ impl Raft {
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             return self.send_snapshot(to);
         };
-        let (entries, bytes) = self.log.entries_bounded(prev_log_index + 1, self.config.max_msg_bytes);
+        let (entries, bytes) = self.log.entries_bounded(prev_log_index + 1, self.config.max_message_bytes);
         if entries.is_empty() && !send_if_empty {
             return false;
         }

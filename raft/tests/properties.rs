@@ -46,9 +46,9 @@ fn run(node_count: u64, pre_vote: bool, actions: &[Action]) -> Result<(), TestCa
     let ids: Vec<NodeId> = (1..=node_count).collect();
     let mut cluster = Cluster::new(&ids, |id| {
         let mut settings = common::config(id, pre_vote, pre_vote);
-        settings.election_tick = 4;
-        settings.max_msg_bytes = 64; // small batches exercise more of the flow control
-        settings.max_inflight_msgs = 4;
+        settings.election_ticks = 4;
+        settings.max_message_bytes = 64; // small batches exercise more of the flow control
+        settings.max_inflight_messages = 4;
         // Mutation check: RAFT_PLANTED_BUG=<name> runs the schedules against a planted bug.
         #[cfg(feature = "planted-bugs")]
         {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use raft::{Entry, Index, NodeId, Role, Term};
 
-use crate::history::{OpKind, OpResult};
+use crate::history::{OperationKind, OperationResult};
 
 /// What the invariant checks read from a live member after every event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct NodeView {
 #[derive(Debug, Default)]
 pub struct NodeOutput {
     pub messages: Vec<raft::Message>,
-    pub responses: Vec<(u64, OpResult)>,
+    pub responses: Vec<(u64, OperationResult)>,
     /// Answers to membership changes: Ok once applied, Err with the member's reason otherwise.
     pub member_answers: Vec<(u64, Result<(), String>)>,
     /// The member applied its own removal: the process exits (etcd's "permanently removed").
@@ -58,13 +58,13 @@ impl Membership {
 
 /// One running member, driven only through its sans-IO API.
 pub trait SimNode {
-    fn tick(&mut self, now: i64);
+    fn tick(&mut self, now_ns: i64);
     fn receive(&mut self, message: raft::Message);
     /// A client operation on workload key `key`; the answer comes out of a later `process()`.
-    fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64);
+    fn submit(&mut self, request_id: u64, key: u32, kind: &OperationKind, now_ns: i64);
     /// The client of request `request_id` (a watch) went away: forget it. No answer follows; unknown
     /// or finished requests are ignored.
-    fn cancel(&mut self, _request_id: u64, _now: i64) {}
+    fn cancel(&mut self, _request_id: u64, _now_ns: i64) {}
     /// Watchers the member keeps registered (waiting for an event): a leak check at the end.
     fn watchers(&self) -> u64 {
         0
@@ -79,7 +79,7 @@ pub trait SimNode {
     fn store_digest(&self) -> u64;
     /// Asks for a membership change; the answer comes out of a later `process()` in
     /// `member_answers`. Only called when the backend `supports_membership()`.
-    fn submit_member_change(&mut self, _request_id: u64, _change: MemberChange, _now: i64) {}
+    fn submit_member_change(&mut self, _request_id: u64, _change: MemberChange, _now_ns: i64) {}
     /// The membership this member has applied.
     fn membership(&self) -> Membership {
         Membership::default()
@@ -100,10 +100,10 @@ pub struct StartConfig {
     pub members: Vec<NodeId>,
     /// `--initial-cluster-state existing`: the member joins a running cluster (it was added first).
     pub join_existing: bool,
-    pub election_tick: u32,
-    pub heartbeat_tick: u32,
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
     pub snapshot_count: u64,
-    pub max_msg_bytes: usize,
+    pub max_message_bytes: usize,
     pub seed: u64,
     pub planted_bug: Option<String>,
 }
@@ -122,7 +122,7 @@ pub trait Backend {
     fn cut_power_after(&mut self, _id: NodeId, _operations: u64) -> bool {
         false
     }
-    /// Whether keys with a TTL expire (`OpKind::SetTtl`): the backend has a store with clocks.
+    /// Whether keys with a TTL expire (`OperationKind::SetTtl`): the backend has a store with clocks.
     fn supports_ttl(&self) -> bool {
         false
     }
@@ -130,8 +130,13 @@ pub trait Backend {
     fn supports_membership(&self) -> bool {
         false
     }
-    /// Whether its members serve watches (`OpKind::Watch`); the workload issues none otherwise.
+    /// Whether its members serve watches (`OperationKind::Watch`); the workload issues none otherwise.
     fn supports_watches(&self) -> bool {
+        false
+    }
+    /// Whether its members serve the v3 keyspace (`OperationKind::V3*`); the workload issues none
+    /// otherwise.
+    fn supports_v3(&self) -> bool {
         false
     }
     /// Names of the planted bugs this backend can enable.

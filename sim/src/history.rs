@@ -6,7 +6,9 @@
 
 use raft::NodeId;
 
-/// Virtual time in nanoseconds since the start of the run.
+/// Virtual time in nanoseconds since the start of the run. Durations of virtual time are named with
+/// their unit last (`sync_latency_ns`, `down_for_ns`); instants by what happens then (`invoked_at`,
+/// `deadline`).
 pub type Time = u64;
 
 /// A return time that never comes: the operation timed out and may or may not have taken effect.
@@ -14,7 +16,7 @@ pub const NEVER: Time = u64::MAX;
 
 /// What a client asked for, on one key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum OpKind {
+pub enum OperationKind {
     /// `PUT` with a value: always succeeds.
     Set { value: u64 },
     /// `PUT ?prevExist=false`: fails with 105 when the key exists.
@@ -38,11 +40,44 @@ pub enum OpKind {
     /// has one), or, without a wait index, the first event after the member's store index when the
     /// watch arrived.
     Watch { wait_index: Option<u64> },
+    /// v3 `Put` on the key (in the v3 keyspace, separate from v2: the key number is at least
+    /// `V3_KEY_BASE`).
+    V3Put { value: u64 },
+    /// v3 `DeleteRange` of the single key.
+    V3Delete,
+    /// v3 linearizable `Range` of the single key.
+    V3Range,
+    /// v3 `Txn`: if the compare holds, put `value`; no failure branch.
+    V3CompareAndPut { compare: V3Compare, value: u64 },
 }
 
-impl OpKind {
+/// The compare of a v3 compare-and-put (always `Equal` on the operation's key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum V3Compare {
+    /// `mod_revision == revision`, where the client saw `revision` as the revision of the write of
+    /// `of_value` (values are unique, so the compare holds exactly when that write's value is current).
+    ModRevision { revision: u64, of_value: u64 },
+    /// `value == value`.
+    Value { value: u64 },
+}
+
+/// Key numbers from here on are v3 keys (a separate keyspace, checked with its own model).
+pub const V3_KEY_BASE: u32 = 1 << 20;
+
+impl OperationKind {
     pub fn is_write(&self) -> bool {
-        !matches!(self, OpKind::Get { .. } | OpKind::Watch { .. })
+        !matches!(self, OperationKind::Get { .. } | OperationKind::Watch { .. } | OperationKind::V3Range)
+    }
+
+    /// Whether it is an operation on the v3 keyspace.
+    pub fn is_v3(&self) -> bool {
+        matches!(
+            self,
+            OperationKind::V3Put { .. }
+                | OperationKind::V3Delete
+                | OperationKind::V3Range
+                | OperationKind::V3CompareAndPut { .. }
+        )
     }
 }
 
@@ -64,22 +99,27 @@ pub enum WatchAction {
 
 impl WatchAction {
     /// The action the write `kind` produces when it takes effect (None for reads and watches).
-    pub fn of_write(kind: &OpKind) -> Option<WatchAction> {
+    pub fn of_write(kind: &OperationKind) -> Option<WatchAction> {
         match kind {
-            OpKind::Set { .. } | OpKind::SetTtl { .. } => Some(WatchAction::Set),
+            OperationKind::Set { .. } | OperationKind::SetTtl { .. } => Some(WatchAction::Set),
             // Watches never wait on the TTL key (see `World::client_watch`).
-            OpKind::Expire { .. } => Some(WatchAction::Other),
-            OpKind::Create { .. } => Some(WatchAction::Create),
-            OpKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
-            OpKind::Delete => Some(WatchAction::Delete),
-            OpKind::Get { .. } | OpKind::Watch { .. } => None,
+            OperationKind::Expire { .. } => Some(WatchAction::Other),
+            OperationKind::Create { .. } => Some(WatchAction::Create),
+            OperationKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
+            OperationKind::Delete => Some(WatchAction::Delete),
+            OperationKind::Get { .. } | OperationKind::Watch { .. } => None,
+            // The v3 keyspace has no v2 watches.
+            OperationKind::V3Put { .. }
+            | OperationKind::V3Delete
+            | OperationKind::V3Range
+            | OperationKind::V3CompareAndPut { .. } => None,
         }
     }
 }
 
 /// What a client saw.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum OpResult {
+pub enum OperationResult {
     /// A write took effect; `index` is the event's modifiedIndex (etcd index).
     Written { index: u64 },
     /// A get found the key with this value and modifiedIndex.
@@ -108,6 +148,17 @@ pub enum OpResult {
     WatchCleared { index: u64 },
     /// The client gave up on a watch that saw nothing within its timeout (and cancelled it).
     WatchTimedOut,
+    /// A v3 write took effect at this revision (a put, a txn whose compare held, a delete that
+    /// deleted the key).
+    V3Written { revision: u64 },
+    /// A v3 delete found nothing to delete; `revision` is the header's (current) revision.
+    V3NothingDeleted { revision: u64 },
+    /// A v3 txn's compare failed (nothing written); `revision` is the header's.
+    V3CompareFailed { revision: u64 },
+    /// A v3 range found the key: its value, mod_revision and version.
+    V3Value { value: u64, mod_revision: u64, version: u64 },
+    /// A v3 range found no key; `revision` is the header's.
+    V3Missing { revision: u64 },
 }
 
 /// One operation of the history.
@@ -117,11 +168,11 @@ pub struct Operation {
     /// The member the client sent the request to.
     pub node: NodeId,
     pub key: u32,
-    pub kind: OpKind,
+    pub kind: OperationKind,
     pub invoked_at: Time,
     /// `NEVER` when ambiguous.
     pub returned_at: Time,
-    pub result: OpResult,
+    pub result: OperationResult,
 }
 
 impl Operation {

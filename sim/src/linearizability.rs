@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::history::{NEVER, OpKind, OpResult, Operation, UNKNOWN_VALUE, WatchAction};
+use crate::history::{NEVER, Operation, OperationKind, OperationResult, UNKNOWN_VALUE, WatchAction};
 
 /// The model's state of one v2 key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -33,10 +33,10 @@ fn index_after(previous: Option<u64>, index: u64) -> bool {
 
 /// The sequential specification of one key: the state after applying `kind` with outcome `result`
 /// to `state`, or None when that outcome is impossible from that state.
-pub fn step(state: &KeyState, kind: &OpKind, result: &OpResult) -> Option<KeyState> {
+pub fn step(state: &KeyState, kind: &OperationKind, result: &OperationResult) -> Option<KeyState> {
     let written = |value: Option<u64>, index: Option<u64>| KeyState { value, modified_index: index };
     match (kind, result) {
-        (OpKind::Get { .. }, OpResult::Value { value, index }) => {
+        (OperationKind::Get { .. }, OperationResult::Value { value, index }) => {
             if state.value != Some(*value) {
                 return None;
             }
@@ -45,49 +45,59 @@ pub fn step(state: &KeyState, kind: &OpKind, result: &OpResult) -> Option<KeySta
                 _ => Some(written(Some(*value), Some(*index))),
             }
         }
-        (OpKind::Get { .. }, OpResult::NotFound { .. }) => state.value.is_none().then(|| state.clone()),
-        (OpKind::Get { .. }, OpResult::Ambiguous | OpResult::Failed) => Some(state.clone()),
-        (OpKind::Set { value }, OpResult::Written { index }) => {
+        (OperationKind::Get { .. }, OperationResult::NotFound { .. }) => {
+            state.value.is_none().then(|| state.clone())
+        }
+        (OperationKind::Get { .. }, OperationResult::Ambiguous | OperationResult::Failed) => {
+            Some(state.clone())
+        }
+        (OperationKind::Set { value }, OperationResult::Written { index }) => {
             index_after(state.modified_index, *index).then(|| written(Some(*value), Some(*index)))
         }
-        (OpKind::Set { value }, OpResult::Ambiguous) => Some(written(Some(*value), None)),
-        (OpKind::SetTtl { value, .. }, OpResult::Written { index }) => {
+        (OperationKind::Set { value }, OperationResult::Ambiguous) => Some(written(Some(*value), None)),
+        (OperationKind::SetTtl { value, .. }, OperationResult::Written { index }) => {
             index_after(state.modified_index, *index).then(|| written(Some(*value), Some(*index)))
         }
-        (OpKind::SetTtl { value, .. }, OpResult::Ambiguous) => Some(written(Some(*value), None)),
+        (OperationKind::SetTtl { value, .. }, OperationResult::Ambiguous) => {
+            Some(written(Some(*value), None))
+        }
         // The expiry is its own modification (etcd's "expire" event) with an index nobody saw.
-        (OpKind::Expire { value }, OpResult::Ambiguous) => {
+        (OperationKind::Expire { value }, OperationResult::Ambiguous) => {
             Some(if state.value == Some(*value) { written(None, None) } else { state.clone() })
         }
-        (OpKind::Create { value }, OpResult::Written { index }) => (state.value.is_none()
+        (OperationKind::Create { value }, OperationResult::Written { index }) => (state.value.is_none()
             && index_after(state.modified_index, *index))
         .then(|| written(Some(*value), Some(*index))),
-        (OpKind::Create { .. }, OpResult::AlreadyExists) => state.value.is_some().then(|| state.clone()),
-        (OpKind::Create { value }, OpResult::Ambiguous) => {
+        (OperationKind::Create { .. }, OperationResult::AlreadyExists) => {
+            state.value.is_some().then(|| state.clone())
+        }
+        (OperationKind::Create { value }, OperationResult::Ambiguous) => {
             Some(if state.value.is_none() { written(Some(*value), None) } else { state.clone() })
         }
-        (OpKind::CompareAndSwap { previous, value }, OpResult::Written { index }) => {
+        (OperationKind::CompareAndSwap { previous, value }, OperationResult::Written { index }) => {
             (state.value == Some(*previous) && index_after(state.modified_index, *index))
                 .then(|| written(Some(*value), Some(*index)))
         }
-        (OpKind::CompareAndSwap { previous, .. }, OpResult::CompareFailed) => {
+        (OperationKind::CompareAndSwap { previous, .. }, OperationResult::CompareFailed) => {
             (state.value.is_some() && state.value != Some(*previous)).then(|| state.clone())
         }
-        (OpKind::CompareAndSwap { .. }, OpResult::NotFound { .. }) => {
+        (OperationKind::CompareAndSwap { .. }, OperationResult::NotFound { .. }) => {
             state.value.is_none().then(|| state.clone())
         }
-        (OpKind::CompareAndSwap { previous, value }, OpResult::Ambiguous) => {
+        (OperationKind::CompareAndSwap { previous, value }, OperationResult::Ambiguous) => {
             Some(if state.value == Some(*previous) { written(Some(*value), None) } else { state.clone() })
         }
-        (OpKind::Delete, OpResult::Written { index }) => (state.value.is_some()
+        (OperationKind::Delete, OperationResult::Written { index }) => (state.value.is_some()
             && index_after(state.modified_index, *index))
         .then(|| written(None, Some(*index))),
-        (OpKind::Delete, OpResult::NotFound { .. }) => state.value.is_none().then(|| state.clone()),
-        (OpKind::Delete, OpResult::Ambiguous) => {
+        (OperationKind::Delete, OperationResult::NotFound { .. }) => {
+            state.value.is_none().then(|| state.clone())
+        }
+        (OperationKind::Delete, OperationResult::Ambiguous) => {
             Some(if state.value.is_some() { written(None, None) } else { state.clone() })
         }
         // A write that certainly failed before proposing changes nothing.
-        (_, OpResult::Failed) => Some(state.clone()),
+        (_, OperationResult::Failed) => Some(state.clone()),
         // Any other pairing (e.g. a get answered "written") is a protocol error.
         _ => None,
     }
@@ -110,7 +120,7 @@ pub enum Verdict {
 
 /// Statistics of a check, for reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CheckStats {
+pub struct CheckStatistics {
     pub keys: usize,
     pub operations_checked: usize,
     pub search_steps: u64,
@@ -120,39 +130,47 @@ pub struct CheckStats {
 pub const DEFAULT_STEP_BUDGET: u64 = 500_000;
 
 /// Checks the strict part of the history (writes and quorum gets) key by key.
-pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdict, CheckStats) {
+pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdict, CheckStatistics) {
     let mut per_key: BTreeMap<u32, Vec<&Operation>> = BTreeMap::new();
     for operation in history {
         let strict = match operation.kind {
-            OpKind::Get { quorum } => {
-                quorum && !matches!(operation.result, OpResult::Ambiguous | OpResult::Failed)
+            OperationKind::Get { quorum } => {
+                quorum && !matches!(operation.result, OperationResult::Ambiguous | OperationResult::Failed)
             }
             // Watches change nothing and have their own check (`check_watches`).
-            OpKind::Watch { .. } => false,
-            _ => !matches!(operation.result, OpResult::Failed),
+            OperationKind::Watch { .. } => false,
+            // The v3 keyspace has its own model (`v3_model`).
+            ref kind if kind.is_v3() => false,
+            _ => !matches!(operation.result, OperationResult::Failed),
         };
         if strict {
             per_key.entry(operation.key).or_default().push(operation);
         }
     }
-    let mut stats = CheckStats { keys: per_key.len(), ..CheckStats::default() };
+    let mut statistics = CheckStatistics { keys: per_key.len(), ..CheckStatistics::default() };
+    debug_assert!(
+        per_key.values().all(|operations| operations.iter().all(|operation| {
+            operation.returned_at == NEVER || operation.returned_at >= operation.invoked_at
+        })),
+        "operations return after they are invoked"
+    );
     let mut unknown = None;
     for (key, operations) in &per_key {
-        stats.operations_checked += operations.len();
+        statistics.operations_checked += operations.len();
         let (outcome, steps) = check_key(operations, step_budget_per_key);
-        stats.search_steps += steps;
+        statistics.search_steps += steps;
         match outcome {
             KeyOutcome::Linearizable => {}
             KeyOutcome::Unknown => unknown = unknown.or(Some(*key)),
             KeyOutcome::Violation => {
                 let detail = explain_violation(operations, step_budget_per_key);
-                return (Verdict::Violation { key: *key, detail }, stats);
+                return (Verdict::Violation { key: *key, detail }, statistics);
             }
         }
     }
     match unknown {
-        Some(key) => (Verdict::Unknown { key }, stats),
-        None => (Verdict::Linearizable, stats),
+        Some(key) => (Verdict::Unknown { key }, statistics),
+        None => (Verdict::Linearizable, statistics),
     }
 }
 
@@ -190,51 +208,108 @@ enum KeyOutcome {
 
 const NONE: usize = usize::MAX;
 
-/// Lowe's search over one key's operations. Entries are the calls and returns in time order, kept in
-/// a doubly linked list so a linearized operation can be lifted out and put back in O(1).
-fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
-    let count = operations.len();
-    // Entry 2*i is the call of operation i, entry 2*i+1 its return. Calls sort before returns at the
-    // same instant (overlapping), which is the permissive reading of a tie.
-    let mut order: Vec<usize> = (0..2 * count).collect();
-    let time_of = |entry: usize| {
-        let operation = operations[entry / 2];
-        if entry.is_multiple_of(2) { operation.invoked_at } else { operation.returned_at }
-    };
-    order.sort_by_key(|&entry| (time_of(entry), entry % 2, entry / 2));
-    // Linked list with a head sentinel at index 2*count.
-    let head = 2 * count;
-    let mut next = vec![NONE; 2 * count + 1];
-    let mut prev = vec![NONE; 2 * count + 1];
-    let mut last = head;
-    for &entry in &order {
-        next[last] = entry;
-        prev[entry] = last;
-        last = entry;
-    }
-    let lift = |next: &mut Vec<usize>, prev: &mut Vec<usize>, entry: usize| {
-        let (p, n) = (prev[entry], next[entry]);
-        next[p] = n;
-        if n != NONE {
-            prev[n] = p;
-        }
-    };
-    let unlift = |next: &mut Vec<usize>, prev: &mut Vec<usize>, entry: usize| {
-        let (p, n) = (prev[entry], next[entry]);
-        next[p] = entry;
-        if n != NONE {
-            prev[n] = entry;
-        }
-    };
+/// The calls and returns of one key's operations in time order, as a doubly linked list: a linearized
+/// operation's two entries are lifted out, and put back when the search backtracks, in O(1). Entry
+/// 2*i is the call of operation i, entry 2*i+1 its return.
+struct EntryList {
+    next: Vec<usize>,
+    previous: Vec<usize>,
+    /// The sentinel before the first entry.
+    head: usize,
+}
 
-    let words = count.div_ceil(64);
-    let mut linearized = vec![0u64; words];
+impl EntryList {
+    fn new(operations: &[&Operation]) -> EntryList {
+        let count = operations.len();
+        // Calls sort before returns at the same instant (overlapping), which is the permissive
+        // reading of a tie.
+        let mut order: Vec<usize> = (0..2 * count).collect();
+        let time_of = |entry: usize| {
+            let operation = operations[entry / 2];
+            if entry.is_multiple_of(2) { operation.invoked_at } else { operation.returned_at }
+        };
+        order.sort_by_key(|&entry| (time_of(entry), entry % 2, entry / 2));
+        let head = 2 * count;
+        let mut list =
+            EntryList { next: vec![NONE; 2 * count + 1], previous: vec![NONE; 2 * count + 1], head };
+        let mut last = head;
+        for &entry in &order {
+            list.next[last] = entry;
+            list.previous[entry] = last;
+            last = entry;
+        }
+        debug_assert!(order.iter().all(|&entry| list.previous[entry] != NONE), "every entry is linked");
+        list
+    }
+
+    fn first(&self) -> usize {
+        self.next[self.head]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first() == NONE
+    }
+
+    fn after(&self, entry: usize) -> usize {
+        self.next[entry]
+    }
+
+    fn lift(&mut self, entry: usize) {
+        assert!(entry != self.head, "the sentinel stays");
+        let (previous, next) = (self.previous[entry], self.next[entry]);
+        debug_assert_eq!(self.next[previous], entry, "only a linked entry is lifted");
+        self.next[previous] = next;
+        if next != NONE {
+            self.previous[next] = previous;
+        }
+    }
+
+    /// Puts back an entry lifted last (entries go back in the reverse order of their lifting).
+    fn unlift(&mut self, entry: usize) {
+        assert!(entry != self.head, "the sentinel stays");
+        let (previous, next) = (self.previous[entry], self.next[entry]);
+        debug_assert_eq!(self.next[previous], next, "an entry goes back where it was lifted from");
+        self.next[previous] = entry;
+        if next != NONE {
+            self.previous[next] = entry;
+        }
+    }
+}
+
+/// Which operations the search has linearized, one bit each.
+struct OperationSet(Vec<u64>);
+
+impl OperationSet {
+    fn new(count: usize) -> OperationSet {
+        OperationSet(vec![0; count.div_ceil(64)])
+    }
+
+    fn contains(&self, operation: usize) -> bool {
+        self.0[operation / 64] & (1 << (operation % 64)) != 0
+    }
+
+    fn insert(&mut self, operation: usize) {
+        debug_assert!(!self.contains(operation), "an operation is linearized once");
+        self.0[operation / 64] |= 1 << (operation % 64);
+    }
+
+    fn remove(&mut self, operation: usize) {
+        debug_assert!(self.contains(operation), "only a linearized operation is undone");
+        self.0[operation / 64] &= !(1 << (operation % 64));
+    }
+}
+
+/// Lowe's search over one key's operations: linearize the first call that the model accepts and that
+/// leads to an unseen (linearized set, state); when a return comes first, undo the last choice.
+fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
+    let mut entries = EntryList::new(operations);
+    let mut linearized = OperationSet::new(operations.len());
     let mut cache: HashSet<(Vec<u64>, KeyState)> = HashSet::new();
     let mut stack: Vec<(usize, KeyState)> = Vec::new();
     let mut state = KeyState::ABSENT;
-    let mut entry = next[head];
+    let mut entry = entries.first();
     let mut steps = 0u64;
-    while next[head] != NONE {
+    while !entries.is_empty() {
         steps += 1;
         if steps > step_budget {
             return (KeyOutcome::Unknown, steps);
@@ -244,31 +319,32 @@ fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
         if entry.is_multiple_of(2) {
             let operation = operations[operation_index];
             if let Some(new_state) = step(&state, &operation.kind, &operation.result) {
-                linearized[operation_index / 64] |= 1 << (operation_index % 64);
-                if cache.insert((linearized.clone(), new_state.clone())) {
+                linearized.insert(operation_index);
+                if cache.insert((linearized.0.clone(), new_state.clone())) {
                     stack.push((entry, std::mem::replace(&mut state, new_state)));
+                    assert!(stack.len() <= operations.len(), "each operation is linearized at most once");
                     // Lift the call, then its return; unlifting goes in the reverse order.
-                    lift(&mut next, &mut prev, entry);
-                    lift(&mut next, &mut prev, entry + 1);
-                    entry = next[head];
+                    entries.lift(entry);
+                    entries.lift(entry + 1);
+                    entry = entries.first();
                     continue;
                 }
-                linearized[operation_index / 64] &= !(1 << (operation_index % 64));
+                linearized.remove(operation_index);
             }
-            entry = next[entry];
+            entry = entries.after(entry);
         } else {
             // An operation returned before any order could place it: undo the last choice.
             let Some((call, previous_state)) = stack.pop() else {
                 return (KeyOutcome::Violation, steps);
             };
             state = previous_state;
-            let undone = call / 2;
-            linearized[undone / 64] &= !(1 << (undone % 64));
-            unlift(&mut next, &mut prev, call + 1);
-            unlift(&mut next, &mut prev, call);
-            entry = next[call];
+            linearized.remove(call / 2);
+            entries.unlift(call + 1);
+            entries.unlift(call);
+            entry = entries.after(call);
         }
     }
+    assert_eq!(stack.len(), operations.len(), "a linearization places every operation");
     (KeyOutcome::Linearizable, steps)
 }
 
@@ -279,10 +355,10 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
     let mut written_values: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (key, value) -> invoked_at
     for operation in history {
         match operation.kind {
-            OpKind::Set { value }
-            | OpKind::SetTtl { value, .. }
-            | OpKind::Create { value }
-            | OpKind::CompareAndSwap { value, .. } => {
+            OperationKind::Set { value }
+            | OperationKind::SetTtl { value, .. }
+            | OperationKind::Create { value }
+            | OperationKind::CompareAndSwap { value, .. } => {
                 written_values.insert((operation.key, value), operation.invoked_at);
             }
             _ => {}
@@ -290,18 +366,18 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
     }
     let mut checked = 0;
     for get in history {
-        if get.kind != (OpKind::Get { quorum: false }) {
+        if get.kind != (OperationKind::Get { quorum: false }) {
             continue;
         }
         let observed_index = match get.result {
-            OpResult::Value { value, index } => {
+            OperationResult::Value { value, index } => {
                 let produced = written_values.get(&(get.key, value));
                 if value == UNKNOWN_VALUE || produced.is_none_or(|&invoked| invoked > get.returned_at) {
                     return Err(format!("plain get read a value no write produced: {}", get.describe()));
                 }
                 index
             }
-            OpResult::NotFound { index } => index,
+            OperationResult::NotFound { index } => index,
             _ => continue,
         };
         checked += 1;
@@ -317,7 +393,7 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
                     && write.returned_at <= get.invoked_at
             })
             .filter_map(|write| match write.result {
-                OpResult::Written { index } => Some(index),
+                OperationResult::Written { index } => Some(index),
                 _ => None,
             })
             .max();
@@ -354,11 +430,11 @@ impl Modification {
 }
 
 /// The value a write sets (None for a delete, reads and watches).
-fn written_value(kind: &OpKind) -> Option<u64> {
+fn written_value(kind: &OperationKind) -> Option<u64> {
     match *kind {
-        OpKind::Set { value } | OpKind::Create { value } | OpKind::CompareAndSwap { value, .. } => {
-            Some(value)
-        }
+        OperationKind::Set { value }
+        | OperationKind::Create { value }
+        | OperationKind::CompareAndSwap { value, .. } => Some(value),
         _ => None,
     }
 }
@@ -368,17 +444,57 @@ fn written_value(kind: &OpKind) -> Option<u64> {
 fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
     let key = operation.key;
     match (&operation.kind, &operation.result) {
-        (kind, OpResult::Written { index }) if kind.is_write() => Some((
+        (kind, OperationResult::Written { index }) if kind.is_write() => Some((
             *index,
             Modification { key, action: WatchAction::of_write(kind), value: written_value(kind) },
         )),
-        (OpKind::Get { .. }, OpResult::Value { value, index }) => {
+        (OperationKind::Get { .. }, OperationResult::Value { value, index }) => {
             Some((*index, Modification { key, action: None, value: Some(*value) }))
         }
-        (OpKind::Watch { .. }, OpResult::WatchEvent { index, action, value, .. }) => {
+        (OperationKind::Watch { .. }, OperationResult::WatchEvent { index, action, value, .. }) => {
             Some((*index, Modification { key, action: Some(*action), value: *value }))
         }
         _ => None,
+    }
+}
+
+/// Every modification the history shows, for checking watches against.
+struct Observations<'a> {
+    /// Per store index, what each operation that observed it saw there.
+    observed: BTreeMap<u64, Vec<(Modification, &'a Operation)>>,
+    /// Per key, the store indexes of its observed modifications.
+    modified_at: BTreeMap<u32, BTreeSet<u64>>,
+    /// The write of each (unique) value.
+    writes_of_value: BTreeMap<u64, &'a Operation>,
+}
+
+impl<'a> Observations<'a> {
+    fn gather(history: &'a [Operation]) -> Observations<'a> {
+        let mut observations = Observations {
+            observed: BTreeMap::new(),
+            modified_at: BTreeMap::new(),
+            writes_of_value: BTreeMap::new(),
+        };
+        for operation in history {
+            if let Some((index, modification)) = observed_modification(operation) {
+                observations.observed.entry(index).or_default().push((modification, operation));
+                observations.modified_at.entry(operation.key).or_default().insert(index);
+            }
+            if let Some(value) = written_value(&operation.kind) {
+                observations.writes_of_value.insert(value, operation);
+            }
+        }
+        observations
+    }
+}
+
+/// Whether a write may have produced the modification at `index`: it did not certainly fail and, if
+/// acknowledged, it was at that index.
+fn may_have_produced(write: &Operation, index: u64) -> bool {
+    match write.result {
+        OperationResult::Written { index: written } => written == index,
+        OperationResult::Ambiguous => true,
+        _ => false,
     }
 }
 
@@ -396,118 +512,144 @@ fn observed_modification(operation: &Operation) -> Option<(u64, Modification)> {
 /// A 401 (history cleared) needs the store at least `HISTORY_CAPACITY` indexes past the wait index.
 /// Returns the number of watch answers checked (events and 401s).
 pub fn check_watches(history: &[Operation]) -> Result<usize, String> {
-    let mut observed: BTreeMap<u64, Vec<(Modification, &Operation)>> = BTreeMap::new();
-    let mut modified_at: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
-    let mut writes_of_value: BTreeMap<u64, &Operation> = BTreeMap::new();
-    for operation in history {
-        if let Some((index, modification)) = observed_modification(operation) {
-            observed.entry(index).or_default().push((modification, operation));
-            modified_at.entry(operation.key).or_default().insert(index);
-        }
-        if let Some(value) = written_value(&operation.kind) {
-            writes_of_value.insert(value, operation);
-        }
-    }
-    // Whether a write may have produced the modification at `index`: it did not certainly fail and,
-    // if acknowledged, it was at that index.
-    let may_have_produced = |write: &Operation, index: u64| match write.result {
-        OpResult::Written { index: written } => written == index,
-        OpResult::Ambiguous => true,
-        _ => false,
-    };
+    let observations = Observations::gather(history);
     let mut checked = 0;
     for watch in history {
-        if let OpResult::WatchCleared { index: store_index } = watch.result {
-            // 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer
-            // holds the wait index: it is full and the store is at least that far beyond it.
-            let OpKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
-                return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
-            };
-            if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
-                return Err(format!(
-                    "a watch was answered 401 (history cleared) at store index {store_index}, less than \
-                     {} events after its wait index: {}",
-                    store::HISTORY_CAPACITY,
-                    watch.describe()
-                ));
+        match watch.result {
+            OperationResult::WatchCleared { index: store_index } => check_cleared(watch, store_index)?,
+            OperationResult::WatchEvent { index, action, value, since } => {
+                if !matches!(watch.kind, OperationKind::Watch { .. }) {
+                    return Err(format!(
+                        "a watch event answered an operation that is not a watch: {}",
+                        watch.describe()
+                    ));
+                }
+                let this = Modification { key: watch.key, action: Some(action), value };
+                check_same_modification(&observations, watch, index, &this)?;
+                check_produced_by_a_write(history, &observations, watch, index)?;
+                if let Some(since) = since {
+                    check_first_modification_since(&observations, watch, index, since)?;
+                }
             }
-            checked += 1;
-            continue;
-        }
-        let OpResult::WatchEvent { index, action, value, since } = watch.result else { continue };
-        if !matches!(watch.kind, OpKind::Watch { .. }) {
-            return Err(format!(
-                "a watch event answered an operation that is not a watch: {}",
-                watch.describe()
-            ));
+            _ => continue,
         }
         checked += 1;
-        let this = Modification { key: watch.key, action: Some(action), value };
-        // (a) one modification per index.
-        for (other, operation) in &observed[&index] {
-            if !this.agrees_with(other) {
-                return Err(format!(
-                    "a watch reported a different modification at index {index} than another operation \
-                     saw there:\n  {}\n  {}",
-                    watch.describe(),
-                    operation.describe()
-                ));
-            }
-        }
-        // (b) some write on the key produced it.
-        let producer = match (action, value) {
-            (WatchAction::Delete, None) => history.iter().find(|write| {
-                write.kind == OpKind::Delete
-                    && write.key == watch.key
-                    && write.invoked_at <= watch.returned_at
-                    && may_have_produced(write, index)
-            }),
-            (WatchAction::Set | WatchAction::Create | WatchAction::CompareAndSwap, Some(value))
-                if value != UNKNOWN_VALUE =>
-            {
-                writes_of_value.get(&value).copied().filter(|write| {
-                    write.key == watch.key
-                        && WatchAction::of_write(&write.kind) == Some(action)
-                        && write.invoked_at <= watch.returned_at
-                        && may_have_produced(write, index)
-                })
-            }
-            _ => None,
-        };
-        if producer.is_none() {
-            return Err(format!(
-                "a watch reported a modification no write on the key can have produced: {}",
-                watch.describe()
-            ));
-        }
-        // (c) the first modification at or after the index it waited from.
-        if let Some(since) = since {
-            if index < since {
-                return Err(format!(
-                    "a watch waiting from index {since} reported an older modification: {}",
-                    watch.describe()
-                ));
-            }
-            let skipped = modified_at.get(&watch.key).and_then(|indexes| indexes.range(since..index).next());
-            if let Some(&skipped) = skipped {
-                let (_, seen_by) = observed[&skipped][0];
-                return Err(format!(
-                    "a watch waiting from index {since} skipped the modification of its key at index \
-                     {skipped}:\n  {}\n  seen by: {}",
-                    watch.describe(),
-                    seen_by.describe()
-                ));
-            }
-        }
     }
     Ok(checked)
+}
+
+/// A 401 means the history (the last HISTORY_CAPACITY events, consecutive indexes) no longer holds the
+/// wait index: it is full and the store is at least that far beyond it.
+fn check_cleared(watch: &Operation, store_index: u64) -> Result<(), String> {
+    let OperationKind::Watch { wait_index: Some(wait_index) } = watch.kind else {
+        return Err(format!("a watch without a wait index was answered 401: {}", watch.describe()));
+    };
+    if store_index < wait_index + store::HISTORY_CAPACITY as u64 {
+        return Err(format!(
+            "a watch was answered 401 (history cleared) at store index {store_index}, less than {} events after \
+             its wait index: {}",
+            store::HISTORY_CAPACITY,
+            watch.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// (a) One modification per index: every other observation of `index` agrees with the watch's.
+fn check_same_modification(
+    observations: &Observations,
+    watch: &Operation,
+    index: u64,
+    this: &Modification,
+) -> Result<(), String> {
+    for (other, operation) in &observations.observed[&index] {
+        if !this.agrees_with(other) {
+            return Err(format!(
+                "a watch reported a different modification at index {index} than another operation saw \
+                 there:\n  {}\n  {}",
+                watch.describe(),
+                operation.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// (b) Some write on the key, invoked before the watch returned, can have produced the event.
+fn check_produced_by_a_write(
+    history: &[Operation],
+    observations: &Observations,
+    watch: &Operation,
+    index: u64,
+) -> Result<(), String> {
+    let OperationResult::WatchEvent { action, value, .. } = watch.result else { return Ok(()) };
+    let producer = match (action, value) {
+        (WatchAction::Delete, None) => history.iter().find(|write| {
+            write.kind == OperationKind::Delete
+                && write.key == watch.key
+                && write.invoked_at <= watch.returned_at
+                && may_have_produced(write, index)
+        }),
+        (WatchAction::Set | WatchAction::Create | WatchAction::CompareAndSwap, Some(value))
+            if value != UNKNOWN_VALUE =>
+        {
+            observations.writes_of_value.get(&value).copied().filter(|write| {
+                write.key == watch.key
+                    && WatchAction::of_write(&write.kind) == Some(action)
+                    && write.invoked_at <= watch.returned_at
+                    && may_have_produced(write, index)
+            })
+        }
+        _ => None,
+    };
+    match producer {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "a watch reported a modification no write on the key can have produced: {}",
+            watch.describe()
+        )),
+    }
+}
+
+/// (c) The event is the first modification of the key at or after `since`, the index the watch
+/// waited from.
+fn check_first_modification_since(
+    observations: &Observations,
+    watch: &Operation,
+    index: u64,
+    since: u64,
+) -> Result<(), String> {
+    if index < since {
+        return Err(format!(
+            "a watch waiting from index {since} reported an older modification: {}",
+            watch.describe()
+        ));
+    }
+    let skipped =
+        observations.modified_at.get(&watch.key).and_then(|indexes| indexes.range(since..index).next());
+    if let Some(&skipped) = skipped {
+        let (_, seen_by) = observations.observed[&skipped][0];
+        return Err(format!(
+            "a watch waiting from index {since} skipped the modification of its key at index {skipped}:\n  {}\n  \
+             seen by: {}",
+            watch.describe(),
+            seen_by.describe()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn operation(key: u32, kind: OpKind, invoked_at: u64, returned_at: u64, result: OpResult) -> Operation {
+    fn operation(
+        key: u32,
+        kind: OperationKind,
+        invoked_at: u64,
+        returned_at: u64,
+        result: OperationResult,
+    ) -> Operation {
         Operation { client: 0, node: 1, key, kind, invoked_at, returned_at, result }
     }
 
@@ -516,21 +658,33 @@ mod tests {
     }
 
     fn set(value: u64, from: u64, to: u64, index: u64) -> Operation {
-        operation(0, OpKind::Set { value }, from, to, OpResult::Written { index })
+        operation(0, OperationKind::Set { value }, from, to, OperationResult::Written { index })
     }
 
     fn get(value: u64, from: u64, to: u64, index: u64) -> Operation {
-        operation(0, OpKind::Get { quorum: true }, from, to, OpResult::Value { value, index })
+        operation(0, OperationKind::Get { quorum: true }, from, to, OperationResult::Value { value, index })
     }
 
     #[test]
     fn a_ttl_value_expires_inside_its_window_and_only_there() {
-        let ttl_set =
-            operation(0, OpKind::SetTtl { value: 7, ttl_seconds: 1 }, 0, 10, OpResult::Written { index: 5 });
+        let ttl_set = operation(
+            0,
+            OperationKind::SetTtl { value: 7, ttl_seconds: 1 },
+            0,
+            10,
+            OperationResult::Written { index: 5 },
+        );
         // The expiry may come anywhere in [100, 200] (World::expirations derives the window).
-        let expire = operation(0, OpKind::Expire { value: 7 }, 100, 200, OpResult::Ambiguous);
-        let absent =
-            |from, to| operation(0, OpKind::Get { quorum: true }, from, to, OpResult::NotFound { index: 6 });
+        let expire = operation(0, OperationKind::Expire { value: 7 }, 100, 200, OperationResult::Ambiguous);
+        let absent = |from, to| {
+            operation(
+                0,
+                OperationKind::Get { quorum: true },
+                from,
+                to,
+                OperationResult::NotFound { index: 6 },
+            )
+        };
         let present = |from, to| get(7, from, to, 5);
         let verdict_of = |read: Operation| verdict(&[ttl_set.clone(), expire.clone(), read]);
         assert_eq!(verdict_of(absent(150, 160)), Verdict::Linearizable);
@@ -583,61 +737,75 @@ mod tests {
 
     #[test]
     fn ambiguous_write_may_or_may_not_take_effect() {
-        let ambiguous = operation(0, OpKind::Set { value: 7 }, 0, NEVER, OpResult::Ambiguous);
+        let ambiguous = operation(0, OperationKind::Set { value: 7 }, 0, NEVER, OperationResult::Ambiguous);
         // Seen later: fine.
         assert_eq!(verdict(&[ambiguous.clone(), get(7, 100, 110, 3)]), Verdict::Linearizable);
         // Never seen: fine too.
-        let absent = operation(0, OpKind::Get { quorum: true }, 100, 110, OpResult::NotFound { index: 2 });
+        let absent = operation(
+            0,
+            OperationKind::Get { quorum: true },
+            100,
+            110,
+            OperationResult::NotFound { index: 2 },
+        );
         assert_eq!(verdict(&[ambiguous.clone(), absent.clone()]), Verdict::Linearizable);
         // Seen, then unseen without any other write: a violation (it cannot take effect twice).
-        let absent_later =
-            operation(0, OpKind::Get { quorum: true }, 200, 210, OpResult::NotFound { index: 3 });
+        let absent_later = operation(
+            0,
+            OperationKind::Get { quorum: true },
+            200,
+            210,
+            OperationResult::NotFound { index: 3 },
+        );
         let history = [ambiguous, get(7, 100, 110, 3), absent_later];
         assert!(matches!(verdict(&history), Verdict::Violation { .. }));
     }
 
     #[test]
     fn an_ambiguous_write_cannot_take_effect_before_it_was_invoked() {
-        let history =
-            [get(7, 0, 10, 3), operation(0, OpKind::Set { value: 7 }, 20, NEVER, OpResult::Ambiguous)];
+        let history = [
+            get(7, 0, 10, 3),
+            operation(0, OperationKind::Set { value: 7 }, 20, NEVER, OperationResult::Ambiguous),
+        ];
         assert!(matches!(verdict(&history), Verdict::Violation { .. }));
     }
 
     #[test]
     fn create_and_compare_and_swap_semantics() {
-        let create = |value, from, to, result| operation(0, OpKind::Create { value }, from, to, result);
-        let cas = |previous, value, from, to, result| {
-            operation(0, OpKind::CompareAndSwap { previous, value }, from, to, result)
+        let create =
+            |value, from, to, result| operation(0, OperationKind::Create { value }, from, to, result);
+        let compare_and_swap = |previous, value, from, to, result| {
+            operation(0, OperationKind::CompareAndSwap { previous, value }, from, to, result)
         };
         // Two sequential creates: the second must fail.
         let ok = [
-            create(1, 0, 10, OpResult::Written { index: 2 }),
-            create(2, 20, 30, OpResult::AlreadyExists),
-            cas(1, 3, 40, 50, OpResult::Written { index: 3 }),
-            cas(1, 4, 60, 70, OpResult::CompareFailed),
+            create(1, 0, 10, OperationResult::Written { index: 2 }),
+            create(2, 20, 30, OperationResult::AlreadyExists),
+            compare_and_swap(1, 3, 40, 50, OperationResult::Written { index: 3 }),
+            compare_and_swap(1, 4, 60, 70, OperationResult::CompareFailed),
             get(3, 80, 90, 3),
         ];
         assert_eq!(verdict(&ok), Verdict::Linearizable);
         let double_create = [
-            create(1, 0, 10, OpResult::Written { index: 2 }),
-            create(2, 20, 30, OpResult::Written { index: 3 }),
+            create(1, 0, 10, OperationResult::Written { index: 2 }),
+            create(2, 20, 30, OperationResult::Written { index: 3 }),
         ];
         assert!(matches!(verdict(&double_create), Verdict::Violation { .. }));
-        let cas_on_missing = [cas(1, 2, 0, 10, OpResult::Written { index: 2 })];
+        let cas_on_missing = [compare_and_swap(1, 2, 0, 10, OperationResult::Written { index: 2 })];
         assert!(matches!(verdict(&cas_on_missing), Verdict::Violation { .. }));
     }
 
     #[test]
     fn delete_semantics() {
-        let delete = |from, to, result| operation(0, OpKind::Delete, from, to, result);
+        let delete = |from, to, result| operation(0, OperationKind::Delete, from, to, result);
         let ok = [
             set(1, 0, 10, 2),
-            delete(20, 30, OpResult::Written { index: 3 }),
-            delete(40, 50, OpResult::NotFound { index: 3 }),
+            delete(20, 30, OperationResult::Written { index: 3 }),
+            delete(40, 50, OperationResult::NotFound { index: 3 }),
         ];
         assert_eq!(verdict(&ok), Verdict::Linearizable);
         let read_after_delete =
-            [set(1, 0, 10, 2), delete(20, 30, OpResult::Written { index: 3 }), get(1, 40, 50, 2)];
+            [set(1, 0, 10, 2), delete(20, 30, OperationResult::Written { index: 3 }), get(1, 40, 50, 2)];
         assert!(matches!(verdict(&read_after_delete), Verdict::Violation { .. }));
     }
 
@@ -668,7 +836,13 @@ mod tests {
     fn plain_gets_are_never_older_than_own_acknowledged_writes() {
         let write = set(1, 0, 10, 5);
         let plain = |value, index| {
-            operation(0, OpKind::Get { quorum: false }, 20, 30, OpResult::Value { value, index })
+            operation(
+                0,
+                OperationKind::Get { quorum: false },
+                20,
+                30,
+                OperationResult::Value { value, index },
+            )
         };
         assert!(check_plain_gets(&[write.clone(), plain(1, 5)]).is_ok());
         // The client wrote 2 then 1 through this member; reading 2 back is older than its own write.
@@ -678,12 +852,12 @@ mod tests {
         assert!(check_plain_gets(&[write, plain(77, 9)]).is_err());
     }
 
-    fn watch(key: u32, wait_index: Option<u64>, from: u64, to: u64, result: OpResult) -> Operation {
-        operation(key, OpKind::Watch { wait_index }, from, to, result)
+    fn watch(key: u32, wait_index: Option<u64>, from: u64, to: u64, result: OperationResult) -> Operation {
+        operation(key, OperationKind::Watch { wait_index }, from, to, result)
     }
 
-    fn event(index: u64, action: WatchAction, value: Option<u64>, since: u64) -> OpResult {
-        OpResult::WatchEvent { index, action, value, since: Some(since) }
+    fn event(index: u64, action: WatchAction, value: Option<u64>, since: u64) -> OperationResult {
+        OperationResult::WatchEvent { index, action, value, since: Some(since) }
     }
 
     /// Key 0: set 1 (index 5), create-less set 2 (index 7), delete (index 9); a quorum read of 2.
@@ -691,7 +865,7 @@ mod tests {
         vec![
             set(1, 0, 10, 5),
             set(2, 20, 30, 7),
-            operation(0, OpKind::Delete, 40, 50, OpResult::Written { index: 9 }),
+            operation(0, OperationKind::Delete, 40, 50, OperationResult::Written { index: 9 }),
             get(2, 32, 38, 7),
         ]
     }
@@ -715,11 +889,16 @@ mod tests {
                 None,
                 31,
                 52,
-                OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(9) },
+                OperationResult::WatchEvent {
+                    index: 9,
+                    action: WatchAction::Delete,
+                    value: None,
+                    since: Some(9),
+                },
             ),
-            watch(0, Some(1), 60, 61, OpResult::WatchCleared { index: 1001 }),
-            watch(0, None, 60, 61, OpResult::WatchClosed),
-            watch(0, None, 60, 90, OpResult::WatchTimedOut),
+            watch(0, Some(1), 60, 61, OperationResult::WatchCleared { index: 1001 }),
+            watch(0, None, 60, 61, OperationResult::WatchClosed),
+            watch(0, None, 60, 90, OperationResult::WatchTimedOut),
         ]);
         assert_eq!(check_watches(&history), Ok(5));
         // Watches stay out of the per-key linearizability search.
@@ -729,7 +908,7 @@ mod tests {
     #[test]
     fn an_ambiguous_write_may_be_what_a_watch_saw() {
         let mut history = writes();
-        history.push(operation(0, OpKind::Create { value: 3 }, 55, NEVER, OpResult::Ambiguous));
+        history.push(operation(0, OperationKind::Create { value: 3 }, 55, NEVER, OperationResult::Ambiguous));
         history.push(watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(3), 10)));
         assert_eq!(check_watches(&history), Ok(1));
         // ... but not with another action than its kind causes.
@@ -778,12 +957,12 @@ mod tests {
             watches_with(watch(0, Some(10), 52, 70, event(11, WatchAction::Other, Some(2), 10))).is_err()
         );
         // A write invoked only after the watch returned.
-        let late = operation(0, OpKind::Set { value: 4 }, 80, NEVER, OpResult::Ambiguous);
+        let late = operation(0, OperationKind::Set { value: 4 }, 80, NEVER, OperationResult::Ambiguous);
         let mut history = writes();
         history.extend([late, watch(0, Some(10), 52, 70, event(11, WatchAction::Set, Some(4), 10))]);
         assert!(check_watches(&history).is_err());
         // A write that certainly failed.
-        let failed = operation(0, OpKind::Create { value: 5 }, 55, 60, OpResult::AlreadyExists);
+        let failed = operation(0, OperationKind::Create { value: 5 }, 55, 60, OperationResult::AlreadyExists);
         let mut history = writes();
         history.extend([failed, watch(0, Some(10), 52, 70, event(11, WatchAction::Create, Some(5), 10))]);
         assert!(check_watches(&history).is_err());
@@ -791,7 +970,8 @@ mod tests {
 
     #[test]
     fn a_401_needs_a_full_history_past_the_wait_index() {
-        let cleared = |wait_index, index| watch(0, wait_index, 60, 61, OpResult::WatchCleared { index });
+        let cleared =
+            |wait_index, index| watch(0, wait_index, 60, 61, OperationResult::WatchCleared { index });
         assert_eq!(check_watches(&[cleared(Some(5), 1005)]), Ok(1));
         // The history holds 1000 events: at store index 1004 it still holds index 5.
         assert!(check_watches(&[cleared(Some(5), 1004)]).is_err());
@@ -801,8 +981,8 @@ mod tests {
 
     #[test]
     fn two_watches_must_agree_on_an_index() {
-        let ambiguous = operation(0, OpKind::Set { value: 3 }, 55, NEVER, OpResult::Ambiguous);
-        let other = operation(0, OpKind::Set { value: 4 }, 55, NEVER, OpResult::Ambiguous);
+        let ambiguous = operation(0, OperationKind::Set { value: 3 }, 55, NEVER, OperationResult::Ambiguous);
+        let other = operation(0, OperationKind::Set { value: 4 }, 55, NEVER, OperationResult::Ambiguous);
         let mut history = writes();
         history.extend([
             ambiguous,

@@ -72,6 +72,9 @@ struct Common {
     /// Percentage of client operations that are watches, instead of the seed's own choice.
     #[arg(long)]
     watch_percent: Option<u32>,
+    /// Percentage of client operations on the v3 keyspace, instead of the seed's own choice.
+    #[arg(long)]
+    v3_percent: Option<u32>,
 }
 
 impl Common {
@@ -86,6 +89,9 @@ impl Common {
         plan.duplicate_proposals = self.duplicate_proposals;
         if let Some(percent) = self.watch_percent {
             plan.watch_percent = percent.min(100);
+        }
+        if let Some(percent) = self.v3_percent {
+            plan.v3_percent = percent.min(100);
         }
         plan
     }
@@ -110,6 +116,9 @@ impl Common {
         if let Some(percent) = self.watch_percent {
             flags.push_str(&format!(" --watch-percent {percent}"));
         }
+        if let Some(percent) = self.v3_percent {
+            flags.push_str(&format!(" --v3-percent {percent}"));
+        }
         flags
     }
 }
@@ -117,9 +126,9 @@ impl Common {
 /// CPU seconds this process used so far (Linux /proc; None elsewhere): on a shared machine wall
 /// time says little about the simulator's own speed.
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let process_status = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-    let after_name = stat.rsplit_once(')')?.1;
+    let after_name = process_status.rsplit_once(')')?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let user: f64 = fields.get(11)?.parse().ok()?;
     let system: f64 = fields.get(12)?.parse().ok()?;
@@ -133,7 +142,7 @@ fn print_report(report: &sim::world::RunReport) {
     }
     println!(
         "simulated {:.3}s, {} events, {} operations ({} checked{})",
-        report.simulated as f64 / SECOND as f64,
+        report.simulated_ns as f64 / SECOND as f64,
         report.events,
         report.operations,
         report.operations_checked,
@@ -166,83 +175,103 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Run { seed, trace, nodes, common } => {
-            let backend = common.backend()?;
-            let plan = common.plan(seed, nodes);
-            print!("{plan}");
-            let started = Instant::now();
-            let report = runner::run(&plan, backend, trace);
-            let wall = started.elapsed().as_secs_f64();
-            print_report(&report);
-            eprintln!(
-                "wall {wall:.3}s: {:.0} simulated seconds per wall second",
-                report.simulated as f64 / SECOND as f64 / wall
-            );
-            if let Some(cpu) = cpu_seconds() {
-                eprintln!(
-                    "cpu {cpu:.3}s: {:.0} simulated seconds per CPU-second",
-                    report.simulated as f64 / SECOND as f64 / cpu
-                );
-            }
-            Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-        }
+        Command::Run { seed, trace, nodes, common } => run_one(seed, trace, nodes, &common),
         Command::Swarm { seeds, from, nodes, threads, common } => {
-            let backend = common.backend()?;
-            let started = Instant::now();
-            let plan_for = |seed| common.plan(seed, nodes);
-            let progress = |done: u64, failed: usize| {
-                if done.is_multiple_of(100) || done == seeds {
-                    eprintln!(
-                        "  {done}/{seeds} seeds, {failed} failed, {:.0}s wall",
-                        started.elapsed().as_secs_f64()
-                    );
-                }
-            };
-            let summary = runner::swarm(from, seeds, threads, backend, &plan_for, &progress);
-            let wall = started.elapsed().as_secs_f64();
-            let simulated = summary.simulated_ns as f64 / SECOND as f64;
-            println!(
-                "swarm: {} seeds from {from} on {} ({} nodes), simulated {simulated:.0}s, {} events, {} operations, {} checked, {} unknown, {} failures",
-                summary.seeds,
-                backend.name(),
-                nodes.map(|nodes| nodes.to_string()).unwrap_or_else(|| "3/5/7".to_string()),
-                summary.events,
-                summary.operations,
-                summary.operations_checked,
-                summary.unknown,
-                summary.failures.len()
-            );
-            for (seed, check, detail) in &summary.failures {
-                println!("FAIL seed {seed} [{}]: {detail}", check.name());
-                println!("  replay: cargo run --release -p sim -- run --seed {seed}{}", common.flags(nodes));
-            }
-            eprintln!(
-                "wall {wall:.1}s: {:.0} seeds/minute, {:.0} simulated seconds per wall second",
-                summary.seeds as f64 / wall * 60.0,
-                simulated / wall
-            );
-            if let Some(cpu) = cpu_seconds() {
-                eprintln!(
-                    "cpu {cpu:.1}s: {:.0} seeds per CPU-minute, {:.0} simulated seconds per CPU-second",
-                    summary.seeds as f64 / cpu * 60.0,
-                    simulated / cpu
-                );
-            }
-            Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            run_swarm(seeds, from, nodes, threads, &common)
         }
-        Command::Shrink { seed, nodes, common } => {
-            let backend = common.backend()?;
-            let plan = common.plan(seed, nodes);
-            println!("shrinking seed {seed}...");
-            let log = |line: &str| println!("{line}");
-            let Some((small, _)) = runner::shrink(&plan, backend, &log) else {
-                println!("seed {seed} passes: nothing to shrink");
-                return Ok(ExitCode::SUCCESS);
-            };
-            print!("smallest failing {small}");
-            let report = runner::run(&small, backend, true);
-            print_report(&report);
-            Ok(ExitCode::FAILURE)
-        }
+        Command::Shrink { seed, nodes, common } => run_shrink(seed, nodes, &common),
     }
+}
+
+/// `sim run`: the plan, the outcome and the trace hash of one seed; speed on stderr.
+fn run_one(seed: u64, trace: bool, nodes: Option<usize>, common: &Common) -> Result<ExitCode, String> {
+    let backend = common.backend()?;
+    let plan = common.plan(seed, nodes);
+    print!("{plan}");
+    let started = Instant::now();
+    let report = runner::run(&plan, backend, trace);
+    let wall_seconds = started.elapsed().as_secs_f64();
+    print_report(&report);
+    let simulated_seconds = report.simulated_ns as f64 / SECOND as f64;
+    eprintln!(
+        "wall {wall_seconds:.3}s: {:.0} simulated seconds per wall second",
+        simulated_seconds / wall_seconds
+    );
+    if let Some(cpu_time_seconds) = cpu_seconds() {
+        eprintln!(
+            "cpu {cpu_time_seconds:.3}s: {:.0} simulated seconds per CPU-second",
+            simulated_seconds / cpu_time_seconds
+        );
+    }
+    Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `sim swarm`: many seeds; a summary, and a replay command per failing seed; progress and speed on
+/// stderr.
+fn run_swarm(
+    seeds: u64,
+    from: u64,
+    nodes: Option<usize>,
+    threads: usize,
+    common: &Common,
+) -> Result<ExitCode, String> {
+    let backend = common.backend()?;
+    let started = Instant::now();
+    let plan_for = |seed| common.plan(seed, nodes);
+    let progress = |done: u64, failed: usize| {
+        if done.is_multiple_of(100) || done == seeds {
+            eprintln!(
+                "  {done}/{seeds} seeds, {failed} failed, {:.0}s wall",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let summary = runner::swarm(from, seeds, threads, backend, &plan_for, &progress);
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let simulated_seconds = summary.simulated_ns as f64 / SECOND as f64;
+    println!(
+        "swarm: {} seeds from {from} on {} ({} nodes), simulated {simulated_seconds:.0}s, {} events, {} operations, {} checked, {} unknown, {} failures",
+        summary.seeds,
+        backend.name(),
+        nodes.map(|nodes| nodes.to_string()).unwrap_or_else(|| "3/5/7".to_string()),
+        summary.events,
+        summary.operations,
+        summary.operations_checked,
+        summary.unknown,
+        summary.failures.len()
+    );
+    for (seed, check, detail) in &summary.failures {
+        println!("FAIL seed {seed} [{}]: {detail}", check.name());
+        println!("  replay: cargo run --release -p sim -- run --seed {seed}{}", common.flags(nodes));
+    }
+    let seeds_done = summary.seeds as f64;
+    eprintln!(
+        "wall {wall_seconds:.1}s: {:.0} seeds/minute, {:.0} simulated seconds per wall second",
+        seeds_done / wall_seconds * 60.0,
+        simulated_seconds / wall_seconds
+    );
+    if let Some(cpu_time_seconds) = cpu_seconds() {
+        eprintln!(
+            "cpu {cpu_time_seconds:.1}s: {:.0} seeds per CPU-minute, {:.0} simulated seconds per CPU-second",
+            seeds_done / cpu_time_seconds * 60.0,
+            simulated_seconds / cpu_time_seconds
+        );
+    }
+    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `sim shrink`: the smallest plan failing the same check as the seed, and its full trace.
+fn run_shrink(seed: u64, nodes: Option<usize>, common: &Common) -> Result<ExitCode, String> {
+    let backend = common.backend()?;
+    let plan = common.plan(seed, nodes);
+    println!("shrinking seed {seed}...");
+    let log = |line: &str| println!("{line}");
+    let Some((small, _)) = runner::shrink(&plan, backend, &log) else {
+        println!("seed {seed} passes: nothing to shrink");
+        return Ok(ExitCode::SUCCESS);
+    };
+    print!("smallest failing {small}");
+    let report = runner::run(&small, backend, true);
+    print_report(&report);
+    Ok(ExitCode::FAILURE)
 }

@@ -35,20 +35,20 @@ pub enum Fault {
     IsolateLeader,
     /// Two halves that only talk through the bridge member.
     Bridge { left: Vec<NodeId>, bridge: NodeId, right: Vec<NodeId> },
-    /// Clog each member in turn (`gap` apart), then unclog them in a random order.
-    CloggingWave { order: Vec<NodeId>, unclog_order: Vec<NodeId>, gap: Time },
+    /// Clog each member in turn (`gap_ns` apart), then unclog them in a random order.
+    CloggingWave { order: Vec<NodeId>, unclog_order: Vec<NodeId>, gap_ns: Time },
     /// Every link works again (partitions and clogs).
     Heal,
     /// The process dies (unsynced disk writes are lost, the last may be torn) and restarts later.
-    Crash { target: Target, down_for: Time },
+    Crash { target: Target, down_for_ns: Time },
     /// The power fails in the middle of the member's disk writes: after `after_operations` more
     /// mutating disk operations everything fails, the node stops with an error, the machine
-    /// crashes (unsynced data lost or torn) and restarts after `down_for`.
-    PowerCut { target: Target, after_operations: u64, down_for: Time },
+    /// crashes (unsynced data lost or torn) and restarts after `down_for_ns`.
+    PowerCut { target: Target, after_operations: u64, down_for_ns: Time },
     /// The member's wall clock jumps (forward or back).
     ClockJump { node: NodeId, delta_ns: i64 },
     /// A bit flips in one of the member's stored files while it is down; it restarts after.
-    FlipBit { node: NodeId, down_for: Time },
+    FlipBit { node: NodeId, down_for_ns: Time },
     /// The operator adds a new member (`member add`, then starts it with `--initial-cluster-state
     /// existing`): it joins as a learner and the leader promotes it once it has caught up.
     AddMember,
@@ -64,13 +64,13 @@ pub struct ScheduledFault {
     pub fault: Fault,
 }
 
-/// Per-link message delay: `base` plus an exponential tail of mean `jitter`, with occasional spikes.
+/// Per-link message delay: `base_ns` plus an exponential tail of mean `jitter_ns`, with occasional spikes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Latency {
-    pub base: Time,
-    pub jitter: Time,
+    pub base_ns: Time,
+    pub jitter_ns: Time,
     pub spike_probability: f64,
-    pub spike: Time,
+    pub spike_ns: Time,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -80,9 +80,9 @@ pub struct Plan {
     pub clients: usize,
     pub keys: u32,
     /// Faults fire only before this time; then everything heals and restarts.
-    pub fault_phase: Time,
+    pub fault_phase_ns: Time,
     /// After the fault phase: the cluster must settle and serve every client within this bound.
-    pub liveness_window: Time,
+    pub liveness_window_ns: Time,
     pub faults: Vec<ScheduledFault>,
     pub latency: Latency,
     pub loss_probability: f64,
@@ -97,19 +97,19 @@ pub struct Plan {
     /// Per member: the initial offset of its wall clock.
     pub skew_ns: Vec<i64>,
     /// Time a disk sync takes (a `process()` call lands this long after its trigger).
-    pub sync_latency: Time,
-    pub client_timeout: Time,
+    pub sync_latency_ns: Time,
+    pub client_timeout_ns: Time,
     /// Pause between a client's operations.
-    pub think_time: Time,
+    pub think_time_ns: Time,
     /// Percentages of the operation mix: quorum gets, plain gets; the rest are writes.
     pub quorum_get_percent: u32,
     pub plain_get_percent: u32,
-    pub election_tick: u32,
-    pub heartbeat_tick: u32,
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
     pub snapshot_count: u64,
     /// Bytes of entries per append message (small values split the log tail over many messages).
     /// Only the raft-kv backend applies it: the node does not expose the setting yet.
-    pub max_msg_bytes: usize,
+    pub max_message_bytes: usize,
     /// The planted bug to enable (by name), for checker self-tests.
     pub planted_bug: Option<String>,
     /// Per thousand operations: a set with a TTL of 1 to `max_ttl_seconds` on the one key only such
@@ -124,17 +124,30 @@ pub struct Plan {
     /// How long a client waits on a watch before it gives up and cancels it: longer than the client
     /// timeout (a watch on a quiet key legitimately waits), shorter than half the liveness window (a
     /// watch started before the workload ends is over before the deadline).
-    pub watch_timeout: Time,
+    pub watch_timeout_ns: Time,
+    /// Percentage of client operations that go to the v3 keyspace instead (put, delete, linearizable
+    /// range, compare-and-put txn), on backends that serve it; 0 on about half the seeds. Drawn from
+    /// its own stream (`v3_knobs`), so adding it left every other knob of every seed as it was.
+    pub v3_percent: u32,
+}
+
+/// Seed salt of the v3 knob's stream.
+const V3_STREAM: u64 = 0x7633_0000_0000_0000;
+
+/// The v3 share of a seed's operations, from a stream of its own.
+fn v3_knobs(seed: u64) -> u32 {
+    let mut random = ChaCha8Rng::seed_from_u64(seed ^ V3_STREAM);
+    if random.random_bool(0.5) { random.random_range(5..=50) } else { 0 }
 }
 
 /// Seed salt of the watch knobs' stream.
 const WATCH_STREAM: u64 = 0x7761_7463_6800_0000;
 
-/// The watch knobs of a seed (`watch_percent`, `watch_timeout`) from a stream of their own.
-fn watch_knobs(seed: u64, client_timeout: Time) -> (u32, Time) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ WATCH_STREAM);
-    let percent = if rng.random_bool(0.5) { rng.random_range(1..=25) } else { 0 };
-    let timeout = client_timeout + rng.random_range(1..=3) * SECOND;
+/// The watch knobs of a seed (`watch_percent`, `watch_timeout_ns`) from a stream of their own.
+fn watch_knobs(seed: u64, client_timeout_ns: Time) -> (u32, Time) {
+    let mut random = ChaCha8Rng::seed_from_u64(seed ^ WATCH_STREAM);
+    let percent = if random.random_bool(0.5) { random.random_range(1..=25) } else { 0 };
+    let timeout = client_timeout_ns + random.random_range(1..=3) * SECOND;
     (percent, timeout)
 }
 
@@ -147,7 +160,7 @@ pub enum MembershipChanges {
     Always,
 }
 
-pub const TICK_INTERVAL: Time = 100 * MILLISECOND;
+pub const TICK_INTERVAL_NS: Time = 100 * MILLISECOND;
 
 impl Plan {
     /// Every member ID of the run (1..=nodes).
@@ -163,164 +176,291 @@ impl Plan {
     /// `from_seed`, choosing whether membership changes join the fault mix.
     pub fn from_seed_with(seed: u64, nodes: Option<usize>, membership: MembershipChanges) -> Plan {
         // A dedicated stream so the plan never shifts when the run's own randomness changes.
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x706c_616e_0000_0000);
-        let nodes = nodes.unwrap_or_else(|| [3, 5, 5, 7][rng.random_range(0..4)]);
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ PLAN_STREAM);
+        let nodes = nodes.unwrap_or_else(|| [3, 5, 5, 7][random.random_range(0..4)]);
         let members: Vec<NodeId> = (1..=nodes as NodeId).collect();
-        let fault_phase = rng.random_range(5..=25) * SECOND;
-
-        // Swarm: each fault family is on or off for this seed.
-        let mut enabled = |percent: u32| rng.random_range(0..100) < percent;
-        let partitions = enabled(60);
-        let one_way = enabled(30);
-        let isolate_leader = enabled(50);
-        let bridges = enabled(30);
-        let clogging = enabled(30);
-        let crashes = enabled(60);
-        let clock_jumps = enabled(30);
-        let bit_flips = enabled(20);
-        let lossy = enabled(40);
-        let duplicating = enabled(30);
-        let drifting = enabled(50);
-        let slow_network = enabled(25);
-
-        let mut faults = Vec::new();
-        // Network episodes: one at a time, each healed before the next starts.
-        let network_kinds: Vec<u8> =
-            [(partitions, 0u8), (one_way, 1), (isolate_leader, 2), (bridges, 3), (clogging, 4)]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, kind)| *kind)
-                .collect();
-        if !network_kinds.is_empty() {
-            let mut at = rng.random_range(0..2 * SECOND);
-            while at < fault_phase {
-                let kind = network_kinds[rng.random_range(0..network_kinds.len())];
-                let duration = rng.random_range(300 * MILLISECOND..6 * SECOND);
-                let fault = match kind {
-                    0 => Fault::Partition { side: random_subset(&mut rng, &members, 1, nodes / 2 + 1) },
-                    1 => Fault::OneWay { from: random_subset(&mut rng, &members, 1, nodes / 2) },
-                    2 => Fault::IsolateLeader,
-                    3 => {
-                        let mut shuffled = members.clone();
-                        shuffle(&mut rng, &mut shuffled);
-                        let bridge = shuffled[0];
-                        let half = (nodes - 1) / 2;
-                        Fault::Bridge {
-                            left: shuffled[1..1 + half].to_vec(),
-                            bridge,
-                            right: shuffled[1 + half..].to_vec(),
-                        }
-                    }
-                    _ => {
-                        let mut order = members.clone();
-                        shuffle(&mut rng, &mut order);
-                        order.truncate(rng.random_range(1..=nodes));
-                        let mut unclog_order = order.clone();
-                        shuffle(&mut rng, &mut unclog_order);
-                        let gap = rng.random_range(50 * MILLISECOND..800 * MILLISECOND);
-                        Fault::CloggingWave { order, unclog_order, gap }
-                    }
-                };
-                faults.push(ScheduledFault { at, fault });
-                let heal_at = at + duration;
-                if heal_at < fault_phase {
-                    faults.push(ScheduledFault { at: heal_at, fault: Fault::Heal });
-                }
-                at = heal_at + rng.random_range(0..3 * SECOND);
-            }
+        let fault_phase_ns = random.random_range(5..=25) * SECOND;
+        let families = FaultFamilies::draw(&mut random);
+        let mut faults =
+            network_episodes(&mut random, &members, fault_phase_ns, &families.network_episodes());
+        if families.crashes {
+            faults.extend(crash_faults(&mut random, nodes, fault_phase_ns));
         }
-        if crashes {
-            let count = rng.random_range(1..=6);
-            for _ in 0..count {
-                let at = rng.random_range(0..fault_phase);
-                let target = match rng.random_range(0..10) {
-                    0..4 => Target::Leader,
-                    4..6 => Target::NextLeader,
-                    _ => Target::Node(rng.random_range(1..=nodes as NodeId)),
-                };
-                let down_for = rng.random_range(0..4 * SECOND);
-                let fault = if rng.random_bool(0.5) {
-                    Fault::Crash { target, down_for }
-                } else {
-                    Fault::PowerCut { target, after_operations: rng.random_range(0..12), down_for }
-                };
-                faults.push(ScheduledFault { at, fault });
-            }
+        if families.clock_jumps {
+            faults.extend(clock_jump_faults(&mut random, nodes, fault_phase_ns));
         }
-        if clock_jumps {
-            for _ in 0..rng.random_range(1..=4) {
-                let at = rng.random_range(0..fault_phase);
-                let node = rng.random_range(1..=nodes as NodeId);
-                let delta_ns = rng.random_range(-(30 * SECOND as i64)..=30 * SECOND as i64);
-                faults.push(ScheduledFault { at, fault: Fault::ClockJump { node, delta_ns } });
-            }
+        if families.bit_flips {
+            faults.extend(bit_flip_faults(&mut random, &members, fault_phase_ns));
         }
-        if bit_flips {
-            // At most a minority: a member whose disk is corrupt may stay out for good.
-            let mut victims = members.clone();
-            shuffle(&mut rng, &mut victims);
-            victims.truncate(rng.random_range(1..=(nodes - 1) / 2));
-            for node in victims {
-                let at = rng.random_range(0..fault_phase);
-                let down_for = rng.random_range(0..2 * SECOND);
-                faults.push(ScheduledFault { at, fault: Fault::FlipBit { node, down_for } });
-            }
-        }
-        faults.extend(membership_faults(seed, &members, fault_phase, membership));
-        // TTLs come from their own stream too: older knobs keep their values for a seed.
-        let mut ttl_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7474_6c00_0000_0000);
+        faults.extend(membership_faults(seed, &members, fault_phase_ns, membership));
         faults.sort_by_key(|fault| fault.at);
-
-        let latency = if slow_network {
-            Latency {
-                base: rng.random_range(1..20) * MILLISECOND,
-                jitter: rng.random_range(1..50) * MILLISECOND,
-                spike_probability: 0.01,
-                spike: rng.random_range(100..1500) * MILLISECOND,
-            }
-        } else {
-            Latency {
-                base: rng.random_range(100..1000) * 1_000,
-                jitter: rng.random_range(10..500) * 1_000,
-                spike_probability: 0.001,
-                spike: 50 * MILLISECOND,
-            }
-        };
-        let drift_ppm =
-            members.iter().map(|_| if drifting { rng.random_range(-50_000..=50_000) } else { 0 }).collect();
+        let latency = draw_latency(&mut random, families.slow_network);
+        let drift_ppm = members
+            .iter()
+            .map(|_| if families.drifting { random.random_range(-50_000..=50_000) } else { 0 })
+            .collect();
         let skew_ns =
-            members.iter().map(|_| rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64)).collect();
+            members.iter().map(|_| random.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64)).collect();
         let mut plan = Plan {
             seed,
             nodes,
-            clients: rng.random_range(2..=5),
-            keys: rng.random_range(1..=6),
-            fault_phase,
-            liveness_window: 20 * SECOND,
+            clients: random.random_range(2..=5),
+            keys: random.random_range(1..=6),
+            fault_phase_ns,
+            liveness_window_ns: 20 * SECOND,
             faults,
             latency,
-            loss_probability: if lossy { rng.random_range(1..=20) as f64 / 100.0 } else { 0.0 },
-            duplicate_probability: if duplicating { rng.random_range(1..=10) as f64 / 100.0 } else { 0.0 },
+            loss_probability: if families.lossy { random.random_range(1..=20) as f64 / 100.0 } else { 0.0 },
+            duplicate_probability: if families.duplicating {
+                random.random_range(1..=10) as f64 / 100.0
+            } else {
+                0.0
+            },
             duplicate_proposals: false,
             drift_ppm,
             skew_ns,
-            sync_latency: rng.random_range(50..3000) * 1_000,
-            client_timeout: rng.random_range(1..=5) * SECOND,
-            think_time: rng.random_range(5..60) * MILLISECOND,
-            quorum_get_percent: rng.random_range(0..=30),
-            plain_get_percent: rng.random_range(0..=20),
-            election_tick: 10,
-            heartbeat_tick: 1,
-            snapshot_count: [10, 100, 1000, 10_000][rng.random_range(0..4)],
-            max_msg_bytes: [128, 1024, 65_536, 1 << 20][rng.random_range(0..4)],
+            sync_latency_ns: random.random_range(50..3000) * 1_000,
+            client_timeout_ns: random.random_range(1..=5) * SECOND,
+            think_time_ns: random.random_range(5..60) * MILLISECOND,
+            quorum_get_percent: random.random_range(0..=30),
+            plain_get_percent: random.random_range(0..=20),
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            snapshot_count: [10, 100, 1000, 10_000][random.random_range(0..4)],
+            max_message_bytes: [128, 1024, 65_536, 1 << 20][random.random_range(0..4)],
             planted_bug: None,
-            ttl_per_mille: [0, 0, 2, 5, 10][ttl_rng.random_range(0..5)],
-            max_ttl_seconds: ttl_rng.random_range(1..=10),
+            ttl_per_mille: 0,
+            max_ttl_seconds: 0,
             watch_percent: 0,
-            watch_timeout: 0,
+            watch_timeout_ns: 0,
+            v3_percent: 0,
         };
-        (plan.watch_percent, plan.watch_timeout) = watch_knobs(seed, plan.client_timeout);
+        (plan.ttl_per_mille, plan.max_ttl_seconds) = ttl_knobs(seed);
+        (plan.watch_percent, plan.watch_timeout_ns) = watch_knobs(seed, plan.client_timeout_ns);
+        plan.v3_percent = v3_knobs(seed);
+        plan.assert_well_formed();
         plan
+    }
+
+    /// What every derived plan satisfies (shrinking only removes from it).
+    fn assert_well_formed(&self) {
+        assert!(self.nodes > 0, "a cluster has members");
+        assert_eq!(self.drift_ppm.len(), self.nodes, "one clock drift per member");
+        assert_eq!(self.skew_ns.len(), self.nodes, "one clock skew per member");
+        assert!(self.faults.windows(2).all(|pair| pair[0].at <= pair[1].at), "faults in time order");
+        assert!(
+            self.faults.iter().all(|fault| fault.at < self.fault_phase_ns),
+            "faults within the fault phase"
+        );
+        let flips = self.faults.iter().filter(|fault| matches!(fault.fault, Fault::FlipBit { .. })).count();
+        assert!(flips <= (self.nodes - 1) / 2, "bit flips hit a minority of the members");
+        assert!(self.clients > 0 && self.keys > 0, "a workload has clients and keys");
+        assert!(self.quorum_get_percent + self.plain_get_percent <= 100, "the operation mix adds up");
+        assert!(self.watch_timeout_ns > self.client_timeout_ns, "a watch outwaits an operation");
+        assert!(self.watch_timeout_ns < self.liveness_window_ns / 2, "a watch ends before the deadline");
+    }
+}
+
+/// Seed salt of the plan's main stream.
+const PLAN_STREAM: u64 = 0x706c_616e_0000_0000;
+/// Seed salt of the TTL knobs' stream.
+const TTL_STREAM: u64 = 0x7474_6c00_0000_0000;
+/// Seed salt of the membership changes' stream.
+const MEMBERSHIP_STREAM: u64 = 0x6d65_6d62_6572_0000;
+
+/// The TTL knobs of a seed (`ttl_per_mille`, `max_ttl_seconds`) from a stream of their own, so that
+/// older knobs kept their values for a seed when TTLs came.
+fn ttl_knobs(seed: u64) -> (u32, u64) {
+    let mut random = ChaCha8Rng::seed_from_u64(seed ^ TTL_STREAM);
+    let per_mille = [0, 0, 2, 5, 10][random.random_range(0..5)];
+    (per_mille, random.random_range(1..=10))
+}
+
+/// Which fault families a seed enables (swarm testing: each is on or off per seed).
+struct FaultFamilies {
+    partitions: bool,
+    one_way: bool,
+    isolate_leader: bool,
+    bridges: bool,
+    clogging: bool,
+    crashes: bool,
+    clock_jumps: bool,
+    bit_flips: bool,
+    lossy: bool,
+    duplicating: bool,
+    drifting: bool,
+    slow_network: bool,
+}
+
+impl FaultFamilies {
+    fn draw(random: &mut ChaCha8Rng) -> FaultFamilies {
+        let mut enabled = |percent: u32| random.random_range(0..100) < percent;
+        // Fields are drawn in the order written.
+        FaultFamilies {
+            partitions: enabled(60),
+            one_way: enabled(30),
+            isolate_leader: enabled(50),
+            bridges: enabled(30),
+            clogging: enabled(30),
+            crashes: enabled(60),
+            clock_jumps: enabled(30),
+            bit_flips: enabled(20),
+            lossy: enabled(40),
+            duplicating: enabled(30),
+            drifting: enabled(50),
+            slow_network: enabled(25),
+        }
+    }
+
+    /// The kinds of network episode enabled.
+    fn network_episodes(&self) -> Vec<NetworkEpisode> {
+        [
+            (self.partitions, NetworkEpisode::Partition),
+            (self.one_way, NetworkEpisode::OneWay),
+            (self.isolate_leader, NetworkEpisode::IsolateLeader),
+            (self.bridges, NetworkEpisode::Bridge),
+            (self.clogging, NetworkEpisode::CloggingWave),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, kind)| kind)
+        .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum NetworkEpisode {
+    Partition,
+    OneWay,
+    IsolateLeader,
+    Bridge,
+    CloggingWave,
+}
+
+/// Network episodes of the enabled kinds, one at a time, each healed before the next starts.
+fn network_episodes(
+    random: &mut ChaCha8Rng,
+    members: &[NodeId],
+    fault_phase_ns: Time,
+    kinds: &[NetworkEpisode],
+) -> Vec<ScheduledFault> {
+    let mut faults = Vec::new();
+    if kinds.is_empty() {
+        return faults;
+    }
+    let mut at = random.random_range(0..2 * SECOND);
+    while at < fault_phase_ns {
+        let kind = kinds[random.random_range(0..kinds.len())];
+        let duration_ns = random.random_range(300 * MILLISECOND..6 * SECOND);
+        let fault = network_fault(random, members, kind);
+        faults.push(ScheduledFault { at, fault });
+        let heal_at = at + duration_ns;
+        if heal_at < fault_phase_ns {
+            faults.push(ScheduledFault { at: heal_at, fault: Fault::Heal });
+        }
+        at = heal_at + random.random_range(0..3 * SECOND);
+    }
+    faults
+}
+
+/// One network episode of kind `kind` over `members`.
+fn network_fault(random: &mut ChaCha8Rng, members: &[NodeId], kind: NetworkEpisode) -> Fault {
+    let nodes = members.len();
+    match kind {
+        NetworkEpisode::Partition => {
+            Fault::Partition { side: random_subset(random, members, 1, nodes / 2 + 1) }
+        }
+        NetworkEpisode::OneWay => Fault::OneWay { from: random_subset(random, members, 1, nodes / 2) },
+        NetworkEpisode::IsolateLeader => Fault::IsolateLeader,
+        NetworkEpisode::Bridge => {
+            let mut shuffled = members.to_vec();
+            shuffle(random, &mut shuffled);
+            let bridge = shuffled[0];
+            let half = (nodes - 1) / 2;
+            Fault::Bridge {
+                left: shuffled[1..1 + half].to_vec(),
+                bridge,
+                right: shuffled[1 + half..].to_vec(),
+            }
+        }
+        NetworkEpisode::CloggingWave => {
+            let mut order = members.to_vec();
+            shuffle(random, &mut order);
+            order.truncate(random.random_range(1..=nodes));
+            let mut unclog_order = order.clone();
+            shuffle(random, &mut unclog_order);
+            let gap_ns = random.random_range(50 * MILLISECOND..800 * MILLISECOND);
+            Fault::CloggingWave { order, unclog_order, gap_ns }
+        }
+    }
+}
+
+/// One to six crashes or power cuts, of the leader, the next leader or a given member.
+fn crash_faults(random: &mut ChaCha8Rng, nodes: usize, fault_phase_ns: Time) -> Vec<ScheduledFault> {
+    let count = random.random_range(1..=6);
+    (0..count)
+        .map(|_| {
+            let at = random.random_range(0..fault_phase_ns);
+            let target = match random.random_range(0..10) {
+                0..4 => Target::Leader,
+                4..6 => Target::NextLeader,
+                _ => Target::Node(random.random_range(1..=nodes as NodeId)),
+            };
+            let down_for_ns = random.random_range(0..4 * SECOND);
+            let fault = if random.random_bool(0.5) {
+                Fault::Crash { target, down_for_ns }
+            } else {
+                Fault::PowerCut { target, after_operations: random.random_range(0..12), down_for_ns }
+            };
+            ScheduledFault { at, fault }
+        })
+        .collect()
+}
+
+/// One to four jumps of up to 30 s either way in a member's wall clock.
+fn clock_jump_faults(random: &mut ChaCha8Rng, nodes: usize, fault_phase_ns: Time) -> Vec<ScheduledFault> {
+    (0..random.random_range(1..=4))
+        .map(|_| {
+            let at = random.random_range(0..fault_phase_ns);
+            let node = random.random_range(1..=nodes as NodeId);
+            let delta_ns = random.random_range(-(30 * SECOND as i64)..=30 * SECOND as i64);
+            ScheduledFault { at, fault: Fault::ClockJump { node, delta_ns } }
+        })
+        .collect()
+}
+
+/// A bit flip on each of a random minority of the members (a member whose disk is corrupt may stay
+/// out for good).
+fn bit_flip_faults(random: &mut ChaCha8Rng, members: &[NodeId], fault_phase_ns: Time) -> Vec<ScheduledFault> {
+    let mut victims = members.to_vec();
+    shuffle(random, &mut victims);
+    victims.truncate(random.random_range(1..=(members.len() - 1) / 2));
+    victims
+        .into_iter()
+        .map(|node| {
+            let at = random.random_range(0..fault_phase_ns);
+            let down_for_ns = random.random_range(0..2 * SECOND);
+            ScheduledFault { at, fault: Fault::FlipBit { node, down_for_ns } }
+        })
+        .collect()
+}
+
+/// Message latency: a slow network (milliseconds, frequent long spikes) or a fast one (microseconds).
+fn draw_latency(random: &mut ChaCha8Rng, slow: bool) -> Latency {
+    if slow {
+        Latency {
+            base_ns: random.random_range(1..20) * MILLISECOND,
+            jitter_ns: random.random_range(1..50) * MILLISECOND,
+            spike_probability: 0.01,
+            spike_ns: random.random_range(100..1500) * MILLISECOND,
+        }
+    } else {
+        Latency {
+            base_ns: random.random_range(100..1000) * 1_000,
+            jitter_ns: random.random_range(10..500) * 1_000,
+            spike_probability: 0.001,
+            spike_ns: 50 * MILLISECOND,
+        }
     }
 }
 
@@ -329,48 +469,48 @@ impl Plan {
 fn membership_faults(
     seed: u64,
     members: &[NodeId],
-    fault_phase: Time,
+    fault_phase_ns: Time,
     membership: MembershipChanges,
 ) -> Vec<ScheduledFault> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62_6572_0000);
+    let mut random = ChaCha8Rng::seed_from_u64(seed ^ MEMBERSHIP_STREAM);
     let enabled = match membership {
         MembershipChanges::Always => true,
-        MembershipChanges::BySeed => rng.random_range(0..100) < 30,
+        MembershipChanges::BySeed => random.random_range(0..100) < 30,
     };
     if !enabled {
         return Vec::new();
     }
-    let pick_target = |rng: &mut ChaCha8Rng| {
-        if rng.random_range(0..100) < 35 {
+    let pick_target = |random: &mut ChaCha8Rng| {
+        if random.random_range(0..100) < 35 {
             Target::Leader
         } else {
-            Target::Node(members[rng.random_range(0..members.len())])
+            Target::Node(members[random.random_range(0..members.len())])
         }
     };
-    (0..rng.random_range(1..=5))
+    (0..random.random_range(1..=5))
         .map(|_| {
-            let at = rng.random_range(0..fault_phase);
-            let fault = match rng.random_range(0..10) {
+            let at = random.random_range(0..fault_phase_ns);
+            let fault = match random.random_range(0..10) {
                 0..3 => Fault::AddMember,
-                3..6 => Fault::RemoveMember { target: pick_target(&mut rng) },
-                _ => Fault::ReplaceMember { target: pick_target(&mut rng) },
+                3..6 => Fault::RemoveMember { target: pick_target(&mut random) },
+                _ => Fault::ReplaceMember { target: pick_target(&mut random) },
             };
             ScheduledFault { at, fault }
         })
         .collect()
 }
 
-fn shuffle(rng: &mut ChaCha8Rng, items: &mut [NodeId]) {
+fn shuffle(random: &mut ChaCha8Rng, items: &mut [NodeId]) {
     for i in (1..items.len()).rev() {
-        let j = rng.random_range(0..=i);
+        let j = random.random_range(0..=i);
         items.swap(i, j);
     }
 }
 
-fn random_subset(rng: &mut ChaCha8Rng, members: &[NodeId], min: usize, max: usize) -> Vec<NodeId> {
+fn random_subset(random: &mut ChaCha8Rng, members: &[NodeId], min: usize, max: usize) -> Vec<NodeId> {
     let mut shuffled = members.to_vec();
-    shuffle(rng, &mut shuffled);
-    let size = rng.random_range(min..=max.max(min));
+    shuffle(random, &mut shuffled);
+    let size = random.random_range(min..=max.max(min));
     shuffled.truncate(size);
     shuffled.sort_unstable();
     shuffled
@@ -389,16 +529,16 @@ impl fmt::Display for Plan {
             self.nodes,
             self.clients,
             self.keys,
-            seconds(self.fault_phase),
-            seconds(self.liveness_window)
+            seconds(self.fault_phase_ns),
+            seconds(self.liveness_window_ns)
         )?;
         writeln!(
             out,
             "  network: latency {}us + exp({}us), spikes {}% of {}; loss {:.0}%, duplication {:.0}%",
-            self.latency.base / 1000,
-            self.latency.jitter / 1000,
+            self.latency.base_ns / 1000,
+            self.latency.jitter_ns / 1000,
             self.latency.spike_probability * 100.0,
-            seconds(self.latency.spike),
+            seconds(self.latency.spike_ns),
             self.loss_probability * 100.0,
             self.duplicate_probability * 100.0
         )?;
@@ -409,19 +549,19 @@ impl fmt::Display for Plan {
         writeln!(
             out,
             "  disk sync {}us; client timeout {}, think {}; mix: {}% quorum gets, {}% plain gets",
-            self.sync_latency / 1000,
-            seconds(self.client_timeout),
-            seconds(self.think_time),
+            self.sync_latency_ns / 1000,
+            seconds(self.client_timeout_ns),
+            seconds(self.think_time_ns),
             self.quorum_get_percent,
             self.plain_get_percent
         )?;
         writeln!(
             out,
             "  raft: election tick {}, heartbeat tick {}, snapshot count {}, max message bytes {}{}",
-            self.election_tick,
-            self.heartbeat_tick,
+            self.election_ticks,
+            self.heartbeat_ticks,
             self.snapshot_count,
-            self.max_msg_bytes,
+            self.max_message_bytes,
             self.planted_bug.as_ref().map(|bug| format!(", planted bug {bug}")).unwrap_or_default()
         )?;
         if self.ttl_per_mille > 0 {
@@ -436,8 +576,11 @@ impl fmt::Display for Plan {
                 out,
                 "  watches: {}% of operations, given up after {}",
                 self.watch_percent,
-                seconds(self.watch_timeout)
+                seconds(self.watch_timeout_ns)
             )?;
+        }
+        if self.v3_percent > 0 {
+            writeln!(out, "  v3: {}% of operations on the v3 keyspace", self.v3_percent)?;
         }
         writeln!(out, "  faults ({}):", self.faults.len())?;
         for fault in &self.faults {

@@ -85,7 +85,7 @@ pub fn swarm(
                     let report = run(&plan_for(seed), backend, false);
                     let mut summary = summary.lock().expect("no thread panics while holding the lock");
                     summary.seeds += 1;
-                    summary.simulated_ns += report.simulated as u128;
+                    summary.simulated_ns += report.simulated_ns as u128;
                     summary.events += report.events;
                     summary.operations += report.operations as u64;
                     summary.operations_checked += report.operations_checked as u64;
@@ -111,72 +111,99 @@ pub fn swarm(
 pub fn shrink(plan: &Plan, backend: BackendKind, log: &dyn Fn(&str)) -> Option<(Plan, RunReport)> {
     let first = run(plan, backend, false);
     let check = first.failure.as_ref()?.check;
-    let fails_same = |candidate: &Plan| {
-        let report = run(candidate, backend, false);
-        (report.failure.as_ref().map(|failure| failure.check) == Some(check)).then_some(report)
-    };
-    let mut best = plan.clone();
-    let mut best_report = first;
-    loop {
+    let mut shrinking = Shrinking { backend, check, log, best: plan.clone(), best_report: first };
+    // Each round tries every kind of reduction; a round that keeps none ends the search. A round that
+    // keeps one leaves fewer faults, a shorter fault phase, fewer clients and keys, or no watches.
+    for _ in 0..MAX_SHRINK_ROUNDS {
+        let progressed = [
+            shrinking.drop_faults(),
+            shrinking.shorten_fault_phase(),
+            shrinking.fewer_clients_and_keys(),
+            shrinking.drop_watches(),
+        ]
+        .contains(&true);
+        if !progressed {
+            break;
+        }
+    }
+    Some((shrinking.best, shrinking.best_report))
+}
+
+/// Bound on shrinking rounds: far more than a plan has faults, clients and keys to lose.
+const MAX_SHRINK_ROUNDS: usize = 1_000;
+
+/// The state of a shrinking search: the smallest plan that still fails `check`.
+struct Shrinking<'a> {
+    backend: BackendKind,
+    check: Check,
+    log: &'a dyn Fn(&str),
+    best: Plan,
+    best_report: RunReport,
+}
+
+impl Shrinking<'_> {
+    /// Keeps `candidate` if it still fails the same check; says whether it did.
+    fn keep_if_failing(&mut self, candidate: Plan, what: &str) -> bool {
+        let report = run(&candidate, self.backend, false);
+        if report.failure.as_ref().map(|failure| failure.check) != Some(self.check) {
+            return false;
+        }
+        (self.log)(what);
+        self.best = candidate;
+        self.best_report = report;
+        true
+    }
+
+    /// Fewer faults, one at a time, latest first.
+    fn drop_faults(&mut self) -> bool {
         let mut progressed = false;
-        // Fewer faults, one at a time, latest first.
-        let mut index = best.faults.len();
+        let mut index = self.best.faults.len();
         while index > 0 {
             index -= 1;
-            let mut candidate = best.clone();
+            let mut candidate = self.best.clone();
             candidate.faults.remove(index);
-            if let Some(report) = fails_same(&candidate) {
-                log(&format!("  dropped fault {index}: {} faults left", candidate.faults.len()));
-                best = candidate;
-                best_report = report;
-                progressed = true;
-            }
+            let what = format!("  dropped fault {index}: {} faults left", candidate.faults.len());
+            progressed |= self.keep_if_failing(candidate, &what);
         }
-        // A shorter fault phase (faults after it go too).
-        let mut candidate = best.clone();
-        candidate.fault_phase = best.fault_phase / 2;
-        candidate.faults.retain(|fault| fault.at < candidate.fault_phase);
-        if candidate.fault_phase >= crate::plan::SECOND
-            && let Some(report) = fails_same(&candidate)
-        {
-            log(&format!(
-                "  fault phase shortened to {}ms",
-                candidate.fault_phase / crate::plan::MILLISECOND
-            ));
-            best = candidate;
-            best_report = report;
-            progressed = true;
+        progressed
+    }
+
+    /// A shorter fault phase (faults after it go too), down to a second.
+    fn shorten_fault_phase(&mut self) -> bool {
+        let mut candidate = self.best.clone();
+        candidate.fault_phase_ns = self.best.fault_phase_ns / 2;
+        candidate.faults.retain(|fault| fault.at < candidate.fault_phase_ns);
+        if candidate.fault_phase_ns < crate::plan::SECOND {
+            return false;
         }
-        // Fewer clients and keys: fewer operations.
-        for (clients, keys) in
-            [(best.clients.saturating_sub(1), best.keys), (best.clients, best.keys.saturating_sub(1))]
-        {
-            if clients == 0 || keys == 0 || (clients, keys) == (best.clients, best.keys) {
+        let what =
+            format!("  fault phase shortened to {}ms", candidate.fault_phase_ns / crate::plan::MILLISECOND);
+        self.keep_if_failing(candidate, &what)
+    }
+
+    /// Fewer clients and keys: fewer operations.
+    fn fewer_clients_and_keys(&mut self) -> bool {
+        let mut progressed = false;
+        let (clients, keys) = (self.best.clients, self.best.keys);
+        for (clients, keys) in [(clients.saturating_sub(1), keys), (clients, keys.saturating_sub(1))] {
+            if clients == 0 || keys == 0 || (clients, keys) == (self.best.clients, self.best.keys) {
                 continue;
             }
-            let mut candidate = best.clone();
+            let mut candidate = self.best.clone();
             candidate.clients = clients;
             candidate.keys = keys;
-            if let Some(report) = fails_same(&candidate) {
-                log(&format!("  {clients} clients on {keys} keys"));
-                best = candidate;
-                best_report = report;
-                progressed = true;
-            }
+            progressed |= self.keep_if_failing(candidate, &format!("  {clients} clients on {keys} keys"));
         }
-        // No watches (a failure that does not need them replays with fewer operations).
-        if best.watch_percent > 0 {
-            let mut candidate = best.clone();
-            candidate.watch_percent = 0;
-            if let Some(report) = fails_same(&candidate) {
-                log("  no watches");
-                best = candidate;
-                best_report = report;
-                progressed = true;
-            }
+        progressed
+    }
+
+    /// No watches (a failure that does not need them replays with fewer operations).
+    fn drop_watches(&mut self) -> bool {
+        if self.best.watch_percent == 0 {
+            return false;
         }
-        if !progressed {
-            return Some((best, best_report));
-        }
+        let mut candidate = self.best.clone();
+        candidate.watch_percent = 0;
+        self.keep_if_failing(candidate, "  no watches")
     }
 }

@@ -66,6 +66,8 @@ impl MemberSpec {
 
 /// A running (or stopped) member process.
 pub struct Process {
+    /// The executable: `concord` unless started with `start_program` (e.g. the real `etcd`).
+    pub program: PathBuf,
     pub spec: MemberSpec,
     pub args: Vec<String>,
     pub data_dir: PathBuf,
@@ -87,8 +89,19 @@ impl Process {
         env: Vec<(String, String)>,
         data_dir: PathBuf,
     ) -> Process {
+        Process::start_program(concord_binary(), spec, args, env, data_dir)
+    }
+
+    /// As `start_with_env`, running `program` (e.g. the real `etcd`, to compare behaviours).
+    pub fn start_program(
+        program: PathBuf,
+        spec: MemberSpec,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        data_dir: PathBuf,
+    ) -> Process {
         let log = data_dir.with_extension("log");
-        let mut process = Process { spec, args, data_dir, child: None, log, env };
+        let mut process = Process { program, spec, args, data_dir, child: None, log, env };
         process.restart();
         process
     }
@@ -111,7 +124,7 @@ impl Process {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "member {} is already running", self.spec.name);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let child = Command::new(concord_binary())
+        let child = Command::new(&self.program)
             .args(&self.args)
             .envs(self.env.iter().map(|(key, value)| (key.as_str(), value.as_str())))
             .stdin(Stdio::null())
@@ -361,6 +374,34 @@ pub fn etcdctl(endpoints: &str, args: &[&str]) -> (i32, String, String) {
         .env("ETCDCTL_API", "2")
         .arg(format!("--endpoints={endpoints}"))
         .args(args)
+        .output()
+        .expect("run etcdctl");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Whether the real `etcd` server is installed (CI installs it), to run a scenario against it too.
+pub fn etcd_available() -> bool {
+    let present =
+        Command::new("etcd").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !present {
+        eprintln!("SKIPPED comparison: etcd not installed (apt-get install -y etcd-server)");
+    }
+    present
+}
+
+/// Runs the real `etcdctl` with the v3 API against `endpoints` (comma-separated), every call bounded by
+/// etcdctl's own dial and command timeouts; returns (exit code, stdout, stderr).
+pub fn etcdctl_v3(endpoints: &str, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .args(["--dial-timeout=2s", "--command-timeout=5s"])
+        .args(args)
+        .stdin(Stdio::null())
         .output()
         .expect("run etcdctl");
     (

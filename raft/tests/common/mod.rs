@@ -66,7 +66,7 @@ pub fn figure_8(bug: Option<PlantedBug>) -> Result<(), raft::testing::Violation>
             .zip(logs)
             .map(|(&id, terms)| {
                 let mut settings = config(id, false, false);
-                settings.max_msg_bytes = 1; // one entry per append, so index 2 travels alone
+                settings.max_message_bytes = 1; // one entry per append, so index 2 travels alone
                 #[cfg(feature = "planted-bugs")]
                 {
                     settings.planted_bug = bug;

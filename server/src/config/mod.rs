@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use help::{help_text, usage_text, version_text};
+pub use help::{ETCD_COMPATIBLE_VERSION, help_text, usage_text, version_text};
 pub use ids::{
     InitialMember, Member, Membership, added_member_id, cluster_id, format_id, member_id,
     member_id_with_time, parse_id, parse_initial_cluster,

@@ -1,20 +1,41 @@
 //! The client listener: accepts connections, holds at most `max_client_connections` of them open at
-//! once (closing further ones at once and counting them), and hands each to the HTTP service.
+//! once (closing further ones at once and counting them), and hands each to the HTTP service. With
+//! the v3 API (`serve_with_grpc`) it multiplexes as etcd does: a connection that opens with the
+//! HTTP/2 preface (cleartext, prior knowledge, as etcdctl connects) is served as HTTP/2, where
+//! requests whose content type starts with `application/grpc` go to the gRPC routes and all others
+//! to the v2 service; every other connection is HTTP/1.1, served exactly as without gRPC.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tonic::service::Routes;
+use tower::ServiceExt;
 
 use super::backend::Backend;
-use super::service::{Shared, serve_connection};
+use super::service::{HEADER_READ_TIMEOUT, Shared, respond, serve_connection};
+use crate::grpc::{GrpcOptions, V3Backend};
 
 /// Open client connections per listener unless `--max-client-connections` says otherwise.
 pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 10_000;
 /// Pause after a failed accept (out of descriptors and the like) instead of spinning.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113, section 3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Pause between looks at a connection that has sent part of the HTTP/2 preface so far.
+const PREFACE_PEEK_PAUSE: Duration = Duration::from_millis(5);
+/// Concurrent HTTP/2 streams (requests, watch and keep-alive streams) per connection at most.
+const MAX_HTTP2_STREAMS: u32 = 1024;
+/// etcd's `--grpc-keepalive-interval` and `--grpc-keepalive-timeout` defaults: a quiet HTTP/2
+/// connection is pinged after two hours and closed when the ping is not answered in 20 s.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2 * 60 * 60);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Server settings that come from etcd's flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,8 +123,32 @@ pub async fn serve_with_options(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    accept_loop(listener, backend, options, None, shutdown).await
+}
+
+/// As `serve_with_options`, with etcd's v3 gRPC API on the same listener (see the module comment).
+pub async fn serve_with_grpc(
+    listener: TcpListener,
+    backend: impl V3Backend,
+    options: ServeOptions,
+    grpc_options: GrpcOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let routes = crate::grpc::routes(backend.clone(), grpc_options);
+    accept_loop(listener, backend, options, Some(routes), shutdown).await
+}
+
+/// Accepts connections until `shutdown`, each served on its own task; with `grpc` routes,
+/// connections are multiplexed.
+async fn accept_loop(
+    listener: TcpListener,
+    backend: impl Backend,
+    options: ServeOptions,
+    grpc: Option<Routes>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let limit = options.max_client_connections;
-    let shared = Arc::new(Shared::new(backend, options));
+    let shared = Arc::new(Shared::new(backend, options, grpc.clone()));
     let listener_open = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
@@ -126,8 +171,12 @@ pub async fn serve_with_options(
             continue;
         };
         let shared = Arc::clone(&shared);
+        let grpc = grpc.clone();
         tokio::spawn(async move {
-            serve_connection(shared, stream).await;
+            match grpc {
+                None => serve_connection(shared, stream).await,
+                Some(routes) => serve_multiplexed(shared, routes, stream).await,
+            }
             drop(slot);
         });
     }
@@ -136,4 +185,77 @@ pub async fn serve_with_options(
 /// Accept errors are rare and must not depend on a logging setup the caller may not have.
 fn tracing_free_log(message: &str) {
     eprintln!("{message}");
+}
+
+/// What a connection speaks, judged from its first bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    /// Closed, failed, or silent past the header read timeout: nothing to serve.
+    Gone,
+}
+
+/// Looks at (without consuming) the first bytes: the full HTTP/2 preface is HTTP/2, anything that
+/// departs from it is HTTP/1.1. Bounded by the header read timeout, like an HTTP/1.1 request head.
+async fn detect_protocol(stream: &TcpStream) -> Protocol {
+    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    let mut buffer = [0u8; HTTP2_PREFACE.len()];
+    loop {
+        let peeked = match tokio::time::timeout_at(deadline, stream.peek(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Protocol::Gone,
+            Ok(Ok(peeked)) => peeked,
+        };
+        if buffer[..peeked] != HTTP2_PREFACE[..peeked] {
+            return Protocol::Http1;
+        }
+        if peeked == HTTP2_PREFACE.len() {
+            return Protocol::Http2;
+        }
+        // Part of the preface so far: `peek` would return the same bytes at once, so wait a little.
+        if tokio::time::timeout_at(deadline, tokio::time::sleep(PREFACE_PEEK_PAUSE)).await.is_err() {
+            return Protocol::Gone;
+        }
+    }
+}
+
+/// Serves one connection of a listener with gRPC: HTTP/1.1 exactly as without gRPC, HTTP/2 split by
+/// content type between the gRPC routes and the v2 service.
+async fn serve_multiplexed<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: TcpStream) {
+    match detect_protocol(&stream).await {
+        Protocol::Http1 => serve_connection(shared, stream).await,
+        Protocol::Http2 => serve_http2(shared, routes, stream).await,
+        Protocol::Gone => {}
+    }
+}
+
+/// Whether an HTTP/2 request is a gRPC call (etcd's test: the content type).
+fn is_grpc(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+async fn serve_http2<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let shared = Arc::clone(&shared);
+        let routes = routes.clone();
+        async move {
+            if is_grpc(&request) {
+                return routes.oneshot(request).await;
+            }
+            let response = respond(&shared, request).await;
+            Ok::<Response<tonic::body::Body>, std::convert::Infallible>(response.map(tonic::body::Body::new))
+        }
+    });
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_HTTP2_STREAMS)
+        .keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT);
+    // Client resets and protocol errors end the connection; nothing to report upward.
+    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
 }

@@ -10,7 +10,7 @@ use store::json::{push_rfc3339_nanos, push_string};
 
 /// The etcd release whose v2 API this server reproduces (what `/version` reports, as clients such as
 /// etcdctl compare it with what they expect from an etcd 3.4 cluster).
-pub const SERVER_VERSION: &str = "3.4.23";
+pub use crate::config::ETCD_COMPATIBLE_VERSION as SERVER_VERSION;
 pub const CLUSTER_VERSION: &str = "3.4.0";
 
 pub const CONTENT_TYPE_JSON: &str = "application/json";

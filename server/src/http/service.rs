@@ -103,11 +103,17 @@ pub(super) struct Shared<B> {
     options: ServeOptions,
     /// The cluster id never changes once known; caching it keeps `status()` off the hot path.
     cluster_id: AtomicU64,
+    /// The gRPC services behind the `/v3/` JSON gateway, when this listener serves the v3 API.
+    grpc_routes: Option<tonic::service::Routes>,
 }
 
 impl<B: Backend> Shared<B> {
-    pub(super) fn new(backend: B, options: ServeOptions) -> Shared<B> {
-        Shared { backend, options, cluster_id: AtomicU64::new(0) }
+    pub(super) fn new(
+        backend: B,
+        options: ServeOptions,
+        grpc_routes: Option<tonic::service::Routes>,
+    ) -> Shared<B> {
+        Shared { backend, options, cluster_id: AtomicU64::new(0), grpc_routes }
     }
 
     fn cluster_id(&self) -> u64 {
@@ -127,20 +133,7 @@ pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream:
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        async move {
-            let origin = request
-                .headers()
-                .get(hyper::header::ORIGIN)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string);
-            let mut response = handle(&shared, request).await;
-            if response.extensions().get::<NoCors>().is_none()
-                && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
-            {
-                add_cors_headers(&mut response, &allowed);
-            }
-            Ok::<_, Infallible>(response)
-        }
+        async move { Ok::<_, Infallible>(respond(&shared, request).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
@@ -151,6 +144,26 @@ pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream:
         .serve_connection(TokioIo::new(stream), service);
     // Client resets and malformed requests end the connection; nothing to report upward.
     let _ = connection.await;
+}
+
+/// The answer to one request (HTTP/1.1, or HTTP/2 that is not gRPC): etcd's routes, CORS headers on
+/// every answer that a handler wrote.
+pub(super) async fn respond<B: Backend>(
+    shared: &Shared<B>,
+    request: Request<Incoming>,
+) -> Response<ReplyBody> {
+    let origin = request
+        .headers()
+        .get(hyper::header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let mut response = handle(shared, request).await;
+    if response.extensions().get::<NoCors>().is_none()
+        && let Some(allowed) = shared.options.allowed_origin(origin.as_deref())
+    {
+        add_cors_headers(&mut response, &allowed);
+    }
+    response
 }
 
 fn unix_nanos_now() -> i64 {
@@ -289,6 +302,12 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
         BodyRead::Failed => return bad_request(),
     };
 
+    if let Some(routes) = &shared.grpc_routes
+        && super::gateway::is_gateway_path(&path)
+    {
+        let reply = super::gateway::handle(routes.clone(), &path, &body).await;
+        return full(Reply::new(reply.status).header("Content-Type", "application/json").body(reply.body));
+    }
     if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
         let key = &path[KEYS_PREFIX.len()..];
         return handle_keys(shared, &method, key, &query, &content_type, &body).await;

@@ -192,7 +192,7 @@ impl Node {
             watchers: self.watcher_count(),
             watchers_refused: self.watchers_refused,
             v3_revision: self.mvcc.current_revision(),
-            v3_records: self.mvcc.stats().revisions,
+            v3_records: self.mvcc.retained_revisions(),
         }
     }
 

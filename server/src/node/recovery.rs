@@ -339,8 +339,8 @@ impl ReplicatedState {
 
 fn raft_config(config: &NodeConfig) -> raft::Config {
     let mut raft_config = raft::Config::new(config.id, config.seed);
-    raft_config.election_tick = config.election_tick;
-    raft_config.heartbeat_tick = config.heartbeat_tick;
+    raft_config.election_ticks = config.election_ticks;
+    raft_config.heartbeat_ticks = config.heartbeat_ticks;
     #[cfg(feature = "planted-bugs")]
     if let Some(PlantedBug::Raft(bug)) = config.planted_bug {
         raft_config.planted_bug = Some(bug);

@@ -57,8 +57,8 @@ pub struct NodeConfig {
     /// locally) changes that remove every other member, so this member restarts alone with every
     /// committed write (disaster recovery after losing a quorum for good).
     pub force_new_cluster: bool,
-    pub election_tick: u32,
-    pub heartbeat_tick: u32,
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
     /// Applied entries between two snapshots (`--snapshot-count`).
     pub snapshot_count: u64,
     /// Entries kept in the log behind a snapshot so that slightly slow followers catch up from the
@@ -100,8 +100,8 @@ impl NodeConfig {
             initial_members,
             join_existing: false,
             force_new_cluster: false,
-            election_tick: 10,
-            heartbeat_tick: 1,
+            election_ticks: 10,
+            heartbeat_ticks: 1,
             snapshot_count: 100_000,
             snapshot_catchup_entries: 5_000,
             request_timeout_ticks: 70,

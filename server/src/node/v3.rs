@@ -146,16 +146,15 @@ impl Node {
                 self.lease_revokes_proposed.insert(id, ticks);
             }
         }
-        assert!(
-            self.lease_revokes_proposed.len() <= self.mvcc.stats().leases.max(MAX_LEASE_REVOKES_PER_TICK)
-        );
+        let most_pending = MAX_LEASE_REVOKES_PER_TICK * LEASE_REVOKE_RETRY_TICKS as usize;
+        assert!(self.lease_revokes_proposed.len() <= most_pending, "lease revokes beyond their bound");
     }
 
     /// Leadership changed: a new leader gives every lease its full TTL again (counted from now plus an
     /// election timeout, etcd's extension); a member that stops leading stops expiring leases.
     pub(super) fn on_role_change_for_leases(&mut self, role: Role) {
         if role == Role::Leader {
-            let election_timeout_ms = i64::from(self.config.election_tick) * self.config.tick_ms as i64;
+            let election_timeout_ms = i64::from(self.config.election_ticks) * self.config.tick_ms as i64;
             self.mvcc.promote(self.now_ms(), election_timeout_ms);
         } else {
             self.mvcc.demote();
@@ -171,7 +170,7 @@ impl Node {
 /// The v3 keyspace's settings every member must share: etcd's minimum lease TTL is
 /// ceil(1.5 × election timeout) in seconds.
 pub(super) fn mvcc_config(config: &super::NodeConfig) -> mvcc::Config {
-    let election_timeout_ms = u64::from(config.election_tick) * config.tick_ms;
+    let election_timeout_ms = u64::from(config.election_ticks) * config.tick_ms;
     let min_lease_ttl_seconds = (3 * election_timeout_ms).div_ceil(2 * 1000).max(1);
     mvcc::Config { min_lease_ttl_seconds: min_lease_ttl_seconds as i64 }
 }

@@ -178,8 +178,8 @@ fn node_config(config: &ServerConfig, identity: &Identity, start_nanos: i64) -> 
     );
     node_config.join_existing = config.initial_cluster_state == ClusterState::Existing;
     node_config.force_new_cluster = config.force_new_cluster;
-    node_config.election_tick = u32::try_from(config.election_ticks().max(2)).unwrap_or(u32::MAX);
-    node_config.heartbeat_tick = 1;
+    node_config.election_ticks = u32::try_from(config.election_ticks().max(2)).unwrap_or(u32::MAX);
+    node_config.heartbeat_ticks = 1;
     node_config.snapshot_count = config.snapshot_count.max(1);
     node_config.wal_dir = config.wal_dir.clone();
     node_config.max_wals = config.max_wals as usize;
@@ -282,9 +282,14 @@ async fn serve_clients(
             cors: config.cors.clone(),
             max_client_connections: config.max_client_connections,
         };
+        let grpc_options = crate::grpc::GrpcOptions {
+            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+            max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
+            ..crate::grpc::GrpcOptions::default()
+        };
         servers.push(tokio::spawn(async move {
             let shutdown = async move { cancel.cancelled().await };
-            let _ = crate::http::serve_with_options(listener, backend, options, shutdown).await;
+            let _ = crate::http::serve_with_grpc(listener, backend, options, grpc_options, shutdown).await;
         }));
     }
     Ok(servers)

@@ -8,7 +8,7 @@ use super::inbox::{Input, Responder};
 use crate::grpc::{Header, MemberStatus, V3Answer, V3Backend, V3Error, V3WatchStream};
 use crate::http::backend as api;
 use crate::http::{Backend, ServerError};
-use crate::node::{self, CLUSTER_VERSION, Reply, RequestError, V3Reply, V3Request, WatchCreate};
+use crate::node::{self, Reply, RequestError, V3Reply, V3Request, WatchCreate};
 
 /// Updates a v3 watch may have in flight to its gRPC stream; a stream that falls further behind is
 /// canceled (its client sees the watch end).
@@ -54,7 +54,7 @@ impl V3Backend for NodeBackend {
                 revision: status.v3_revision,
                 raft_term: status.term,
             },
-            version: CLUSTER_VERSION.to_string(),
+            version: crate::grpc::ETCD_SERVER_VERSION.to_string(),
             db_size_bytes: status.v3_size_bytes,
             db_size_in_use_bytes: status.v3_size_bytes,
             leader: status.leader_id,

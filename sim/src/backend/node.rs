@@ -6,13 +6,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mvcc::{
+    Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
+    TxnRequest,
+};
 use raft::{Entry, Index, NodeId};
-use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use server::node::{
+    Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, V3Reply, V3Request,
+};
 use server::storage::disk::{Disk, MemDisk, Tear};
 use store::Command;
 
 use crate::cluster::{Backend, MemberChange, Membership, NodeOutput, NodeView, SimNode, StartConfig};
-use crate::history::{OpKind, OpResult, WatchAction, value_from_string, value_to_string};
+use crate::history::{
+    OperationKind, OperationResult, V3_KEY_BASE, V3Compare, WatchAction, value_from_string, value_to_string,
+};
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
 
@@ -35,50 +43,121 @@ fn key_path(key: u32) -> String {
     format!("/k{key}")
 }
 
+/// A v3 workload key as bytes (v3 key numbers start at `V3_KEY_BASE`).
+fn v3_key(key: u32) -> Vec<u8> {
+    format!("k{}", key.saturating_sub(V3_KEY_BASE)).into_bytes()
+}
+
+/// Translates a v3 workload operation into the node's v3 request.
+fn v3_request(key: u32, kind: &OperationKind) -> ClientRequest {
+    let key = v3_key(key);
+    let request = match *kind {
+        OperationKind::V3Put { value } => V3Request::Put(PutRequest::new(key, value_to_string(value))),
+        OperationKind::V3Delete => V3Request::DeleteRange(DeleteRangeRequest::key(key)),
+        OperationKind::V3CompareAndPut { compare, value } => {
+            let target = match compare {
+                V3Compare::ModRevision { revision, .. } => CompareTarget::ModRevision(revision as i64),
+                V3Compare::Value { value } => CompareTarget::Value(value_to_string(value).into_bytes()),
+            };
+            V3Request::Txn(TxnRequest {
+                compare: vec![Compare::key(key.clone(), CompareResult::Equal, target)],
+                success: vec![RequestOp::Put(PutRequest::new(key, value_to_string(value)))],
+                failure: Vec::new(),
+            })
+        }
+        _ => V3Request::Range(RangeRequest::key(key)),
+    };
+    ClientRequest::V3(request)
+}
+
+/// Translates the node's answer to a v3 operation into what the client saw.
+fn v3_outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
+    let revision = |header: mvcc::ResponseHeader| header.revision.max(0) as u64;
+    match answer.result {
+        Ok(Reply::V3(V3Reply::Put(put))) => OperationResult::V3Written { revision: revision(put.header) },
+        Ok(Reply::V3(V3Reply::DeleteRange(delete))) if delete.deleted > 0 => {
+            OperationResult::V3Written { revision: revision(delete.header) }
+        }
+        Ok(Reply::V3(V3Reply::DeleteRange(delete))) => {
+            OperationResult::V3NothingDeleted { revision: revision(delete.header) }
+        }
+        Ok(Reply::V3(V3Reply::Txn(txn))) if txn.succeeded => {
+            OperationResult::V3Written { revision: revision(txn.header) }
+        }
+        Ok(Reply::V3(V3Reply::Txn(txn))) => {
+            OperationResult::V3CompareFailed { revision: revision(txn.header) }
+        }
+        Ok(Reply::V3(V3Reply::Range(range))) => match range.kvs.first() {
+            Some(found) => OperationResult::V3Value {
+                value: value_from_string(std::str::from_utf8(&found.value).unwrap_or("")),
+                mod_revision: found.mod_revision.max(0) as u64,
+                version: found.version.max(0) as u64,
+            },
+            None => OperationResult::V3Missing { revision: revision(range.header) },
+        },
+        // Nothing was proposed.
+        Err(RequestError::NoLeader | RequestError::Refused(_)) => OperationResult::Failed,
+        // A write may or may not have been applied; a read tells nothing.
+        Err(_) | Ok(_) if kind.is_write() => OperationResult::Ambiguous,
+        Err(_) | Ok(_) => OperationResult::Failed,
+    }
+}
+
 /// Translates a workload operation into the node's client request.
-fn request(key: u32, kind: &OpKind, now: i64) -> ClientRequest {
+fn request(key: u32, kind: &OperationKind, now_ns: i64) -> ClientRequest {
+    if kind.is_v3() {
+        return v3_request(key, kind);
+    }
     let key = key_path(key);
     match *kind {
-        OpKind::Set { value } => ClientRequest::Write(Command::Set {
+        OperationKind::Set { value } => ClientRequest::Write(Command::Set {
             key,
             value: value_to_string(value),
             dir: false,
             ttl: None,
             refresh: false,
-            now,
+            now: now_ns,
         }),
-        OpKind::SetTtl { value, ttl_seconds } => ClientRequest::Write(Command::Set {
+        OperationKind::SetTtl { value, ttl_seconds } => ClientRequest::Write(Command::Set {
             key,
             value: value_to_string(value),
             dir: false,
             ttl: Some(ttl_seconds),
             refresh: false,
-            now,
+            now: now_ns,
         }),
-        OpKind::Create { value } => ClientRequest::Write(Command::Create {
+        OperationKind::Create { value } => ClientRequest::Write(Command::Create {
             key,
             value: value_to_string(value),
             dir: false,
             ttl: None,
             in_order: false,
-            now,
+            now: now_ns,
         }),
-        OpKind::CompareAndSwap { previous, value } => ClientRequest::Write(Command::CompareAndSwap {
+        OperationKind::CompareAndSwap { previous, value } => ClientRequest::Write(Command::CompareAndSwap {
             key,
             value: value_to_string(value),
             prev_value: value_to_string(previous),
             prev_index: 0,
             ttl: None,
             refresh: false,
-            now,
+            now: now_ns,
         }),
-        OpKind::Delete => ClientRequest::Write(Command::Delete { key, dir: false, recursive: false, now }),
-        OpKind::Get { quorum } => ClientRequest::Get { key, recursive: false, sorted: false, quorum },
+        OperationKind::Delete => {
+            ClientRequest::Write(Command::Delete { key, dir: false, recursive: false, now: now_ns })
+        }
+        OperationKind::Get { quorum } => ClientRequest::Get { key, recursive: false, sorted: false, quorum },
         // A pseudo-operation of the checker, never sent; a plain read if it ever were.
-        OpKind::Expire { .. } => ClientRequest::Get { key, recursive: false, sorted: false, quorum: false },
-        OpKind::Watch { wait_index } => {
+        OperationKind::Expire { .. } => {
+            ClientRequest::Get { key, recursive: false, sorted: false, quorum: false }
+        }
+        OperationKind::Watch { wait_index } => {
             ClientRequest::Watch { key, recursive: false, stream: false, wait_index }
         }
+        OperationKind::V3Put { .. }
+        | OperationKind::V3Delete
+        | OperationKind::V3Range
+        | OperationKind::V3CompareAndPut { .. } => unreachable!("v3 operations are translated above"),
     }
 }
 
@@ -88,7 +167,7 @@ enum WatchStep {
     /// The member registered the watcher at this store index: keep waiting for its event.
     Waiting { start_index: u64 },
     /// The watch is over.
-    Done(OpResult),
+    Done(OperationResult),
 }
 
 /// Interprets one answer to a one-shot watch; `start_index` is the one `WatchStarted` gave, if any.
@@ -96,7 +175,7 @@ fn watch_outcome(wait_index: Option<u64>, start_index: Option<u64>, answer: Answ
     let since = wait_index.or(start_index.map(|index| index + 1));
     let result = match answer.result {
         Ok(Reply::WatchStarted { start_index }) => return WatchStep::Waiting { start_index },
-        Ok(Reply::Event(event) | Reply::WatchEvent(event)) => OpResult::WatchEvent {
+        Ok(Reply::Event(event) | Reply::WatchEvent(event)) => OperationResult::WatchEvent {
             index: event.node.modified_index,
             action: match event.action {
                 store::Action::Set => WatchAction::Set,
@@ -108,20 +187,25 @@ fn watch_outcome(wait_index: Option<u64>, start_index: Option<u64>, answer: Answ
             value: event.node.value.as_deref().map(value_from_string),
             since,
         },
-        Ok(Reply::WatchClosed) => OpResult::WatchClosed,
-        Err(RequestError::Store(error)) if error.code == 401 => OpResult::WatchCleared { index: error.index },
+        Ok(Reply::WatchClosed) => OperationResult::WatchClosed,
+        Err(RequestError::Store(error)) if error.code == 401 => {
+            OperationResult::WatchCleared { index: error.index }
+        }
         // Anything else (the member stopped or was removed, an unexpected reply) tells nothing.
-        Ok(_) | Err(_) => OpResult::Failed,
+        Ok(_) | Err(_) => OperationResult::Failed,
     };
     WatchStep::Done(result)
 }
 
 /// Translates the node's answer into what the client saw.
-fn outcome(kind: &OpKind, answer: Answer) -> OpResult {
+fn outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
+    if kind.is_v3() {
+        return v3_outcome(kind, answer);
+    }
     let write = kind.is_write();
     match answer.result {
-        Ok(Reply::Event(event)) if write => OpResult::Written { index: event.node.modified_index },
-        Ok(Reply::Event(event)) => OpResult::Value {
+        Ok(Reply::Event(event)) if write => OperationResult::Written { index: event.node.modified_index },
+        Ok(Reply::Event(event)) => OperationResult::Value {
             value: event
                 .node
                 .value
@@ -131,24 +215,24 @@ fn outcome(kind: &OpKind, answer: Answer) -> OpResult {
             index: event.node.modified_index,
         },
         Err(RequestError::Store(error)) => match error.code {
-            100 => OpResult::NotFound { index: error.index },
-            101 => OpResult::CompareFailed,
-            105 => OpResult::AlreadyExists,
+            100 => OperationResult::NotFound { index: error.index },
+            101 => OperationResult::CompareFailed,
+            105 => OperationResult::AlreadyExists,
             // Any other refusal by the store changed nothing.
-            _ => OpResult::Failed,
+            _ => OperationResult::Failed,
         },
         // Nothing was proposed.
-        Err(RequestError::NoLeader | RequestError::Refused(_)) => OpResult::Failed,
+        Err(RequestError::NoLeader | RequestError::Refused(_)) => OperationResult::Failed,
         // A write may or may not have been applied; a read tells nothing.
-        Err(_) | Ok(_) if write => OpResult::Ambiguous,
-        Err(_) | Ok(_) => OpResult::Failed,
+        Err(_) | Ok(_) if write => OperationResult::Ambiguous,
+        Err(_) | Ok(_) => OperationResult::Failed,
     }
 }
 
 pub struct NodeMember {
     node: Node,
     /// Kinds of the requests in flight, to interpret their answers.
-    in_flight: BTreeMap<u64, OpKind>,
+    in_flight: BTreeMap<u64, OperationKind>,
     /// Membership requests in flight.
     member_requests: BTreeSet<u64>,
     /// Watches in flight that the member registered: request id -> the store index it registered at.
@@ -156,28 +240,29 @@ pub struct NodeMember {
 }
 
 impl SimNode for NodeMember {
-    fn tick(&mut self, now: i64) {
-        self.node.tick(now);
+    fn tick(&mut self, now_ns: i64) {
+        self.node.tick(now_ns);
     }
 
     fn receive(&mut self, message: raft::Message) {
         self.node.receive(message);
     }
 
-    fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, now: i64) {
-        self.in_flight.insert(request_id, kind.clone());
-        self.node.submit(request_id, request(key, kind, now), now);
+    fn submit(&mut self, request_id: u64, key: u32, kind: &OperationKind, now_ns: i64) {
+        let previous = self.in_flight.insert(request_id, kind.clone());
+        assert!(previous.is_none(), "request ids are never reused");
+        self.node.submit(request_id, request(key, kind, now_ns), now_ns);
     }
 
     fn watchers(&self) -> u64 {
         self.node.store().stats().watchers
     }
 
-    fn cancel(&mut self, request_id: u64, now: i64) {
-        if matches!(self.in_flight.remove(&request_id), Some(OpKind::Watch { .. })) {
+    fn cancel(&mut self, request_id: u64, now_ns: i64) {
+        if matches!(self.in_flight.remove(&request_id), Some(OperationKind::Watch { .. })) {
             self.watch_starts.remove(&request_id);
             // Answers nothing (or `Removed` on a stopped member, which nobody waits for any more).
-            self.node.submit(request_id, ClientRequest::CancelWatch { watch_request_id: request_id }, now);
+            self.node.submit(request_id, ClientRequest::CancelWatch { watch_request_id: request_id }, now_ns);
         }
     }
 
@@ -188,7 +273,7 @@ impl SimNode for NodeMember {
         for answer in output.answers {
             if let Some(kind) = self.in_flight.remove(&answer.request_id) {
                 let request_id = answer.request_id;
-                if let OpKind::Watch { wait_index } = kind {
+                if let OperationKind::Watch { wait_index } = kind {
                     let start_index = self.watch_starts.remove(&request_id);
                     match watch_outcome(wait_index, start_index, answer) {
                         WatchStep::Waiting { start_index } => {
@@ -211,13 +296,13 @@ impl SimNode for NodeMember {
         Ok(NodeOutput { messages: output.messages, responses, member_answers, removed: output.removed })
     }
 
-    fn submit_member_change(&mut self, request_id: u64, change: MemberChange, now: i64) {
-        self.member_requests.insert(request_id);
+    fn submit_member_change(&mut self, request_id: u64, change: MemberChange, now_ns: i64) {
+        assert!(self.member_requests.insert(request_id), "request ids are never reused");
         let request = match change {
             MemberChange::Add(id) => ClientRequest::AddMember { member: member_record(id) },
             MemberChange::Remove(id) => ClientRequest::RemoveMember { id },
         };
-        self.node.submit(request_id, request, now);
+        self.node.submit(request_id, request, now_ns);
     }
 
     fn refuses(&self, id: NodeId) -> bool {
@@ -276,8 +361,8 @@ impl Backend for NodeBackend {
         let members = config.members.iter().map(|&id| member_record(id)).collect();
         let mut node_config = NodeConfig::new(config.id, CLUSTER_ID, members, data_dir(config.id));
         node_config.join_existing = config.join_existing;
-        node_config.election_tick = config.election_tick;
-        node_config.heartbeat_tick = config.heartbeat_tick;
+        node_config.election_ticks = config.election_ticks;
+        node_config.heartbeat_ticks = config.heartbeat_ticks;
         node_config.snapshot_count = config.snapshot_count;
         // Keep a short log behind each snapshot so that lagging members also catch up by snapshot.
         node_config.snapshot_catchup_entries = config.snapshot_count.min(5_000);
@@ -316,7 +401,7 @@ impl Backend for NodeBackend {
         match disk.flip_random_bit(&data_dir(id), seed) {
             Some((path, offset, bit)) => {
                 let length =
-                    disk.files().into_iter().find(|(file, _)| *file == path).map_or(0, |(_, len)| len);
+                    disk.files().into_iter().find(|(file, _)| *file == path).map_or(0, |(_, length)| length);
                 format!("{} ({length} bytes) offset {offset} bit {bit}", path.display())
             }
             None => "no file to damage".to_string(),
@@ -342,6 +427,10 @@ impl Backend for NodeBackend {
     }
 
     fn supports_watches(&self) -> bool {
+        true
+    }
+
+    fn supports_v3(&self) -> bool {
         true
     }
 
@@ -385,7 +474,7 @@ mod tests {
             Some(41),
             answer(Ok(Reply::WatchEvent(event(store::Action::CompareAndSwap, Some("12"), 44)))),
         );
-        let expected = OpResult::WatchEvent {
+        let expected = OperationResult::WatchEvent {
             index: 44,
             action: WatchAction::CompareAndSwap,
             value: Some(12),
@@ -398,15 +487,19 @@ mod tests {
     fn a_watch_with_a_wait_index_reports_a_history_event_a_delete_a_close_or_a_401() {
         let from_history =
             watch_outcome(Some(5), None, answer(Ok(Reply::Event(event(store::Action::Delete, None, 9)))));
-        let expected =
-            OpResult::WatchEvent { index: 9, action: WatchAction::Delete, value: None, since: Some(5) };
+        let expected = OperationResult::WatchEvent {
+            index: 9,
+            action: WatchAction::Delete,
+            value: None,
+            since: Some(5),
+        };
         assert_eq!(from_history, WatchStep::Done(expected));
         let closed = watch_outcome(Some(5), Some(8), answer(Ok(Reply::WatchClosed)));
-        assert_eq!(closed, WatchStep::Done(OpResult::WatchClosed));
+        assert_eq!(closed, WatchStep::Done(OperationResult::WatchClosed));
         let cleared = store::StoreError::event_index_cleared(900, 5, 1900);
         let cleared = watch_outcome(Some(5), None, answer(Err(RequestError::Store(cleared))));
-        assert_eq!(cleared, WatchStep::Done(OpResult::WatchCleared { index: 1900 }));
+        assert_eq!(cleared, WatchStep::Done(OperationResult::WatchCleared { index: 1900 }));
         let removed = watch_outcome(Some(5), None, answer(Err(RequestError::Removed)));
-        assert_eq!(removed, WatchStep::Done(OpResult::Failed));
+        assert_eq!(removed, WatchStep::Done(OperationResult::Failed));
     }
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use raft::{ConfState, Entry, EntryPayload, HardState, Index, NodeId, Raft, RestoreState};
 
 use crate::cluster::{Backend, NodeOutput, NodeView, SimNode, StartConfig};
-use crate::history::{OpKind, OpResult};
+use crate::history::{OperationKind, OperationResult};
 
 /// What survives a crash.
 #[derive(Clone, Debug, Default)]
@@ -36,7 +36,7 @@ struct KeySpace {
 }
 
 impl KeySpace {
-    fn execute(&mut self, key: u32, kind: &OpKind) -> OpResult {
+    fn execute(&mut self, key: u32, kind: &OperationKind) -> OperationResult {
         let current = self.keys.get(&key).copied();
         let write = |keys: &mut BTreeMap<u32, (u64, u64)>, etcd_index: &mut u64, value: Option<u64>| {
             *etcd_index += 1;
@@ -44,28 +44,40 @@ impl KeySpace {
                 Some(value) => keys.insert(key, (value, *etcd_index)),
                 None => keys.remove(&key),
             };
-            OpResult::Written { index: *etcd_index }
+            OperationResult::Written { index: *etcd_index }
         };
         match (kind, current) {
-            (OpKind::Get { .. }, Some((value, index))) => OpResult::Value { value, index },
-            (OpKind::Get { .. }, None) => OpResult::NotFound { index: self.etcd_index },
-            (OpKind::Set { value }, _) => write(&mut self.keys, &mut self.etcd_index, Some(*value)),
-            (OpKind::Create { value }, None) => write(&mut self.keys, &mut self.etcd_index, Some(*value)),
-            (OpKind::Create { .. }, Some(_)) => OpResult::AlreadyExists,
-            (OpKind::CompareAndSwap { previous, value }, Some((current, _))) => {
+            (OperationKind::Get { .. }, Some((value, index))) => OperationResult::Value { value, index },
+            (OperationKind::Get { .. }, None) => OperationResult::NotFound { index: self.etcd_index },
+            (OperationKind::Set { value }, _) => write(&mut self.keys, &mut self.etcd_index, Some(*value)),
+            (OperationKind::Create { value }, None) => {
+                write(&mut self.keys, &mut self.etcd_index, Some(*value))
+            }
+            (OperationKind::Create { .. }, Some(_)) => OperationResult::AlreadyExists,
+            (OperationKind::CompareAndSwap { previous, value }, Some((current, _))) => {
                 if current == *previous {
                     write(&mut self.keys, &mut self.etcd_index, Some(*value))
                 } else {
-                    OpResult::CompareFailed
+                    OperationResult::CompareFailed
                 }
             }
-            (OpKind::CompareAndSwap { .. }, None) => OpResult::NotFound { index: self.etcd_index },
-            (OpKind::Delete, Some(_)) => write(&mut self.keys, &mut self.etcd_index, None),
-            (OpKind::Delete, None) => OpResult::NotFound { index: self.etcd_index },
+            (OperationKind::CompareAndSwap { .. }, None) => {
+                OperationResult::NotFound { index: self.etcd_index }
+            }
+            (OperationKind::Delete, Some(_)) => write(&mut self.keys, &mut self.etcd_index, None),
+            (OperationKind::Delete, None) => OperationResult::NotFound { index: self.etcd_index },
             // This backend has no clock: the simulator never sends it TTLs (`supports_ttl`).
-            (OpKind::SetTtl { .. } | OpKind::Expire { .. }, _) => OpResult::Failed,
+            (OperationKind::SetTtl { .. } | OperationKind::Expire { .. }, _) => OperationResult::Failed,
             // No event history here: watches are not modelled (`submit` refuses them).
-            (OpKind::Watch { .. }, _) => OpResult::Failed,
+            (OperationKind::Watch { .. }, _) => OperationResult::Failed,
+            // No v3 keyspace here (`supports_v3` is false): never sent.
+            (
+                OperationKind::V3Put { .. }
+                | OperationKind::V3Delete
+                | OperationKind::V3Range
+                | OperationKind::V3CompareAndPut { .. },
+                _,
+            ) => OperationResult::Failed,
         }
     }
 
@@ -84,41 +96,46 @@ impl KeySpace {
 }
 
 /// A proposal's payload: who asked, and what.
-fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OpKind) -> Bytes {
-    let (code, a, b) = match *kind {
-        OpKind::Set { value } => (1u8, value, 0),
-        OpKind::Create { value } => (2, value, 0),
-        OpKind::CompareAndSwap { previous, value } => (3, value, previous),
-        OpKind::Delete => (4, 0, 0),
-        OpKind::Get { quorum } => (5, quorum as u64, 0),
+fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OperationKind) -> Bytes {
+    let (code, first_word, second_word) = match *kind {
+        OperationKind::Set { value } => (1u8, value, 0),
+        OperationKind::Create { value } => (2, value, 0),
+        OperationKind::CompareAndSwap { previous, value } => (3, value, previous),
+        OperationKind::Delete => (4, 0, 0),
+        OperationKind::Get { quorum } => (5, quorum as u64, 0),
         // Never sent to this backend; decodes as garbage (dropped).
-        OpKind::SetTtl { .. } | OpKind::Expire { .. } => (0, 0, 0),
+        OperationKind::SetTtl { .. }
+        | OperationKind::Expire { .. }
+        | OperationKind::V3Put { .. }
+        | OperationKind::V3Delete
+        | OperationKind::V3Range
+        | OperationKind::V3CompareAndPut { .. } => (0, 0, 0),
         // Never proposed (`submit` refuses watches); `decode` rejects the code.
-        OpKind::Watch { wait_index } => (6, wait_index.unwrap_or(0), 0),
+        OperationKind::Watch { wait_index } => (6, wait_index.unwrap_or(0), 0),
     };
     let mut bytes = Vec::with_capacity(37);
     bytes.extend_from_slice(&origin.to_le_bytes());
     bytes.extend_from_slice(&request_id.to_le_bytes());
     bytes.extend_from_slice(&key.to_le_bytes());
     bytes.push(code);
-    bytes.extend_from_slice(&a.to_le_bytes());
-    bytes.extend_from_slice(&b.to_le_bytes());
+    bytes.extend_from_slice(&first_word.to_le_bytes());
+    bytes.extend_from_slice(&second_word.to_le_bytes());
     Bytes::from(bytes)
 }
 
-fn decode(bytes: &[u8]) -> Option<(NodeId, u64, u32, OpKind)> {
+fn decode(bytes: &[u8]) -> Option<(NodeId, u64, u32, OperationKind)> {
     if bytes.len() != 37 {
         return None;
     }
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let key = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-    let (a, b) = (word(21), word(29));
+    let (first_word, second_word) = (word(21), word(29));
     let kind = match bytes[20] {
-        1 => OpKind::Set { value: a },
-        2 => OpKind::Create { value: a },
-        3 => OpKind::CompareAndSwap { previous: b, value: a },
-        4 => OpKind::Delete,
-        5 => OpKind::Get { quorum: a != 0 },
+        1 => OperationKind::Set { value: first_word },
+        2 => OperationKind::Create { value: first_word },
+        3 => OperationKind::CompareAndSwap { previous: second_word, value: first_word },
+        4 => OperationKind::Delete,
+        5 => OperationKind::Get { quorum: first_word != 0 },
         _ => return None,
     };
     Some((word(0), word(8), key, kind))
@@ -129,13 +146,13 @@ pub struct RaftKvNode {
     raft: Raft,
     disk: Rc<RefCell<DurableLog>>,
     keys: KeySpace,
-    responses: Vec<(u64, OpResult)>,
+    responses: Vec<(u64, OperationResult)>,
     /// The commit index it recovered with.
     recovered_commit: Index,
 }
 
 impl SimNode for RaftKvNode {
-    fn tick(&mut self, _now: i64) {
+    fn tick(&mut self, _now_ns: i64) {
         self.raft.tick();
     }
 
@@ -143,17 +160,17 @@ impl SimNode for RaftKvNode {
         self.raft.step(message);
     }
 
-    fn submit(&mut self, request_id: u64, key: u32, kind: &OpKind, _now: i64) {
-        if let OpKind::Watch { .. } = kind {
+    fn submit(&mut self, request_id: u64, key: u32, kind: &OperationKind, _now_ns: i64) {
+        if let OperationKind::Watch { .. } = kind {
             // This key space keeps no event history: refuse, certainly without effect.
-            self.responses.push((request_id, OpResult::Failed));
+            self.responses.push((request_id, OperationResult::Failed));
             return;
         }
-        if let OpKind::Get { quorum: false } = kind {
+        if let OperationKind::Get { quorum: false } = kind {
             // Until it re-applied what it had committed before a restart, its state is older than
             // what it acknowledged then: refuse rather than serve it.
             if self.raft.applied_index() < self.recovered_commit {
-                self.responses.push((request_id, OpResult::Failed));
+                self.responses.push((request_id, OperationResult::Failed));
                 return;
             }
             let result = self.keys.execute(key, kind);
@@ -162,7 +179,7 @@ impl SimNode for RaftKvNode {
         }
         if self.raft.propose(encode(self.id, request_id, key, kind)).is_err() {
             // Refused before it reached any log: certainly not executed.
-            self.responses.push((request_id, OpResult::Failed));
+            self.responses.push((request_id, OperationResult::Failed));
         }
     }
 
@@ -237,9 +254,9 @@ impl Backend for RaftKvBackend {
     fn start(&mut self, config: &StartConfig) -> Result<Box<dyn SimNode>, String> {
         let disk = self.disks.entry(config.id).or_default().clone();
         let mut raft_config = raft::Config::new(config.id, config.seed);
-        raft_config.election_tick = config.election_tick;
-        raft_config.heartbeat_tick = config.heartbeat_tick;
-        raft_config.max_msg_bytes = config.max_msg_bytes;
+        raft_config.election_ticks = config.election_ticks;
+        raft_config.heartbeat_ticks = config.heartbeat_ticks;
+        raft_config.max_message_bytes = config.max_message_bytes;
         #[cfg(feature = "planted-bugs")]
         {
             raft_config.planted_bug = match &config.planted_bug {

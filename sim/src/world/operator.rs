@@ -12,7 +12,9 @@ use std::collections::VecDeque;
 use raft::NodeId;
 use rand::RngExt;
 
-use super::{Event, Failure, Member, World};
+use super::events::Event;
+use super::members::{Clock, Member, member_bound};
+use super::{Failure, World};
 use crate::cluster::{MemberChange, Membership};
 use crate::history::Time;
 use crate::plan::{MILLISECOND, SECOND, Target};
@@ -20,9 +22,9 @@ use crate::plan::{MILLISECOND, SECOND, Target};
 /// Bound on queued tasks: the plan asks for at most a handful; corrupted disks add two each.
 const MAX_QUEUED_TASKS: usize = 32;
 /// How long the operator waits for an answer before looking again.
-const REQUEST_TIMEOUT: Time = 5 * SECOND;
+const REQUEST_TIMEOUT_NS: Time = 5 * SECOND;
 /// Pause before retrying after a refusal or while nobody leads.
-const RETRY_PAUSE: Time = 300 * MILLISECOND;
+const RETRY_PAUSE_NS: Time = 300 * MILLISECOND;
 /// The cluster never shrinks below this many voters by a plain removal (a replacement may go one
 /// below while it runs).
 const MIN_VOTERS: usize = 3;
@@ -98,6 +100,7 @@ impl World<'_> {
             return;
         }
         self.operator.queue.push_back((task, repair));
+        assert!(self.operator.queue.len() <= MAX_QUEUED_TASKS, "operator queue bound");
         if !self.operator.busy {
             self.operator_schedule(MILLISECOND);
         }
@@ -136,13 +139,15 @@ impl World<'_> {
         self.operator.busy = false;
         let Some((leader, membership)) = self.leader_membership() else {
             if !self.operator.idle() {
-                self.operator_schedule(RETRY_PAUSE);
+                self.operator_schedule(RETRY_PAUSE_NS);
             }
             return Ok(None);
         };
         if self.operator.goal.is_none() {
+            assert!(self.operator.in_flight.is_none(), "no request in flight without a goal");
             let Some((task, _)) = self.operator.queue.pop_front() else { return Ok(None) };
             self.operator.goal = self.begin(task, leader, &membership);
+            assert!(self.operator.queue.len() <= MAX_QUEUED_TASKS, "operator queue bound");
         }
         let Some(goal) = self.operator.goal else {
             // The task was skipped; look at the next one.
@@ -168,6 +173,13 @@ impl World<'_> {
             // the next attempt looks at the membership first (done above).
             self.note(format!("operator: {goal:?} timed out; retrying"));
         }
+        self.send_member_change(goal);
+        Ok(None)
+    }
+
+    /// Asks a random running member for the change that reaches `goal`, and looks again after a
+    /// timeout (or a retry pause when no member runs).
+    fn send_member_change(&mut self, goal: Goal) {
         let running: Vec<NodeId> = self
             .members
             .iter()
@@ -175,10 +187,10 @@ impl World<'_> {
             .map(|(id, _)| *id)
             .collect();
         if running.is_empty() {
-            self.operator_schedule(RETRY_PAUSE);
-            return Ok(None);
+            self.operator_schedule(RETRY_PAUSE_NS);
+            return;
         }
-        let to = running[self.rng.random_range(0..running.len())];
+        let to = running[self.random.random_range(0..running.len())];
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         let change = match goal {
@@ -191,12 +203,11 @@ impl World<'_> {
             println!("{:>14}   operator -> node {to}: request {request_id} {change:?}", self.now);
         }
         let member = self.members.get_mut(&to).expect("member exists");
-        let wall = member.clock.now(self.now);
-        member.node.as_mut().expect("running").submit_member_change(request_id, change, wall);
+        let wall_ns = member.clock.wall_ns(self.now);
+        member.node.as_mut().expect("running").submit_member_change(request_id, change, wall_ns);
         self.operator.in_flight = Some(request_id);
-        self.operator_schedule(REQUEST_TIMEOUT);
+        self.operator_schedule(REQUEST_TIMEOUT_NS);
         self.request_process(to);
-        Ok(None)
     }
 
     /// Turns a task into a goal against the current membership, or skips it (None) when it would
@@ -223,7 +234,7 @@ impl World<'_> {
                         // Gone already: an operator would pick another member.
                         let current: Vec<NodeId> =
                             membership.voters.iter().chain(&membership.learners).copied().collect();
-                        current[self.rng.random_range(0..current.len())]
+                        current[self.random.random_range(0..current.len())]
                     }
                 };
                 let remaining: Vec<NodeId> = membership.voters.iter().copied().filter(|v| *v != id).collect();
@@ -253,6 +264,7 @@ impl World<'_> {
     }
 
     fn finish_goal(&mut self) {
+        assert!(self.operator.goal.is_some(), "only a goal under way finishes");
         self.operator.last_change_at = self.now;
         self.operator.goal = None;
         self.operator.in_flight = None;
@@ -264,6 +276,7 @@ impl World<'_> {
         if self.operator.in_flight != Some(request_id) {
             return; // it gave up on this one already
         }
+        assert!(self.operator.goal.is_some(), "a request in flight serves the goal under way");
         self.operator.in_flight = None;
         self.hash.word(request_id);
         match result {
@@ -271,7 +284,7 @@ impl World<'_> {
             Ok(()) => self.operator_schedule(MILLISECOND),
             Err(reason) => {
                 self.note(format!("operator: {:?} refused: {reason}", self.operator.goal));
-                self.operator_schedule(RETRY_PAUSE);
+                self.operator_schedule(RETRY_PAUSE_NS);
             }
         }
     }
@@ -281,12 +294,14 @@ impl World<'_> {
         let id = self.next_member_id;
         self.next_member_id += 1;
         let drift_ppm = if self.plan.drift_ppm.iter().any(|drift| *drift != 0) {
-            self.rng.random_range(-50_000..=50_000)
+            self.random.random_range(-50_000..=50_000)
         } else {
             0
         };
-        let offset_ns = self.rng.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
-        self.members.insert(id, Member::new(super::Clock { drift_ppm, offset_ns }, false));
+        let offset_ns = self.random.random_range(-(2 * SECOND as i64)..=2 * SECOND as i64);
+        let previous = self.members.insert(id, Member::new(Clock { drift_ppm, offset_ns }, false));
+        assert!(previous.is_none(), "member IDs are never reused");
+        assert!(self.members.len() <= member_bound(self.plan), "member bound");
         id
     }
 
@@ -298,16 +313,6 @@ impl World<'_> {
         let members: Vec<NodeId> = membership.voters.iter().chain(&membership.learners).copied().collect();
         self.join_members.insert(id, members);
         self.start_member(id)
-    }
-
-    /// A removed member learned it was removed (it applied its removal, or a peer refused it): the
-    /// process exits for good, like etcd's.
-    pub(super) fn member_exits_removed(&mut self, id: NodeId, how: &str) {
-        self.note(format!("node {id} {how}: this member has been permanently removed from the cluster"));
-        self.crash_member(id);
-        let member = self.members.get_mut(&id).expect("member exists");
-        member.retired = true;
-        self.operator.last_change_at = self.now;
     }
 
     /// The member stopped on its corrupted disk: have it replaced.

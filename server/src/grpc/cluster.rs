@@ -1,0 +1,94 @@
+//! etcd's Cluster service: MemberList, MemberAdd (voters and learners), MemberRemove, MemberUpdate and
+//! MemberPromote. Headers carry the cluster, member and term but no revision, as etcd's do; member
+//! lists are sorted by ID. MemberAdd checks its peer URLs as etcd does; MemberUpdate does not.
+
+use api::etcdserverpb as pb;
+use api::etcdserverpb::cluster_server::Cluster;
+use tonic::{Request, Response, Status};
+
+use super::backend::{Header, V3Backend};
+use super::convert;
+use super::status::member_status;
+
+/// The Cluster service over a backend.
+pub struct ClusterService<B> {
+    backend: B,
+}
+
+impl<B> ClusterService<B> {
+    pub fn new(backend: B) -> ClusterService<B> {
+        ClusterService { backend }
+    }
+}
+
+impl<B: V3Backend> ClusterService<B> {
+    /// The header and member list as they are now.
+    fn header_and_members(&self) -> (Option<pb::ResponseHeader>, Vec<pb::Member>) {
+        let status = self.backend.status();
+        let header = Header {
+            cluster_id: status.cluster_id,
+            member_id: status.member_id,
+            revision: 0,
+            raft_term: status.term,
+        };
+        (Some(convert::header(header)), convert::members(&status.members))
+    }
+}
+
+#[tonic::async_trait]
+impl<B: V3Backend> Cluster for ClusterService<B> {
+    async fn member_add(
+        &self,
+        request: Request<pb::MemberAddRequest>,
+    ) -> Result<Response<pb::MemberAddResponse>, Status> {
+        let request = request.into_inner();
+        let peer_urls = crate::http::validate_peer_urls(&request.peer_ur_ls)
+            .map_err(|_| api::errors::MEMBER_BAD_URLS.status())?;
+        let added = self
+            .backend
+            .member_add_v3(peer_urls, request.is_learner)
+            .await
+            .map_err(|error| member_status(&error))?;
+        let (header, members) = self.header_and_members();
+        Ok(Response::new(pb::MemberAddResponse { header, member: Some(convert::member(&added)), members }))
+    }
+
+    async fn member_remove(
+        &self,
+        request: Request<pb::MemberRemoveRequest>,
+    ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
+        self.backend.member_remove(request.into_inner().id).await.map_err(|error| member_status(&error))?;
+        let (header, members) = self.header_and_members();
+        Ok(Response::new(pb::MemberRemoveResponse { header, members }))
+    }
+
+    async fn member_update(
+        &self,
+        request: Request<pb::MemberUpdateRequest>,
+    ) -> Result<Response<pb::MemberUpdateResponse>, Status> {
+        let request = request.into_inner();
+        self.backend
+            .member_update(request.id, request.peer_ur_ls)
+            .await
+            .map_err(|error| member_status(&error))?;
+        let (header, members) = self.header_and_members();
+        Ok(Response::new(pb::MemberUpdateResponse { header, members }))
+    }
+
+    async fn member_list(
+        &self,
+        _request: Request<pb::MemberListRequest>,
+    ) -> Result<Response<pb::MemberListResponse>, Status> {
+        let (header, members) = self.header_and_members();
+        Ok(Response::new(pb::MemberListResponse { header, members }))
+    }
+
+    async fn member_promote(
+        &self,
+        request: Request<pb::MemberPromoteRequest>,
+    ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
+        self.backend.member_promote(request.into_inner().id).await.map_err(|error| member_status(&error))?;
+        let (header, members) = self.header_and_members();
+        Ok(Response::new(pb::MemberPromoteResponse { header, members }))
+    }
+}

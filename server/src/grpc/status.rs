@@ -1,0 +1,97 @@
+//! The node's errors as etcd's gRPC statuses: the same code and the same message text, which is how
+//! etcd's clients recognise an error (`api::errors` holds etcd's table).
+
+use api::errors::{self, EtcdError};
+use tonic::{Code, Status};
+
+use super::backend::V3Error;
+use crate::http::MemberError;
+
+/// etcd's status for a keyspace refusal (`mvcc::Error` carries etcd's text and code).
+pub fn keyspace_status(error: mvcc::Error) -> Status {
+    let code = match error.grpc_code() {
+        mvcc::GrpcCode::InvalidArgument => Code::InvalidArgument,
+        mvcc::GrpcCode::NotFound => Code::NotFound,
+        mvcc::GrpcCode::FailedPrecondition => Code::FailedPrecondition,
+        mvcc::GrpcCode::OutOfRange => Code::OutOfRange,
+    };
+    Status::new(code, error.message())
+}
+
+/// etcd's status for a failed v3 request. `Other` texts that are one of etcd's errors (`etcdserver:
+/// bad leader transferee`, `etcdserver: not leader`...) get that error's code; other texts are
+/// `Unknown`, as etcd answers errors it has no code for.
+pub fn v3_status(error: &V3Error) -> Status {
+    match error {
+        V3Error::Keyspace(error) => keyspace_status(*error),
+        V3Error::NoLeader => errors::NO_LEADER.status(),
+        V3Error::Timeout => errors::TIMEOUT.status(),
+        V3Error::Stopped => errors::STOPPED.status(),
+        V3Error::Overloaded => errors::TOO_MANY_REQUESTS.status(),
+        V3Error::TooLarge => errors::REQUEST_TOO_LARGE.status(),
+        V3Error::Other(text) => text_status(text),
+    }
+}
+
+/// etcd's status for a refused membership change (etcd maps a removed ID to "member not found").
+pub fn member_status(error: &MemberError) -> Status {
+    match error {
+        MemberError::IdExists => errors::MEMBER_EXIST.status(),
+        MemberError::PeerUrlExists => errors::PEER_URL_EXIST.status(),
+        MemberError::NotFound(_) | MemberError::Removed(_) => errors::MEMBER_NOT_FOUND.status(),
+        MemberError::Internal(text) if text == errors::MEMBER_NOT_ENOUGH_STARTED.message => {
+            // etcd 3.4.23 answers this refusal (e.g. removing the only member) with code Unknown,
+            // not the FailedPrecondition of its error table.
+            Status::unknown(text.clone())
+        }
+        MemberError::Internal(text) => text_status(text),
+    }
+}
+
+/// A text that may be one of etcd's errors: that error, else `Unknown` with the text.
+fn text_status(text: &str) -> Status {
+    match errors::find_by_message(text) {
+        Some(EtcdError { code, message }) => Status::new(code, message),
+        None => Status::unknown(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_errors_keep_etcds_code_and_text() {
+        let status = keyspace_status(mvcc::Error::Compacted);
+        assert!(errors::COMPACTED.matches(&status));
+        assert!(errors::LEASE_NOT_FOUND.matches(&keyspace_status(mvcc::Error::LeaseExpired)));
+        assert!(errors::LEASE_EXIST.matches(&v3_status(&V3Error::Keyspace(mvcc::Error::LeaseExists))));
+    }
+
+    #[test]
+    fn node_errors_are_etcds_availability_errors() {
+        assert!(errors::NO_LEADER.matches(&v3_status(&V3Error::NoLeader)));
+        assert!(errors::TIMEOUT.matches(&v3_status(&V3Error::Timeout)));
+        assert!(errors::STOPPED.matches(&v3_status(&V3Error::Stopped)));
+        assert!(errors::TOO_MANY_REQUESTS.matches(&v3_status(&V3Error::Overloaded)));
+        assert!(errors::REQUEST_TOO_LARGE.matches(&v3_status(&V3Error::TooLarge)));
+    }
+
+    #[test]
+    fn other_texts_are_recognised_when_they_are_etcds_and_unknown_otherwise() {
+        let text = errors::BAD_LEADER_TRANSFEREE.message.to_string();
+        assert!(errors::BAD_LEADER_TRANSFEREE.matches(&v3_status(&V3Error::Other(text))));
+        let status = v3_status(&V3Error::Other("disk on fire".to_string()));
+        assert_eq!((status.code(), status.message()), (Code::Unknown, "disk on fire"));
+    }
+
+    #[test]
+    fn membership_errors_are_etcds() {
+        assert!(errors::MEMBER_NOT_FOUND.matches(&member_status(&MemberError::Removed(7))));
+        assert!(errors::PEER_URL_EXIST.matches(&member_status(&MemberError::PeerUrlExists)));
+        let not_learner = MemberError::Internal(errors::MEMBER_NOT_LEARNER.message.to_string());
+        assert!(errors::MEMBER_NOT_LEARNER.matches(&member_status(&not_learner)));
+        let only_member = MemberError::Internal(errors::MEMBER_NOT_ENOUGH_STARTED.message.to_string());
+        assert_eq!(member_status(&only_member).code(), Code::Unknown);
+    }
+}

@@ -1,0 +1,73 @@
+//! The `/v3/` JSON gateway over the same listener: curl's requests as etcd 3.4's gateway answers them
+//! (base64 keys and values, 64-bit integers as strings, the protos' field names, defaults left out,
+//! gRPC errors as `{"error","message","code"}`), served by the very gRPC services.
+
+mod grpc_common;
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An HTTP/1.1 POST with a JSON body, as curl sends it; returns the status and the body.
+async fn post(address: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let text = String::from_utf8(answer).expect("utf-8");
+    let status = text[9..12].parse().expect("a status");
+    let (_, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    (status, serde_json::from_str(body.trim()).unwrap_or_else(|_| panic!("JSON body: {body:?}")))
+}
+
+#[tokio::test]
+async fn put_then_range_through_the_gateway_look_like_etcds() {
+    let served = grpc_common::start().await;
+    let (status, put) = post(served.address, "/v3/kv/put", r#"{"key":"Zm9v","value":"YmFy"}"#).await;
+    assert_eq!(status, 200, "{put}");
+    let header = &put["header"];
+    assert_eq!(header["cluster_id"], grpc_common::CLUSTER_ID.to_string());
+    assert_eq!(header["member_id"], grpc_common::MEMBER_ID.to_string());
+    assert_eq!(header["revision"], "2");
+    assert!(put.get("prev_kv").is_none(), "defaults are left out: {put}");
+
+    let (status, range) = post(served.address, "/v3/kv/range", r#"{"key":"Zm9v"}"#).await;
+    assert_eq!(status, 200);
+    let kv = &range["kvs"][0];
+    assert_eq!((kv["key"].as_str(), kv["value"].as_str()), (Some("Zm9v"), Some("YmFy")));
+    assert_eq!((kv["create_revision"].as_str(), kv["version"].as_str()), (Some("2"), Some("1")));
+    assert_eq!(range["count"], "1");
+
+    let (_, missing) = post(served.address, "/v3/kv/range", r#"{"key":"bm9wZQ=="}"#).await;
+    assert!(missing.get("kvs").is_none() && missing.get("count").is_none(), "{missing}");
+}
+
+#[tokio::test]
+async fn lease_grant_and_status_use_the_protos_own_field_names() {
+    let served = grpc_common::start().await;
+    let (status, grant) = post(served.address, "/v3/lease/grant", r#"{"TTL":30}"#).await;
+    assert_eq!(status, 200, "{grant}");
+    assert_eq!(grant["TTL"], "30");
+    assert!(grant["ID"].as_str().is_some_and(|id| id.parse::<i64>().is_ok_and(|id| id > 0)), "{grant}");
+    let (_, status_reply) = post(served.address, "/v3/maintenance/status", "{}").await;
+    assert!(status_reply["dbSize"].as_str().is_some(), "{status_reply}");
+    assert!(status_reply["raftIndex"].as_str().is_some(), "{status_reply}");
+}
+
+#[tokio::test]
+async fn errors_come_back_as_grpc_gateway_error_bodies() {
+    let served = grpc_common::start().await;
+    let (status, body) = post(served.address, "/v3/kv/range", "not json").await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(3)), "{body}");
+    assert_eq!(body["error"], body["message"]);
+    let (status, body) = post(served.address, "/v3/kv/put", r#"{"value":"eA=="}"#).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(3)), "{body}");
+    assert_eq!(body["message"], "etcdserver: key is not provided");
+    let (status, _) = post(served.address, "/v3/kv/nothing", "{}").await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,75 @@
+//! What a run reports: which check failed (`Check`), the failure (`Failure`) and the run's summary
+//! (`RunReport`).
+
+use crate::history::Time;
+
+/// Which check failed: shrinking keeps a candidate only if it fails the same check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Check {
+    ElectionSafety,
+    DoubleVote,
+    LogMatching,
+    LeaderCompleteness,
+    CommittedEntryChanged,
+    LeaderCommitRule,
+    StateMachineSafety,
+    CommitRegressed,
+    AppliedRegressed,
+    DurableTermLost,
+    DurableVoteLost,
+    NodeError,
+    StartFailed,
+    Linearizability,
+    PlainGet,
+    Liveness,
+    Watch,
+}
+
+impl Check {
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::ElectionSafety => "election-safety",
+            Check::DoubleVote => "double-vote",
+            Check::LogMatching => "log-matching",
+            Check::LeaderCompleteness => "leader-completeness",
+            Check::CommittedEntryChanged => "committed-entry-changed",
+            Check::LeaderCommitRule => "leader-commit-rule",
+            Check::StateMachineSafety => "state-machine-safety",
+            Check::CommitRegressed => "commit-regressed",
+            Check::AppliedRegressed => "applied-regressed",
+            Check::DurableTermLost => "durable-term-lost",
+            Check::DurableVoteLost => "durable-vote-lost",
+            Check::NodeError => "node-error",
+            Check::StartFailed => "start-failed",
+            Check::Linearizability => "linearizability",
+            Check::PlainGet => "plain-get",
+            Check::Liveness => "liveness",
+            Check::Watch => "watch",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub check: Check,
+    pub at: Time,
+    pub detail: String,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub seed: u64,
+    pub failure: Option<Failure>,
+    /// The linearizability search gave up on some key (not a failure, but reported).
+    pub unknown_key: Option<u32>,
+    pub simulated_ns: Time,
+    pub events: u64,
+    pub operations: usize,
+    pub operations_checked: usize,
+    /// Watch answers (events, 401s) checked by `check_watches` (also counted in `operations_checked`).
+    pub watch_events: usize,
+    pub trace_hash: u64,
+    /// Notable happenings (crashes, corruption detected, ...), in order.
+    pub notes: Vec<String>,
+}
