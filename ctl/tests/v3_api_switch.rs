@@ -28,7 +28,10 @@ fn version_three_is_the_default_and_two_is_the_http_client() {
         return;
     }
     let unset = run_v3(Tool::Concordctl, &["version"], b"", &[]);
-    assert_eq!(unset.stdout, format!("concordctl version: {}\nAPI version: 3.4\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        unset.stdout,
+        format!("concordctl version: {}\nAPI version: 3.4\n", env!("CARGO_PKG_VERSION"))
+    );
     let empty = run_v3(Tool::Concordctl, &["version"], b"", &[("ETCDCTL_API", "")]);
     assert_eq!(empty, unset);
     let three = run_v3(Tool::Concordctl, &["version"], b"", &[("ETCDCTL_API", "3")]);
@@ -49,7 +52,8 @@ fn each_side_sees_its_own_keyspace_on_etcd() {
         let set = run_v3(tool, &["--endpoints", &client_url, "set", "/message", "hello v2"], b"", &v2);
         assert_eq!((set.stdout.as_str(), set.code), ("hello v2\n", 0), "{tool:?}: {set}");
     }
-    let put = run_v3(Tool::Concordctl, &["--endpoints", &server.endpoint, "put", "/message", "hello v3"], b"", &[]);
+    let put =
+        run_v3(Tool::Concordctl, &["--endpoints", &server.endpoint, "put", "/message", "hello v3"], b"", &[]);
     assert_eq!((put.stdout.as_str(), put.code), ("OK\n", 0), "{put}");
     let (etcd, concord) = both(&["--endpoints", &client_url, "get", "/message"], &v2);
     assert_eq!((concord.stdout.as_str(), concord.code), ("hello v2\n", 0), "{concord}");
@@ -57,6 +61,7 @@ fn each_side_sees_its_own_keyspace_on_etcd() {
     let (etcd, concord) = both(&["--endpoints", &server.endpoint, "get", "/message"], &[]);
     assert_eq!((concord.stdout.as_str(), concord.code), ("/message\nhello v3\n", 0), "{concord}");
     assert_eq!(concord, etcd);
-    let (etcd, concord) = both(&["--endpoints", &server.endpoint, "get", "/message"], &[("ETCDCTL_API", "3")]);
+    let (etcd, concord) =
+        both(&["--endpoints", &server.endpoint, "get", "/message"], &[("ETCDCTL_API", "3")]);
     assert_eq!(concord, etcd);
 }

@@ -32,17 +32,17 @@ fn go_quote_text(text: &str) -> String {
     super::print::go_text::go_quote(text.as_bytes())
 }
 
-/// etcdctl's `argOrStdin`: argument `index`, else everything on stdin (an error when stdin is empty).
-pub fn argument_or_stdin(args: &[String], index: usize) -> Result<Vec<u8>, ()> {
+/// etcdctl's `argOrStdin`: argument `index`, else everything on stdin (`None` when stdin is empty).
+pub fn argument_or_stdin(args: &[String], index: usize) -> Option<Vec<u8>> {
     if let Some(argument) = args.get(index) {
-        return Ok(argument.as_bytes().to_vec());
+        return Some(argument.as_bytes().to_vec());
     }
     let mut bytes = Vec::new();
     let read = std::io::stdin().lock().take(MAX_STDIN_VALUE_BYTES).read_to_end(&mut bytes);
     if read.is_err() || bytes.is_empty() {
-        return Err(());
+        return None;
     }
-    Ok(bytes)
+    Some(bytes)
 }
 
 /// Reads one Go-quoted string (`"..."` with escapes, or a raw `` `...` ``) at the start of `text`;

@@ -41,7 +41,7 @@ pub fn put_request(args: &PutArgs, source: ValueSource) -> Result<PutRequest, Fa
         Vec::new()
     } else {
         let value = match source {
-            ValueSource::ArgumentOrStdin => argument_or_stdin(&args.args, 1).ok(),
+            ValueSource::ArgumentOrStdin => argument_or_stdin(&args.args, 1),
             ValueSource::ArgumentOnly => args.args.get(1).map(|value| value.as_bytes().to_vec()),
         };
         value.ok_or_else(|| Failure::new(exit::BAD_ARGS, PUT_ARGUMENTS))?

@@ -364,6 +364,11 @@ impl Placeholders {
             (r#""(dbSize|dbSizeInUse)":\d+"#, r#""$1":<size>"#),
             (r#""DBSize" : \d+"#, r#""DBSize" : <size>"#),
             (r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ", "<time> "),
+            // etcd appends its own entries (an alarm, a lease expiry) on its own schedule, so the raft
+            // index of two fresh servers can differ by one under load.
+            (r#""(raft_index|raftAppliedIndex)":\d+"#, r#""$1":<index>"#),
+            (r#""(RaftIndex|RaftAppliedIndex)" : \d+"#, r#""$1" : <index>"#),
+            (r"(\| +(true|false) \| +\d+ \| +)\d+( \| +)\d+( \|)", "${1}<index>${3}<index>${4}"),
             // `%16x` pads IDs that happen to start with a zero digit with a space.
             (r"Member +\{", "Member {"),
             (r"(added to|removed from|updated in|promoted in) cluster +\{", "$1 cluster {"),
