@@ -1,10 +1,12 @@
-//! `concordctl`: an etcdctl-v2-compatible command-line client for Concord's v2 HTTP API (and for etcd).
+//! `concordctl`: an etcdctl-compatible command-line client for Concord (and for etcd).
 //!
-//! Job: parse etcdctl v2's commands and flags, talk HTTP/1.1 to the cluster's client endpoints (with
-//! etcdctl's sync and failover), and print exactly what etcdctl prints, with the same exit codes.
-//! Boundaries: no server logic lives here; the crate only depends on the wire protocol. `endpoint
-//! status|health` follow etcdctl v3's layout but are built from v2 endpoints (see `cluster.rs`).
-//! Auth commands (`user`, `role`, `auth`, `-u`) are not implemented yet.
+//! Job: follow `ETCDCTL_API` as etcdctl 3.4 does. With `3` or unset, the v3 side (`v3/`) speaks gRPC
+//! through the `api` crate and copies etcdctl v3. With `2`, the v2 side (the other modules) parses
+//! etcdctl v2's commands and flags, talks HTTP/1.1 to the cluster's client endpoints (with etcdctl's
+//! sync and failover), and prints exactly what etcdctl v2 prints, with the same exit codes.
+//! Boundaries: no server logic lives here; the crate only depends on the wire protocols. On the v2
+//! side, `endpoint status|health` follow etcdctl v3's layout but are built from v2 endpoints (see
+//! `cluster.rs`). Auth commands (`user`, `role`, `auth`, `-u`) are not implemented yet on either side.
 
 pub mod cli;
 pub mod client;
@@ -12,6 +14,7 @@ pub mod cluster;
 pub mod commands;
 pub mod http;
 pub mod keys;
+pub mod v3;
 
 use std::time::{Duration, Instant};
 
@@ -38,8 +41,38 @@ pub fn endpoint_list(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> String 
         .unwrap_or_else(|| DEFAULT_ENDPOINTS.to_string())
 }
 
-/// Runs one invocation; returns the process exit code.
+/// Which etcdctl `ETCDCTL_API` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiVersion {
+    V2,
+    V3,
+    Unsupported(String),
+}
+
+/// etcdctl 3.4's rule: unset, empty or `3` is v3; `2` is v2; anything else is refused.
+pub fn api_version(variable: Option<&str>) -> ApiVersion {
+    match variable.unwrap_or("") {
+        "" | "3" => ApiVersion::V3,
+        "2" => ApiVersion::V2,
+        other => ApiVersion::Unsupported(other.to_string()),
+    }
+}
+
+/// Runs one invocation on the side `ETCDCTL_API` selects; returns the process exit code.
 pub fn run(raw_args: Vec<String>) -> i32 {
+    let variable = std::env::var("ETCDCTL_API").ok();
+    match api_version(variable.as_deref()) {
+        ApiVersion::V3 => v3::run(raw_args),
+        ApiVersion::V2 => run_v2(raw_args),
+        ApiVersion::Unsupported(version) => {
+            eprintln!("unsupported API version {version}");
+            exit::BAD_ARGS
+        }
+    }
+}
+
+/// Runs one v2 invocation (`ETCDCTL_API=2`); returns the process exit code.
+pub fn run_v2(raw_args: Vec<String>) -> i32 {
     let args = cli::normalize_args(raw_args);
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

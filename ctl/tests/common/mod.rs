@@ -1,5 +1,5 @@
-//! Test harness: real server processes on loopback and both clients (`concordctl` and the real
-//! `ETCDCTL_API=2 etcdctl`) run as child processes.
+//! Test harness: real server processes on loopback and both clients (`ETCDCTL_API=2 concordctl` and
+//! the real `ETCDCTL_API=2 etcdctl`) run as child processes. The v3 sessions' harness is in `v3.rs`.
 //!
 //! Every session runs against both server kinds (`ServerKind`): real `etcd` (3.4, `--enable-v2=true`)
 //! and Concord's own server (`target/<profile>/concord`, built on demand; it takes etcd's flags).
@@ -13,6 +13,8 @@
 //! test panics.
 
 #![allow(dead_code)]
+
+pub mod v3;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -224,7 +226,7 @@ impl Server {
         Server::start_with_args(kind, spec, &args)
     }
 
-    fn scratch_dir(spec: &MemberSpec) -> PathBuf {
+    pub fn scratch_dir(spec: &MemberSpec) -> PathBuf {
         std::env::temp_dir().join(format!(
             "concordctl-test-{}-{}-{}",
             std::process::id(),
@@ -389,7 +391,12 @@ pub enum Tool {
 impl Tool {
     pub fn command(self) -> Command {
         let mut command = match self {
-            Tool::Concordctl => Command::new(env!("CARGO_BIN_EXE_concordctl")),
+            Tool::Concordctl => {
+                // These sessions exercise the v2 side; v3 is concordctl's default, as in etcdctl 3.4.
+                let mut command = Command::new(env!("CARGO_BIN_EXE_concordctl"));
+                command.env("ETCDCTL_API", "2");
+                command
+            }
             Tool::Etcdctl => {
                 let mut command = Command::new("etcdctl");
                 command.env("ETCDCTL_API", "2");
