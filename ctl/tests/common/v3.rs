@@ -33,6 +33,11 @@ impl V3Server {
 
     /// `start`, with extra etcd flags (`--quota-backend-bytes=4096`).
     pub fn start_with(base_port: u16, extra_flags: &[&str]) -> V3Server {
+        V3Server::start_kind(ServerKind::Etcd, base_port, extra_flags)
+    }
+
+    /// A fresh single member of either kind, started with the same flags.
+    pub fn start_kind(kind: ServerKind, base_port: u16, extra_flags: &[&str]) -> V3Server {
         let (client_port, peer_port) = free_port_pair(base_port);
         let spec = MemberSpec { name: "solo".to_string(), client_port, peer_port };
         let data_dir = Server::scratch_dir(&spec).join("data");
@@ -48,7 +53,7 @@ impl V3Server {
             "--enable-v2=true".to_string(),
         ];
         args.extend(extra_flags.iter().map(|flag| flag.to_string()));
-        let server = Server::start_with_args(ServerKind::Etcd, &spec, &args);
+        let server = Server::start_with_args(kind, &spec, &args);
         server.wait_healthy();
         let endpoint = format!("127.0.0.1:{}", server.spec.client_port);
         let listing =
@@ -264,6 +269,36 @@ fn compared(outcome: &Outcome, comparison: Comparison) -> Outcome {
     }
 }
 
+/// An outcome with what legitimately differs between an etcd and a Concord server masked: the raft
+/// index (each writes its own start-up entries) and the table padding that follows the width of
+/// member IDs.
+fn between_servers(outcome: &Outcome) -> Outcome {
+    let masks = [
+        (r#""(raftIndex|raft_index|raftAppliedIndex)":\d+"#, r#""$1":<index>"#),
+        (r#""(RaftIndex|RaftAppliedIndex)" : \d+"#, r#""$1" : <index>"#),
+        (r"(true|false), (\d+), \d+, \d+,", "$1, $2, <index>, <index>,"),
+        (r"(\| +(true|false) \| +\d+ \| +)\d+( \| +)\d+( \|)", "${1}<index>${3}<index>${4}"),
+        (r"-{2,}", "-"),
+        (r"(?m)^([|+].*?) {2,}", "$1 "),
+    ];
+    let mask = |text: &str| {
+        let mut masked = text.to_string();
+        for (pattern, replacement) in masks {
+            let expression = Regex::new(pattern).unwrap();
+            // Padding runs repeat on a line: apply until nothing changes (a table line has < 64 cells).
+            for _ in 0..64 {
+                let next = expression.replace_all(&masked, replacement).into_owned();
+                if next == masked {
+                    break;
+                }
+                masked = next;
+            }
+        }
+        masked
+    };
+    Outcome { stdout: mask(&outcome.stdout), stderr: mask(&outcome.stderr), code: outcome.code }
+}
+
 /// Values seen in one run, and how they are written in normalised transcripts.
 #[derive(Default)]
 pub struct Placeholders {
@@ -394,7 +429,18 @@ impl Placeholders {
 /// Runs `steps` with one client against its own fresh etcd (started with `etcd_flags` besides the
 /// usual ones); returns the normalised transcript.
 pub fn session_with(tool: Tool, base_port: u16, etcd_flags: &[&str], steps: &[V3Step]) -> Vec<Outcome> {
-    let server = V3Server::start_with(base_port, etcd_flags);
+    session_on_kind(ServerKind::Etcd, tool, base_port, etcd_flags, steps)
+}
+
+/// `session_with` against a fresh server of `kind`.
+pub fn session_on_kind(
+    kind: ServerKind,
+    tool: Tool,
+    base_port: u16,
+    etcd_flags: &[&str],
+    steps: &[V3Step],
+) -> Vec<Outcome> {
+    let server = V3Server::start_kind(kind, base_port, etcd_flags);
     let mut placeholders = Placeholders::for_server(&server);
     let mut transcript = Vec::new();
     for step in steps {
@@ -437,21 +483,33 @@ pub fn session_with(tool: Tool, base_port: u16, etcd_flags: &[&str], steps: &[V3
 }
 
 /// Runs the session with both clients (in parallel, each on its own etcd) and asserts every step's
-/// normalised outcome is identical. Returns concordctl's transcript.
+/// normalised outcome is identical; then runs etcdctl's session on a fresh Concord and asserts it
+/// matches etcdctl's on etcd (the server comparison). Returns concordctl's transcript.
 pub fn compare_sessions(base_port: u16, steps: &[V3Step]) -> Vec<Outcome> {
     compare_sessions_with(base_port, &[], steps)
 }
 
 /// `compare_sessions` on servers started with `etcd_flags` besides the usual ones.
 pub fn compare_sessions_with(base_port: u16, etcd_flags: &[&str], steps: &[V3Step]) -> Vec<Outcome> {
-    let (etcd, concord) = std::thread::scope(|scope| {
+    let (etcd, concord, on_concord) = std::thread::scope(|scope| {
         let etcd = scope.spawn(|| session_with(Tool::Etcdctl, base_port, etcd_flags, steps));
         let concord = scope.spawn(|| session_with(Tool::Concordctl, base_port, etcd_flags, steps));
+        let on_concord = scope.spawn(|| {
+            session_on_kind(ServerKind::Concord, Tool::Etcdctl, base_port, etcd_flags, steps)
+        });
         let join = |handle: std::thread::ScopedJoinHandle<'_, Vec<Outcome>>| {
             handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         };
-        (join(etcd), join(concord))
+        (join(etcd), join(concord), join(on_concord))
     });
+    for ((step, etcd), on_concord) in steps.iter().zip(&etcd).zip(&on_concord) {
+        assert_eq!(
+            between_servers(&compared(on_concord, step.comparison)),
+            between_servers(&compared(etcd, step.comparison)),
+            "etcdctl answered differently by Concord and by etcd on {:?}\n on etcd: {etcd}\n on Concord: {on_concord}",
+            step.args
+        );
+    }
     for ((step, etcd), concord) in steps.iter().zip(&etcd).zip(&concord) {
         assert_eq!(
             compared(concord, step.comparison),
