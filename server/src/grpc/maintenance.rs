@@ -1,20 +1,23 @@
 //! etcd's Maintenance service: Status (every field `etcdctl endpoint status` prints), Alarm (none is
 //! ever raised: the keyspace lives in memory), Hash, HashKV, MoveLeader, Defragment (nothing to do for
-//! an in-memory keyspace, so it succeeds) and Snapshot (not served yet). Alarm, Defragment and
-//! MoveLeader answers carry no header, as etcd's do.
+//! an in-memory keyspace, so it succeeds) and Snapshot (this member's keyspace as etcd's bbolt file:
+//! the node hands out a copy, a blocking thread encodes it, and the frames go out through a bounded
+//! channel). Alarm, Defragment, MoveLeader and Snapshot answers carry no header, as etcd's do.
 
 use api::etcdserverpb as pb;
 use api::etcdserverpb::alarm_request::AlarmAction;
 use api::etcdserverpb::maintenance_server::Maintenance;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{V3Backend, ask, convert, mismatched, status};
-use crate::node::{V3Reply, V3Request};
+use crate::node::{V3Image, V3Reply, V3Request};
+use crate::v3_snapshot::etcd_db::{EtcdImage, etcd_database};
+use crate::v3_snapshot::stream::Frames;
 
-/// Why Snapshot is refused.
-pub const SNAPSHOT_UNSUPPORTED: &str =
-    "concord: snapshot download is not supported yet (etcd's snapshot is a bolt database file)";
+/// Snapshot frames (32 KiB each) waiting for a slow client at most.
+const SNAPSHOT_CHANNEL_FRAMES: usize = 8;
 /// Why raising an alarm by hand is refused.
 pub const ALARM_ACTIVATE_UNSUPPORTED: &str = "concord: raising alarms is not supported";
 
@@ -84,11 +87,23 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
 
     type SnapshotStream = SnapshotStream;
 
+    /// The keyspace as etcd's snapshot: a copy from the node (at its applied index), encoded off the
+    /// async threads, streamed in chunks followed by the file's sha256.
     async fn snapshot(
         &self,
         _request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        Err(Status::unimplemented(SNAPSHOT_UNSUPPORTED))
+        let answer = ask(&self.backend, V3Request::Snapshot).await?;
+        let image = match answer.reply {
+            V3Reply::Snapshot(image) => image,
+            other => return Err(mismatched(&other)),
+        };
+        let database = tokio::task::spawn_blocking(move || encode(&image))
+            .await
+            .map_err(|error| Status::internal(format!("concord: encoding the snapshot failed: {error}")))?;
+        let (sender, receiver) = mpsc::channel(SNAPSHOT_CHANNEL_FRAMES);
+        tokio::spawn(send_frames(Frames::new(database), sender));
+        Ok(Response::new(ReceiverStream::new(receiver)))
     }
 
     async fn move_leader(
@@ -98,5 +113,23 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
         let target = request.into_inner().target_id;
         self.backend.move_leader(target).await.map_err(|error| status::v3_status(&error))?;
         Ok(Response::new(pb::MoveLeaderResponse { header: None }))
+    }
+}
+
+/// The bbolt file of an image.
+fn encode(image: &V3Image) -> Vec<u8> {
+    let etcd_image =
+        EtcdImage { keyspace: &image.keyspace, consistent_index: image.applied_index, alarms: &image.alarms };
+    etcd_database(&etcd_image)
+}
+
+/// Sends every frame in order; stops early when the client goes away.
+async fn send_frames(frames: Frames, sender: mpsc::Sender<Result<pb::SnapshotResponse, Status>>) {
+    for frame in frames {
+        let response =
+            pb::SnapshotResponse { header: None, remaining_bytes: frame.remaining_bytes, blob: frame.blob };
+        if sender.send(Ok(response)).await.is_err() {
+            return;
+        }
     }
 }

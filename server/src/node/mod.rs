@@ -43,7 +43,7 @@ pub use types::{
     Answer, AutoCompaction, ClientRequest, DEFAULT_MAX_WATCHERS, Member, NodeConfig, NodeError, NodeStatus,
     Output, Reply, RequestError,
 };
-pub use v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
+pub use v3_types::{V3Image, V3Reply, V3Request, WatchCreate, WatchUpdate};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

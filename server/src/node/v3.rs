@@ -39,6 +39,7 @@ impl Node {
                 return self.answer_v3(request_id, self.mvcc.hash_kv(revision).map(V3Reply::HashKv));
             }
             V3Request::Hash => return self.answer_v3(request_id, Ok(V3Reply::Hash(self.mvcc.hash()))),
+            V3Request::Snapshot => return self.answer_v3(request_id, Ok(V3Reply::Snapshot(self.v3_image()))),
             V3Request::LeaseKeepAlive { id } => {
                 return self.submit_proposal(request_id, Operation::LeaseRenew { id });
             }
@@ -160,6 +161,16 @@ impl Node {
             self.mvcc.demote();
         }
         self.lease_revokes_proposed.clear();
+    }
+
+    /// A copy of the keyspace at the applied index (the copy is the node thread's only work: encoding
+    /// it is the caller's).
+    fn v3_image(&self) -> super::V3Image {
+        super::V3Image {
+            applied_index: self.applied_index(),
+            keyspace: std::sync::Arc::new(self.mvcc.snapshot()),
+            alarms: Vec::new(),
+        }
     }
 
     pub(super) fn now_ms(&self) -> i64 {

@@ -39,6 +39,8 @@ pub enum V3Request {
         revision: i64,
     },
     Hash,
+    /// A consistent copy of this member's keyspace, for Maintenance.Snapshot.
+    Snapshot,
 }
 
 /// The answer to a `V3Request`, same variant.
@@ -56,6 +58,17 @@ pub enum V3Reply {
     LeaseLeases(LeaseLeasesResponse),
     HashKv(HashKvResponse),
     Hash(HashResponse),
+    Snapshot(V3Image),
+}
+
+/// This member's v3 keyspace at one point in time, for Maintenance.Snapshot: the keyspace as of Raft
+/// index `applied_index`, and the alarms raised then as (member ID, etcd `AlarmType` number). Shared,
+/// so handing it out of the node copies nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V3Image {
+    pub applied_index: u64,
+    pub keyspace: std::sync::Arc<mvcc::Snapshot>,
+    pub alarms: Vec<(u64, i32)>,
 }
 
 /// A v3 watch (etcd's `WatchCreateRequest`). `range_end` follows etcd's range rules; `start_revision`
