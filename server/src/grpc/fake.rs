@@ -176,6 +176,7 @@ impl State {
                 keyspace: std::sync::Arc::new(self.mvcc.snapshot()),
                 alarms: Vec::new(),
             }),
+            V3Request::Alarm { .. } => V3Reply::Alarm(Vec::new()),
         };
         Ok(reply)
     }

@@ -1,5 +1,5 @@
-//! etcd's Maintenance service: Status (every field `etcdctl endpoint status` prints), Alarm (none is
-//! ever raised: the keyspace lives in memory), Hash, HashKV, MoveLeader, Defragment (nothing to do for
+//! etcd's Maintenance service: Status (every field `etcdctl endpoint status` prints, raised alarms
+//! in `errors` as etcd writes them), Alarm (list, raise NOSPACE, disarm: the node's replicated alarms), Hash, HashKV, MoveLeader, Defragment (nothing to do for
 //! an in-memory keyspace, so it succeeds) and Snapshot (this member's keyspace as etcd's bbolt file:
 //! the node hands out a copy, a blocking thread encodes it, and the frames go out through a bounded
 //! channel). Alarm, Defragment, MoveLeader and Snapshot answers carry no header, as etcd's do.
@@ -12,14 +12,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::{V3Backend, ask, convert, mismatched, status};
-use crate::node::{V3Image, V3Reply, V3Request};
+use crate::node::{AlarmAction as NodeAlarmAction, AlarmMember, AlarmType, V3Image, V3Reply, V3Request};
 use crate::v3_snapshot::etcd_db::{EtcdImage, etcd_database};
 use crate::v3_snapshot::stream::Frames;
 
 /// Snapshot frames (32 KiB each) waiting for a slow client at most.
 const SNAPSHOT_CHANNEL_FRAMES: usize = 8;
-/// Why raising an alarm by hand is refused.
-pub const ALARM_ACTIVATE_UNSUPPORTED: &str = "concord: raising alarms is not supported";
+/// Why raising a CORRUPT alarm by hand is refused.
+pub const ALARM_ACTIVATE_UNSUPPORTED: &str = "concord: raising the CORRUPT alarm is not supported";
 
 /// The Maintenance service over a backend.
 pub struct MaintenanceService<B> {
@@ -34,21 +34,67 @@ impl<B> MaintenanceService<B> {
 
 type SnapshotStream = ReceiverStream<Result<pb::SnapshotResponse, Status>>;
 
-#[tonic::async_trait]
-impl<B: V3Backend> Maintenance for MaintenanceService<B> {
-    /// Listing and disarming answer the (always empty) list of raised alarms.
-    async fn alarm(&self, request: Request<pb::AlarmRequest>) -> Result<Response<pb::AlarmResponse>, Status> {
-        match AlarmAction::try_from(request.into_inner().action) {
-            Ok(AlarmAction::Get | AlarmAction::Deactivate) => Ok(Response::new(pb::AlarmResponse::default())),
-            Ok(AlarmAction::Activate) | Err(_) => Err(Status::unimplemented(ALARM_ACTIVATE_UNSUPPORTED)),
+impl<B: V3Backend> MaintenanceService<B> {
+    async fn alarms(
+        &self,
+        action: NodeAlarmAction,
+        member_id: u64,
+        alarm: Option<AlarmType>,
+    ) -> Result<Vec<AlarmMember>, Status> {
+        let answer = ask(&self.backend, V3Request::Alarm { action, member_id, alarm }).await?;
+        match answer.reply {
+            V3Reply::Alarm(alarms) => Ok(alarms),
+            other => Err(mismatched(&other)),
         }
     }
+}
 
+/// An alarm as etcd's status `errors` spell it (the protobuf text of `AlarmMember`).
+pub fn alarm_text(alarm: &AlarmMember) -> String {
+    let name = match alarm.alarm {
+        AlarmType::NoSpace => "NOSPACE",
+        AlarmType::Corrupt => "CORRUPT",
+    };
+    format!("memberID:{} alarm:{name} ", alarm.member_id)
+}
+
+#[tonic::async_trait]
+impl<B: V3Backend> Maintenance for MaintenanceService<B> {
+    /// Lists, raises (NOSPACE only) or disarms alarms; answers the alarms listed or changed.
+    async fn alarm(&self, request: Request<pb::AlarmRequest>) -> Result<Response<pb::AlarmResponse>, Status> {
+        let request = request.into_inner();
+        let alarm = match pb::AlarmType::try_from(request.alarm) {
+            Ok(pb::AlarmType::None) => None,
+            Ok(pb::AlarmType::Nospace) => Some(AlarmType::NoSpace),
+            Ok(pb::AlarmType::Corrupt) => Some(AlarmType::Corrupt),
+            Err(_) => return Err(Status::invalid_argument(format!("unknown alarm type {}", request.alarm))),
+        };
+        let action = match AlarmAction::try_from(request.action) {
+            Ok(AlarmAction::Get) => NodeAlarmAction::Get,
+            Ok(AlarmAction::Deactivate) => NodeAlarmAction::Deactivate,
+            Ok(AlarmAction::Activate) if alarm != Some(AlarmType::Corrupt) => NodeAlarmAction::Activate,
+            Ok(AlarmAction::Activate) | Err(_) => {
+                return Err(Status::unimplemented(ALARM_ACTIVATE_UNSUPPORTED));
+            }
+        };
+        let alarms = self.alarms(action, request.member_id, alarm).await?;
+        let alarms = alarms
+            .iter()
+            .map(|raised| pb::AlarmMember { member_id: raised.member_id, alarm: raised.alarm as i32 })
+            .collect();
+        Ok(Response::new(pb::AlarmResponse { header: None, alarms }))
+    }
+
+    /// The status copy, with the raised alarms as `errors` (etcd: `memberID:<id> alarm:NOSPACE `).
     async fn status(
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(convert::status_response(self.backend.v3_status())))
+        let mut status = self.backend.v3_status();
+        if let Ok(alarms) = self.alarms(NodeAlarmAction::Get, 0, None).await {
+            status.errors = alarms.iter().map(alarm_text).collect();
+        }
+        Ok(Response::new(convert::status_response(status)))
     }
 
     async fn defragment(
