@@ -31,6 +31,7 @@ pub(super) struct NodeSnapshotData {
 
 /// The payload before alarms were replicated (version 4): read so existing data dirs still open.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct NodeSnapshotDataVersion4 {
     version: u32,
     members: BTreeMap<NodeId, Member>,
@@ -149,5 +150,31 @@ impl Node {
         self.watchers_by_request.clear();
         tracing::info!(member = %format!("{:x}", self.config.id), index = snapshot.meta.index, "installed leader snapshot");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_4_payload_reads_with_no_alarms_and_other_versions_are_refused() {
+        let old = NodeSnapshotDataVersion4 {
+            version: SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS,
+            members: BTreeMap::new(),
+            removed: BTreeSet::from([7]),
+            applied_requests: BTreeMap::new(),
+            cluster_version: Some("3.4.0".to_string()),
+            store: vec![1, 2, 3],
+            mvcc: mvcc::Snapshot::default(),
+        };
+        let data = decode_snapshot_data(&codec::encode(&old)).expect("version 4 still reads");
+        assert_eq!(data.version, SNAPSHOT_DATA_VERSION);
+        assert_eq!(
+            (data.removed, data.store, data.alarms),
+            (BTreeSet::from([7]), vec![1, 2, 3], BTreeSet::new())
+        );
+        let unknown = NodeSnapshotDataVersion4 { version: 3, ..old };
+        assert!(decode_snapshot_data(&codec::encode(&unknown)).is_err());
     }
 }
