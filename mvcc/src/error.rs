@@ -31,6 +31,9 @@ pub enum Error {
     LeaseExists,
     /// Grant of a TTL above `MAX_LEASE_TTL_SECONDS`.
     LeaseTtlTooLarge,
+    /// A write that would grow the keyspace while the node's NOSPACE alarm is raised (the node decides;
+    /// the keyspace only names the error).
+    NoSpace,
 }
 
 /// gRPC status codes the errors map to (numbers as in `google.rpc.Code`).
@@ -39,6 +42,7 @@ pub enum GrpcCode {
     InvalidArgument = 3,
     NotFound = 5,
     FailedPrecondition = 9,
+    ResourceExhausted = 8,
     OutOfRange = 11,
 }
 
@@ -57,6 +61,7 @@ impl Error {
             Error::LeaseNotFound | Error::LeaseExpired => "etcdserver: requested lease not found",
             Error::LeaseExists => "etcdserver: lease already exists",
             Error::LeaseTtlTooLarge => "etcdserver: too large lease TTL",
+            Error::NoSpace => "etcdserver: mvcc: database space exceeded",
         }
     }
 
@@ -72,6 +77,7 @@ impl Error {
             Error::Compacted | Error::FutureRevision | Error::LeaseTtlTooLarge => GrpcCode::OutOfRange,
             Error::LeaseNotFound | Error::LeaseExpired => GrpcCode::NotFound,
             Error::LeaseExists => GrpcCode::FailedPrecondition,
+            Error::NoSpace => GrpcCode::ResourceExhausted,
         }
     }
 }
@@ -95,5 +101,7 @@ mod tests {
         assert_eq!(Error::LeaseNotFound.grpc_code() as u32, 5);
         assert_eq!(Error::LeaseExists.grpc_code() as u32, 9);
         assert_eq!(Error::DuplicateKey.grpc_code() as u32, 3);
+        assert_eq!(Error::NoSpace.to_string(), "etcdserver: mvcc: database space exceeded");
+        assert_eq!(Error::NoSpace.grpc_code() as u32, 8);
     }
 }

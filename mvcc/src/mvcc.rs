@@ -91,6 +91,11 @@ impl Mvcc {
         self.keyspace.records.len()
     }
 
+    /// Bytes of the keys and values of every retained revision (tombstones count their key).
+    pub fn retained_data_bytes(&self) -> u64 {
+        self.keyspace.records.data_bytes()
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             keys: self.keyspace.index.len(),

@@ -47,11 +47,18 @@ impl Record {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RecordLog {
     entries: VecDeque<(Revision, Record)>,
+    /// Bytes of the retained records' keys and values.
+    data_bytes: u64,
 }
 
 impl RecordLog {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Bytes of the retained records' keys and values.
+    pub(crate) fn data_bytes(&self) -> u64 {
+        self.data_bytes
     }
 
     /// Position of the first record at or after `revision`.
@@ -72,6 +79,7 @@ impl RecordLog {
         if let Some((newest, _)) = self.entries.back() {
             assert!(revision > *newest, "record {revision:?} not after {newest:?}");
         }
+        self.data_bytes += record_bytes(&record);
         self.entries.push_back((revision, record));
     }
 
@@ -89,8 +97,14 @@ impl RecordLog {
     /// Removes every record before `before` except those in `keep`; returns how many went.
     pub(crate) fn remove_before(&mut self, before: Revision, keep: &BTreeSet<Revision>) -> usize {
         let end = self.position(before);
-        let kept: Vec<(Revision, Record)> =
-            self.entries.drain(..end).filter(|(revision, _)| keep.contains(revision)).collect();
+        let mut kept: Vec<(Revision, Record)> = Vec::with_capacity(keep.len());
+        for (revision, record) in self.entries.drain(..end) {
+            if keep.contains(&revision) {
+                kept.push((revision, record));
+            } else {
+                self.data_bytes -= record_bytes(&record);
+            }
+        }
         let removed = end - kept.len();
         for entry in kept.into_iter().rev() {
             self.entries.push_front(entry);
@@ -100,6 +114,10 @@ impl RecordLog {
         }
         removed
     }
+}
+
+fn record_bytes(record: &Record) -> u64 {
+    (record.key.len() + record.value.len()) as u64
 }
 
 #[cfg(test)]
@@ -132,6 +150,24 @@ mod tests {
         assert_eq!(log.remove_before(Revision::new(6, 0), &keep), 2);
         let mains: Vec<i64> = log.iter().map(|(r, _)| r.main).collect();
         assert_eq!(mains, [3, 8]);
+        assert_eq!(log.data_bytes(), 2, "two one-byte keys remain");
+    }
+
+    #[test]
+    fn data_bytes_count_keys_and_values_of_retained_records() {
+        let mut log = RecordLog::default();
+        let record = Record {
+            key: Key::from(&b"key"[..]),
+            value: vec![0; 10].into(),
+            create_revision: 2,
+            version: 1,
+            lease: 0,
+        };
+        log.push(Revision::new(2, 0), record);
+        log.push(Revision::new(3, 0), Record::tombstone(Key::from(&b"key"[..])));
+        assert_eq!(log.data_bytes(), 13 + 3);
+        assert_eq!(log.remove_before(Revision::new(3, 0), &BTreeSet::new()), 1);
+        assert_eq!(log.data_bytes(), 3);
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod run;
 pub mod storage;
 pub mod transport;
 pub mod url;
+pub mod v3_snapshot;

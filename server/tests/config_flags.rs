@@ -252,12 +252,11 @@ fn cors_lists_exact_origins_or_star() {
 #[test]
 fn harmless_etcd_flags_are_accepted_and_reported_as_ignored() {
     let config = run(
-        "--quota-backend-bytes=8589934592 --auto-compaction-retention=1 --auto-compaction-mode=revision \
+        "--auto-compaction-retention=1 --auto-compaction-mode=revision \
          --grpc-keepalive-timeout=30s --metrics=extensive --enable-pprof --cert-file= --client-cert-auth=false \
          --proxy=off --initial-election-tick-advance=false --experimental-warning-apply-duration=200ms",
         &[],
     );
-    assert!(config.notices.iter().any(|notice| notice.contains("--quota-backend-bytes is accepted")));
     assert!(config.notices.iter().any(|notice| notice.contains("--grpc-keepalive-timeout is accepted")));
     // A bad value for an ignored flag is still a usage error, as in etcd.
     assert_eq!(
@@ -334,7 +333,25 @@ fn version_and_help_are_commands() {
     for line in ["  --name 'default'", "  --snapshot-count '100000'", "  --initial-cluster-state 'new'"] {
         assert!(help.contains(line), "help lists {line:?}");
     }
-    assert!(help.contains("  --quota-backend-bytes '0'\n    Raise alarms when backend size exceeds the given quota. [accepted for compatibility; ignored by concord]"));
+    assert!(help.contains(
+        "  --quota-backend-bytes '0'\n    Raise alarms when backend size exceeds the given quota.\n"
+    ));
+}
+
+#[test]
+fn the_backend_quota_follows_etcds_rules() {
+    let default = server::node::DEFAULT_QUOTA_BACKEND_BYTES;
+    assert_eq!(default, 2 * 1024 * 1024 * 1024, "etcd's default is 2 GiB");
+    assert_eq!(run("", &[]).quota_backend_bytes, Some(default));
+    assert_eq!(run("--quota-backend-bytes=0", &[]).quota_backend_bytes, Some(default), "0 is the default");
+    assert_eq!(run("--quota-backend-bytes=100000", &[]).quota_backend_bytes, Some(100_000));
+    let disabled = run("--quota-backend-bytes=-1", &[]);
+    assert_eq!(disabled.quota_backend_bytes, None, "a negative quota turns it off");
+    assert!(disabled.notices.iter().any(|notice| notice == "disabled backend quota"));
+    let huge = run("--quota-backend-bytes=9000000000", &[]);
+    assert_eq!(huge.quota_backend_bytes, Some(9_000_000_000));
+    assert!(huge.notices.iter().any(|notice| notice.contains("exceeds maximum value")));
+    assert!(matches!(error("--quota-backend-bytes=lots", &[]), ConfigError::Usage(_)));
 }
 
 #[test]

@@ -92,20 +92,39 @@ async fn status_reports_what_endpoint_status_prints() {
 }
 
 #[tokio::test]
-async fn alarms_are_never_raised_and_defragment_succeeds_without_headers() {
+async fn alarms_and_defragment_answer_without_headers() {
     let served = start().await;
     let mut maintenance = served.maintenance();
     let get = AlarmRequest { action: AlarmAction::Get as i32, member_id: 0, alarm: 0 };
     assert_eq!(maintenance.alarm(get).await.unwrap().into_inner(), AlarmResponse::default());
     let disarm = AlarmRequest { action: AlarmAction::Deactivate as i32, member_id: MEMBER_ID, alarm: 1 };
     assert_eq!(maintenance.alarm(disarm).await.unwrap().into_inner(), AlarmResponse::default());
-    let raise = AlarmRequest { action: AlarmAction::Activate as i32, member_id: MEMBER_ID, alarm: 1 };
-    assert_eq!(maintenance.alarm(raise).await.unwrap_err().code(), Code::Unimplemented);
+    let corrupt = AlarmRequest { action: AlarmAction::Activate as i32, member_id: MEMBER_ID, alarm: 2 };
+    assert_eq!(maintenance.alarm(corrupt).await.unwrap_err().code(), Code::Unimplemented);
     let defragmented = maintenance.defragment(DefragmentRequest {}).await.unwrap().into_inner();
     assert_eq!(defragmented.header, None);
-    let snapshot = maintenance.snapshot(SnapshotRequest {}).await.unwrap_err();
-    assert_eq!(snapshot.code(), Code::Unimplemented);
-    assert!(snapshot.message().contains("snapshot"), "{snapshot:?}");
+}
+
+#[tokio::test]
+async fn a_snapshot_streams_a_bbolt_file_in_chunks_then_its_sha256() {
+    use sha2::Digest;
+    let served = start().await;
+    let put = PutRequest { key: b"snap".to_vec(), value: vec![b'v'; 100_000], ..PutRequest::default() };
+    served.kv().put(put).await.unwrap();
+    let mut stream = served.maintenance().snapshot(SnapshotRequest {}).await.unwrap().into_inner();
+    let mut blobs = Vec::new();
+    while let Some(response) = stream.message().await.unwrap() {
+        assert_eq!(response.header, None);
+        blobs.push((response.remaining_bytes, response.blob));
+    }
+    let (digest, chunks) = blobs.split_last().expect("frames");
+    let database: Vec<u8> = chunks.iter().flat_map(|(_, blob)| blob.clone()).collect();
+    assert!(chunks.len() > 1, "100 KB need several 32 KiB chunks");
+    assert_eq!(chunks.last().unwrap().0, 0, "the last chunk has nothing after it");
+    assert_eq!(digest.1, sha2::Sha256::digest(&database).to_vec());
+    let (_, buckets) = server::v3_snapshot::bbolt_reader::read_database(&database).expect("a bbolt file");
+    let keys = buckets.iter().find(|bucket| bucket.name == b"key").expect("the key bucket");
+    assert_eq!(keys.entries.len(), 1);
 }
 
 #[tokio::test]

@@ -170,7 +170,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "quota-backend-bytes",
         Signed,
         "0",
-        Ignored,
+        Used,
         MEMBER,
         "Raise alarms when backend size exceeds the given quota.",
     ),

@@ -175,6 +175,9 @@ pub struct ServerConfig {
     pub max_wals: u64,
     /// `--max-txn-ops`: operations in one v3 txn at most (default 128).
     pub max_txn_ops: u64,
+    /// `--quota-backend-bytes` resolved as etcd does: 0 is the default 2 GiB, a negative value turns
+    /// the quota off (`None`). Over it the v3 keyspace raises the NOSPACE alarm.
+    pub quota_backend_bytes: Option<u64>,
     /// `--auto-compaction-mode` with `--auto-compaction-retention` (default off).
     pub auto_compaction: AutoCompactionFlags,
     /// `--max-client-connections` (concord only): open client connections per listener at most.
@@ -338,6 +341,7 @@ fn build(
         max_wals: reader.unsigned("max-wals", 5)?,
         max_client_connections: reader.size("max-client-connections", 10_000)?,
         max_txn_ops: reader.unsigned("max-txn-ops", 128)?,
+        quota_backend_bytes: read_quota_backend_bytes(&reader, &mut notices)?,
         auto_compaction: read_auto_compaction(&reader)?,
         max_watchers: reader.size("max-watchers", crate::node::DEFAULT_MAX_WATCHERS as u64)?,
         strict_reconfig_check: reader.boolean("strict-reconfig-check", true)?,
@@ -594,6 +598,30 @@ fn read_snapshot_count(reader: &Reader, notices: &mut Vec<String>) -> Result<u64
         return Ok(DEFAULT_SNAPSHOT_COUNT);
     }
     Ok(snapshot_count)
+}
+
+/// etcd's backend quota: 0 means the default (2 GiB), a negative value disables it, and a value above
+/// etcd's maximum (8 GiB) is used with a warning.
+fn read_quota_backend_bytes(reader: &Reader, notices: &mut Vec<String>) -> Result<Option<u64>, ConfigError> {
+    let text = reader.text("quota-backend-bytes").unwrap_or("0");
+    let quota = flags::parse_signed(text).map_err(|reason| {
+        invalid(format!("invalid value {} for quota-backend-bytes: {reason}", flags::go_quote(text)))
+    })?;
+    let default = crate::node::DEFAULT_QUOTA_BACKEND_BYTES;
+    let maximum = crate::node::MAX_QUOTA_BACKEND_BYTES;
+    match u64::try_from(quota) {
+        Err(_) => {
+            notices.push("disabled backend quota".to_string());
+            Ok(None)
+        }
+        Ok(0) => Ok(Some(default)),
+        Ok(quota) => {
+            if quota > maximum {
+                notices.push(format!("backend quota {quota} exceeds maximum value {maximum}"));
+            }
+            Ok(Some(quota))
+        }
+    }
 }
 
 /// etcdmain: an initial cluster left at its default follows --name.

@@ -171,6 +171,12 @@ impl State {
             V3Request::LeaseLeases => V3Reply::LeaseLeases(self.mvcc.lease_leases()),
             V3Request::HashKv { revision } => V3Reply::HashKv(self.mvcc.hash_kv(revision)?),
             V3Request::Hash => V3Reply::Hash(self.mvcc.hash()),
+            V3Request::Snapshot => V3Reply::Snapshot(crate::node::V3Image {
+                applied_index: 1,
+                keyspace: std::sync::Arc::new(self.mvcc.snapshot()),
+                alarms: Vec::new(),
+            }),
+            V3Request::Alarm { .. } => V3Reply::Alarm(Vec::new()),
         };
         Ok(reply)
     }

@@ -9,8 +9,7 @@
 //! `cluster`, `maintenance`, `auth`), `fake` (an in-process backend for tests). `routes` builds the
 //! tonic routes the client listener serves next to the v2 API.
 //!
-//! Deliberate differences from etcd 3.4.23: Snapshot and raising an alarm by hand answer
-//! `Unimplemented`; creating users or roles answers `Unimplemented` (there is no auth store, so every
+//! Deliberate differences from etcd 3.4.23: raising CORRUPT by hand answers `Unimplemented`; creating users or roles answers `Unimplemented` (there is no auth store, so every
 //! other Auth answer is etcd's for an empty store with auth disabled); a watch the node drops because
 //! it fell behind is answered `canceled` ("etcdserver: watch canceled") where etcd would keep it as a
 //! slow watcher; a keep-alive of an expired, not yet revoked lease answers TTL 0 at once (etcd waits

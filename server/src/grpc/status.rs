@@ -14,6 +14,7 @@ pub fn keyspace_status(error: mvcc::Error) -> Status {
         mvcc::GrpcCode::NotFound => Code::NotFound,
         mvcc::GrpcCode::FailedPrecondition => Code::FailedPrecondition,
         mvcc::GrpcCode::OutOfRange => Code::OutOfRange,
+        mvcc::GrpcCode::ResourceExhausted => Code::ResourceExhausted,
     };
     Status::new(code, error.message())
 }

@@ -58,6 +58,7 @@ impl Node {
                 }
                 None => Err(RequestError::MemberNotFound(id)),
             },
+            Operation::Alarm { activate, alarm } => self.apply_alarm(activate, alarm),
             Operation::ClusterVersion { version } => {
                 if self.cluster_version.is_none() {
                     self.store.apply_internal("/0/version");

@@ -44,6 +44,11 @@ pub(super) enum Operation {
         name: String,
         client_urls: Vec<String>,
     },
+    /// etcd's alarm request through the log: raise (`activate`) or clear an alarm of a member.
+    Alarm {
+        activate: bool,
+        alarm: super::AlarmMember,
+    },
 }
 
 /// The identity of the request behind a conf change, carried at the front of its context.

@@ -29,6 +29,8 @@ mod requests;
 mod snapshot;
 mod types;
 mod v3;
+mod v3_alarms;
+pub use v3_alarms::{DEFAULT_QUOTA_BACKEND_BYTES, MAX_QUOTA_BACKEND_BYTES};
 mod v3_types;
 mod v3_watches;
 mod watches;
@@ -43,7 +45,9 @@ pub use types::{
     Answer, AutoCompaction, ClientRequest, DEFAULT_MAX_WATCHERS, Member, NodeConfig, NodeError, NodeStatus,
     Output, Reply, RequestError,
 };
-pub use v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
+pub use v3_types::{
+    AlarmAction, AlarmMember, AlarmType, V3Image, V3Reply, V3Request, WatchCreate, WatchUpdate,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -56,7 +60,7 @@ use crate::storage::snap::Snapshotter;
 use crate::storage::wal::Wal;
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 4;
+pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 5;
 
 /// The cluster version this release speaks (etcd's `etcdcluster` in `/version`).
 pub const CLUSTER_VERSION: &str = "3.4.0";
@@ -89,6 +93,8 @@ pub struct Node {
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
     /// The cluster version once a leader has recorded it (replicated, in snapshots).
     cluster_version: Option<String>,
+    /// The raised alarms (etcd's alarm store: replicated through the log, in snapshots).
+    alarms: BTreeSet<AlarmMember>,
     /// The term and vote last written to the WAL, to tell a hard state that must be fsynced from one
     /// that only moves the commit index.
     durable_term_vote: (Term, Option<NodeId>),
@@ -193,6 +199,7 @@ impl Node {
             watchers_refused: self.watchers_refused,
             v3_revision: self.mvcc.current_revision(),
             v3_records: self.mvcc.retained_revisions(),
+            v3_size_bytes: self.v3_size_bytes(),
         }
     }
 

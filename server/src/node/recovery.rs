@@ -198,6 +198,7 @@ impl Node {
             removed: state.removed,
             applied_requests: state.applied_requests,
             cluster_version: state.cluster_version,
+            alarms: state.alarms,
             durable_term_vote: (hard_state.term, hard_state.vote),
             read_barrier_passed: false,
             ticks: 0,
@@ -301,6 +302,7 @@ struct ReplicatedState {
     removed: BTreeSet<NodeId>,
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
     cluster_version: Option<String>,
+    alarms: BTreeSet<super::AlarmMember>,
     snapshot_index: raft::Index,
 }
 
@@ -318,6 +320,7 @@ impl ReplicatedState {
                 removed: BTreeSet::new(),
                 applied_requests: BTreeMap::new(),
                 cluster_version: None,
+                alarms: BTreeSet::new(),
                 snapshot_index: 0,
             });
         };
@@ -332,6 +335,7 @@ impl ReplicatedState {
             removed: data.removed,
             applied_requests: data.applied_requests,
             cluster_version: data.cluster_version,
+            alarms: data.alarms,
             snapshot_index: snapshot.meta.index,
         })
     }

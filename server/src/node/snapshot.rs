@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use store::Store;
 
 use super::v3::mvcc_config;
-use super::{Member, Node, NodeConfig, NodeError, Reply, SNAPSHOT_DATA_VERSION};
+use super::{AlarmMember, Member, Node, NodeConfig, NodeError, Reply, SNAPSHOT_DATA_VERSION};
 use crate::codec;
 use crate::storage::wal::WalSnapshot;
 
@@ -25,7 +25,25 @@ pub(super) struct NodeSnapshotData {
     pub(super) store: Vec<u8>,
     /// The v3 keyspace and its leases: both keyspaces come from one log and go into one snapshot.
     pub(super) mvcc: mvcc::Snapshot,
+    /// The raised alarms (version 5 on; a version 4 snapshot has none).
+    pub(super) alarms: BTreeSet<AlarmMember>,
 }
+
+/// The payload before alarms were replicated (version 4): read so existing data dirs still open.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct NodeSnapshotDataVersion4 {
+    version: u32,
+    members: BTreeMap<NodeId, Member>,
+    removed: BTreeSet<NodeId>,
+    applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    cluster_version: Option<String>,
+    store: Vec<u8>,
+    mvcc: mvcc::Snapshot,
+}
+
+/// The snapshot data version that had no alarms.
+const SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS: u32 = 4;
 
 /// The v3 keyspace of a snapshot, with the settings every member shares.
 pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Result<mvcc::Mvcc, NodeError> {
@@ -34,8 +52,22 @@ pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Re
 }
 
 pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
-    let data: NodeSnapshotData =
-        codec::decode(bytes).map_err(|error| NodeError::SnapshotData(format!("undecodable: {error}")))?;
+    let data: NodeSnapshotData = match codec::decode(bytes) {
+        Ok(data) => data,
+        Err(error) => match codec::decode::<NodeSnapshotDataVersion4>(bytes) {
+            Ok(old) if old.version == SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS => NodeSnapshotData {
+                version: SNAPSHOT_DATA_VERSION,
+                members: old.members,
+                removed: old.removed,
+                applied_requests: old.applied_requests,
+                cluster_version: old.cluster_version,
+                store: old.store,
+                mvcc: old.mvcc,
+                alarms: BTreeSet::new(),
+            },
+            _ => return Err(NodeError::SnapshotData(format!("undecodable: {error}"))),
+        },
+    };
     if data.version != SNAPSHOT_DATA_VERSION {
         return Err(NodeError::SnapshotData(format!("unknown snapshot data version {}", data.version)));
     }
@@ -62,6 +94,7 @@ impl Node {
             cluster_version: self.cluster_version.clone(),
             store: self.store.snapshot(),
             mvcc: self.mvcc.snapshot(),
+            alarms: self.alarms.clone(),
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { index: applied, term, conf_state },
@@ -102,6 +135,7 @@ impl Node {
         self.removed = data.removed;
         self.applied_requests = data.applied_requests;
         self.cluster_version = data.cluster_version;
+        self.alarms = data.alarms;
         if self.removed.contains(&self.config.id) {
             self.removed_self = true;
         }
@@ -116,5 +150,31 @@ impl Node {
         self.watchers_by_request.clear();
         tracing::info!(member = %format!("{:x}", self.config.id), index = snapshot.meta.index, "installed leader snapshot");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_4_payload_reads_with_no_alarms_and_other_versions_are_refused() {
+        let old = NodeSnapshotDataVersion4 {
+            version: SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS,
+            members: BTreeMap::new(),
+            removed: BTreeSet::from([7]),
+            applied_requests: BTreeMap::new(),
+            cluster_version: Some("3.4.0".to_string()),
+            store: vec![1, 2, 3],
+            mvcc: mvcc::Snapshot::default(),
+        };
+        let data = decode_snapshot_data(&codec::encode(&old)).expect("version 4 still reads");
+        assert_eq!(data.version, SNAPSHOT_DATA_VERSION);
+        assert_eq!(
+            (data.removed, data.store, data.alarms),
+            (BTreeSet::from([7]), vec![1, 2, 3], BTreeSet::new())
+        );
+        let unknown = NodeSnapshotDataVersion4 { version: 3, ..old };
+        assert!(decode_snapshot_data(&codec::encode(&unknown)).is_err());
     }
 }

@@ -80,6 +80,8 @@ pub struct NodeConfig {
     pub tick_ms: u64,
     /// Operations in one v3 txn at most (`--max-txn-ops`, etcd's default 128).
     pub max_txn_ops: usize,
+    /// The v3 keyspace's space quota (`--quota-backend-bytes`; etcd's default 2 GiB); `None`: no quota.
+    pub quota_backend_bytes: Option<u64>,
     /// `--auto-compaction-mode` and `--auto-compaction-retention`: the leader compacts the v3 keyspace.
     pub auto_compaction: AutoCompaction,
     /// Seeds the Raft core's RNG.
@@ -113,6 +115,7 @@ impl NodeConfig {
             max_watchers: DEFAULT_MAX_WATCHERS,
             tick_ms: 100,
             max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS,
+            quota_backend_bytes: Some(super::DEFAULT_QUOTA_BACKEND_BYTES),
             auto_compaction: AutoCompaction::Off,
             seed: id,
             incarnation: 0,
@@ -358,4 +361,6 @@ pub struct NodeStatus {
     /// The v3 keyspace's current revision, and its size (retained revisions and leases).
     pub v3_revision: i64,
     pub v3_records: usize,
+    /// The estimated size of etcd's backend for the v3 keyspace (what the quota is checked against).
+    pub v3_size_bytes: u64,
 }

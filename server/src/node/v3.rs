@@ -26,6 +26,9 @@ impl Node {
     /// A v3 request: reads and hashes are served here (after a ReadIndex round for linearizable
     /// reads); everything else is validated, then proposed.
     pub(super) fn submit_v3(&mut self, request_id: u64, request: V3Request) {
+        if self.refuse_over_quota(request_id, &request) {
+            return;
+        }
         let command = match request {
             V3Request::Range(range) => return self.submit_v3_range(request_id, range),
             V3Request::LeaseTimeToLive { id, keys } => {
@@ -39,6 +42,10 @@ impl Node {
                 return self.answer_v3(request_id, self.mvcc.hash_kv(revision).map(V3Reply::HashKv));
             }
             V3Request::Hash => return self.answer_v3(request_id, Ok(V3Reply::Hash(self.mvcc.hash()))),
+            V3Request::Snapshot => return self.answer_v3(request_id, Ok(V3Reply::Snapshot(self.v3_image()))),
+            V3Request::Alarm { action, member_id, alarm } => {
+                return self.submit_alarm(request_id, action, member_id, alarm);
+            }
             V3Request::LeaseKeepAlive { id } => {
                 return self.submit_proposal(request_id, Operation::LeaseRenew { id });
             }
@@ -104,6 +111,9 @@ impl Node {
     /// Applies a committed v3 command, hands its events to the v3 watches, and returns the answer for
     /// the member that took the request.
     pub(super) fn apply_v3(&mut self, command: &Command) -> Result<Reply, RequestError> {
+        if self.refused_for_space(command) {
+            return Err(RequestError::V3(mvcc::Error::NoSpace));
+        }
         let revision_before = self.mvcc.current_revision();
         let result = self.mvcc.apply(command);
         let events = self.mvcc.take_events();

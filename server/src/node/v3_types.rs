@@ -39,6 +39,37 @@ pub enum V3Request {
         revision: i64,
     },
     Hash,
+    /// A consistent copy of this member's keyspace, for Maintenance.Snapshot.
+    Snapshot,
+    /// etcd's Alarm: list (served from this member's copy), raise or clear (through the log).
+    Alarm {
+        action: AlarmAction,
+        member_id: u64,
+        /// `None` (etcd's `NONE`) lists every alarm.
+        alarm: Option<AlarmType>,
+    },
+}
+
+/// What an Alarm request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlarmAction {
+    Get,
+    Activate,
+    Deactivate,
+}
+
+/// etcd's alarm types Concord knows (numbers as etcd's `AlarmType`). Only NOSPACE is ever raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum AlarmType {
+    NoSpace = 1,
+    Corrupt = 2,
+}
+
+/// A raised alarm: which member raised it, and which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct AlarmMember {
+    pub member_id: u64,
+    pub alarm: AlarmType,
 }
 
 /// The answer to a `V3Request`, same variant.
@@ -56,6 +87,19 @@ pub enum V3Reply {
     LeaseLeases(LeaseLeasesResponse),
     HashKv(HashKvResponse),
     Hash(HashResponse),
+    Snapshot(V3Image),
+    /// The alarms listed, raised or cleared (etcd's `AlarmResponse.alarms`).
+    Alarm(Vec<AlarmMember>),
+}
+
+/// This member's v3 keyspace at one point in time, for Maintenance.Snapshot: the keyspace as of Raft
+/// index `applied_index`, and the alarms raised then as (member ID, etcd `AlarmType` number). The
+/// keyspace copy is shared, so handing it out of the node copies nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V3Image {
+    pub applied_index: u64,
+    pub keyspace: std::sync::Arc<mvcc::Snapshot>,
+    pub alarms: Vec<(u64, i32)>,
 }
 
 /// A v3 watch (etcd's `WatchCreateRequest`). `range_end` follows etcd's range rules; `start_revision`

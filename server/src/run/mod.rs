@@ -187,6 +187,7 @@ fn node_config(config: &ServerConfig, identity: &Identity, start_nanos: i64) -> 
     node_config.max_watchers = config.max_watchers;
     node_config.tick_ms = heartbeat_ms as u64;
     node_config.max_txn_ops = usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX);
+    node_config.quota_backend_bytes = config.quota_backend_bytes;
     node_config.auto_compaction = auto_compaction_ticks(config.auto_compaction, heartbeat_ms as u64);
     node_config.request_timeout_ticks = (request_timeout(config).as_millis() / heartbeat_ms) as u64;
     node_config.sync_interval_ticks = (500 / heartbeat_ms).max(1) as u64;

@@ -44,7 +44,7 @@ impl NodeLoop {
             followers,
             store_stats: self.node.store().stats(),
             v3_revision: node_status.v3_revision,
-            v3_size_bytes: estimated_v3_size_bytes(node_status.v3_records),
+            v3_size_bytes: i64::try_from(node_status.v3_size_bytes).unwrap_or(i64::MAX),
             metrics: api::ServerMetrics {
                 leader_changes_seen: self.leader_changes,
                 proposals_committed: node_status.commit_index,
@@ -69,13 +69,4 @@ impl NodeLoop {
             *shared = status;
         }
     }
-}
-
-/// etcd reports its database file's size; the v3 keyspace lives in memory, so Concord reports an
-/// estimate from its retained revisions (the bytes per revision the `mvcc` crate measured, plus a
-/// page of fixed overhead like an empty bbolt file), which grows and shrinks with the data.
-fn estimated_v3_size_bytes(records: usize) -> i64 {
-    const BYTES_PER_RECORD: i64 = 160;
-    const FIXED_BYTES: i64 = 20 * 1024;
-    FIXED_BYTES + BYTES_PER_RECORD * records as i64
 }

@@ -31,6 +31,8 @@ pub struct Cluster {
     pub max_watchers: usize,
     /// `--auto-compaction-*` of every member.
     pub auto_compaction: server::node::AutoCompaction,
+    /// `--quota-backend-bytes` of every member (`None`: no quota).
+    pub quota_backend_bytes: Option<u64>,
 }
 
 impl Cluster {
@@ -56,6 +58,7 @@ impl Cluster {
             duplicate_proposals: false,
             max_watchers: server::node::DEFAULT_MAX_WATCHERS,
             auto_compaction: server::node::AutoCompaction::Off,
+            quota_backend_bytes: Some(server::node::DEFAULT_QUOTA_BACKEND_BYTES),
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -72,6 +75,7 @@ impl Cluster {
         config.seed = id * 7919;
         config.max_watchers = self.max_watchers;
         config.auto_compaction = self.auto_compaction;
+        config.quota_backend_bytes = self.quota_backend_bytes;
         config.incarnation = self.incarnations.get(&id).copied().unwrap_or(0);
         config
     }
