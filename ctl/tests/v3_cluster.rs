@@ -134,7 +134,7 @@ fn endpoint_commands_match_etcdctl() {
         &[
             step(&["put", "a", "1"]),
             step(&["endpoint", "status"])
-                .prints("{endpoint}, {self}, 3.4.23, <size>, true, false, 2, 6, 6, \n"),
+                .prints("{endpoint}, {self}, 3.4.23, <size>, true, false, 2, <index>, <index>, \n"),
             step(&["endpoint", "status", "-w", "table"]),
             step(&["endpoint", "status", "-w", "json"]),
             step(&["endpoint", "status", "-w", "fields"]),

@@ -257,5 +257,6 @@ async fn serve_http2<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream:
         .keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
         .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT);
     // Client resets and protocol errors end the connection; nothing to report upward.
+    let stream = super::h2_authority::AuthorityRepair::new(stream);
     let _ = builder.serve_connection(TokioIo::new(stream), service).await;
 }

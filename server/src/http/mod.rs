@@ -4,13 +4,14 @@
 //! Job: parse requests into typed `ClientRequest`s exactly as etcd does (same parameter rules, same
 //! error codes and causes), hand them to a `Backend` (the node), and render the answers byte-compatible
 //! with etcd (status codes, headers, JSON). Boundaries: no consensus, no store logic, no disk; parsing
-//! (`form`, `keys`) and rendering (`render`) are pure, and only `listener` (accepting, bounding connections) and `service`
-//! (serving one connection) touch sockets and the clock.
+//! (`form`, `keys`) and rendering (`render`) are pure, and only `listener` (accepting, bounding connections), `service`
+//! (serving one connection) and `h2_authority` (repairing HTTP/2 request authorities) touch sockets and the clock.
 
 pub mod backend;
 pub mod fake;
 pub mod form;
 pub mod gateway;
+mod h2_authority;
 pub mod keys;
 mod listener;
 pub mod render;

@@ -26,6 +26,9 @@ pub(super) struct Pending {
     pub(super) waiting: Waiting,
 }
 
+/// At most this many members added as learners at a time (etcd 3.4's `maxLearners`).
+const MAX_LEARNERS: usize = 1;
+
 pub(super) fn propose_error(error: ProposeError) -> RequestError {
     match error {
         ProposeError::NoLeader => RequestError::NoLeader,
@@ -157,6 +160,11 @@ impl Node {
                 let deadline_tick = self.ticks + self.config.request_timeout_ticks;
                 self.leader_move = Some((request_id, target, deadline_tick));
             }
+            // etcd's words for a target that is not a voting member.
+            Err(ProposeError::InvalidTransferTarget(_)) => {
+                let why = "etcdserver: bad leader transferee".to_string();
+                self.answer(request_id, Err(RequestError::Refused(why)))
+            }
             Err(error) => self.answer(request_id, Err(propose_error(error))),
         }
     }
@@ -209,6 +217,10 @@ impl Node {
             self.answer(request_id, Err(RequestError::PeerUrlExists));
             return;
         }
+        if member.is_learner && self.requested_learner_count() >= MAX_LEARNERS {
+            let why = "etcdserver: too many learner members in cluster".to_string();
+            return self.answer(request_id, Err(RequestError::Refused(why)));
+        }
         let mut member = member;
         member.promote_when_caught_up = !member.is_learner;
         member.is_learner = true;
@@ -217,6 +229,11 @@ impl Node {
             ..ConfChange::default()
         };
         self.submit_conf_change(request_id, change, Some(member));
+    }
+
+    /// Members added as learners by request (not voters still catching up before their promotion).
+    fn requested_learner_count(&self) -> usize {
+        self.members.values().filter(|member| member.is_learner && !member.promote_when_caught_up).count()
     }
 
     /// Conf changes carry the request identity beside the member record, so that the member that took

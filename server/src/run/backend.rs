@@ -69,6 +69,8 @@ pub(super) fn member_error(error: RequestError) -> api::MemberError {
         RequestError::MemberNotFound(id) => api::MemberError::NotFound(id),
         RequestError::MemberRemoved(id) => api::MemberError::Removed(id),
         RequestError::PeerUrlExists => api::MemberError::PeerUrlExists,
+        // Refusals in etcd's own words keep them (gRPC then answers with that error's code).
+        RequestError::Refused(why) if why.starts_with("etcdserver: ") => api::MemberError::Internal(why),
         other => api::MemberError::Internal(other.to_string()),
     }
 }

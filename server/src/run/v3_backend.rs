@@ -123,6 +123,8 @@ pub(super) fn v3_error(error: RequestError) -> V3Error {
         RequestError::Removed => V3Error::Stopped,
         RequestError::TooManyWatchers => V3Error::Overloaded,
         RequestError::Refused(why) if why.contains("too many pending") => V3Error::Overloaded,
+        // Refusals in etcd's own words pass through as they are (their code comes from etcd's table).
+        RequestError::Refused(why) if why.starts_with("etcdserver: ") => V3Error::Other(why),
         other => V3Error::Other(other.to_string()),
     }
 }
