@@ -90,6 +90,68 @@ pub enum Command {
     /// Membership related commands
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Acquires a named lock: lock <lockname> [exec-command arg1 arg2 ...]
+    Lock(LockArgs),
+    /// Observes and participates in leader election: elect <election-name> [proposal]
+    Elect(ElectArgs),
+    /// Manages etcd node snapshots
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// timeout for session
+    #[arg(long, default_value_t = 10)]
+    pub ttl: i64,
+    #[arg(value_name = "lockname> [exec-command arg1 arg2 ...")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ElectArgs {
+    /// observation mode
+    #[arg(long, short = 'l', action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub listen: bool,
+    #[arg(value_name = "election-name> [proposal")]
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// Stores an etcd node backend snapshot to a given file: save <filename>
+    Save(FreeArgs),
+    /// Gets backend snapshot status of a given file: status <filename>
+    Status(FreeArgs),
+    /// Restores an etcd member snapshot to an etcd directory (not supported by concordctl yet)
+    Restore(SnapshotRestoreArgs),
+}
+
+/// `snapshot restore`'s flags, accepted so that the refusal reads the same whatever is given.
+#[derive(Args, Debug)]
+pub struct SnapshotRestoreArgs {
+    /// Path to the data directory
+    #[arg(long, default_value = "")]
+    pub data_dir: String,
+    /// Path to the WAL directory (use --data-dir if none given)
+    #[arg(long, default_value = "")]
+    pub wal_dir: String,
+    /// Initial cluster configuration for restore bootstrap
+    #[arg(long, default_value = "")]
+    pub initial_cluster: String,
+    /// Initial cluster token for the etcd cluster during restore bootstrap
+    #[arg(long, default_value = "")]
+    pub initial_cluster_token: String,
+    /// List of this member's peer URLs to advertise to the rest of the cluster
+    #[arg(long, default_value = "")]
+    pub initial_advertise_peer_urls: String,
+    /// Human-readable name for this member
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// Ignore snapshot integrity hash value (required if copied from data directory)
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub skip_hash_check: bool,
+    pub args: Vec<String>,
 }
 
 /// Arguments of a command that takes no flags of its own.

@@ -4,27 +4,32 @@
 //! Job: parse etcdctl v3's commands and flags, make the calls, and print exactly what etcdctl prints,
 //! with its exit codes. Boundaries: no server logic; the HTTP v2 side lives in the crate's other
 //! modules. One file per concern: grammar (`cli`), environment (`environment`), flags resolved
-//! (`context`), connecting (`connection`), failures (`errors`), argument parsing (`arguments`), one file
+//! (`context`), connecting (`connection`), the client-side
+//! concurrency recipes (`concurrency`, used by `lock` and `elect`), failures (`errors`), argument parsing (`arguments`), one file
 //! per command family, and the output formats (`print`).
 
 pub mod arguments;
 pub mod cli;
 pub mod cluster;
+pub mod concurrency;
 pub mod connection;
 pub mod context;
+pub mod elect;
 pub mod endpoint;
 pub mod environment;
 pub mod errors;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod print;
+pub mod snapshot;
 pub mod txn;
 pub mod watch;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{AlarmCommand, Cli, Command, EndpointCommand, LeaseCommand, MemberCommand};
+use cli::{AlarmCommand, Cli, Command, EndpointCommand, LeaseCommand, MemberCommand, SnapshotCommand};
 use context::Context;
 use errors::{Failure, exit};
 
@@ -111,6 +116,11 @@ async fn execute(context: &Context, command: &Command) -> Result<(), Failure> {
         Command::Alarm(AlarmCommand::List(args)) => maintenance::alarm(context, &args.args, false).await,
         Command::Alarm(AlarmCommand::Disarm(args)) => maintenance::alarm(context, &args.args, true).await,
         Command::Defrag(args) => maintenance::defrag(context, args).await,
+        Command::Lock(args) => lock::lock(context, args).await,
+        Command::Elect(args) => elect::elect(context, args).await,
+        Command::Snapshot(SnapshotCommand::Save(args)) => snapshot::save(context, &args.args).await,
+        Command::Snapshot(SnapshotCommand::Status(args)) => snapshot::status(context, &args.args),
+        Command::Snapshot(SnapshotCommand::Restore(args)) => snapshot::restore(args),
         Command::Version(_) => {
             let version = env!("CARGO_PKG_VERSION");
             print::write_stdout(format!("concordctl version: {version}\nAPI version: 3.4\n").as_bytes());

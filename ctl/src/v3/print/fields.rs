@@ -55,6 +55,11 @@ pub fn render(shown: &Shown) -> Option<String> {
             }
             &mut out
         }
+        Shown::SnapshotStatus(status) => out
+            .value("Hash", status.hash)
+            .value("Revision", status.revision)
+            .value("Keys", status.total_keys)
+            .value("Size", status.total_size_bytes),
         _ => return None,
     };
     Some(out.text)

@@ -68,6 +68,7 @@ pub enum Shown<'a> {
     EndpointHash(&'a [EndpointHash]),
     MoveLeader { leader: u64, target: u64, response: &'a MoveLeaderResponse },
     Alarm(&'a AlarmResponse),
+    SnapshotStatus(crate::v3::snapshot::SnapshotStatus),
 }
 
 /// etcdctl's output formats.

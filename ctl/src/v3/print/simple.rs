@@ -11,7 +11,7 @@ use api::mvccpb::KeyValue;
 use api::mvccpb::event::EventType;
 
 use super::go_text::{alarm_member_text, go_string_list, hex_escaped};
-use super::table::{endpoint_hash_rows, endpoint_status_rows, member_rows};
+use super::table::{endpoint_hash_rows, endpoint_status_rows, member_rows, snapshot_status_row};
 use super::{EndpointHealth, Shown, write_stderr_line};
 
 /// What the simple format prints for `shown` (never unsupported).
@@ -43,6 +43,7 @@ pub fn render(shown: &Shown, hex: bool, value_only: bool) -> Option<Vec<u8>> {
                 line(&mut out, &alarm_member_text(alarm.member_id, alarm.alarm));
             }
         }
+        Shown::SnapshotStatus(status) => rows(&mut out, &[snapshot_status_row(status)]),
         other => line(&mut out, &one_line(other)),
     }
     Some(out)

@@ -5,6 +5,7 @@ use api::etcdserverpb::{Member, ResponseHeader};
 
 use super::{EndpointHash, EndpointHealth, EndpointStatus, Shown};
 use crate::cluster::{human_bytes, render_table};
+use crate::v3::snapshot::SnapshotStatus;
 
 /// The table for `shown`, or `None` where etcdctl has no table.
 pub fn render(shown: &Shown) -> Option<String> {
@@ -32,8 +33,22 @@ pub fn render(shown: &Shown) -> Option<String> {
             &endpoint_status_rows(statuses),
         )),
         Shown::EndpointHash(hashes) => Some(render_table(&["ENDPOINT", "HASH"], &endpoint_hash_rows(hashes))),
+        Shown::SnapshotStatus(status) => Some(render_table(
+            &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+            &[snapshot_status_row(status)],
+        )),
         _ => None,
     }
+}
+
+/// `snapshot status`'s one row: the hash in hex, the revision, the keys, the size in human units.
+pub fn snapshot_status_row(status: &SnapshotStatus) -> Vec<String> {
+    vec![
+        format!("{:x}", status.hash),
+        status.revision.to_string(),
+        status.total_keys.to_string(),
+        human_bytes(status.total_size_bytes),
+    ]
 }
 
 /// One row per member: ID, status (`unstarted` until it has a name), name, peer URLs, client URLs,
