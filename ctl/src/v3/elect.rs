@@ -29,7 +29,7 @@ pub async fn elect(context: &Context, args: &ElectArgs) -> Result<(), Failure> {
     if args.args.is_empty() || args.args.len() > 2 {
         return Err(Failure::new(
             exit::BAD_ARGS,
-            "elect takes one election name argument and an optional proposal argument.",
+            "elect takes one election name argument and an optional proposal argument",
         ));
     }
     if args.args.len() == 1 && !args.listen {

@@ -195,6 +195,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The member's data directory (removed when the server is dropped): sessions keep files there.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// Starts one member. `initial_cluster` is etcd's `name=peerURL,...`; `state` is `new` or `existing`.
     pub fn start(kind: ServerKind, spec: &MemberSpec, initial_cluster: &str, state: &str) -> Server {
         let data_dir = Self::scratch_dir(spec);

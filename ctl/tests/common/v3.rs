@@ -5,7 +5,8 @@
 //!
 //! Steps can use what earlier steps printed: `{lease1}`, `{lease2}`... are the lease IDs granted so far
 //! (hex), `{member1}`... the members added, `{self}` the server's own member ID (hex) and
-//! `{endpoint}` its client address (`127.0.0.1:port`). The same placeholders stand in for those values
+//! `{endpoint}` its client address (`127.0.0.1:port`), `{dir}` its data directory (where a step may
+//! leave files such as snapshots; removed with the server). The same placeholders stand in for those values
 //! in the normalised transcripts, so expected texts can be written with them.
 
 use std::io::Write;
@@ -318,6 +319,7 @@ impl Placeholders {
         placeholders.add(&client_url, "{client-url}");
         placeholders.add(&peer_url, "{peer-url}");
         placeholders.add(&server.endpoint, "{endpoint}");
+        placeholders.add(&server.server.data_dir().display().to_string(), "{dir}");
         placeholders.add(&server.cluster_id.to_string(), "{cluster#}");
         placeholders.add(&format!("{:x}", server.cluster_id), "{cluster}");
         placeholders.add(&server.member_id.to_string(), "{self#}");
@@ -399,6 +401,9 @@ impl Placeholders {
             (r#""(dbSize|dbSizeInUse)":\d+"#, r#""$1":<size>"#),
             (r#""DBSize" : \d+"#, r#""DBSize" : <size>"#),
             (r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ", "<time> "),
+            // zap's JSON log lines (`snapshot save`): timestamps and durations in seconds.
+            (r#""ts":("[^"]*"|[0-9.e+]+)"#, r#""ts":<time>"#),
+            (r#""took":[0-9.e-]+"#, r#""took":<took>"#),
             // etcd appends its own entries (an alarm, a lease expiry) on its own schedule, so the raft
             // index of two fresh servers can differ by one under load.
             (r#""(raft_index|raftAppliedIndex)":\d+"#, r#""$1":<index>"#),
