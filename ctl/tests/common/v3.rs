@@ -179,6 +179,18 @@ impl Background {
         Background { child: Some(child) }
     }
 
+    /// Sends it SIGINT (as Ctrl-C would).
+    pub fn interrupt(&self) {
+        let child = self.child.as_ref().expect("running child");
+        let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+
     /// Waits up to `limit` for it to end by itself, then kills it; returns what it printed.
     pub fn finish(mut self, limit: Duration) -> Outcome {
         collect(self.child.take().expect("running child"), limit)
