@@ -120,7 +120,7 @@ async fn fetch(settings: &Settings, bounded: bool, endpoint: &str) -> Result<Vec
 
 /// The stream is whole 512-byte blocks followed by the sha256 of those blocks, as etcd sends it.
 pub fn check_trailing_hash(bytes: &[u8]) -> Result<(), String> {
-    if bytes.len() < SHA256_BYTES || (bytes.len() - SHA256_BYTES) % DATABASE_BLOCK_BYTES != 0 {
+    if bytes.len() < SHA256_BYTES || !(bytes.len() - SHA256_BYTES).is_multiple_of(DATABASE_BLOCK_BYTES) {
         return Err(format!("snapshot of {} bytes does not end with a sha256", bytes.len()));
     }
     let (database, expected) = bytes.split_at(bytes.len() - SHA256_BYTES);
