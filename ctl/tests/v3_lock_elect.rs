@@ -49,8 +49,9 @@ fn wait_for_keys(server: &V3Server, prefix: &str, count: usize) {
     panic!("{prefix} never had {count} keys");
 }
 
-/// `tool` holds `door` in one client while a second waits to run a command under it; the holder is
-/// interrupted. Returns the holder's, the waiter's outcome and the keys left.
+/// `tool` holds `door` in one client while a second waits to run a command under it and a third waits
+/// and gives up (interrupted, its key deleted); then the holder is interrupted. Returns the holder's,
+/// the waiter's and the quitter's outcomes.
 fn lock_scenario(kind: ServerKind, tool: Tool) -> Vec<Outcome> {
     let server = V3Server::start_kind(kind, BASE_PORT, &[]);
     let endpoints = ["--endpoints", server.endpoint.as_str()];
@@ -60,14 +61,19 @@ fn lock_scenario(kind: ServerKind, tool: Tool) -> Vec<Outcome> {
     let mut waiter =
         Background::start(tool, &[&endpoints[..], &["lock", "door", "--", "sh", "-c", script]].concat());
     wait_for_keys(&server, "door/", 2);
+    let quitter = Background::start(tool, &[&endpoints[..], &["lock", "door"]].concat());
+    wait_for_keys(&server, "door/", 3);
     std::thread::sleep(SETTLE);
     assert!(waiter.is_running(), "{tool:?} on {kind:?}: the waiter did not wait for the lock");
+    quitter.interrupt();
+    let quitter = quitter.finish(EXIT_LIMIT);
+    wait_for_keys(&server, "door/", 2);
     holder.interrupt();
     let holder = holder.finish(EXIT_LIMIT);
     let waiter = waiter.finish(EXIT_LIMIT);
     let left = key_count(&server, "door/");
     assert_eq!(left, 0, "{tool:?} on {kind:?}: both clients released the lock");
-    vec![masked(holder), masked(waiter)]
+    vec![masked(holder), masked(waiter), masked(quitter)]
 }
 
 /// An observer of `hall`, then two candidates; the first resigns (interrupted), then the second.
@@ -116,6 +122,8 @@ fn a_held_lock_makes_the_next_client_wait_until_it_is_released() {
     let outcomes = compare_scenario(lock_scenario);
     assert_eq!(outcomes[0], Outcome { stdout: "door/<lease>\n\n".into(), stderr: String::new(), code: 0 });
     assert_eq!(outcomes[1], Outcome { stdout: "got door/<lease>\n".into(), stderr: String::new(), code: 0 });
+    let canceled = Outcome { stdout: String::new(), stderr: "Error: context canceled\n".into(), code: 1 };
+    assert_eq!(outcomes[2], canceled);
 }
 
 #[test]

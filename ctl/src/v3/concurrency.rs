@@ -1,16 +1,19 @@
 //! The client-side pieces of etcd's Go `concurrency` package that `lock` and `elect` build on: a
 //! session (a lease kept alive in the background, `done` once it is lost), waiting for every key
-//! under a prefix created before a revision to be deleted, and the signals that end a command.
+//! under a prefix created before a revision to be deleted, the create-revision comparison and the delete
+//! both recipes use, and the signals that end a command.
 
 use std::time::Duration;
 
+use api::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use api::etcdserverpb::kv_client::KvClient;
 use api::etcdserverpb::lease_client::LeaseClient;
 use api::etcdserverpb::range_request::{SortOrder, SortTarget};
 use api::etcdserverpb::watch_client::WatchClient;
 use api::etcdserverpb::watch_request::RequestUnion;
 use api::etcdserverpb::{
-    LeaseGrantRequest, LeaseKeepAliveRequest, RangeRequest, ResponseHeader, WatchCreateRequest, WatchRequest,
+    Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, RangeRequest, ResponseHeader,
+    WatchCreateRequest, WatchRequest,
 };
 use api::mvccpb::event::EventType;
 use tokio::sync::{mpsc, watch};
@@ -184,4 +187,22 @@ pub async fn watch_from(
     let mut client = WatchClient::new(channel.clone());
     let responses = call(unbounded(), client.watch(ReceiverStream::new(request_stream))).await?;
     Ok((requests, responses))
+}
+
+/// The comparison "`key`'s create revision is `revision`" (0: the key does not exist).
+pub fn create_revision_is(key: &str, revision: i64) -> Compare {
+    Compare {
+        result: CompareResult::Equal as i32,
+        target: CompareTarget::Create as i32,
+        key: key.as_bytes().to_vec(),
+        target_union: Some(TargetUnion::CreateRevision(revision)),
+        ..Compare::default()
+    }
+}
+
+/// Deletes `key` (`Mutex.Unlock`, and what a campaign or a wait leaves behind when interrupted).
+pub async fn delete_key(channel: &Channel, key: &str) -> Result<(), RpcError> {
+    let mut kv = KvClient::new(channel.clone());
+    let request = DeleteRangeRequest { key: key.as_bytes().to_vec(), ..DeleteRangeRequest::default() };
+    call(unbounded(), kv.delete_range(request)).await.map(|_| ())
 }

@@ -12,14 +12,13 @@ use tonic::transport::Channel;
 
 use super::cli::ElectArgs;
 use super::concurrency::{
-    DEFAULT_SESSION_TTL_SECONDS, Session, Stop, by_create_revision, interrupted, unbounded, wait_deletes,
-    watch_from,
+    DEFAULT_SESSION_TTL_SECONDS, Session, Stop, by_create_revision, create_revision_is, delete_key,
+    interrupted, unbounded, wait_deletes, watch_from,
 };
 use super::connection::call;
 use super::context::Context;
 use super::errors::{Failure, RpcError, exit};
 use super::kv::prefix_end;
-use super::lock::create_revision_is;
 use super::print::{Printer, Shown};
 
 /// Leaders shown at most by one observer (a bound on its loop; far beyond any session).
@@ -50,7 +49,10 @@ pub async fn elect(context: &Context, args: &ElectArgs) -> Result<(), Failure> {
     let key = format!("{prefix}{:x}", session.lease_id);
     let leader_revision = tokio::select! {
         campaigned = campaign(&session, &prefix, &key, &args.args[1]) => campaigned.map_err(|e| failed(e.into()))?,
-        _ = interrupted() => return Err(failed(Stop::Interrupted)),
+        _ = interrupted() => {
+            let _ = delete_key(&session.channel, &key).await;
+            return Err(failed(Stop::Interrupted));
+        }
     };
     let mut kv = KvClient::new(session.channel.clone());
     let request = RangeRequest { key: key.as_bytes().to_vec(), ..RangeRequest::default() };

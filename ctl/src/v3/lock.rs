@@ -3,18 +3,17 @@
 //! created earlier is gone. Then etcdctl prints the lock key (as `get` does) and holds it until
 //! SIGINT/SIGTERM, or runs the command with `ETCD_LOCK_KEY`/`ETCD_LOCK_REV` and exits with its status.
 
-use api::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use api::etcdserverpb::kv_client::KvClient;
 use api::etcdserverpb::range_request::SortOrder;
 use api::etcdserverpb::request_op::Request;
 use api::etcdserverpb::response_op::Response;
-use api::etcdserverpb::{
-    Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest,
-};
+use api::etcdserverpb::{PutRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest};
 use tonic::transport::Channel;
 
 use super::cli::LockArgs;
-use super::concurrency::{Session, Stop, by_create_revision, interrupted, unbounded, wait_deletes};
+use super::concurrency::{
+    Session, Stop, by_create_revision, create_revision_is, delete_key, interrupted, unbounded, wait_deletes,
+};
 use super::connection::call;
 use super::context::Context;
 use super::errors::{Failure, RpcError, exit};
@@ -38,7 +37,10 @@ pub async fn lock(context: &Context, args: &LockArgs) -> Result<(), Failure> {
     let mut session = Session::open(&global.settings, args.ttl).await.map_err(|e| failed(e.into()))?;
     let held = tokio::select! {
         held = acquire(&session, &args.args[0]) => held.map_err(|e| failed(e.into()))?,
-        _ = interrupted() => return Err(failed(Stop::Interrupted)),
+        _ = interrupted() => {
+            let _ = delete_key(&session.channel, &lock_key(&session, &args.args[0])).await;
+            return Err(failed(Stop::Interrupted));
+        }
     };
     if args.args.len() > 1 {
         return run_holding(&session.channel, &held, &args.args[1..]).await;
@@ -51,16 +53,21 @@ pub async fn lock(context: &Context, args: &LockArgs) -> Result<(), Failure> {
     }
     global.printer.print(&Shown::Get(&shown))?;
     tokio::select! {
-        _ = interrupted() => release(&session.channel, &held.key).await.map_err(|e| failed(e.into())),
+        _ = interrupted() => delete_key(&session.channel, &held.key).await.map_err(|e| failed(e.into())),
         _ = session.done() => Err(Failure::new(exit::ERROR, "session expired")),
     }
+}
+
+/// This session's key under the lock `name`.
+fn lock_key(session: &Session, name: &str) -> String {
+    format!("{name}/{:x}", session.lease_id)
 }
 
 /// `Mutex.Lock`: creates this session's key under the name (or finds it), then waits for the keys
 /// created before it. On failure the key is deleted again.
 async fn acquire(session: &Session, name: &str) -> Result<Held, RpcError> {
     let prefix = format!("{name}/");
-    let key = format!("{prefix}{:x}", session.lease_id);
+    let key = lock_key(session, name);
     let mut kv = KvClient::new(session.channel.clone());
     let owner = || RequestOp {
         request: Some(Request::RequestRange(by_create_revision(&prefix, SortOrder::Ascend, 0))),
@@ -94,28 +101,10 @@ async fn acquire(session: &Session, name: &str) -> Result<Held, RpcError> {
     match wait_deletes(&session.channel, &prefix, my_revision - 1).await {
         Ok(header) => Ok(Held { key, header }),
         Err(error) => {
-            let _ = release(&session.channel, &key).await;
+            let _ = delete_key(&session.channel, &key).await;
             Err(error)
         }
     }
-}
-
-/// The comparison "`key`'s create revision is `revision`" (0: the key does not exist).
-pub fn create_revision_is(key: &str, revision: i64) -> Compare {
-    Compare {
-        result: CompareResult::Equal as i32,
-        target: CompareTarget::Create as i32,
-        key: key.as_bytes().to_vec(),
-        target_union: Some(TargetUnion::CreateRevision(revision)),
-        ..Compare::default()
-    }
-}
-
-/// `Mutex.Unlock`: deletes the lock key.
-async fn release(channel: &Channel, key: &str) -> Result<(), RpcError> {
-    let mut kv = KvClient::new(channel.clone());
-    let request = DeleteRangeRequest { key: key.as_bytes().to_vec(), ..DeleteRangeRequest::default() };
-    call(unbounded(), kv.delete_range(request)).await.map(|_| ())
 }
 
 /// Runs the command while holding the lock, then releases it; the command's failure is etcdctl's
@@ -127,7 +116,7 @@ async fn run_holding(channel: &Channel, held: &Held, command: &[String]) -> Resu
         .env("ETCD_LOCK_REV", held.header.revision.to_string())
         .status()
         .await;
-    let released = release(channel, &held.key).await;
+    let released = delete_key(channel, &held.key).await;
     let status = status.map_err(|error| {
         let message = if error.kind() == std::io::ErrorKind::NotFound {
             format!("exec: {:?}: executable file not found in $PATH", command[0])
