@@ -55,7 +55,10 @@ pub async fn save(context: &Context, args: &[String]) -> Result<(), Failure> {
     }
     let path = &args[0];
     let part_path = format!("{path}.part");
-    let outcome = save_through(settings, context.flags.command_timeout.is_some(), path, &part_path).await;
+    // etcdctl bounds the download only when --command-timeout is set (by flag or environment).
+    let bounded =
+        context.flags.command_timeout.is_some() || std::env::var_os("ETCDCTL_COMMAND_TIMEOUT").is_some();
+    let outcome = save_through(settings, bounded, path, &part_path).await;
     let _ = std::fs::remove_file(&part_path);
     outcome.map_err(|message| Failure::new(exit::INTERRUPTED, &message))?;
     write_stdout(format!("Snapshot saved at {path}\n").as_bytes());
