@@ -76,8 +76,9 @@ fn lock_scenario(kind: ServerKind, tool: Tool) -> Vec<Outcome> {
     vec![masked(holder), masked(waiter), masked(quitter)]
 }
 
-/// An observer of `hall`, then two candidates; the first resigns (interrupted), then the second.
-/// Returns the observer's and both candidates' outcomes.
+/// An observer of `hall`, then three candidates; the third gives up while waiting (interrupted, its
+/// key deleted), the first resigns (interrupted), then the second. Returns the observer's and the
+/// candidates' outcomes.
 fn elect_scenario(kind: ServerKind, tool: Tool) -> Vec<Outcome> {
     let server = V3Server::start_kind(kind, BASE_PORT, &[]);
     let endpoints = ["--endpoints", server.endpoint.as_str()];
@@ -87,7 +88,12 @@ fn elect_scenario(kind: ServerKind, tool: Tool) -> Vec<Outcome> {
     wait_for_keys(&server, "hall/", 1);
     let second = Background::start(tool, &[&endpoints[..], &["elect", "hall", "two"]].concat());
     wait_for_keys(&server, "hall/", 2);
+    let quitter = Background::start(tool, &[&endpoints[..], &["elect", "hall", "three"]].concat());
+    wait_for_keys(&server, "hall/", 3);
     std::thread::sleep(SETTLE);
+    quitter.interrupt();
+    let quitter = quitter.finish(EXIT_LIMIT);
+    wait_for_keys(&server, "hall/", 2);
     first.interrupt();
     let first = first.finish(EXIT_LIMIT);
     wait_for_keys(&server, "hall/", 1);
@@ -97,7 +103,7 @@ fn elect_scenario(kind: ServerKind, tool: Tool) -> Vec<Outcome> {
     std::thread::sleep(SETTLE);
     observer.interrupt();
     let observer = observer.finish(EXIT_LIMIT);
-    vec![masked(observer), masked(first), masked(second)]
+    vec![masked(observer), masked(first), masked(second), masked(quitter)]
 }
 
 /// Plays a scenario three ways in parallel and asserts the outcomes agree; returns concordctl's.
@@ -136,6 +142,8 @@ fn an_observer_sees_each_leader_in_turn() {
     assert_eq!(outcomes[0], Outcome { stdout: observed.into(), stderr: String::new(), code: 0 });
     assert_eq!(outcomes[1], Outcome { stdout: "hall/<lease>\none\n".into(), stderr: String::new(), code: 0 });
     assert_eq!(outcomes[2], Outcome { stdout: "hall/<lease>\ntwo\n".into(), stderr: String::new(), code: 0 });
+    let canceled = Outcome { stdout: String::new(), stderr: "Error: context canceled\n".into(), code: 1 };
+    assert_eq!(outcomes[3], canceled);
 }
 
 #[test]
