@@ -104,18 +104,7 @@ pub(super) fn method_by_name(full_name: &str) -> Option<MethodDescriptor> {
 /// One unary gRPC call through the in-process routes: a framed message in, a framed message (or a
 /// status in the headers or trailers) out.
 async fn call(routes: Routes, method: &MethodDescriptor, message: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
-    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
-    let mut framed = BytesMut::with_capacity(message.len() + 5);
-    framed.put_u8(0);
-    framed.put_u32(message.len() as u32);
-    framed.put_slice(&message);
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .version(http::Version::HTTP_2)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Full::new(framed.freeze()))
+    let request = grpc_request(method, Full::new(frame(&message)))
         .map_err(|error| tonic::Status::internal(error.to_string()))?;
     let response =
         routes.oneshot(request).await.map_err(|error| tonic::Status::internal(error.to_string()))?;
@@ -132,6 +121,27 @@ async fn call(routes: Routes, method: &MethodDescriptor, message: Vec<u8>) -> Re
         return Err(status);
     }
     unframe(collected.to_bytes())
+}
+
+/// A gRPC request for `method` with `body`, as a gRPC client sends it.
+pub(super) fn grpc_request<Body>(method: &MethodDescriptor, body: Body) -> http::Result<http::Request<Body>> {
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+}
+
+/// One message in gRPC's framing: uncompressed, its length, its bytes.
+pub(super) fn frame(message: &[u8]) -> Bytes {
+    let mut framed = BytesMut::with_capacity(message.len() + 5);
+    framed.put_u8(0);
+    framed.put_u32(message.len() as u32);
+    framed.put_slice(message);
+    framed.freeze()
 }
 
 fn unframe(mut bytes: Bytes) -> Result<Vec<u8>, tonic::Status> {

@@ -9,7 +9,7 @@
 //! buffered toward a slow client; a client that disconnects ends the call.
 //! Limitation: the request body is read whole first, so requests cannot be added to a stream later.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, StreamBody};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MethodDescriptor};
@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::Routes;
 use tower::ServiceExt;
 
-use super::gateway::{GatewayReply, error_reply, method_by_name, to_json};
+use super::gateway::{GatewayReply, error_reply, frame, grpc_request, method_by_name, to_json};
 
 /// etcd 3.4's streaming gateway paths and the gRPC methods behind them.
 const STREAM_ROUTES: &[(&str, &str)] = &[
@@ -67,14 +67,6 @@ fn parse_requests(method: &MethodDescriptor, body: &[u8]) -> Result<Vec<Bytes>, 
     Ok(framed)
 }
 
-fn frame(message: &[u8]) -> Bytes {
-    let mut framed = BytesMut::with_capacity(message.len() + 5);
-    framed.put_u8(0);
-    framed.put_u32(message.len() as u32);
-    framed.put_slice(message);
-    framed.freeze()
-}
-
 type RequestFrames = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
 
 /// Runs the call: sends the requests, keeps the request stream open, and writes each answer as a
@@ -87,15 +79,9 @@ async fn drive(routes: Routes, method: MethodDescriptor, requests: Vec<Bytes>, l
     }
     // A method that takes one request (Snapshot) waits for the end of the request stream.
     let request_sender = method.is_client_streaming().then_some(request_sender);
-    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .version(http::Version::HTTP_2)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(StreamBody::new(ReceiverStream::new(request_frames)));
-    let Ok(request) = request else { return };
+    let Ok(request) = grpc_request(&method, StreamBody::new(ReceiverStream::new(request_frames))) else {
+        return;
+    };
     let response = match routes.oneshot(request).await {
         Ok(response) => response,
         Err(error) => return send_error(&lines, tonic::Status::internal(error.to_string())).await,
