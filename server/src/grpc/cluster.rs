@@ -1,6 +1,7 @@
 //! etcd's Cluster service: MemberList, MemberAdd (voters and learners), MemberRemove, MemberUpdate and
 //! MemberPromote. Headers carry the cluster, member and term but no revision, as etcd's do; member
-//! lists are sorted by ID. MemberAdd checks its peer URLs as etcd does; MemberUpdate does not.
+//! lists are sorted by ID. MemberAdd checks its peer URLs as etcd does; MemberUpdate does not;
+//! MemberPromote refuses a voter as "not a learner" before asking whether it has caught up.
 
 use api::etcdserverpb as pb;
 use api::etcdserverpb::cluster_server::Cluster;
@@ -87,7 +88,12 @@ impl<B: V3Backend> Cluster for ClusterService<B> {
         &self,
         request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
-        self.backend.member_promote(request.into_inner().id).await.map_err(|error| member_status(&error))?;
+        let id = request.into_inner().id;
+        // etcd refuses a voter before asking whether it has caught up: "not a learner" comes first.
+        if self.backend.status().members.iter().any(|member| member.id == id && !member.is_learner) {
+            return Err(api::errors::MEMBER_NOT_LEARNER.status());
+        }
+        self.backend.member_promote(id).await.map_err(|error| member_status(&error))?;
         let (header, members) = self.header_and_members();
         Ok(Response::new(pb::MemberPromoteResponse { header, members }))
     }
