@@ -1,0 +1,105 @@
+//! The Cluster, Maintenance and Auth parts of the script, as a one-member cluster with authentication
+//! disabled answers them.
+
+use api::etcdserverpb::alarm_request::AlarmAction;
+use api::etcdserverpb::{
+    AlarmRequest, AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleGetRequest,
+    AuthRoleListRequest, AuthUserAddRequest, AuthUserGetRequest, AuthUserListRequest, AuthenticateRequest,
+    DefragmentRequest, HashKvRequest, HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest,
+    MemberRemoveRequest, MemberUpdateRequest, StatusRequest,
+};
+
+use super::session::Session;
+
+/// A peer URL nobody listens on, for the learner the script adds and removes.
+const LEARNER_PEER_URL: &str = "http://127.0.0.1:1";
+
+/// Membership: the list, the errors a one-member cluster gives, a learner added, refused promotion and
+/// removed, and an update of the member itself.
+pub async fn cluster(session: &mut Session, peer_url: &str) {
+    let answer = session.cluster.member_list(MemberListRequest {}).await;
+    let list = session.record("MemberList", answer, &[]);
+    let member_id = list.and_then(|list| list.members.first().map(|member| member.id)).unwrap_or(0);
+    membership_errors(session, peer_url, member_id).await;
+    let add = MemberAddRequest { peer_ur_ls: vec![LEARNER_PEER_URL.to_string()], is_learner: true };
+    // Lists are by ID and the learner's ID is random: put them in peer URL order to compare.
+    let answer = session.cluster.member_add(add).await.map(|response| {
+        let mut added = response.into_inner();
+        added.members.sort_by(|left, right| left.peer_ur_ls.cmp(&right.peer_ur_ls));
+        added
+    });
+    let learner = answer.as_ref().ok().and_then(|added| added.member.as_ref().map(|member| member.id));
+    if let Some(learner) = learner {
+        session.name(learner.to_string(), "<learner-id>");
+    }
+    session.record_value("MemberAdd a learner", &answer, &[]);
+    let learner = learner.unwrap_or(0);
+    let answer = session.cluster.member_promote(MemberPromoteRequest { id: learner }).await;
+    session.record("MemberPromote the learner (not started)", answer, &[]);
+    let answer = session.cluster.member_remove(MemberRemoveRequest { id: learner }).await;
+    session.record("MemberRemove the learner", answer, &[]);
+    let update = MemberUpdateRequest { id: member_id, peer_ur_ls: vec![peer_url.to_string()] };
+    let answer = session.cluster.member_update(update).await;
+    session.record("MemberUpdate the member, same peer URL", answer, &[]);
+}
+
+/// The errors a one-member cluster gives for members it does not have or cannot change.
+async fn membership_errors(session: &mut Session, peer_url: &str, member_id: u64) {
+    let add = MemberAddRequest { peer_ur_ls: vec![peer_url.to_string()], is_learner: false };
+    let answer = session.cluster.member_add(add).await;
+    session.record("MemberAdd an existing peer URL", answer, &[]);
+    let add = MemberAddRequest { peer_ur_ls: vec!["not a url".to_string()], is_learner: false };
+    let answer = session.cluster.member_add(add).await;
+    session.record("MemberAdd a malformed peer URL", answer, &[]);
+    let answer = session.cluster.member_remove(MemberRemoveRequest { id: 12_345 }).await;
+    session.record("MemberRemove unknown", answer, &[]);
+    let update = MemberUpdateRequest { id: 12_345, peer_ur_ls: vec!["http://127.0.0.1:2".to_string()] };
+    let answer = session.cluster.member_update(update).await;
+    session.record("MemberUpdate unknown", answer, &[]);
+    let answer = session.cluster.member_promote(MemberPromoteRequest { id: 12_345 }).await;
+    session.record("MemberPromote unknown", answer, &[]);
+    let answer = session.cluster.member_promote(MemberPromoteRequest { id: member_id }).await;
+    session.record("MemberPromote the voter", answer, &[]);
+}
+
+/// Maintenance: status, hashes at revisions, alarms, defragmentation.
+pub async fn maintenance(session: &mut Session, revisions: &[i64]) {
+    let status_masks = ["leader", "raft_index", "raft_applied_index", "db_size", "db_size_in_use", "version"];
+    let answer = session.maintenance.status(StatusRequest {}).await;
+    session.record("Status", answer, &status_masks);
+    let answer = session.maintenance.hash(HashRequest {}).await;
+    session.record("Hash", answer, &["hash"]);
+    for &revision in revisions {
+        let answer = session.maintenance.hash_kv(HashKvRequest { revision }).await;
+        session.record(&format!("HashKV revision {revision}"), answer, &[]);
+    }
+    let alarm = AlarmRequest { action: AlarmAction::Get as i32, member_id: 0, alarm: 0 };
+    let answer = session.maintenance.alarm(alarm).await;
+    session.record("Alarm GET", answer, &[]);
+    let answer = session.maintenance.defragment(DefragmentRequest {}).await;
+    session.record("Defragment", answer, &[]);
+}
+
+/// Auth with authentication disabled and no users or roles.
+pub async fn auth(session: &mut Session) {
+    let answer =
+        session.auth.authenticate(AuthenticateRequest { name: "root".into(), password: "x".into() }).await;
+    session.record("Authenticate", answer, &[]);
+    let answer = session.auth.auth_enable(AuthEnableRequest {}).await;
+    session.record("AuthEnable without root", answer, &[]);
+    let answer = session.auth.auth_disable(AuthDisableRequest {}).await;
+    session.record("AuthDisable", answer, &[]);
+    let answer = session.auth.user_list(AuthUserListRequest {}).await;
+    session.record("UserList", answer, &[]);
+    let answer = session.auth.role_list(AuthRoleListRequest {}).await;
+    session.record("RoleList", answer, &[]);
+    let answer = session.auth.user_get(AuthUserGetRequest { name: "nobody".into() }).await;
+    session.record("UserGet unknown", answer, &[]);
+    let answer = session.auth.role_get(AuthRoleGetRequest { role: "nobody".into() }).await;
+    session.record("RoleGet unknown", answer, &[]);
+    let answer =
+        session.auth.user_add(AuthUserAddRequest { name: String::new(), ..Default::default() }).await;
+    session.record("UserAdd empty name", answer, &[]);
+    let answer = session.auth.role_add(AuthRoleAddRequest { name: String::new() }).await;
+    session.record("RoleAdd empty name", answer, &[]);
+}
