@@ -77,9 +77,10 @@ impl Default for GrpcOptions {
 pub fn routes<B: V3Backend>(backend: B, options: GrpcOptions) -> Routes {
     assert!(options.max_request_bytes > 0, "requests may have at least one byte");
     let max_decoding_bytes = options.max_request_bytes.saturating_add(GRPC_OVERHEAD_BYTES);
-    let kv = KvServer::new(kv::KvService::new(backend.clone(), options.max_txn_ops))
-        .max_decoding_message_size(max_decoding_bytes)
-        .max_encoding_message_size(usize::MAX);
+    let kv =
+        KvServer::new(kv::KvService::new(backend.clone(), options.max_txn_ops, options.max_request_bytes))
+            .max_decoding_message_size(max_decoding_bytes)
+            .max_encoding_message_size(usize::MAX);
     let watch_options = watch::WatchOptions {
         max_fragment_bytes: options.max_request_bytes,
         progress_notify_interval: options.progress_notify_interval,
