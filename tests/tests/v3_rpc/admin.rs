@@ -3,10 +3,12 @@
 
 use api::etcdserverpb::alarm_request::AlarmAction;
 use api::etcdserverpb::{
-    AlarmRequest, AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleGetRequest,
-    AuthRoleListRequest, AuthUserAddRequest, AuthUserGetRequest, AuthUserListRequest, AuthenticateRequest,
+    AlarmRequest, AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleDeleteRequest,
+    AuthRoleGetRequest, AuthRoleGrantPermissionRequest, AuthRoleListRequest, AuthRoleRevokePermissionRequest,
+    AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest, AuthUserGetRequest,
+    AuthUserGrantRoleRequest, AuthUserListRequest, AuthUserRevokeRoleRequest, AuthenticateRequest,
     DefragmentRequest, HashKvRequest, HashRequest, MemberAddRequest, MemberListRequest, MemberPromoteRequest,
-    MemberRemoveRequest, MemberUpdateRequest, StatusRequest,
+    MemberRemoveRequest, MemberUpdateRequest, MoveLeaderRequest, StatusRequest,
 };
 
 use super::session::Session;
@@ -78,6 +80,10 @@ pub async fn maintenance(session: &mut Session, revisions: &[i64]) {
     session.record("Alarm GET", answer, &[]);
     let answer = session.maintenance.defragment(DefragmentRequest {}).await;
     session.record("Defragment", answer, &[]);
+    let answer = session.maintenance.hash_kv(HashKvRequest { revision: -1 }).await;
+    session.record("HashKV revision -1", answer, &[]);
+    let answer = session.maintenance.move_leader(MoveLeaderRequest { target_id: 12_345 }).await;
+    session.record("MoveLeader to an unknown member", answer, &[]);
 }
 
 /// Auth with authentication disabled and no users or roles.
@@ -102,4 +108,29 @@ pub async fn auth(session: &mut Session) {
     session.record("UserAdd empty name", answer, &[]);
     let answer = session.auth.role_add(AuthRoleAddRequest { name: String::new() }).await;
     session.record("RoleAdd empty name", answer, &[]);
+    auth_unknown_names(session).await;
+}
+
+/// Requests naming users and roles that do not exist.
+async fn auth_unknown_names(session: &mut Session) {
+    let answer = session.auth.user_delete(AuthUserDeleteRequest { name: "nobody".into() }).await;
+    session.record("UserDelete unknown", answer, &[]);
+    let change = AuthUserChangePasswordRequest { name: "nobody".into(), password: "p".into() };
+    let answer = session.auth.user_change_password(change).await;
+    session.record("UserChangePassword unknown", answer, &[]);
+    let grant = AuthUserGrantRoleRequest { user: "nobody".into(), role: "none".into() };
+    let answer = session.auth.user_grant_role(grant).await;
+    session.record("UserGrantRole unknown", answer, &[]);
+    let revoke = AuthUserRevokeRoleRequest { name: "nobody".into(), role: "none".into() };
+    let answer = session.auth.user_revoke_role(revoke).await;
+    session.record("UserRevokeRole unknown", answer, &[]);
+    let answer = session.auth.role_delete(AuthRoleDeleteRequest { role: "none".into() }).await;
+    session.record("RoleDelete unknown", answer, &[]);
+    let grant = AuthRoleGrantPermissionRequest { name: "none".into(), perm: None };
+    let answer = session.auth.role_grant_permission(grant).await;
+    session.record("RoleGrantPermission unknown", answer, &[]);
+    let revoke =
+        AuthRoleRevokePermissionRequest { role: "none".into(), key: b"k".to_vec(), range_end: Vec::new() };
+    let answer = session.auth.role_revoke_permission(revoke).await;
+    session.record("RoleRevokePermission unknown", answer, &[]);
 }

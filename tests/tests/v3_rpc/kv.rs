@@ -346,3 +346,69 @@ pub async fn compactions(session: &mut Session, revision: i64) {
         session.record(label, answer, &[]);
     }
 }
+
+/// Requests at the edges: oversized values, txn ops that fail inside the txn, odd revisions.
+pub async fn edge_cases(session: &mut Session) {
+    let large = PutRequest { value: vec![b'v'; 1_600_000], ..put("big", "") };
+    let answer = session.kv.put(large).await;
+    session.record("Put a 1.6 MB value", answer, &[]);
+    let requests = [
+        (
+            "Txn put with an unknown lease",
+            op(Request::RequestPut(PutRequest { lease: 4_242, ..put("t/l", "1") })),
+        ),
+        (
+            "Txn put missing ignore_value",
+            op(Request::RequestPut(PutRequest { ignore_value: true, ..put("t/none", "") })),
+        ),
+        (
+            "Txn range at a future revision",
+            op(Request::RequestRange(RangeRequest { revision: 10_000, ..range("a", "") })),
+        ),
+        ("Txn range empty key", op(Request::RequestRange(range("", "")))),
+        ("Txn delete empty key", op(Request::RequestDeleteRange(DeleteRangeRequest::default()))),
+    ];
+    for (label, request) in requests {
+        let answer = session.kv.txn(TxnRequest { success: vec![request], ..Default::default() }).await;
+        session.record(label, answer, &[]);
+    }
+    let missing_value =
+        compare("nothing", CompareTarget::Value, CompareResult::Equal, TargetUnion::Value(Vec::new()));
+    let greater_value =
+        compare("a", CompareTarget::Value, CompareResult::Greater, TargetUnion::Value(b"1".to_vec()));
+    let requests = [
+        ("Txn compare the value of a missing key", vec![missing_value]),
+        ("Txn compare value greater (bytes)", vec![greater_value.clone(), greater_value]),
+    ];
+    for (label, compares) in requests {
+        let request = TxnRequest { compare: compares, ..Default::default() };
+        let answer = session.kv.txn(request).await;
+        session.record(label, answer, &[]);
+    }
+    let reads = [
+        (
+            "Range keys_only count_only",
+            RangeRequest { keys_only: true, count_only: true, ..range("\0", "\0") },
+        ),
+        (
+            "Range revision 3 sort Mod Descend limit 1",
+            RangeRequest {
+                revision: 3,
+                sort_target: SortTarget::Mod as i32,
+                sort_order: SortOrder::Descend as i32,
+                limit: 1,
+                ..range("\0", "\0")
+            },
+        ),
+        ("Range key \\0 only", range("\0", "")),
+        ("Range empty key from-key", range("", "\0")),
+    ];
+    for (label, request) in reads {
+        let answer = session.kv.range(request).await;
+        session.record(label, answer, &[]);
+    }
+    let answer = session.kv.compact(CompactionRequest { revision: 0, physical: false }).await;
+    session.record("Compact revision 0", answer, &[]);
+    let answer = session.kv.compact(CompactionRequest { revision: -3, physical: false }).await;
+    session.record("Compact revision -3", answer, &[]);
+}

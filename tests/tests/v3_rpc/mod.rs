@@ -22,8 +22,10 @@ pub async fn run(session: &mut Session, client_url: &str, peer_url: &str) {
     kv::ranges(session).await;
     kv::deletes(session).await;
     kv::txns(session).await;
+    kv::edge_cases(session).await;
     streams::leases(session).await;
     streams::watches(session).await;
+    streams::watch_edges(session).await;
     let revision = current_revision(session).await;
     // HashKV covers each value's lease ID, which the server chose for two keys: hash the revisions
     // before those keys here, and everything once the compaction has removed them.

@@ -181,3 +181,22 @@ pub async fn compacted_watch(session: &mut Session, compacted: i64) {
     session.watch_send(watch_request(RequestUnion::CreateRequest(at))).await;
     session.watch_receive("Watch create zz at the compaction revision", 1, &[]).await;
 }
+
+/// Watches with IDs the client chose, over every key, and from the next revision.
+pub async fn watch_edges(session: &mut Session) {
+    let chosen = WatchCreateRequest { watch_id: 100, ..create("e", "") };
+    session.watch_send(watch_request(RequestUnion::CreateRequest(chosen.clone()))).await;
+    session.watch_receive("Watch create e with watch_id 100", 1, &[]).await;
+    session.watch_send(watch_request(RequestUnion::CreateRequest(chosen))).await;
+    session.watch_receive("Watch create with watch_id 100 again", 1, &[]).await;
+    let everything = create("", "\0");
+    session.watch_send(watch_request(RequestUnion::CreateRequest(everything))).await;
+    session.watch_receive("Watch create every key (empty key, \\0)", 1, &[]).await;
+    let empty = create("", "");
+    session.watch_send(watch_request(RequestUnion::CreateRequest(empty))).await;
+    session.watch_receive("Watch create empty key (no range end)", 1, &[]).await;
+    session
+        .watch_send(watch_request(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: 100 })))
+        .await;
+    session.watch_receive("Watch cancel 100", 1, &[]).await;
+}
