@@ -36,6 +36,7 @@ pub async fn cluster(session: &mut Session, peer_url: &str) {
     }
     session.record_value("MemberAdd a learner", &answer, &[]);
     let learner = learner.unwrap_or(0);
+    while_a_learner_exists(session, member_id).await;
     let answer = session.cluster.member_promote(MemberPromoteRequest { id: learner }).await;
     session.record("MemberPromote the learner (not started)", answer, &[]);
     let answer = session.cluster.member_remove(MemberRemoveRequest { id: learner }).await;
@@ -43,6 +44,21 @@ pub async fn cluster(session: &mut Session, peer_url: &str) {
     let update = MemberUpdateRequest { id: member_id, peer_ur_ls: vec![peer_url.to_string()] };
     let answer = session.cluster.member_update(update).await;
     session.record("MemberUpdate the member, same peer URL", answer, &[]);
+    let answer = session.cluster.member_remove(MemberRemoveRequest { id: member_id }).await;
+    session.record("MemberRemove the only voter", answer, &[]);
+}
+
+/// What a cluster with a learner refuses: a second learner, a URL the learner has.
+async fn while_a_learner_exists(session: &mut Session, member_id: u64) {
+    let add = MemberAddRequest { peer_ur_ls: vec!["http://127.0.0.1:3".to_string()], is_learner: true };
+    let answer = session.cluster.member_add(add).await;
+    session.record("MemberAdd a second learner", answer, &[]);
+    let update = MemberUpdateRequest { id: member_id, peer_ur_ls: vec![LEARNER_PEER_URL.to_string()] };
+    let answer = session.cluster.member_update(update).await;
+    session.record("MemberUpdate to the learner's peer URL", answer, &[]);
+    let add = MemberAddRequest { peer_ur_ls: Vec::new(), is_learner: false };
+    let answer = session.cluster.member_add(add).await;
+    session.record("MemberAdd without peer URLs", answer, &[]);
 }
 
 /// The errors a one-member cluster gives for members it does not have or cannot change.

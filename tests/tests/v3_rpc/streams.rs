@@ -9,7 +9,10 @@ use api::etcdserverpb::{
     PutRequest, WatchCancelRequest, WatchCreateRequest, WatchProgressRequest, WatchRequest,
 };
 
-use super::kv::{put, range};
+use api::etcdserverpb::request_op::Request;
+use api::etcdserverpb::{RequestOp, TxnRequest};
+
+use super::kv::{op, put, range};
 use super::session::Session;
 
 /// The lease the script grants with a given ID.
@@ -199,4 +202,48 @@ pub async fn watch_edges(session: &mut Session) {
         .watch_send(watch_request(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: 100 })))
         .await;
     session.watch_receive("Watch cancel 100", 1, &[]).await;
+}
+
+/// Several events in one revision, an empty range, a watch from the next revision, and what a lease's
+/// expiry looks like to a watcher.
+pub async fn watch_batches(session: &mut Session) {
+    let range_watch = WatchCreateRequest { prev_kv: true, ..create("g/", "g0") };
+    session.watch_send(watch_request(RequestUnion::CreateRequest(range_watch))).await;
+    let created = session.watch_receive("Watch create prefix g/ prev_kv", 1, &[]).await;
+    let next_revision =
+        created.first().and_then(|response| response.header.as_ref()).map_or(0, |h| h.revision) + 1;
+    let next = WatchCreateRequest { start_revision: next_revision, ..create("g/1", "") };
+    session.watch_send(watch_request(RequestUnion::CreateRequest(next))).await;
+    session.watch_receive("Watch create g/1 from the next revision", 1, &[]).await;
+    let reversed = create("z", "a");
+    session.watch_send(watch_request(RequestUnion::CreateRequest(reversed))).await;
+    session.watch_receive("Watch create an empty range [z, a)", 1, &[]).await;
+    let puts: Vec<RequestOp> =
+        ["g/1", "g/2", "g/3"].iter().map(|key| op(Request::RequestPut(put(key, "v")))).collect();
+    let answer = session.kv.txn(TxnRequest { success: puts, ..Default::default() }).await;
+    session.record("Txn put g/1 g/2 g/3", answer, &[]);
+    // Three watches see these: every key (from `watch_edges`), the prefix g/ and g/1.
+    session.watch_receive("Watch events", 3, &[]).await;
+    let delete = DeleteRangeRequest { key: b"g/".to_vec(), range_end: b"g0".to_vec(), prev_kv: false };
+    let answer = session.kv.delete_range(delete).await;
+    session.record("DeleteRange g/ (three keys)", answer, &[]);
+    session.watch_receive("Watch events", 3, &[]).await;
+    lease_expiry(session).await;
+}
+
+/// A lease of the minimum TTL, never kept alive, expires and takes its key with it.
+async fn lease_expiry(session: &mut Session) {
+    let answer = session.lease.lease_grant(LeaseGrantRequest { ttl: 2, id: 6_000 }).await;
+    session.record("LeaseGrant ttl 2 id 6000", answer, &[]);
+    let answer = session.kv.put(PutRequest { lease: 6_000, ..put("g/short", "lived") }).await;
+    session.record("Put g/short lease 6000", answer, &[]);
+    session.watch_receive("Watch events", 2, &[]).await;
+    session.watch_receive("Watch events after the lease expired", 2, &[]).await;
+    let answer = session.lease.lease_time_to_live(LeaseTimeToLiveRequest { id: 6_000, keys: true }).await;
+    session.record("LeaseTimeToLive expired", answer, &[]);
+    let answer = session.lease.lease_revoke(LeaseRevokeRequest { id: 6_000 }).await;
+    session.record("LeaseRevoke expired", answer, &[]);
+    session.keep_alive("LeaseKeepAlive expired", 6_000).await;
+    let answer = session.lease.lease_grant(LeaseGrantRequest { ttl: 10, id: -5 }).await;
+    session.record("LeaseGrant negative id", answer, &[]);
 }
