@@ -27,6 +27,7 @@ pub async fn run(session: &mut Session, client_url: &str, peer_url: &str) {
     streams::watches(session).await;
     streams::watch_edges(session).await;
     streams::watch_batches(session).await;
+    streams::fragmented_watches(session).await;
     let revision = current_revision(session).await;
     // HashKV covers each value's lease ID, which the server chose for two keys: hash the revisions
     // before those keys here, and everything once the compaction has removed them.

@@ -151,6 +151,34 @@ impl Session {
         responses
     }
 
+    /// Closes the watch stream (ending its watches); the next `watch_send` opens a new one.
+    pub fn close_watch_stream(&mut self) {
+        self.watch_stream = None;
+    }
+
+    /// Receives `count` watch responses and records each in short (watch ID, flags, and per event its
+    /// kind, key, revisions and value length): for events too large to print. `sorted` when they may
+    /// come from several watches (in either order); the fragments of one watch keep their order.
+    pub async fn watch_receive_summary(&mut self, label: &str, count: usize, sorted: bool) {
+        let (_, stream) = self.watch_stream.as_mut().expect("watch stream open");
+        let mut lines = Vec::with_capacity(count);
+        for _ in 0..count {
+            let line = match tokio::time::timeout(STREAM_TIMEOUT, stream.next()).await {
+                Ok(Some(Ok(response))) => summary(&response),
+                Ok(Some(Err(status))) => format!("error {:?}: {}", status.code(), status.message()),
+                Ok(None) => "(watch stream ended)".to_string(),
+                Err(_) => "(no watch response in time)".to_string(),
+            };
+            lines.push(line);
+        }
+        if sorted {
+            lines.sort();
+        }
+        for line in lines {
+            self.push(label, line);
+        }
+    }
+
     /// Records whether the watch stream stays quiet for a while (no unexpected event).
     pub async fn watch_quiet(&mut self, label: &str) {
         let (_, stream) = self.watch_stream.as_mut().expect("watch stream open");
@@ -185,4 +213,27 @@ impl Session {
         let line = render::answer_line(&answer, &[]);
         self.push(label, line);
     }
+}
+
+/// A watch response in short: its header revision, ID and flags, and each event's kind, key,
+/// revisions and value length.
+fn summary(response: &WatchResponse) -> String {
+    let revision = response.header.as_ref().map_or(0, |header| header.revision);
+    let events: Vec<String> = response
+        .events
+        .iter()
+        .map(|event| {
+            let kv = event.kv.clone().unwrap_or_default();
+            let key = kv.key.escape_ascii();
+            format!("{} {key} mod {} value {} bytes", event.r#type, kv.mod_revision, kv.value.len())
+        })
+        .collect();
+    format!(
+        "revision {revision} watch_id {} created {} canceled {} fragment {} events [{}]",
+        response.watch_id,
+        response.created,
+        response.canceled,
+        response.fragment,
+        events.join(", ")
+    )
 }

@@ -247,3 +247,33 @@ async fn lease_expiry(session: &mut Session) {
     let answer = session.lease.lease_grant(LeaseGrantRequest { ttl: 10, id: -5 }).await;
     session.record("LeaseGrant negative id", answer, &[]);
 }
+
+/// Big values (1 MB each) replayed to a new stream: a watch created with `fragment` gets them split at
+/// the gRPC message limit (2 MiB: two fit, three do not), one without gets them whole. Watch IDs start again at 0 on the new stream.
+pub async fn fragmented_watches(session: &mut Session) {
+    session.close_watch_stream();
+    let mut first_revision = 0;
+    for key in ["h/1", "h/2", "h/3"] {
+        let big = PutRequest { value: vec![b'h'; 1_000_000], ..put(key, "") };
+        let answer = session.kv.put(big).await.map(tonic::Response::into_inner);
+        let revision = answer.as_ref().ok().and_then(|put| put.header.as_ref()).map_or(0, |h| h.revision);
+        if first_revision == 0 {
+            first_revision = revision;
+        }
+        session.note(&format!("Put {key} (1 MB)"), &format!("revision {revision}"));
+    }
+    let fragmented =
+        WatchCreateRequest { start_revision: first_revision, fragment: true, ..create("h/", "h0") };
+    session.watch_send(watch_request(RequestUnion::CreateRequest(fragmented))).await;
+    session.watch_receive_summary("Watch create h/ fragment from the first big put", 3, false).await;
+    let whole = WatchCreateRequest { start_revision: first_revision, ..create("h/", "h0") };
+    session.watch_send(watch_request(RequestUnion::CreateRequest(whole))).await;
+    session.watch_receive_summary("Watch create h/ from the first big put", 2, false).await;
+    let delete = DeleteRangeRequest { key: b"h/".to_vec(), range_end: b"h0".to_vec(), prev_kv: false };
+    let answer = session.kv.delete_range(delete).await;
+    session.record("DeleteRange h/", answer, &[]);
+    session.watch_receive_summary("Watch events", 2, true).await;
+    session.watch_quiet("Watch after the delete").await;
+    session.watch_send(WatchRequest { request_union: None }).await;
+    session.watch_quiet("Watch request without a request").await;
+}
