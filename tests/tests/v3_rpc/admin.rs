@@ -48,6 +48,21 @@ pub async fn cluster(session: &mut Session, peer_url: &str) {
     session.record("MemberRemove the only voter", answer, &[]);
 }
 
+/// Adding a voter that is not running to a one-member cluster (it would lose its quorum): last, as a
+/// server that accepted it could answer nothing more.
+pub async fn add_a_voter(session: &mut Session) {
+    let add = MemberAddRequest { peer_ur_ls: vec!["http://127.0.0.1:4".to_string()], is_learner: false };
+    let answer = session.cluster.member_add(add).await.map(|response| {
+        let mut added = response.into_inner();
+        added.members.sort_by(|left, right| left.peer_ur_ls.cmp(&right.peer_ur_ls));
+        added
+    });
+    if let Some(voter) = answer.as_ref().ok().and_then(|added| added.member.as_ref()) {
+        session.name(voter.id.to_string(), "<voter-id>");
+    }
+    session.record_value("MemberAdd a voter that is not running", &answer, &[]);
+}
+
 /// What a cluster with a learner refuses: a second learner, a URL the learner has.
 async fn while_a_learner_exists(session: &mut Session, member_id: u64) {
     let add = MemberAddRequest { peer_ur_ls: vec!["http://127.0.0.1:3".to_string()], is_learner: true };

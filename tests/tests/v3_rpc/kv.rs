@@ -376,9 +376,36 @@ pub async fn edge_cases(session: &mut Session) {
         compare("nothing", CompareTarget::Value, CompareResult::Equal, TargetUnion::Value(Vec::new()));
     let greater_value =
         compare("a", CompareTarget::Value, CompareResult::Greater, TargetUnion::Value(b"1".to_vec()));
+    let mismatched =
+        compare("a", CompareTarget::Version, CompareResult::Equal, TargetUnion::Value(b"x".to_vec()));
+    let no_union = Compare {
+        target_union: None,
+        ..compare("nothing", CompareTarget::Mod, CompareResult::Equal, TargetUnion::ModRevision(0))
+    };
+    let odd_result = Compare {
+        result: 9,
+        ..compare("a", CompareTarget::Version, CompareResult::Equal, TargetUnion::Version(3))
+    };
+    let missing_value_compare =
+        compare("nothing", CompareTarget::Value, CompareResult::Equal, TargetUnion::Value(Vec::new()));
+    let odd_result_value = Compare { result: 9, ..missing_value_compare };
+    let version_three = compare("a", CompareTarget::Version, CompareResult::Equal, TargetUnion::Version(3));
+    let odd_target_equal = Compare { target: 9, ..version_three.clone() };
+    let odd_target_less = Compare { target: 9, result: CompareResult::Less as i32, ..version_three };
+    let every_key = Compare {
+        range_end: b"\0".to_vec(),
+        ..compare("\0", CompareTarget::Create, CompareResult::Greater, TargetUnion::CreateRevision(0))
+    };
     let requests = [
         ("Txn compare the value of a missing key", vec![missing_value]),
         ("Txn compare value greater (bytes)", vec![greater_value.clone(), greater_value]),
+        ("Txn compare version against a value", vec![mismatched]),
+        ("Txn compare without a target value", vec![no_union]),
+        ("Txn compare with result 9", vec![odd_result]),
+        ("Txn compare with result 9, value of a missing key", vec![odd_result_value]),
+        ("Txn compare with target 9, equal", vec![odd_target_equal]),
+        ("Txn compare with target 9, less", vec![odd_target_less]),
+        ("Txn compare over every key, create > 0", vec![every_key]),
     ];
     for (label, compares) in requests {
         let request = TxnRequest { compare: compares, ..Default::default() };
@@ -402,6 +429,8 @@ pub async fn edge_cases(session: &mut Session) {
         ),
         ("Range key \\0 only", range("\0", "")),
         ("Range empty key from-key", range("", "\0")),
+        ("Range [a, a)", range("a", "a")),
+        ("Range revision 3 count_only", RangeRequest { revision: 3, count_only: true, ..range("\0", "\0") }),
     ];
     for (label, request) in reads {
         let answer = session.kv.range(request).await;

@@ -246,6 +246,11 @@ async fn lease_expiry(session: &mut Session) {
     session.keep_alive("LeaseKeepAlive expired", 6_000).await;
     let answer = session.lease.lease_grant(LeaseGrantRequest { ttl: 10, id: -5 }).await;
     session.record("LeaseGrant negative id", answer, &[]);
+    let answer = session.lease.lease_revoke(LeaseRevokeRequest { id: 0 }).await;
+    session.record("LeaseRevoke id 0", answer, &[]);
+    let answer = session.lease.lease_time_to_live(LeaseTimeToLiveRequest { id: 0, keys: false }).await;
+    session.record("LeaseTimeToLive id 0", answer, &[]);
+    session.keep_alive("LeaseKeepAlive id 0", 0).await;
 }
 
 /// Big values (1 MB each) replayed to a new stream: a watch created with `fragment` gets them split at
