@@ -140,6 +140,11 @@ pub async fn auth(session: &mut Session) {
     let answer = session.auth.role_add(AuthRoleAddRequest { name: String::new() }).await;
     session.record("RoleAdd empty name", answer, &[]);
     auth_unknown_names(session).await;
+    let user = AuthUserAddRequest { name: "root".into(), password: "secret".into(), ..Default::default() };
+    let answer = session.auth.user_add(user).await;
+    session.record("UserAdd root", answer, &[]);
+    let answer = session.auth.role_add(AuthRoleAddRequest { name: "reader".into() }).await;
+    session.record("RoleAdd reader", answer, &[]);
 }
 
 /// Requests naming users and roles that do not exist.

@@ -45,6 +45,7 @@ pub async fn leases(session: &mut Session) {
     }
     attach_keys(session, chosen).await;
     time_to_live(session, chosen).await;
+    detach(session).await;
     session.keep_alive("LeaseKeepAlive 1000", GIVEN_LEASE).await;
     session.keep_alive("LeaseKeepAlive unknown", 999).await;
     session.keep_alive("LeaseKeepAlive chosen", chosen).await;
@@ -78,6 +79,27 @@ async fn attach_keys(session: &mut Session, chosen: i64) {
     }
     let answer = session.kv.range(range("l/", "l0")).await;
     session.record("Range l/", answer, &[]);
+}
+
+/// A key put again without a lease leaves its lease; a deleted key too; a txn attaches one.
+async fn detach(session: &mut Session) {
+    let answer = session.kv.put(PutRequest { prev_kv: true, ..put("l/1", "no lease") }).await;
+    session.record("Put l/1 without a lease prev_kv", answer, &[]);
+    let in_txn = op(Request::RequestPut(PutRequest { lease: GIVEN_LEASE, prev_kv: true, ..put("l/5", "5") }));
+    let answer = session.kv.txn(TxnRequest { success: vec![in_txn], ..Default::default() }).await;
+    session.record("Txn put l/5 lease 1000 prev_kv", answer, &[]);
+    let delete = DeleteRangeRequest { key: b"l/2".to_vec(), range_end: Vec::new(), prev_kv: true };
+    let answer = session.kv.delete_range(delete).await;
+    session.record("DeleteRange l/2 prev_kv", answer, &[]);
+    let answer =
+        session.lease.lease_time_to_live(LeaseTimeToLiveRequest { id: GIVEN_LEASE, keys: true }).await;
+    let answer = answer.map(tonic::Response::into_inner);
+    let line = super::render::answer_line(&answer, &[]);
+    let remaining_positive = |value: &str| value.parse::<i64>().is_ok_and(|ttl| ttl > 0);
+    session.note(
+        "LeaseTimeToLive 1000 keys after the detaches",
+        &super::render::mask_field(&line, "ttl", remaining_positive),
+    );
 }
 
 async fn time_to_live(session: &mut Session, chosen: i64) {
