@@ -430,6 +430,10 @@ pub async fn edge_cases(session: &mut Session) {
         ("Range key \\0 only", range("\0", "")),
         ("Range empty key from-key", range("", "\0")),
         ("Range [a, a)", range("a", "a")),
+        (
+            "Range serializable future revision",
+            RangeRequest { serializable: true, revision: 1_000, ..range("a", "") },
+        ),
         ("Range revision 3 count_only", RangeRequest { revision: 3, count_only: true, ..range("\0", "\0") }),
     ];
     for (label, request) in reads {
@@ -440,4 +444,24 @@ pub async fn edge_cases(session: &mut Session) {
     session.record("Compact revision 0", answer, &[]);
     let answer = session.kv.compact(CompactionRequest { revision: -3, physical: false }).await;
     session.record("Compact revision -3", answer, &[]);
+}
+
+/// The last KV step: every key deleted at once, then what is left.
+pub async fn delete_everything(session: &mut Session) {
+    let delete = DeleteRangeRequest { key: b"\0".to_vec(), range_end: b"\0".to_vec(), prev_kv: true };
+    let answer = session.kv.delete_range(delete).await;
+    session.record("DeleteRange every key prev_kv", answer, &[]);
+    let answer = session.kv.range(range("\0", "\0")).await;
+    session.record("Range every key after deleting them", answer, &[]);
+    let nested = TxnRequest {
+        compare: vec![compare("a", CompareTarget::Version, CompareResult::Greater, TargetUnion::Version(0))],
+        success: vec![op(Request::RequestPut(put("never", "x")))],
+        failure: vec![
+            op(Request::RequestPut(put("n/failed", "x"))),
+            op(Request::RequestRange(range("n/", "n0"))),
+        ],
+    };
+    let request = TxnRequest { success: vec![op(Request::RequestTxn(nested))], ..Default::default() };
+    let answer = session.kv.txn(request).await;
+    session.record("Txn nested, its compare failing", answer, &[]);
 }

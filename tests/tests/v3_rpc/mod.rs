@@ -38,6 +38,7 @@ pub async fn run(session: &mut Session, client_url: &str, peer_url: &str) {
     admin::maintenance(session, &[0, revision - 4, revision - 2, revision]).await;
     admin::cluster(session, peer_url).await;
     admin::auth(session).await;
+    kv::delete_everything(session).await;
     admin::add_a_voter(session).await;
 }
 
