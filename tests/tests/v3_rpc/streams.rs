@@ -303,4 +303,9 @@ pub async fn fragmented_watches(session: &mut Session) {
     session.watch_quiet("Watch after the delete").await;
     session.watch_send(WatchRequest { request_union: None }).await;
     session.watch_quiet("Watch request without a request").await;
+    session.close_watch_stream();
+    session.watch_send(watch_request(RequestUnion::ProgressRequest(WatchProgressRequest {}))).await;
+    session.watch_receive("Watch progress request on a stream without watches", 1, &[]).await;
+    session.watch_send(watch_request(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: 0 }))).await;
+    session.watch_quiet("Watch cancel 0 on a stream without watches").await;
 }
