@@ -51,8 +51,9 @@ fn transcript_of(program: PathBuf) -> Vec<String> {
     lines
 }
 
-/// Steps (by label) whose difference is known, not yet fixed, and outside this comparison's reach:
-/// reported on every run but not failed on. Remove an entry once Concord answers like etcd.
+/// Steps (by a part of their label) whose difference is known, not yet fixed, and outside this
+/// comparison's reach: reported on every run but not failed on. Remove an entry once Concord answers
+/// like etcd.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
         "MoveLeader to an unknown member",
@@ -60,11 +61,13 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     ("UserAdd root", "Concord keeps no auth store: creating users is Unimplemented"),
     ("RoleAdd reader", "Concord keeps no auth store: creating roles is Unimplemented"),
+    ("NOSPACE", "clients cannot raise alarms yet (the quota/alarm work in maintenance.rs and node/v3.rs)"),
 ];
 
 /// The known difference `line` belongs to, if any.
 fn known_difference(line: &str) -> Option<&'static str> {
-    KNOWN_DIFFERENCES.iter().find(|(label, _)| line.starts_with(&format!("{label} => "))).map(|(_, why)| *why)
+    let label = line.split(" => ").next().unwrap_or_default();
+    KNOWN_DIFFERENCES.iter().find(|(part, _)| label.contains(part)).map(|(_, why)| *why)
 }
 
 /// The lines where `actual` differs from `expected`, for the failure message; known differences are

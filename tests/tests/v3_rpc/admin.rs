@@ -117,6 +117,29 @@ pub async fn maintenance(session: &mut Session, revisions: &[i64]) {
     session.record("MoveLeader to an unknown member", answer, &[]);
 }
 
+/// The NOSPACE alarm raised and cleared by a client, and what it does to writes meanwhile.
+pub async fn alarms(session: &mut Session, member_id: u64) {
+    let nospace = api::etcdserverpb::AlarmType::Nospace as i32;
+    let activate = AlarmRequest { action: AlarmAction::Activate as i32, member_id, alarm: nospace };
+    let answer = session.maintenance.alarm(activate).await;
+    session.record("Alarm ACTIVATE NOSPACE", answer, &[]);
+    let answer = session.kv.put(super::kv::put("alarmed", "x")).await;
+    session.record("Put while NOSPACE is raised", answer, &[]);
+    let answer = session.kv.range(super::kv::range("a", "")).await;
+    session.record("Range while NOSPACE is raised", answer, &[]);
+    let answer = session.maintenance.status(StatusRequest {}).await;
+    let status_masks = ["leader", "raft_index", "raft_applied_index", "db_size", "db_size_in_use", "version"];
+    session.record("Status while NOSPACE is raised", answer, &status_masks);
+    let get = AlarmRequest { action: AlarmAction::Get as i32, member_id: 0, alarm: 0 };
+    let answer = session.maintenance.alarm(get).await;
+    session.record("Alarm GET while NOSPACE is raised", answer, &[]);
+    let deactivate = AlarmRequest { action: AlarmAction::Deactivate as i32, member_id, alarm: nospace };
+    let answer = session.maintenance.alarm(deactivate).await;
+    session.record("Alarm DEACTIVATE NOSPACE", answer, &[]);
+    let answer = session.kv.put(super::kv::put("alarmed", "x")).await;
+    session.record("Put after NOSPACE is cleared", answer, &[]);
+}
+
 /// Auth with authentication disabled and no users or roles.
 pub async fn auth(session: &mut Session) {
     let answer =

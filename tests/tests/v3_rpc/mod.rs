@@ -39,6 +39,9 @@ pub async fn run(session: &mut Session, client_url: &str, peer_url: &str) {
     admin::cluster(session, peer_url).await;
     admin::auth(session).await;
     kv::delete_everything(session).await;
+    // Next to last: Concord does not raise alarms for clients yet (see KNOWN_DIFFERENCES), and its
+    // writes meanwhile would shift every later revision.
+    admin::alarms(session, member_id).await;
     admin::add_a_voter(session).await;
 }
 
