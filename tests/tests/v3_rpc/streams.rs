@@ -191,6 +191,9 @@ async fn history_watches(session: &mut Session) {
     let range_past = WatchCreateRequest { start_revision: 2, ..create("a", "c") };
     session.watch_send(watch_request(RequestUnion::CreateRequest(range_past))).await;
     session.watch_receive("Watch create [a, c) from revision 2", 2, &[]).await;
+    let deletes_past = WatchCreateRequest { start_revision: 11, prev_kv: true, ..create("d/", "d0") };
+    session.watch_send(watch_request(RequestUnion::CreateRequest(deletes_past))).await;
+    session.watch_receive("Watch create d/ from revision 11 prev_kv (puts and deletes)", 2, &[]).await;
     let all_future = WatchCreateRequest { start_revision: 10_000, ..create("\0", "\0") };
     session.watch_send(watch_request(RequestUnion::CreateRequest(all_future))).await;
     session.watch_receive("Watch create all from a future revision", 1, &[]).await;
