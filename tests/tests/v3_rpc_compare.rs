@@ -1,11 +1,13 @@
 //! Concord's v3 gRPC API compared with real etcd 3.4, RPC by RPC: the same scripted sequence (every KV,
 //! Watch, Lease, Cluster, Maintenance and Auth RPC with its options and errors) runs against a fresh
 //! one-member concord and a fresh one-member etcd, and each answer is compared field by field after
-//! masking what legitimately differs (cluster and member IDs, server-chosen lease IDs, addresses, db
-//! sizes, versions, raft indexes). Revisions are compared exactly.
+//! masking what legitimately differs (cluster and member IDs, server-chosen lease and member IDs,
+//! addresses, db sizes and the backend hash, versions, raft indexes). Revisions, raft terms and HashKV
+//! hashes are compared exactly.
 //!
 //! etcd's answers are recorded in `tests/recorded/v3_rpc_etcd_3.4.txt` (rewritten when `RECORD_ETCD=1`)
 //! and Concord is always compared against that file too, so the comparison runs where etcd is absent.
+//! `-- --nocapture` prints both transcripts and the known differences (`KNOWN_DIFFERENCES`).
 
 mod v3_rpc;
 
