@@ -57,13 +57,8 @@ fn transcript_of(program: PathBuf) -> Vec<String> {
 /// comparison's reach: reported on every run but not failed on. Remove an entry once Concord answers
 /// like etcd.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "MoveLeader to an unknown member",
-        "the node's refusal text reaches the client as Unknown, not etcd's bad leader transferee (maintenance.rs)",
-    ),
     ("UserAdd root", "Concord keeps no auth store: creating users is Unimplemented"),
     ("RoleAdd reader", "Concord keeps no auth store: creating roles is Unimplemented"),
-    ("NOSPACE", "clients cannot raise alarms yet (the quota/alarm work in maintenance.rs and node/v3.rs)"),
 ];
 
 /// The known difference `line` belongs to, if any.
