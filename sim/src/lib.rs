@@ -12,6 +12,8 @@ pub mod backend;
 pub mod cluster;
 pub mod history;
 pub mod linearizability;
+pub mod v3_checks;
+pub mod v3_model;
 pub mod plan;
 pub mod runner;
 pub mod world;

@@ -1,9 +1,14 @@
 //! The checks of what the clients saw, once the run is over: TTL expiries added to the history,
-//! then linearizability, plain gets, watches, and watchers left registered on members.
+//! then linearizability, plain gets, watches, watchers left registered on members, and the v3
+//! checks (lease ends added to the history, the per-key model, revision order, ranges at older
+//! revisions, watch streams).
+
+use std::collections::BTreeSet;
 
 use super::{Check, Failure, RunReport, World};
-use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time};
+use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time, V3_KEY_BASE};
 use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
+use crate::{v3_checks, v3_model};
 use crate::plan::{Fault, SECOND};
 
 impl World<'_> {
@@ -31,7 +36,94 @@ impl World<'_> {
             .map_err(|detail| self.fail(Check::Watch, detail))?;
         report.operations_checked += watch_answers;
         report.watch_events = watch_answers;
-        self.check_watcher_leaks()
+        self.check_watcher_leaks()?;
+        self.check_v3(report)
+    }
+
+    /// The v3 checks: the per-key model with the leases' ends, the revision order, ranges at older
+    /// revisions, and watch streams.
+    fn check_v3(&self, report: &mut RunReport) -> Result<(), Failure> {
+        if !self.v3_enabled {
+            return Ok(());
+        }
+        let mut checked = self.history.clone();
+        checked.extend(self.lease_ends());
+        let (verdict, statistics) = v3_model::check_v3_history(&checked, DEFAULT_STEP_BUDGET);
+        report.operations_checked += statistics.operations_checked;
+        report.v3_operations_checked = statistics.operations_checked;
+        match verdict {
+            Verdict::Linearizable => {}
+            Verdict::Unknown { key } => report.unknown_key = report.unknown_key.or(Some(key)),
+            Verdict::Violation { key, detail } => {
+                return Err(self.fail(
+                    Check::V3Linearizability,
+                    format!("history of v3 key k{} is not linearizable:\n{detail}", key - V3_KEY_BASE),
+                ));
+            }
+        }
+        let streams = &self.v3_streams;
+        report.operations_checked += v3_checks::check_revision_order(&self.history, streams)
+            .map_err(|detail| self.fail(Check::V3Revisions, detail))?;
+        report.operations_checked += v3_checks::check_past_ranges(&self.history, streams)
+            .map_err(|detail| self.fail(Check::V3PastRange, detail))?;
+        let events = v3_checks::check_watch_streams(&self.history, streams)
+            .map_err(|detail| self.fail(Check::V3Watch, detail))?;
+        report.operations_checked += events;
+        report.v3_watch_events = events;
+        Ok(())
+    }
+
+    /// The end of every granted lease as it acts on each key a put attached to it, as
+    /// pseudo-operations for the v3 model. Lease safety sets the earliest instant: the lease ends no
+    /// sooner than a revoke was asked, or than its TTL after the grant or the last keep-alive the
+    /// cluster acknowledged (the leader refreshes the lease when it applies the keep-alive, and a new
+    /// leader gives every lease its full TTL again), less how far the clocks can disagree. It may
+    /// come any time later, or never.
+    fn lease_ends(&self) -> Vec<Operation> {
+        let slack_ns = self.clock_disagreement_bound();
+        let mut ends = Vec::new();
+        for grant in &self.history {
+            let OperationResult::V3LeaseGranted { lease, ttl_seconds } = grant.result else { continue };
+            let of_lease = |operation: &&Operation| match operation.kind {
+                OperationKind::V3LeaseKeepAlive { lease: id } | OperationKind::V3LeaseRevoke { lease: id } => {
+                    id == lease
+                }
+                _ => false,
+            };
+            let last_refresh = self
+                .history
+                .iter()
+                .filter(of_lease)
+                .filter(|operation| matches!(operation.result, OperationResult::V3LeaseKept { .. }))
+                .map(|operation| operation.invoked_at)
+                .fold(grant.invoked_at, Time::max);
+            let expiry = (last_refresh + ttl_seconds.max(0) as u64 * SECOND).saturating_sub(slack_ns);
+            let revoked = self
+                .history
+                .iter()
+                .filter(of_lease)
+                .filter(|operation| matches!(operation.kind, OperationKind::V3LeaseRevoke { .. }))
+                .filter(|operation| operation.result != OperationResult::Failed)
+                .map(|operation| operation.invoked_at)
+                .min();
+            let earliest = revoked.map_or(expiry, |revoked| revoked.min(expiry)).max(grant.invoked_at);
+            let keys: BTreeSet<u32> = self
+                .history
+                .iter()
+                .filter(|put| matches!(put.kind, OperationKind::V3Put { lease: id, .. } if id == lease))
+                .map(|put| put.key)
+                .collect();
+            ends.extend(keys.into_iter().map(|key| Operation {
+                client: u32::MAX,
+                node: 0,
+                key,
+                kind: OperationKind::V3LeaseEnd { lease },
+                invoked_at: earliest,
+                returned_at: NEVER,
+                result: OperationResult::Ambiguous,
+            }));
+        }
+        ends
     }
 
     /// The expiry of every value a TTL'd set wrote, as pseudo-operations for the linearizability
