@@ -298,11 +298,15 @@ impl V3WatchRecord {
         (through >= first).then_some(through)
     }
 
-    /// Where a stream that continues this one starts: right after its progress.
+    /// The first revision whose events the stream has not reported yet, once known.
+    pub fn next_revision(&self) -> Option<u64> {
+        let first = self.first_revision()?;
+        Some(self.progress.unwrap_or(first - 1).max(first - 1) + 1)
+    }
+
+    /// Where a stream that continues this one starts: right after its progress (0, "from now", for
+    /// a stream that never got that far or was compacted).
     pub fn resume_revision(&self) -> u64 {
-        match (self.compacted, self.first_revision()) {
-            (Some(_), _) | (None, None) => 0,
-            (None, Some(first)) => self.progress.unwrap_or(first - 1).max(first - 1) + 1,
-        }
+        if self.compacted.is_some() { 0 } else { self.next_revision().unwrap_or(0) }
     }
 }

@@ -3,10 +3,11 @@
 //! streams (every revision that touches the watched key, exactly once, in order, no gaps).
 //!
 //! All three read the keys' history by revision (`Revisions`): what acknowledged writes, ranges
-//! (their kv's mod_revision) and watch events say happened at each revision. Revisions are unique
-//! to one change of one key, so two sources that disagree on a revision are already an anomaly.
+//! (their kv's mod_revision) and watch events say happened at each revision. A revision is one put
+//! of one key, or deletes (one key's, or every key of a revoked lease's), so two sources that
+//! disagree on a revision are already an anomaly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::history::{NEVER, Operation, OperationKind, OperationResult, V3WatchRecord};
 
@@ -21,8 +22,8 @@ struct Change {
 struct Revisions {
     /// Per key, its changes by revision.
     per_key: BTreeMap<u32, BTreeMap<u64, Option<u64>>>,
-    /// Every change by revision, with who saw it (for reports).
-    by_revision: BTreeMap<u64, (Change, String)>,
+    /// Every change by revision, with who saw it first (for reports).
+    by_revision: BTreeMap<u64, Vec<(Change, String)>>,
 }
 
 /// The change an operation saw, with its revision: an acknowledged v3 write's own, or the version a
@@ -66,23 +67,32 @@ impl Revisions {
         if revision == 0 {
             return Err(format!("revision 0 names no change: {seen_by}"));
         }
-        if let Some((known, first_seen_by)) = self.by_revision.get(&revision) {
-            if *known != change {
-                return Err(format!(
-                    "revision {revision} is two different changes: {known:?} seen by {first_seen_by}, and \
-                     {change:?} seen by {seen_by}"
-                ));
+        let known = self.by_revision.entry(revision).or_default();
+        // One revision is one put of one key, or deletes only (a lease's revoke deletes all its keys).
+        let conflict = known.iter().find(|(other, _)| {
+            if other.key == change.key {
+                *other != change
+            } else {
+                other.value.is_some() || change.value.is_some()
             }
-            return Ok(());
+        });
+        if let Some((other, first_seen_by)) = conflict {
+            return Err(format!(
+                "revision {revision} is two different changes: {other:?} seen by {first_seen_by}, and \
+                 {change:?} seen by {seen_by}"
+            ));
         }
-        self.by_revision.insert(revision, (change, seen_by));
-        self.per_key.entry(change.key).or_default().insert(revision, change.value);
+        if known.iter().all(|(other, _)| *other != change) {
+            known.push((change, seen_by));
+            self.per_key.entry(change.key).or_default().insert(revision, change.value);
+        }
         Ok(())
     }
 
-    /// The key's known changes with a revision in `from..=through`.
+    /// The key's known changes with a revision in `from..=through` (none when `from > through`).
     fn changes(&self, key: u32, from: u64, through: u64) -> impl Iterator<Item = (&u64, &Option<u64>)> {
-        self.per_key.get(&key).into_iter().flat_map(move |changes| changes.range(from..=through))
+        let changes = self.per_key.get(&key).filter(|_| from <= through);
+        changes.into_iter().flat_map(move |changes| changes.range(from..=through))
     }
 }
 
@@ -123,7 +133,9 @@ pub fn check_revision_order(history: &[Operation], streams: &[V3WatchRecord]) ->
     }
     let mut answered: Vec<(&Operation, u64, bool)> = history
         .iter()
-        .filter_map(|operation| header_revision(operation).map(|(revision, wrote)| (operation, revision, wrote)))
+        .filter_map(|operation| {
+            header_revision(operation).map(|(revision, wrote)| (operation, revision, wrote))
+        })
         .collect();
     answered.sort_by_key(|(operation, _, _)| operation.invoked_at);
     let mut by_return: Vec<&(&Operation, u64, bool)> =
@@ -162,21 +174,23 @@ pub fn check_past_ranges(history: &[Operation], streams: &[V3WatchRecord]) -> Re
     for range in history {
         let OperationKind::V3RangeAt { revision: at } = range.kind else { continue };
         let compactions = history.iter().filter_map(|compact| match (&compact.kind, &compact.result) {
-            (OperationKind::V3Compact { revision }, OperationResult::V3Done { .. } | OperationResult::Ambiguous)
-                if *revision > at =>
-            {
-                Some(compact)
-            }
+            (
+                OperationKind::V3Compact { revision },
+                OperationResult::V3Done { .. } | OperationResult::Ambiguous,
+            ) if *revision > at => Some(compact),
             _ => None,
         });
-        let (may_be_compacted, must_be_compacted) = compactions.fold((false, false), |(may, must), compact| {
-            (
-                may || compact.invoked_at <= range.returned_at,
-                must || (compact.returned_at != NEVER && compact.returned_at < range.invoked_at),
-            )
-        });
+        let (may_be_compacted, must_be_compacted) =
+            compactions.fold((false, false), |(may, must), compact| {
+                (
+                    may || compact.invoked_at <= range.returned_at,
+                    must || (compact.returned_at != NEVER && compact.returned_at < range.invoked_at),
+                )
+            });
         let fault = match range.result {
-            OperationResult::V3Compacted if !may_be_compacted => Some("compacted error with no compaction past it"),
+            OperationResult::V3Compacted if !may_be_compacted => {
+                Some("compacted error with no compaction past it")
+            }
             OperationResult::V3Value { .. } | OperationResult::V3Missing { .. } if must_be_compacted => {
                 Some("an answer below a compaction acknowledged before the range")
             }
@@ -201,13 +215,20 @@ pub fn check_past_ranges(history: &[Operation], streams: &[V3WatchRecord]) -> Re
 /// A range at `at` found no key: wrong when the key's latest known change at or below `at` is a put,
 /// unless a delete nobody saw the revision of may lie after it (an ambiguous delete, or the end of
 /// the put's lease).
-fn missing_fault(history: &[Operation], revisions: &Revisions, range: &Operation, at: u64) -> Option<&'static str> {
+fn missing_fault(
+    history: &[Operation],
+    revisions: &Revisions,
+    range: &Operation,
+    at: u64,
+) -> Option<&'static str> {
     let (_, latest) = revisions.changes(range.key, 1, at).last()?;
     let value = (*latest)?;
     let unseen_delete = history.iter().any(|write| {
         write.key == range.key
             && match (&write.kind, &write.result) {
-                (OperationKind::V3Delete, OperationResult::Ambiguous) => write.invoked_at <= range.returned_at,
+                (OperationKind::V3Delete, OperationResult::Ambiguous) => {
+                    write.invoked_at <= range.returned_at
+                }
                 (OperationKind::V3Put { value: put, lease }, _) => *put == value && *lease != 0,
                 _ => false,
             }
@@ -217,10 +238,21 @@ fn missing_fault(history: &[Operation], revisions: &Revisions, range: &Operation
 
 /// v3 watch streams: each reports its key's changes in strictly increasing revision order, none before
 /// its first revision or past its progress, and exactly the known changes of its key in between (no
-/// gap, no duplicate, the same change everyone else saw at that revision); a compacted stream asked
-/// for a revision below the compaction. Returns the events checked.
+/// gap, no duplicate, the same change everyone else saw at that revision; etcd's one exception: a
+/// delete at exactly a compaction's revision, which the compaction drops); a compacted stream owed a
+/// revision below the compaction (its start, or one it fell behind at when its member installed a
+/// snapshot). Returns the events checked.
 pub fn check_watch_streams(history: &[Operation], streams: &[V3WatchRecord]) -> Result<usize, String> {
     let revisions = Revisions::gather(history, streams)?;
+    // Like etcd, a compaction at revision `c` drops a delete at `c` from the history a watch replays.
+    let compacted_at: BTreeSet<u64> = history
+        .iter()
+        .filter(|operation| operation.result != OperationResult::Failed)
+        .filter_map(|operation| match operation.kind {
+            OperationKind::V3Compact { revision } => Some(revision),
+            _ => None,
+        })
+        .collect();
     let mut checked = 0;
     for (index, stream) in streams.iter().enumerate() {
         let fail = |what: &str| Err(format!("watch stream {index} {what}: {stream:?}"));
@@ -231,9 +263,9 @@ pub fn check_watch_streams(history: &[Operation], streams: &[V3WatchRecord]) -> 
             return fail("reported another key");
         }
         if let Some(compacted) = stream.compacted
-            && (stream.start_revision == 0 || stream.start_revision >= compacted)
+            && stream.next_revision().is_none_or(|next| next >= compacted)
         {
-            return fail("was compacted though its start was not below the compaction");
+            return fail("was compacted though the revision it owed next was not below the compaction");
         }
         checked += stream.events.len();
         let Some(first) = stream.first_revision() else {
@@ -247,7 +279,14 @@ pub fn check_watch_streams(history: &[Operation], streams: &[V3WatchRecord]) -> 
             return fail("reported an event outside its revisions");
         }
         let reported: Vec<u64> = stream.events.iter().map(|event| event.revision).collect();
-        let expected: Vec<u64> = revisions.changes(stream.key, first, through).map(|(revision, _)| *revision).collect();
+        let owed = |(revision, value): &(&u64, &Option<u64>)| {
+            value.is_some() || !compacted_at.contains(revision) || reported.contains(revision)
+        };
+        let expected: Vec<u64> = revisions
+            .changes(stream.key, first, through)
+            .filter(owed)
+            .map(|(revision, _)| *revision)
+            .collect();
         if reported != expected {
             return fail(&format!(
                 "skipped revisions of its key: reported {reported:?}, the key changed at {expected:?} in \

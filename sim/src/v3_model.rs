@@ -125,9 +125,15 @@ pub fn v3_step(state: &V3KeyState, operation: &Operation) -> Option<V3KeyState> 
             OperationKind::V3Range,
             OperationResult::V3Value { value, mod_revision, create_revision, version, .. },
         ) => state.read(*value, *mod_revision, *create_revision, *version),
-        (OperationKind::V3Range, OperationResult::V3Missing { .. }) => state.value.is_none().then(|| state.clone()),
+        (OperationKind::V3Range, OperationResult::V3Missing { .. }) => {
+            state.value.is_none().then(|| state.clone())
+        }
         (OperationKind::V3LeaseEnd { lease }, OperationResult::Ambiguous) => {
-            Some(if state.value.is_some() && state.lease == *lease { state.deleted(None) } else { state.clone() })
+            Some(if state.value.is_some() && state.lease == *lease {
+                state.deleted(None)
+            } else {
+                state.clone()
+            })
         }
         (_, OperationResult::Failed) => unchanged(),
         _ => None,

@@ -77,7 +77,9 @@ impl Node {
                 &events
             };
             let selected = select_events(&watch.create, source, watch.next_revision);
-            watch.next_revision = current + 1;
+            // A watch that starts in the future (its member is behind the revision it asked for)
+            // keeps waiting for it.
+            watch.next_revision = watch.next_revision.max(current + 1);
             if !selected.is_empty() {
                 updates.push((*request_id, WatchUpdate::Events { revision: current, events: selected }));
             }

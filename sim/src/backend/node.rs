@@ -116,8 +116,12 @@ fn v3_outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
             },
             None => OperationResult::V3Missing { revision: revision(range.header) },
         },
-        Ok(Reply::V3(V3Reply::Compact(compact))) => OperationResult::V3Done { revision: revision(compact.header) },
-        Ok(Reply::V3(V3Reply::LeaseRevoke(revoke))) => OperationResult::V3Done { revision: revision(revoke.header) },
+        Ok(Reply::V3(V3Reply::Compact(compact))) => {
+            OperationResult::V3Done { revision: revision(compact.header) }
+        }
+        Ok(Reply::V3(V3Reply::LeaseRevoke(revoke))) => {
+            OperationResult::V3Done { revision: revision(revoke.header) }
+        }
         Ok(Reply::V3(V3Reply::LeaseGrant(grant))) => {
             OperationResult::V3LeaseGranted { lease: grant.id, ttl_seconds: grant.ttl }
         }

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use super::{Check, Failure, RunReport, World};
 use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time, V3_KEY_BASE};
 use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
-use crate::{v3_checks, v3_model};
 use crate::plan::{Fault, SECOND};
+use crate::{v3_checks, v3_model};
 
 impl World<'_> {
     /// Checks the history in order (linearizability with the TTL expiries, plain gets, watches, then
@@ -85,9 +85,8 @@ impl World<'_> {
         for grant in &self.history {
             let OperationResult::V3LeaseGranted { lease, ttl_seconds } = grant.result else { continue };
             let of_lease = |operation: &&Operation| match operation.kind {
-                OperationKind::V3LeaseKeepAlive { lease: id } | OperationKind::V3LeaseRevoke { lease: id } => {
-                    id == lease
-                }
+                OperationKind::V3LeaseKeepAlive { lease: id }
+                | OperationKind::V3LeaseRevoke { lease: id } => id == lease,
                 _ => false,
             };
             let last_refresh = self

@@ -58,7 +58,9 @@ impl World<'_> {
     /// A grant when the client holds no lease; otherwise mostly a keep-alive, sometimes a revoke.
     fn lease_request(&mut self, client: usize) -> OperationKind {
         match self.clients[client].v3_lease {
-            None => OperationKind::V3LeaseGrant { ttl_seconds: self.v3_random.random_range(1..=MAX_LEASE_TTL_SECONDS) },
+            None => OperationKind::V3LeaseGrant {
+                ttl_seconds: self.v3_random.random_range(1..=MAX_LEASE_TTL_SECONDS),
+            },
             Some(lease) if self.v3_random.random_range(0..5) == 0 => OperationKind::V3LeaseRevoke { lease },
             Some(lease) => OperationKind::V3LeaseKeepAlive { lease },
         }

@@ -30,7 +30,9 @@ impl World<'_> {
                 self.v3_open_streams.retain(|_, open| *open != stream);
                 self.open_v3_stream(client, key, resume);
             }
-            Some(stream) if self.v3_streams[stream].compacted.is_some() => self.clients[client].v3_watch = None,
+            Some(stream) if self.v3_streams[stream].compacted.is_some() => {
+                self.clients[client].v3_watch = None
+            }
             Some(stream) => {
                 if self.v3_random.random_range(0..100) < CANCEL_STREAM_PERCENT {
                     self.cancel_v3_stream(client, stream);
@@ -89,7 +91,10 @@ impl World<'_> {
         );
         self.hash.word(request_id);
         if self.trace {
-            println!("{:>14}   client {client} -> node {node}: v3 watch {request_id} k{key} from {start_revision}", self.now);
+            println!(
+                "{:>14}   client {client} -> node {node}: v3 watch {request_id} k{key} from {start_revision}",
+                self.now
+            );
         }
         self.request_process(node);
     }
@@ -98,7 +103,8 @@ impl World<'_> {
     fn cancel_v3_stream(&mut self, client: usize, stream: usize) {
         self.clients[client].v3_watch = None;
         self.v3_streams[stream].over = true;
-        let Some(request_id) = self.v3_open_streams.iter().find(|(_, open)| **open == stream).map(|(id, _)| *id)
+        let Some(request_id) =
+            self.v3_open_streams.iter().find(|(_, open)| **open == stream).map(|(id, _)| *id)
         else {
             return;
         };
