@@ -191,6 +191,7 @@ pub fn check_past_ranges(history: &[Operation], streams: &[V3WatchRecord]) -> Re
             OperationResult::V3Compacted if !may_be_compacted => {
                 Some("compacted error with no compaction past it")
             }
+            OperationResult::V3Compacted => None,
             OperationResult::V3Value { .. } | OperationResult::V3Missing { .. } if must_be_compacted => {
                 Some("an answer below a compaction acknowledged before the range")
             }
@@ -295,4 +296,181 @@ pub fn check_watch_streams(history: &[Operation], streams: &[V3WatchRecord]) -> 
         }
     }
     Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{V3_KEY_BASE, V3_LEASE_KEY, V3WatchEvent};
+
+    const KEY: u32 = V3_KEY_BASE;
+    const OTHER_KEY: u32 = V3_KEY_BASE + 1;
+
+    fn operation(key: u32, kind: OperationKind, from: u64, to: u64, result: OperationResult) -> Operation {
+        Operation { client: 0, node: 1, key, kind, invoked_at: from, returned_at: to, result }
+    }
+
+    fn put(key: u32, value: u64, from: u64, to: u64, revision: u64) -> Operation {
+        operation(
+            key,
+            OperationKind::V3Put { value, lease: 0 },
+            from,
+            to,
+            OperationResult::V3Written { revision },
+        )
+    }
+
+    fn delete(key: u32, from: u64, to: u64, revision: u64) -> Operation {
+        operation(key, OperationKind::V3Delete, from, to, OperationResult::V3Written { revision })
+    }
+
+    fn range_at(at: u64, from: u64, to: u64, result: OperationResult) -> Operation {
+        operation(KEY, OperationKind::V3RangeAt { revision: at }, from, to, result)
+    }
+
+    fn value(value: u64, mod_revision: u64) -> OperationResult {
+        OperationResult::V3Value {
+            value,
+            mod_revision,
+            create_revision: mod_revision,
+            version: 1,
+            revision: 20,
+        }
+    }
+
+    fn compact(revision: u64, from: u64, to: u64) -> Operation {
+        operation(
+            V3_LEASE_KEY,
+            OperationKind::V3Compact { revision },
+            from,
+            to,
+            OperationResult::V3Done { revision: 9 },
+        )
+    }
+
+    /// Key `KEY`: 1 at revision 2, 2 at revision 4, deleted at 6; `OTHER_KEY`: 5 at revision 3.
+    fn writes() -> Vec<Operation> {
+        vec![
+            put(KEY, 1, 0, 10, 2),
+            put(OTHER_KEY, 5, 11, 12, 3),
+            put(KEY, 2, 20, 30, 4),
+            delete(KEY, 40, 50, 6),
+        ]
+    }
+
+    fn with(mut history: Vec<Operation>, extra: Operation) -> Vec<Operation> {
+        history.push(extra);
+        history
+    }
+
+    #[test]
+    fn revisions_that_grow_with_real_time_pass() {
+        let history = with(
+            writes(),
+            operation(KEY, OperationKind::V3Range, 60, 70, OperationResult::V3Missing { revision: 6 }),
+        );
+        assert_eq!(check_revision_order(&history, &[]), Ok(5));
+    }
+
+    #[test]
+    fn a_revision_answered_twice_or_out_of_real_time_order_is_caught() {
+        let twice = with(writes(), put(OTHER_KEY, 9, 60, 70, 4));
+        assert!(
+            check_revision_order(&twice, &[]).unwrap_err().contains("revision 4 is two different changes")
+        );
+        let went_back = with(writes(), put(OTHER_KEY, 9, 60, 70, 5));
+        assert!(check_revision_order(&went_back, &[]).unwrap_err().contains("answered after revision 6"));
+        let stale_header =
+            operation(KEY, OperationKind::V3Range, 60, 70, OperationResult::V3Missing { revision: 5 });
+        assert!(check_revision_order(&with(writes(), stale_header), &[]).is_err());
+        let read_names_another_write = operation(KEY, OperationKind::V3Range, 60, 70, value(1, 3));
+        assert!(check_revision_order(&with(writes(), read_names_another_write), &[]).is_err());
+    }
+
+    #[test]
+    fn a_range_at_an_older_revision_sees_the_key_as_it_was_then() {
+        for (at, result) in [
+            (2, value(1, 2)),
+            (3, value(1, 2)),
+            (5, value(2, 4)),
+            (6, OperationResult::V3Missing { revision: 20 }),
+        ] {
+            assert_eq!(
+                check_past_ranges(&with(writes(), range_at(at, 60, 70, result)), &[]),
+                Ok(1),
+                "at {at}"
+            );
+        }
+        for (at, result) in
+            [(5, value(1, 2)), (3, value(2, 4)), (4, OperationResult::V3Missing { revision: 20 })]
+        {
+            let history = with(writes(), range_at(at, 60, 70, result.clone()));
+            assert!(check_past_ranges(&history, &[]).is_err(), "accepted {result:?} at {at}");
+        }
+    }
+
+    #[test]
+    fn the_compacted_error_needs_a_compaction_past_the_revision_and_is_the_only_answer_after_one() {
+        let compacted = range_at(3, 60, 70, OperationResult::V3Compacted);
+        assert!(check_past_ranges(&with(writes(), compacted.clone()), &[]).is_err());
+        let history = with(with(writes(), compact(4, 55, 80)), compacted);
+        assert_eq!(check_past_ranges(&history, &[]), Ok(1));
+        let after_compaction = with(with(writes(), compact(4, 52, 55)), range_at(3, 60, 70, value(1, 2)));
+        assert!(check_past_ranges(&after_compaction, &[]).unwrap_err().contains("below a compaction"));
+    }
+
+    fn stream(key: u32, start_revision: u64, events: &[(u64, Option<u64>)], progress: u64) -> V3WatchRecord {
+        V3WatchRecord {
+            key,
+            start_revision,
+            created_revision: Some(1),
+            events: events.iter().map(|&(revision, value)| V3WatchEvent { revision, key, value }).collect(),
+            progress: Some(progress),
+            ..V3WatchRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_stream_with_every_change_of_its_key_in_order_passes() {
+        let streams =
+            [stream(KEY, 0, &[(2, Some(1)), (4, Some(2)), (6, None)], 6), stream(KEY, 3, &[(4, Some(2))], 5)];
+        assert_eq!(check_watch_streams(&writes(), &streams), Ok(4));
+    }
+
+    #[test]
+    fn a_skipped_repeated_reordered_or_wrong_event_is_caught() {
+        let bad = [
+            stream(KEY, 0, &[(2, Some(1)), (6, None)], 6),
+            stream(KEY, 0, &[(2, Some(1)), (2, Some(1)), (4, Some(2)), (6, None)], 6),
+            stream(KEY, 0, &[(4, Some(2)), (2, Some(1)), (6, None)], 6),
+            stream(KEY, 0, &[(2, Some(1)), (4, Some(3)), (6, None)], 6),
+            stream(KEY, 3, &[(2, Some(1)), (4, Some(2))], 5),
+        ];
+        for bad in bad {
+            assert!(check_watch_streams(&writes(), std::slice::from_ref(&bad)).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_only_another_stream_saw_is_still_owed() {
+        // A lease's revoke deletes both keys at revision 7, which no client write shows.
+        let saw_it = stream(OTHER_KEY, 0, &[(3, Some(5)), (7, None)], 7);
+        let also_saw_it = stream(KEY, 5, &[(6, None), (7, None)], 8);
+        let missed_it = stream(KEY, 5, &[(6, None)], 8);
+        let revoke_on_key = stream(KEY, 7, &[(7, None)], 7);
+        assert!(check_watch_streams(&writes(), &[saw_it.clone(), revoke_on_key, also_saw_it]).is_ok());
+        assert!(
+            check_watch_streams(&writes(), &[saw_it, stream(KEY, 7, &[(7, None)], 7), missed_it]).is_err()
+        );
+    }
+
+    #[test]
+    fn a_compacted_stream_owed_a_revision_below_the_compaction() {
+        let mut compacted = stream(KEY, 3, &[], 0);
+        compacted.progress = None;
+        compacted.compacted = Some(5);
+        assert!(check_watch_streams(&writes(), std::slice::from_ref(&compacted)).is_ok());
+        compacted.compacted = Some(3);
+        assert!(check_watch_streams(&writes(), &[compacted]).is_err());
+    }
 }

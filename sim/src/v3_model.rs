@@ -168,3 +168,134 @@ pub fn check_v3_history(history: &[Operation], step_budget_per_key: u64) -> (Ver
     }
     check_keys(&per_key, step_budget_per_key, &V3KeyState::default(), &v3_step)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::V3_KEY_BASE;
+    use crate::linearizability::DEFAULT_STEP_BUDGET;
+
+    const KEY: u32 = V3_KEY_BASE;
+
+    fn operation(kind: OperationKind, from: u64, to: u64, result: OperationResult) -> Operation {
+        Operation { client: 0, node: 1, key: KEY, kind, invoked_at: from, returned_at: to, result }
+    }
+
+    fn put(value: u64, from: u64, to: u64, revision: u64) -> Operation {
+        let kind = OperationKind::V3Put { value, lease: 0 };
+        operation(kind, from, to, OperationResult::V3Written { revision })
+    }
+
+    fn range(
+        from: u64,
+        to: u64,
+        value: u64,
+        mod_revision: u64,
+        create_revision: u64,
+        version: u64,
+    ) -> Operation {
+        let result = OperationResult::V3Value {
+            value,
+            mod_revision,
+            create_revision,
+            version,
+            revision: mod_revision,
+        };
+        operation(OperationKind::V3Range, from, to, result)
+    }
+
+    fn missing(from: u64, to: u64) -> Operation {
+        operation(OperationKind::V3Range, from, to, OperationResult::V3Missing { revision: 1 })
+    }
+
+    fn linearizable(history: &[Operation]) -> bool {
+        matches!(check_v3_history(history, DEFAULT_STEP_BUDGET).0, Verdict::Linearizable)
+    }
+
+    #[test]
+    fn puts_then_a_range_with_the_right_revisions_and_version_pass() {
+        let history = [put(1, 0, 10, 2), put(2, 20, 30, 3), range(40, 50, 2, 3, 2, 2)];
+        assert!(linearizable(&history));
+    }
+
+    #[test]
+    fn a_range_with_a_wrong_version_mod_or_create_revision_is_caught() {
+        let writes = [put(1, 0, 10, 2), put(2, 20, 30, 3)];
+        for wrong in [range(40, 50, 2, 3, 2, 1), range(40, 50, 2, 4, 2, 2), range(40, 50, 2, 3, 3, 2)] {
+            let history: Vec<Operation> = writes.iter().cloned().chain([wrong.clone()]).collect();
+            assert!(!linearizable(&history), "accepted {}", wrong.describe());
+        }
+    }
+
+    #[test]
+    fn a_stale_range_after_an_acknowledged_put_is_caught() {
+        assert!(!linearizable(&[put(1, 0, 10, 2), put(2, 20, 30, 3), range(40, 50, 1, 2, 2, 1)]));
+    }
+
+    #[test]
+    fn a_key_s_write_revisions_must_grow_in_the_order_of_its_writes() {
+        assert!(!linearizable(&[put(1, 0, 10, 5), put(2, 20, 30, 3)]));
+        // Overlapping, either order is possible, and the revisions pick it.
+        assert!(linearizable(&[put(1, 0, 30, 5), put(2, 10, 20, 3), range(40, 50, 1, 5, 3, 2)]));
+    }
+
+    #[test]
+    fn an_ambiguous_put_may_count_and_then_a_range_pins_its_revision() {
+        let ambiguous =
+            operation(OperationKind::V3Put { value: 2, lease: 0 }, 20, NEVER, OperationResult::Ambiguous);
+        let history = [put(1, 0, 10, 2), ambiguous.clone(), range(40, 50, 2, 7, 2, 2), put(3, 60, 70, 8)];
+        assert!(linearizable(&history));
+        // The pinned revision must stay above the key's earlier writes.
+        let history = [put(1, 0, 10, 4), ambiguous, range(40, 50, 2, 3, 4, 2)];
+        assert!(!linearizable(&history));
+    }
+
+    #[test]
+    fn a_compare_and_put_succeeds_exactly_when_its_compare_holds() {
+        let compare = V3Compare::ModRevision { revision: 2, of_value: 1 };
+        let cap = |from, to, result| {
+            operation(OperationKind::V3CompareAndPut { compare, value: 9 }, from, to, result)
+        };
+        assert!(linearizable(&[put(1, 0, 10, 2), cap(20, 30, OperationResult::V3Written { revision: 3 })]));
+        let overwritten = [put(1, 0, 10, 2), put(2, 12, 18, 3)];
+        let mut history = overwritten.to_vec();
+        history.push(cap(20, 30, OperationResult::V3Written { revision: 4 }));
+        assert!(!linearizable(&history), "a compare-and-put on an overwritten revision succeeded");
+        let mut history = overwritten.to_vec();
+        history.push(cap(20, 30, OperationResult::V3CompareFailed { revision: 3 }));
+        assert!(linearizable(&history));
+        let history = [put(1, 0, 10, 2), cap(20, 30, OperationResult::V3CompareFailed { revision: 2 })];
+        assert!(!linearizable(&history), "a compare-and-put whose compare held failed");
+    }
+
+    #[test]
+    fn a_delete_ends_the_key_and_the_next_put_starts_a_new_generation() {
+        let delete = operation(OperationKind::V3Delete, 20, 30, OperationResult::V3Written { revision: 3 });
+        let history =
+            [put(1, 0, 10, 2), delete.clone(), missing(40, 50), put(2, 60, 70, 4), range(80, 90, 2, 4, 4, 1)];
+        assert!(linearizable(&history));
+        let history = [put(1, 0, 10, 2), delete, put(2, 60, 70, 4), range(80, 90, 2, 4, 2, 2)];
+        assert!(!linearizable(&history), "the new generation kept the old create_revision and version");
+    }
+
+    #[test]
+    fn a_key_attached_to_a_lease_disappears_only_once_the_lease_may_have_ended() {
+        let leased = operation(
+            OperationKind::V3Put { value: 1, lease: 7 },
+            0,
+            10,
+            OperationResult::V3Written { revision: 2 },
+        );
+        let lease_end =
+            operation(OperationKind::V3LeaseEnd { lease: 7 }, 100, NEVER, OperationResult::Ambiguous);
+        assert!(linearizable(&[leased.clone(), lease_end.clone(), missing(110, 120)]));
+        assert!(
+            !linearizable(&[leased.clone(), lease_end.clone(), missing(40, 50)]),
+            "gone before its lease ended"
+        );
+        assert!(!linearizable(&[leased.clone(), missing(110, 120)]), "gone with no end of its lease");
+        // A later put without the lease detaches the key: the lease's end leaves it alone.
+        let detached = put(2, 20, 30, 3);
+        assert!(!linearizable(&[leased, detached, lease_end, missing(110, 120)]));
+    }
+}
