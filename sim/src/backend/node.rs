@@ -26,6 +26,15 @@ use crate::history::{
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
 
+/// The planted bug of the v3 read path (checker self-tests): linearizable v3 ranges skip the
+/// ReadIndex round and read the member's own keyspace, as a serializable range does. It lives in this
+/// adapter (the node's planted bugs are the Raft core's and `ack-before-durable`); it needs the
+/// planted-bugs feature like the others.
+const STALE_V3_RANGES: &str = "v3-stale-range";
+/// The planted bug of the lease path (checker self-tests): keep-alives are acknowledged without
+/// reaching the log, so the leader never refreshes the lease and expires it early.
+const LOST_KEEP_ALIVES: &str = "v3-lost-keep-alive";
+
 fn data_dir(id: NodeId) -> PathBuf {
     PathBuf::from(format!("/sim/member-{id}"))
 }
@@ -313,6 +322,13 @@ pub struct NodeMember {
     watch_starts: BTreeMap<u64, u64>,
     /// v3 watch streams open on this member, by the request that created them.
     v3_watches: BTreeSet<u64>,
+    /// The planted bug `STALE_V3_RANGES`: linearizable v3 ranges are served from the member's own
+    /// keyspace, without a ReadIndex round.
+    stale_v3_ranges: bool,
+    /// The planted bug `LOST_KEEP_ALIVES`: keep-alives are answered here and never submitted.
+    lost_keep_alives: bool,
+    /// Answers the planted bugs give without the node, out with the next `process()`.
+    early_answers: Vec<(u64, OperationResult)>,
 }
 
 impl SimNode for NodeMember {
@@ -327,7 +343,18 @@ impl SimNode for NodeMember {
     fn submit(&mut self, request_id: u64, key: u32, kind: &OperationKind, now_ns: i64) {
         let previous = self.in_flight.insert(request_id, kind.clone());
         assert!(previous.is_none(), "request ids are never reused");
-        self.node.submit(request_id, request(key, kind, now_ns), now_ns);
+        if self.lost_keep_alives && matches!(kind, OperationKind::V3LeaseKeepAlive { .. }) {
+            self.in_flight.remove(&request_id);
+            self.early_answers.push((request_id, OperationResult::V3LeaseKept { ttl_seconds: 1 }));
+            return;
+        }
+        let mut request = request(key, kind, now_ns);
+        if self.stale_v3_ranges
+            && let ClientRequest::V3(V3Request::Range(range)) = &mut request
+        {
+            range.serializable = true;
+        }
+        self.node.submit(request_id, request, now_ns);
     }
 
     fn watchers(&self) -> u64 {
@@ -356,7 +383,7 @@ impl SimNode for NodeMember {
 
     fn process(&mut self) -> Result<NodeOutput, String> {
         let output = self.node.process().map_err(|error| error.to_string())?;
-        let mut responses = Vec::with_capacity(output.answers.len());
+        let mut responses = std::mem::take(&mut self.early_answers);
         let mut member_answers = Vec::new();
         for answer in output.answers {
             if self.v3_watches.contains(&answer.request_id) {
@@ -465,9 +492,12 @@ impl Backend for NodeBackend {
         node_config.snapshot_catchup_entries = config.snapshot_count.min(5_000);
         node_config.seed = config.seed;
         node_config.incarnation = *incarnation;
+        let stale_v3_ranges = config.planted_bug.as_deref() == Some(STALE_V3_RANGES);
+        let lost_keep_alives = config.planted_bug.as_deref() == Some(LOST_KEEP_ALIVES);
         #[cfg(feature = "planted-bugs")]
         {
             node_config.planted_bug = match config.planted_bug.as_deref() {
+                Some(STALE_V3_RANGES | LOST_KEEP_ALIVES) => None,
                 Some("ack-before-durable") => Some(server::node::PlantedBug::AckBeforeDurable),
                 Some(name) => Some(name.parse::<server::node::PlantedBug>()?),
                 None => None,
@@ -485,6 +515,9 @@ impl Backend for NodeBackend {
             member_requests: BTreeSet::new(),
             watch_starts: BTreeMap::new(),
             v3_watches: BTreeSet::new(),
+            stale_v3_ranges,
+            lost_keep_alives,
+            early_answers: Vec::new(),
         }))
     }
 
@@ -535,6 +568,8 @@ impl Backend for NodeBackend {
     fn planted_bugs(&self) -> Vec<String> {
         let mut names: Vec<String> = raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect();
         names.push("ack-before-durable".to_string());
+        names.push(STALE_V3_RANGES.to_string());
+        names.push(LOST_KEEP_ALIVES.to_string());
         names
     }
 }
