@@ -170,23 +170,17 @@ pub fn check_revision_order(history: &[Operation], streams: &[V3WatchRecord]) ->
 /// ranges checked.
 pub fn check_past_ranges(history: &[Operation], streams: &[V3WatchRecord]) -> Result<usize, String> {
     let revisions = Revisions::gather(history, streams)?;
+    let compactions: Vec<&Operation> = history
+        .iter()
+        .filter(|compact| matches!(compact.kind, OperationKind::V3Compact { .. }))
+        .filter(|compact| {
+            matches!(compact.result, OperationResult::V3Done { .. } | OperationResult::Ambiguous)
+        })
+        .collect();
     let mut checked = 0;
     for range in history {
         let OperationKind::V3RangeAt { revision: at } = range.kind else { continue };
-        let compactions = history.iter().filter_map(|compact| match (&compact.kind, &compact.result) {
-            (
-                OperationKind::V3Compact { revision },
-                OperationResult::V3Done { .. } | OperationResult::Ambiguous,
-            ) if *revision > at => Some(compact),
-            _ => None,
-        });
-        let (may_be_compacted, must_be_compacted) =
-            compactions.fold((false, false), |(may, must), compact| {
-                (
-                    may || compact.invoked_at <= range.returned_at,
-                    must || (compact.returned_at != NEVER && compact.returned_at < range.invoked_at),
-                )
-            });
+        let (may_be_compacted, must_be_compacted) = compaction_bounds(&compactions, range, at);
         let fault = match range.result {
             OperationResult::V3Compacted if !may_be_compacted => {
                 Some("compacted error with no compaction past it")
@@ -211,6 +205,20 @@ pub fn check_past_ranges(history: &[Operation], streams: &[V3WatchRecord]) -> Re
         checked += 1;
     }
     Ok(checked)
+}
+
+/// Whether a compaction past revision `at` may have happened before `range` returned, and whether
+/// one was acknowledged before it was invoked.
+fn compaction_bounds(compactions: &[&Operation], range: &Operation, at: u64) -> (bool, bool) {
+    let past = compactions
+        .iter()
+        .filter(|compact| matches!(compact.kind, OperationKind::V3Compact { revision } if revision > at));
+    past.fold((false, false), |(may, must), compact| {
+        (
+            may || compact.invoked_at <= range.returned_at,
+            must || (compact.returned_at != NEVER && compact.returned_at < range.invoked_at),
+        )
+    })
 }
 
 /// A range at `at` found no key: wrong when the key's latest known change at or below `at` is a put,
