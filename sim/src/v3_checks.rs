@@ -253,15 +253,7 @@ fn missing_fault(
 /// snapshot). Returns the events checked.
 pub fn check_watch_streams(history: &[Operation], streams: &[V3WatchRecord]) -> Result<usize, String> {
     let revisions = Revisions::gather(history, streams)?;
-    // Like etcd, a compaction at revision `c` drops a delete at `c` from the history a watch replays.
-    let compacted_at: BTreeSet<u64> = history
-        .iter()
-        .filter(|operation| operation.result != OperationResult::Failed)
-        .filter_map(|operation| match operation.kind {
-            OperationKind::V3Compact { revision } => Some(revision),
-            _ => None,
-        })
-        .collect();
+    let compacted_at = compaction_revisions(history);
     let mut checked = 0;
     for (index, stream) in streams.iter().enumerate() {
         let fail = |what: &str| Err(format!("watch stream {index} {what}: {stream:?}"));
@@ -288,20 +280,76 @@ pub fn check_watch_streams(history: &[Operation], streams: &[V3WatchRecord]) -> 
             return fail("reported an event outside its revisions");
         }
         let reported: Vec<u64> = stream.events.iter().map(|event| event.revision).collect();
-        let owed = |(revision, value): &(&u64, &Option<u64>)| {
-            value.is_some() || !compacted_at.contains(revision) || reported.contains(revision)
-        };
-        let expected: Vec<u64> = revisions
-            .changes(stream.key, first, through)
-            .filter(owed)
-            .map(|(revision, _)| *revision)
-            .collect();
+        let expected = owed_revisions(&revisions, &compacted_at, stream, first, through);
         if reported != expected {
             return fail(&format!(
                 "skipped revisions of its key: reported {reported:?}, the key changed at {expected:?} in \
                  {first}..={through}"
             ));
         }
+    }
+    Ok(checked)
+}
+
+/// The revisions `compacted_at` a compaction was asked for (not certainly failed): like etcd, a
+/// compaction at revision `c` drops a delete at `c` from the history a watch replays.
+fn compaction_revisions(history: &[Operation]) -> BTreeSet<u64> {
+    history
+        .iter()
+        .filter(|operation| operation.result != OperationResult::Failed)
+        .filter_map(|operation| match operation.kind {
+            OperationKind::V3Compact { revision } => Some(revision),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The revisions in `from..=through` whose change of the stream's key it owes (all but a delete at a
+/// compaction's revision that it did not report).
+fn owed_revisions(
+    revisions: &Revisions,
+    compacted_at: &BTreeSet<u64>,
+    stream: &V3WatchRecord,
+    from: u64,
+    through: u64,
+) -> Vec<u64> {
+    let reported = |revision: &u64| stream.events.iter().any(|event| event.revision == *revision);
+    revisions
+        .changes(stream.key, from, through)
+        .filter(|(revision, value)| value.is_some() || !compacted_at.contains(revision) || reported(revision))
+        .map(|(revision, _)| *revision)
+        .collect()
+}
+
+/// Streams still open at the end on a member that caught up (`open`, indexes into `streams`) have
+/// reported every change of their key from their first revision through `caught_up_revision` (the
+/// highest revision acknowledged before the catch-up mark, which every live member applied): a stream
+/// that silently stopped is caught here. Returns the streams checked.
+pub fn check_streams_caught_up(
+    history: &[Operation],
+    streams: &[V3WatchRecord],
+    open: &[usize],
+    caught_up_revision: u64,
+) -> Result<usize, String> {
+    let revisions = Revisions::gather(history, streams)?;
+    let compacted_at = compaction_revisions(history);
+    let mut checked = 0;
+    for &index in open {
+        let stream = &streams[index];
+        assert!(!stream.over, "only open streams are owed the end of the history");
+        let Some(first) = stream.first_revision() else { continue };
+        let owed = owed_revisions(&revisions, &compacted_at, stream, first, caught_up_revision);
+        let missing: Vec<u64> = owed
+            .into_iter()
+            .filter(|revision| stream.events.iter().all(|event| event.revision != *revision))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "watch stream {index} never reported revisions {missing:?} of its key (acknowledged before the \
+                 catch-up mark, applied by its member): {stream:?}"
+            ));
+        }
+        checked += 1;
     }
     Ok(checked)
 }
@@ -480,5 +528,16 @@ mod tests {
         assert!(check_watch_streams(&writes(), std::slice::from_ref(&compacted)).is_ok());
         compacted.compacted = Some(3);
         assert!(check_watch_streams(&writes(), &[compacted]).is_err());
+    }
+
+    #[test]
+    fn a_stream_open_at_the_end_owes_every_change_acknowledged_before_the_catch_up_mark() {
+        let stalled = stream(KEY, 0, &[(2, Some(1))], 2);
+        let missing = check_streams_caught_up(&writes(), std::slice::from_ref(&stalled), &[0], 6);
+        assert!(missing.unwrap_err().contains("never reported revisions [4, 6]"));
+        let complete = stream(KEY, 0, &[(2, Some(1)), (4, Some(2)), (6, None)], 6);
+        assert_eq!(check_streams_caught_up(&writes(), &[complete], &[0], 6), Ok(1));
+        // Changes after the mark are not owed yet.
+        assert_eq!(check_streams_caught_up(&writes(), &[stalled], &[0], 3), Ok(1));
     }
 }

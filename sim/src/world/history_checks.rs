@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::liveness::CATCH_UP_MARGIN_NS;
 use super::{Check, Failure, RunReport, World};
 use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time, V3_KEY_BASE};
 use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
@@ -68,9 +69,40 @@ impl World<'_> {
             .map_err(|detail| self.fail(Check::V3PastRange, detail))?;
         let events = v3_checks::check_watch_streams(&self.history, streams)
             .map_err(|detail| self.fail(Check::V3Watch, detail))?;
+        let (open, caught_up_revision) = self.streams_owed_the_end();
+        report.operations_checked +=
+            v3_checks::check_streams_caught_up(&self.history, streams, &open, caught_up_revision)
+                .map_err(|detail| self.fail(Check::V3Watch, detail))?;
         report.operations_checked += events;
         report.v3_watch_events = events;
         Ok(())
+    }
+
+    /// The v3 streams still open at the end on the incarnation of the member they were opened on, and
+    /// the highest revision acknowledged before the catch-up mark (every live member applied it, or the
+    /// liveness check failed first).
+    fn streams_owed_the_end(&self) -> (Vec<usize>, u64) {
+        let mark = self.deadline - CATCH_UP_MARGIN_NS;
+        let caught_up_revision = self
+            .history
+            .iter()
+            .filter(|operation| operation.returned_at != NEVER && operation.returned_at <= mark)
+            .filter_map(|operation| match operation.result {
+                OperationResult::V3Written { revision } => Some(revision),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let open = (0..self.v3_streams.len())
+            .filter(|&stream| {
+                let record = &self.v3_streams[stream];
+                let member = &self.members[&record.node];
+                !record.over
+                    && member.node.is_some()
+                    && member.incarnation == self.v3_stream_incarnations[stream]
+            })
+            .collect();
+        (open, caught_up_revision)
     }
 
     /// The end of every granted lease as it acts on each key a put attached to it, as
