@@ -192,8 +192,9 @@ pub enum OperationResult {
     V3Done { revision: u64 },
     /// A lease was granted with this ID and TTL (the minimum TTL raises what was asked).
     V3LeaseGranted { lease: i64, ttl_seconds: i64 },
-    /// A keep-alive refreshed the lease to this TTL.
-    V3LeaseKept { ttl_seconds: i64 },
+    /// A keep-alive refreshed the lease to this TTL; `by_leader` says the member that answered was the
+    /// leader then (only the leader refreshes leases: a follower's answer says the lease existed).
+    V3LeaseKept { ttl_seconds: i64, by_leader: bool },
     /// The lease does not exist (or expired): a put with it, its keep-alive or revoke did nothing.
     V3LeaseNotFound,
     /// One update of a v3 watch stream (not recorded in the history: streams have their own record).

@@ -135,7 +135,7 @@ fn v3_outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
             OperationResult::V3LeaseGranted { lease: grant.id, ttl_seconds: grant.ttl }
         }
         Ok(Reply::V3(V3Reply::LeaseKeepAlive(kept))) if kept.ttl > 0 => {
-            OperationResult::V3LeaseKept { ttl_seconds: kept.ttl }
+            OperationResult::V3LeaseKept { ttl_seconds: kept.ttl, by_leader: false }
         }
         Ok(Reply::V3(V3Reply::LeaseKeepAlive(_))) => OperationResult::V3LeaseNotFound,
         Err(RequestError::V3(mvcc::Error::Compacted)) => OperationResult::V3Compacted,
@@ -345,7 +345,8 @@ impl SimNode for NodeMember {
         assert!(previous.is_none(), "request ids are never reused");
         if self.lost_keep_alives && matches!(kind, OperationKind::V3LeaseKeepAlive { .. }) {
             self.in_flight.remove(&request_id);
-            self.early_answers.push((request_id, OperationResult::V3LeaseKept { ttl_seconds: 1 }));
+            let by_leader = self.node.raft().role() == raft::Role::Leader;
+            self.early_answers.push((request_id, OperationResult::V3LeaseKept { ttl_seconds: 1, by_leader }));
             return;
         }
         let mut request = request(key, kind, now_ns);
@@ -408,7 +409,11 @@ impl SimNode for NodeMember {
                     }
                     continue;
                 }
-                responses.push((request_id, outcome(&kind, answer)));
+                let mut result = outcome(&kind, answer);
+                if let OperationResult::V3LeaseKept { by_leader, .. } = &mut result {
+                    *by_leader = self.node.raft().role() == raft::Role::Leader;
+                }
+                responses.push((request_id, result));
             } else if self.member_requests.remove(&answer.request_id) {
                 let result = match answer.result {
                     Ok(_) => Ok(()),

@@ -108,9 +108,10 @@ impl World<'_> {
     /// The end of every granted lease as it acts on each key a put attached to it, as
     /// pseudo-operations for the v3 model. Lease safety sets the earliest instant: the lease ends no
     /// sooner than a revoke was asked, or than its TTL after the grant or the last keep-alive the
-    /// cluster acknowledged (the leader refreshes the lease when it applies the keep-alive, and a new
+    /// leader acknowledged (the leader refreshes the lease when it applies the keep-alive, and a new
     /// leader gives every lease its full TTL again), less how far the clocks can disagree. It may
-    /// come any time later, or never.
+    /// come any time later, or never. A follower's acknowledgement only says the lease existed when
+    /// it applied the keep-alive: the leader may have found it expired then (see the sim README).
     fn lease_ends(&self) -> Vec<Operation> {
         let slack_ns = self.clock_disagreement_bound();
         let mut ends = Vec::new();
@@ -125,7 +126,9 @@ impl World<'_> {
                 .history
                 .iter()
                 .filter(of_lease)
-                .filter(|operation| matches!(operation.result, OperationResult::V3LeaseKept { .. }))
+                .filter(|operation| {
+                    matches!(operation.result, OperationResult::V3LeaseKept { by_leader: true, .. })
+                })
                 .map(|operation| operation.invoked_at)
                 .fold(grant.invoked_at, Time::max);
             let expiry = (last_refresh + ttl_seconds.max(0) as u64 * SECOND).saturating_sub(slack_ns);

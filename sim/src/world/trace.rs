@@ -72,7 +72,9 @@ pub(super) fn result_code(result: &OperationResult) -> u64 {
         OperationResult::V3LeaseGranted { lease, ttl_seconds } => {
             19 + (*lease as u64).wrapping_mul(32) + *ttl_seconds as u64 * 1009
         }
-        OperationResult::V3LeaseKept { ttl_seconds } => 20 + *ttl_seconds as u64 * 32,
+        OperationResult::V3LeaseKept { ttl_seconds, by_leader } => {
+            20 + *ttl_seconds as u64 * 64 + u64::from(*by_leader) * 32
+        }
         OperationResult::V3LeaseNotFound => 21,
         OperationResult::V3Watch(update) => {
             let words: Vec<u64> = match update {
