@@ -298,4 +298,18 @@ mod tests {
         let detached = put(2, 20, 30, 3);
         assert!(!linearizable(&[leased, detached, lease_end, missing(110, 120)]));
     }
+
+    #[test]
+    fn a_key_attached_to_a_lease_is_gone_once_its_lease_must_have_ended() {
+        let leased = operation(
+            OperationKind::V3Put { value: 1, lease: 7 },
+            0,
+            10,
+            OperationResult::V3Written { revision: 2 },
+        );
+        let lease_end =
+            operation(OperationKind::V3LeaseEnd { lease: 7 }, 100, 200, OperationResult::Ambiguous);
+        assert!(linearizable(&[leased.clone(), lease_end.clone(), range(150, 160, 1, 2, 2, 1)]));
+        assert!(!linearizable(&[leased, lease_end, range(210, 220, 1, 2, 2, 1)]), "outlived its lease");
+    }
 }

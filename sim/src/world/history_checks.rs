@@ -6,10 +6,16 @@
 use std::collections::BTreeSet;
 
 use super::liveness::CATCH_UP_MARGIN_NS;
+
+/// After the cluster settled, proposals still in flight (a keep-alive among them) are applied within
+/// this.
+const LEASE_SETTLE_MARGIN_NS: Time = 2 * SECOND;
+/// The leader proposes an expired lease's revoke again after this (the node's 30 ticks), plus a tick.
+const LEASE_REVOKE_RETRY_NS: Time = 31 * TICK_INTERVAL_NS;
 use super::{Check, Failure, RunReport, World};
 use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time, V3_KEY_BASE};
 use crate::linearizability::{self, DEFAULT_STEP_BUDGET, Verdict};
-use crate::plan::{Fault, SECOND};
+use crate::plan::{Fault, SECOND, TICK_INTERVAL_NS};
 use crate::{v3_checks, v3_model};
 
 impl World<'_> {
@@ -113,34 +119,10 @@ impl World<'_> {
     /// come any time later, or never. A follower's acknowledgement only says the lease existed when
     /// it applied the keep-alive: the leader may have found it expired then (see the sim README).
     fn lease_ends(&self) -> Vec<Operation> {
-        let slack_ns = self.clock_disagreement_bound();
         let mut ends = Vec::new();
         for grant in &self.history {
             let OperationResult::V3LeaseGranted { lease, ttl_seconds } = grant.result else { continue };
-            let of_lease = |operation: &&Operation| match operation.kind {
-                OperationKind::V3LeaseKeepAlive { lease: id }
-                | OperationKind::V3LeaseRevoke { lease: id } => id == lease,
-                _ => false,
-            };
-            let last_refresh = self
-                .history
-                .iter()
-                .filter(of_lease)
-                .filter(|operation| {
-                    matches!(operation.result, OperationResult::V3LeaseKept { by_leader: true, .. })
-                })
-                .map(|operation| operation.invoked_at)
-                .fold(grant.invoked_at, Time::max);
-            let expiry = (last_refresh + ttl_seconds.max(0) as u64 * SECOND).saturating_sub(slack_ns);
-            let revoked = self
-                .history
-                .iter()
-                .filter(of_lease)
-                .filter(|operation| matches!(operation.kind, OperationKind::V3LeaseRevoke { .. }))
-                .filter(|operation| operation.result != OperationResult::Failed)
-                .map(|operation| operation.invoked_at)
-                .min();
-            let earliest = revoked.map_or(expiry, |revoked| revoked.min(expiry)).max(grant.invoked_at);
+            let (earliest, latest) = self.lease_end_window(grant, lease, ttl_seconds.max(0) as u64 * SECOND);
             let keys: BTreeSet<u32> = self
                 .history
                 .iter()
@@ -153,11 +135,65 @@ impl World<'_> {
                 key,
                 kind: OperationKind::V3LeaseEnd { lease },
                 invoked_at: earliest,
-                returned_at: NEVER,
+                returned_at: latest,
                 result: OperationResult::Ambiguous,
             }));
         }
         ends
+    }
+
+    /// When the end of `lease` (granted by `grant` with `ttl_ns`) may come. Earliest: a revoke was
+    /// asked, or the TTL passed since the grant or the last keep-alive the leader acknowledged, less
+    /// the clocks' disagreement. Latest (the leader expires leases through the log): an acknowledged
+    /// revoke's return; or, once the cluster settled, the TTL after the last keep-alive anyone may
+    /// have applied (or after the settling, which may bring a new leader that gives it its full TTL
+    /// and an election timeout again), plus the clocks' disagreement and the revoke's retry interval.
+    /// `NEVER` past the deadline.
+    fn lease_end_window(&self, grant: &Operation, lease: i64, ttl_ns: Time) -> (Time, Time) {
+        let slack_ns = self.clock_disagreement_bound();
+        let of_lease = |operation: &&Operation| match operation.kind {
+            OperationKind::V3LeaseKeepAlive { lease: id } | OperationKind::V3LeaseRevoke { lease: id } => {
+                id == lease
+            }
+            _ => false,
+        };
+        let keep_alives = || {
+            self.history
+                .iter()
+                .filter(of_lease)
+                .filter(|operation| matches!(operation.kind, OperationKind::V3LeaseKeepAlive { .. }))
+        };
+        let revokes = || {
+            self.history
+                .iter()
+                .filter(of_lease)
+                .filter(|operation| matches!(operation.kind, OperationKind::V3LeaseRevoke { .. }))
+                .filter(|operation| operation.result != OperationResult::Failed)
+        };
+        let last_refresh = keep_alives()
+            .filter(|operation| {
+                matches!(operation.result, OperationResult::V3LeaseKept { by_leader: true, .. })
+            })
+            .map(|operation| operation.invoked_at)
+            .fold(grant.invoked_at, Time::max);
+        let expiry = (last_refresh + ttl_ns).saturating_sub(slack_ns);
+        let earliest =
+            revokes().map(|revoke| revoke.invoked_at).fold(expiry, Time::min).max(grant.invoked_at);
+        let last_attempt = keep_alives()
+            .filter(|operation| operation.result != OperationResult::Failed)
+            .map(|operation| operation.invoked_at)
+            .fold(grant.invoked_at, Time::max);
+        let election_timeout_ns = u64::from(self.plan.election_ticks) * TICK_INTERVAL_NS;
+        let expired_by = last_attempt.max(self.settled_at() + LEASE_SETTLE_MARGIN_NS)
+            + ttl_ns
+            + election_timeout_ns
+            + slack_ns
+            + LEASE_REVOKE_RETRY_NS;
+        let revoked_by = revokes().map(|revoke| revoke.returned_at).fold(NEVER, Time::min);
+        let latest = expired_by.min(revoked_by);
+        let latest = if latest >= self.deadline { NEVER } else { latest };
+        assert!(latest >= earliest, "a lease's end window is not empty");
+        (earliest, latest)
     }
 
     /// The expiry of every value a TTL'd set wrote, as pseudo-operations for the linearizability
