@@ -71,3 +71,85 @@ async fn errors_come_back_as_grpc_gateway_error_bodies() {
     let (status, _) = post(served.address, "/v3/kv/nothing", "{}").await;
     assert_eq!(status, 404);
 }
+
+/// Sends a POST whose answer streams; returns the connection after the head was read, and the head.
+async fn open_stream(address: SocketAddr, path: &str, body: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    // A head is a few hundred bytes: read it byte by byte up to its blank line.
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(head.len() < 4096, "an HTTP head ends within 4 KiB");
+        let byte = stream.read_u8().await.expect("the head");
+        head.push(byte);
+    }
+    (stream, String::from_utf8(head).expect("utf-8"))
+}
+
+/// Reads chunked lines until `count` whole JSON lines arrived (at most 5 s).
+async fn read_lines(stream: &mut TcpStream, count: usize) -> Vec<serde_json::Value> {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        let lines: Vec<serde_json::Value> = whole
+            .lines()
+            .filter(|line| line.starts_with('{'))
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        if lines.len() >= count {
+            return lines;
+        }
+        let mut buffer = [0u8; 4096];
+        let Ok(read) = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await else {
+            panic!("{count} lines did not arrive in 5 s: {text:?}");
+        };
+        let read = read.expect("read");
+        assert!(read > 0, "the stream ended early: {text}");
+        text.push_str(std::str::from_utf8(&buffer[..read]).expect("utf-8"));
+    }
+}
+
+#[tokio::test]
+async fn a_watch_through_the_gateway_streams_each_event_as_a_result_line() {
+    let served = grpc_common::start().await;
+    let (mut watch, head) =
+        open_stream(served.address, "/v3/watch", r#"{"create_request":{"key":"Zm9v"}}"#).await;
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("chunked"), "{head}");
+    let created = read_lines(&mut watch, 1).await;
+    assert_eq!(created[0]["result"]["created"], true, "{created:?}");
+    let (status, _) = post(served.address, "/v3/kv/put", r#"{"key":"Zm9v","value":"YmFy"}"#).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(served.address, "/v3/kv/deleterange", r#"{"key":"Zm9v"}"#).await;
+    assert_eq!(status, 200);
+    let lines = read_lines(&mut watch, 2).await;
+    let put = &lines[0]["result"]["events"][0];
+    assert_eq!((put["kv"]["key"].as_str(), put["kv"]["value"].as_str()), (Some("Zm9v"), Some("YmFy")));
+    assert!(put.get("type").is_none(), "PUT is the default and left out: {put}");
+    let delete = &lines[1]["result"]["events"][0];
+    assert_eq!((delete["type"].as_str(), delete["kv"]["mod_revision"].as_str()), (Some("DELETE"), Some("3")));
+}
+
+#[tokio::test]
+async fn keepalive_and_snapshot_stream_through_the_gateway() {
+    let served = grpc_common::start().await;
+    let (_, grant) = post(served.address, "/v3/lease/grant", r#"{"TTL":30}"#).await;
+    let id = grant["ID"].as_str().expect("an ID").to_string();
+    let (mut keepalive, _) =
+        open_stream(served.address, "/v3/lease/keepalive", &format!(r#"{{"ID":"{id}"}}"#)).await;
+    let answer = read_lines(&mut keepalive, 1).await;
+    assert_eq!(
+        (answer[0]["result"]["ID"].as_str(), answer[0]["result"]["TTL"].as_str()),
+        (Some(id.as_str()), Some("30"))
+    );
+    let (mut snapshot, _) = open_stream(served.address, "/v3/maintenance/snapshot", "{}").await;
+    let chunk = read_lines(&mut snapshot, 1).await;
+    assert!(chunk[0]["result"]["blob"].as_str().is_some_and(|blob| !blob.is_empty()), "{chunk:?}");
+    let (refused, head) = open_stream(served.address, "/v3/watch", "nonsense").await;
+    drop(refused);
+    assert!(head.starts_with("HTTP/1.1 500"), "{head}");
+}

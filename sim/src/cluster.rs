@@ -62,6 +62,10 @@ pub trait SimNode {
     fn receive(&mut self, message: raft::Message);
     /// A client operation on workload key `key`; the answer comes out of a later `process()`.
     fn submit(&mut self, request_id: u64, key: u32, kind: &OperationKind, now_ns: i64);
+    /// A v3 watch stream on workload key `key` from `start_revision` (0: from the next revision); its
+    /// updates come out of later `process()` calls as `OperationResult::V3Watch`, until one ends it.
+    /// Only called when the backend `supports_v3()`.
+    fn submit_v3_watch(&mut self, _request_id: u64, _key: u32, _start_revision: u64, _now_ns: i64) {}
     /// The client of request `request_id` (a watch) went away: forget it. No answer follows; unknown
     /// or finished requests are ignored.
     fn cancel(&mut self, _request_id: u64, _now_ns: i64) {}

@@ -41,14 +41,28 @@ pub enum OperationKind {
     /// watch arrived.
     Watch { wait_index: Option<u64> },
     /// v3 `Put` on the key (in the v3 keyspace, separate from v2: the key number is at least
-    /// `V3_KEY_BASE`).
-    V3Put { value: u64 },
+    /// `V3_KEY_BASE`), attached to `lease` (0: none).
+    V3Put { value: u64, lease: i64 },
     /// v3 `DeleteRange` of the single key.
     V3Delete,
     /// v3 linearizable `Range` of the single key.
     V3Range,
     /// v3 `Txn`: if the compare holds, put `value`; no failure branch.
     V3CompareAndPut { compare: V3Compare, value: u64 },
+    /// v3 linearizable `Range` of the single key at an older `revision` (one the client saw).
+    V3RangeAt { revision: u64 },
+    /// v3 `Compact` up to `revision` (one the client saw). Key: `V3_LEASE_KEY`.
+    V3Compact { revision: u64 },
+    /// v3 `LeaseGrant` (the node picks the ID). Key: `V3_LEASE_KEY`.
+    V3LeaseGrant { ttl_seconds: i64 },
+    /// v3 `LeaseKeepAlive` (one round). Key: `V3_LEASE_KEY`.
+    V3LeaseKeepAlive { lease: i64 },
+    /// v3 `LeaseRevoke`. Key: `V3_LEASE_KEY`.
+    V3LeaseRevoke { lease: i64 },
+    /// Not issued by clients: the end of `lease` (its revoke or its expiry, by the leader through the
+    /// log) as it acts on one key, added before checking with the window lease safety allows (see
+    /// `World::lease_ends`). It deletes the key if the key is still attached to that lease.
+    V3LeaseEnd { lease: i64 },
 }
 
 /// The compare of a v3 compare-and-put (always `Equal` on the operation's key).
@@ -64,9 +78,18 @@ pub enum V3Compare {
 /// Key numbers from here on are v3 keys (a separate keyspace, checked with its own model).
 pub const V3_KEY_BASE: u32 = 1 << 20;
 
+/// The key of v3 operations on no key (compactions and lease requests).
+pub const V3_LEASE_KEY: u32 = u32::MAX - 1;
+
 impl OperationKind {
     pub fn is_write(&self) -> bool {
-        !matches!(self, OperationKind::Get { .. } | OperationKind::Watch { .. } | OperationKind::V3Range)
+        !matches!(
+            self,
+            OperationKind::Get { .. }
+                | OperationKind::Watch { .. }
+                | OperationKind::V3Range
+                | OperationKind::V3RangeAt { .. }
+        )
     }
 
     /// Whether it is an operation on the v3 keyspace.
@@ -77,6 +100,12 @@ impl OperationKind {
                 | OperationKind::V3Delete
                 | OperationKind::V3Range
                 | OperationKind::V3CompareAndPut { .. }
+                | OperationKind::V3RangeAt { .. }
+                | OperationKind::V3Compact { .. }
+                | OperationKind::V3LeaseGrant { .. }
+                | OperationKind::V3LeaseKeepAlive { .. }
+                | OperationKind::V3LeaseRevoke { .. }
+                | OperationKind::V3LeaseEnd { .. }
         )
     }
 }
@@ -107,12 +136,8 @@ impl WatchAction {
             OperationKind::Create { .. } => Some(WatchAction::Create),
             OperationKind::CompareAndSwap { .. } => Some(WatchAction::CompareAndSwap),
             OperationKind::Delete => Some(WatchAction::Delete),
-            OperationKind::Get { .. } | OperationKind::Watch { .. } => None,
-            // The v3 keyspace has no v2 watches.
-            OperationKind::V3Put { .. }
-            | OperationKind::V3Delete
-            | OperationKind::V3Range
-            | OperationKind::V3CompareAndPut { .. } => None,
+            // Reads change nothing, and the v3 keyspace has no v2 watches.
+            _ => None,
         }
     }
 }
@@ -155,10 +180,46 @@ pub enum OperationResult {
     V3NothingDeleted { revision: u64 },
     /// A v3 txn's compare failed (nothing written); `revision` is the header's.
     V3CompareFailed { revision: u64 },
-    /// A v3 range found the key: its value, mod_revision and version.
-    V3Value { value: u64, mod_revision: u64, version: u64 },
+    /// A v3 range found the key: its value, mod_revision, create_revision and version; `revision` is
+    /// the header's.
+    V3Value { value: u64, mod_revision: u64, create_revision: u64, version: u64, revision: u64 },
     /// A v3 range found no key; `revision` is the header's.
     V3Missing { revision: u64 },
+    /// A v3 range at a revision below the compacted one: etcd's "required revision has been
+    /// compacted".
+    V3Compacted,
+    /// A v3 compaction or lease revoke took effect; `revision` is the header's.
+    V3Done { revision: u64 },
+    /// A lease was granted with this ID and TTL (the minimum TTL raises what was asked).
+    V3LeaseGranted { lease: i64, ttl_seconds: i64 },
+    /// A keep-alive refreshed the lease to this TTL; `by_leader` says the member that answered was the
+    /// leader then (only the leader refreshes leases: a follower's answer says the lease existed).
+    V3LeaseKept { ttl_seconds: i64, by_leader: bool },
+    /// The lease does not exist (or expired): a put with it, its keep-alive or revoke did nothing.
+    V3LeaseNotFound,
+    /// One update of a v3 watch stream (not recorded in the history: streams have their own record).
+    V3Watch(V3WatchUpdate),
+}
+
+/// What a v3 watch stream reports, in the workload's terms.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum V3WatchUpdate {
+    /// Registered; events follow from the asked start revision, or from `revision` + 1 without one.
+    Created { revision: u64 },
+    /// Events, and the keyspace revision they bring the watcher to.
+    Events { revision: u64, events: Vec<V3WatchEvent> },
+    /// The start revision was compacted away: the stream is over.
+    Compacted { compact_revision: u64 },
+    /// The member ended the stream.
+    Canceled,
+}
+
+/// One event of a v3 watch: key `key` was put to `value` (None: deleted) at `revision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct V3WatchEvent {
+    pub revision: u64,
+    pub key: u32,
+    pub value: Option<u64>,
 }
 
 /// One operation of the history.
@@ -198,3 +259,55 @@ pub fn value_from_string(text: &str) -> u64 {
 
 /// A value no write ever produces (the workload numbers values from 1).
 pub const UNKNOWN_VALUE: u64 = u64::MAX;
+
+/// One v3 watch stream a client opened on one member, and everything it reported. A stream re-created
+/// after its member crashed (or ended it) is a new record that starts where the old one's progress
+/// ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct V3WatchRecord {
+    pub client: u32,
+    pub node: NodeId,
+    pub key: u32,
+    /// The start revision asked for (0: from the revision after the one `Created` names).
+    pub start_revision: u64,
+    /// The revision `Created` named, once it came.
+    pub created_revision: Option<u64>,
+    /// The events, in the order they came.
+    pub events: Vec<V3WatchEvent>,
+    /// The highest revision an `Events` update brought the stream to.
+    pub progress: Option<u64>,
+    /// It ended with `Compacted` at this revision.
+    pub compacted: Option<u64>,
+    /// It ended (compacted, canceled by the member or the client, or its member went away).
+    pub over: bool,
+}
+
+impl V3WatchRecord {
+    /// The first revision the stream owes events from, once known.
+    pub fn first_revision(&self) -> Option<u64> {
+        if self.start_revision > 0 {
+            Some(self.start_revision)
+        } else {
+            self.created_revision.map(|revision| revision + 1)
+        }
+    }
+
+    /// The last revision up to which the stream owes every event of its key (None: none yet).
+    pub fn covered_through(&self) -> Option<u64> {
+        let first = self.first_revision()?;
+        let through = self.progress.unwrap_or(first - 1).max(first - 1);
+        (through >= first).then_some(through)
+    }
+
+    /// The first revision whose events the stream has not reported yet, once known.
+    pub fn next_revision(&self) -> Option<u64> {
+        let first = self.first_revision()?;
+        Some(self.progress.unwrap_or(first - 1).max(first - 1) + 1)
+    }
+
+    /// Where a stream that continues this one starts: right after its progress (0, "from now", for
+    /// a stream that never got that far or was compacted).
+    pub fn resume_revision(&self) -> u64 {
+        if self.compacted.is_some() { 0 } else { self.next_revision().unwrap_or(0) }
+    }
+}

@@ -14,4 +14,6 @@ pub mod history;
 pub mod linearizability;
 pub mod plan;
 pub mod runner;
+pub mod v3_checks;
+pub mod v3_model;
 pub mod world;

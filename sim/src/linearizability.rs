@@ -147,6 +147,22 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
             per_key.entry(operation.key).or_default().push(operation);
         }
     }
+    check_keys(&per_key, step_budget_per_key, &KeyState::ABSENT, &|state, operation| {
+        step(state, &operation.kind, &operation.result)
+    })
+}
+
+/// A sequential specification of one key: the state after an operation with its outcome, or None
+/// when that outcome is impossible from that state.
+pub type StepFunction<'a, S> = &'a dyn Fn(&S, &Operation) -> Option<S>;
+
+/// Checks each key's operations against the model `step` from `initial`, up to the first violation.
+pub fn check_keys<S: Clone + Eq + std::hash::Hash>(
+    per_key: &BTreeMap<u32, Vec<&Operation>>,
+    step_budget_per_key: u64,
+    initial: &S,
+    step: StepFunction<S>,
+) -> (Verdict, CheckStatistics) {
     let mut statistics = CheckStatistics { keys: per_key.len(), ..CheckStatistics::default() };
     debug_assert!(
         per_key.values().all(|operations| operations.iter().all(|operation| {
@@ -155,15 +171,15 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
         "operations return after they are invoked"
     );
     let mut unknown = None;
-    for (key, operations) in &per_key {
+    for (key, operations) in per_key {
         statistics.operations_checked += operations.len();
-        let (outcome, steps) = check_key(operations, step_budget_per_key);
+        let (outcome, steps) = check_key(operations, step_budget_per_key, initial, step);
         statistics.search_steps += steps;
         match outcome {
             KeyOutcome::Linearizable => {}
             KeyOutcome::Unknown => unknown = unknown.or(Some(*key)),
             KeyOutcome::Violation => {
-                let detail = explain_violation(operations, step_budget_per_key);
+                let detail = explain_violation(operations, step_budget_per_key, initial, step);
                 return (Verdict::Violation { key: *key, detail }, statistics);
             }
         }
@@ -177,10 +193,17 @@ pub fn check_history(history: &[Operation], step_budget_per_key: u64) -> (Verdic
 /// Narrows a violation down for a human: the shortest prefix (by invocation time) of the key's
 /// operations that is already not linearizable, showing its last operations (the culprit is among
 /// them, usually the very last one).
-fn explain_violation(operations: &[&Operation], step_budget: u64) -> String {
+fn explain_violation<S: Clone + Eq + std::hash::Hash>(
+    operations: &[&Operation],
+    step_budget: u64,
+    initial: &S,
+    step: StepFunction<S>,
+) -> String {
     let mut sorted: Vec<&Operation> = operations.to_vec();
     sorted.sort_by_key(|operation| operation.invoked_at);
-    let fails = |length: usize| matches!(check_key(&sorted[..length], step_budget).0, KeyOutcome::Violation);
+    let fails = |length: usize| {
+        matches!(check_key(&sorted[..length], step_budget, initial, step).0, KeyOutcome::Violation)
+    };
     // Binary search for the shortest failing prefix (the whole history fails).
     let (mut passing, mut failing) = (0, sorted.len());
     while failing - passing > 1 {
@@ -301,12 +324,17 @@ impl OperationSet {
 
 /// Lowe's search over one key's operations: linearize the first call that the model accepts and that
 /// leads to an unseen (linearized set, state); when a return comes first, undo the last choice.
-fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
+fn check_key<S: Clone + Eq + std::hash::Hash>(
+    operations: &[&Operation],
+    step_budget: u64,
+    initial: &S,
+    step: StepFunction<S>,
+) -> (KeyOutcome, u64) {
     let mut entries = EntryList::new(operations);
     let mut linearized = OperationSet::new(operations.len());
-    let mut cache: HashSet<(Vec<u64>, KeyState)> = HashSet::new();
-    let mut stack: Vec<(usize, KeyState)> = Vec::new();
-    let mut state = KeyState::ABSENT;
+    let mut cache: HashSet<(Vec<u64>, S)> = HashSet::new();
+    let mut stack: Vec<(usize, S)> = Vec::new();
+    let mut state = initial.clone();
     let mut entry = entries.first();
     let mut steps = 0u64;
     while !entries.is_empty() {
@@ -318,7 +346,7 @@ fn check_key(operations: &[&Operation], step_budget: u64) -> (KeyOutcome, u64) {
         let operation_index = entry / 2;
         if entry.is_multiple_of(2) {
             let operation = operations[operation_index];
-            if let Some(new_state) = step(&state, &operation.kind, &operation.result) {
+            if let Some(new_state) = step(&state, operation) {
                 linearized.insert(operation_index);
                 if cache.insert((linearized.0.clone(), new_state.clone())) {
                     stack.push((entry, std::mem::replace(&mut state, new_state)));

@@ -1,6 +1,8 @@
 //! etcd's Cluster service: MemberList, MemberAdd (voters and learners), MemberRemove, MemberUpdate and
 //! MemberPromote. Headers carry the cluster, member and term but no revision, as etcd's do; member
-//! lists are sorted by ID. MemberAdd checks its peer URLs as etcd does; MemberUpdate does not.
+//! lists are sorted by ID. MemberAdd checks its peer URLs as etcd does; MemberUpdate does not;
+//! MemberPromote refuses a voter as "not a learner" before asking whether it has caught up; a second
+//! learner is refused as etcd 3.4 refuses it.
 
 use api::etcdserverpb as pb;
 use api::etcdserverpb::cluster_server::Cluster;
@@ -9,6 +11,9 @@ use tonic::{Request, Response, Status};
 use super::backend::{Header, V3Backend};
 use super::convert;
 use super::status::member_status;
+
+/// Learners a cluster may have at once (etcd 3.4's `maxLearners`).
+const MAX_LEARNERS: usize = 1;
 
 /// The Cluster service over a backend.
 pub struct ClusterService<B> {
@@ -44,6 +49,10 @@ impl<B: V3Backend> Cluster for ClusterService<B> {
         let request = request.into_inner();
         let peer_urls = crate::http::validate_peer_urls(&request.peer_ur_ls)
             .map_err(|_| api::errors::MEMBER_BAD_URLS.status())?;
+        let learners = self.backend.status().members.iter().filter(|member| member.is_learner).count();
+        if request.is_learner && learners >= MAX_LEARNERS {
+            return Err(api::errors::TOO_MANY_LEARNERS.status());
+        }
         let added = self
             .backend
             .member_add_v3(peer_urls, request.is_learner)
@@ -87,7 +96,12 @@ impl<B: V3Backend> Cluster for ClusterService<B> {
         &self,
         request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
-        self.backend.member_promote(request.into_inner().id).await.map_err(|error| member_status(&error))?;
+        let id = request.into_inner().id;
+        // etcd refuses a voter before asking whether it has caught up: "not a learner" comes first.
+        if self.backend.status().members.iter().any(|member| member.id == id && !member.is_learner) {
+            return Err(api::errors::MEMBER_NOT_LEARNER.status());
+        }
+        self.backend.member_promote(id).await.map_err(|error| member_status(&error))?;
         let (header, members) = self.header_and_members();
         Ok(Response::new(pb::MemberPromoteResponse { header, members }))
     }

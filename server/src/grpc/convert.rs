@@ -109,7 +109,7 @@ pub fn compaction_request(request: pb::CompactionRequest) -> mvcc::CompactionReq
 
 /// A txn; an operation without a request is refused as etcd refuses it (`key not found`).
 pub fn txn_request(request: pb::TxnRequest) -> Result<mvcc::TxnRequest, Status> {
-    let compare = request.compare.into_iter().map(compare).collect::<Result<Vec<_>, Status>>()?;
+    let compare = request.compare.into_iter().map(compare).collect();
     let success = request.success.into_iter().map(request_op).collect::<Result<Vec<_>, Status>>()?;
     let failure = request.failure.into_iter().map(request_op).collect::<Result<Vec<_>, Status>>()?;
     Ok(mvcc::TxnRequest { compare, success, failure })
@@ -130,43 +130,72 @@ fn request_op(op: pb::RequestOp) -> Result<mvcc::RequestOp, Status> {
 }
 
 /// A compare. A union that does not match the target reads as the target's zero value, as in etcd.
-/// Results and targets outside etcd's enums are refused (etcd would let such a compare fail).
-fn compare(compare: pb::Compare) -> Result<mvcc::Compare, Status> {
+/// Results and targets outside etcd's enums are read as etcd's `compareKV` reads them
+/// (`outside_the_enums`).
+fn compare(compare: pb::Compare) -> mvcc::Compare {
     let result = match CompareResult::try_from(compare.result) {
-        Ok(CompareResult::Equal) => mvcc::CompareResult::Equal,
-        Ok(CompareResult::Greater) => mvcc::CompareResult::Greater,
-        Ok(CompareResult::Less) => mvcc::CompareResult::Less,
-        Ok(CompareResult::NotEqual) => mvcc::CompareResult::NotEqual,
-        Err(_) => return Err(Status::invalid_argument(format!("unknown compare result {}", compare.result))),
+        Ok(CompareResult::Equal) => Some(mvcc::CompareResult::Equal),
+        Ok(CompareResult::Greater) => Some(mvcc::CompareResult::Greater),
+        Ok(CompareResult::Less) => Some(mvcc::CompareResult::Less),
+        Ok(CompareResult::NotEqual) => Some(mvcc::CompareResult::NotEqual),
+        Err(_) => None,
     };
     let union = compare.target_union;
     let target = match CompareTarget::try_from(compare.target) {
         Ok(CompareTarget::Version) => {
-            mvcc::CompareTarget::Version(if let Some(TargetUnion::Version(n)) = union { n } else { 0 })
+            Some(mvcc::CompareTarget::Version(if let Some(TargetUnion::Version(n)) = union { n } else { 0 }))
         }
         Ok(CompareTarget::Create) => {
-            mvcc::CompareTarget::CreateRevision(if let Some(TargetUnion::CreateRevision(n)) = union {
+            Some(mvcc::CompareTarget::CreateRevision(if let Some(TargetUnion::CreateRevision(n)) = union {
                 n
             } else {
                 0
-            })
+            }))
         }
         Ok(CompareTarget::Mod) => {
-            mvcc::CompareTarget::ModRevision(if let Some(TargetUnion::ModRevision(n)) = union {
+            Some(mvcc::CompareTarget::ModRevision(if let Some(TargetUnion::ModRevision(n)) = union {
                 n
             } else {
                 0
-            })
+            }))
         }
         Ok(CompareTarget::Value) => {
-            mvcc::CompareTarget::Value(if let Some(TargetUnion::Value(v)) = union { v } else { Vec::new() })
+            Some(mvcc::CompareTarget::Value(if let Some(TargetUnion::Value(v)) = union {
+                v
+            } else {
+                Vec::new()
+            }))
         }
         Ok(CompareTarget::Lease) => {
-            mvcc::CompareTarget::Lease(if let Some(TargetUnion::Lease(n)) = union { n } else { 0 })
+            Some(mvcc::CompareTarget::Lease(if let Some(TargetUnion::Lease(n)) = union { n } else { 0 }))
         }
-        Err(_) => return Err(Status::invalid_argument(format!("unknown compare target {}", compare.target))),
+        Err(_) => None,
     };
-    Ok(mvcc::Compare { result, target, key: compare.key, range_end: compare.range_end })
+    let (target, result) = match (target, result) {
+        (Some(target), Some(result)) => (target, result),
+        (target, result) => outside_the_enums(target.as_ref(), result),
+    };
+    mvcc::Compare { result, target, key: compare.key, range_end: compare.range_end }
+}
+
+/// etcd's `compareKV` on a compare outside its enums: with an unknown result the compare holds for
+/// every key (a Value compare still fails when no key exists, as every Value compare does); with an
+/// unknown target the comparison reads as equal, so only EQUAL holds. Expressed as compares that
+/// behave the same on every key: no version is below 0 (a missing key reads as version 0), and only
+/// an existing key has a create revision above 0.
+fn outside_the_enums(
+    target: Option<&mvcc::CompareTarget>,
+    result: Option<mvcc::CompareResult>,
+) -> (mvcc::CompareTarget, mvcc::CompareResult) {
+    let always = (mvcc::CompareTarget::Version(-1), mvcc::CompareResult::Greater);
+    let never = (mvcc::CompareTarget::Version(-1), mvcc::CompareResult::Less);
+    let any_existing_key = (mvcc::CompareTarget::CreateRevision(0), mvcc::CompareResult::Greater);
+    match (target, result) {
+        (Some(mvcc::CompareTarget::Value(_)), None) => any_existing_key,
+        (Some(_), None) | (None, None) | (None, Some(mvcc::CompareResult::Equal)) => always,
+        (None, Some(_)) => never,
+        (Some(_), Some(_)) => unreachable!("a compare inside etcd's enums needs no rewriting"),
+    }
 }
 
 // --- KV responses ------------------------------------------------------------------------------
@@ -272,9 +301,26 @@ mod tests {
             target_union: Some(TargetUnion::Version(7)),
             range_end: Vec::new(),
         };
-        let converted = compare(request).unwrap();
+        let converted = compare(request);
         assert_eq!(converted.target, mvcc::CompareTarget::ModRevision(0));
         assert_eq!(converted.result, mvcc::CompareResult::Greater);
+    }
+
+    #[test]
+    fn compares_outside_etcds_enums_read_as_etcd_reads_them() {
+        let request = |result: i32, target: i32| pb::Compare { result, target, ..pb::Compare::default() };
+        let always = (mvcc::CompareTarget::Version(-1), mvcc::CompareResult::Greater);
+        let never = (mvcc::CompareTarget::Version(-1), mvcc::CompareResult::Less);
+        let converted = |result, target| {
+            let compare = compare(request(result, target));
+            (compare.target, compare.result)
+        };
+        assert_eq!(converted(9, CompareTarget::Version as i32), always);
+        assert_eq!(converted(9, 9), always);
+        assert_eq!(converted(CompareResult::Equal as i32, 9), always);
+        assert_eq!(converted(CompareResult::Greater as i32, 9), never);
+        let value = converted(9, CompareTarget::Value as i32);
+        assert_eq!(value, (mvcc::CompareTarget::CreateRevision(0), mvcc::CompareResult::Greater));
     }
 
     #[test]

@@ -54,7 +54,7 @@ const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrpcOptions {
     /// `--max-request-bytes`: requests up to this size (plus gRPC's overhead allowance) are read;
-    /// watch responses of watches created with `fragment` are split at this size.
+    /// watch responses of watches created with `fragment` are split at that same sum, as etcd does.
     pub max_request_bytes: usize,
     /// `--max-txn-ops`: operations per txn branch at most.
     pub max_txn_ops: usize,
@@ -76,11 +76,13 @@ impl Default for GrpcOptions {
 pub fn routes<B: V3Backend>(backend: B, options: GrpcOptions) -> Routes {
     assert!(options.max_request_bytes > 0, "requests may have at least one byte");
     let max_decoding_bytes = options.max_request_bytes.saturating_add(GRPC_OVERHEAD_BYTES);
-    let kv = KvServer::new(kv::KvService::new(backend.clone(), options.max_txn_ops))
-        .max_decoding_message_size(max_decoding_bytes)
-        .max_encoding_message_size(usize::MAX);
+    let kv =
+        KvServer::new(kv::KvService::new(backend.clone(), options.max_txn_ops, options.max_request_bytes))
+            .max_decoding_message_size(max_decoding_bytes)
+            .max_encoding_message_size(usize::MAX);
     let watch_options = watch::WatchOptions {
-        max_fragment_bytes: options.max_request_bytes,
+        // etcd's watch server splits at the gRPC message limit, not at --max-request-bytes itself.
+        max_fragment_bytes: max_decoding_bytes,
         progress_notify_interval: options.progress_notify_interval,
     };
     let watch = WatchServer::new(watch::WatchService::new(backend.clone(), watch_options))

@@ -40,12 +40,26 @@ pub fn member_status(error: &MemberError) -> Status {
         MemberError::IdExists => errors::MEMBER_EXIST.status(),
         MemberError::PeerUrlExists => errors::PEER_URL_EXIST.status(),
         MemberError::NotFound(_) | MemberError::Removed(_) => errors::MEMBER_NOT_FOUND.status(),
-        MemberError::Internal(text) if text == errors::MEMBER_NOT_ENOUGH_STARTED.message => {
-            // etcd 3.4.23 answers this refusal (e.g. removing the only member) with code Unknown,
-            // not the FailedPrecondition of its error table.
-            Status::unknown(text.clone())
+        MemberError::Internal(text) => {
+            let text = without_refusal_prefix(text);
+            if text == errors::MEMBER_NOT_ENOUGH_STARTED.message {
+                // etcd 3.4.23 answers this refusal (e.g. removing the only member) with code Unknown,
+                // not the FailedPrecondition of its error table.
+                return Status::unknown(text.to_string());
+            }
+            text_status(text)
         }
-        MemberError::Internal(text) => text_status(text),
+    }
+}
+
+/// How the node words a proposal it refused (`RequestError::Refused`) before the reason.
+const REFUSAL_PREFIX: &str = "proposal refused: ";
+
+/// A refusal whose reason is one of etcd's errors reaches the client as that error alone.
+fn without_refusal_prefix(text: &str) -> &str {
+    match text.strip_prefix(REFUSAL_PREFIX) {
+        Some(reason) if errors::find_by_message(reason).is_some() => reason,
+        _ => text,
     }
 }
 
@@ -67,6 +81,19 @@ mod tests {
         assert!(errors::COMPACTED.matches(&status));
         assert!(errors::LEASE_NOT_FOUND.matches(&keyspace_status(mvcc::Error::LeaseExpired)));
         assert!(errors::LEASE_EXIST.matches(&v3_status(&V3Error::Keyspace(mvcc::Error::LeaseExists))));
+    }
+
+    #[test]
+    fn a_refused_membership_change_keeps_etcds_text_without_the_nodes_prefix() {
+        let refused =
+            MemberError::Internal(format!("{REFUSAL_PREFIX}{}", errors::MEMBER_NOT_ENOUGH_STARTED.message));
+        let status = member_status(&refused);
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Unknown, errors::MEMBER_NOT_ENOUGH_STARTED.message)
+        );
+        let other = MemberError::Internal(format!("{REFUSAL_PREFIX}something else"));
+        assert_eq!(member_status(&other).message(), "proposal refused: something else");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! `created`, then `canceled` with `compact_revision` (header revision 0); cancelling an unknown ID
 //! gets no answer; a progress request is answered with watch ID -1 at the current revision; watches
 //! created with `progress_notify` get an empty response every interval in which they got no events;
-//! with `fragment`, event batches larger than `--max-request-bytes` are split, every part but the last
+//! with `fragment`, event batches larger than `--max-request-bytes` (plus gRPC's overhead allowance) are split, every part but the last
 //! flagged `fragment`. A watch whose updates stop without an end (it fell behind and the node dropped
 //! it, or the member stopped) is answered `canceled` with etcd's "watch canceled" text.
 
@@ -51,7 +51,8 @@ const TOO_MANY_WATCHES_REASON: &str = "concord: too many watches on this stream"
 /// The settings of watch streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WatchOptions {
-    /// Event batches of `fragment` watches are split above this size (etcd's `--max-request-bytes`).
+    /// Event batches of `fragment` watches are split above this size (etcd: `--max-request-bytes`
+    /// plus its 512 KiB gRPC overhead allowance).
     pub max_fragment_bytes: usize,
     pub progress_notify_interval: Duration,
 }

@@ -16,7 +16,8 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, SerializeO
 use tonic::service::Routes;
 use tower::ServiceExt;
 
-/// etcd 3.4's gateway paths and the gRPC methods behind them (unary ones).
+/// etcd 3.4's gateway paths and the gRPC methods behind them (unary ones; the streaming ones are in
+/// `gateway_stream`).
 const ROUTES: &[(&str, &str)] = &[
     ("/v3/kv/range", "etcdserverpb.KV/Range"),
     ("/v3/kv/put", "etcdserverpb.KV/Put"),
@@ -91,6 +92,11 @@ fn pool() -> &'static DescriptorPool {
 
 fn method_for(path: &str) -> Option<MethodDescriptor> {
     let (_, full_name) = ROUTES.iter().find(|(route, _)| *route == path)?;
+    method_by_name(full_name)
+}
+
+/// The method `service/method` of the protos (`etcdserverpb.KV/Range`).
+pub(super) fn method_by_name(full_name: &str) -> Option<MethodDescriptor> {
     let (service, method) = full_name.split_once('/')?;
     pool().get_service_by_name(service)?.methods().find(|candidate| candidate.name() == method)
 }
@@ -98,18 +104,7 @@ fn method_for(path: &str) -> Option<MethodDescriptor> {
 /// One unary gRPC call through the in-process routes: a framed message in, a framed message (or a
 /// status in the headers or trailers) out.
 async fn call(routes: Routes, method: &MethodDescriptor, message: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
-    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
-    let mut framed = BytesMut::with_capacity(message.len() + 5);
-    framed.put_u8(0);
-    framed.put_u32(message.len() as u32);
-    framed.put_slice(&message);
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .version(http::Version::HTTP_2)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Full::new(framed.freeze()))
+    let request = grpc_request(method, Full::new(frame(&message)))
         .map_err(|error| tonic::Status::internal(error.to_string()))?;
     let response =
         routes.oneshot(request).await.map_err(|error| tonic::Status::internal(error.to_string()))?;
@@ -128,6 +123,27 @@ async fn call(routes: Routes, method: &MethodDescriptor, message: Vec<u8>) -> Re
     unframe(collected.to_bytes())
 }
 
+/// A gRPC request for `method` with `body`, as a gRPC client sends it.
+pub(super) fn grpc_request<Body>(method: &MethodDescriptor, body: Body) -> http::Result<http::Request<Body>> {
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .version(http::Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+}
+
+/// One message in gRPC's framing: uncompressed, its length, its bytes.
+pub(super) fn frame(message: &[u8]) -> Bytes {
+    let mut framed = BytesMut::with_capacity(message.len() + 5);
+    framed.put_u8(0);
+    framed.put_u32(message.len() as u32);
+    framed.put_slice(message);
+    framed.freeze()
+}
+
 fn unframe(mut bytes: Bytes) -> Result<Vec<u8>, tonic::Status> {
     if bytes.len() < 5 {
         return Err(tonic::Status::internal("empty gRPC answer"));
@@ -141,7 +157,7 @@ fn unframe(mut bytes: Bytes) -> Result<Vec<u8>, tonic::Status> {
 }
 
 /// grpc-gateway's JSON: the protos' field names, 64-bit integers as strings, default values left out.
-fn to_json(message: &DynamicMessage) -> String {
+pub(super) fn to_json(message: &DynamicMessage) -> String {
     let options = SerializeOptions::new().use_proto_field_name(true).skip_default_fields(true);
     let mut out = Vec::new();
     let mut serializer = serde_json::Serializer::new(&mut out);
@@ -151,13 +167,13 @@ fn to_json(message: &DynamicMessage) -> String {
     }
 }
 
-fn error_reply(status: u16, code: i32, message: &str) -> GatewayReply {
+pub(super) fn error_reply(status: u16, code: i32, message: &str) -> GatewayReply {
     let body = serde_json::json!({ "error": message, "message": message, "code": code }).to_string();
     GatewayReply { status, body }
 }
 
 /// grpc-gateway's mapping of gRPC codes to HTTP statuses.
-fn http_status(code: tonic::Code) -> u16 {
+pub(super) fn http_status(code: tonic::Code) -> u16 {
     use tonic::Code;
     match code {
         Code::Ok => 200,

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod fake;
 pub mod form;
 pub mod gateway;
+mod gateway_stream;
 mod h2_authority;
 pub mod keys;
 mod listener;

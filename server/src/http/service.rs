@@ -41,7 +41,16 @@ const MEMBERS_PREFIX: &str = "/v2/members";
 /// The body of every response: a complete buffer, or a watch that writes one JSON line per event.
 pub enum ReplyBody {
     Full(Option<Bytes>),
-    Watch { events: tokio::sync::mpsc::Receiver<store::Event>, stream: bool, finished: bool },
+    Watch {
+        events: tokio::sync::mpsc::Receiver<store::Event>,
+        stream: bool,
+        finished: bool,
+    },
+    /// The JSON gateway's streaming answers, a line each, until the call ends.
+    Lines {
+        lines: tokio::sync::mpsc::Receiver<Bytes>,
+        finished: bool,
+    },
 }
 
 impl Body for ReplyBody {
@@ -54,6 +63,19 @@ impl Body for ReplyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             ReplyBody::Full(data) => Poll::Ready(data.take().map(|bytes| Ok(Frame::data(bytes)))),
+            ReplyBody::Lines { lines, finished } => {
+                if *finished {
+                    return Poll::Ready(None);
+                }
+                match lines.poll_recv(context) {
+                    Poll::Ready(Some(line)) => Poll::Ready(Some(Ok(Frame::data(line)))),
+                    Poll::Ready(None) => {
+                        *finished = true;
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
             ReplyBody::Watch { events, stream, finished } => {
                 if *finished {
                     return Poll::Ready(None);
@@ -79,7 +101,7 @@ impl Body for ReplyBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ReplyBody::Full(data) => data.as_ref().is_none_or(Bytes::is_empty),
-            ReplyBody::Watch { finished, .. } => *finished,
+            ReplyBody::Watch { finished, .. } | ReplyBody::Lines { finished, .. } => *finished,
         }
     }
 
@@ -88,7 +110,7 @@ impl Body for ReplyBody {
             ReplyBody::Full(data) => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |bytes| bytes.len() as u64))
             }
-            ReplyBody::Watch { .. } => SizeHint::default(),
+            ReplyBody::Watch { .. } | ReplyBody::Lines { .. } => SizeHint::default(),
         }
     }
 }
@@ -305,6 +327,17 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
     if let Some(routes) = &shared.grpc_routes
         && super::gateway::is_gateway_path(&path)
     {
+        if super::gateway_stream::is_stream_path(&path) {
+            return match super::gateway_stream::start(routes.clone(), &path, &body) {
+                Ok(lines) => into_response(
+                    Reply::new(200).header("Content-Type", "application/json"),
+                    ReplyBody::Lines { lines, finished: false },
+                ),
+                Err(reply) => {
+                    full(Reply::new(reply.status).header("Content-Type", "application/json").body(reply.body))
+                }
+            };
+        }
         let reply = super::gateway::handle(routes.clone(), &path, &body).await;
         return full(Reply::new(reply.status).header("Content-Type", "application/json").body(reply.body));
     }

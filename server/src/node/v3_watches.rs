@@ -55,7 +55,8 @@ impl Node {
     }
 
     /// Hands one applied revision's events to every watch in step with the log (whose next revision is
-    /// past `revision_before`); watches still replaying history get them from the replay.
+    /// past `revision_before`); watches still replaying history get them from the replay, and watches
+    /// that start at a future revision are left alone until the log reaches it.
     pub(super) fn notify_v3_watches(&mut self, revision_before: i64, events: Vec<Event>) {
         let current = self.mvcc.current_revision();
         if self.v3_watches.is_empty() || current == revision_before {
@@ -64,7 +65,9 @@ impl Node {
         let mut with_previous: Option<Vec<Event>> = None;
         let mut updates = Vec::new();
         for (request_id, watch) in self.v3_watches.iter_mut() {
-            if watch.next_revision <= revision_before {
+            // Behind: the replay catches it up. Ahead (it starts at a future revision): nothing yet,
+            // and its start stays where the client put it.
+            if watch.next_revision <= revision_before || watch.next_revision > current {
                 continue;
             }
             let source = if watch.create.prev_kv {
@@ -77,6 +80,7 @@ impl Node {
                 &events
             };
             let selected = select_events(&watch.create, source, watch.next_revision);
+            assert!(current + 1 > watch.next_revision, "a watch's next revision only moves forward");
             watch.next_revision = current + 1;
             if !selected.is_empty() {
                 updates.push((*request_id, WatchUpdate::Events { revision: current, events: selected }));

@@ -7,22 +7,33 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mvcc::{
-    Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
-    TxnRequest,
+    CompactionRequest, Compare, CompareResult, CompareTarget, DeleteRangeRequest, EventKind, PutRequest,
+    RangeRequest, RequestOp, TxnRequest,
 };
 use raft::{Entry, Index, NodeId};
 use server::node::{
-    Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, V3Reply, V3Request,
+    Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, V3Reply, V3Request, WatchCreate,
+    WatchUpdate,
 };
 use server::storage::disk::{Disk, MemDisk, Tear};
 use store::Command;
 
 use crate::cluster::{Backend, MemberChange, Membership, NodeOutput, NodeView, SimNode, StartConfig};
 use crate::history::{
-    OperationKind, OperationResult, V3_KEY_BASE, V3Compare, WatchAction, value_from_string, value_to_string,
+    OperationKind, OperationResult, V3_KEY_BASE, V3Compare, V3WatchEvent, V3WatchUpdate, WatchAction,
+    value_from_string, value_to_string,
 };
 
 const CLUSTER_ID: u64 = 0x00c0_4c04_d000_0001;
+
+/// The planted bug of the v3 read path (checker self-tests): linearizable v3 ranges skip the
+/// ReadIndex round and read the member's own keyspace, as a serializable range does. It lives in this
+/// adapter (the node's planted bugs are the Raft core's and `ack-before-durable`); it needs the
+/// planted-bugs feature like the others.
+const STALE_V3_RANGES: &str = "v3-stale-range";
+/// The planted bug of the lease path (checker self-tests): keep-alives are acknowledged without
+/// reaching the log, so the leader never refreshes the lease and expires it early.
+const LOST_KEEP_ALIVES: &str = "v3-lost-keep-alive";
 
 fn data_dir(id: NodeId) -> PathBuf {
     PathBuf::from(format!("/sim/member-{id}"))
@@ -48,11 +59,19 @@ fn v3_key(key: u32) -> Vec<u8> {
     format!("k{}", key.saturating_sub(V3_KEY_BASE)).into_bytes()
 }
 
+/// The workload key number of v3 key bytes (`u32::MAX` for a key the workload never uses).
+fn v3_key_number(key: &[u8]) -> u32 {
+    let number = std::str::from_utf8(key).ok().and_then(|text| text.strip_prefix('k'));
+    number.and_then(|number| number.parse::<u32>().ok()).map_or(u32::MAX, |number| V3_KEY_BASE + number)
+}
+
 /// Translates a v3 workload operation into the node's v3 request.
 fn v3_request(key: u32, kind: &OperationKind) -> ClientRequest {
     let key = v3_key(key);
     let request = match *kind {
-        OperationKind::V3Put { value } => V3Request::Put(PutRequest::new(key, value_to_string(value))),
+        OperationKind::V3Put { value, lease } => {
+            V3Request::Put(PutRequest { lease, ..PutRequest::new(key, value_to_string(value)) })
+        }
         OperationKind::V3Delete => V3Request::DeleteRange(DeleteRangeRequest::key(key)),
         OperationKind::V3CompareAndPut { compare, value } => {
             let target = match compare {
@@ -65,6 +84,15 @@ fn v3_request(key: u32, kind: &OperationKind) -> ClientRequest {
                 failure: Vec::new(),
             })
         }
+        OperationKind::V3RangeAt { revision } => {
+            V3Request::Range(RangeRequest { revision: revision as i64, ..RangeRequest::key(key) })
+        }
+        OperationKind::V3Compact { revision } => {
+            V3Request::Compact(CompactionRequest { revision: revision as i64, physical: false })
+        }
+        OperationKind::V3LeaseGrant { ttl_seconds } => V3Request::LeaseGrant { ttl_seconds, id: 0 },
+        OperationKind::V3LeaseKeepAlive { lease } => V3Request::LeaseKeepAlive { id: lease },
+        OperationKind::V3LeaseRevoke { lease } => V3Request::LeaseRevoke { id: lease },
         _ => V3Request::Range(RangeRequest::key(key)),
     };
     ClientRequest::V3(request)
@@ -91,15 +119,64 @@ fn v3_outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
             Some(found) => OperationResult::V3Value {
                 value: value_from_string(std::str::from_utf8(&found.value).unwrap_or("")),
                 mod_revision: found.mod_revision.max(0) as u64,
+                create_revision: found.create_revision.max(0) as u64,
                 version: found.version.max(0) as u64,
+                revision: revision(range.header),
             },
             None => OperationResult::V3Missing { revision: revision(range.header) },
         },
+        Ok(Reply::V3(V3Reply::Compact(compact))) => {
+            OperationResult::V3Done { revision: revision(compact.header) }
+        }
+        Ok(Reply::V3(V3Reply::LeaseRevoke(revoke))) => {
+            OperationResult::V3Done { revision: revision(revoke.header) }
+        }
+        Ok(Reply::V3(V3Reply::LeaseGrant(grant))) => {
+            OperationResult::V3LeaseGranted { lease: grant.id, ttl_seconds: grant.ttl }
+        }
+        Ok(Reply::V3(V3Reply::LeaseKeepAlive(kept))) if kept.ttl > 0 => {
+            OperationResult::V3LeaseKept { ttl_seconds: kept.ttl, by_leader: false }
+        }
+        Ok(Reply::V3(V3Reply::LeaseKeepAlive(_))) => OperationResult::V3LeaseNotFound,
+        Err(RequestError::V3(mvcc::Error::Compacted)) => OperationResult::V3Compacted,
+        Err(RequestError::V3(mvcc::Error::LeaseNotFound | mvcc::Error::LeaseExpired)) => {
+            OperationResult::V3LeaseNotFound
+        }
         // Nothing was proposed.
         Err(RequestError::NoLeader | RequestError::Refused(_)) => OperationResult::Failed,
         // A write may or may not have been applied; a read tells nothing.
         Err(_) | Ok(_) if kind.is_write() => OperationResult::Ambiguous,
         Err(_) | Ok(_) => OperationResult::Failed,
+    }
+}
+
+/// Translates one answer to a v3 watch into the stream's update; the bool says the stream is over.
+fn v3_watch_outcome(answer: Answer) -> (V3WatchUpdate, bool) {
+    match answer.result {
+        Ok(Reply::V3Watch(WatchUpdate::Created { revision })) => {
+            (V3WatchUpdate::Created { revision: revision.max(0) as u64 }, false)
+        }
+        Ok(Reply::V3Watch(WatchUpdate::Events { revision, events })) => {
+            let events = events
+                .iter()
+                .map(|event| V3WatchEvent {
+                    revision: event.kv.mod_revision.max(0) as u64,
+                    key: v3_key_number(&event.kv.key),
+                    value: match event.kind {
+                        EventKind::Put => {
+                            Some(value_from_string(std::str::from_utf8(&event.kv.value).unwrap_or("")))
+                        }
+                        EventKind::Delete => None,
+                    },
+                })
+                .collect();
+            (V3WatchUpdate::Events { revision: revision.max(0) as u64, events }, false)
+        }
+        Ok(Reply::V3Watch(WatchUpdate::Compacted { compact_revision })) => {
+            (V3WatchUpdate::Compacted { compact_revision: compact_revision.max(0) as u64 }, true)
+        }
+        // Canceled, refused (too many watchers), the member stopped: the stream is over.
+        Ok(_) | Err(_) => (V3WatchUpdate::Canceled, true),
     }
 }
 
@@ -157,7 +234,13 @@ fn request(key: u32, kind: &OperationKind, now_ns: i64) -> ClientRequest {
         OperationKind::V3Put { .. }
         | OperationKind::V3Delete
         | OperationKind::V3Range
-        | OperationKind::V3CompareAndPut { .. } => unreachable!("v3 operations are translated above"),
+        | OperationKind::V3CompareAndPut { .. }
+        | OperationKind::V3RangeAt { .. }
+        | OperationKind::V3Compact { .. }
+        | OperationKind::V3LeaseGrant { .. }
+        | OperationKind::V3LeaseKeepAlive { .. }
+        | OperationKind::V3LeaseRevoke { .. }
+        | OperationKind::V3LeaseEnd { .. } => unreachable!("v3 operations are translated above"),
     }
 }
 
@@ -237,6 +320,15 @@ pub struct NodeMember {
     member_requests: BTreeSet<u64>,
     /// Watches in flight that the member registered: request id -> the store index it registered at.
     watch_starts: BTreeMap<u64, u64>,
+    /// v3 watch streams open on this member, by the request that created them.
+    v3_watches: BTreeSet<u64>,
+    /// The planted bug `STALE_V3_RANGES`: linearizable v3 ranges are served from the member's own
+    /// keyspace, without a ReadIndex round.
+    stale_v3_ranges: bool,
+    /// The planted bug `LOST_KEEP_ALIVES`: keep-alives are answered here and never submitted.
+    lost_keep_alives: bool,
+    /// Answers the planted bugs give without the node, out with the next `process()`.
+    early_answers: Vec<(u64, OperationResult)>,
 }
 
 impl SimNode for NodeMember {
@@ -251,14 +343,38 @@ impl SimNode for NodeMember {
     fn submit(&mut self, request_id: u64, key: u32, kind: &OperationKind, now_ns: i64) {
         let previous = self.in_flight.insert(request_id, kind.clone());
         assert!(previous.is_none(), "request ids are never reused");
-        self.node.submit(request_id, request(key, kind, now_ns), now_ns);
+        if self.lost_keep_alives && matches!(kind, OperationKind::V3LeaseKeepAlive { .. }) {
+            self.in_flight.remove(&request_id);
+            let by_leader = self.node.raft().role() == raft::Role::Leader;
+            self.early_answers.push((request_id, OperationResult::V3LeaseKept { ttl_seconds: 1, by_leader }));
+            return;
+        }
+        let mut request = request(key, kind, now_ns);
+        if self.stale_v3_ranges
+            && let ClientRequest::V3(V3Request::Range(range)) = &mut request
+        {
+            range.serializable = true;
+        }
+        self.node.submit(request_id, request, now_ns);
     }
 
     fn watchers(&self) -> u64 {
         self.node.store().stats().watchers
     }
 
+    fn submit_v3_watch(&mut self, request_id: u64, key: u32, start_revision: u64, now_ns: i64) {
+        assert!(self.v3_watches.insert(request_id), "request ids are never reused");
+        let create =
+            WatchCreate { key: v3_key(key), start_revision: start_revision as i64, ..WatchCreate::default() };
+        self.node.submit(request_id, ClientRequest::V3Watch(create), now_ns);
+    }
+
     fn cancel(&mut self, request_id: u64, now_ns: i64) {
+        if self.v3_watches.remove(&request_id) {
+            let cancel = ClientRequest::V3CancelWatch { watch_request_id: request_id };
+            self.node.submit(request_id, cancel, now_ns);
+            return;
+        }
         if matches!(self.in_flight.remove(&request_id), Some(OperationKind::Watch { .. })) {
             self.watch_starts.remove(&request_id);
             // Answers nothing (or `Removed` on a stopped member, which nobody waits for any more).
@@ -268,9 +384,18 @@ impl SimNode for NodeMember {
 
     fn process(&mut self) -> Result<NodeOutput, String> {
         let output = self.node.process().map_err(|error| error.to_string())?;
-        let mut responses = Vec::with_capacity(output.answers.len());
+        let mut responses = std::mem::take(&mut self.early_answers);
         let mut member_answers = Vec::new();
         for answer in output.answers {
+            if self.v3_watches.contains(&answer.request_id) {
+                let request_id = answer.request_id;
+                let (update, over) = v3_watch_outcome(answer);
+                if over {
+                    self.v3_watches.remove(&request_id);
+                }
+                responses.push((request_id, OperationResult::V3Watch(update)));
+                continue;
+            }
             if let Some(kind) = self.in_flight.remove(&answer.request_id) {
                 let request_id = answer.request_id;
                 if let OperationKind::Watch { wait_index } = kind {
@@ -284,7 +409,11 @@ impl SimNode for NodeMember {
                     }
                     continue;
                 }
-                responses.push((request_id, outcome(&kind, answer)));
+                let mut result = outcome(&kind, answer);
+                if let OperationResult::V3LeaseKept { by_leader, .. } = &mut result {
+                    *by_leader = self.node.raft().role() == raft::Role::Leader;
+                }
+                responses.push((request_id, result));
             } else if self.member_requests.remove(&answer.request_id) {
                 let result = match answer.result {
                     Ok(_) => Ok(()),
@@ -368,9 +497,12 @@ impl Backend for NodeBackend {
         node_config.snapshot_catchup_entries = config.snapshot_count.min(5_000);
         node_config.seed = config.seed;
         node_config.incarnation = *incarnation;
+        let stale_v3_ranges = config.planted_bug.as_deref() == Some(STALE_V3_RANGES);
+        let lost_keep_alives = config.planted_bug.as_deref() == Some(LOST_KEEP_ALIVES);
         #[cfg(feature = "planted-bugs")]
         {
             node_config.planted_bug = match config.planted_bug.as_deref() {
+                Some(STALE_V3_RANGES | LOST_KEEP_ALIVES) => None,
                 Some("ack-before-durable") => Some(server::node::PlantedBug::AckBeforeDurable),
                 Some(name) => Some(name.parse::<server::node::PlantedBug>()?),
                 None => None,
@@ -387,6 +519,10 @@ impl Backend for NodeBackend {
             in_flight: BTreeMap::new(),
             member_requests: BTreeSet::new(),
             watch_starts: BTreeMap::new(),
+            v3_watches: BTreeSet::new(),
+            stale_v3_ranges,
+            lost_keep_alives,
+            early_answers: Vec::new(),
         }))
     }
 
@@ -437,6 +573,8 @@ impl Backend for NodeBackend {
     fn planted_bugs(&self) -> Vec<String> {
         let mut names: Vec<String> = raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect();
         names.push("ack-before-durable".to_string());
+        names.push(STALE_V3_RANGES.to_string());
+        names.push(LOST_KEEP_ALIVES.to_string());
         names
     }
 }

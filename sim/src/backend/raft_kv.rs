@@ -75,7 +75,13 @@ impl KeySpace {
                 OperationKind::V3Put { .. }
                 | OperationKind::V3Delete
                 | OperationKind::V3Range
-                | OperationKind::V3CompareAndPut { .. },
+                | OperationKind::V3CompareAndPut { .. }
+                | OperationKind::V3RangeAt { .. }
+                | OperationKind::V3Compact { .. }
+                | OperationKind::V3LeaseGrant { .. }
+                | OperationKind::V3LeaseKeepAlive { .. }
+                | OperationKind::V3LeaseRevoke { .. }
+                | OperationKind::V3LeaseEnd { .. },
                 _,
             ) => OperationResult::Failed,
         }
@@ -109,7 +115,13 @@ fn encode(origin: NodeId, request_id: u64, key: u32, kind: &OperationKind) -> By
         | OperationKind::V3Put { .. }
         | OperationKind::V3Delete
         | OperationKind::V3Range
-        | OperationKind::V3CompareAndPut { .. } => (0, 0, 0),
+        | OperationKind::V3CompareAndPut { .. }
+        | OperationKind::V3RangeAt { .. }
+        | OperationKind::V3Compact { .. }
+        | OperationKind::V3LeaseGrant { .. }
+        | OperationKind::V3LeaseKeepAlive { .. }
+        | OperationKind::V3LeaseRevoke { .. }
+        | OperationKind::V3LeaseEnd { .. } => (0, 0, 0),
         // Never proposed (`submit` refuses watches); `decode` rejects the code.
         OperationKind::Watch { wait_index } => (6, wait_index.unwrap_or(0), 0),
     };

@@ -31,6 +31,12 @@ pub(super) struct Client {
     pub(super) watch: Option<(u64, usize)>,
     /// Per v3 key, the value and mod_revision this client last saw (for its compare-and-puts).
     pub(super) v3_known: BTreeMap<u32, (u64, u64)>,
+    /// The newest v3 revisions this client saw (at most `REMEMBERED_REVISIONS`), oldest first.
+    pub(super) v3_revisions: Vec<u64>,
+    /// The lease this client holds, once granted (until it finds it gone or revokes it).
+    pub(super) v3_lease: Option<i64>,
+    /// Its v3 watch stream (an index into `World::v3_streams`), beside its operations.
+    pub(super) v3_watch: Option<usize>,
     /// The workload is over for it.
     pub(super) finished: bool,
 }
@@ -43,6 +49,9 @@ impl Client {
             known_indexes: BTreeMap::new(),
             watch: None,
             v3_known: BTreeMap::new(),
+            v3_revisions: Vec::new(),
+            v3_lease: None,
+            v3_watch: None,
             finished: false,
         }
     }
@@ -60,6 +69,7 @@ impl World<'_> {
             return;
         }
         self.client_watch(client);
+        self.client_v3_watch(client);
         let (key, kind) = self.next_operation(client);
         let endpoints = self.endpoints();
         let node = endpoints[self.random.random_range(0..endpoints.len())];
@@ -187,6 +197,10 @@ impl World<'_> {
     /// A member answered request `request_id`: a watch's answer, or the pending operation of the
     /// client that sent it (unless the client gave up on it already).
     pub(super) fn client_response(&mut self, request_id: u64, result: OperationResult) {
+        if let OperationResult::V3Watch(update) = result {
+            self.v3_watch_update(request_id, update);
+            return;
+        }
         if self.watch_response(request_id, &result) {
             return;
         }

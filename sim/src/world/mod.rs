@@ -18,6 +18,7 @@ mod report;
 mod safety;
 mod trace;
 mod v3_clients;
+mod v3_watches;
 mod watches;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +28,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::Backend;
-use crate::history::{Operation, Time};
+use crate::history::{Operation, Time, V3WatchRecord};
 use crate::plan::{Fault, MILLISECOND, Plan, SECOND};
 use clients::Client;
 use events::{Event, EventQueue};
@@ -112,6 +113,12 @@ pub struct World<'a> {
     v3_random: ChaCha8Rng,
     /// The backend serves the v3 keyspace and the plan asks for v3 operations.
     v3_enabled: bool,
+    /// Every v3 watch stream the clients opened, in opening order.
+    v3_streams: Vec<V3WatchRecord>,
+    /// The incarnation of its member each stream was opened on (same order as `v3_streams`).
+    v3_stream_incarnations: Vec<u64>,
+    /// Streams still open: request id -> place in `v3_streams`.
+    v3_open_streams: BTreeMap<u64, usize>,
 }
 
 impl<'a> World<'a> {
@@ -159,6 +166,9 @@ impl<'a> World<'a> {
             watches_enabled,
             v3_random: ChaCha8Rng::seed_from_u64(plan.seed ^ V3_WORKLOAD_STREAM),
             v3_enabled,
+            v3_streams: Vec::new(),
+            v3_stream_incarnations: Vec::new(),
+            v3_open_streams: BTreeMap::new(),
             event_budget: (plan.fault_phase_ns + plan.liveness_window_ns) / SECOND * EVENTS_PER_SECOND_BOUND,
         }
     }
@@ -190,6 +200,8 @@ impl<'a> World<'a> {
             operations: self.history.len(),
             operations_checked: 0,
             watch_events: 0,
+            v3_operations_checked: 0,
+            v3_watch_events: 0,
             trace_hash: 0,
             notes: Vec::new(),
         };

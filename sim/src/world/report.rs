@@ -23,6 +23,14 @@ pub enum Check {
     PlainGet,
     Liveness,
     Watch,
+    /// v3: the per-key model (writes, linearizable ranges, revisions, lease safety).
+    V3Linearizability,
+    /// v3: the order of header revisions, and what every observer saw at each revision.
+    V3Revisions,
+    /// v3: a range at an older revision.
+    V3PastRange,
+    /// v3: a watch stream.
+    V3Watch,
 }
 
 impl Check {
@@ -45,6 +53,10 @@ impl Check {
             Check::PlainGet => "plain-get",
             Check::Liveness => "liveness",
             Check::Watch => "watch",
+            Check::V3Linearizability => "v3-linearizability",
+            Check::V3Revisions => "v3-revisions",
+            Check::V3PastRange => "v3-past-range",
+            Check::V3Watch => "v3-watch",
         }
     }
 }
@@ -69,6 +81,10 @@ pub struct RunReport {
     pub operations_checked: usize,
     /// Watch answers (events, 401s) checked by `check_watches` (also counted in `operations_checked`).
     pub watch_events: usize,
+    /// v3 operations checked by the per-key model (also counted in `operations_checked`).
+    pub v3_operations_checked: usize,
+    /// v3 watch events checked (also counted in `operations_checked`).
+    pub v3_watch_events: usize,
     pub trace_hash: u64,
     /// Notable happenings (crashes, corruption detected, ...), in order.
     pub notes: Vec<String>,

@@ -3,7 +3,7 @@
 use raft::MessageBody;
 
 use super::events::Event;
-use crate::history::OperationResult;
+use crate::history::{OperationResult, V3WatchUpdate};
 
 /// FNV-1a over the events in order: two runs with the same hash ran the same events.
 pub(super) struct TraceHash(pub(super) u64);
@@ -62,11 +62,34 @@ pub(super) fn result_code(result: &OperationResult) -> u64 {
         OperationResult::V3Written { revision } => 12 + revision * 16,
         OperationResult::V3NothingDeleted { revision } => 13 + revision * 16,
         OperationResult::V3CompareFailed { revision } => 14 + revision * 16,
-        OperationResult::V3Value { value, mod_revision, version } => {
-            let words = [*value, *mod_revision, *version];
+        OperationResult::V3Value { value, mod_revision, create_revision, version, revision } => {
+            let words = [*value, *mod_revision, *create_revision, *version, *revision];
             words.iter().fold(15, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
         }
         OperationResult::V3Missing { revision } => 16 + revision * 16,
+        OperationResult::V3Compacted => 17,
+        OperationResult::V3Done { revision } => 18 + revision * 32,
+        OperationResult::V3LeaseGranted { lease, ttl_seconds } => {
+            19 + (*lease as u64).wrapping_mul(32) + *ttl_seconds as u64 * 1009
+        }
+        OperationResult::V3LeaseKept { ttl_seconds, by_leader } => {
+            20 + *ttl_seconds as u64 * 64 + u64::from(*by_leader) * 32
+        }
+        OperationResult::V3LeaseNotFound => 21,
+        OperationResult::V3Watch(update) => {
+            let words: Vec<u64> = match update {
+                V3WatchUpdate::Created { revision } => vec![1, *revision],
+                V3WatchUpdate::Events { revision, events } => [2, *revision]
+                    .into_iter()
+                    .chain(events.iter().flat_map(|event| {
+                        [event.revision, event.key as u64, event.value.unwrap_or(u64::MAX - 1)]
+                    }))
+                    .collect(),
+                V3WatchUpdate::Compacted { compact_revision } => vec![3, *compact_revision],
+                V3WatchUpdate::Canceled => vec![4],
+            };
+            words.iter().fold(22, |code, word| code.wrapping_mul(1_000_003).wrapping_add(*word))
+        }
     }
 }
 
