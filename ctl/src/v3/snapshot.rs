@@ -28,10 +28,7 @@ const DATABASE_BLOCK_BYTES: usize = 512;
 /// Snapshot chunks received at most (a 64 GiB database in etcd's 32 KiB chunks).
 const MAX_CHUNKS: usize = 2 << 20;
 
-/// The meta pages' free-list page id when bbolt did not sync the free list (`pgidNoFreelist`).
-const NO_FREELIST_PAGE_ID: u64 = u64::MAX;
 /// Until the server crate's bbolt reader learns `NoFreelistSync` files (etcd 3.4 writes them).
-const UNREADABLE_WITHOUT_FREELIST: &str = "snapshot status: bbolt files without a synced free list (written by etcd) are not readable by concordctl yet";
 
 /// What `snapshot status` reports (etcdctl's `snapshot.Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,9 +145,6 @@ pub fn status(context: &Context, args: &[String]) -> Result<(), Failure> {
 pub fn read_status(path: &str) -> Result<SnapshotStatus, String> {
     std::fs::metadata(path).map_err(|error| go_path_error("stat", path, &error))?;
     let bytes = std::fs::read(path).map_err(|error| go_path_error("open", path, &error))?;
-    if without_freelist(&bytes) {
-        return Err(UNREADABLE_WITHOUT_FREELIST.to_string());
-    }
     let (meta, buckets) = read_database(&bytes).map_err(|error| {
         if error.0.contains("meta") {
             "invalid database".to_string()
@@ -178,19 +172,6 @@ pub fn read_status(path: &str) -> Result<SnapshotStatus, String> {
     }
     status.hash = hasher.finish();
     Ok(status)
-}
-
-/// Whether both meta pages say the free list was not synced (the reader would refuse or overflow).
-fn without_freelist(bytes: &[u8]) -> bool {
-    const FREELIST_FIELD_OFFSET: usize = 16 + 32;
-    const PAGE_SIZE_FIELD_OFFSET: usize = 16 + 8;
-    let u64_at =
-        |at: usize| bytes.get(at..at + 8).map(|field| u64::from_le_bytes(field.try_into().expect("8")));
-    let u32_at =
-        |at: usize| bytes.get(at..at + 4).map(|field| u32::from_le_bytes(field.try_into().expect("4")));
-    let Some(page_size_bytes) = u32_at(PAGE_SIZE_FIELD_OFFSET) else { return false };
-    let second = page_size_bytes as usize + FREELIST_FIELD_OFFSET;
-    u64_at(FREELIST_FIELD_OFFSET) == Some(NO_FREELIST_PAGE_ID) && u64_at(second) == Some(NO_FREELIST_PAGE_ID)
 }
 
 pub fn restore(args: &SnapshotRestoreArgs) -> Result<(), Failure> {

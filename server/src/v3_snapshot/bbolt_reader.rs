@@ -41,13 +41,21 @@ pub struct Meta {
     pub txid: u64,
 }
 
+/// The freelist page id of a database written without a freelist.
+const NO_FREELIST_PAGE_ID: u64 = u64::MAX;
+
 /// The database's buckets, each with its entries in key order, after checking its consistency.
 pub fn read_database(bytes: &[u8]) -> Result<(Meta, Vec<Bucket>), BoltError> {
     let meta = newest_meta(bytes)?;
     let mut reader = Reader { bytes, meta, referenced: BTreeSet::new() };
     reader.reference(0, 0)?;
     reader.reference(1, 0)?;
-    reader.read_freelist()?;
+    // etcd 3.4 writes its databases without a freelist (bbolt's NoFreelistSync): the meta names no
+    // page, and bbolt takes every page nothing references as free.
+    let has_freelist = meta.freelist_page_id != NO_FREELIST_PAGE_ID;
+    if has_freelist {
+        reader.read_freelist()?;
+    }
     let mut top = Vec::new();
     reader.walk(meta.root_page_id, 0, &mut top)?;
     let mut buckets = Vec::with_capacity(top.len());
@@ -58,7 +66,7 @@ pub fn read_database(bytes: &[u8]) -> Result<(Meta, Vec<Bucket>), BoltError> {
         buckets.push(Bucket { name, entries: reader.read_bucket(&value)? });
     }
     for page_id in 0..meta.high_water_page_id {
-        if !reader.referenced.contains(&page_id) {
+        if has_freelist && !reader.referenced.contains(&page_id) {
             return invalid(format!("page {page_id}: unreachable unfreed"));
         }
     }
@@ -147,13 +155,20 @@ impl Reader<'_> {
     /// The bytes of page `page_id` with its overflow pages, after marking them used.
     fn page(&mut self, page_id: u64) -> Result<(&[u8], PageHeader), BoltError> {
         let page_size = self.meta.page_size_bytes;
-        let offset = page_id as usize * page_size;
-        let Some(first) = self.bytes.get(offset..offset + page_size) else {
-            return invalid(format!("page {page_id}: beyond the file"));
+        let beyond = || BoltError(format!("page {page_id}: beyond the file"));
+        let offset =
+            usize::try_from(page_id).ok().and_then(|id| id.checked_mul(page_size)).ok_or_else(beyond)?;
+        let Some(first) = offset.checked_add(page_size).and_then(|end| self.bytes.get(offset..end)) else {
+            return Err(beyond());
         };
         let header = page_header(first);
+        let end = (header.overflow as usize)
+            .checked_add(1)
+            .and_then(|pages| pages.checked_mul(page_size))
+            .and_then(|length| length.checked_add(offset))
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(beyond)?;
         self.reference(page_id, header.overflow)?;
-        let end = offset + (header.overflow as usize + 1) * page_size;
         Ok((&self.bytes[offset..end], header))
     }
 
