@@ -28,8 +28,6 @@ const DATABASE_BLOCK_BYTES: usize = 512;
 /// Snapshot chunks received at most (a 64 GiB database in etcd's 32 KiB chunks).
 const MAX_CHUNKS: usize = 2 << 20;
 
-/// Until the server crate's bbolt reader learns `NoFreelistSync` files (etcd 3.4 writes them).
-
 /// What `snapshot status` reports (etcdctl's `snapshot.Status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotStatus {
