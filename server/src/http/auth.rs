@@ -128,7 +128,9 @@ pub async fn handle<B: Backend>(
     let Ok(state) = backend.auth_state().await else {
         return render::json_message(500, "Internal Server Error");
     };
-    if !state.is_root(&caller) && !(rest == "/enable" && method == "PUT") {
+    // Anyone may ask to enable auth (it needs a root user); everything else needs root once it is on.
+    let enabling = rest == "/enable" && method == "PUT";
+    if !enabling && !state.is_root(&caller) {
         return insufficient_credentials();
     }
     let command = match (rest, method) {
