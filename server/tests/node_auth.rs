@@ -33,7 +33,7 @@ fn auth(cluster: &mut Cluster, at: u64, request_id: u64, caller: Caller, command
     cluster.request(at, request_id, ClientRequest::Auth { caller, command })
 }
 
-fn write_as(cluster: &mut Cluster, at: u64, request_id: u64, caller: Caller, key: &str) -> ClientRequest {
+fn write_as(cluster: &Cluster, caller: Caller, key: &str) -> ClientRequest {
     let command = Command::Set {
         key: key.into(),
         value: "v".into(),
@@ -42,7 +42,6 @@ fn write_as(cluster: &mut Cluster, at: u64, request_id: u64, caller: Caller, key
         refresh: false,
         now: cluster.now,
     };
-    let _ = (at, request_id);
     ClientRequest::AsCaller { caller, request: Box::new(ClientRequest::Write(command)) }
 }
 
