@@ -233,6 +233,8 @@ async fn auth_endpoints_answer_etcds_shapes_errors_and_indexes() {
         403,
         "{\"message\":\"auth: Cannot delete root user while auth is enabled.\"}",
     );
+    let again = call(address, Some("alice:pw"), "PUT", "/v2/auth/enable", "").await;
+    assert_answer(&again, 401, "{\"message\":\"Insufficient credentials\"}");
     let disabled = root(address, "DELETE", "/v2/auth/enable", "").await;
     assert_eq!((disabled.status, disabled.body.as_str()), (200, ""));
 }

@@ -61,6 +61,7 @@ fn set_up_auth(cluster: &mut Cluster, at: u64) {
         permissions: Permissions {
             read: ["/foo/*".to_string()].into(),
             write: ["/foo/*".to_string()].into(),
+            ..Permissions::default()
         },
         grant: None,
         revoke: None,

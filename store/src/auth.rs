@@ -32,13 +32,16 @@ pub enum Caller {
 pub struct Permissions {
     pub read: BTreeSet<String>,
     pub write: BTreeSet<String>,
+    /// A list the role's creation did not give: etcd shows it as `null` until the role is updated.
+    pub read_missing: bool,
+    pub write_missing: bool,
 }
 
 impl Permissions {
     /// Read-write on every key.
     pub fn everything() -> Permissions {
         let all = BTreeSet::from(["/*".to_string()]);
-        Permissions { read: all.clone(), write: all }
+        Permissions { read: all.clone(), write: all, ..Permissions::default() }
     }
 
     fn patterns(&self, write: bool) -> &BTreeSet<String> {
@@ -224,8 +227,9 @@ impl Auth {
         caller: &Caller,
         command: &AuthCommand,
     ) -> (Result<AuthReply, AuthError>, Vec<String>) {
-        let needs_root = !matches!(command, AuthCommand::Enable);
-        if needs_root && !self.is_root(caller) {
+        // Everyone is root while auth is off; once it is on, every change (enabling again included)
+        // needs root.
+        if !self.is_root(caller) {
             return (Err(AuthError::insufficient_credentials()), Vec::new());
         }
         let before = self.clone();
@@ -296,11 +300,18 @@ impl Auth {
             }
             return self.update_user_roles(name, password_hash, grant, revoke, touched);
         }
-        touched.push(format!("/2/users/{name}"));
         if let Some(user) = self.users.get_mut(name) {
-            if let Some(hash) = password_hash {
-                user.password_hash = hash.to_string();
+            match password_hash {
+                Some(hash) => user.password_hash = hash.to_string(),
+                // etcd compares the user before and after: only a user without roles "changes" (Go's
+                // nil role list becomes an empty one).
+                None if !user.roles.is_empty() => {
+                    let why = "auth: User not updated. Use grant/revoke/password to update the user.";
+                    return Err(AuthError::new(400, why));
+                }
+                None => {}
             }
+            touched.push(format!("/2/users/{name}"));
             let roles = self.user_roles(name).unwrap_or_default().into_iter().collect();
             return Ok(AuthReply::User { name: name.to_string(), roles, created: false });
         }
@@ -310,6 +321,7 @@ impl Auth {
                 format!("auth: Cannot create user {name} with an empty password"),
             ));
         };
+        touched.push(format!("/2/users/{name}"));
         let mut role_set: BTreeSet<String> = roles.iter().cloned().collect();
         if name == ROOT {
             role_set.insert(ROOT.to_string());
@@ -392,6 +404,9 @@ impl Auth {
             return Err(AuthError::role_not_found(name));
         };
         let old = current.clone();
+        // Any update turns lists that were never given into empty ones (etcd's nil slices become empty).
+        current.read_missing = false;
+        current.write_missing = false;
         if let Some(grant) = grant {
             grant_permissions(current, grant)?;
         }

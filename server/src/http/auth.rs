@@ -111,8 +111,8 @@ pub async fn handle<B: Backend>(
     body: &[u8],
 ) -> Reply {
     let allowed = match rest {
-        "/enable" | "/users/" | "/roles/" => "GET,PUT,DELETE",
-        "/users" | "/roles" => "GET",
+        "/enable" => "GET,PUT,DELETE",
+        "/users" | "/roles" | "/users/" | "/roles/" => "GET",
         _ if rest.starts_with("/users/") || rest.starts_with("/roles/") => "GET,PUT,DELETE",
         _ => return render::not_found(),
     };
@@ -128,16 +128,15 @@ pub async fn handle<B: Backend>(
     let Ok(state) = backend.auth_state().await else {
         return render::json_message(500, "Internal Server Error");
     };
-    // Anyone may ask to enable auth (it needs a root user); everything else needs root once it is on.
-    let enabling = rest == "/enable" && method == "PUT";
-    if !enabling && !state.is_root(&caller) {
+    // While auth is off everyone is root; once it is on, everything here needs root.
+    if !state.is_root(&caller) {
         return insufficient_credentials();
     }
     let command = match (rest, method) {
         ("/enable", "PUT") => AuthCommand::Enable,
         ("/enable", _) => AuthCommand::Disable,
-        ("/users", _) => return json(200, users_json(&state)),
-        ("/roles", _) => return json(200, roles_json(&state)),
+        ("/users" | "/users/", _) => return json(200, users_json(&state)),
+        ("/roles" | "/roles/", _) => return json(200, roles_json(&state)),
         (_, "GET") => return get_one(&state, rest),
         _ => match parse_write(rest, method, body).await {
             Ok(command) => command,
@@ -203,6 +202,8 @@ struct PermissionsBody {
 impl PermissionsBody {
     fn into_permissions(self) -> Permissions {
         Permissions {
+            read_missing: self.kv.read.is_none(),
+            write_missing: self.kv.write.is_none(),
             read: self.kv.read.unwrap_or_default().into_iter().collect(),
             write: self.kv.write.unwrap_or_default().into_iter().collect(),
         }
@@ -302,14 +303,22 @@ fn push_string_list<'a>(out: &mut String, items: impl Iterator<Item = &'a String
     out.push(']');
 }
 
+fn push_string_list_or_null(out: &mut String, items: &std::collections::BTreeSet<String>, missing: bool) {
+    if missing {
+        out.push_str("null");
+    } else {
+        push_string_list(out, items.iter());
+    }
+}
+
 /// `{"role":...,"permissions":{"kv":{"read":[...],"write":[...]}}}`.
 fn role_json(name: &str, permissions: &Permissions) -> String {
     let mut body = String::from("{\"role\":");
     store::json::push_string(&mut body, name);
     body.push_str(",\"permissions\":{\"kv\":{\"read\":");
-    push_string_list(&mut body, permissions.read.iter());
+    push_string_list_or_null(&mut body, &permissions.read, permissions.read_missing);
     body.push_str(",\"write\":");
-    push_string_list(&mut body, permissions.write.iter());
+    push_string_list_or_null(&mut body, &permissions.write, permissions.write_missing);
     body.push_str("}}}");
     body
 }
@@ -334,8 +343,8 @@ fn user_json(state: &Auth, name: &str) -> Result<String, AuthError> {
     Ok(body)
 }
 
-/// `{"users":[...]}` sorted by name (`null` when there are none); a user whose roles cannot all be
-/// found is listed by name only, as etcd does.
+/// `{"users":[...]}` sorted by name (`null` when there are none); roles that no longer exist are left
+/// out of the listing (and `roles` with them when none is left), as etcd does.
 fn users_json(state: &Auth) -> String {
     if state.users().is_empty() {
         return "{\"users\":null}".to_string();
@@ -344,12 +353,21 @@ fn users_json(state: &Auth) -> String {
         .users()
         .keys()
         .map(|name| {
-            user_json(state, name).unwrap_or_else(|_| {
-                let mut body = String::from("{\"user\":");
-                store::json::push_string(&mut body, name);
-                body.push('}');
-                body
-            })
+            let mut body = String::from("{\"user\":");
+            store::json::push_string(&mut body, name);
+            let roles: Vec<String> = state
+                .user_roles(name)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|role| state.role(role).map(|permissions| role_json(role, &permissions)))
+                .collect();
+            if !roles.is_empty() {
+                body.push_str(",\"roles\":[");
+                body.push_str(&roles.join(","));
+                body.push(']');
+            }
+            body.push('}');
+            body
         })
         .collect();
     format!("{{\"users\":[{}]}}", entries.join(","))

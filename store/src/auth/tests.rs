@@ -20,6 +20,7 @@ fn permissions(read: &[&str], write: &[&str]) -> Permissions {
     Permissions {
         read: read.iter().map(|path| path.to_string()).collect(),
         write: write.iter().map(|path| path.to_string()).collect(),
+        ..Permissions::default()
     }
 }
 
@@ -111,6 +112,10 @@ fn user_and_role_errors_use_etcds_words() {
         Ok(AuthReply::User { name: "alice".into(), roles: vec![], created: true })
     );
     apply(&mut auth, &root, put_user("alice", None, &["r1"])).unwrap();
+    assert_eq!(
+        apply(&mut auth, &root, put_user("alice", None, &[])),
+        error(400, "auth: User not updated. Use grant/revoke/password to update the user.")
+    );
     assert_eq!(
         apply(&mut auth, &root, put_user("alice", None, &["r1"])),
         error(409, "auth: Granting duplicate role r1 for user alice")
