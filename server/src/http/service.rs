@@ -361,21 +361,36 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
         let form = KeysForm { query: &query, content_type: &content_type, body: &body };
         return handle_keys(shared, &method, key, form, authorization).await;
     }
+    let request = OtherRequest { method: &method, path: &path, authorization, content_type: &content_type };
+    full(handle_other_path(shared, request, &body).await)
+}
+
+/// A request to a path other than the keys and the gateway.
+struct OtherRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    authorization: Option<&'a str>,
+    content_type: &'a str,
+}
+
+/// `/v2/members` (changes need root while auth is on), `/v2/auth/*`, and the status paths.
+async fn handle_other_path<B: Backend>(shared: &Shared<B>, request: OtherRequest<'_>, body: &[u8]) -> Reply {
+    let OtherRequest { method, path, authorization, content_type } = request;
     if path == MEMBERS_PREFIX || path.starts_with("/v2/members/") {
         let rest = path[MEMBERS_PREFIX.len()..].trim_start_matches('/');
         if method != "GET" && !is_root(shared, authorization).await {
-            return full(super::auth::insufficient_credentials());
+            return super::auth::insufficient_credentials();
         }
-        return full(handle_members(shared, &method, rest, &content_type, &body).await);
+        return handle_members(shared, method, rest, content_type, body).await;
     }
     if path == AUTH_PREFIX || path.starts_with("/v2/auth/") {
         let rest = &path[AUTH_PREFIX.len()..];
         let reply =
-            super::auth::handle(&shared.backend, &shared.credentials, &method, rest, authorization, &body)
+            super::auth::handle(&shared.backend, &shared.credentials, method, rest, authorization, body)
                 .await;
-        return full(with_cluster_id(shared, reply));
+        return with_cluster_id(shared, reply);
     }
-    full(handle_status_path(shared, &method, &path).await)
+    handle_status_path(shared, method, path).await
 }
 
 /// The member's status paths: `/v2/machines`, `/v2/stats/*`, `/health`, `/version`, `/metrics`.
