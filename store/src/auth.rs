@@ -221,7 +221,8 @@ impl Auth {
     }
 
     /// Applies one command on behalf of `caller`. Returns the answer and the v2 store keys the write
-    /// touched in etcd (each consumes one store index, in order); a refusal touches none.
+    /// touched in etcd (each consumes one store index, in order); a refusal touches at most the auth
+    /// directories.
     pub fn apply(
         &mut self,
         caller: &Caller,
@@ -231,6 +232,14 @@ impl Auth {
         // needs root.
         if !self.is_root(caller) {
             return (Err(AuthError::insufficient_credentials()), Vec::new());
+        }
+        // etcd writes its auth directories before any user or role change, even one it then refuses
+        // (enabling and disabling check their preconditions first).
+        let mut written = Vec::new();
+        let toggles = matches!(command, AuthCommand::Enable | AuthCommand::Disable);
+        if !toggles && !self.directories_written {
+            self.directories_written = true;
+            written.extend(AUTH_DIRECTORY_KEYS.iter().map(|key| key.to_string()));
         }
         let before = self.clone();
         let mut touched = Vec::new();
@@ -248,15 +257,10 @@ impl Auth {
         };
         if result.is_err() {
             *self = before;
-            return (result, Vec::new());
+            return (result, written);
         }
-        if !self.directories_written && !touched.is_empty() {
-            self.directories_written = true;
-            let mut all: Vec<String> = AUTH_DIRECTORY_KEYS.iter().map(|key| key.to_string()).collect();
-            all.append(&mut touched);
-            touched = all;
-        }
-        (result, touched)
+        written.append(&mut touched);
+        (result, written)
     }
 
     fn enable(&mut self, touched: &mut Vec<String>) -> Result<AuthReply, AuthError> {

@@ -80,6 +80,18 @@ fn enable_needs_a_root_user_and_creates_the_guest_role() {
 }
 
 #[test]
+fn the_first_user_or_role_change_writes_the_auth_directories_even_when_refused() {
+    let mut auth = Auth::default();
+    let (result, touched) = auth.apply(&Caller::Guest, &AuthCommand::Disable);
+    assert!(result.is_err() && touched.is_empty(), "toggles check first");
+    let (result, touched) = auth.apply(&Caller::Guest, &AuthCommand::DeleteUser { name: "nobody".into() });
+    assert_eq!(result, error(404, "auth: User nobody does not exist"));
+    assert_eq!(touched, AUTH_DIRECTORY_KEYS, "etcd 3.4.23 took indexes 4-7 for this refused delete");
+    let (_, touched) = auth.apply(&Caller::Guest, &put_role("r", &[], &[]));
+    assert_eq!(touched, ["/2/roles/r"]);
+}
+
+#[test]
 fn the_root_role_is_built_in_and_read_only() {
     let mut auth = Auth::default();
     assert_eq!(auth.role_names(), ["root"]);
