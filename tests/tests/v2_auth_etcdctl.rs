@@ -100,3 +100,48 @@ fn the_thesis_auth_lab_runs_with_the_real_etcdctl() {
     assert_eq!(run(&["-u", "root:rootpw", "auth", "disable"]), ok("Authentication Disabled"));
     assert_eq!(run(&["auth", "disable"]), failed(1, "auth: already disabled"));
 }
+
+#[test]
+fn passwords_change_and_revokes_take_effect_as_with_etcd() {
+    if !etcdctl_available() {
+        return;
+    }
+    let mut cluster = Cluster::start(1, "127.0.0.1", BASE_PORT + 100);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let endpoint = cluster.client_urls()[0].clone();
+    let run = |args: &[&str]| {
+        let (code, stdout, stderr) = etcdctl(&endpoint, args);
+        (code, format!("{stdout}{stderr}"))
+    };
+    let ok = |text: &str| (0, format!("{text}\n"));
+    for (user, password) in [("root", "rootpw\n"), ("Client1", "pw\n")] {
+        let (code, stdout) = etcdctl_with_input(&endpoint, &["user", "add", user], password);
+        assert!(code == 0 && stdout.ends_with(&format!("User {user} created\n")), "{stdout}");
+    }
+    assert_eq!(run(&["role", "add", "R"]), ok("Role R created"));
+    assert_eq!(run(&["role", "grant", "R", "-path", "/x/*", "-readwrite"]), ok("Role R updated"));
+    assert_eq!(run(&["role", "revoke", "R", "-path", "/x/*", "-write"]), ok("Role R updated"));
+    assert_eq!(run(&["role", "get", "R"]), ok("Role: R\nKV Read:\n\t/x/*\nKV Write:"));
+    assert_eq!(run(&["user", "grant", "Client1", "-roles", "R"]), ok("User Client1 updated"));
+    assert_eq!(run(&["user", "get", "Client1"]), ok("User: Client1\nRoles:  R"));
+    assert_eq!(run(&["auth", "enable"]), ok("Authentication Enabled"));
+
+    let (code, stdout) =
+        etcdctl_with_input(&endpoint, &["-u", "root:rootpw", "user", "passwd", "Client1"], "newpw\n");
+    assert!(code == 0 && stdout.ends_with("Password updated\n"), "{stdout}");
+    let denied = (
+        4,
+        "Error:  110: The request requires user authentication (Insufficient credentials) [0]\n".to_string(),
+    );
+    assert_eq!(run(&["-u", "Client1:pw", "get", "/x/a"]), denied, "the old password no longer works");
+    assert_eq!(run(&["-u", "root:rootpw", "set", "/x/a", "1"]), ok("1"));
+    assert_eq!(run(&["-u", "Client1:newpw", "get", "/x/a"]), ok("1"));
+    assert_eq!(run(&["-u", "Client1:newpw", "ls", "--recursive", "/x"]), denied, "/x/* does not cover /x");
+    assert_eq!(
+        run(&["-u", "root:rootpw", "user", "revoke", "Client1", "-roles", "R"]),
+        ok("User Client1 updated")
+    );
+    assert_eq!(run(&["-u", "Client1:newpw", "get", "/x/a"]), denied, "the revoke holds at once");
+    let refused = (1, "auth: Cannot delete root user while auth is enabled.\n".to_string());
+    assert_eq!(run(&["-u", "root:rootpw", "user", "remove", "root"]), refused);
+}
