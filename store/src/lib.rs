@@ -3,7 +3,7 @@
 //! Job: keys and directories, hidden keys, TTLs, set/create/update/compareAndSwap/delete/
 //! compareAndDelete/in-order create, etcd's own store index (`X-Etcd-Index`), the 1000-event history,
 //! watchers with bounded queues, `/v2/stats/store` counters, canonical snapshots, and etcd 3.4's exact
-//! JSON and error codes.
+//! JSON and error codes; `auth` holds etcd's v2 users, roles and permission rules.
 //! Boundaries: pure and deterministic. No clock (time arrives as `now` inside each `Command`), no IO, no
 //! threads, no randomness that can reach an answer. HTTP parsing, Raft and delivery of watch events to
 //! connections belong to the caller.
@@ -13,6 +13,7 @@
 //! watches, `Store::expire` (or `Command::Sync`) for TTLs, `snapshot` / `restore` / `digest` for Raft
 //! snapshots and cross-member checks.
 
+pub mod auth;
 mod command;
 mod compact;
 mod digest;

@@ -4,6 +4,8 @@
 
 use std::future::Future;
 
+pub use store::auth::{Auth, AuthCommand, AuthError, AuthReply, Caller};
+
 /// One keys request after parsing, ready for the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientRequest {
@@ -208,6 +210,8 @@ pub struct NodeStatus {
     /// The v3 keyspace's current revision and an estimate of its size (etcd's "DB SIZE").
     pub v3_revision: i64,
     pub v3_size_bytes: i64,
+    /// Whether v2 authentication is on (credentials are checked only then).
+    pub auth_enabled: bool,
 }
 
 impl NodeStatus {
@@ -226,6 +230,43 @@ pub trait Backend: Clone + Send + Sync + 'static {
         request: WatchRequest,
     ) -> impl Future<Output = Result<WatchStream, store::StoreError>> + Send;
     fn status(&self) -> NodeStatus;
+    /// Whether v2 authentication is on, cheaply (asked before every keys request).
+    fn auth_enabled(&self) -> bool {
+        self.status().auth_enabled
+    }
+    /// A keys request on behalf of `caller`: the node checks its permission (reads when served,
+    /// writes when applied) and answers a denial with etcd's 110. Backends without v2 auth (the test
+    /// fakes) keep this default: their `auth_write` refuses everything, so auth is never on there.
+    fn request_as(
+        &self,
+        caller: Caller,
+        request: ClientRequest,
+    ) -> impl Future<Output = ClientResponse> + Send {
+        let _ = caller;
+        self.request(request)
+    }
+    /// A watch on behalf of `caller` (read permission on the key, or on the prefix when recursive).
+    fn watch_as(
+        &self,
+        caller: Caller,
+        request: WatchRequest,
+    ) -> impl Future<Output = Result<WatchStream, store::StoreError>> + Send {
+        let _ = caller;
+        self.watch(request)
+    }
+    /// A copy of the member's v2 auth state (users with their password hashes, roles, the flag).
+    fn auth_state(&self) -> impl Future<Output = Result<Auth, ServerError>> + Send {
+        std::future::ready(Ok(Auth::default()))
+    }
+    /// A v2 auth write through consensus on behalf of `caller`.
+    fn auth_write(
+        &self,
+        caller: Caller,
+        command: AuthCommand,
+    ) -> impl Future<Output = Result<AuthReply, AuthError>> + Send {
+        let _ = (caller, command);
+        std::future::ready(Err(AuthError { status: 500, message: "Internal Server Error".to_string() }))
+    }
     fn member_add(&self, peer_urls: Vec<String>) -> impl Future<Output = Result<Member, MemberError>> + Send;
     fn member_remove(&self, id: u64) -> impl Future<Output = Result<(), MemberError>> + Send;
     fn member_update(

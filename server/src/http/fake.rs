@@ -3,8 +3,8 @@
 //! same channels the real node uses. Faults can be switched on to exercise the error paths.
 
 use super::backend::{
-    Answer, Backend, ClientRequest, ClientResponse, Member, MemberError, NodeStatus, ServerError,
-    WATCH_CHANNEL_CAPACITY, WatchRequest, WatchStream,
+    Answer, Auth, AuthCommand, AuthError, AuthReply, Backend, Caller, ClientRequest, ClientResponse, Member,
+    MemberError, NodeStatus, ServerError, WATCH_CHANNEL_CAPACITY, WatchRequest, WatchStream,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +22,8 @@ struct Watcher {
 
 struct State {
     store: Store,
+    /// The v2 auth state, applied as the node applies it (writes consume store indexes).
+    auth: Auth,
     raft_index: u64,
     raft_term: u64,
     watchers: BTreeMap<WatcherId, Watcher>,
@@ -69,6 +71,7 @@ impl FakeBackend {
         };
         let state = State {
             store: Store::new(),
+            auth: Auth::default(),
             raft_index: 2,
             raft_term: 2,
             watchers: BTreeMap::new(),
@@ -148,6 +151,23 @@ impl State {
         }
     }
 
+    /// Whether `caller` may run `request` now (the fake applies at once, so checking now is checking at
+    /// apply time).
+    fn allows(&self, caller: &Caller, request: &ClientRequest) -> bool {
+        match request {
+            ClientRequest::Write(command) => match command {
+                Command::Set { key, .. }
+                | Command::Create { key, .. }
+                | Command::Update { key, .. }
+                | Command::CompareAndSwap { key, .. }
+                | Command::CompareAndDelete { key, .. } => self.auth.allows(caller, key, true, false),
+                Command::Delete { key, recursive, .. } => self.auth.allows(caller, key, true, *recursive),
+                Command::Sync { .. } => self.auth.is_root(caller),
+            },
+            ClientRequest::Get { key, recursive, .. } => self.auth.allows(caller, key, false, *recursive),
+        }
+    }
+
     fn answer(&self, event: Event) -> Answer {
         Answer { event, raft_index: self.raft_index, raft_term: self.raft_term }
     }
@@ -176,6 +196,34 @@ impl Backend for FakeBackend {
                 Ok(state.answer(event))
             }
         }
+    }
+
+    async fn request_as(&self, caller: Caller, request: ClientRequest) -> ClientResponse {
+        if !self.lock().allows(&caller, &request) {
+            return Err(ServerError::Store(StoreError::unauthorized()));
+        }
+        self.request(request).await
+    }
+
+    async fn watch_as(&self, caller: Caller, request: WatchRequest) -> Result<WatchStream, StoreError> {
+        if !self.lock().auth.allows(&caller, &request.key, false, request.recursive) {
+            return Err(StoreError::unauthorized());
+        }
+        self.watch(request).await
+    }
+
+    async fn auth_state(&self) -> Result<Auth, ServerError> {
+        Ok(self.lock().auth.clone())
+    }
+
+    async fn auth_write(&self, caller: Caller, command: AuthCommand) -> Result<AuthReply, AuthError> {
+        let mut state = self.lock();
+        state.raft_index += 1;
+        let (result, touched) = state.auth.apply(&caller, &command);
+        for key in &touched {
+            state.store.apply_internal(key);
+        }
+        result
     }
 
     async fn watch(&self, request: WatchRequest) -> Result<WatchStream, StoreError> {
@@ -207,6 +255,7 @@ impl Backend for FakeBackend {
         status.commit_index = state.raft_index;
         status.applied_index = state.raft_index;
         status.store_stats = state.store.stats();
+        status.auth_enabled = state.auth.enabled();
         status.metrics.proposals_committed = state.raft_index;
         status.metrics.proposals_applied = state.raft_index;
         if status.leader_id != status.member_id {

@@ -1,5 +1,5 @@
 //! etcd 3.4's v2 client HTTP API over hyper 1: `/v2/keys` (reads, writes, watches), `/v2/members`,
-//! `/v2/stats/*`, `/v2/machines`, `/health`, `/version`, `/metrics`.
+//! `/v2/auth/*` (`auth`), `/v2/stats/*`, `/v2/machines`, `/health`, `/version`, `/metrics`.
 //!
 //! Job: parse requests into typed `ClientRequest`s exactly as etcd does (same parameter rules, same
 //! error codes and causes), hand them to a `Backend` (the node), and render the answers byte-compatible
@@ -7,6 +7,7 @@
 //! (`form`, `keys`) and rendering (`render`) are pure, and only `listener` (accepting, bounding connections), `service`
 //! (serving one connection) and `h2_authority` (repairing HTTP/2 request authorities) touch sockets and the clock.
 
+pub mod auth;
 pub mod backend;
 pub mod fake;
 pub mod form;

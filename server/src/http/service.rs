@@ -37,6 +37,7 @@ const HEALTH_PROBE_KEY: &str = "/_concord_health_probe";
 
 const KEYS_PREFIX: &str = "/v2/keys";
 const MEMBERS_PREFIX: &str = "/v2/members";
+const AUTH_PREFIX: &str = "/v2/auth";
 
 /// The body of every response: a complete buffer, or a watch that writes one JSON line per event.
 pub enum ReplyBody {
@@ -127,6 +128,8 @@ pub(super) struct Shared<B> {
     cluster_id: AtomicU64,
     /// The gRPC services behind the `/v3/` JSON gateway, when this listener serves the v3 API.
     grpc_routes: Option<tonic::service::Routes>,
+    /// Recent successful v2 credential checks (bounded).
+    credentials: super::auth::CredentialCache,
 }
 
 impl<B: Backend> Shared<B> {
@@ -135,7 +138,13 @@ impl<B: Backend> Shared<B> {
         options: ServeOptions,
         grpc_routes: Option<tonic::service::Routes>,
     ) -> Shared<B> {
-        Shared { backend, options, cluster_id: AtomicU64::new(0), grpc_routes }
+        Shared {
+            backend,
+            options,
+            cluster_id: AtomicU64::new(0),
+            grpc_routes,
+            credentials: super::auth::CredentialCache::default(),
+        }
     }
 
     fn cluster_id(&self) -> u64 {
@@ -307,6 +316,12 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
         return full(render::redirect(&location, &method));
     }
     let query = request.uri().query().unwrap_or("").as_bytes().to_vec();
+    let authorization = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let authorization = authorization.as_deref();
     let content_type = request
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -343,13 +358,39 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
     }
     if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {
         let key = &path[KEYS_PREFIX.len()..];
-        return handle_keys(shared, &method, key, &query, &content_type, &body).await;
+        let form = KeysForm { query: &query, content_type: &content_type, body: &body };
+        return handle_keys(shared, &method, key, form, authorization).await;
     }
+    let request = OtherRequest { method: &method, path: &path, authorization, content_type: &content_type };
+    full(handle_other_path(shared, request, &body).await)
+}
+
+/// A request to a path other than the keys and the gateway.
+struct OtherRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    authorization: Option<&'a str>,
+    content_type: &'a str,
+}
+
+/// `/v2/members` (changes need root while auth is on), `/v2/auth/*`, and the status paths.
+async fn handle_other_path<B: Backend>(shared: &Shared<B>, request: OtherRequest<'_>, body: &[u8]) -> Reply {
+    let OtherRequest { method, path, authorization, content_type } = request;
     if path == MEMBERS_PREFIX || path.starts_with("/v2/members/") {
         let rest = path[MEMBERS_PREFIX.len()..].trim_start_matches('/');
-        return full(handle_members(shared, &method, rest, &content_type, &body).await);
+        if method != "GET" && !is_root(shared, authorization).await {
+            return super::auth::insufficient_credentials();
+        }
+        return handle_members(shared, method, rest, content_type, body).await;
     }
-    full(handle_status_path(shared, &method, &path).await)
+    if path == AUTH_PREFIX || path.starts_with("/v2/auth/") {
+        let rest = &path[AUTH_PREFIX.len()..];
+        let reply =
+            super::auth::handle(&shared.backend, &shared.credentials, method, rest, authorization, body)
+                .await;
+        return with_cluster_id(shared, reply);
+    }
+    handle_status_path(shared, method, path).await
 }
 
 /// The member's status paths: `/v2/machines`, `/v2/stats/*`, `/health`, `/version`, `/metrics`.
@@ -442,14 +483,43 @@ fn collect_form(method: KeysMethod, query: &[u8], content_type: &str, body: &[u8
     }
 }
 
+/// Whether the request's credentials give root access (always, while auth is off).
+async fn is_root<B: Backend>(shared: &Shared<B>, authorization: Option<&str>) -> bool {
+    if !shared.backend.auth_enabled() {
+        return true;
+    }
+    let Ok(caller) = super::auth::authenticate(&shared.backend, &shared.credentials, authorization).await
+    else {
+        return false;
+    };
+    shared.backend.auth_state().await.is_ok_and(|state| state.is_root(&caller))
+}
+
+/// etcd sends its cluster id on every `/v2/auth` JSON answer except the 401s (not on Go's plain-text
+/// 404 and 405).
+fn with_cluster_id<B: Backend>(shared: &Shared<B>, reply: Reply) -> Reply {
+    let plain_text = reply.header_value("X-Content-Type-Options").is_some();
+    if reply.status == 401 || plain_text {
+        return reply;
+    }
+    reply.header("X-Etcd-Cluster-Id", render::hex_id(shared.cluster_id()))
+}
+
+/// Where a keys request's form comes from: the query, and a urlencoded body.
+struct KeysForm<'a> {
+    query: &'a [u8],
+    content_type: &'a str,
+    body: &'a [u8],
+}
+
 async fn handle_keys<B: Backend>(
     shared: &Shared<B>,
     method_name: &str,
     key: &str,
-    query: &[u8],
-    content_type: &str,
-    body: &[u8],
+    form: KeysForm<'_>,
+    authorization: Option<&str>,
 ) -> Response<ReplyBody> {
+    let KeysForm { query, content_type, body } = form;
     let Some(method) = KeysMethod::from_name(method_name) else {
         return full(render::method_not_allowed(Some("HEAD,GET,PUT,POST,DELETE")));
     };
@@ -464,19 +534,25 @@ async fn handle_keys<B: Backend>(
         Ok(parsed) => parsed,
         Err(error) => return full(render::key_error_reply(&error, cluster_id)),
     };
+    let Ok(caller) = super::auth::authenticate(&shared.backend, &shared.credentials, authorization).await
+    else {
+        return full(render::key_error_reply(&store::StoreError::unauthorized(), cluster_id));
+    };
     match parsed {
         // HEAD: hyper knows the request method, so it sends this body's Content-Length but not the body.
-        KeysRequest::Read { request, head: _ } => match shared.backend.request(request).await {
+        KeysRequest::Read { request, head: _ } => match shared.backend.request_as(caller, request).await {
             Ok(answer) => full(render::event_reply(&answer, cluster_id, false)),
             Err(error) => full(render::key_error_reply(&error.to_store_error(), cluster_id)),
         },
-        KeysRequest::Write { request, no_value_on_success } => match shared.backend.request(request).await {
-            Ok(answer) => full(render::event_reply(&answer, cluster_id, no_value_on_success)),
-            Err(error) => full(render::key_error_reply(&error.to_store_error(), cluster_id)),
-        },
+        KeysRequest::Write { request, no_value_on_success } => {
+            match shared.backend.request_as(caller, request).await {
+                Ok(answer) => full(render::event_reply(&answer, cluster_id, no_value_on_success)),
+                Err(error) => full(render::key_error_reply(&error.to_store_error(), cluster_id)),
+            }
+        }
         KeysRequest::Watch(watch) => {
             let stream = watch.stream;
-            match shared.backend.watch(watch).await {
+            match shared.backend.watch_as(caller, watch).await {
                 Ok(WatchStream { etcd_index, raft_index, raft_term, events }) => {
                     let reply = render::watch_headers(etcd_index, raft_index, raft_term, cluster_id);
                     into_response(reply, ReplyBody::Watch { events, stream, finished: false })

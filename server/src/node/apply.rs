@@ -59,6 +59,8 @@ impl Node {
                 None => Err(RequestError::MemberNotFound(id)),
             },
             Operation::Alarm { activate, alarm } => self.apply_alarm(activate, alarm),
+            Operation::StoreAs { caller, command } => self.apply_store_as(&caller, &command),
+            Operation::Auth { caller, command } => self.apply_auth(&caller, &command),
             Operation::ClusterVersion { version } => {
                 if self.cluster_version.is_none() {
                     self.store.apply_internal("/0/version");

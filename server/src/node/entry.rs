@@ -5,6 +5,7 @@
 use raft::NodeId;
 use serde::{Deserialize, Serialize};
 use store::Command;
+use store::auth::{AuthCommand, Caller};
 
 use super::Member;
 
@@ -48,6 +49,16 @@ pub(super) enum Operation {
     Alarm {
         activate: bool,
         alarm: super::AlarmMember,
+    },
+    /// A v2 keys write on behalf of `caller`, allowed or refused by the auth state when applied.
+    StoreAs {
+        caller: Caller,
+        command: Command,
+    },
+    /// A v2 auth write on behalf of `caller`.
+    Auth {
+        caller: Caller,
+        command: AuthCommand,
     },
 }
 

@@ -16,10 +16,11 @@
 //! bootstrap, WAL replay, `--force-new-cluster`), `requests.rs` (taking client requests and keeping them
 //! until answered), `ready.rs` (persisting each Raft Ready before acknowledging it), `apply.rs` (applying
 //! committed entries to the store and the membership), `entry.rs` (what a log entry carries), `leader.rs`
-//! (the leader's own duties on each tick), `reads.rs` (ReadIndex reads), `watches.rs` (routing store watch
+//! (the leader's own duties on each tick), `auth.rs` (v2 auth writes and permission checks), `reads.rs` (ReadIndex reads), `watches.rs` (routing store watch
 //! events to their requests), `snapshot.rs` (taking and installing snapshots).
 
 mod apply;
+mod auth;
 mod entry;
 mod leader;
 mod reads;
@@ -60,7 +61,7 @@ use crate::storage::snap::Snapshotter;
 use crate::storage::wal::Wal;
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 5;
+pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 6;
 
 /// The cluster version this release speaks (etcd's `etcdcluster` in `/version`).
 pub const CLUSTER_VERSION: &str = "3.4.0";
@@ -95,6 +96,8 @@ pub struct Node {
     cluster_version: Option<String>,
     /// The raised alarms (etcd's alarm store: replicated through the log, in snapshots).
     alarms: BTreeSet<AlarmMember>,
+    /// etcd's v2 users, roles and enabled flag (replicated through the log, in snapshots).
+    auth: store::auth::Auth,
     /// The term and vote last written to the WAL, to tell a hard state that must be fsynced from one
     /// that only moves the commit index.
     durable_term_vote: (Term, Option<NodeId>),

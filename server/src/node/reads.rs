@@ -1,7 +1,8 @@
 //! Linearizable reads (ReadIndex): a confirmed read index waits until it is applied, then the read is
-//! served from the local store.
+//! served from the local store, if the auth state lets the caller read it then.
 
 use raft::ReadState;
+use store::auth::Caller;
 
 use super::requests::Waiting;
 use super::requests::propose_error;
@@ -20,10 +21,10 @@ impl Node {
         recursive: bool,
         sorted: bool,
         quorum: bool,
+        caller: Caller,
     ) {
         if !quorum && self.read_barrier_passed {
-            let result = self.store.get(&key, recursive, sorted, self.now);
-            self.answer(request_id, result.map(Reply::Event).map_err(RequestError::Store));
+            self.serve_read(request_id, &key, recursive, sorted, &caller);
             return;
         }
         if !self.admit(request_id) {
@@ -31,9 +32,19 @@ impl Node {
         }
         let context = self.next_context();
         match self.raft.read_index(context) {
-            Ok(()) => self.wait_for(context, request_id, Waiting::Read { key, recursive, sorted }),
+            Ok(()) => self.wait_for(context, request_id, Waiting::Read { key, recursive, sorted, caller }),
             Err(error) => self.answer(request_id, Err(propose_error(error))),
         }
+    }
+
+    /// Serves a read from the local store if the auth state lets `caller` read it (else etcd's 110,
+    /// whether or not the key exists).
+    fn serve_read(&mut self, request_id: u64, key: &str, recursive: bool, sorted: bool, caller: &Caller) {
+        if !self.auth.allows(caller, key, false, recursive) {
+            return self.answer(request_id, Err(super::auth::unauthorized()));
+        }
+        let result = self.store.get(key, recursive, sorted, self.now);
+        self.answer(request_id, result.map(Reply::Event).map_err(RequestError::Store));
     }
 
     pub(super) fn on_read_state(&mut self, read_state: ReadState) {
@@ -53,9 +64,8 @@ impl Node {
         for (_, pending) in ready {
             self.read_barrier_passed = true;
             match &pending.waiting {
-                Waiting::Read { key, recursive, sorted } => {
-                    let result = self.store.get(key, *recursive, *sorted, self.now);
-                    self.answer(pending.request_id, result.map(Reply::Event).map_err(RequestError::Store));
+                Waiting::Read { key, recursive, sorted, caller } => {
+                    self.serve_read(pending.request_id, key, *recursive, *sorted, caller)
                 }
                 Waiting::V3Range(range) => self.serve_v3_range(pending.request_id, range),
                 Waiting::Apply => unreachable!("a proposal waits for its apply, not for a read index"),

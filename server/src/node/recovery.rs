@@ -199,6 +199,7 @@ impl Node {
             applied_requests: state.applied_requests,
             cluster_version: state.cluster_version,
             alarms: state.alarms,
+            auth: state.auth,
             durable_term_vote: (hard_state.term, hard_state.vote),
             read_barrier_passed: false,
             ticks: 0,
@@ -303,6 +304,7 @@ struct ReplicatedState {
     applied_requests: BTreeMap<NodeId, (u64, u64)>,
     cluster_version: Option<String>,
     alarms: BTreeSet<super::AlarmMember>,
+    auth: store::auth::Auth,
     snapshot_index: raft::Index,
 }
 
@@ -321,6 +323,7 @@ impl ReplicatedState {
                 applied_requests: BTreeMap::new(),
                 cluster_version: None,
                 alarms: BTreeSet::new(),
+                auth: store::auth::Auth::default(),
                 snapshot_index: 0,
             });
         };
@@ -336,6 +339,7 @@ impl ReplicatedState {
             applied_requests: data.applied_requests,
             cluster_version: data.cluster_version,
             alarms: data.alarms,
+            auth: data.auth,
             snapshot_index: snapshot.meta.index,
         })
     }

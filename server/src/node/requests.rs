@@ -14,7 +14,7 @@ pub(super) enum Waiting {
     /// The proposal with this sequence number to be applied.
     Apply,
     /// A ReadIndex confirmation, then the apply of the read index.
-    Read { key: String, recursive: bool, sorted: bool },
+    Read { key: String, recursive: bool, sorted: bool, caller: store::auth::Caller },
     /// The same for a linearizable v3 range.
     V3Range(mvcc::RangeRequest),
 }
@@ -48,7 +48,7 @@ impl Node {
         match request {
             ClientRequest::Write(command) => self.submit_proposal(request_id, Operation::Store(command)),
             ClientRequest::Get { key, recursive, sorted, quorum } => {
-                self.submit_read(request_id, key, recursive, sorted, quorum)
+                self.submit_read(request_id, key, recursive, sorted, quorum, store::auth::Caller::Trusted)
             }
             ClientRequest::Watch { key, recursive, stream, wait_index } => {
                 self.submit_watch(request_id, &key, recursive, stream, wait_index)
@@ -67,6 +67,15 @@ impl Node {
             ClientRequest::V3(request) => self.submit_v3(request_id, request),
             ClientRequest::V3Watch(create) => self.submit_v3_watch(request_id, create),
             ClientRequest::V3CancelWatch { watch_request_id } => self.cancel_v3_watch(watch_request_id),
+            ClientRequest::AsCaller { caller, request } => {
+                self.submit_as_caller(request_id, caller, *request)
+            }
+            ClientRequest::Auth { caller, command } => {
+                self.submit_proposal(request_id, Operation::Auth { caller, command })
+            }
+            ClientRequest::AuthState => {
+                self.answer(request_id, Ok(Reply::AuthState(Box::new(self.auth.clone()))))
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 //! Snapshots: the node's snapshot payload (v2 store, v3 keyspace, membership, exactly-once table,
-//! cluster version),
+//! cluster version, alarms, v2 auth),
 //! taking one every `snapshot_count` applied entries, and installing a leader's.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +27,26 @@ pub(super) struct NodeSnapshotData {
     pub(super) mvcc: mvcc::Snapshot,
     /// The raised alarms (version 5 on; a version 4 snapshot has none).
     pub(super) alarms: BTreeSet<AlarmMember>,
+    /// The v2 auth state (version 6 on; older snapshots have auth off and no users).
+    pub(super) auth: store::auth::Auth,
 }
+
+/// The payload before v2 auth was replicated (version 5): read so existing data dirs still open.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct NodeSnapshotDataVersion5 {
+    version: u32,
+    members: BTreeMap<NodeId, Member>,
+    removed: BTreeSet<NodeId>,
+    applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    cluster_version: Option<String>,
+    store: Vec<u8>,
+    mvcc: mvcc::Snapshot,
+    alarms: BTreeSet<AlarmMember>,
+}
+
+/// The snapshot data version that had alarms but no auth.
+const SNAPSHOT_DATA_VERSION_WITHOUT_AUTH: u32 = 5;
 
 /// The payload before alarms were replicated (version 4): read so existing data dirs still open.
 #[derive(Deserialize)]
@@ -54,24 +73,46 @@ pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Re
 pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
     let data: NodeSnapshotData = match codec::decode(bytes) {
         Ok(data) => data,
-        Err(error) => match codec::decode::<NodeSnapshotDataVersion4>(bytes) {
-            Ok(old) if old.version == SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS => NodeSnapshotData {
-                version: SNAPSHOT_DATA_VERSION,
-                members: old.members,
-                removed: old.removed,
-                applied_requests: old.applied_requests,
-                cluster_version: old.cluster_version,
-                store: old.store,
-                mvcc: old.mvcc,
-                alarms: BTreeSet::new(),
-            },
-            _ => return Err(NodeError::SnapshotData(format!("undecodable: {error}"))),
+        Err(error) => match decode_older_snapshot_data(bytes) {
+            Some(data) => data,
+            None => return Err(NodeError::SnapshotData(format!("undecodable: {error}"))),
         },
     };
     if data.version != SNAPSHOT_DATA_VERSION {
         return Err(NodeError::SnapshotData(format!("unknown snapshot data version {}", data.version)));
     }
     Ok(data)
+}
+
+/// A version 5 (no auth) or version 4 (no alarms, no auth) payload, brought to the current layout.
+fn decode_older_snapshot_data(bytes: &[u8]) -> Option<NodeSnapshotData> {
+    if let Ok(old) = codec::decode::<NodeSnapshotDataVersion5>(bytes)
+        && old.version == SNAPSHOT_DATA_VERSION_WITHOUT_AUTH
+    {
+        return Some(NodeSnapshotData {
+            version: SNAPSHOT_DATA_VERSION,
+            members: old.members,
+            removed: old.removed,
+            applied_requests: old.applied_requests,
+            cluster_version: old.cluster_version,
+            store: old.store,
+            mvcc: old.mvcc,
+            alarms: old.alarms,
+            auth: store::auth::Auth::default(),
+        });
+    }
+    let old = codec::decode::<NodeSnapshotDataVersion4>(bytes).ok()?;
+    (old.version == SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS).then(|| NodeSnapshotData {
+        version: SNAPSHOT_DATA_VERSION,
+        members: old.members,
+        removed: old.removed,
+        applied_requests: old.applied_requests,
+        cluster_version: old.cluster_version,
+        store: old.store,
+        mvcc: old.mvcc,
+        alarms: BTreeSet::new(),
+        auth: store::auth::Auth::default(),
+    })
 }
 
 impl Node {
@@ -95,6 +136,7 @@ impl Node {
             store: self.store.snapshot(),
             mvcc: self.mvcc.snapshot(),
             alarms: self.alarms.clone(),
+            auth: self.auth.clone(),
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { index: applied, term, conf_state },
@@ -136,6 +178,7 @@ impl Node {
         self.applied_requests = data.applied_requests;
         self.cluster_version = data.cluster_version;
         self.alarms = data.alarms;
+        self.auth = data.auth;
         if self.removed.contains(&self.config.id) {
             self.removed_self = true;
         }
@@ -176,5 +219,22 @@ mod tests {
         );
         let unknown = NodeSnapshotDataVersion4 { version: 3, ..old };
         assert!(decode_snapshot_data(&codec::encode(&unknown)).is_err());
+    }
+
+    #[test]
+    fn a_version_5_payload_reads_with_auth_off() {
+        let old = NodeSnapshotDataVersion5 {
+            version: SNAPSHOT_DATA_VERSION_WITHOUT_AUTH,
+            members: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            applied_requests: BTreeMap::new(),
+            cluster_version: None,
+            store: vec![4],
+            mvcc: mvcc::Snapshot::default(),
+            alarms: BTreeSet::new(),
+        };
+        let data = decode_snapshot_data(&codec::encode(&old)).expect("version 5 still reads");
+        assert_eq!((data.version, data.store), (SNAPSHOT_DATA_VERSION, vec![4]));
+        assert_eq!(data.auth, store::auth::Auth::default());
     }
 }

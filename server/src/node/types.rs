@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use raft::{Index, Message, NodeId, Role, SoftState, Term};
 use serde::{Deserialize, Serialize};
+use store::auth::{Auth, AuthCommand, AuthError, AuthReply, Caller};
 use store::{Command, Event, StoreError};
 
 use super::v3_types::{V3Reply, V3Request, WatchCreate, WatchUpdate};
@@ -210,6 +211,19 @@ pub enum ClientRequest {
     V3CancelWatch {
         watch_request_id: u64,
     },
+    /// A keys request (`Get`, `Write` or `Watch`) on behalf of `caller`, checked against the v2 auth
+    /// state: reads and watches when served, writes when applied. The bare variants are trusted.
+    AsCaller {
+        caller: Caller,
+        request: Box<ClientRequest>,
+    },
+    /// A v2 auth write on behalf of `caller`, through the log (its password hash made beforehand).
+    Auth {
+        caller: Caller,
+        command: AuthCommand,
+    },
+    /// A copy of this member's v2 auth state (`Reply::AuthState`), for credentials and auth reads.
+    AuthState,
 }
 
 /// A successful answer.
@@ -229,6 +243,9 @@ pub enum Reply {
     LeaderMoved,
     V3(V3Reply),
     V3Watch(WatchUpdate),
+    /// An applied v2 auth write.
+    Auth(AuthReply),
+    AuthState(Box<Auth>),
 }
 
 /// Why a request failed.
@@ -256,6 +273,8 @@ pub enum RequestError {
     V3(mvcc::Error),
     /// A v3 `MemberPromote` of a member that is not a learner or has not caught up.
     CannotPromote,
+    /// The v2 auth state refused the write (etcd's status and message).
+    Auth(AuthError),
 }
 
 impl fmt::Display for RequestError {
@@ -274,6 +293,7 @@ impl fmt::Display for RequestError {
             RequestError::CannotPromote => {
                 f.write_str("etcdserver: can only promote a learner member which is in sync with leader")
             }
+            RequestError::Auth(error) => write!(f, "{} {}", error.status, error.message),
         }
     }
 }

@@ -75,13 +75,22 @@ pub(super) fn member_error(error: RequestError) -> api::MemberError {
     }
 }
 
-impl api::Backend for NodeBackend {
-    async fn request(&self, request: api::ClientRequest) -> api::ClientResponse {
+impl NodeBackend {
+    /// A keys request, trusted (`None`: internal, such as the health probe) or on behalf of a caller.
+    async fn keys_request(
+        &self,
+        caller: Option<api::Caller>,
+        request: api::ClientRequest,
+    ) -> api::ClientResponse {
         let request = match request {
             api::ClientRequest::Write(command) => node::ClientRequest::Write(command),
             api::ClientRequest::Get { key, recursive, sorted, quorum, now: _ } => {
                 node::ClientRequest::Get { key, recursive, sorted, quorum }
             }
+        };
+        let request = match caller {
+            Some(caller) => node::ClientRequest::AsCaller { caller, request: Box::new(request) },
+            None => request,
         };
         let answer = self.ask_with_retry(request).await?;
         match answer.result {
@@ -94,7 +103,13 @@ impl api::Backend for NodeBackend {
             Err(error) => Err(server_error(error)),
         }
     }
-    async fn watch(&self, request: api::WatchRequest) -> Result<api::WatchStream, StoreError> {
+
+    /// Starts a watch, trusted or on behalf of a caller.
+    async fn start_watch(
+        &self,
+        caller: Option<api::Caller>,
+        request: api::WatchRequest,
+    ) -> Result<api::WatchStream, StoreError> {
         let (events, receiver) = mpsc::channel(api::WATCH_CHANNEL_CAPACITY);
         let (start, started) = oneshot::channel();
         let sink = WatchSink { events, stream: request.stream };
@@ -103,6 +118,10 @@ impl api::Backend for NodeBackend {
             recursive: request.recursive,
             stream: request.stream,
             wait_index: request.since_index,
+        };
+        let node_request = match caller {
+            Some(caller) => node::ClientRequest::AsCaller { caller, request: Box::new(node_request) },
+            None => node_request,
         };
         let stopped = || StoreError::raft_internal("etcdserver: server stopped", 0);
         self.send(Input::Request {
@@ -113,6 +132,58 @@ impl api::Backend for NodeBackend {
         let mut stream = started.await.map_err(|_| stopped())??;
         stream.events = receiver;
         Ok(stream)
+    }
+}
+
+impl api::Backend for NodeBackend {
+    async fn request(&self, request: api::ClientRequest) -> api::ClientResponse {
+        self.keys_request(None, request).await
+    }
+    async fn request_as(&self, caller: api::Caller, request: api::ClientRequest) -> api::ClientResponse {
+        self.keys_request(Some(caller), request).await
+    }
+    async fn watch_as(
+        &self,
+        caller: api::Caller,
+        request: api::WatchRequest,
+    ) -> Result<api::WatchStream, StoreError> {
+        self.start_watch(Some(caller), request).await
+    }
+    fn auth_enabled(&self) -> bool {
+        self.status.read().is_ok_and(|status| status.auth_enabled)
+    }
+    async fn auth_state(&self) -> Result<api::Auth, api::ServerError> {
+        let answer = self.ask(node::ClientRequest::AuthState).await?;
+        match answer.result {
+            Ok(Reply::AuthState(auth)) => Ok(*auth),
+            Ok(other) => {
+                Err(api::ServerError::Store(StoreError::raft_internal(format!("unexpected {other:?}"), 0)))
+            }
+            Err(error) => Err(server_error(error)),
+        }
+    }
+    async fn auth_write(
+        &self,
+        caller: api::Caller,
+        command: api::AuthCommand,
+    ) -> Result<api::AuthReply, api::AuthError> {
+        let internal = |why: String| {
+            tracing::warn!("v2 auth write failed: {why}");
+            api::AuthError { status: 500, message: "Internal Server Error".to_string() }
+        };
+        let answer = self
+            .ask_with_retry(node::ClientRequest::Auth { caller, command })
+            .await
+            .map_err(|error| internal(format!("{error:?}")))?;
+        match answer.result {
+            Ok(Reply::Auth(reply)) => Ok(reply),
+            Ok(other) => Err(internal(format!("unexpected {other:?}"))),
+            Err(RequestError::Auth(error)) => Err(error),
+            Err(error) => Err(internal(error.to_string())),
+        }
+    }
+    async fn watch(&self, request: api::WatchRequest) -> Result<api::WatchStream, StoreError> {
+        self.start_watch(None, request).await
     }
     fn status(&self) -> api::NodeStatus {
         self.status.read().map(|status| status.clone()).unwrap_or_default()

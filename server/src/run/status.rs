@@ -45,6 +45,7 @@ impl NodeLoop {
             store_stats: self.node.store().stats(),
             v3_revision: node_status.v3_revision,
             v3_size_bytes: i64::try_from(node_status.v3_size_bytes).unwrap_or(i64::MAX),
+            auth_enabled: self.node.auth().enabled(),
             metrics: api::ServerMetrics {
                 leader_changes_seen: self.leader_changes,
                 proposals_committed: node_status.commit_index,
