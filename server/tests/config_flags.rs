@@ -370,3 +370,15 @@ fn auto_compaction_flags_read_etcds_retention_forms() {
     let bad_retention = error("--auto-compaction-mode=revision --auto-compaction-retention=1h", &[]);
     assert_eq!(bad_retention.message(), r#"invalid auto-compaction-retention "1h""#);
 }
+
+#[test]
+fn the_watch_progress_notify_interval_is_used_when_above_zero_as_in_etcd() {
+    assert_eq!(run("", &[]).watch_progress_notify_interval_ms, None, "etcd's 10 minutes");
+    let set = run("--experimental-watch-progress-notify-interval=1500ms", &[]);
+    assert_eq!(set.watch_progress_notify_interval_ms, Some(1500));
+    assert!(set.notices.iter().all(|notice| !notice.contains("watch-progress")), "{:?}", set.notices);
+    let zero = run("--experimental-watch-progress-notify-interval=0s", &[]);
+    assert_eq!(zero.watch_progress_notify_interval_ms, None, "etcd keeps its default for zero");
+    let from_env = run("", &[("ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL", "2s")]);
+    assert_eq!(from_env.watch_progress_notify_interval_ms, Some(2000));
+}

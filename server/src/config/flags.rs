@@ -578,7 +578,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "experimental-watch-progress-notify-interval",
         Duration,
         "10m",
-        Ignored,
+        Used,
         EXPERIMENTAL,
         "Duration of periodical watch progress notification.",
     ),

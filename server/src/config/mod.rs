@@ -180,6 +180,9 @@ pub struct ServerConfig {
     pub quota_backend_bytes: Option<u64>,
     /// `--auto-compaction-mode` with `--auto-compaction-retention` (default off).
     pub auto_compaction: AutoCompactionFlags,
+    /// `--experimental-watch-progress-notify-interval`: how often `progress_notify` watches hear of
+    /// the current revision; `None` (unset, or not above zero, as etcd ignores it then) is etcd's 10 min.
+    pub watch_progress_notify_interval_ms: Option<u64>,
     /// `--max-client-connections` (concord only): open client connections per listener at most.
     pub max_client_connections: usize,
     /// `--max-watchers` (concord only): watchers one member serves at most.
@@ -343,6 +346,8 @@ fn build(
         max_txn_ops: reader.unsigned("max-txn-ops", 128)?,
         quota_backend_bytes: read_quota_backend_bytes(&reader, &mut notices)?,
         auto_compaction: read_auto_compaction(&reader)?,
+        watch_progress_notify_interval_ms: reader
+            .positive_duration_ms("experimental-watch-progress-notify-interval"),
         max_watchers: reader.size("max-watchers", crate::node::DEFAULT_MAX_WATCHERS as u64)?,
         strict_reconfig_check: reader.boolean("strict-reconfig-check", true)?,
         force_new_cluster: reader.boolean("force-new-cluster", false)?,
@@ -412,6 +417,13 @@ impl Reader<'_> {
         let value = self.unsigned(name, default)?;
         usize::try_from(value)
             .map_err(|_| invalid(format!("invalid value \"{value}\" for {name}: out of range")))
+    }
+
+    /// A duration flag (its text already checked as a Go duration) in whole milliseconds, when set
+    /// above zero.
+    fn positive_duration_ms(&self, name: &str) -> Option<u64> {
+        let nanos = flags::parse_duration_nanos(self.text(name)?)?;
+        u64::try_from(nanos / 1_000_000).ok().filter(|milliseconds| *milliseconds > 0)
     }
 
     fn boolean(&self, name: &str, default: bool) -> Result<bool, ConfigError> {

@@ -286,6 +286,9 @@ async fn serve_clients(
         let grpc_options = crate::grpc::GrpcOptions {
             max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
             max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
+            progress_notify_interval: config
+                .watch_progress_notify_interval_ms
+                .map_or(crate::grpc::GrpcOptions::default().progress_notify_interval, Duration::from_millis),
             ..crate::grpc::GrpcOptions::default()
         };
         servers.push(tokio::spawn(async move {
