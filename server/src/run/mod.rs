@@ -283,13 +283,13 @@ async fn serve_clients(
             cors: config.cors.clone(),
             max_client_connections: config.max_client_connections,
         };
+        let defaults = crate::grpc::GrpcOptions::default();
         let grpc_options = crate::grpc::GrpcOptions {
             max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
             max_txn_ops: usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX),
             progress_notify_interval: config
                 .watch_progress_notify_interval_ms
-                .map_or(crate::grpc::GrpcOptions::default().progress_notify_interval, Duration::from_millis),
-            ..crate::grpc::GrpcOptions::default()
+                .map_or(defaults.progress_notify_interval, Duration::from_millis),
         };
         servers.push(tokio::spawn(async move {
             let shutdown = async move { cancel.cancelled().await };
