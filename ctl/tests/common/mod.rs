@@ -443,7 +443,7 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `tool --endpoints <endpoints> <args>` with an empty stdin (at most `RUN_TIMEOUT`).
 pub fn run(tool: Tool, endpoints: &str, args: &[&str]) -> Outcome {
-    let mut child = tool
+    let child = tool
         .command()
         .arg("--endpoints")
         .arg(endpoints)
@@ -453,36 +453,8 @@ pub fn run(tool: Tool, endpoints: &str, args: &[&str]) -> Outcome {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the client");
-    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
-    let mut stdout = child.stdout.take().expect("stdout pipe");
-    let mut stderr = child.stderr.take().expect("stderr pipe");
-    let stdout_reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
-        text
-    });
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
-        text
-    });
-    let started = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait for the client") {
-            break status.code().unwrap_or(-1);
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Outcome {
-        stdout: String::from_utf8_lossy(&stdout_reader.join().expect("stdout reader")).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr_reader.join().expect("stderr reader")).into_owned(),
-        code,
-    }
+    // Both pipes are drained on threads, so a chatty child never blocks on a full pipe.
+    v3::collect(child, RUN_TIMEOUT)
 }
 
 /// One scripted step: the arguments, plus what the transcript must show (checked for both clients).
