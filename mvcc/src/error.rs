@@ -23,10 +23,6 @@ pub enum Error {
     FutureRevision,
     /// The lease does not exist (or lease ID 0 was asked for).
     LeaseNotFound,
-    /// Keep-alive of a lease whose expiry has passed but which is not revoked yet. etcd holds such a
-    /// keep-alive until the revoke is applied and then answers as for an unknown lease; the node should
-    /// do the same (or answer TTL 0 at once). Same text as `LeaseNotFound`.
-    LeaseExpired,
     /// Grant of a lease ID that exists.
     LeaseExists,
     /// Grant of a TTL above `MAX_LEASE_TTL_SECONDS`.
@@ -58,7 +54,7 @@ impl Error {
             Error::DuplicateKey => "etcdserver: duplicate key given in txn request",
             Error::Compacted => "etcdserver: mvcc: required revision has been compacted",
             Error::FutureRevision => "etcdserver: mvcc: required revision is a future revision",
-            Error::LeaseNotFound | Error::LeaseExpired => "etcdserver: requested lease not found",
+            Error::LeaseNotFound => "etcdserver: requested lease not found",
             Error::LeaseExists => "etcdserver: lease already exists",
             Error::LeaseTtlTooLarge => "etcdserver: too large lease TTL",
             Error::NoSpace => "etcdserver: mvcc: database space exceeded",
@@ -75,7 +71,7 @@ impl Error {
             | Error::TooManyOperations
             | Error::DuplicateKey => GrpcCode::InvalidArgument,
             Error::Compacted | Error::FutureRevision | Error::LeaseTtlTooLarge => GrpcCode::OutOfRange,
-            Error::LeaseNotFound | Error::LeaseExpired => GrpcCode::NotFound,
+            Error::LeaseNotFound => GrpcCode::NotFound,
             Error::LeaseExists => GrpcCode::FailedPrecondition,
             Error::NoSpace => GrpcCode::ResourceExhausted,
         }

@@ -123,12 +123,10 @@ impl Lessor {
     }
 
     /// Keep-alive: the lease gets its full TTL from `now_ms` again (a checkpointed remainder is
-    /// dropped). Returns the TTL. A lease whose expiry has passed is `LeaseExpired`.
+    /// dropped), whether or not its expiry has passed: every member applies the same keep-alive alike,
+    /// whatever its clock, and a lease is gone only once its revoke is applied. Returns the TTL.
     pub(crate) fn renew(&mut self, id: i64, now_ms: i64) -> Result<i64, Error> {
         let lease = self.leases.get_mut(&id).ok_or(Error::LeaseNotFound)?;
-        if lease.expiry_ms.is_some_and(|expiry_ms| expiry_ms <= now_ms) {
-            return Err(Error::LeaseExpired);
-        }
         lease.remaining_ttl_seconds = 0;
         let ttl_seconds = lease.ttl_seconds;
         self.refresh(id, now_ms, 0);

@@ -219,6 +219,11 @@ impl Mvcc {
         Ok(LeaseTimeToLiveResponse { header: self.header(), id, ttl, granted_ttl: lease.ttl_seconds, keys })
     }
 
+    /// How many leases exist.
+    pub fn lease_count(&self) -> usize {
+        self.lessor.leases.len()
+    }
+
     /// Every lease, soonest expiry first.
     pub fn lease_leases(&self) -> LeaseLeasesResponse {
         LeaseLeasesResponse { header: self.header(), leases: self.lessor.ids_by_expiry() }

@@ -5,7 +5,7 @@
 mod node_common;
 
 use mvcc::{DeleteRangeRequest, EventKind, PutRequest, RangeRequest};
-use node_common::Cluster;
+use node_common::{Cluster, SECOND};
 use server::node::{
     Answer, AutoCompaction, ClientRequest, Reply, RequestError, V3Reply, V3Request, WatchCreate, WatchUpdate,
 };
@@ -229,6 +229,60 @@ fn keep_alives_through_a_follower_keep_a_lease_alive() {
         ["leased"],
         "10 s of keep-alives kept a 3 s lease"
     );
+}
+
+/// Runs one member's `process()` and returns the messages it sent, without delivering them.
+fn process_alone(cluster: &mut Cluster, id: u64) -> Vec<raft::Message> {
+    let output = cluster.nodes.get_mut(&id).unwrap().process().expect("process");
+    assert!(output.answers.is_empty(), "nothing is answered before the log moves");
+    output.messages
+}
+
+/// Seed 200372 of the simulator, as a scenario: a follower's keep-alive reached the leader's log but
+/// was not yet applied there when the leader's clock passed the lease's expiry. The follower then
+/// acknowledged the keep-alive with the full TTL, so the expiry the leader had decided must yield.
+#[test]
+fn a_keep_alive_the_leader_had_not_applied_when_it_found_the_lease_expired_wins() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let lease = grant(&mut cluster, follower, 1, 3);
+    put_with_lease(&mut cluster, follower, 2, "session", lease);
+    cluster.tick_all(25); // 2.5 s of the 3 s TTL gone
+
+    let keep_alive = ClientRequest::V3(V3Request::LeaseKeepAlive { id: lease });
+    let now = cluster.now;
+    cluster.nodes.get_mut(&follower).unwrap().submit(3, keep_alive, now);
+    for forward in process_alone(&mut cluster, follower) {
+        assert_eq!(forward.to, leader, "a follower forwards its proposal to the leader");
+        cluster.nodes.get_mut(&leader).unwrap().receive(forward);
+    }
+    // The leader appended the keep-alive; its replication is held back while the leader's clock
+    // passes the expiry, so the leader decides the lease expired with the keep-alive unapplied.
+    let mut held = process_alone(&mut cluster, leader);
+    for _ in 0..8 {
+        cluster.now += SECOND / 10;
+        let now = cluster.now;
+        cluster.nodes.get_mut(&leader).unwrap().tick(now);
+        held.extend(process_alone(&mut cluster, leader));
+    }
+    cluster.in_flight.extend(held);
+    cluster.settle();
+
+    let acknowledged = cluster.answers.remove(&3).expect("the follower answered the keep-alive").result;
+    assert!(
+        matches!(&acknowledged, Ok(Reply::V3(V3Reply::LeaseKeepAlive(kept))) if kept.ttl == 3),
+        "{acknowledged:?}"
+    );
+    for id in 1..=3 {
+        assert_eq!(
+            get(&mut cluster, id, 10 + id, "session", true),
+            ["leased"],
+            "member {id} revoked a lease right after its keep-alive was acknowledged"
+        );
+    }
+    cluster.tick_all(40); // the acknowledged TTL passes with no keep-alive: now it expires
+    assert!(get(&mut cluster, leader, 20, "session", true).is_empty(), "the lease never expired");
 }
 
 #[test]

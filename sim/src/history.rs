@@ -193,7 +193,7 @@ pub enum OperationResult {
     /// A lease was granted with this ID and TTL (the minimum TTL raises what was asked).
     V3LeaseGranted { lease: i64, ttl_seconds: i64 },
     /// A keep-alive refreshed the lease to this TTL; `by_leader` says the member that answered was the
-    /// leader then (only the leader refreshes leases: a follower's answer says the lease existed).
+    /// leader then (shown in traces; every member's answer counts alike).
     V3LeaseKept { ttl_seconds: i64, by_leader: bool },
     /// The lease does not exist (or expired): a put with it, its keep-alive or revoke did nothing.
     V3LeaseNotFound,

@@ -29,9 +29,9 @@ impl<B> LeaseService<B> {
 
 type KeepAliveStream = ReceiverStream<Result<pb::LeaseKeepAliveResponse, Status>>;
 
-/// Whether an error is the keyspace's "no such lease" (unknown, or expired and not yet revoked).
+/// Whether an error is the keyspace's "no such lease".
 fn is_unknown_lease(error: &V3Error) -> bool {
-    matches!(error, V3Error::Keyspace(mvcc::Error::LeaseNotFound | mvcc::Error::LeaseExpired))
+    matches!(error, V3Error::Keyspace(mvcc::Error::LeaseNotFound))
 }
 
 #[tonic::async_trait]

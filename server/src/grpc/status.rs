@@ -79,7 +79,7 @@ mod tests {
     fn keyspace_errors_keep_etcds_code_and_text() {
         let status = keyspace_status(mvcc::Error::Compacted);
         assert!(errors::COMPACTED.matches(&status));
-        assert!(errors::LEASE_NOT_FOUND.matches(&keyspace_status(mvcc::Error::LeaseExpired)));
+        assert!(errors::LEASE_NOT_FOUND.matches(&keyspace_status(mvcc::Error::LeaseNotFound)));
         assert!(errors::LEASE_EXIST.matches(&v3_status(&V3Error::Keyspace(mvcc::Error::LeaseExists))));
     }
 

@@ -39,6 +39,7 @@ impl Node {
             }
             Operation::V3(command) => self.apply_v3(&command),
             Operation::LeaseRenew { id } => self.apply_lease_renew(id),
+            Operation::LeaseExpire { id, checked_index } => self.apply_lease_expire(id, checked_index),
             Operation::UpdateMember { id, peer_urls } => match self.members.get_mut(&id) {
                 Some(member) => {
                     member.peer_urls = peer_urls;

@@ -35,7 +35,8 @@ pub(super) enum Operation {
     },
     /// A v3 keyspace or lease command (etcd's `InternalRaftRequest`).
     V3(mvcc::Command),
-    /// A v3 lease keep-alive: the leader refreshes the lease by its own clock when it applies this.
+    /// A v3 lease keep-alive: every member renews the lease (the leader's expiry then counts from its
+    /// clock at the apply) and records the entry's index in `lease_renewed_at`.
     LeaseRenew {
         id: i64,
     },
@@ -59,6 +60,13 @@ pub(super) enum Operation {
     Auth {
         caller: Caller,
         command: AuthCommand,
+    },
+    /// The leader found lease `id` expired by its clock when it had applied the log up to
+    /// `checked_index`: the lease is revoked unless a keep-alive was applied after that index (one the
+    /// leader had not seen when it decided, and which every member answered with the full TTL).
+    LeaseExpire {
+        id: i64,
+        checked_index: u64,
     },
 }
 

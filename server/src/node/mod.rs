@@ -28,6 +28,7 @@ mod ready;
 mod recovery;
 mod requests;
 mod snapshot;
+mod snapshot_versions;
 mod types;
 mod v3;
 mod v3_alarms;
@@ -61,7 +62,7 @@ use crate::storage::snap::Snapshotter;
 use crate::storage::wal::Wal;
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 6;
+pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 7;
 
 /// The cluster version this release speaks (etcd's `etcdcluster` in `/version`).
 pub const CLUSTER_VERSION: &str = "3.4.0";
@@ -80,6 +81,9 @@ pub struct Node {
     v3_watches: BTreeMap<u64, v3_watches::V3Watch>,
     /// Expired leases whose revoke this leader proposed, with the tick it did (retried after a while).
     lease_revokes_proposed: BTreeMap<i64, u64>,
+    /// The log index of each lease's last applied keep-alive (replicated, in snapshots): a leader's
+    /// expiry decision yields to a keep-alive it had not applied when it decided.
+    lease_renewed_at: BTreeMap<i64, u64>,
     /// The v3 revision at each of the last auto-compaction intervals, oldest first (periodic mode).
     compaction_samples: std::collections::VecDeque<i64>,
     /// A `MoveLeader` request waiting for its target to lead: (request, target, deadline tick).

@@ -189,6 +189,7 @@ impl Node {
             mvcc: state.mvcc,
             v3_watches: BTreeMap::new(),
             lease_revokes_proposed: BTreeMap::new(),
+            lease_renewed_at: state.lease_renewed_at,
             leader_move: None,
             compaction_samples: std::collections::VecDeque::new(),
             wal,
@@ -305,6 +306,7 @@ struct ReplicatedState {
     cluster_version: Option<String>,
     alarms: BTreeSet<super::AlarmMember>,
     auth: store::auth::Auth,
+    lease_renewed_at: BTreeMap<i64, u64>,
     snapshot_index: raft::Index,
 }
 
@@ -324,6 +326,7 @@ impl ReplicatedState {
                 cluster_version: None,
                 alarms: BTreeSet::new(),
                 auth: store::auth::Auth::default(),
+                lease_renewed_at: BTreeMap::new(),
                 snapshot_index: 0,
             });
         };
@@ -340,6 +343,7 @@ impl ReplicatedState {
             cluster_version: data.cluster_version,
             alarms: data.alarms,
             auth: data.auth,
+            lease_renewed_at: data.lease_renewed_at,
             snapshot_index: snapshot.meta.index,
         })
     }

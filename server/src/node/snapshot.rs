@@ -9,6 +9,7 @@ use raft::{NodeId, Snapshot, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 use store::Store;
 
+use super::snapshot_versions;
 use super::v3::mvcc_config;
 use super::{AlarmMember, Member, Node, NodeConfig, NodeError, Reply, SNAPSHOT_DATA_VERSION};
 use crate::codec;
@@ -29,40 +30,10 @@ pub(super) struct NodeSnapshotData {
     pub(super) alarms: BTreeSet<AlarmMember>,
     /// The v2 auth state (version 6 on; older snapshots have auth off and no users).
     pub(super) auth: store::auth::Auth,
+    /// The log index of each lease's last applied keep-alive (version 7 on; older snapshots have none,
+    /// which only lets a pending expiry of theirs go ahead as it did then).
+    pub(super) lease_renewed_at: BTreeMap<i64, u64>,
 }
-
-/// The payload before v2 auth was replicated (version 5): read so existing data dirs still open.
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct NodeSnapshotDataVersion5 {
-    version: u32,
-    members: BTreeMap<NodeId, Member>,
-    removed: BTreeSet<NodeId>,
-    applied_requests: BTreeMap<NodeId, (u64, u64)>,
-    cluster_version: Option<String>,
-    store: Vec<u8>,
-    mvcc: mvcc::Snapshot,
-    alarms: BTreeSet<AlarmMember>,
-}
-
-/// The snapshot data version that had alarms but no auth.
-const SNAPSHOT_DATA_VERSION_WITHOUT_AUTH: u32 = 5;
-
-/// The payload before alarms were replicated (version 4): read so existing data dirs still open.
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct NodeSnapshotDataVersion4 {
-    version: u32,
-    members: BTreeMap<NodeId, Member>,
-    removed: BTreeSet<NodeId>,
-    applied_requests: BTreeMap<NodeId, (u64, u64)>,
-    cluster_version: Option<String>,
-    store: Vec<u8>,
-    mvcc: mvcc::Snapshot,
-}
-
-/// The snapshot data version that had no alarms.
-const SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS: u32 = 4;
 
 /// The v3 keyspace of a snapshot, with the settings every member shares.
 pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Result<mvcc::Mvcc, NodeError> {
@@ -73,7 +44,7 @@ pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Re
 pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
     let data: NodeSnapshotData = match codec::decode(bytes) {
         Ok(data) => data,
-        Err(error) => match decode_older_snapshot_data(bytes) {
+        Err(error) => match snapshot_versions::decode_older_snapshot_data(bytes) {
             Some(data) => data,
             None => return Err(NodeError::SnapshotData(format!("undecodable: {error}"))),
         },
@@ -82,37 +53,6 @@ pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, Nod
         return Err(NodeError::SnapshotData(format!("unknown snapshot data version {}", data.version)));
     }
     Ok(data)
-}
-
-/// A version 5 (no auth) or version 4 (no alarms, no auth) payload, brought to the current layout.
-fn decode_older_snapshot_data(bytes: &[u8]) -> Option<NodeSnapshotData> {
-    if let Ok(old) = codec::decode::<NodeSnapshotDataVersion5>(bytes)
-        && old.version == SNAPSHOT_DATA_VERSION_WITHOUT_AUTH
-    {
-        return Some(NodeSnapshotData {
-            version: SNAPSHOT_DATA_VERSION,
-            members: old.members,
-            removed: old.removed,
-            applied_requests: old.applied_requests,
-            cluster_version: old.cluster_version,
-            store: old.store,
-            mvcc: old.mvcc,
-            alarms: old.alarms,
-            auth: store::auth::Auth::default(),
-        });
-    }
-    let old = codec::decode::<NodeSnapshotDataVersion4>(bytes).ok()?;
-    (old.version == SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS).then(|| NodeSnapshotData {
-        version: SNAPSHOT_DATA_VERSION,
-        members: old.members,
-        removed: old.removed,
-        applied_requests: old.applied_requests,
-        cluster_version: old.cluster_version,
-        store: old.store,
-        mvcc: old.mvcc,
-        alarms: BTreeSet::new(),
-        auth: store::auth::Auth::default(),
-    })
 }
 
 impl Node {
@@ -137,6 +77,7 @@ impl Node {
             mvcc: self.mvcc.snapshot(),
             alarms: self.alarms.clone(),
             auth: self.auth.clone(),
+            lease_renewed_at: self.lease_renewed_at.clone(),
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { index: applied, term, conf_state },
@@ -179,6 +120,7 @@ impl Node {
         self.cluster_version = data.cluster_version;
         self.alarms = data.alarms;
         self.auth = data.auth;
+        self.lease_renewed_at = data.lease_renewed_at;
         if self.removed.contains(&self.config.id) {
             self.removed_self = true;
         }
@@ -193,48 +135,5 @@ impl Node {
         self.watchers_by_request.clear();
         tracing::info!(member = %format!("{:x}", self.config.id), index = snapshot.meta.index, "installed leader snapshot");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_version_4_payload_reads_with_no_alarms_and_other_versions_are_refused() {
-        let old = NodeSnapshotDataVersion4 {
-            version: SNAPSHOT_DATA_VERSION_WITHOUT_ALARMS,
-            members: BTreeMap::new(),
-            removed: BTreeSet::from([7]),
-            applied_requests: BTreeMap::new(),
-            cluster_version: Some("3.4.0".to_string()),
-            store: vec![1, 2, 3],
-            mvcc: mvcc::Snapshot::default(),
-        };
-        let data = decode_snapshot_data(&codec::encode(&old)).expect("version 4 still reads");
-        assert_eq!(data.version, SNAPSHOT_DATA_VERSION);
-        assert_eq!(
-            (data.removed, data.store, data.alarms),
-            (BTreeSet::from([7]), vec![1, 2, 3], BTreeSet::new())
-        );
-        let unknown = NodeSnapshotDataVersion4 { version: 3, ..old };
-        assert!(decode_snapshot_data(&codec::encode(&unknown)).is_err());
-    }
-
-    #[test]
-    fn a_version_5_payload_reads_with_auth_off() {
-        let old = NodeSnapshotDataVersion5 {
-            version: SNAPSHOT_DATA_VERSION_WITHOUT_AUTH,
-            members: BTreeMap::new(),
-            removed: BTreeSet::new(),
-            applied_requests: BTreeMap::new(),
-            cluster_version: None,
-            store: vec![4],
-            mvcc: mvcc::Snapshot::default(),
-            alarms: BTreeSet::new(),
-        };
-        let data = decode_snapshot_data(&codec::encode(&old)).expect("version 5 still reads");
-        assert_eq!((data.version, data.store), (SNAPSHOT_DATA_VERSION, vec![4]));
-        assert_eq!(data.auth, store::auth::Auth::default());
     }
 }

@@ -2,11 +2,17 @@
 //! layer does), applying committed v3 commands, serving v3 reads (linearizable through ReadIndex unless
 //! serializable), and the leases' clock rules.
 //!
-//! Lease rules (etcd's): a grant carries the proposing member's clock; a keep-alive goes through the
-//! log and refreshes the lease on the member that leads; only the leader decides that a lease expired,
-//! by its own clock, and revokes it through the log; a member that becomes leader first gives every
-//! lease its full TTL again (`Mvcc::promote`), so no lease expires because of a failover; followers'
-//! leases never expire (`Mvcc::demote`).
+//! Lease rules (etcd's): a grant carries the proposing member's clock; only the leader decides that a
+//! lease expired, by its own clock, and revokes it through the log; a member that becomes leader first
+//! gives every lease its full TTL again (`Mvcc::promote`), so no lease expires because of a failover;
+//! followers' leases never expire (`Mvcc::demote`).
+//!
+//! Keep-alives go through the log (etcd sends them to the leader outside it), so any member may answer
+//! one, and every member must answer it alike: each applies it as a renewal, whatever its clock, and
+//! records the entry's index (`lease_renewed_at`). The leader's expiry is a `LeaseExpire` carrying the
+//! index it had applied when it decided; a keep-alive applied after that index and before the expiry
+//! was not seen by the decision, was answered with the full TTL everywhere, and so wins: the expiry is
+//! dropped. Without it a follower could acknowledge a keep-alive for a lease the leader revokes next.
 
 use mvcc::{Command, LeaseGrantRequest, LeaseRevokeRequest, RangeRequest, Response};
 use raft::Role;
@@ -124,18 +130,35 @@ impl Node {
         );
         if let Command::LeaseRevoke(revoke) = command {
             self.lease_revokes_proposed.remove(&revoke.id);
+            self.lease_renewed_at.remove(&revoke.id);
         }
         self.notify_v3_watches(revision_before, events);
         let response = result.map_err(RequestError::V3)?;
         Ok(Reply::V3(v3_reply(response)))
     }
 
-    /// A committed keep-alive: the leader refreshes the lease by its clock; on followers (whose leases
-    /// never expire) it only checks the lease exists.
+    /// A committed keep-alive: every member renews the lease (only the leader's expiry counts, from its
+    /// clock now) and records the entry's index, so a pending expiry decided before it yields.
     pub(super) fn apply_lease_renew(&mut self, id: i64) -> Result<Reply, RequestError> {
         let now_ms = self.now_ms();
         let response = self.mvcc.lease_renew(id, now_ms).map_err(RequestError::V3)?;
+        let index = self.last_applied_index;
+        let previous = self.lease_renewed_at.insert(id, index);
+        assert!(previous.is_none_or(|previous| previous < index), "keep-alives applied out of log order");
+        assert!(self.lease_renewed_at.len() <= self.mvcc.lease_count(), "renewals of leases that are gone");
         Ok(Reply::V3(V3Reply::LeaseKeepAlive(response)))
+    }
+
+    /// A committed expiry: the lease is revoked unless a keep-alive was applied after the index the
+    /// leader had applied when it found the lease expired.
+    pub(super) fn apply_lease_expire(&mut self, id: i64, checked_index: u64) -> Result<Reply, RequestError> {
+        assert!(checked_index < self.last_applied_index, "an expiry decided at or after its own entry");
+        let renewed_since = self.lease_renewed_at.get(&id).is_some_and(|renewed| *renewed > checked_index);
+        if renewed_since {
+            self.lease_revokes_proposed.remove(&id);
+            return Err(RequestError::V3(mvcc::Error::LeaseNotFound));
+        }
+        self.apply_v3(&Command::LeaseRevoke(LeaseRevokeRequest { id }))
     }
 
     /// On the leader's ticks: propose the revoke of every lease whose expiry passed by its clock, at
@@ -151,8 +174,8 @@ impl Node {
             if self.lease_revokes_proposed.contains_key(&id) {
                 continue;
             }
-            let revoke = Operation::V3(Command::LeaseRevoke(LeaseRevokeRequest { id }));
-            if self.propose(revoke).is_ok() {
+            let expire = Operation::LeaseExpire { id, checked_index: self.last_applied_index };
+            if self.propose(expire).is_ok() {
                 self.lease_revokes_proposed.insert(id, ticks);
             }
         }

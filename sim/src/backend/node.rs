@@ -139,9 +139,7 @@ fn v3_outcome(kind: &OperationKind, answer: Answer) -> OperationResult {
         }
         Ok(Reply::V3(V3Reply::LeaseKeepAlive(_))) => OperationResult::V3LeaseNotFound,
         Err(RequestError::V3(mvcc::Error::Compacted)) => OperationResult::V3Compacted,
-        Err(RequestError::V3(mvcc::Error::LeaseNotFound | mvcc::Error::LeaseExpired)) => {
-            OperationResult::V3LeaseNotFound
-        }
+        Err(RequestError::V3(mvcc::Error::LeaseNotFound)) => OperationResult::V3LeaseNotFound,
         // Nothing was proposed.
         Err(RequestError::NoLeader | RequestError::Refused(_)) => OperationResult::Failed,
         // A write may or may not have been applied; a read tells nothing.

@@ -143,8 +143,9 @@ impl World<'_> {
     }
 
     /// When the end of `lease` (granted by `grant` with `ttl_ns`) may come. Earliest: a revoke was
-    /// asked, or the TTL passed since the grant or the last keep-alive the leader acknowledged, less
-    /// the clocks' disagreement. Latest (the leader expires leases through the log): an acknowledged
+    /// asked, or the TTL passed since the grant or the last keep-alive any member acknowledged (every
+    /// member answers a keep-alive alike, and the leader's expiry yields to it), less the clocks'
+    /// disagreement. Latest (the leader expires leases through the log): an acknowledged
     /// revoke's return; or, once the cluster settled, the TTL after the last keep-alive anyone may
     /// have applied (or after the settling, which may bring a new leader that gives it its full TTL
     /// and an election timeout again), plus the clocks' disagreement and the revoke's retry interval.
@@ -171,9 +172,7 @@ impl World<'_> {
                 .filter(|operation| operation.result != OperationResult::Failed)
         };
         let last_refresh = keep_alives()
-            .filter(|operation| {
-                matches!(operation.result, OperationResult::V3LeaseKept { by_leader: true, .. })
-            })
+            .filter(|operation| matches!(operation.result, OperationResult::V3LeaseKept { .. }))
             .map(|operation| operation.invoked_at)
             .fold(grant.invoked_at, Time::max);
         let expiry = (last_refresh + ttl_ns).saturating_sub(slack_ns);
