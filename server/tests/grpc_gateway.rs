@@ -114,6 +114,22 @@ async fn read_lines(stream: &mut TcpStream, count: usize) -> Vec<serde_json::Val
     }
 }
 
+/// Reads until the chunked body's last chunk (at most 5 s): the call ended. Returns what came.
+async fn read_to_last_chunk(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !received.ends_with(b"0\r\n\r\n") {
+        let mut buffer = [0u8; 4096];
+        let Ok(read) = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await else {
+            panic!("the stream did not end in 5 s: {:?}", String::from_utf8_lossy(&received));
+        };
+        let read = read.expect("read");
+        assert!(read > 0, "the connection closed before the last chunk");
+        received.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8(received).expect("utf-8")
+}
+
 #[tokio::test]
 async fn a_watch_through_the_gateway_streams_each_event_as_a_result_line() {
     let served = grpc_common::start().await;
@@ -141,7 +157,14 @@ async fn keepalive_and_snapshot_stream_through_the_gateway() {
     let id = grant["ID"].as_str().expect("an ID").to_string();
     let (mut keepalive, _) =
         open_stream(served.address, "/v3/lease/keepalive", &format!(r#"{{"ID":"{id}"}}"#)).await;
-    let answer = read_lines(&mut keepalive, 1).await;
+    // etcd's keep-alive call answers the body's requests and ends.
+    let whole_body = read_to_last_chunk(&mut keepalive).await;
+    let answer: Vec<serde_json::Value> = whole_body
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answer.len(), 1, "{whole_body}");
     assert_eq!(
         (answer[0]["result"]["ID"].as_str(), answer[0]["result"]["TTL"].as_str()),
         (Some(id.as_str()), Some("30"))

@@ -2,8 +2,9 @@
 //! `/v3/maintenance/snapshot`, as etcd 3.4's grpc-gateway serves them to `curl -N`.
 //!
 //! The request body holds one or more JSON request objects back to back; each becomes a framed gRPC
-//! message on one in-process streaming call. The request stream then stays open (a watch lives until
-//! the client goes away, as with etcd's gateway), and every answer is written as it comes, one
+//! message on one in-process streaming call. A watch's request stream then stays open (it lives until
+//! the client goes away, as with etcd's gateway); a keep-alive's ends with the body, so its call
+//! answers the requests and ends, as etcd's does. Every answer is written as it comes, one
 //! `{"result":{...}}` line each. An error status at the end of the call becomes an `{"error":{...}}`
 //! line. Bounds: at most `MAX_REQUEST_MESSAGES` requests per body and `ANSWER_QUEUE_LINES` answers
 //! buffered toward a slow client; a client that disconnects ends the call.
@@ -26,6 +27,8 @@ const STREAM_ROUTES: &[(&str, &str)] = &[
     ("/v3/lease/keepalive", "etcdserverpb.Lease/LeaseKeepAlive"),
     ("/v3/maintenance/snapshot", "etcdserverpb.Maintenance/Snapshot"),
 ];
+/// The one streaming method whose call outlives the end of the request body.
+const WATCH_METHOD: &str = "etcdserverpb.Watch.Watch";
 /// The most request objects one body may carry.
 pub const MAX_REQUEST_MESSAGES: usize = 1_000;
 /// Answer lines buffered toward the client before the call waits for it.
@@ -77,8 +80,9 @@ async fn drive(routes: Routes, method: MethodDescriptor, requests: Vec<Bytes>, l
         let sent = request_sender.try_send(Ok(hyper::body::Frame::data(request)));
         assert!(sent.is_ok(), "the request channel holds every request");
     }
-    // A method that takes one request (Snapshot) waits for the end of the request stream.
-    let request_sender = method.is_client_streaming().then_some(request_sender);
+    // Only a watch outlives the end of its requests (etcd's watch server keeps the stream after the
+    // client's half-close; its keep-alive server and Snapshot's single request end there).
+    let request_sender = (method.full_name() == WATCH_METHOD).then_some(request_sender);
     let Ok(request) = grpc_request(&method, StreamBody::new(ReceiverStream::new(request_frames))) else {
         return;
     };
