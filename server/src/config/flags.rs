@@ -41,7 +41,7 @@ pub(crate) enum Role {
     /// v3 backend, auth tokens) and ignoring it cannot make a deployment unsafe.
     Ignored,
     /// Accepted only at its off value (empty, `false`, `off`): a feature Concord lacks and whose
-    /// silent absence would be unsafe or surprising (TLS, discovery, proxy mode).
+    /// silent absence would be unsafe or surprising (discovery, proxy mode).
     Refused(&'static str),
 }
 
@@ -69,7 +69,6 @@ const UNSAFE: &str = "Unsafe feature";
 const DEPRECATED: &str = "TO BE DEPRECATED";
 const GENERAL: &str = "General";
 
-const TLS: &str = "TLS is not supported by concord";
 const DISCOVERY: &str = "discovery is not supported by concord; bootstrap with --initial-cluster";
 const PROXY_MODE: &str = "the v2 proxy mode is not supported by concord";
 
@@ -344,14 +343,14 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         CLUSTERING,
         "Accept etcd V2 client requests (concord always serves v2).",
     ),
-    flag("cert-file", Text, "", Refused(TLS), SECURITY, "Path to the client server TLS cert file."),
-    flag("key-file", Text, "", Refused(TLS), SECURITY, "Path to the client server TLS key file."),
-    flag("client-cert-auth", Bool, "false", Refused(TLS), SECURITY, "Enable client cert authentication."),
+    flag("cert-file", Text, "", Used, SECURITY, "Path to the client server TLS cert file."),
+    flag("key-file", Text, "", Used, SECURITY, "Path to the client server TLS key file."),
+    flag("client-cert-auth", Bool, "false", Used, SECURITY, "Enable client cert authentication."),
     flag(
         "client-crl-file",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Path to the client certificate revocation list file.",
     ),
@@ -359,7 +358,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "client-cert-allowed-hostname",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Allowed TLS hostname for client cert authentication.",
     ),
@@ -367,18 +366,18 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "trusted-ca-file",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Path to the client server TLS trusted CA cert file.",
     ),
-    flag("auto-tls", Bool, "false", Refused(TLS), SECURITY, "Client TLS using generated certificates."),
-    flag("peer-cert-file", Text, "", Refused(TLS), SECURITY, "Path to the peer server TLS cert file."),
-    flag("peer-key-file", Text, "", Refused(TLS), SECURITY, "Path to the peer server TLS key file."),
+    flag("auto-tls", Bool, "false", Used, SECURITY, "Client TLS using generated certificates."),
+    flag("peer-cert-file", Text, "", Used, SECURITY, "Path to the peer server TLS cert file."),
+    flag("peer-key-file", Text, "", Used, SECURITY, "Path to the peer server TLS key file."),
     flag(
         "peer-client-cert-auth",
         Bool,
         "false",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Enable peer client cert authentication.",
     ),
@@ -386,7 +385,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "peer-trusted-ca-file",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Path to the peer server TLS trusted CA file.",
     ),
@@ -394,7 +393,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "peer-cert-allowed-cn",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Required CN for client certs connecting to the peer endpoint.",
     ),
@@ -402,7 +401,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "peer-cert-allowed-hostname",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Allowed TLS hostname for inter peer authentication.",
     ),
@@ -410,7 +409,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "peer-auto-tls",
         Bool,
         "false",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Peer TLS using self-generated certificates.",
     ),
@@ -418,7 +417,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "peer-crl-file",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Path to the peer certificate revocation list file.",
     ),
@@ -426,7 +425,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "cipher-suites",
         Text,
         "",
-        Ignored,
+        Used,
         SECURITY,
         "Comma-separated list of supported TLS cipher suites.",
     ),
@@ -570,7 +569,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "experimental-peer-skip-client-san-verification",
         Bool,
         "false",
-        Ignored,
+        Used,
         EXPERIMENTAL,
         "Skip SAN verification of peer client certificates.",
     ),
