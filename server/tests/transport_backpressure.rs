@@ -114,6 +114,7 @@ async fn cancelling_the_token_stops_the_listener_and_the_writers() {
         listen_peer_urls: vec!["http://127.0.0.1:0".into()],
         peers,
         limits: test_limits(),
+        tls: None,
     };
     let transport = Transport::start(config, inbound, None, cancel.clone()).await.unwrap();
     let addr = transport.local_addrs()[0];
@@ -134,6 +135,7 @@ async fn dropping_the_transport_stops_it_without_cancelling_the_callers_token() 
         listen_peer_urls: vec!["http://localhost:0".into()],
         peers: BTreeMap::new(),
         limits: test_limits(),
+        tls: None,
     };
     let transport = Transport::start(config, inbound, None, callers.clone()).await.unwrap();
     let addr = transport.local_addrs()[0];
@@ -158,6 +160,7 @@ async fn bad_configuration_is_refused_at_start_with_a_clear_error() {
             listen_peer_urls: vec![listen.to_string()],
             peers,
             limits: test_limits(),
+            tls: None,
         };
         let (inbound, _) = mpsc::channel(8);
         Transport::start(config, inbound, None, CancellationToken::new())
@@ -209,6 +212,7 @@ async fn member_with_a_stalled_peer(stalled: &TcpListener, cancel: CancellationT
         listen_peer_urls: vec!["http://127.0.0.1:0".into()],
         peers,
         limits: TransportLimits { handshake_timeout: Duration::from_secs(30), ..test_limits() },
+        tls: None,
     };
     let (inbound, _) = mpsc::channel(8);
     Transport::start(config, inbound, None, cancel).await.unwrap()

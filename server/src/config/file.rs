@@ -78,7 +78,11 @@ pub(crate) fn settings_from_yaml(text: &str, notices: &mut Vec<String>) -> Resul
 }
 
 /// Converts and checks one option's value, and records it under its flag's name.
-fn insert_checked(spec: &'static flags::FlagSpec, value: &Value, settings: &mut Settings) -> Result<(), String> {
+fn insert_checked(
+    spec: &'static flags::FlagSpec,
+    value: &Value,
+    settings: &mut Settings,
+) -> Result<(), String> {
     let text = value_text(spec.name, spec.kind, value)?;
     if let Err(reason) = flags::check_value(spec.kind, &text) {
         return Err(match spec.kind {

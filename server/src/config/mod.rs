@@ -339,8 +339,7 @@ fn build(
     urls.validate(&settings, &source)?;
     validate_timing(heartbeat_interval_ms, election_timeout_ms)?;
     // embed.StartEtcd: the listeners, peers first.
-    let tls =
-        tls::TlsFlags::read(&reader, &urls.listen_peer_urls, &urls.listen_client_urls, &mut notices)?;
+    let tls = tls::TlsFlags::read(&reader, &urls.listen_peer_urls, &urls.listen_client_urls, &mut notices)?;
     let (logger, log_outputs, log_level) = read_logging(&reader)?;
     let snapshot_count = read_snapshot_count(&reader, &mut notices)?;
     let initial_cluster = read_initial_cluster(&reader, &name, &urls.initial_advertise_peer_urls)?;

@@ -60,7 +60,8 @@ impl TlsInfo {
 
     /// etcd's `TLSInfo.String`, as its start-up log prints it.
     pub fn describe(&self) -> String {
-        let text = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string()).unwrap_or_default();
+        let text =
+            |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string()).unwrap_or_default();
         format!(
             "cert = {}, key = {}, trusted-ca = {}, client-cert-auth = {}, crl-file = {}",
             text(&self.cert_file),
@@ -210,7 +211,8 @@ fn check_pair(info: &TlsInfo) -> Result<(), ConfigError> {
     if info.cert_file.is_some() && info.key_file.is_some() {
         return Ok(());
     }
-    let text = |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string()).unwrap_or_default();
+    let text =
+        |path: &Option<PathBuf>| path.as_ref().map(|path| path.display().to_string()).unwrap_or_default();
     Err(ConfigError::Invalid(format!(
         "KeyFile and CertFile must both be present[key: {}, cert: {}]",
         text(&info.key_file),

@@ -93,7 +93,10 @@ fn dns_name_matches(pattern: &str, host: &str) -> bool {
 /// etcd's peer-listener check (`checkCertSAN`): a client certificate that names IP addresses or DNS
 /// names must name the address the connection comes from (a DNS name counts when it resolves to
 /// it). A certificate without such names passes.
-pub(super) async fn check_names_remote_address(names: &CertificateNames, remote: IpAddr) -> Result<(), String> {
+pub(super) async fn check_names_remote_address(
+    names: &CertificateNames,
+    remote: IpAddr,
+) -> Result<(), String> {
     /// DNS names looked up at most per certificate, so a certificate cannot make us resolve many.
     const MAX_NAMES_RESOLVED: usize = 8;
     if names.ip_addresses.is_empty() && names.dns_names.is_empty() {

@@ -52,7 +52,8 @@ mod tests {
     #[test]
     fn every_supported_go_name_maps_to_a_suite_of_the_provider_and_tls13_stays_on() {
         let all = rustls::crypto::ring::default_provider().cipher_suites;
-        for name in crate::config::SUPPORTED_CIPHER_SUITES.iter().filter(|name| name.starts_with("TLS_ECDHE")) {
+        for name in crate::config::SUPPORTED_CIPHER_SUITES.iter().filter(|name| name.starts_with("TLS_ECDHE"))
+        {
             let suite = suite_for_go_name(name).unwrap_or_else(|| panic!("{name} has no suite"));
             assert!(all.iter().any(|offered| offered.suite() == suite), "{name} not offered by ring");
         }

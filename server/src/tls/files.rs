@@ -17,7 +17,8 @@ const MAX_PEM_FILE_BYTES: u64 = 16 << 20;
 
 /// Reads a whole file, refusing one larger than any PEM file TLS needs.
 fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
-    let open_error = |error: std::io::Error| TlsError(format!("open {}: {}", path.display(), go_io_error(&error)));
+    let open_error =
+        |error: std::io::Error| TlsError(format!("open {}: {}", path.display(), go_io_error(&error)));
     let size_bytes = std::fs::metadata(path).map_err(open_error)?.len();
     if size_bytes > MAX_PEM_FILE_BYTES {
         return Err(TlsError(format!(
@@ -103,11 +104,14 @@ pub(super) fn system_trusted_cas() -> RootCertStore {
 }
 
 /// The revocation lists of a CRL file: PEM blocks, or one DER list (Go's `x509.ParseCRL` takes both).
-pub(super) fn read_revocation_lists(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+pub(super) fn read_revocation_lists(
+    path: &Path,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     let bytes = read_file(path)?;
     let mut lists = Vec::new();
     for list in CertificateRevocationListDer::pem_slice_iter(&bytes) {
-        let list = list.map_err(|error| TlsError(format!("{}: malformed PEM CRL data: {error}", path.display())))?;
+        let list =
+            list.map_err(|error| TlsError(format!("{}: malformed PEM CRL data: {error}", path.display())))?;
         if lists.len() == MAX_CERTIFICATES_PER_FILE {
             return Err(TlsError(format!("{}: more than {MAX_CERTIFICATES_PER_FILE} CRLs", path.display())));
         }

@@ -31,12 +31,14 @@ pub(super) struct SelfSignedFiles {
 /// Makes (or finds from an earlier start) the self-signed certificate in `directory`, valid for
 /// `hosts` (URL hosts, without ports or IPv6 brackets).
 pub(super) fn ensure_self_signed(directory: &Path, hosts: &[&str]) -> Result<SelfSignedFiles, TlsError> {
-    let files = SelfSignedFiles { cert_file: directory.join("cert.pem"), key_file: directory.join("key.pem") };
+    let files =
+        SelfSignedFiles { cert_file: directory.join("cert.pem"), key_file: directory.join("key.pem") };
     if files.cert_file.exists() && files.key_file.exists() {
         return Ok(files);
     }
-    std::fs::create_dir_all(directory)
-        .map_err(|error| TlsError(format!("cannot create cert directory {}: {error}", directory.display())))?;
+    std::fs::create_dir_all(directory).map_err(|error| {
+        TlsError(format!("cannot create cert directory {}: {error}", directory.display()))
+    })?;
     let (certificate_pem, key_pem) = generate(hosts)?;
     write_file(&files.cert_file, certificate_pem.as_bytes(), 0o644)?;
     write_file(&files.key_file, key_pem.as_bytes(), 0o600)?;
@@ -47,7 +49,8 @@ pub(super) fn ensure_self_signed(directory: &Path, hosts: &[&str]) -> Result<Sel
 
 /// A self-signed certificate for `hosts` and its key, both PEM.
 fn generate(hosts: &[&str]) -> Result<(String, String), TlsError> {
-    let failed = |error: rcgen::Error| TlsError(format!("cannot generate a self-signed certificate: {error}"));
+    let failed =
+        |error: rcgen::Error| TlsError(format!("cannot generate a self-signed certificate: {error}"));
     let key_pair = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(failed)?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
@@ -58,7 +61,8 @@ fn generate(hosts: &[&str]) -> Result<(String, String), TlsError> {
     params.not_after = now + time::Duration::days(VALIDITY_DAYS);
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     for host in hosts {
         let alternative_name = match host.parse::<std::net::IpAddr>() {
             Ok(address) => SanType::IpAddress(address),

@@ -3,7 +3,8 @@
 //! A handshake runs on the connection's own task (never on the accept loop) and is bounded by a
 //! timeout; a failure is logged as etcd logs it (`rejected connection`, with the remote address
 //! and the reason) and the socket is closed without a word, so a plain-HTTP request to an `https`
-//! port gets no HTTP answer, as with etcd.
+//! port gets no HTTP answer, as with etcd. Like Go, a connection whose first byte cannot start a TLS
+//! handshake record is closed without even a TLS alert.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -19,6 +20,9 @@ use super::certificate_names::{CertificateNames, check_names_remote_address};
 use super::stream::MaybeTlsStream;
 use super::{Side, TlsError, verifiers};
 use crate::config::TlsInfo;
+
+/// The first byte of a TLS handshake record (content type 22).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// What the client listener offers by ALPN: HTTP/2 (gRPC needs it) and HTTP/1.1.
 const CLIENT_ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
@@ -75,8 +79,14 @@ impl TlsServer {
 
     /// Completes the server side of the handshake within `timeout`. `None` when it failed (logged
     /// as etcd logs it); the caller then drops the socket.
-    pub async fn accept(&self, stream: TcpStream, remote: SocketAddr, timeout: Duration) -> Option<MaybeTlsStream> {
+    pub async fn accept(
+        &self,
+        stream: TcpStream,
+        remote: SocketAddr,
+        timeout: Duration,
+    ) -> Option<MaybeTlsStream> {
         let handshake = async {
+            check_first_record(&stream).await?;
             let tls = self.acceptor.accept(stream).await.map_err(|error| error.to_string())?;
             if self.check_client_address
                 && let Some(certificate) = tls.get_ref().1.peer_certificates().and_then(|chain| chain.first())
@@ -93,5 +103,23 @@ impl TlsServer {
         };
         tracing::warn!(remote_addr = %remote, error = %error, "rejected connection");
         None
+    }
+}
+
+/// Go's first check: a connection that does not open with a TLS handshake record (plain HTTP to an
+/// `https` port, say) is refused before any TLS byte is written back.
+async fn check_first_record(stream: &TcpStream) -> Result<(), String> {
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(0) => Err("EOF".to_string()),
+        Ok(_) if first[0] == TLS_HANDSHAKE_RECORD => Ok(()),
+        Ok(_) => {
+            // Go has read what arrived before it closes; reading it too makes the close a FIN, not
+            // a reset, so the client sees an empty reply as from etcd.
+            let mut arrived = [0u8; 4096];
+            let _ = stream.try_read(&mut arrived);
+            Err("tls: first record does not look like a TLS handshake".to_string())
+        }
+        Err(error) => Err(error.to_string()),
     }
 }

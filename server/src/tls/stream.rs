@@ -50,7 +50,11 @@ impl MaybeTlsStream {
 }
 
 impl AsyncRead for MaybeTlsStream {
-    fn poll_read(self: Pin<&mut Self>, context: &mut Context<'_>, buffer: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             MaybeTlsStream::Plain(stream) => Pin::new(stream).poll_read(context, buffer),
             MaybeTlsStream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(context, buffer),

@@ -37,7 +37,9 @@ impl AllowedName {
     fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), Error> {
         let names = CertificateNames::parse(end_entity).map_err(Error::General)?;
         let allowed = match self {
-            AllowedName::CommonName(common_name) => names.common_name.as_deref() == Some(common_name.as_str()),
+            AllowedName::CommonName(common_name) => {
+                names.common_name.as_deref() == Some(common_name.as_str())
+            }
             AllowedName::Hostname(hostname) => names.verify_hostname(hostname).is_ok(),
         };
         if allowed { Ok(()) } else { Err(Error::General("client certificate authentication failed".into())) }
@@ -57,7 +59,10 @@ pub(super) fn client_verifier(
     info: &TlsInfo,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
-    assert!(info.requires_client_certificates(), "only a side that requires client certificates verifies them");
+    assert!(
+        info.requires_client_certificates(),
+        "only a side that requires client certificates verifies them"
+    );
     let roots = trusted_cas(info)?;
     if roots.is_empty() {
         return Err(TlsError(
@@ -71,7 +76,8 @@ pub(super) fn client_verifier(
         builder = builder.with_crls(files::read_revocation_lists(crl_file)?);
     }
     let inner = builder.build().map_err(|error| {
-        let source = info.crl_file.as_ref().map(|path| format!(" (CRL {})", path.display())).unwrap_or_default();
+        let source =
+            info.crl_file.as_ref().map(|path| format!(" (CRL {})", path.display())).unwrap_or_default();
         TlsError(format!("cannot verify client certificates{source}: {error}"))
     })?;
     Ok(match AllowedName::from_info(info) {
@@ -194,7 +200,12 @@ impl ServerCertVerifier for PeerServerVerifier {
         certificate: &CertificateDer<'_>,
         signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(message, certificate, signature, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            certificate,
+            signature,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -203,7 +214,12 @@ impl ServerCertVerifier for PeerServerVerifier {
         certificate: &CertificateDer<'_>,
         signature: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(message, certificate, signature, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            certificate,
+            signature,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
