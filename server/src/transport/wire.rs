@@ -489,10 +489,12 @@ mod tests {
         assert!(hello_with(too_many).announced_peer_addrs().unwrap_err().contains("at most"));
         let long = format!("http://{}:1", "h".repeat(MAX_PEER_URL_BYTES));
         assert!(hello_with(vec![long]).announced_peer_addrs().unwrap_err().contains("exceeds"));
-        for bad in ["https://a:1", "a:1", "http://a", "http://a:1/path", "http://:1", ""] {
+        for bad in ["ftp://a:1", "a:1", "http://a", "http://a:1/path", "http://:1", ""] {
             let hello = hello_with(vec!["http://ok:1".into(), bad.into()]);
             assert!(hello.announced_peer_addrs().is_err(), "{bad:?} accepted");
         }
+        let secure = hello_with(vec!["https://a:1".into()]).announced_peer_addrs().unwrap();
+        assert_eq!(secure[0].scheme, crate::url::Scheme::Https, "an https peer is answered over TLS");
     }
 
     #[test]
