@@ -72,6 +72,7 @@ async fn start(id: u64, inbound: mpsc::Sender<Message>) -> Transport {
         listen_peer_urls: vec!["http://127.0.0.1:0".into()],
         peers: BTreeMap::new(),
         limits: TransportLimits::default(),
+        tls: None,
     };
     Transport::start(config, inbound, None, CancellationToken::new()).await.expect("transport starts")
 }

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod node;
 pub mod run;
 pub mod storage;
+pub mod tls;
 pub mod transport;
 pub mod url;
 pub mod v3_snapshot;

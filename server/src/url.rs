@@ -9,8 +9,8 @@
 //!   are ignored, an empty host parses (the bind and advertise checks refuse it later with etcd's
 //!   words), and errors are etcd's texts. The text form is what etcd prints and hashes into member
 //!   IDs, so [`Url`]'s `Display` must stay `scheme://authority`.
-//! - [`parse_peer_url`], for the peer transport's sockets, takes only `http` (no TLS between peers
-//!   yet), tolerates one trailing `/`, needs a host, and reduces the URL to a [`PeerAddr`].
+//! - [`parse_peer_url`], for the peer transport's sockets, takes `http` and `https` (TLS between
+//!   peers), tolerates one trailing `/`, needs a host, and reduces the URL to a [`PeerAddr`].
 
 use std::fmt;
 
@@ -215,11 +215,20 @@ pub fn join(urls: &[Url]) -> String {
     urls.iter().map(Url::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// A peer endpoint: host (a name or an IP, without IPv6 brackets) and port.
+/// A peer endpoint: scheme (`https` is dialed with TLS), host (a name or an IP, without IPv6
+/// brackets) and port.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PeerAddr {
+    pub scheme: Scheme,
     pub host: String,
     pub port: u16,
+}
+
+impl PeerAddr {
+    /// A plain `http` endpoint.
+    pub fn http(host: &str, port: u16) -> PeerAddr {
+        PeerAddr { scheme: Scheme::Http, host: host.to_string(), port }
+    }
 }
 
 impl fmt::Display for PeerAddr {
@@ -235,21 +244,12 @@ impl fmt::Display for PeerAddr {
 /// Why a peer URL cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlError {
-    /// `https://` peer URLs need TLS, which the transport does not have yet.
-    HttpsUnsupported(String),
-    Invalid {
-        url: String,
-        reason: &'static str,
-    },
+    Invalid { url: String, reason: &'static str },
 }
 
 impl fmt::Display for UrlError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UrlError::HttpsUnsupported(url) => write!(
-                formatter,
-                "peer URL {url:?}: https (TLS) between peers is not supported yet; use http://"
-            ),
             UrlError::Invalid { url, reason } => write!(formatter, "peer URL {url:?}: {reason}"),
         }
     }
@@ -257,26 +257,22 @@ impl fmt::Display for UrlError {
 
 impl std::error::Error for UrlError {}
 
-/// Parses a peer URL, `http://host:port` (one trailing `/` is tolerated), into the address to dial.
+/// Parses a peer URL, `http://host:port` or `https://host:port` (one trailing `/` is tolerated),
+/// into the address to dial.
 pub fn parse_peer_url(url: &str) -> Result<PeerAddr, UrlError> {
     let invalid = |reason| UrlError::Invalid { url: url.to_string(), reason };
-    // Named before the grammar runs, so an https URL is told about TLS whatever else is wrong.
-    if url.get(..8).is_some_and(|prefix| prefix.eq_ignore_ascii_case("https://")) {
-        return Err(UrlError::HttpsUnsupported(url.to_string()));
-    }
     let text = url.strip_suffix('/').unwrap_or(url);
     let parts = split_url(text).map_err(|problem| invalid(peer_error_reason(problem)))?;
-    debug_assert_eq!(parts.scheme, Scheme::Http, "https is refused above");
     if parts.host.is_empty() {
         return Err(invalid("missing host"));
     }
-    Ok(PeerAddr { host: parts.host.to_string(), port: parts.port })
+    Ok(PeerAddr { scheme: parts.scheme, host: parts.host.to_string(), port: parts.port })
 }
 
 /// The transport's words for what the grammar refused.
 fn peer_error_reason(problem: Problem) -> &'static str {
     match problem {
-        Problem::UnknownScheme | Problem::UnixSocket => "expected a URL of the form http://host:port",
+        Problem::UnknownScheme | Problem::UnixSocket => "expected a URL of the form http(s)://host:port",
         Problem::NotHostPort => "expected host:port with a numeric port (an IPv6 host in brackets)",
         Problem::PortOutOfRange => "the port must be at most 65535",
         Problem::Path | Problem::QueryOrFragment | Problem::UserInformation => {
@@ -335,9 +331,10 @@ mod tests {
 
     #[test]
     fn peer_urls_accept_etcd_style_addresses() {
+        assert_eq!(parse_peer_url("http://localhost:2380").unwrap(), PeerAddr::http("localhost", 2380));
         assert_eq!(
-            parse_peer_url("http://localhost:2380").unwrap(),
-            PeerAddr { host: "localhost".into(), port: 2380 }
+            parse_peer_url("https://10.0.0.1:2380/").unwrap(),
+            PeerAddr { scheme: Scheme::Https, host: "10.0.0.1".into(), port: 2380 }
         );
         assert_eq!(parse_peer_url("http://10.0.0.1:2380/").unwrap().to_string(), "10.0.0.1:2380");
         assert_eq!(parse_peer_url("http://[::1]:2380").unwrap().to_string(), "[::1]:2380");
@@ -345,10 +342,9 @@ mod tests {
     }
 
     #[test]
-    fn peer_urls_refuse_https_and_malformed_urls_with_a_reason() {
-        assert!(matches!(parse_peer_url("https://a:2380"), Err(UrlError::HttpsUnsupported(_))));
-        assert!(matches!(parse_peer_url("HTTPS://a:2380/path"), Err(UrlError::HttpsUnsupported(_))));
+    fn peer_urls_refuse_malformed_urls_with_a_reason() {
         for bad in [
+            "HTTPS://a:2380/path",
             "a:2380",
             "http://a",
             "http://:2380",

@@ -198,8 +198,9 @@ fn yaml_values_follow_etcd_rules() {
         ("force-new-cluster: maybe\n", "force-new-cluster must be true or false, not a string"),
         ("- a\n- b\n", "expected a YAML mapping of option names to values"),
         (
-            "client-transport-security:\n  cert-file: /x.pem\n",
-            "client-transport-security: TLS is not supported by concord",
+            "listen-client-urls: https://127.0.0.1:2379\nadvertise-client-urls: https://127.0.0.1:2379\n\
+             client-transport-security:\n  cert-file: /x.pem\n",
+            "KeyFile and CertFile must both be present[key: , cert: /x.pem]",
         ),
     ];
     for (contents, expected) in table {

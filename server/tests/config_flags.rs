@@ -223,9 +223,12 @@ fn validation_errors_stop_the_start_in_etcd_words() {
             "error setting up initial cluster: URL scheme must be http or https: ftp://x:1",
         ),
         ("--initial-cluster=garbage", "error setting up initial cluster: URL scheme must be http or https: "),
+        // TLS: etcd's words (config_tls.rs has the rest).
+        (
+            "--listen-peer-urls=https://127.0.0.1:2380",
+            "cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented",
+        ),
         // Flags for features Concord lacks are refused rather than silently ignored.
-        ("--cert-file=/etc/ssl/x.pem", "--cert-file=/etc/ssl/x.pem: TLS is not supported by concord"),
-        ("--peer-auto-tls", "--peer-auto-tls=true: TLS is not supported by concord"),
         (
             "--discovery=https://discovery.etcd.io/x",
             "--discovery=https://discovery.etcd.io/x: discovery is not supported by concord; bootstrap with --initial-cluster",

@@ -241,6 +241,7 @@ async fn a_url_update_on_a_live_stream_redials_the_new_url() {
         listen_peer_urls: vec!["http://127.0.0.1:0".into(), "http://127.0.0.1:0".into()],
         peers: BTreeMap::new(),
         limits: test_limits(),
+        tls: None,
     };
     let second =
         server::transport::Transport::start(config, inbound, None, Default::default()).await.unwrap();

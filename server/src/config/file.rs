@@ -8,6 +8,13 @@
 //! `cipher-suites` are YAML lists. Concord is lenient in one place: a number or boolean where etcd
 //! wants text (`initial-cluster-token: 2024`) is taken as its text instead of refused.
 //!
+//! TLS, as etcd reads it: the files and switches of each side live in a block,
+//! `client-transport-security` or `peer-transport-security`, with the keys `cert-file`, `key-file`,
+//! `client-cert-auth`, `trusted-ca-file` and `auto-tls` (they become the client or `peer-` flags).
+//! The same names at the top level are not read by etcd, so they are ignored here too, with a
+//! notice. (etcd cannot take the CRL, allowed-CN/hostname and SAN-check flags from a file at all;
+//! Concord takes them at the top level under their flag names.)
+//!
 //! The assignment seed prints its three files with PDF line-wrapping artefacts (`initial-cluster:`
 //! followed by a value wrapped as `...,etcd-3=h` / `ttp://127.0.0.2:2392`). Those files are not YAML
 //! and real etcd refuses them too ("could not find expected ':'"); Concord refuses them the same way
@@ -46,10 +53,15 @@ pub(crate) fn settings_from_yaml(text: &str, notices: &mut Vec<String>) -> Resul
         if value.is_null() {
             continue;
         }
-        if name == "client-transport-security" || name == "peer-transport-security" {
-            if transport_security_is_set(&value) {
-                return Err(format!("{name}: TLS is not supported by concord"));
-            }
+        if let Some(side_prefix) = transport_security_prefix(&name) {
+            read_transport_security(&name, side_prefix, &value, &mut settings, notices)?;
+            continue;
+        }
+        if BLOCK_KEYS.iter().any(|block_key| name == *block_key || name == format!("peer-{block_key}")) {
+            notices.push(format!(
+                "config file: option {key:?} is read only inside client-transport-security or \
+                 peer-transport-security (as etcd reads it); ignored"
+            ));
             continue;
         }
         let Some(spec) = flags::find(&name) else {
@@ -60,19 +72,74 @@ pub(crate) fn settings_from_yaml(text: &str, notices: &mut Vec<String>) -> Resul
             notices.push(format!("config file: option {key:?} has no meaning in a config file; ignored"));
             continue;
         }
-        let text = value_text(spec.name, spec.kind, &value)?;
-        if let Err(reason) = flags::check_value(spec.kind, &text) {
-            return Err(match spec.kind {
-                Kind::Urls => format!("unexpected error setting up {}: {reason}", spec.name),
-                _ if spec.name == "initial-cluster-state" => {
-                    format!("unexpected clusterState {}", flags::go_quote(&text))
-                }
-                _ => format!("invalid value {} for {}: {reason}", flags::go_quote(&text), spec.name),
-            });
-        }
-        settings.insert(spec.name, text);
+        insert_checked(spec, &value, &mut settings)?;
     }
     Ok(settings)
+}
+
+/// Converts and checks one option's value, and records it under its flag's name.
+fn insert_checked(
+    spec: &'static flags::FlagSpec,
+    value: &Value,
+    settings: &mut Settings,
+) -> Result<(), String> {
+    let text = value_text(spec.name, spec.kind, value)?;
+    if let Err(reason) = flags::check_value(spec.kind, &text) {
+        return Err(match spec.kind {
+            Kind::Urls => format!("unexpected error setting up {}: {reason}", spec.name),
+            _ if spec.name == "initial-cluster-state" => {
+                format!("unexpected clusterState {}", flags::go_quote(&text))
+            }
+            _ => format!("invalid value {} for {}: {reason}", flags::go_quote(&text), spec.name),
+        });
+    }
+    settings.insert(spec.name, text);
+    Ok(())
+}
+
+/// The keys of a `*-transport-security` block (etcd's `securityConfig`); each is the client flag of
+/// the same name, or the `peer-` flag in the peer block.
+const BLOCK_KEYS: [&str; 5] = ["cert-file", "key-file", "client-cert-auth", "trusted-ca-file", "auto-tls"];
+
+/// The flag prefix of a `*-transport-security` block's keys, or `None` for any other option.
+fn transport_security_prefix(name: &str) -> Option<&'static str> {
+    match name {
+        "client-transport-security" => Some(""),
+        "peer-transport-security" => Some("peer-"),
+        _ => None,
+    }
+}
+
+/// Reads one `*-transport-security` block into its flags; unknown keys get a notice (etcd ignores
+/// them silently).
+fn read_transport_security(
+    block: &str,
+    prefix: &str,
+    value: &Value,
+    settings: &mut Settings,
+    notices: &mut Vec<String>,
+) -> Result<(), String> {
+    let Value::Mapping(mapping) = value else {
+        return Err(format!("{block} must be a mapping, not {}", describe(value)));
+    };
+    for (key, value) in mapping {
+        let Value::String(key) = key else {
+            return Err(format!("{block}: option names must be strings, found {}", describe(key)));
+        };
+        let key_name = key.to_ascii_lowercase();
+        if value.is_null() {
+            continue;
+        }
+        let spec = BLOCK_KEYS
+            .iter()
+            .find(|block_key| **block_key == key_name)
+            .and_then(|block_key| flags::find(&format!("{prefix}{block_key}")));
+        match spec {
+            Some(spec) => insert_checked(spec, value, settings)?,
+            None => notices.push(format!("config file: unknown option {key:?} in {block} ignored")),
+        }
+    }
+    Ok(())
 }
 
 /// A YAML value as the flag text it stands for, refusing the types etcd's JSON decoding refuses.
@@ -118,19 +185,6 @@ fn value_text(name: &str, kind: Kind, value: &Value) -> Result<String, String> {
             }
             _ => Err(wrong_type("a string")),
         },
-    }
-}
-
-/// Whether a `*-transport-security` block asks for any TLS at all (a block of empty values is
-/// what etcd's sample file ships, and means none).
-fn transport_security_is_set(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(flag) => *flag,
-        Value::String(text) => !text.is_empty(),
-        Value::Mapping(mapping) => mapping.values().any(transport_security_is_set),
-        Value::Sequence(items) => items.iter().any(transport_security_is_set),
-        _ => true,
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) enum Role {
     /// v3 backend, auth tokens) and ignoring it cannot make a deployment unsafe.
     Ignored,
     /// Accepted only at its off value (empty, `false`, `off`): a feature Concord lacks and whose
-    /// silent absence would be unsafe or surprising (TLS, discovery, proxy mode).
+    /// silent absence would be unsafe or surprising (discovery, proxy mode).
     Refused(&'static str),
 }
 
@@ -69,7 +69,6 @@ const UNSAFE: &str = "Unsafe feature";
 const DEPRECATED: &str = "TO BE DEPRECATED";
 const GENERAL: &str = "General";
 
-const TLS: &str = "TLS is not supported by concord";
 const DISCOVERY: &str = "discovery is not supported by concord; bootstrap with --initial-cluster";
 const PROXY_MODE: &str = "the v2 proxy mode is not supported by concord";
 
@@ -344,57 +343,29 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         CLUSTERING,
         "Accept etcd V2 client requests (concord always serves v2).",
     ),
-    flag("cert-file", Text, "", Refused(TLS), SECURITY, "Path to the client server TLS cert file."),
-    flag("key-file", Text, "", Refused(TLS), SECURITY, "Path to the client server TLS key file."),
-    flag("client-cert-auth", Bool, "false", Refused(TLS), SECURITY, "Enable client cert authentication."),
-    flag(
-        "client-crl-file",
-        Text,
-        "",
-        Refused(TLS),
-        SECURITY,
-        "Path to the client certificate revocation list file.",
-    ),
+    flag("cert-file", Text, "", Used, SECURITY, "Path to the client server TLS cert file."),
+    flag("key-file", Text, "", Used, SECURITY, "Path to the client server TLS key file."),
+    flag("client-cert-auth", Bool, "false", Used, SECURITY, "Enable client cert authentication."),
+    flag("client-crl-file", Text, "", Used, SECURITY, "Path to the client certificate revocation list file."),
     flag(
         "client-cert-allowed-hostname",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Allowed TLS hostname for client cert authentication.",
     ),
-    flag(
-        "trusted-ca-file",
-        Text,
-        "",
-        Refused(TLS),
-        SECURITY,
-        "Path to the client server TLS trusted CA cert file.",
-    ),
-    flag("auto-tls", Bool, "false", Refused(TLS), SECURITY, "Client TLS using generated certificates."),
-    flag("peer-cert-file", Text, "", Refused(TLS), SECURITY, "Path to the peer server TLS cert file."),
-    flag("peer-key-file", Text, "", Refused(TLS), SECURITY, "Path to the peer server TLS key file."),
-    flag(
-        "peer-client-cert-auth",
-        Bool,
-        "false",
-        Refused(TLS),
-        SECURITY,
-        "Enable peer client cert authentication.",
-    ),
-    flag(
-        "peer-trusted-ca-file",
-        Text,
-        "",
-        Refused(TLS),
-        SECURITY,
-        "Path to the peer server TLS trusted CA file.",
-    ),
+    flag("trusted-ca-file", Text, "", Used, SECURITY, "Path to the client server TLS trusted CA cert file."),
+    flag("auto-tls", Bool, "false", Used, SECURITY, "Client TLS using generated certificates."),
+    flag("peer-cert-file", Text, "", Used, SECURITY, "Path to the peer server TLS cert file."),
+    flag("peer-key-file", Text, "", Used, SECURITY, "Path to the peer server TLS key file."),
+    flag("peer-client-cert-auth", Bool, "false", Used, SECURITY, "Enable peer client cert authentication."),
+    flag("peer-trusted-ca-file", Text, "", Used, SECURITY, "Path to the peer server TLS trusted CA file."),
     flag(
         "peer-cert-allowed-cn",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Required CN for client certs connecting to the peer endpoint.",
     ),
@@ -402,34 +373,13 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "peer-cert-allowed-hostname",
         Text,
         "",
-        Refused(TLS),
+        Used,
         SECURITY,
         "Allowed TLS hostname for inter peer authentication.",
     ),
-    flag(
-        "peer-auto-tls",
-        Bool,
-        "false",
-        Refused(TLS),
-        SECURITY,
-        "Peer TLS using self-generated certificates.",
-    ),
-    flag(
-        "peer-crl-file",
-        Text,
-        "",
-        Refused(TLS),
-        SECURITY,
-        "Path to the peer certificate revocation list file.",
-    ),
-    flag(
-        "cipher-suites",
-        Text,
-        "",
-        Ignored,
-        SECURITY,
-        "Comma-separated list of supported TLS cipher suites.",
-    ),
+    flag("peer-auto-tls", Bool, "false", Used, SECURITY, "Peer TLS using self-generated certificates."),
+    flag("peer-crl-file", Text, "", Used, SECURITY, "Path to the peer certificate revocation list file."),
+    flag("cipher-suites", Text, "", Used, SECURITY, "Comma-separated list of supported TLS cipher suites."),
     flag(
         "cors",
         Words,
@@ -570,7 +520,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "experimental-peer-skip-client-san-verification",
         Bool,
         "false",
-        Ignored,
+        Used,
         EXPERIMENTAL,
         "Skip SAN verification of peer client certificates.",
     ),

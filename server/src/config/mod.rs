@@ -20,9 +20,12 @@
 //! - a flag and its `ETCD_*` variable both set: the flag wins with a notice (3.4.23 refuses to
 //!   start; etcd's documentation and the process issue say the command line wins);
 //! - `--logger` defaults to `zap` (JSON lines), etcd 3.5's default, not 3.4's `capnslog`;
-//! - TLS, discovery, the v2 proxy and unix-socket URLs are refused at start with a reason instead
-//!   of being served (their flags are accepted at their off values); URLs with user info, a query
-//!   or a fragment are refused;
+//! - discovery, the v2 proxy and unix-socket URLs are refused at start with a reason instead of being
+//!   served (their flags are accepted at their off values); URLs with user info, a query or a
+//!   fragment are refused;
+//! - TLS (`tls.rs`): a certificate without its key, and TLS cipher suites Go knows but Concord's TLS
+//!   library lacks (CBC, RC4, 3DES, RSA key exchange), are refused at start; etcd 3.4 reports the
+//!   first only once the member is up, and takes the second;
 //! - the advertise check compares URLs as text; etcd also resolves host names;
 //! - `--initial-cluster` syntax is checked at every start, not only at bootstrap;
 //! - `--cors` takes any origin text; etcd 3.4 insists on `host:port` URLs (refusing
@@ -34,6 +37,7 @@ mod file;
 mod flags;
 mod help;
 mod ids;
+mod tls;
 mod url;
 
 use std::collections::BTreeMap;
@@ -45,6 +49,7 @@ pub use ids::{
     InitialMember, Member, Membership, added_member_id, cluster_id, format_id, member_id,
     member_id_with_time, parse_id, parse_initial_cluster,
 };
+pub use tls::{SUPPORTED_CIPHER_SUITES, TlsInfo};
 pub use url::{Scheme, Url};
 
 use flags::{CommandLine, Kind, Role, Settings};
@@ -210,6 +215,16 @@ pub struct ServerConfig {
     pub listen_metrics_urls: Vec<Url>,
     /// `--unsafe-no-fsync`: skip fsync (benchmarks only; a machine crash loses data).
     pub unsafe_no_fsync: bool,
+    /// TLS for clients: `--cert-file`, `--key-file`, `--trusted-ca-file`, `--client-cert-auth`,
+    /// `--auto-tls`, `--client-crl-file`, `--client-cert-allowed-hostname`.
+    pub client_tls: TlsInfo,
+    /// TLS between peers: the `--peer-*` forms of the same flags, and `--peer-cert-allowed-cn`.
+    pub peer_tls: TlsInfo,
+    /// `--cipher-suites`: Go's names of the TLS 1.2 suites offered, in order (empty: the library's).
+    pub cipher_suites: Vec<String>,
+    /// `--experimental-peer-skip-client-san-verification`: a peer's client certificate need not
+    /// name the address it connects from.
+    pub peer_skip_client_san_verification: bool,
     /// Where this configuration came from.
     pub source: ConfigSource,
     /// Things etcd would log at start (variables used or ignored, flags accepted but ignored,
@@ -323,6 +338,8 @@ fn build(
     // embed.Config.Validate, in its order.
     urls.validate(&settings, &source)?;
     validate_timing(heartbeat_interval_ms, election_timeout_ms)?;
+    // embed.StartEtcd: the listeners, peers first.
+    let tls = tls::TlsFlags::read(&reader, &urls.listen_peer_urls, &urls.listen_client_urls, &mut notices)?;
     let (logger, log_outputs, log_level) = read_logging(&reader)?;
     let snapshot_count = read_snapshot_count(&reader, &mut notices)?;
     let initial_cluster = read_initial_cluster(&reader, &name, &urls.initial_advertise_peer_urls)?;
@@ -360,6 +377,10 @@ fn build(
         max_request_bytes: reader.unsigned("max-request-bytes", 1_572_864)?,
         listen_metrics_urls: urls.listen_metrics_urls,
         unsafe_no_fsync: reader.boolean("unsafe-no-fsync", false)?,
+        client_tls: tls.client,
+        peer_tls: tls.peer,
+        cipher_suites: tls.cipher_suites,
+        peer_skip_client_san_verification: tls.peer_skip_client_san_verification,
         source,
         notices,
     })
@@ -442,6 +463,16 @@ impl Reader<'_> {
         }
         Url::parse_list(value)
             .map_err(|reason| invalid(format!("unexpected error setting up {name}: {reason}")))
+    }
+
+    /// A comma-separated list, trimmed, in the order given (empty when unset).
+    fn words_in_order(&self, name: &str) -> Vec<String> {
+        self.text(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(|word| word.trim().to_string())
+            .filter(|word| !word.is_empty())
+            .collect()
     }
 
     /// A comma-separated list, trimmed, sorted and without duplicates.

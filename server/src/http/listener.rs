@@ -4,6 +4,12 @@
 //! HTTP/2 preface (cleartext, prior knowledge, as etcdctl connects) is served as HTTP/2, where
 //! requests whose content type starts with `application/grpc` go to the gRPC routes and all others
 //! to the v2 service; every other connection is HTTP/1.1, served exactly as without gRPC.
+//!
+//! With TLS (`ServeOptions::tls`, an `https` listen URL) each connection first completes its TLS
+//! handshake on its own task, bounded by [`TLS_HANDSHAKE_TIMEOUT`], so a slow or silent client never
+//! holds the accept loop; a failed handshake closes the connection without an HTTP answer. The
+//! protocol is then the one agreed by ALPN: `h2` is HTTP/2 (gRPC and v2 split as above), anything
+//! else HTTP/1.1 (as Go serves a TLS client without ALPN).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,13 +20,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tower::ServiceExt;
 
 use super::backend::Backend;
 use super::service::{HEADER_READ_TIMEOUT, Shared, respond, serve_connection};
 use crate::grpc::{GrpcOptions, V3Backend};
+use crate::tls::{MaybeTlsStream, TlsServer};
 
 /// Open client connections per listener unless `--max-client-connections` says otherwise.
 pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 10_000;
@@ -36,19 +43,27 @@ const MAX_HTTP2_STREAMS: u32 = 1024;
 /// connection is pinged after two hours and closed when the ping is not answered in 20 s.
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2 * 60 * 60);
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time a client has to complete its TLS handshake (Go's HTTP client waits 10 s for one).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server settings that come from etcd's flags.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// `--cors`: allowed origins. Empty or containing `*` allows every origin (etcd's default is `*`).
     pub cors: Vec<String>,
     /// `--max-client-connections`: connections open at once at most; further ones are closed at once.
     pub max_client_connections: usize,
+    /// TLS for an `https` listen URL (`--cert-file` and friends); `None` serves in clear.
+    pub tls: Option<TlsServer>,
 }
 
 impl Default for ServeOptions {
     fn default() -> ServeOptions {
-        ServeOptions { cors: vec!["*".to_string()], max_client_connections: DEFAULT_MAX_CLIENT_CONNECTIONS }
+        ServeOptions {
+            cors: vec!["*".to_string()],
+            max_client_connections: DEFAULT_MAX_CLIENT_CONNECTIONS,
+            tls: None,
+        }
     }
 }
 
@@ -148,6 +163,7 @@ async fn accept_loop(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limit = options.max_client_connections;
+    let tls = options.tls.clone();
     let shared = Arc::new(Shared::new(backend, options, grpc.clone()));
     let listener_open = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
@@ -156,8 +172,8 @@ async fn accept_loop(
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors and the like: back off instead of spinning; the listener lives on.
                 tracing_free_log(&format!("http: accept failed: {error}"));
@@ -172,10 +188,18 @@ async fn accept_loop(
         };
         let shared = Arc::clone(&shared);
         let grpc = grpc.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            match grpc {
-                None => serve_connection(shared, stream).await,
-                Some(routes) => serve_multiplexed(shared, routes, stream).await,
+            // The handshake runs here, on the connection's task, and holds its slot.
+            let stream = match &tls {
+                None => Some(MaybeTlsStream::from(stream)),
+                Some(tls) => tls.accept(stream, remote, TLS_HANDSHAKE_TIMEOUT).await,
+            };
+            if let Some(stream) = stream {
+                match grpc {
+                    None => serve_connection(shared, stream).await,
+                    Some(routes) => serve_multiplexed(shared, routes, stream).await,
+                }
             }
             drop(slot);
         });
@@ -196,9 +220,15 @@ enum Protocol {
     Gone,
 }
 
-/// Looks at (without consuming) the first bytes: the full HTTP/2 preface is HTTP/2, anything that
+/// A TLS connection speaks what ALPN agreed (`h2`, else HTTP/1.1). A clear one is judged by its
+/// first bytes, looked at without consuming them: the full HTTP/2 preface is HTTP/2, anything that
 /// departs from it is HTTP/1.1. Bounded by the header read timeout, like an HTTP/1.1 request head.
-async fn detect_protocol(stream: &TcpStream) -> Protocol {
+async fn detect_protocol(stream: &MaybeTlsStream) -> Protocol {
+    let stream = match stream {
+        MaybeTlsStream::Tls(_) if stream.alpn_protocol() == Some(b"h2".as_slice()) => return Protocol::Http2,
+        MaybeTlsStream::Tls(_) => return Protocol::Http1,
+        MaybeTlsStream::Plain(stream) => stream,
+    };
     let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
     let mut buffer = [0u8; HTTP2_PREFACE.len()];
     loop {
@@ -221,7 +251,7 @@ async fn detect_protocol(stream: &TcpStream) -> Protocol {
 
 /// Serves one connection of a listener with gRPC: HTTP/1.1 exactly as without gRPC, HTTP/2 split by
 /// content type between the gRPC routes and the v2 service.
-async fn serve_multiplexed<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: TcpStream) {
+async fn serve_multiplexed<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: MaybeTlsStream) {
     match detect_protocol(&stream).await {
         Protocol::Http1 => serve_connection(shared, stream).await,
         Protocol::Http2 => serve_http2(shared, routes, stream).await,
@@ -237,8 +267,8 @@ fn is_grpc(request: &Request<Incoming>) -> bool {
         .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
-async fn serve_http2<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+async fn serve_http2<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: MaybeTlsStream) {
+    let _ = stream.tcp().set_nodelay(true);
     let service = service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let routes = routes.clone();

@@ -24,7 +24,7 @@ pub use backend::{
     NodeStatus, ServerError, ServerMetrics, WatchRequest, WatchStream,
 };
 pub use listener::{
-    DEFAULT_MAX_CLIENT_CONNECTIONS, ServeOptions, connection_counts, serve, serve_with_grpc,
-    serve_with_options, serve_with_shutdown,
+    DEFAULT_MAX_CLIENT_CONNECTIONS, ServeOptions, TLS_HANDSHAKE_TIMEOUT, connection_counts, serve,
+    serve_with_grpc, serve_with_options, serve_with_shutdown,
 };
 pub use service::{MAX_REQUEST_BODY_BYTES, ReplyBody, validate_peer_urls};

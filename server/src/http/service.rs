@@ -6,6 +6,7 @@ use super::backend::{Backend, ClientRequest, Member, MemberError, WatchStream};
 use super::form::{Form, clean_request_path, path_unescape};
 use super::keys::{KeysMethod, KeysRequest, parse_keys_request};
 use super::render::{self, Reply};
+use crate::tls::MaybeTlsStream;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 use super::listener::ServeOptions;
 
@@ -160,8 +160,8 @@ impl<B: Backend> Shared<B> {
 
 /// Serves one accepted connection until the client closes it: etcd's routes, CORS headers on every
 /// answer that a handler wrote.
-pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream: MaybeTlsStream) {
+    let _ = stream.tcp().set_nodelay(true);
     let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
         async move { Ok::<_, Infallible>(respond(&shared, request).await) }

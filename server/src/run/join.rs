@@ -10,7 +10,8 @@ use raft::NodeId;
 use super::RunError;
 use crate::config::{ServerConfig, Url, format_id};
 use crate::node::{self};
-use crate::transport::query_membership;
+use crate::tls::TlsDialer;
+use crate::transport::query_membership_with_tls;
 use crate::transport::wire::MembershipAnswer;
 
 /// How long one peer has to answer a membership query.
@@ -20,8 +21,10 @@ pub(super) const MEMBERSHIP_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// URLs) for the running cluster's ID and members, and finds this member among them by its advertised
 /// peer URLs (the ones `member add` was given). The answer is the ID to start under, the cluster ID,
 /// and the members the node starts knowing (so it can answer the leader before it has the log).
+/// `https` peer URLs are asked through `peer_dialer`.
 pub(super) async fn join_existing_cluster(
     config: &ServerConfig,
+    peer_dialer: &TlsDialer,
 ) -> Result<(NodeId, u64, Vec<node::Member>), RunError> {
     let own_urls: BTreeSet<String> =
         config.initial_advertise_peer_urls.iter().map(|url| url.to_string()).collect();
@@ -46,7 +49,7 @@ pub(super) async fn join_existing_cluster(
     let mut answered = None;
     let mut joined = None;
     for url in &candidates {
-        match query_membership(url, MEMBERSHIP_QUERY_TIMEOUT).await {
+        match query_membership_with_tls(url, Some(peer_dialer), MEMBERSHIP_QUERY_TIMEOUT).await {
             Ok(found) => {
                 if let Some(local_id) = find_local(&found) {
                     joined = Some((local_id, found));

@@ -85,7 +85,9 @@ fn unix_nanos() -> i64 {
 pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     let disk_timings = Arc::new(DiskTimings::default());
     let disk: Arc<dyn Disk> = Arc::new(TimedDisk { inner: OsDisk::new(), timings: disk_timings.clone() });
-    let identity = resolve_identity(&config, &*disk).await?;
+    // Every certificate and key is read (and auto-TLS ones made) before the data dir is opened.
+    let tls = crate::tls::build(&config).map_err(|error| RunError(error.to_string()))?;
+    let identity = resolve_identity(&config, &*disk, &tls.peer.dialer).await?;
     let start_nanos = unix_nanos();
     let node_config = node_config(&config, &identity, start_nanos);
     let request_timeout = request_timeout(&config);
@@ -99,13 +101,14 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     );
     let cancel = CancellationToken::new();
     let (inbox, inputs) = std_mpsc::sync_channel::<Input>(NODE_INBOX_CAPACITY);
-    let transport = Arc::new(start_transport(&config, &identity, &node, inbox.clone(), &cancel).await?);
+    let transport =
+        Arc::new(start_transport(&config, &identity, &node, &tls.peer, inbox.clone(), &cancel).await?);
     let status = Arc::new(RwLock::new(api::NodeStatus::default()));
     let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout };
     let node_loop =
         NodeLoop::new(node, transport, status, disk_timings, &config, heartbeat(&config), start_nanos);
     let (node_thread, node_stopped) = node_loop.spawn(inputs)?;
-    let servers = serve_clients(&config, &backend, &cancel).await?;
+    let servers = serve_clients(&config, &backend, tls.client.as_ref(), &cancel).await?;
     publish_member(&config, backend, cancel.clone());
     tokio::select! {
         () = wait_for_signal() => {
@@ -131,7 +134,11 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
 /// A restart takes its identity from the WAL and ignores the `--initial-*` flags, as etcd does; only a
 /// fresh data dir runs the bootstrap checks and derives the IDs from the flags, or, when joining, asks
 /// the running cluster.
-async fn resolve_identity(config: &ServerConfig, disk: &dyn Disk) -> Result<Identity, RunError> {
+async fn resolve_identity(
+    config: &ServerConfig,
+    disk: &dyn Disk,
+    peer_dialer: &crate::tls::TlsDialer,
+) -> Result<Identity, RunError> {
     let stored = node::read_identity(disk, &config.effective_wal_dir()).map_err(|error| {
         RunError(format!("cannot read the data dir {}: {error}", config.data_dir.display()))
     })?;
@@ -141,7 +148,7 @@ async fn resolve_identity(config: &ServerConfig, disk: &dyn Disk) -> Result<Iden
     // Validates the flags (local name present, no duplicate URLs) in both cases.
     let membership = config.initial_membership().map_err(|error| RunError(error.message().to_string()))?;
     if config.initial_cluster_state == ClusterState::Existing {
-        let (local_id, cluster_id, members) = join::join_existing_cluster(config).await?;
+        let (local_id, cluster_id, members) = join::join_existing_cluster(config, peer_dialer).await?;
         return Ok(Identity { local_id, cluster_id, members });
     }
     let members = membership
@@ -233,6 +240,7 @@ async fn start_transport(
     config: &ServerConfig,
     identity: &Identity,
     node: &Node,
+    peer_tls: &crate::tls::PeerTls,
     inbox: std_mpsc::SyncSender<Input>,
     cancel: &CancellationToken,
 ) -> Result<Transport, RunError> {
@@ -256,6 +264,7 @@ async fn start_transport(
         listen_peer_urls: config.listen_peer_urls.iter().map(|url| url.to_string()).collect(),
         peers,
         limits: TransportLimits::default(),
+        tls: Some(peer_tls.clone()),
     };
     let transport = Transport::start(transport_config, inbound_sender, Some(event_sender), cancel.clone())
         .await
@@ -269,6 +278,7 @@ async fn start_transport(
 async fn serve_clients(
     config: &ServerConfig,
     backend: &NodeBackend,
+    client_tls: Option<&crate::tls::TlsServer>,
     cancel: &CancellationToken,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, RunError> {
     let mut servers = Vec::new();
@@ -282,6 +292,7 @@ async fn serve_clients(
         let options = crate::http::ServeOptions {
             cors: config.cors.clone(),
             max_client_connections: config.max_client_connections,
+            tls: if url.scheme() == crate::config::Scheme::Https { client_tls.cloned() } else { None },
         };
         let defaults = crate::grpc::GrpcOptions::default();
         let grpc_options = crate::grpc::GrpcOptions {

@@ -97,7 +97,8 @@ impl TransportLimits {
 pub struct TransportConfig {
     pub member_id: NodeId,
     pub cluster_id: u64,
-    /// `http://host:port` URLs to listen on (port 0 picks a free port; see `local_addrs`).
+    /// `http://host:port` or `https://host:port` URLs to listen on (port 0 picks a free port; see
+    /// `local_addrs`). `https` ones need `tls` with a server.
     pub listen_peer_urls: Vec<String>,
     /// The other members and their peer URLs. The entry for `member_id` itself, if any, holds this
     /// member's advertised peer URLs, announced in every handshake so a member that does not know us
@@ -105,6 +106,9 @@ pub struct TransportConfig {
     /// are announced, which suits tests on loopback but not a wildcard listen address.
     pub peers: BTreeMap<NodeId, Vec<String>>,
     pub limits: TransportLimits,
+    /// TLS for `https` listen URLs and `https` peer URLs; `None`: no TLS (such URLs fail: listening
+    /// at start, dialing at each attempt, logged).
+    pub tls: Option<crate::tls::PeerTls>,
 }
 
 #[cfg(test)]

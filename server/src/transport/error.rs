@@ -26,6 +26,8 @@ pub enum TransportError {
     PeerExists(NodeId),
     UnknownPeer(NodeId),
     InvalidLimits(&'static str),
+    /// An `https` listen URL without a peer certificate (etcd's words).
+    TlsNotConfigured(String),
 }
 
 impl fmt::Display for TransportError {
@@ -46,6 +48,10 @@ impl fmt::Display for TransportError {
             TransportError::PeerExists(id) => write!(formatter, "member {id:016x} is already a peer"),
             TransportError::UnknownPeer(id) => write!(formatter, "member {id:016x} is not a peer"),
             TransportError::InvalidLimits(reason) => write!(formatter, "invalid transport limits: {reason}"),
+            TransportError::TlsNotConfigured(authority) => write!(
+                formatter,
+                "cannot listen on TLS for {authority}: KeyFile and CertFile are not presented"
+            ),
         }
     }
 }

@@ -47,12 +47,19 @@ impl Transport {
             return Err(TransportError::NoListenUrl);
         }
         let peers = parse_peers(&config)?;
-        let listeners = bind_listeners(&config.listen_peer_urls).await?;
+        let tls_server = config.tls.as_ref().and_then(|tls| tls.server.as_ref());
+        let listeners = bind_listeners(&config.listen_peer_urls, tls_server.is_some()).await?;
         let local_addrs: Vec<SocketAddr> =
-            listeners.iter().filter_map(|listener| listener.local_addr().ok()).collect();
+            listeners.iter().filter_map(|listener| listener.tcp.local_addr().ok()).collect();
         let advertised = match config.peers.get(&config.member_id) {
             Some(urls) => urls.clone(),
-            None => local_addrs.iter().map(|addr| format!("http://{addr}")).collect(),
+            None => listeners
+                .iter()
+                .filter_map(|listener| {
+                    let scheme = if listener.secure { "https" } else { "http" };
+                    Some(format!("{scheme}://{}", listener.tcp.local_addr().ok()?))
+                })
+                .collect(),
         };
         let shared = Arc::new(Shared {
             member_id: config.member_id,
@@ -69,6 +76,7 @@ impl Transport {
             counters: Default::default(),
             membership_view: RwLock::new(None),
             announced_peer_urls: announceable_peer_urls(&advertised),
+            tls: config.tls,
         });
         info!(
             member_id = %format_args!("{:016x}", shared.member_id),

@@ -19,7 +19,8 @@ use super::shared::Shared;
 use super::stats::bump;
 use super::stream_io::{configure_socket, read_frame};
 use super::wire::{self, Hello, HelloAnswer, RefusalReason, WireError};
-use crate::url::PeerAddr;
+use crate::tls::MaybeTlsStream;
+use crate::url::{PeerAddr, Scheme};
 
 /// The advertised peer URLs a handshake can carry: those a receiver accepts (see
 /// `Hello::announced_peer_addrs`), at most `MAX_ANNOUNCED_PEER_URLS`. Others are left out with a
@@ -35,7 +36,7 @@ pub(super) fn announceable_peer_urls(advertised: &[String]) -> Vec<String> {
         warn!(
             advertised = ?advertised,
             announced = ?announced,
-            "some advertised peer URLs cannot be announced to peers (not http://host:port, too long, or too many); \
+            "some advertised peer URLs cannot be announced to peers (not http(s)://host:port, too long, or too many); \
              a member that does not know us yet can answer only on the others"
         );
     }
@@ -53,7 +54,7 @@ pub(super) enum DialError {
 
 /// Dials the peer's URLs in order and completes the handshake on the first that answers. A refusal
 /// ends the attempt at once (another URL reaches the same member, which would refuse too).
-pub(super) async fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, DialError> {
+pub(super) async fn dial(shared: &Shared, peer: &Peer) -> Result<MaybeTlsStream, DialError> {
     let urls = peer.take_urls_to_dial();
     if urls.is_empty() {
         return Err(DialError::Failed("peer has no URLs".into()));
@@ -70,14 +71,24 @@ pub(super) async fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, Dial
     Err(DialError::Failed(last_error))
 }
 
-/// Connects to one URL, says who we are and whom we mean to reach, and reads the answer.
-async fn dial_one(shared: &Shared, peer: &Peer, url: &PeerAddr) -> Result<TcpStream, DialError> {
+/// Connects to one URL (inside TLS for `https`), says who we are and whom we mean to reach, and
+/// reads the answer.
+async fn dial_one(shared: &Shared, peer: &Peer, url: &PeerAddr) -> Result<MaybeTlsStream, DialError> {
     let failed = |context: String| DialError::Failed(context);
-    let mut stream = TcpStream::connect((url.host.as_str(), url.port))
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
         .await
         .map_err(|error| failed(format!("connect {url}: {error}")))?;
-    configure_socket(&stream, shared.limits.dead_peer_timeout)
+    configure_socket(&tcp, shared.limits.dead_peer_timeout)
         .map_err(|error| failed(format!("{url}: {error}")))?;
+    let mut stream = match (url.scheme, shared.tls.as_ref()) {
+        (Scheme::Http, _) => MaybeTlsStream::from(tcp),
+        (Scheme::Https, Some(tls)) => tls.dialer.connect(&url.host, tcp).await.map_err(failed)?,
+        (Scheme::Https, None) => {
+            return Err(failed(format!(
+                "https://{url}: an https peer URL needs peer TLS (--peer-cert-file, --peer-key-file)"
+            )));
+        }
+    };
     let hello = Hello {
         cluster_id: shared.cluster_id,
         from: shared.member_id,
@@ -103,7 +114,7 @@ async fn dial_one(shared: &Shared, peer: &Peer, url: &PeerAddr) -> Result<TcpStr
 /// refused and logged, or the transport stopping).
 pub(super) async fn receive_hello(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut MaybeTlsStream,
     remote: SocketAddr,
 ) -> Option<(u32, Hello)> {
     let handshake = async {
@@ -191,7 +202,7 @@ fn check_introduction(shared: &Shared, version: u32, hello: &Hello, over_limit: 
 /// Counts and logs a refusal, and tells the dialer why before the connection closes.
 pub(super) async fn refuse(
     shared: &Shared,
-    mut stream: TcpStream,
+    mut stream: MaybeTlsStream,
     remote: SocketAddr,
     hello: &Hello,
     refusal: Refusal,
@@ -214,7 +225,7 @@ pub(super) async fn refuse(
 }
 
 /// Tells the dialer its stream is accepted; from now on only the dialer writes.
-pub(super) async fn accept(stream: &mut TcpStream) -> std::io::Result<()> {
+pub(super) async fn accept(stream: &mut MaybeTlsStream) -> std::io::Result<()> {
     let mut out = Vec::new();
     wire::encode_frame(&HelloAnswer::Accepted, wire::MAX_HANDSHAKE_FRAME_BYTES, &mut out)
         .expect("tiny frame");

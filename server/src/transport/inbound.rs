@@ -23,21 +23,28 @@ use super::shared::Shared;
 use super::stats::{DropReason, bump};
 use super::stream_io::{configure_socket, read_frame_sized};
 use super::wire::{Frame, SnapshotAssembler, WireError};
+use crate::tls::MaybeTlsStream;
 
 /// Bytes buffered per inbound stream's reader.
 const READ_BUFFER_BYTES: usize = 64 << 10;
 
 /// Serves one inbound connection until it ends or breaks the protocol. `over_limit`: we already
-/// serve our bound of connections, so the handshake is refused.
+/// serve our bound of connections, so the handshake is refused. `secure`: an `https` listener, so
+/// the connection starts with a TLS handshake (bounded by the handshake timeout).
 pub(super) async fn serve_inbound(
     shared: &Arc<Shared>,
-    mut stream: TcpStream,
+    tcp: TcpStream,
     remote: SocketAddr,
     over_limit: bool,
+    secure: bool,
 ) {
-    if let Err(error) = configure_socket(&stream, shared.limits.dead_peer_timeout) {
+    if let Err(error) = configure_socket(&tcp, shared.limits.dead_peer_timeout) {
         debug!(%remote, %error, "cannot set peer socket options");
     }
+    let Some(mut stream) = secure_stream(shared, tcp, remote, secure).await else {
+        bump(&shared.counters.refused_connections, 1);
+        return;
+    };
     let Some((version, hello)) = handshake::receive_hello(shared, &mut stream, remote).await else {
         return;
     };
@@ -71,6 +78,25 @@ pub(super) async fn serve_inbound(
     }
 }
 
+/// The stream to serve: the socket itself, or (on an `https` listener) the socket inside TLS once
+/// the handshake succeeded; `None` when it failed (logged by the TLS server) or the transport stops.
+async fn secure_stream(
+    shared: &Shared,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    secure: bool,
+) -> Option<MaybeTlsStream> {
+    if !secure {
+        return Some(MaybeTlsStream::from(tcp));
+    }
+    let server = shared.tls.as_ref().and_then(|tls| tls.server.as_ref());
+    assert!(server.is_some(), "an https listener is bound only with a TLS server");
+    tokio::select! {
+        accepted = server?.accept(tcp, remote, shared.limits.handshake_timeout) => accepted,
+        _ = shared.cancel.cancelled() => None,
+    }
+}
+
 /// Makes this stream the peer's one inbound stream, closing the one it replaces; returns its number
 /// and its closer.
 fn claim_inbound_stream(
@@ -95,7 +121,7 @@ fn claim_inbound_stream(
 async fn receive_messages(
     shared: &Shared,
     sender: NodeId,
-    stream: TcpStream,
+    stream: MaybeTlsStream,
     closer: &CancellationToken,
 ) -> Result<(), WireError> {
     let mut assembler = SnapshotAssembler::new(shared.limits.max_snapshot_bytes);

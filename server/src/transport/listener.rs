@@ -1,5 +1,6 @@
 //! Listening for peers: binding the listen URLs at start, and accepting connections, each served by
-//! its own task ([`super::inbound`]) while a bounded count of them is kept.
+//! its own task ([`super::inbound`], which also runs the TLS handshake of an `https` listener) while
+//! a bounded count of them is kept.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,18 +13,33 @@ use tracing::warn;
 use super::error::TransportError;
 use super::inbound::serve_inbound;
 use super::shared::Shared;
-use crate::url::parse_peer_url;
+use crate::url::{Scheme, parse_peer_url};
 
 /// How long the accept loop pauses after a failed accept (usually file descriptors exhausted).
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
+/// A bound listen URL.
+pub(super) struct PeerListener {
+    pub tcp: TcpListener,
+    /// An `https` URL: connections start with a TLS handshake.
+    pub secure: bool,
+}
+
 /// Resolves and binds every listen URL, in order. A name is resolved up front (etcd does too) so a
-/// bad one fails at start, not at first contact; an IPv4 address is preferred when it has both.
-pub(super) async fn bind_listeners(listen_peer_urls: &[String]) -> Result<Vec<TcpListener>, TransportError> {
+/// bad one fails at start, not at first contact; an IPv4 address is preferred when it has both. An
+/// `https` URL needs `tls_configured`.
+pub(super) async fn bind_listeners(
+    listen_peer_urls: &[String],
+    tls_configured: bool,
+) -> Result<Vec<PeerListener>, TransportError> {
     assert!(!listen_peer_urls.is_empty(), "the caller refuses a configuration without listen URLs");
     let mut listeners = Vec::with_capacity(listen_peer_urls.len());
     for url in listen_peer_urls {
         let addr = parse_peer_url(url)?;
+        let secure = addr.scheme == Scheme::Https;
+        if secure && !tls_configured {
+            return Err(TransportError::TlsNotConfigured(addr.to_string()));
+        }
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host((addr.host.as_str(), addr.port))
             .await
             .map_err(|error| TransportError::Resolve { url: url.clone(), error })?
@@ -38,16 +54,17 @@ pub(super) async fn bind_listeners(listen_peer_urls: &[String]) -> Result<Vec<Tc
         let listener = TcpListener::bind(socket_addr)
             .await
             .map_err(|error| TransportError::Bind { addr: socket_addr, error })?;
-        listeners.push(listener);
+        listeners.push(PeerListener { tcp: listener, secure });
     }
     Ok(listeners)
 }
 
 /// Accepts peer connections until the transport stops, serving each on its own task.
-pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+pub(super) async fn accept_loop(shared: Arc<Shared>, listener: PeerListener) {
+    let secure = listener.secure;
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = listener.tcp.accept() => accepted,
             _ = shared.cancel.cancelled() => return,
         };
         match accepted {
@@ -56,7 +73,7 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 let over_limit = slot.number_before() >= shared.limits.max_inbound_connections;
                 let shared_for_task = shared.clone();
                 shared.tasks.spawn(async move {
-                    serve_inbound(&shared_for_task, stream, remote, over_limit).await;
+                    serve_inbound(&shared_for_task, stream, remote, over_limit, secure).await;
                     drop(slot);
                 });
             }

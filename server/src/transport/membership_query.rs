@@ -15,15 +15,30 @@ use tracing::{debug, warn};
 use super::shared::Shared;
 use super::stream_io::read_frame;
 use super::wire::{self, Hello, MembershipAnswer};
-use crate::url::parse_peer_url;
+use crate::tls::{MaybeTlsStream, TlsDialer};
+use crate::url::{Scheme, parse_peer_url};
 
 /// Asks the member at `url` for the cluster's membership (see [`Hello::MEMBERSHIP_QUERY`]).
 pub async fn query_membership(url: &str, timeout: Duration) -> Result<MembershipAnswer, String> {
+    query_membership_with_tls(url, None, timeout).await
+}
+
+/// [`query_membership`], dialing an `https` URL with `tls`.
+pub async fn query_membership_with_tls(
+    url: &str,
+    tls: Option<&TlsDialer>,
+    timeout: Duration,
+) -> Result<MembershipAnswer, String> {
     let addr = parse_peer_url(url).map_err(|error| error.to_string())?;
     let attempt = async {
-        let mut stream = TcpStream::connect((addr.host.as_str(), addr.port))
+        let tcp = TcpStream::connect((addr.host.as_str(), addr.port))
             .await
             .map_err(|error| format!("connect {addr}: {error}"))?;
+        let mut stream = match (addr.scheme, tls) {
+            (Scheme::Http, _) => MaybeTlsStream::from(tcp),
+            (Scheme::Https, Some(tls)) => tls.connect(&addr.host, tcp).await?,
+            (Scheme::Https, None) => return Err(format!("{url}: an https peer URL needs peer TLS")),
+        };
         let mut out = wire::preamble().to_vec();
         wire::encode_frame(&Hello::MEMBERSHIP_QUERY, wire::MAX_HANDSHAKE_FRAME_BYTES, &mut out)
             .map_err(|error| error.to_string())?;
@@ -37,7 +52,7 @@ pub async fn query_membership(url: &str, timeout: Duration) -> Result<Membership
 }
 
 /// Answers a membership query with one frame and closes; without a view yet it just closes.
-pub(super) async fn answer_membership_query(shared: &Shared, mut stream: TcpStream, remote: SocketAddr) {
+pub(super) async fn answer_membership_query(shared: &Shared, mut stream: MaybeTlsStream, remote: SocketAddr) {
     let view = shared.membership_view.read().expect("membership view lock").clone();
     let Some(view) = view else {
         debug!(%remote, "membership query before the membership is known: closing");

@@ -7,7 +7,8 @@
 //! bound drops instead of blocking, and counts the drop by [`DropReason`] (read with
 //! [`Transport::stats`]): `send` never waits, and a slow node never stalls a socket reader. A
 //! handshake refuses members of other clusters and removed members with a logged reason. Snapshots
-//! travel in bounded chunks (see `wire`).
+//! travel in bounded chunks (see `wire`). `https` peer URLs are served and dialed inside TLS
+//! ([`crate::tls`]); the framing above it is the same either way.
 //!
 //! Remotes: a member that lagged behind membership changes does not know the members added since,
 //! yet one of them may be the leader that must catch it up, or a candidate that needs its vote. So
@@ -31,7 +32,8 @@
 //!   `peer.rs`: one peer and its [`PeerStatus`]; `queue.rs`: a peer's bounded outbound queue.
 //! - Outbound: `outbound.rs`: a peer's writer task (dial, stream, backoff via `backoff.rs`, discard on
 //!   failure); `outbound_stream.rs`: writing the queue onto an established stream.
-//! - Inbound: `listener.rs`: binding and accepting; `inbound.rs`: serving one accepted stream.
+//! - Inbound: `listener.rs`: binding and accepting; `inbound.rs`: serving one accepted stream (after
+//!   its TLS handshake on an `https` listener).
 //! - Both ways: `handshake.rs`: introductions, admission and refusal; `membership_query.rs`: a
 //!   joining member asking for the membership; `stream_io.rs`: socket options and frame reads;
 //!   [`wire`] (`wire.rs`): the bytes of the protocol; `snapshot_transfer.rs`: snapshots cut into chunks.
@@ -60,7 +62,7 @@ pub use self::config::{TransportConfig, TransportLimits};
 pub use self::error::TransportError;
 pub use self::events::TransportEvent;
 pub use self::handle::Transport;
-pub use self::membership_query::query_membership;
+pub use self::membership_query::{query_membership, query_membership_with_tls};
 pub use self::peer::PeerStatus;
 pub use self::stats::{DropReason, DroppedMessages, TransportStats};
 /// Peer URLs are parsed by the crate's one URL module; these paths stay for the transport's callers.

@@ -12,9 +12,7 @@
 use std::time::Duration;
 
 use raft::types::Message;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tracing::{debug, warn};
 
 use super::events::TransportEvent;
@@ -23,6 +21,10 @@ use super::shared::Shared;
 use super::stats::{DropReason, bump};
 use super::stream_io::write_within;
 use super::wire::{self, FrameRef, OutgoingSnapshot};
+use crate::tls::MaybeTlsStream;
+
+type OwnedReadHalf = ReadHalf<MaybeTlsStream>;
+type OwnedWriteHalf = WriteHalf<MaybeTlsStream>;
 
 /// Why a stream to a peer ended.
 pub(super) enum StreamEnd {
@@ -42,10 +44,10 @@ const WRITE_BUFFER_SLACK_BYTES: usize = 1024;
 pub(super) async fn stream_to_peer(
     shared: &Shared,
     peer: &Peer,
-    stream: TcpStream,
+    stream: MaybeTlsStream,
     snapshot: &mut Option<OutgoingSnapshot>,
 ) -> StreamEnd {
-    let (mut read_half, mut write_half) = stream.into_split();
+    let (mut read_half, mut write_half) = tokio::io::split(stream);
     let mut out: Vec<u8> = Vec::with_capacity(shared.limits.write_batch_bytes + WRITE_BUFFER_SLACK_BYTES);
     let mut batch: Vec<Message> = Vec::new();
     loop {

@@ -35,6 +35,8 @@ pub(super) struct Shared {
     pub membership_view: RwLock<Option<MembershipAnswer>>,
     /// This member's peer URLs, announced in every handshake it dials.
     pub announced_peer_urls: Vec<String>,
+    /// TLS for `https` listeners and `https` peer URLs.
+    pub tls: Option<crate::tls::PeerTls>,
 }
 
 impl Shared {

@@ -4,9 +4,8 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 
 use super::stats::bump;
 use super::wire::{self, WireError};
@@ -66,8 +65,8 @@ where
 
 /// Writes all of `out` within `timeout` and empties it (whatever the outcome); counts the bytes
 /// written into `sent_bytes`. The error says why the stream is to be considered broken.
-pub(super) async fn write_within(
-    writer: &mut OwnedWriteHalf,
+pub(super) async fn write_within<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     out: &mut Vec<u8>,
     timeout: Duration,
     sent_bytes: &AtomicU64,

@@ -69,7 +69,7 @@ impl Hello {
 
     /// The announced peer URLs as addresses to dial, or why they cannot be used: none announced, more
     /// than [`MAX_ANNOUNCED_PEER_URLS`], one longer than [`MAX_PEER_URL_BYTES`], or one that is not
-    /// an `http://host:port` URL. The frame bound already caps the decoded size; these checks keep
+    /// an `http(s)://host:port` URL. The frame bound already caps the decoded size; these checks keep
     /// what a receiver stores about a stranger small and dialable.
     pub fn announced_peer_addrs(&self) -> Result<Vec<PeerAddr>, String> {
         check_announced_peer_urls(&self.peer_urls)
@@ -457,10 +457,7 @@ mod tests {
         assert_eq!(decode_hello(&out).unwrap(), hello);
         assert_eq!(
             hello.announced_peer_addrs().unwrap(),
-            vec![
-                PeerAddr { host: "10.0.0.4".into(), port: 2380 },
-                PeerAddr { host: "node4.example".into(), port: 2380 }
-            ]
+            vec![PeerAddr::http("10.0.0.4", 2380), PeerAddr::http("node4.example", 2380)]
         );
         let mut out = Vec::new();
         encode_frame(&Hello::MEMBERSHIP_QUERY, MAX_HANDSHAKE_FRAME_BYTES, &mut out).unwrap();
@@ -492,10 +489,12 @@ mod tests {
         assert!(hello_with(too_many).announced_peer_addrs().unwrap_err().contains("at most"));
         let long = format!("http://{}:1", "h".repeat(MAX_PEER_URL_BYTES));
         assert!(hello_with(vec![long]).announced_peer_addrs().unwrap_err().contains("exceeds"));
-        for bad in ["https://a:1", "a:1", "http://a", "http://a:1/path", "http://:1", ""] {
+        for bad in ["ftp://a:1", "a:1", "http://a", "http://a:1/path", "http://:1", ""] {
             let hello = hello_with(vec!["http://ok:1".into(), bad.into()]);
             assert!(hello.announced_peer_addrs().is_err(), "{bad:?} accepted");
         }
+        let secure = hello_with(vec!["https://a:1".into()]).announced_peer_addrs().unwrap();
+        assert_eq!(secure[0].scheme, crate::url::Scheme::Https, "an https peer is answered over TLS");
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub async fn start_member(
         listen_peer_urls: vec![listen.to_string()],
         peers,
         limits,
+        tls: None,
     };
     let transport = Transport::start(config, inbound_tx, Some(events_tx), CancellationToken::new())
         .await
