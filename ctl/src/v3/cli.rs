@@ -54,6 +54,26 @@ pub struct GlobalFlags {
     #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub hex: Option<bool>,
 
+    /// verify certificates of TLS-enabled secure servers using this CA bundle
+    #[arg(long, global = true, value_name = "file")]
+    pub cacert: Option<String>,
+
+    /// identify secure client using this TLS certificate file
+    #[arg(long, global = true, value_name = "file")]
+    pub cert: Option<String>,
+
+    /// identify secure client using this TLS key file
+    #[arg(long, global = true, value_name = "file")]
+    pub key: Option<String>,
+
+    /// skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+    #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
+    pub insecure_skip_tls_verify: Option<bool>,
+
+    /// disable transport security for client connections (default true)
+    #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
+    pub insecure_transport: Option<bool>,
+
     /// enable client-side debug logging (accepted; concordctl has no extra logging)
     #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub debug: Option<bool>,

@@ -1,25 +1,34 @@
-//! Reaching the cluster over gRPC: the connection settings (endpoints and timeouts), opening a channel
-//! to the first endpoint that answers, and bounding each call by the command's deadline.
+//! Reaching the cluster over gRPC: the connection settings (endpoints, timeouts, TLS), opening a
+//! channel to the first endpoint that answers, and bounding each call by the command's deadline.
 //!
 //! Like etcd's Go client, a connection that fails is retried (every endpoint in turn) until the
-//! command's deadline, and a deadline that passes reads `context deadline exceeded`.
+//! command's deadline, and a deadline that passes reads `context deadline exceeded`. TLS follows etcd
+//! 3.4's client (`processCreds`), decided by the first endpoint's scheme for all of them: `http://`
+//! is plain, `https://` is TLS (the flags' configuration, or the system's roots), and a bare
+//! `host:port` is TLS exactly when the TLS flags asked for it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
 use super::errors::{Failure, RpcError, exit};
+use crate::tls::{self, TlsFiles};
 
 /// The pause between two rounds of connection attempts over every endpoint.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-/// Where and how to connect (`--endpoints`, `--dial-timeout`, `--command-timeout`, `--keepalive-*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how to connect (`--endpoints`, `--dial-timeout`, `--command-timeout`, `--keepalive-*`, the
+/// TLS flags).
+#[derive(Debug, Clone)]
 pub struct Settings {
-    /// The endpoints as given (`host:port` or `http://host:port`), in order.
+    /// The endpoints as given (`host:port`, `http://host:port` or `https://host:port`), in order.
     pub endpoints: Vec<String>,
+    /// The TLS configuration the flags ask for (etcd's `Config.TLS`), `None` without TLS flags.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub dial_timeout: Duration,
     pub command_timeout: Duration,
     pub keepalive_time: Duration,
@@ -41,42 +50,73 @@ impl Settings {
     pub fn only(&self, endpoint: &str) -> Settings {
         Settings { endpoints: vec![endpoint.to_string()], ..self.clone() }
     }
+
+    /// The TLS configuration for every endpoint, by the first endpoint's scheme; `None` is plain.
+    fn security(&self) -> Option<Arc<rustls::ClientConfig>> {
+        let first = self.endpoints.first().map(|endpoint| endpoint.trim()).unwrap_or_default();
+        if first.starts_with("http://") {
+            None
+        } else if first.starts_with("https://") {
+            self.tls.clone().or_else(|| tls::client_config(&TlsFiles::default(), &[b"h2"]).ok())
+        } else {
+            self.tls.clone()
+        }
+    }
 }
 
-/// The URL for an endpoint: `host:port` means plain HTTP/2, as in etcdctl v3.
-pub fn endpoint_url(endpoint: &str) -> Result<String, Failure> {
+/// The `host:port` an endpoint names (`host:port`, `http://host:port` or `https://host:port`).
+pub fn endpoint_address(endpoint: &str) -> Result<String, Failure> {
     let endpoint = endpoint.trim();
-    if endpoint.starts_with("https://") || endpoint.starts_with("unixs://") {
+    if endpoint.starts_with("unix://") || endpoint.starts_with("unixs://") {
         return Err(Failure::new(
             exit::BAD_ARGS,
-            &format!("TLS endpoints are not supported yet: {endpoint}"),
+            &format!("unix socket endpoints are not supported: {endpoint}"),
         ));
     }
-    if endpoint.starts_with("http://") {
-        return Ok(endpoint.to_string());
+    let rest =
+        endpoint.strip_prefix("http://").or_else(|| endpoint.strip_prefix("https://")).unwrap_or(endpoint);
+    let address = rest.split('/').next().unwrap_or_default();
+    if address.is_empty() {
+        return Err(Failure::new(exit::BAD_ARGS, &format!("invalid endpoint {endpoint:?}")));
     }
-    Ok(format!("http://{endpoint}"))
+    Ok(address.to_string())
+}
+
+/// One endpoint to dial, and its address.
+struct Target {
+    endpoint: Endpoint,
+    address: String,
 }
 
 /// Opens a channel to the first endpoint that accepts a connection, trying them in order, round after
 /// round, until `deadline`.
 pub async fn dial(settings: &Settings, deadline: Instant) -> Result<Channel, RpcError> {
+    let security = settings.security();
     let mut targets = Vec::with_capacity(settings.endpoints.len());
     for endpoint in &settings.endpoints {
-        let Ok(url) = endpoint_url(endpoint) else { continue };
-        if let Ok(target) = Endpoint::from_shared(url) {
-            targets.push(
-                target
-                    .connect_timeout(settings.dial_timeout)
-                    .http2_keep_alive_interval(settings.keepalive_time)
-                    .keep_alive_timeout(settings.keepalive_timeout),
-            );
+        let Ok(address) = endpoint_address(endpoint) else { continue };
+        // The URI stays `http://` even over TLS: TLS is done by `tls_connector`, never by tonic.
+        if let Ok(target) = Endpoint::from_shared(format!("http://{address}")) {
+            let endpoint = target
+                .connect_timeout(settings.dial_timeout)
+                .http2_keep_alive_interval(settings.keepalive_time)
+                .keep_alive_timeout(settings.keepalive_timeout);
+            targets.push(Target { endpoint, address });
         }
     }
     // Each round either connects, or takes at least RETRY_PAUSE: the deadline bounds the rounds.
     loop {
         for target in &targets {
-            match tokio::time::timeout_at(deadline, target.connect()).await {
+            let attempt = async {
+                match &security {
+                    None => target.endpoint.connect().await,
+                    Some(config) => {
+                        let connector = tls_connector(config.clone(), target.address.clone());
+                        target.endpoint.connect_with_connector(connector).await
+                    }
+                }
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
                 Ok(Ok(channel)) => return Ok(channel),
                 Ok(Err(_)) => {}
                 Err(_) => return Err(RpcError::DeadlineExceeded),
@@ -88,6 +128,36 @@ pub async fn dial(settings: &Settings, deadline: Instant) -> Result<Channel, Rpc
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connects to `address` and does the TLS handshake (ALPN `h2`) with the host it names.
+fn tls_connector(
+    config: Arc<rustls::ClientConfig>,
+    address: String,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = BoxError,
+    Future = impl Future<
+        Output = Result<TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, BoxError>,
+    > + Send
+             + 'static,
+> + Send
++ 'static {
+    tower::service_fn(move |_uri: tonic::codegen::http::Uri| {
+        let config = config.clone();
+        let address = address.clone();
+        async move {
+            let tcp = tokio::net::TcpStream::connect(address.as_str()).await?;
+            let _ = tcp.set_nodelay(true);
+            let host = address.rsplit_once(':').map(|(host, _)| host).unwrap_or(address.as_str());
+            let name = tls::server_name(host)?;
+            let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+            Ok::<_, BoxError>(TokioIo::new(stream))
+        }
+    })
 }
 
 /// Runs one unary call, giving up at `deadline`.
@@ -120,24 +190,39 @@ where
 mod tests {
     use super::*;
 
+    fn settings(endpoints: &[&str], tls: Option<Arc<rustls::ClientConfig>>) -> Settings {
+        Settings {
+            endpoints: endpoints.iter().map(|endpoint| endpoint.to_string()).collect(),
+            tls,
+            dial_timeout: Duration::from_millis(100),
+            command_timeout: Duration::from_millis(300),
+            keepalive_time: Duration::from_secs(2),
+            keepalive_timeout: Duration::from_secs(6),
+        }
+    }
+
     #[test]
-    fn bare_host_and_port_endpoints_mean_plain_http() {
-        assert_eq!(endpoint_url("127.0.0.1:2379").unwrap(), "http://127.0.0.1:2379");
-        assert_eq!(endpoint_url(" http://10.0.0.1:2379").unwrap(), "http://10.0.0.1:2379");
-        assert_eq!(endpoint_url("https://10.0.0.1:2379").unwrap_err().code, exit::BAD_ARGS);
+    fn endpoints_name_their_address_with_or_without_a_scheme() {
+        assert_eq!(endpoint_address("127.0.0.1:2379").unwrap(), "127.0.0.1:2379");
+        assert_eq!(endpoint_address(" http://10.0.0.1:2379").unwrap(), "10.0.0.1:2379");
+        assert_eq!(endpoint_address("https://10.0.0.1:2379/").unwrap(), "10.0.0.1:2379");
+        assert_eq!(endpoint_address("unixs://socket").unwrap_err().code, exit::BAD_ARGS);
+    }
+
+    #[test]
+    fn the_first_endpoints_scheme_decides_tls_as_in_etcds_client() {
+        let configured = tls::client_config(&TlsFiles::default(), &[b"h2"]).unwrap();
+        assert!(settings(&["127.0.0.1:2379"], None).security().is_none());
+        assert!(settings(&["127.0.0.1:2379"], Some(configured.clone())).security().is_some());
+        assert!(settings(&["http://127.0.0.1:2379"], Some(configured)).security().is_none());
+        assert!(settings(&["https://127.0.0.1:2379", "http://x:1"], None).security().is_some());
     }
 
     #[test]
     fn an_endpoint_nobody_listens_on_times_out_at_the_deadline() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let settings = Settings {
-            endpoints: vec![format!("127.0.0.1:{closed_port}")],
-            dial_timeout: Duration::from_millis(100),
-            command_timeout: Duration::from_millis(300),
-            keepalive_time: Duration::from_secs(2),
-            keepalive_timeout: Duration::from_secs(6),
-        };
+        let settings = settings(&[&format!("127.0.0.1:{closed_port}")], None);
         let started = std::time::Instant::now();
         let outcome = runtime.block_on(async { dial(&settings, settings.command_deadline()).await });
         assert!(matches!(outcome, Err(RpcError::DeadlineExceeded)));

@@ -22,7 +22,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use ctl::http::{self, Deadlines, Endpoint, Request};
+use ctl::http::{self, Deadlines, Endpoint, Request, Transport};
 
 /// Which server a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,7 +341,7 @@ pub fn http_get(url: &str, path: &str) -> Option<http::Response> {
         header_timeout: Some(Duration::from_secs(1)),
         total: Some(Instant::now() + Duration::from_secs(2)),
     };
-    http::send(&endpoint, &Request::get(path.to_string()), deadlines).ok()
+    http::send(&Transport::plain(), &endpoint, &Request::get(path.to_string()), deadlines).ok()
 }
 
 pub fn health(url: &str) -> bool {
