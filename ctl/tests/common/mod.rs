@@ -467,8 +467,19 @@ pub fn run(tool: Tool, endpoints: &str, args: &[&str]) -> Outcome {
 
 /// Runs `tool <args>` (no `--endpoints` added) with `input` on its stdin (at most `RUN_TIMEOUT`).
 pub fn run_with_input(tool: Tool, args: &[&str], input: &str) -> Outcome {
+    run_with_environment(tool, args, input, &[])
+}
+
+/// `run_with_input` with extra environment variables (they override the tool's `ETCDCTL_API=2`).
+pub fn run_with_environment(
+    tool: Tool,
+    args: &[&str],
+    input: &str,
+    environment: &[(String, String)],
+) -> Outcome {
     let mut child = tool
         .command()
+        .envs(environment.iter().map(|(name, value)| (name.as_str(), value.as_str())))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
