@@ -271,13 +271,13 @@ pub fn cluster_health(
                 ));
             }
         }
-        // etcdctl 3.4: every member healthy, some (degraded), or none; only the first exits 0.
-        // A cluster that lists no member at all is not healthy.
-        let all_healthy = !members.is_empty() && healthy_members == members.len();
+        // etcdctl 3.4: every member healthy, none (unavailable), or some (degraded); only the first exits
+        // 0. Its switch tests "every member" first, so an empty member list counts as healthy.
+        let all_healthy = healthy_members == members.len();
         out(if all_healthy {
             "cluster is healthy\n"
         } else if healthy_members == 0 {
-            "cluster is unhealthy\n"
+            "cluster is unavailable\n"
         } else {
             "cluster is degraded\n"
         });

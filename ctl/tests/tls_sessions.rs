@@ -136,7 +136,10 @@ fn wait_healthy_over_tls(pki: &Pki, url: &str) {
     while started.elapsed() < Duration::from_secs(20) {
         let deadlines = Deadlines { header_timeout: Some(Duration::from_secs(1)), total: None };
         let health = http::send(&transport, &endpoint, &Request::get("/health".to_string()), deadlines);
-        if health.is_ok_and(|response| response.status == 200) {
+        // Healthy means a leader and a committed proposal, not only an answer.
+        if health
+            .is_ok_and(|response| response.status == 200 && response.body.windows(4).any(|w| w == b"true"))
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -330,6 +333,7 @@ fn client_certificates_required_by_etcd_match_etcdctl_for_v2_and_v3() {
             ..v3(&["get", "/v3/mtls"])
         },
         v3(&["--cacert", "{ca}", "--cert", "{cert}", "get", "/v3/mtls"]),
+        v3(&["--dial-timeout", "300ms", "--command-timeout", "700ms", "--cacert", "{ca}", "get", "/v3/mtls"]),
     ];
     let etcdctl = run_both(true, &steps);
     assert_eq!(etcdctl[1].stdout, "both\n", "the session reads its write with a client certificate");

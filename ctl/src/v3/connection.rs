@@ -116,9 +116,15 @@ pub async fn dial(settings: &Settings, deadline: Instant) -> Result<Channel, Rpc
                     }
                 }
             };
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok(channel)) => return Ok(channel),
-                Ok(Err(_)) => {}
+            let ready = async {
+                match attempt.await {
+                    Ok(channel) if answers(&channel).await => Some(channel),
+                    _ => None,
+                }
+            };
+            match tokio::time::timeout_at(deadline, ready).await {
+                Ok(Some(channel)) => return Ok(channel),
+                Ok(None) => {}
                 Err(_) => return Err(RpcError::DeadlineExceeded),
             }
         }
@@ -128,6 +134,25 @@ pub async fn dial(settings: &Settings, deadline: Instant) -> Result<Channel, Rpc
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }
+}
+
+/// The method `answers` asks for; no server has it.
+const PROBE_PATH: &str = "/concordctl.Probe/Ready";
+
+/// Whether the server at the other end of a new channel answers HTTP/2 at all. grpc-go (etcdctl) counts
+/// a connection as ready only once the server has spoken, so a server that refuses the TLS client
+/// certificate after the handshake, or a port that does not speak HTTP/2, keeps it retrying until the
+/// deadline; tonic would hand out the channel and fail the first call with `transport error`. Any
+/// answer, even `Unimplemented`, proves the connection.
+async fn answers(channel: &Channel) -> bool {
+    let request = tonic::codegen::http::Request::builder()
+        .method("POST")
+        .uri(PROBE_PATH)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty());
+    let Ok(request) = request else { return false };
+    tower::ServiceExt::oneshot(channel.clone(), request).await.is_ok()
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
