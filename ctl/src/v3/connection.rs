@@ -13,7 +13,13 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+
+use api::etcdserverpb::AuthenticateRequest;
+use api::etcdserverpb::auth_client::AuthClient;
 
 use super::errors::{Failure, RpcError, exit};
 use crate::tls::{self, TlsFiles};
@@ -29,6 +35,8 @@ pub struct Settings {
     pub endpoints: Vec<String>,
     /// The TLS configuration the flags ask for (etcd's `Config.TLS`), `None` without TLS flags.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// `--user` and its password: every connection authenticates and sends the token it gets.
+    pub credentials: Option<(String, String)>,
     pub dial_timeout: Duration,
     pub command_timeout: Duration,
     pub keepalive_time: Duration,
@@ -82,6 +90,44 @@ pub fn endpoint_address(endpoint: &str) -> Result<String, Failure> {
     Ok(address.to_string())
 }
 
+/// A connection to the cluster: the channel, with the auth token (if any) on every request.
+pub type Conn = InterceptedService<Channel, Token>;
+
+/// The `token` metadata etcd's auth expects, once `--user` has authenticated.
+#[derive(Clone, Debug, Default)]
+pub struct Token(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Token {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Exchanges `--user`'s name and password for a token on a new channel. A server without auth
+/// enabled gives none and is used as it is (etcd's client does the same).
+async fn authenticate(
+    channel: &Channel,
+    credentials: &(String, String),
+    deadline: Instant,
+) -> Result<Token, RpcError> {
+    let (name, password) = credentials;
+    let request = AuthenticateRequest { name: name.clone(), password: password.clone() };
+    let mut client = AuthClient::new(channel.clone());
+    match call(deadline, client.authenticate(request)).await {
+        Ok(response) => {
+            let token = MetadataValue::try_from(response.token.as_str())
+                .map_err(|_| RpcError::Authentication(tonic::Status::internal("invalid token")))?;
+            Ok(Token(Some(token)))
+        }
+        Err(RpcError::Status(status)) if api::errors::AUTH_NOT_ENABLED.matches(&status) => Ok(Token(None)),
+        Err(RpcError::Status(status)) => Err(RpcError::Authentication(status)),
+        Err(other) => Err(other),
+    }
+}
+
 /// One endpoint to dial, and its address.
 struct Target {
     endpoint: Endpoint,
@@ -90,7 +136,17 @@ struct Target {
 
 /// Opens a channel to the first endpoint that accepts a connection, trying them in order, round after
 /// round, until `deadline`.
-pub async fn dial(settings: &Settings, deadline: Instant) -> Result<Channel, RpcError> {
+pub async fn dial(settings: &Settings, deadline: Instant) -> Result<Conn, RpcError> {
+    let channel = dial_channel(settings, deadline).await?;
+    let token = match &settings.credentials {
+        Some(credentials) => authenticate(&channel, credentials, deadline).await?,
+        None => Token::default(),
+    };
+    Ok(InterceptedService::new(channel, token))
+}
+
+/// The channel of `dial`, before authentication.
+async fn dial_channel(settings: &Settings, deadline: Instant) -> Result<Channel, RpcError> {
     let security = settings.security();
     let mut targets = Vec::with_capacity(settings.endpoints.len());
     for endpoint in &settings.endpoints {
@@ -201,7 +257,7 @@ pub async fn call<T>(
 pub async fn dial_and_call<C, T, F>(
     settings: &Settings,
     deadline: Instant,
-    client: impl FnOnce(Channel) -> C,
+    client: impl FnOnce(Conn) -> C,
     request: impl FnOnce(C) -> F,
 ) -> Result<T, RpcError>
 where
@@ -219,6 +275,7 @@ mod tests {
         Settings {
             endpoints: endpoints.iter().map(|endpoint| endpoint.to_string()).collect(),
             tls,
+            credentials: None,
             dial_timeout: Duration::from_millis(100),
             command_timeout: Duration::from_millis(300),
             keepalive_time: Duration::from_secs(2),

@@ -54,6 +54,7 @@ fn resolve(flags: &GlobalFlags) -> Result<Global, Failure> {
     let settings = Settings {
         endpoints,
         tls: transport_security(flags)?,
+        credentials: credentials(flags)?,
         dial_timeout: duration_flag("dial-timeout", flags.dial_timeout.as_deref(), Duration::from_secs(2))?,
         command_timeout: duration_flag(
             "command-timeout",
@@ -90,6 +91,27 @@ fn transport_security(flags: &GlobalFlags) -> Result<Option<Arc<rustls::ClientCo
         return Ok(None);
     }
     tls::client_config(&files, &[b"h2"]).map(Some).map_err(|error| Failure::new(exit::BAD_ARGS, &error))
+}
+
+/// etcdctl's `authCfgFromCmd`: `--user NAME[:PASSWORD]`, or `--user NAME --password PASSWORD`; a
+/// password left out is asked for (`Password: `, read without echo as etcdctl does).
+fn credentials(flags: &GlobalFlags) -> Result<Option<(String, String)>, Failure> {
+    let user = flags.user.clone().unwrap_or_default();
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let password = flags.password.clone().unwrap_or_default();
+    if !password.is_empty() {
+        return Ok(Some((user, password)));
+    }
+    match crate::password::split_credentials(&user) {
+        (name, Some(given)) => Ok(Some((name.to_string(), given.to_string()))),
+        (name, None) => {
+            let asked =
+                crate::password::ask("Password: ").map_err(|error| Failure::new(exit::ERROR, &error))?;
+            Ok(Some((name.to_string(), asked)))
+        }
+    }
 }
 
 fn duration_flag(name: &str, text: Option<&str>, default: Duration) -> Result<Duration, Failure> {

@@ -11,13 +11,14 @@ use super::print::write_stderr_line;
 
 /// Global flags etcdctl has but concordctl does not implement (auth, DNS discovery): recognized in
 /// the environment, refused when set.
-const UNSUPPORTED_FLAGS: &[&str] = &["user", "password", "discovery-srv", "discovery-srv-name"];
+const UNSUPPORTED_FLAGS: &[&str] = &["discovery-srv", "discovery-srv-name"];
 
 /// Global flags concordctl ignores (it does no DNS discovery).
 const IGNORED_FLAGS: &[&str] = &["insecure-discovery"];
 
-/// The TLS flags.
-const TLS_FLAGS: &[&str] = &["cacert", "cert", "key", "insecure-skip-tls-verify", "insecure-transport"];
+/// The TLS and auth flags.
+const TLS_FLAGS: &[&str] =
+    &["cacert", "cert", "key", "insecure-skip-tls-verify", "insecure-transport", "user", "password"];
 
 /// The flags a command reads from the environment besides the global ones.
 #[derive(Debug, Default)]
@@ -109,6 +110,8 @@ fn is_given(cli: &GlobalFlags, cluster: Option<&Option<bool>>, flag: &str) -> bo
         "command-timeout" => cli.command_timeout.is_some(),
         "keepalive-time" => cli.keepalive_time.is_some(),
         "keepalive-timeout" => cli.keepalive_timeout.is_some(),
+        "user" => cli.user.is_some(),
+        "password" => cli.password.is_some(),
         "cacert" => cli.cacert.is_some(),
         "cert" => cli.cert.is_some(),
         "key" => cli.key.is_some(),
@@ -134,6 +137,8 @@ fn set_flag(
         "command-timeout" => cli.command_timeout = text,
         "keepalive-time" => cli.keepalive_time = text,
         "keepalive-timeout" => cli.keepalive_timeout = text,
+        "user" => cli.user = text,
+        "password" => cli.password = text,
         "cacert" => cli.cacert = text,
         "cert" => cli.cert = text,
         "key" => cli.key = text,
@@ -151,10 +156,7 @@ fn set_flag(
         unsupported if UNSUPPORTED_FLAGS.contains(&unsupported) => {
             return Err(Failure::new(
                 exit::BAD_ARGS,
-                &format!(
-                    "{} is not supported by concordctl yet (auth and DNS discovery)",
-                    variable_name(flag)
-                ),
+                &format!("{} is not supported by concordctl yet (DNS discovery)", variable_name(flag)),
             ));
         }
         _ => {}
