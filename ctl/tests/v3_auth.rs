@@ -11,8 +11,12 @@ const BASE_PORT: u16 = 28400;
 
 const ROOT: &str = "--user=root:rootpw";
 
+/// Authenticating costs a bcrypt check on the server, which a loaded two-core machine can stretch past
+/// etcdctl's default 2 s dial timeout; both clients get more time.
+const PATIENT: &[(&str, &str)] = &[("ETCDCTL_DIAL_TIMEOUT", "10s"), ("ETCDCTL_COMMAND_TIMEOUT", "10s")];
+
 fn session() -> Vec<V3Step<'static>> {
-    vec![
+    let steps = vec![
         step(&["user", "add", "root:rootpw"]).prints("User root created\n"),
         step(&["user", "add", "alice"]).stdin("alicepw\nalicepw\n"),
         step(&["user", "add", "bob"]).stdin("one\ntwo\n"),
@@ -60,7 +64,8 @@ fn session() -> Vec<V3Step<'static>> {
         step(&[ROOT, "role", "delete", "reader"]),
         step(&[ROOT, "auth", "disable"]).prints("Authentication Disabled\n"),
         step(&["auth", "disable", "extra"]),
-    ]
+    ];
+    steps.into_iter().map(|step| step.environment(PATIENT)).collect()
 }
 
 #[test]

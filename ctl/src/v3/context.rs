@@ -44,7 +44,24 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Only the printer, for a command that never connects (`snapshot status`): like etcdctl, it reads
+    /// no TLS file and asks for no password.
+    pub fn printer(&self) -> Result<Printer, Failure> {
+        let mut flags = self.flags.clone();
+        environment::apply(&mut flags, CommandFlags::default(), &environment::process_variables())?;
+        printer(&flags)
+    }
+}
+
+fn printer(flags: &GlobalFlags) -> Result<Printer, Failure> {
+    let format = Format::parse(flags.write_out.as_deref().unwrap_or("simple"))?;
+    Ok(Printer::new(format, flags.hex.unwrap_or(false)))
+}
+
 fn resolve(flags: &GlobalFlags) -> Result<Global, Failure> {
+    // etcdctl picks its printer before anything else, so a bad `-w` fails before any prompt.
+    let printer = printer(flags)?;
     let endpoints_text = flags.endpoints.clone().unwrap_or_else(|| DEFAULT_ENDPOINTS.to_string());
     let endpoints: Vec<String> = endpoints_text
         .split(',')
@@ -72,8 +89,7 @@ fn resolve(flags: &GlobalFlags) -> Result<Global, Failure> {
             Duration::from_secs(6),
         )?,
     };
-    let format = Format::parse(flags.write_out.as_deref().unwrap_or("simple"))?;
-    Ok(Global { settings, printer: Printer::new(format, flags.hex.unwrap_or(false)) })
+    Ok(Global { settings, printer })
 }
 
 /// etcdctl's `newClientCfg`: a TLS configuration when any TLS file is named or `--insecure-transport=false`
