@@ -38,6 +38,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "value")]
     pub endpoints: Option<String>,
 
+    /// identify HTTPS client using this SSL certificate file (env ETCDCTL_CERT_FILE)
+    #[arg(long, global = true, default_value = "", value_name = "value")]
+    pub cert_file: String,
+
+    /// identify HTTPS client using this SSL key file (env ETCDCTL_KEY_FILE)
+    #[arg(long, global = true, default_value = "", value_name = "value")]
+    pub key_file: String,
+
+    /// verify certificates of HTTPS-enabled servers using this CA bundle (env ETCDCTL_CA_FILE)
+    #[arg(long, global = true, default_value = "", value_name = "value")]
+    pub ca_file: String,
+
+    /// provide username[:password] and prompt if password is not supplied (env ETCDCTL_USERNAME)
+    #[arg(long, short = 'u', global = true, default_value = "", value_name = "value")]
+    pub username: String,
+
     /// connection timeout per request
     #[arg(long, global = true, default_value = "2s", value_name = "value")]
     pub timeout: String,
@@ -96,8 +112,84 @@ pub enum Command {
     /// endpoint status and health (etcdctl v3 style, built from the v2 HTTP API)
     #[command(subcommand)]
     Endpoint(EndpointCommand),
-    // Reserved: `user`, `role` and `auth` (and the global `-u/--username`) arrive with the server's v2 auth
-    // support. They are deliberately absent until they can really work.
+    /// user add, grant and revoke subcommands
+    #[command(subcommand)]
+    User(UserCommand),
+    /// role add, grant and revoke subcommands
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// overall auth controls
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// add a new user for the etcd cluster: <user>[:<password>]
+    Add(FreeArgs),
+    /// get details for a user: <user>
+    Get(FreeArgs),
+    /// list all current users
+    List(FreeArgs),
+    /// remove a user for the etcd cluster: <user>
+    Remove(FreeArgs),
+    /// grant roles to an etcd user: <user> --roles <role>
+    Grant(UserRolesArgs),
+    /// revoke roles for an etcd user: <user> --roles <role>
+    Revoke(UserRolesArgs),
+    /// change password for a user: <user>
+    Passwd(FreeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UserRolesArgs {
+    /// List of roles to grant or revoke (repeat the flag for several; a comma is part of the name)
+    #[arg(long, action = clap::ArgAction::Append, value_name = "value")]
+    pub roles: Vec<String>,
+    #[arg(value_name = "user")]
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// add a new role for the etcd cluster: <role>
+    Add(FreeArgs),
+    /// get details for a role: <role>
+    Get(FreeArgs),
+    /// list all roles
+    List(FreeArgs),
+    /// remove a role from the etcd cluster: <role>
+    Remove(FreeArgs),
+    /// grant path matches to an etcd role: <role> --path <path> --read|--write|--readwrite
+    Grant(RolePathArgs),
+    /// revoke path matches for an etcd role: <role> --path <path> --read|--write|--readwrite
+    Revoke(RolePathArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RolePathArgs {
+    /// Path granted (or revoked) for the role to access
+    #[arg(long, default_value = "", value_name = "value")]
+    pub path: String,
+    /// Grant (revoke) read-only access
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub read: bool,
+    /// Grant (revoke) write-only access
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub write: bool,
+    /// Grant (revoke) read-write access
+    #[arg(long, visible_alias = "rw", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub readwrite: bool,
+    #[arg(value_name = "role")]
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// enable auth access controls
+    Enable(FreeArgs),
+    /// disable auth access controls
+    Disable(FreeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -314,6 +406,16 @@ const SINGLE_DASH_LONG_FLAGS: &[&str] = &[
     "help",
     "write-out",
     "cluster",
+    "cert-file",
+    "key-file",
+    "ca-file",
+    "username",
+    "roles",
+    "path",
+    "read",
+    "write",
+    "readwrite",
+    "rw",
 ];
 
 /// Rewrites Go-style single-dash long flags (`-ttl 3`, `-ttl=3`) to `--ttl`, up to a bare `--`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::http::{self, Deadlines, Endpoint, HttpError, OpenResponse, Request, Response};
+use crate::http::{self, Deadlines, Endpoint, HttpError, OpenResponse, Request, Response, Transport};
 
 /// etcdctl v2's exit codes.
 pub mod exit {
@@ -94,6 +94,10 @@ pub struct Client {
     pub total_deadline: Option<Instant>,
     /// Print each request as a cURL command on stderr (`--debug`).
     pub debug: bool,
+    /// TLS settings for `https://` endpoints.
+    pub transport: Transport,
+    /// The `Authorization` header every request carries (`--username`), when given.
+    pub authorization: Option<String>,
 }
 
 /// A member as `/v2/members` describes it.
@@ -143,7 +147,8 @@ impl Client {
         }
         let mut line = format!("curl -X {} {}{}", request.method, endpoint.url, request.path_and_query);
         if let Some((_, body)) = &request.body {
-            line.push_str(&format!(" -d \"{}\"", String::from_utf8_lossy(body)));
+            // Go's `%q`.
+            line.push_str(&format!(" -d {:?}", String::from_utf8_lossy(body)));
         }
         eprintln!("cURL Command: {line}");
     }
@@ -174,8 +179,9 @@ impl Client {
         request: &Request,
         watch: bool,
         one_shot: bool,
-        call: impl Fn(&Endpoint, &Request, Deadlines) -> Result<T, HttpError>,
+        call: impl Fn(&Transport, &Endpoint, &Request, Deadlines) -> Result<T, HttpError>,
     ) -> Result<T, ClientError> {
+        let request = &Request { authorization: self.authorization.clone(), ..request.clone() };
         let mut errors = Vec::new();
         let mut all_connection_errors = true;
         for endpoint in &self.endpoints {
@@ -202,8 +208,7 @@ impl Client {
                     if !watch && self.past_deadline() {
                         return Err(ClientError::DeadlineExceeded);
                     }
-                    let request_may_have_arrived =
-                        !matches!(error, HttpError::Dial { .. } | HttpError::Resolve { .. });
+                    let request_may_have_arrived = error.request_may_have_arrived();
                     all_connection_errors &= error.is_connection_error();
                     errors.push(error.to_string());
                     if one_shot && request_may_have_arrived {
@@ -226,13 +231,13 @@ impl Client {
         endpoint: &Endpoint,
         request: &Request,
         watch: bool,
-        call: &impl Fn(&Endpoint, &Request, Deadlines) -> Result<T, HttpError>,
+        call: &impl Fn(&Transport, &Endpoint, &Request, Deadlines) -> Result<T, HttpError>,
     ) -> Result<T, HttpError> {
         let mut target = endpoint.clone();
         let mut current = request.clone();
         for _ in 0..=MAX_REDIRECTS {
             self.debug_print(&target, &current);
-            let answer = call(&target, &current, self.deadlines(watch))?;
+            let answer = call(&self.transport, &target, &current, self.deadlines(watch))?;
             let Some(location) = answer.location().filter(|_| answer.status() / 100 == 3) else {
                 return Ok(answer);
             };
@@ -413,6 +418,8 @@ mod tests {
             header_timeout: Duration::from_secs(2),
             total_deadline: None,
             debug: false,
+            transport: Transport::plain(),
+            authorization: None,
         };
         let response = client.send(&Request::get("/v2/keys/original".to_string())).unwrap();
         assert_eq!((response.status, response.body.as_slice()), (200, &b"ok"[..]));
@@ -443,6 +450,8 @@ mod tests {
             header_timeout: Duration::from_secs(1),
             total_deadline: None,
             debug: false,
+            transport: Transport::plain(),
+            authorization: None,
         };
         let error = client.send(&Request::get("/version".to_string())).unwrap_err();
         assert!(error.is_connection_error());

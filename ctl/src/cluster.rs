@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::cli::{ClusterHealthArgs, EndpointArgs, WriteOut};
 use crate::client::{Client, Member, exit, parse_member};
 use crate::commands::{Exit, out};
-use crate::http::{self, Deadlines, Endpoint, Request};
+use crate::http::{self, Deadlines, Endpoint, Request, Transport};
 use crate::keys::push_go_json_string;
 
 fn go_quote(text: &str) -> String {
@@ -109,11 +109,12 @@ pub fn member_add(client: &Client, args: &[String]) -> Result<(), Exit> {
         return Err(Exit(exit::BAD_ARGS));
     }
     let (name, peer_url) = (&args[0], &args[1]);
-    let request = Request {
-        method: "POST",
-        path_and_query: "/v2/members".to_string(),
-        body: Some(("application/json", json_body(std::slice::from_ref(peer_url)))),
-    };
+    let request = Request::with_body(
+        "POST",
+        "/v2/members".to_string(),
+        "application/json",
+        json_body(std::slice::from_ref(peer_url)),
+    );
     let fail = |text: String| {
         eprintln!("{text}");
         Exit(exit::BAD_ARGS)
@@ -168,8 +169,7 @@ pub fn member_remove(client: &Client, args: &[String]) -> Result<(), Exit> {
         eprintln!("Couldn't find a member in the cluster with an ID of {removal_id}.");
         return Err(Exit(exit::BAD_ARGS));
     }
-    let request =
-        Request { method: "DELETE", path_and_query: format!("/v2/members/{removal_id}"), body: None };
+    let request = Request::new("DELETE", format!("/v2/members/{removal_id}"));
     let result = client.send_once(&request).map_err(|error| error.to_string()).and_then(|response| {
         if response.status == 204 { Ok(()) } else { Err(members_error(&response.body, response.status)) }
     });
@@ -190,11 +190,8 @@ pub fn member_update(client: &Client, args: &[String]) -> Result<(), Exit> {
     }
     let (id, urls) = (&args[0], &args[1]);
     let peer_urls: Vec<String> = urls.split(',').map(str::to_string).collect();
-    let request = Request {
-        method: "PUT",
-        path_and_query: format!("/v2/members/{id}"),
-        body: Some(("application/json", json_body(&peer_urls))),
-    };
+    let request =
+        Request::with_body("PUT", format!("/v2/members/{id}"), "application/json", json_body(&peer_urls));
     let result = client.send(&request).map_err(|error| error.to_string()).and_then(|response| {
         if response.status == 204 { Ok(()) } else { Err(members_error(&response.body, response.status)) }
     });
@@ -207,12 +204,12 @@ pub fn member_update(client: &Client, args: &[String]) -> Result<(), Exit> {
 }
 
 /// `GET <url>/health` as cluster-health does it; `Ok(true)` for `{"health":"true"}` (or a JSON `true`).
-fn check_health(url: &str, timeout: Duration) -> Result<bool, String> {
+fn check_health(transport: &Transport, url: &str, timeout: Duration) -> Result<bool, String> {
     let health_url = format!("{url}/health");
     let wrap = |error: String| format!("Get {}: {error}", go_quote(&health_url));
     let endpoint = Endpoint::parse(url).map_err(wrap)?;
     let deadlines = Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
-    let response = http::send(&endpoint, &Request::get("/health".to_string()), deadlines)
+    let response = http::send(transport, &endpoint, &Request::get("/health".to_string()), deadlines)
         .map_err(|error| wrap(error.to_string()))?;
     let value: Value = serde_json::from_slice(&response.body).map_err(|error| error.to_string())?;
     Ok(match value.get("health") {
@@ -244,7 +241,7 @@ pub fn cluster_health(
             }
             let mut checked = false;
             for url in &member.client_urls {
-                match check_health(url, check_timeout) {
+                match check_health(&client.transport, url, check_timeout) {
                     Err(error) => {
                         out(&format!(
                             "failed to check the health of member {} on {url}: {error}\n",
@@ -274,13 +271,13 @@ pub fn cluster_health(
                 ));
             }
         }
-        // etcdctl 3.4: every member healthy, some (degraded), or none; only the first exits 0.
-        // A cluster that lists no member at all is not healthy.
-        let all_healthy = !members.is_empty() && healthy_members == members.len();
+        // etcdctl 3.4: every member healthy, none (unavailable), or some (degraded); only the first exits
+        // 0. Its switch tests "every member" first, so an empty member list counts as healthy.
+        let all_healthy = healthy_members == members.len();
         out(if all_healthy {
             "cluster is healthy\n"
         } else if healthy_members == 0 {
-            "cluster is unhealthy\n"
+            "cluster is unavailable\n"
         } else {
             "cluster is degraded\n"
         });
@@ -325,11 +322,12 @@ struct Status {
 }
 
 fn get_json(
+    transport: &Transport,
     endpoint: &Endpoint,
     path: &str,
     deadlines: Deadlines,
 ) -> Result<(http::Response, Value), String> {
-    let response = http::send(endpoint, &Request::get(path.to_string()), deadlines)
+    let response = http::send(transport, endpoint, &Request::get(path.to_string()), deadlines)
         .map_err(|error| error.to_string())?;
     if response.status != 200 {
         return Err(format!("{path}: unexpected status code {}", response.status));
@@ -338,16 +336,20 @@ fn get_json(
     Ok((response, value))
 }
 
-fn endpoint_status(endpoint: &Endpoint, deadlines: Deadlines) -> Result<Status, String> {
-    let (_, stats) = get_json(endpoint, "/v2/stats/self", deadlines)?;
-    let (_, version) = get_json(endpoint, "/version", deadlines)?;
-    let (keys, _) = get_json(endpoint, "/v2/keys/", deadlines)?;
+fn endpoint_status(
+    transport: &Transport,
+    endpoint: &Endpoint,
+    deadlines: Deadlines,
+) -> Result<Status, String> {
+    let (_, stats) = get_json(transport, endpoint, "/v2/stats/self", deadlines)?;
+    let (_, version) = get_json(transport, endpoint, "/version", deadlines)?;
+    let (keys, _) = get_json(transport, endpoint, "/v2/keys/", deadlines)?;
     let header = |name: &str| keys.header(name).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
     let text = |value: &Value, name: &str| value.get(name).and_then(Value::as_str).unwrap_or("").to_string();
     let id = text(&stats, "id");
-    let leader = current_leader(endpoint, deadlines)
+    let leader = current_leader(transport, endpoint, deadlines)
         .unwrap_or_else(|| stats.get("leaderInfo").map(|info| text(info, "leader")).unwrap_or_default());
-    let (db_size, db_size_in_use) = db_sizes(endpoint, deadlines);
+    let (db_size, db_size_in_use) = db_sizes(transport, endpoint, deadlines);
     Ok(Status {
         endpoint: endpoint.url.clone(),
         is_leader: !id.is_empty() && id == leader,
@@ -366,8 +368,9 @@ fn endpoint_status(endpoint: &Endpoint, deadlines: Deadlines) -> Result<Status, 
 /// The leader id as `endpoint` currently sees it, from `/v2/members/leader`: `Some("")` when it knows no
 /// leader (etcd answers 503 during an election), `None` when the server lacks the endpoint (404) or the
 /// request failed.
-fn current_leader(endpoint: &Endpoint, deadlines: Deadlines) -> Option<String> {
-    let response = http::send(endpoint, &Request::get("/v2/members/leader".to_string()), deadlines).ok()?;
+fn current_leader(transport: &Transport, endpoint: &Endpoint, deadlines: Deadlines) -> Option<String> {
+    let response =
+        http::send(transport, endpoint, &Request::get("/v2/members/leader".to_string()), deadlines).ok()?;
     match response.status {
         200 => serde_json::from_slice::<Value>(&response.body)
             .ok()
@@ -378,8 +381,9 @@ fn current_leader(endpoint: &Endpoint, deadlines: Deadlines) -> Option<String> {
 }
 
 /// Database size from Prometheus metrics, when the server exports them; `(0, 0)` otherwise.
-fn db_sizes(endpoint: &Endpoint, deadlines: Deadlines) -> (u64, u64) {
-    let Ok(response) = http::send(endpoint, &Request::get("/metrics".to_string()), deadlines) else {
+fn db_sizes(transport: &Transport, endpoint: &Endpoint, deadlines: Deadlines) -> (u64, u64) {
+    let Ok(response) = http::send(transport, endpoint, &Request::get("/metrics".to_string()), deadlines)
+    else {
         return (0, 0);
     };
     if response.status != 200 {
@@ -472,7 +476,7 @@ pub fn endpoint_status_command(client: &Client, args: &EndpointArgs, timeout: Du
     let mut failed = false;
     for endpoint in &targets {
         let deadlines = Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
-        match endpoint_status(endpoint, deadlines) {
+        match endpoint_status(&client.transport, endpoint, deadlines) {
             Ok(status) => statuses.push(status),
             Err(error) => {
                 eprintln!("Failed to get the status of endpoint {} ({error})", endpoint.url);
@@ -590,7 +594,7 @@ pub fn endpoint_health_command(client: &Client, args: &EndpointArgs, timeout: Du
     let mut results: Vec<(String, bool, Duration, String)> = Vec::new();
     for endpoint in &targets {
         let started = Instant::now();
-        let outcome = check_health(&endpoint.url, timeout);
+        let outcome = check_health(&client.transport, &endpoint.url, timeout);
         let took = started.elapsed();
         let (healthy, error) = match outcome {
             Ok(true) => (true, String::new()),

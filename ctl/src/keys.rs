@@ -201,12 +201,11 @@ pub fn set_request(key: &str, value: &str, options: &SetOptions) -> Request {
     if options.ttl > 0 {
         form.push(("ttl", options.ttl.to_string()));
     }
-    Request {
-        method: "PUT",
-        path_and_query: with_query(key_path(key), &params),
-        body: Some(("application/x-www-form-urlencoded", encode_form(&form).into_bytes())),
-    }
+    Request::with_body("PUT", with_query(key_path(key), &params), FORM, encode_form(&form).into_bytes())
 }
+
+/// The content type of the keys API's write bodies.
+const FORM: &str = "application/x-www-form-urlencoded";
 
 /// POST to a directory: an in-order key named after the new index.
 pub fn create_in_order_request(dir: &str, value: &str, ttl: i64) -> Request {
@@ -214,11 +213,7 @@ pub fn create_in_order_request(dir: &str, value: &str, ttl: i64) -> Request {
     if ttl > 0 {
         form.push(("ttl", ttl.to_string()));
     }
-    Request {
-        method: "POST",
-        path_and_query: key_path(dir),
-        body: Some(("application/x-www-form-urlencoded", encode_form(&form).into_bytes())),
-    }
+    Request::with_body("POST", key_path(dir), FORM, encode_form(&form).into_bytes())
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -260,7 +255,7 @@ pub fn delete_request(key: &str, options: &DeleteOptions) -> Request {
     if options.recursive {
         params.push(("recursive", "true".to_string()));
     }
-    Request { method: "DELETE", path_and_query: with_query(key_path(key), &params), body: None }
+    Request::new("DELETE", with_query(key_path(key), &params))
 }
 
 /// A long-poll for the first event at or after `wait_index` (0: the next event), as the Go client sends it.

@@ -6,14 +6,19 @@
 //! sync and failover), and prints exactly what etcdctl v2 prints, with the same exit codes.
 //! Boundaries: no server logic lives here; the crate only depends on the wire protocols. On the v2
 //! side, `endpoint status|health` follow etcdctl v3's layout but are built from v2 endpoints (see
-//! `cluster.rs`). Auth commands (`user`, `role`, `auth`, `-u`) are not implemented yet on either side.
+//! `cluster.rs`). The v2 side also has etcdctl v2's `user`, `role` and `auth` commands and `-u`
+//! (`auth.rs`, `auth_commands.rs`, `password.rs`); TLS for both sides is in `tls.rs`.
 
+pub mod auth;
+pub mod auth_commands;
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod commands;
 pub mod http;
 pub mod keys;
+pub mod password;
+pub mod tls;
 pub mod v3;
 
 use std::time::{Duration, Instant};
@@ -23,7 +28,9 @@ use clap::{CommandFactory, Parser};
 use cli::{Cli, Command, EndpointCommand, MemberCommand};
 use client::{Client, SyncOutcome, exit, parse_go_duration};
 use commands::{DirWrite, Exit};
-use http::Endpoint;
+use http::{Endpoint, Transport};
+use password::OnInterrupt;
+use tls::TlsFiles;
 
 /// The default when neither flags nor environment name an endpoint (etcdctl v2's default).
 pub const DEFAULT_ENDPOINTS: &str = "http://127.0.0.1:2379,http://127.0.0.1:4001";
@@ -120,10 +127,51 @@ fn duration_flag(name: &str, text: &str) -> Result<Duration, Exit> {
     })
 }
 
+/// The TLS files the flags name, each falling back to its `ETCDCTL_*` variable (etcdctl v2's
+/// `getTransport`).
+pub fn tls_files(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> TlsFiles {
+    let pick = |flag: &str, variable: &str| {
+        if flag.is_empty() { env(variable).unwrap_or_default() } else { flag.to_string() }
+    };
+    TlsFiles {
+        ca_file: pick(&cli.ca_file, "ETCDCTL_CA_FILE"),
+        cert_file: pick(&cli.cert_file, "ETCDCTL_CERT_FILE"),
+        key_file: pick(&cli.key_file, "ETCDCTL_KEY_FILE"),
+        skip_verify: false,
+    }
+}
+
+/// The `Authorization` header for `--username` (or `ETCDCTL_USERNAME`), asking for the password when
+/// it is not given after a colon.
+fn authorization(cli: &Cli, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, Exit> {
+    use base64::Engine;
+    let text = if cli.username.is_empty() {
+        env("ETCDCTL_USERNAME").unwrap_or_default()
+    } else {
+        cli.username.clone()
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (user, given) = password::split_credentials(&text);
+    let secret = match given {
+        Some(given) => given.to_string(),
+        None => password::ask("Password: ").map_err(|error| {
+            eprintln!("{error}");
+            Exit(exit::BAD_ARGS)
+        })?,
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+    Ok(Some(format!("Basic {encoded}")))
+}
+
+/// etcdctl v2's `newClient`: endpoints, then the transport (bad TLS files fail here), then the
+/// credentials (the password prompt).
 fn build_client(cli: &Cli) -> Result<(Client, Duration), Exit> {
     let header_timeout = duration_flag("timeout", &cli.timeout)?;
     let total_timeout = duration_flag("total-timeout", &cli.total_timeout)?;
-    let list = endpoint_list(cli, &|name| std::env::var(name).ok());
+    let env = |name: &str| std::env::var(name).ok();
+    let list = endpoint_list(cli, &env);
     let mut endpoints = Vec::new();
     for text in list.split(',') {
         match Endpoint::parse(text) {
@@ -134,11 +182,18 @@ fn build_client(cli: &Cli) -> Result<(Client, Duration), Exit> {
             }
         }
     }
+    let transport = Transport::new(&tls_files(cli, &env)).map_err(|error| {
+        eprintln!("{error}");
+        Exit(exit::BAD_ARGS)
+    })?;
+    let authorization = authorization(cli, &env)?;
     // A zero header timeout means "no per-request limit" in etcdctl; the total timeout still applies.
     let header_timeout = if header_timeout.is_zero() { Duration::from_secs(30) } else { header_timeout };
     let total_deadline = if total_timeout.is_zero() { None } else { Some(Instant::now() + total_timeout) };
     let total_budget = if total_timeout.is_zero() { Duration::from_secs(30) } else { total_timeout };
-    Ok((Client { endpoints, header_timeout, total_deadline, debug: cli.debug }, total_budget))
+    let client =
+        Client { endpoints, header_timeout, total_deadline, debug: cli.debug, transport, authorization };
+    Ok((client, total_budget))
 }
 
 /// etcdctl's `mustNewClient`: sync the endpoint list from the cluster unless `--no-sync`.
@@ -176,12 +231,19 @@ fn synced(mut client: Client, no_sync: bool) -> Result<Client, Exit> {
 }
 
 fn execute(cli: &Cli, command: &Command, args: &[String]) -> Result<(), Exit> {
+    // The auth commands check their arguments before connecting (and before any password prompt).
+    let connect = || build_client(cli).and_then(|(client, _)| synced(client, cli.no_sync));
+    match command {
+        Command::User(user) => return auth_commands::user(user, &connect),
+        Command::Role(role) => return auth_commands::role(role, &connect),
+        Command::Auth(auth) => return auth_commands::auth(auth, &connect),
+        _ => {}
+    }
     let (client, total_budget) = build_client(cli)?;
-    let format = cli.output;
     match command {
         Command::ClusterHealth(health) => {
             if health.forever {
-                install_interrupt_exit();
+                password::on_interrupt(OnInterrupt::QuietExit);
             }
             cluster::cluster_health(&client, health, total_budget)
         }
@@ -191,40 +253,44 @@ fn execute(cli: &Cli, command: &Command, args: &[String]) -> Result<(), Exit> {
         Command::Endpoint(EndpointCommand::Health(endpoint)) => {
             cluster::endpoint_health_command(&client, endpoint, total_budget)
         }
-        _ => {
-            let client = synced(client, cli.no_sync)?;
-            match command {
-                Command::Set(set) => commands::set(&client, set, format),
-                Command::Get(get) => commands::get(&client, get, format),
-                Command::Mk(mk) => commands::mk(&client, mk, format),
-                Command::Mkdir(dir) => commands::dir_write(&client, dir, DirWrite::Make, format),
-                Command::Setdir(dir) => commands::dir_write(&client, dir, DirWrite::Set, format),
-                Command::Updatedir(dir) => commands::dir_write(&client, dir, DirWrite::Update, format),
-                Command::Update(update) => commands::update(&client, update, format),
-                Command::Rm(rm) => commands::rm(&client, rm, format),
-                Command::Rmdir(rmdir) => commands::rmdir(&client, rmdir, format),
-                Command::Ls(ls) => commands::ls(&client, ls, format),
-                Command::Watch(watch) => {
-                    install_interrupt_exit();
-                    commands::watch(&client, watch, format)
-                }
-                Command::ExecWatch(exec_watch) => {
-                    install_interrupt_exit();
-                    let separator_given =
-                        args.iter().skip_while(|arg| arg.as_str() != "exec-watch").any(|arg| arg == "--");
-                    commands::exec_watch(&client, exec_watch, separator_given)
-                }
-                Command::Member(MemberCommand::List(free)) => cluster::member_list(&client, &free.args),
-                Command::Member(MemberCommand::Add(free)) => cluster::member_add(&client, &free.args),
-                Command::Member(MemberCommand::Remove(free)) => cluster::member_remove(&client, &free.args),
-                Command::Member(MemberCommand::Update(free)) => cluster::member_update(&client, &free.args),
-                Command::ClusterHealth(_) | Command::Endpoint(_) => unreachable!("handled above"),
-            }
-        }
+        _ => execute_synced(synced(client, cli.no_sync)?, cli, command, args),
     }
 }
 
-/// Watches run until Ctrl-C; like etcdctl, an interrupt ends them quietly with exit code 0.
-fn install_interrupt_exit() {
-    let _ = ctrlc::set_handler(|| std::process::exit(exit::SUCCESS));
+/// The commands that run after etcdctl's cluster sync.
+fn execute_synced(client: Client, cli: &Cli, command: &Command, args: &[String]) -> Result<(), Exit> {
+    let format = cli.output;
+    match command {
+        Command::Set(set) => commands::set(&client, set, format),
+        Command::Get(get) => commands::get(&client, get, format),
+        Command::Mk(mk) => commands::mk(&client, mk, format),
+        Command::Mkdir(dir) => commands::dir_write(&client, dir, DirWrite::Make, format),
+        Command::Setdir(dir) => commands::dir_write(&client, dir, DirWrite::Set, format),
+        Command::Updatedir(dir) => commands::dir_write(&client, dir, DirWrite::Update, format),
+        Command::Update(update) => commands::update(&client, update, format),
+        Command::Rm(rm) => commands::rm(&client, rm, format),
+        Command::Rmdir(rmdir) => commands::rmdir(&client, rmdir, format),
+        Command::Ls(ls) => commands::ls(&client, ls, format),
+        Command::Watch(watch) => {
+            password::on_interrupt(OnInterrupt::QuietExit);
+            commands::watch(&client, watch, format)
+        }
+        Command::ExecWatch(exec_watch) => {
+            password::on_interrupt(OnInterrupt::QuietExit);
+            let separator_given =
+                args.iter().skip_while(|arg| arg.as_str() != "exec-watch").any(|arg| arg == "--");
+            commands::exec_watch(&client, exec_watch, separator_given)
+        }
+        Command::Member(MemberCommand::List(free)) => cluster::member_list(&client, &free.args),
+        Command::Member(MemberCommand::Add(free)) => cluster::member_add(&client, &free.args),
+        Command::Member(MemberCommand::Remove(free)) => cluster::member_remove(&client, &free.args),
+        Command::Member(MemberCommand::Update(free)) => cluster::member_update(&client, &free.args),
+        Command::ClusterHealth(_)
+        | Command::Endpoint(_)
+        | Command::User(_)
+        | Command::Role(_)
+        | Command::Auth(_) => {
+            unreachable!("handled before the sync")
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use ctl::client::parse_go_duration;
-use ctl::http::{self, Deadlines, Endpoint, Request};
+use ctl::http::{self, Deadlines, Endpoint, Request, Transport};
 use ctl::keys::{self, KeysOutcome, canonical_path};
 use proptest::prelude::*;
 
@@ -37,7 +37,10 @@ proptest! {
     #[test]
     fn endpoints_parse_or_explain(text in "\\PC{0,40}") {
         match Endpoint::parse(&text) {
-            Ok(endpoint) => prop_assert!(endpoint.url.starts_with("http://") && endpoint.authority.contains(':')),
+            Ok(endpoint) => {
+                let scheme = if endpoint.secure { "https://" } else { "http://" };
+                prop_assert!(endpoint.url.starts_with(scheme) && endpoint.authority.contains(':'));
+            }
             Err(reason) => prop_assert!(!reason.is_empty()),
         }
     }
@@ -92,7 +95,7 @@ proptest! {
             total: Some(Instant::now() + Duration::from_secs(2)),
         };
         let started = Instant::now();
-        let _ = http::send(&endpoint, &Request::get("/v2/keys/x".to_string()), deadlines);
+        let _ = http::send(&Transport::plain(), &endpoint, &Request::get("/v2/keys/x".to_string()), deadlines);
         prop_assert!(started.elapsed() < Duration::from_secs(4));
         server.join().expect("server thread");
     }

@@ -54,6 +54,34 @@ pub struct GlobalFlags {
     #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub hex: Option<bool>,
 
+    /// verify certificates of TLS-enabled secure servers using this CA bundle
+    #[arg(long, global = true, value_name = "file")]
+    pub cacert: Option<String>,
+
+    /// identify secure client using this TLS certificate file
+    #[arg(long, global = true, value_name = "file")]
+    pub cert: Option<String>,
+
+    /// identify secure client using this TLS key file
+    #[arg(long, global = true, value_name = "file")]
+    pub key: Option<String>,
+
+    /// skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+    #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
+    pub insecure_skip_tls_verify: Option<bool>,
+
+    /// disable transport security for client connections (default true)
+    #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
+    pub insecure_transport: Option<bool>,
+
+    /// username[:password] for authentication (prompt if password is not supplied)
+    #[arg(long, global = true, value_name = "user")]
+    pub user: Option<String>,
+
+    /// password for authentication (if this option is used, --user option shouldn't include password)
+    #[arg(long, global = true, value_name = "password")]
+    pub password: Option<String>,
+
     /// enable client-side debug logging (accepted; concordctl has no extra logging)
     #[arg(long, global = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_go_bool)]
     pub debug: Option<bool>,
@@ -97,6 +125,98 @@ pub enum Command {
     /// Manages etcd node snapshots
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// User related commands
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Enable or disable authentication: auth <enable or disable>
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Adds a new user: add <user name or user:password> [options]
+    Add(UserAddArgs),
+    /// Deletes a user: delete <user name>
+    Delete(FreeArgs),
+    /// Gets detailed information of a user: get <user name> [options]
+    Get(UserGetArgs),
+    /// Lists all users
+    List(FreeArgs),
+    /// Changes password of user: passwd <user name> [options]
+    Passwd(UserPasswdArgs),
+    /// Grants a role to a user: grant-role <user name> <role name>
+    GrantRole(FreeArgs),
+    /// Revokes a role from a user: revoke-role <user name> <role name>
+    RevokeRole(FreeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UserAddArgs {
+    /// Read password from stdin instead of interactive terminal
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub interactive: bool,
+    /// Supply password from the command line flag
+    #[arg(long, default_value = "")]
+    pub new_user_password: String,
+    /// Create a user without password (CN based auth only)
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub no_password: bool,
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UserGetArgs {
+    /// Show permissions of roles granted to the user
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub detail: bool,
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UserPasswdArgs {
+    /// If true, read password from stdin instead of interactive terminal
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub interactive: bool,
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// Adds a new role: add <role name>
+    Add(FreeArgs),
+    /// Deletes a role: delete <role name>
+    Delete(FreeArgs),
+    /// Gets detailed information of a role: get <role name>
+    Get(FreeArgs),
+    /// Lists all roles
+    List(FreeArgs),
+    /// Grants a key to a role: grant-permission [options] <role name> <permission type> <key> [endkey]
+    GrantPermission(PermissionArgs),
+    /// Revokes a key from a role: revoke-permission <role name> <key> [endkey]
+    RevokePermission(PermissionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PermissionArgs {
+    /// grant (revoke) a prefix permission
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub prefix: bool,
+    /// grant (revoke) a permission of keys that are greater than or equal to the given key using byte compare
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub from_key: bool,
+    pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// Enables authentication
+    Enable(FreeArgs),
+    /// Disables authentication
+    Disable(FreeArgs),
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::connection::Conn;
 use api::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use api::etcdserverpb::kv_client::KvClient;
 use api::etcdserverpb::lease_client::LeaseClient;
@@ -18,7 +19,6 @@ use api::etcdserverpb::{
 use api::mvccpb::event::EventType;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use super::connection::{Settings, call, dial};
 use super::errors::RpcError;
@@ -62,7 +62,7 @@ pub fn unbounded() -> tokio::time::Instant {
 
 /// A lease granted for this client and renewed every third of its TTL until the process ends.
 pub struct Session {
-    pub channel: Channel,
+    pub channel: Conn,
     pub lease_id: i64,
     alive: watch::Receiver<bool>,
 }
@@ -87,7 +87,7 @@ impl Session {
 }
 
 /// Renews the lease until it is gone, then says so.
-async fn keep_alive(mut lease: LeaseClient<Channel>, id: i64, alive: watch::Sender<bool>) {
+async fn keep_alive(mut lease: LeaseClient<Conn>, id: i64, alive: watch::Sender<bool>) {
     let (requests, request_stream) = mpsc::channel(1);
     if requests.send(LeaseKeepAliveRequest { id }).await.is_ok()
         && let Ok(mut responses) =
@@ -139,7 +139,7 @@ pub fn by_create_revision(prefix: &str, order: SortOrder, max_create_revision: i
 /// `waitDeletes`: waits until no key under `prefix` has a create revision at or below
 /// `max_create_revision`, watching the newest of them each round; returns the last header seen.
 pub async fn wait_deletes(
-    channel: &Channel,
+    channel: &Conn,
     prefix: &str,
     max_create_revision: i64,
 ) -> Result<ResponseHeader, RpcError> {
@@ -156,7 +156,7 @@ pub async fn wait_deletes(
 }
 
 /// Waits for the deletion of `key`, watching from `revision`.
-async fn wait_delete(channel: &Channel, key: &[u8], revision: i64) -> Result<(), RpcError> {
+async fn wait_delete(channel: &Conn, key: &[u8], revision: i64) -> Result<(), RpcError> {
     let (_requests, mut responses) = watch_from(channel, key, Vec::new(), revision).await?;
     while let Some(response) = responses.message().await.map_err(RpcError::Status)? {
         if response.events.iter().any(|event| event.r#type == EventType::Delete as i32) {
@@ -171,7 +171,7 @@ async fn wait_delete(channel: &Channel, key: &[u8], revision: i64) -> Result<(),
 
 /// A watch on `[key, range_end)` from `revision`; keep the sender for as long as the watch is wanted.
 pub async fn watch_from(
-    channel: &Channel,
+    channel: &Conn,
     key: &[u8],
     range_end: Vec<u8>,
     revision: i64,
@@ -201,7 +201,7 @@ pub fn create_revision_is(key: &str, revision: i64) -> Compare {
 }
 
 /// Deletes `key` (`Mutex.Unlock`, and what a campaign or a wait leaves behind when interrupted).
-pub async fn delete_key(channel: &Channel, key: &str) -> Result<(), RpcError> {
+pub async fn delete_key(channel: &Conn, key: &str) -> Result<(), RpcError> {
     let mut kv = KvClient::new(channel.clone());
     let request = DeleteRangeRequest { key: key.as_bytes().to_vec(), ..DeleteRangeRequest::default() };
     call(unbounded(), kv.delete_range(request)).await.map(|_| ())

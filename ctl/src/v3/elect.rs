@@ -3,12 +3,12 @@
 //! earlier key under the name to go, prints the leader key and value (as `get` does) and leads until
 //! SIGINT/SIGTERM, then resigns. Observing prints the current leader and each one after it.
 
+use super::connection::Conn;
 use api::etcdserverpb::kv_client::KvClient;
 use api::etcdserverpb::range_request::SortOrder;
 use api::etcdserverpb::request_op::Request;
 use api::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest, RangeResponse, RequestOp, TxnRequest};
 use api::mvccpb::event::EventType;
-use tonic::transport::Channel;
 
 use super::cli::ElectArgs;
 use super::concurrency::{
@@ -98,7 +98,7 @@ async fn campaign(session: &Session, prefix: &str, key: &str, proposal: &str) ->
 }
 
 /// `Election.Resign`: deletes the leader key if it is still the one this campaign created.
-async fn resign(channel: &Channel, key: &str, leader_revision: i64) -> Result<(), RpcError> {
+async fn resign(channel: &Conn, key: &str, leader_revision: i64) -> Result<(), RpcError> {
     let mut kv = KvClient::new(channel.clone());
     let delete = DeleteRangeRequest { key: key.as_bytes().to_vec(), ..DeleteRangeRequest::default() };
     let transaction = TxnRequest {
@@ -111,7 +111,7 @@ async fn resign(channel: &Channel, key: &str, leader_revision: i64) -> Result<()
 
 /// `Election.Observe`: prints the leader (the oldest key), then each proclamation, and the next
 /// leader once it is deleted. Ends only by a failure (`elect: observer lost`).
-async fn observe(channel: &Channel, prefix: &str, printer: Printer) -> Result<(), Failure> {
+async fn observe(channel: &Conn, prefix: &str, printer: Printer) -> Result<(), Failure> {
     let lost = || Failure::new(exit::ERROR, "elect: observer lost");
     let mut kv = KvClient::new(channel.clone());
     for _ in 0..MAX_LEADERS_OBSERVED {
@@ -130,7 +130,7 @@ async fn observe(channel: &Channel, prefix: &str, printer: Printer) -> Result<()
 
 /// Waits for the first key put under `prefix` from `revision`; shown as a get of it whose header
 /// revision is the key's.
-async fn first_put(channel: &Channel, prefix: &str, revision: i64) -> Result<RangeResponse, RpcError> {
+async fn first_put(channel: &Conn, prefix: &str, revision: i64) -> Result<RangeResponse, RpcError> {
     let (_requests, mut responses) =
         watch_from(channel, prefix.as_bytes(), prefix_end(prefix.as_bytes()), revision).await?;
     while let Some(response) = responses.message().await.map_err(RpcError::Status)? {
@@ -145,7 +145,7 @@ async fn first_put(channel: &Channel, prefix: &str, revision: i64) -> Result<Ran
 }
 
 /// Prints each new value of the leader key until it is deleted.
-async fn follow_leader(channel: &Channel, leader: &RangeResponse, printer: Printer) -> Result<(), RpcError> {
+async fn follow_leader(channel: &Conn, leader: &RangeResponse, printer: Printer) -> Result<(), RpcError> {
     let Some(kv) = leader.kvs.first() else { return Ok(()) };
     let revision = leader.header.unwrap_or_default().revision + 1;
     let (_requests, mut responses) = watch_from(channel, &kv.key, Vec::new(), revision).await?;

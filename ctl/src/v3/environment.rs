@@ -9,13 +9,16 @@ use super::cli::{GlobalFlags, parse_go_bool};
 use super::errors::{Failure, exit};
 use super::print::write_stderr_line;
 
-/// Global flags etcdctl has but concordctl does not implement (TLS, auth, DNS discovery): recognized in
+/// Global flags etcdctl has but concordctl does not implement (auth, DNS discovery): recognized in
 /// the environment, refused when set.
-const UNSUPPORTED_FLAGS: &[&str] =
-    &["cert", "key", "cacert", "user", "password", "discovery-srv", "discovery-srv-name"];
+const UNSUPPORTED_FLAGS: &[&str] = &["discovery-srv", "discovery-srv-name"];
 
-/// Global flags whose only effect concordctl already has (plain-text transport) or ignores.
-const IGNORED_FLAGS: &[&str] = &["insecure-transport", "insecure-discovery", "insecure-skip-tls-verify"];
+/// Global flags concordctl ignores (it does no DNS discovery).
+const IGNORED_FLAGS: &[&str] = &["insecure-discovery"];
+
+/// The TLS and auth flags.
+const TLS_FLAGS: &[&str] =
+    &["cacert", "cert", "key", "insecure-skip-tls-verify", "insecure-transport", "user", "password"];
 
 /// The flags a command reads from the environment besides the global ones.
 #[derive(Debug, Default)]
@@ -48,7 +51,7 @@ pub fn apply(
     let CommandFlags { mut cluster, watch } = flags;
     let mut known: Vec<&str> =
         vec!["endpoints", "debug", "write-out", "hex", "dial-timeout", "command-timeout", "keepalive-time"];
-    known.extend(["keepalive-timeout"].iter().chain(UNSUPPORTED_FLAGS).chain(IGNORED_FLAGS));
+    known.extend(["keepalive-timeout"].iter().chain(TLS_FLAGS).chain(UNSUPPORTED_FLAGS).chain(IGNORED_FLAGS));
     if cluster.is_some() {
         known.push("cluster");
     }
@@ -107,6 +110,13 @@ fn is_given(cli: &GlobalFlags, cluster: Option<&Option<bool>>, flag: &str) -> bo
         "command-timeout" => cli.command_timeout.is_some(),
         "keepalive-time" => cli.keepalive_time.is_some(),
         "keepalive-timeout" => cli.keepalive_timeout.is_some(),
+        "user" => cli.user.is_some(),
+        "password" => cli.password.is_some(),
+        "cacert" => cli.cacert.is_some(),
+        "cert" => cli.cert.is_some(),
+        "key" => cli.key.is_some(),
+        "insecure-skip-tls-verify" => cli.insecure_skip_tls_verify.is_some(),
+        "insecure-transport" => cli.insecure_transport.is_some(),
         "cluster" => cluster.is_some_and(Option::is_some),
         _ => false,
     }
@@ -127,6 +137,15 @@ fn set_flag(
         "command-timeout" => cli.command_timeout = text,
         "keepalive-time" => cli.keepalive_time = text,
         "keepalive-timeout" => cli.keepalive_timeout = text,
+        "user" => cli.user = text,
+        "password" => cli.password = text,
+        "cacert" => cli.cacert = text,
+        "cert" => cli.cert = text,
+        "key" => cli.key = text,
+        "insecure-skip-tls-verify" => {
+            cli.insecure_skip_tls_verify = parse_go_bool(value).ok().or(cli.insecure_skip_tls_verify)
+        }
+        "insecure-transport" => cli.insecure_transport = parse_go_bool(value).ok().or(cli.insecure_transport),
         "hex" => cli.hex = parse_go_bool(value).ok().or(cli.hex),
         "debug" => cli.debug = parse_go_bool(value).ok().or(cli.debug),
         "cluster" => {
@@ -137,10 +156,7 @@ fn set_flag(
         unsupported if UNSUPPORTED_FLAGS.contains(&unsupported) => {
             return Err(Failure::new(
                 exit::BAD_ARGS,
-                &format!(
-                    "{} is not supported by concordctl yet (TLS, auth and DNS discovery)",
-                    variable_name(flag)
-                ),
+                &format!("{} is not supported by concordctl yet (DNS discovery)", variable_name(flag)),
             ));
         }
         _ => {}

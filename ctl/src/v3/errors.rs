@@ -52,11 +52,15 @@ pub enum RpcError {
     Status(tonic::Status),
     /// The command's deadline passed first.
     DeadlineExceeded,
+    /// `--user`'s credentials were refused while connecting (etcdctl cannot make its client: exit 2,
+    /// whatever the command).
+    Authentication(tonic::Status),
 }
 
 impl RpcError {
     /// This error as a failure with exit code `code`.
     pub fn failure(&self, code: i32) -> Failure {
+        let code = if matches!(self, RpcError::Authentication(_)) { exit::BAD_CONNECTION } else { code };
         Failure::new(code, &self.to_string())
     }
 
@@ -79,7 +83,7 @@ impl fmt::Display for RpcError {
             RpcError::Status(status) if status.code() == tonic::Code::DeadlineExceeded => {
                 formatter.write_str("context deadline exceeded")
             }
-            RpcError::Status(status) => {
+            RpcError::Status(status) | RpcError::Authentication(status) => {
                 if api::errors::find_by_message(status.message()).is_some() {
                     formatter.write_str(status.message())
                 } else {

@@ -3,12 +3,12 @@
 //! created earlier is gone. Then etcdctl prints the lock key (as `get` does) and holds it until
 //! SIGINT/SIGTERM, or runs the command with `ETCD_LOCK_KEY`/`ETCD_LOCK_REV` and exits with its status.
 
+use super::connection::Conn;
 use api::etcdserverpb::kv_client::KvClient;
 use api::etcdserverpb::range_request::SortOrder;
 use api::etcdserverpb::request_op::Request;
 use api::etcdserverpb::response_op::Response;
 use api::etcdserverpb::{PutRequest, RangeRequest, RequestOp, ResponseHeader, TxnRequest};
-use tonic::transport::Channel;
 
 use super::cli::LockArgs;
 use super::concurrency::{
@@ -109,7 +109,7 @@ async fn acquire(session: &Session, name: &str) -> Result<Held, RpcError> {
 
 /// Runs the command while holding the lock, then releases it; the command's failure is etcdctl's
 /// (`exit status 3`, exit 1).
-async fn run_holding(channel: &Channel, held: &Held, command: &[String]) -> Result<(), Failure> {
+async fn run_holding(channel: &Conn, held: &Held, command: &[String]) -> Result<(), Failure> {
     let status = tokio::process::Command::new(&command[0])
         .args(&command[1..])
         .env("ETCD_LOCK_KEY", &held.key)

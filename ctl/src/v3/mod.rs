@@ -6,9 +6,10 @@
 //! modules. One file per concern: grammar (`cli`), environment (`environment`), flags resolved
 //! (`context`), connecting (`connection`), the client-side
 //! concurrency recipes (`concurrency`, used by `lock` and `elect`), failures (`errors`), argument parsing (`arguments`), one file
-//! per command family, and the output formats (`print`).
+//! per command family (`auth` holds `user`, `role` and `auth`), and the output formats (`print`).
 
 pub mod arguments;
+pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod concurrency;
@@ -121,6 +122,9 @@ async fn execute(context: &Context, command: &Command) -> Result<(), Failure> {
         Command::Snapshot(SnapshotCommand::Save(args)) => snapshot::save(context, &args.args).await,
         Command::Snapshot(SnapshotCommand::Status(args)) => snapshot::status(context, &args.args),
         Command::Snapshot(SnapshotCommand::Restore(args)) => snapshot::restore(args),
+        Command::User(command) => auth::user(context, command).await,
+        Command::Role(command) => auth::role(context, command).await,
+        Command::Auth(command) => auth::auth(context, command).await,
         Command::Version(_) => {
             let version = env!("CARGO_PKG_VERSION");
             print::write_stdout(format!("concordctl version: {version}\nAPI version: 3.4\n").as_bytes());

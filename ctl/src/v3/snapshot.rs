@@ -133,9 +133,9 @@ pub fn status(context: &Context, args: &[String]) -> Result<(), Failure> {
     if args.len() != 1 {
         return Err(Failure::new(exit::BAD_ARGS, "snapshot status requires exactly one argument"));
     }
-    let global = context.global()?;
+    let printer = context.printer()?;
     let status = read_status(&args[0]).map_err(|message| Failure::new(exit::ERROR, &message))?;
-    global.printer.print(&Shown::SnapshotStatus(status))
+    printer.print(&Shown::SnapshotStatus(status))
 }
 
 /// etcdctl's `Status`: the crc32c of every bucket name, key and value in order, the main revision of

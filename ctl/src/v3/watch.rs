@@ -147,7 +147,7 @@ enum SessionEnd {
 
 /// One watch stream: creates the watch and prints what comes until the stream ends.
 async fn session(
-    channel: tonic::transport::Channel,
+    channel: super::connection::Conn,
     printer: Printer,
     create: &mut WatchCreateRequest,
     command: &[String],

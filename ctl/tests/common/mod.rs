@@ -22,7 +22,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use ctl::http::{self, Deadlines, Endpoint, Request};
+use ctl::http::{self, Deadlines, Endpoint, Request, Transport};
 
 /// Which server a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,7 +341,7 @@ pub fn http_get(url: &str, path: &str) -> Option<http::Response> {
         header_timeout: Some(Duration::from_secs(1)),
         total: Some(Instant::now() + Duration::from_secs(2)),
     };
-    http::send(&endpoint, &Request::get(path.to_string()), deadlines).ok()
+    http::send(&Transport::plain(), &endpoint, &Request::get(path.to_string()), deadlines).ok()
 }
 
 pub fn health(url: &str) -> bool {
@@ -408,7 +408,15 @@ impl Tool {
                 command
             }
         };
-        for variable in ["ETCDCTL_ENDPOINTS", "ETCDCTL_ENDPOINT", "ETCDCTL_PEERS", "ETCDCTL_USERNAME"] {
+        for variable in [
+            "ETCDCTL_ENDPOINTS",
+            "ETCDCTL_ENDPOINT",
+            "ETCDCTL_PEERS",
+            "ETCDCTL_USERNAME",
+            "ETCDCTL_CA_FILE",
+            "ETCDCTL_CERT_FILE",
+            "ETCDCTL_KEY_FILE",
+        ] {
             command.env_remove(variable);
         }
         command
@@ -455,6 +463,38 @@ pub fn run(tool: Tool, endpoints: &str, args: &[&str]) -> Outcome {
         .expect("run the client");
     // Both pipes are drained on threads, so a chatty child never blocks on a full pipe.
     v3::collect(child, RUN_TIMEOUT)
+}
+
+/// Runs `tool <args>` (no `--endpoints` added) with `input` on its stdin (at most `RUN_TIMEOUT`).
+pub fn run_with_input(tool: Tool, args: &[&str], input: &str) -> Outcome {
+    run_with_environment(tool, args, input, &[])
+}
+
+/// `run_with_input` with extra environment variables (they override the tool's `ETCDCTL_API=2`).
+pub fn run_with_environment(
+    tool: Tool,
+    args: &[&str],
+    input: &str,
+    environment: &[(String, String)],
+) -> Outcome {
+    let mut child = tool
+        .command()
+        .envs(environment.iter().map(|(name, value)| (name.as_str(), value.as_str())))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the client");
+    let mut stdin = child.stdin.take().expect("stdin pipe");
+    let input = input.as_bytes().to_vec();
+    // Written on a thread and closed after, so a client that reads nothing never blocks the test.
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &input);
+    });
+    let outcome = v3::collect(child, RUN_TIMEOUT);
+    let _ = writer.join();
+    outcome
 }
 
 /// One scripted step: the arguments, plus what the transcript must show (checked for both clients).

@@ -60,6 +60,12 @@ pub fn render(shown: &Shown) -> Option<String> {
             .value("Revision", status.revision)
             .value("Keys", status.total_keys)
             .value("Size", status.total_size_bytes),
+        Shown::Auth(shown) => {
+            let rest = super::auth::fields_after_header(shown)?;
+            out.header(shown.header.as_ref());
+            out.text.push_str(&rest);
+            &mut out
+        }
         _ => return None,
     };
     Some(out.text)

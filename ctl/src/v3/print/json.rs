@@ -53,6 +53,7 @@ pub fn render(shown: &Shown) -> Option<String> {
         Shown::EndpointHash(hashes) => list(&hashes.iter().map(endpoint_hash).collect::<Vec<_>>()),
         Shown::MoveLeader { response, .. } => header_only(response.header.as_ref()),
         Shown::Alarm(response) => alarms(response),
+        Shown::Auth(shown) => super::auth::json(shown, header),
         Shown::SnapshotStatus(status) => Object::new()
             .number("hash", status.hash)
             .number("revision", status.revision)

@@ -3,6 +3,7 @@
 //! the subset etcdctl renders; for the rest etcdctl says `<format> not supported as output format`
 //! (exit 4), after the request has been sent, and so does concordctl.
 
+pub mod auth;
 pub mod fields;
 pub mod go_text;
 pub mod json;
@@ -54,21 +55,42 @@ pub enum Shown<'a> {
     Txn(&'a TxnResponse),
     Watch(&'a WatchResponse),
     Grant(&'a LeaseGrantResponse),
-    Revoke { id: i64, response: &'a LeaseRevokeResponse },
+    Revoke {
+        id: i64,
+        response: &'a LeaseRevokeResponse,
+    },
     KeepAlive(&'a LeaseKeepAliveResponse),
-    TimeToLive { response: &'a LeaseTimeToLiveResponse, keys: bool },
+    TimeToLive {
+        response: &'a LeaseTimeToLiveResponse,
+        keys: bool,
+    },
     Leases(&'a LeaseLeasesResponse),
     MemberAdd(&'a MemberAddResponse),
-    MemberRemove { id: u64, response: &'a MemberRemoveResponse },
-    MemberUpdate { id: u64, response: &'a MemberUpdateResponse },
-    MemberPromote { id: u64, response: &'a MemberPromoteResponse },
+    MemberRemove {
+        id: u64,
+        response: &'a MemberRemoveResponse,
+    },
+    MemberUpdate {
+        id: u64,
+        response: &'a MemberUpdateResponse,
+    },
+    MemberPromote {
+        id: u64,
+        response: &'a MemberPromoteResponse,
+    },
     MemberList(&'a MemberListResponse),
     EndpointHealth(&'a [EndpointHealth]),
     EndpointStatus(&'a [EndpointStatus]),
     EndpointHash(&'a [EndpointHash]),
-    MoveLeader { leader: u64, target: u64, response: &'a MoveLeaderResponse },
+    MoveLeader {
+        leader: u64,
+        target: u64,
+        response: &'a MoveLeaderResponse,
+    },
     Alarm(&'a AlarmResponse),
     SnapshotStatus(crate::v3::snapshot::SnapshotStatus),
+    /// A `user` or `role` command's answer.
+    Auth(&'a auth::AuthShown),
 }
 
 /// etcdctl's output formats.

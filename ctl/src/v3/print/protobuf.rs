@@ -22,6 +22,7 @@ pub fn render(shown: &Shown) -> Result<Vec<u8>, String> {
         Shown::MemberList(response) => response.encode_to_vec(),
         Shown::MoveLeader { response, .. } => response.encode_to_vec(),
         Shown::Alarm(response) => response.encode_to_vec(),
+        Shown::Auth(shown) => shown.encoded.clone(),
         Shown::Grant(response) => header_bytes(response.header.as_ref()),
         Shown::KeepAlive(response) => header_bytes(response.header.as_ref()),
         Shown::TimeToLive { response, .. } => header_bytes(response.header.as_ref()),

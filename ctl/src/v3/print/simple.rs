@@ -35,6 +35,7 @@ pub fn render(shown: &Shown, hex: bool, value_only: bool) -> Option<Vec<u8>> {
             }
         }
         Shown::MemberList(response) => rows(&mut out, &member_rows(&response.members)),
+        Shown::Auth(shown) => out.extend_from_slice(super::auth::simple(shown).as_bytes()),
         Shown::EndpointHealth(checks) => health_lines(checks),
         Shown::EndpointStatus(statuses) => rows(&mut out, &endpoint_status_rows(statuses)),
         Shown::EndpointHash(hashes) => rows(&mut out, &endpoint_hash_rows(hashes)),
