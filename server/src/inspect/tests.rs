@@ -1,0 +1,1 @@
+//! Scenarios of the inspection tools over files a real node, or a hand-made etcd WAL, wrote.

@@ -1,0 +1,1 @@
+//! Scenarios of the etcd data dir readers and of whole migrations.
