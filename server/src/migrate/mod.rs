@@ -8,11 +8,14 @@
 //! snapshot plus a WAL that commits it (`writer`). Where each job lives: `etcd_proto.rs` (the
 //! protobuf messages), `crc32c.rs`, `etcd_wal.rs` (reading etcd's WAL), `etcd_snap.rs` (its `.snap`
 //! files), `etcd_v2_store.rs` (the v2 store's JSON), `etcd_backend.rs` (the bbolt backend),
-//! `replay.rs`, `membership.rs`, `writer.rs`, `detect.rs` (telling an etcd data dir apart).
+//! `replay.rs`, `membership.rs`, `v2_auth.rs`, `writer.rs`, `command.rs` (the command line),
+//! `detect.rs` (telling an etcd data dir apart).
 //!
-//! Limits: the v2 auth store (`/2`) and v3 auth are not carried over (a data dir with either enabled
-//! is refused rather than served open); a cluster's members must each be migrated, and they must have
-//! applied the same index (the summary prints it) or the ones behind catch up from the leader.
+//! Limits: v3 auth is not carried over (Concord serves none; a data dir with it enabled is refused
+//! rather than served open); v2 auth is (`v2_auth.rs`). A cluster's members must each be migrated;
+//! members that applied less than others catch up from the leader, which must be one that applied
+//! the most (the summary prints each member's index: start the most advanced first, or wait for the
+//! members to agree before stopping etcd).
 
 pub mod command;
 pub mod crc32c;
@@ -24,6 +27,7 @@ pub mod etcd_v2_store;
 pub mod etcd_wal;
 pub mod membership;
 pub mod replay;
+pub mod v2_auth;
 pub mod writer;
 
 #[cfg(test)]
@@ -224,15 +228,7 @@ fn migrated_state(
     term: u64,
 ) -> Result<MigratedState, MigrateError> {
     let membership = membership::read_membership(&replay.store)?;
-    if replay
-        .store
-        .get("/2/enabled", false, false, 0)
-        .is_ok_and(|event| event.node.value.as_deref() == Some("true"))
-    {
-        return Err(MigrateError(
-            "etcd's v2 auth is enabled; migrating it is not supported: disable it first".to_string(),
-        ));
-    }
+    let auth = v2_auth::read_auth(&replay.store)?;
     let metadata = log.metadata;
     if !membership.members.contains_key(&metadata.node_id) {
         return Err(MigrateError(format!(
@@ -262,7 +258,7 @@ fn migrated_state(
             store: keys.snapshot(),
             mvcc: replay.mvcc.snapshot(),
             alarms,
-            auth: store::auth::Auth::default(),
+            auth,
         },
     })
 }
