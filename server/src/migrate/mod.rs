@@ -12,10 +12,9 @@
 //! `detect.rs` (telling an etcd data dir apart).
 //!
 //! Limits: v3 auth is not carried over (Concord serves none; a data dir with it enabled is refused
-//! rather than served open); v2 auth is (`v2_auth.rs`). A cluster's members must each be migrated;
-//! members that applied less than others catch up from the leader, which must be one that applied
-//! the most (the summary prints each member's index: start the most advanced first, or wait for the
-//! members to agree before stopping etcd).
+//! rather than served open); v2 auth is (`v2_auth.rs`). A cluster's members are each migrated at
+//! the index they had applied (the summary prints it); they must agree, or a majority must share the
+//! highest, since a majority behind could elect a leader lacking what a minority applied (DESIGN.md).
 
 pub mod command;
 pub mod crc32c;
