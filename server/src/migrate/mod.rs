@@ -175,6 +175,12 @@ pub fn read_etcd_member(from: &Path) -> Result<(MigratedState, Summary), Migrate
     let mut replay = Replay::new(store, keyspace, backend.consistent_index, alarms);
     let (index, term) = apply_committed(&mut replay, &log, at, backend.consistent_index)?;
     notes.append(&mut replay.notes);
+    let dropped = log.entries.iter().filter(|entry| entry.index > index).count();
+    if dropped > 0 {
+        notes.push(format!(
+            "{dropped} WAL entries after index {index} were not known committed here: dropped"
+        ));
+    }
     let state = migrated_state(replay, &log, index, term)?;
     let summary = summarize(&state, snapshot.map(|s| s.index), notes)?;
     Ok((state, summary))

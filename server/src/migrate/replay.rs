@@ -39,6 +39,8 @@ pub struct Replay {
     pub clock_ns: i64,
     /// What was not applied, and why (at most `MAX_NOTES`).
     pub notes: Vec<String>,
+    /// The index of the last entry applied (entries come in index order, each once).
+    pub applied_index: u64,
 }
 
 impl Replay {
@@ -48,7 +50,7 @@ impl Replay {
         consistent_index: u64,
         alarms: BTreeSet<(u64, i32)>,
     ) -> Replay {
-        Replay { store, mvcc, consistent_index, alarms, clock_ns: 0, notes: Vec::new() }
+        Replay { store, mvcc, consistent_index, alarms, clock_ns: 0, notes: Vec::new(), applied_index: 0 }
     }
 
     fn note(&mut self, note: String) {
@@ -57,8 +59,15 @@ impl Replay {
         }
     }
 
-    /// Applies one committed entry.
+    /// Applies one committed entry; entries come in index order, each once.
     pub fn apply(&mut self, entry: &Entry) -> Result<(), String> {
+        assert!(
+            entry.index > self.applied_index,
+            "entry {} applied after {}",
+            entry.index,
+            self.applied_index
+        );
+        self.applied_index = entry.index;
         match entry.entry_type {
             ENTRY_NORMAL if entry.data.is_empty() => Ok(()), // a new leader's empty entry
             ENTRY_NORMAL => {
