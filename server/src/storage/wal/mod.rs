@@ -24,9 +24,11 @@
 //! Files: this one holds the [`Wal`] handle, opening and the write path; `record.rs` the record
 //! format and framing; `segment.rs` segment names, listing and opening records; `scan.rs` reading
 //! segments back with the torn-tail rules; `replay.rs` turning the records read into the recovered
-//! log; `error.rs` the errors and recovery warnings.
+//! log; `error.rs` the errors and recovery warnings; `listing.rs` every record with its place, for
+//! inspection tools.
 
 mod error;
+pub mod listing;
 mod record;
 mod replay;
 mod scan;

@@ -29,13 +29,6 @@ pub(super) struct ScannedRecord {
     pub(super) record: Record,
 }
 
-struct ScannedSegment {
-    records: Vec<(u64, Record)>,
-    end: SegmentEnd,
-    /// The CRC of the last valid record.
-    last_crc: u32,
-}
-
 /// Why a record's frame failed its checks.
 enum Damage {
     /// A torn write could explain it (a prefix of a write followed by nothing or by zeros): the end
@@ -76,17 +69,20 @@ fn lost_from_a_sector(zeros_from: usize, start: usize, end: usize) -> bool {
     zeros_from <= start || zeros_from.next_multiple_of(SECTOR_BYTES) < end
 }
 
-/// Reads the records of one segment, checking framing and the CRC chain. `is_last` allows a torn
-/// tail; anywhere else every byte must belong to a valid record.
+/// Reads the records of one segment into `records` (with their offsets), checking framing and the CRC
+/// chain; returns how it ended and the CRC of its last valid record. `is_last` allows a torn tail;
+/// anywhere else every byte must belong to a valid record. On damage, the records before it are in
+/// `records`.
 fn scan_segment(
     path: &Path,
     bytes: &[u8],
     is_last: bool,
     decode_entries: bool,
-) -> Result<ScannedSegment, WalError> {
+    records: &mut Vec<(u64, Record)>,
+) -> Result<(SegmentEnd, u32), WalError> {
     // Where the run of zero bytes that ends the file starts (preallocated or zero-filled space).
     let zeros_from = bytes.iter().rposition(|&byte| byte != 0).map_or(0, |last| last + 1);
-    let mut records = Vec::new();
+    let records_before = records.len();
     // The first record of a segment is seeded with 0, every later one with its predecessor's CRC.
     let mut chain = 0u32;
     let mut offset = 0usize;
@@ -104,17 +100,18 @@ fn scan_segment(
         };
         assert!(frame.end >= offset + RECORD_HEADER_BYTES, "every record moves the scan forward");
         let payload = &bytes[frame.payload_start..frame.end];
-        let record = read_record(frame.header.record_type, payload, records.len(), decode_entries)
+        let position = records.len() - records_before;
+        let record = read_record(frame.header.record_type, payload, position, decode_entries)
             .map_err(|reason| corrupt(path, offset, reason))?;
         records.push((offset as u64, record));
         chain = frame.header.crc;
         offset = frame.end;
     };
-    if records.len() < 2 {
+    if records.len() - records_before < 2 {
         // A segment only ever gets its final name after its opening records are durable.
         return Err(corrupt(path, offset, "segment lacks its CRC and metadata records"));
     }
-    Ok(ScannedSegment { records, end, last_crc: chain })
+    Ok((end, chain))
 }
 
 /// Checks the frame of the record at `offset`: a complete and valid header, a payload inside the
@@ -201,17 +198,39 @@ pub(super) fn scan_segments(
     decode_entries: bool,
 ) -> Result<ScanResult, WalError> {
     let mut records = Vec::new();
+    let (last_end, last_crc) = scan_segments_into(disk, segments, decode_entries, &mut records)?;
+    Ok(ScanResult { records, last_end, last_crc })
+}
+
+/// [`scan_segments`] collecting into `records`, so that on damage the records before it are kept
+/// (inspection tools show them before the error); returns how the last segment ended and its last CRC.
+pub(super) fn scan_segments_into(
+    disk: &dyn Disk,
+    segments: &[Segment],
+    decode_entries: bool,
+    records: &mut Vec<ScannedRecord>,
+) -> Result<(SegmentEnd, u32), WalError> {
     let mut previous_crc: Option<u32> = None;
     let mut last_end = SegmentEnd::Clean;
     let mut last_crc = 0;
     for (position, segment) in segments.iter().enumerate() {
         let bytes = disk.read(&segment.path).map_err(io_error("read", &segment.path))?;
         let is_last = position + 1 == segments.len();
-        let scanned = scan_segment(&segment.path, &bytes, is_last, decode_entries)?;
-        assert!(is_last || matches!(scanned.end, SegmentEnd::Clean), "only the last segment ends torn");
-        if let (Some(expected), Some((_, Record::Crc { previous_crc: found, .. }))) =
-            (previous_crc, scanned.records.first())
-            && expected != *found
+        let mut segment_records = Vec::new();
+        let scanned = scan_segment(&segment.path, &bytes, is_last, decode_entries, &mut segment_records);
+        let first_crc = match segment_records.first() {
+            Some((_, Record::Crc { previous_crc: found, .. })) => Some(*found),
+            _ => None,
+        };
+        records.extend(segment_records.into_iter().map(|(offset, record)| ScannedRecord {
+            segment: position,
+            offset,
+            record,
+        }));
+        let (end, crc) = scanned?;
+        assert!(is_last || matches!(end, SegmentEnd::Clean), "only the last segment ends torn");
+        if let (Some(expected), Some(found)) = (previous_crc, first_crc)
+            && expected != found
         {
             return Err(corrupt(
                 &segment.path,
@@ -219,15 +238,9 @@ pub(super) fn scan_segments(
                 format!("segment links to CRC {found:08x}, previous segment ended with {expected:08x}"),
             ));
         }
-        previous_crc = Some(scanned.last_crc);
-        last_crc = scanned.last_crc;
-        last_end = scanned.end;
-        let scanned_records = scanned.records.into_iter();
-        records.extend(scanned_records.map(|(offset, record)| ScannedRecord {
-            segment: position,
-            offset,
-            record,
-        }));
+        previous_crc = Some(crc);
+        last_crc = crc;
+        last_end = end;
     }
-    Ok(ScanResult { records, last_end, last_crc })
+    Ok((last_end, last_crc))
 }
