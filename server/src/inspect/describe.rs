@@ -1,65 +1,21 @@
 //! One-line descriptions of log entries for operators: Concord's (a normal entry's proposal and its
 //! operation, a conf change and the member it adds) and etcd 3.4's (a v2 `Request`, a v3
 //! `InternalRaftRequest`, a conf change). Best effort: bytes that do not decode are described as such.
-//!
-//! The node keeps its entry payload types private to `node/`; `Proposal`, `Operation` and
-//! `ConfContext` here are field-for-field copies for decoding only (`node/entry.rs`). The tests
-//! describe entries a real node wrote, so a drift shows up as "undecodable" and fails them.
+//! Concord's entries decode with the node's own payload types (`node/entry.rs`).
 
 use prost::Message;
-use serde::Deserialize;
 use store::Command;
-use store::auth::{AuthCommand, Caller};
+use store::auth::AuthCommand;
 
 use crate::codec;
 use crate::migrate::etcd_proto::{
     CONF_CHANGE_ADD_LEARNER_NODE, CONF_CHANGE_ADD_NODE, CONF_CHANGE_REMOVE_NODE, CONF_CHANGE_UPDATE_NODE,
     ConfChange, ENTRY_CONF_CHANGE, ENTRY_NORMAL, InternalRaftRequest, Request,
 };
-use crate::node::{AlarmMember, Member};
+use crate::node::{ConfContext, Operation, Proposal};
 
 /// Characters of a key or value shown at most.
 const SHOWN_CHARACTERS: usize = 48;
-
-#[derive(Deserialize)]
-struct Proposal {
-    origin: u64,
-    #[allow(dead_code)]
-    incarnation: u64,
-    #[allow(dead_code)]
-    seq: u64,
-    operation: Operation,
-}
-
-#[derive(Deserialize)]
-enum Operation {
-    Store(Command),
-    UpdateMember { id: u64, peer_urls: Vec<String> },
-    ClusterVersion { version: String },
-    V3(mvcc::Command),
-    LeaseRenew { id: i64 },
-    Publish { id: u64, name: String, client_urls: Vec<String> },
-    Alarm { activate: bool, alarm: AlarmMember },
-    StoreAs { caller: Caller, command: Command },
-    Auth { caller: Caller, command: AuthCommand },
-}
-
-#[derive(Deserialize)]
-struct ConfTag {
-    #[allow(dead_code)]
-    origin: u64,
-    #[allow(dead_code)]
-    incarnation: u64,
-    #[allow(dead_code)]
-    seq: u64,
-}
-
-#[derive(Deserialize)]
-struct ConfContext {
-    #[allow(dead_code)]
-    tag: ConfTag,
-    member: Option<Member>,
-}
 
 /// Bytes as text, escaped and cut to `SHOWN_CHARACTERS`.
 pub fn shown(bytes: &[u8]) -> String {
@@ -104,6 +60,9 @@ fn operation(operation: &Operation) -> String {
         Operation::ClusterVersion { version } => format!("cluster version {version}"),
         Operation::V3(command) => v3_command(command),
         Operation::LeaseRenew { id } => format!("v3 lease keep-alive {id:x}"),
+        Operation::LeaseExpire { id, checked_index } => {
+            format!("v3 lease {id:x} expired (leader's decision at index {checked_index})")
+        }
         Operation::Publish { id, name, client_urls } => {
             format!("publish {id:x} {name:?} clients {client_urls:?}")
         }

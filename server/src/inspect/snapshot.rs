@@ -6,10 +6,8 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::codec;
 use crate::migrate::etcd_backend::backend_from_bytes;
 use crate::migrate::etcd_snap::decode_snap_file;
-use crate::migrate::writer::{ConcordSnapshotData, SNAPSHOT_DATA_VERSION};
 use crate::migrate::{etcd_v2_store, live_keys, membership};
 use crate::storage::snap::decode_snapshot;
 
@@ -50,15 +48,10 @@ fn concord_snapshot(path: &Path, bytes: Vec<u8>) -> (String, Option<String>) {
     if conf.is_joint() {
         let _ = writeln!(out, "joint: outgoing voters {}", hex_ids(&conf.voters_outgoing));
     }
-    let data = match codec::decode::<ConcordSnapshotData>(&snapshot.data) {
-        Ok(data) if data.version == SNAPSHOT_DATA_VERSION => data,
-        Ok(data) => {
-            return (
-                out,
-                Some(format!("payload version {}, this tool reads {SNAPSHOT_DATA_VERSION}", data.version)),
-            );
-        }
-        Err(error) => return (out, Some(format!("{}: payload undecodable: {error}", path.display()))),
+    // The node's own decoder: every payload version the node reads, brought to the current layout.
+    let data = match crate::node::decode_snapshot_data(&snapshot.data) {
+        Ok(data) => data,
+        Err(error) => return (out, Some(format!("{}: payload: {error}", path.display()))),
     };
     for member in data.members.values() {
         let role = if member.is_learner { " (learner)" } else { "" };

@@ -129,8 +129,8 @@ fn migrated_snapshot(label: &str) -> (TempDir, PathBuf) {
         term: 3,
         hard_state: raft::HardState { term: 3, vote: None, commit: 40 },
         conf_state: raft::ConfState::with_voters([0xab]),
-        data: crate::migrate::writer::ConcordSnapshotData {
-            version: crate::migrate::writer::SNAPSHOT_DATA_VERSION,
+        data: crate::node::NodeSnapshotData {
+            version: crate::node::SNAPSHOT_DATA_VERSION,
             members: [(0xab, member)].into_iter().collect(),
             removed: [0x99].into_iter().collect(),
             applied_requests: Default::default(),
@@ -139,6 +139,7 @@ fn migrated_snapshot(label: &str) -> (TempDir, PathBuf) {
             mvcc: keyspace.snapshot(),
             alarms: Default::default(),
             auth: Default::default(),
+            lease_renewed_at: Default::default(),
         },
     };
     let disk = Arc::new(crate::storage::disk::OsDisk::new());

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::describe;
 use crate::codec;
 use crate::migrate::etcd_wal::{self, EtcdRecord};
-use crate::migrate::writer::ConcordWalMetadata;
+use crate::node::WalMetadata;
 use crate::storage::disk::Disk;
 use crate::storage::wal::listing::{ListedRecord, list_records};
 
@@ -58,7 +58,7 @@ pub fn concord_wal(disk: &dyn Disk, dir: &Path) -> (String, Option<String>) {
 }
 
 fn concord_metadata(bytes: &[u8]) -> String {
-    match codec::decode::<ConcordWalMetadata>(bytes) {
+    match codec::decode::<WalMetadata>(bytes) {
         Ok(metadata) => format!(
             "member {:x} of cluster {:x}, {} initial members{}",
             metadata.member_id,

@@ -37,11 +37,12 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::node::{NodeSnapshotData, SNAPSHOT_DATA_VERSION};
 use crate::storage::disk::Disk;
 use etcd_proto::{Entry, WalSnapshot};
 use etcd_wal::EtcdRecord;
 use replay::Replay;
-use writer::{ConcordSnapshotData, MigratedState, SNAPSHOT_DATA_VERSION};
+use writer::MigratedState;
 
 /// Why a migration did not happen.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +138,7 @@ fn check_target(to: &Path) -> Result<(), MigrateError> {
 }
 
 /// The state of the etcd member in `from` as the new data dir will hold it, and its summary.
-pub fn read_etcd_member(from: &Path) -> Result<(MigratedState, Summary), MigrateError> {
+pub(crate) fn read_etcd_member(from: &Path) -> Result<(MigratedState, Summary), MigrateError> {
     let member_dir = from.join("member");
     if !detect::looks_like_etcd(from) {
         return Err(MigrateError(format!(
@@ -254,7 +255,7 @@ fn migrated_state(
         term,
         hard_state: raft::HardState { term: log.hard_state.term.max(term), vote, commit: index },
         conf_state,
-        data: ConcordSnapshotData {
+        data: NodeSnapshotData {
             version: SNAPSHOT_DATA_VERSION,
             members: membership.members,
             removed: membership.removed,
@@ -264,6 +265,7 @@ fn migrated_state(
             mvcc: replay.mvcc.snapshot(),
             alarms,
             auth,
+            lease_renewed_at: Default::default(),
         },
     })
 }

@@ -11,17 +11,17 @@ use super::Member;
 
 /// A normal log entry's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Proposal {
+pub(crate) struct Proposal {
     /// The member that took the client request, with its incarnation and a sequence number: only
     /// that member answers, and only in the same run of its process.
-    pub(super) origin: NodeId,
-    pub(super) incarnation: u64,
-    pub(super) seq: u64,
-    pub(super) operation: Operation,
+    pub(crate) origin: NodeId,
+    pub(crate) incarnation: u64,
+    pub(crate) seq: u64,
+    pub(crate) operation: Operation,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) enum Operation {
+pub(crate) enum Operation {
     Store(Command),
     /// New peer URLs for an existing member.
     UpdateMember {
@@ -72,15 +72,15 @@ pub(super) enum Operation {
 
 /// The identity of the request behind a conf change, carried at the front of its context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct ConfTag {
-    pub(super) origin: NodeId,
-    pub(super) incarnation: u64,
-    pub(super) seq: u64,
+pub(crate) struct ConfTag {
+    pub(crate) origin: NodeId,
+    pub(crate) incarnation: u64,
+    pub(crate) seq: u64,
 }
 
 /// A conf change's context: who asked, and the new member's record for additions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct ConfContext {
-    pub(super) tag: ConfTag,
-    pub(super) member: Option<Member>,
+pub(crate) struct ConfContext {
+    pub(crate) tag: ConfTag,
+    pub(crate) member: Option<Member>,
 }

@@ -37,10 +37,14 @@ mod v3_types;
 mod v3_watches;
 mod watches;
 
-use entry::Operation;
 use requests::Pending;
 
 pub use recovery::read_identity;
+// The on-disk payloads, for `concord migrate` (which writes them) and `concord inspect` (which reads
+// them): one definition, so the tools cannot drift from the node.
+pub(crate) use entry::{ConfContext, Operation, Proposal};
+pub(crate) use recovery::WalMetadata;
+pub(crate) use snapshot::{NodeSnapshotData, decode_snapshot_data};
 #[cfg(feature = "planted-bugs")]
 pub use types::PlantedBug;
 pub use types::{

@@ -20,11 +20,11 @@ use crate::storage::wal::{Wal, WalOptions, WalSnapshot};
 
 /// The WAL's metadata record: who this data dir belongs to and how the cluster began.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct WalMetadata {
-    pub(super) member_id: NodeId,
-    pub(super) cluster_id: u64,
-    pub(super) initial_members: Vec<Member>,
-    pub(super) join_existing: bool,
+pub(crate) struct WalMetadata {
+    pub(crate) member_id: NodeId,
+    pub(crate) cluster_id: u64,
+    pub(crate) initial_members: Vec<Member>,
+    pub(crate) join_existing: bool,
 }
 
 /// The member and cluster IDs recorded in an existing data dir's WAL, or `None` for a fresh data dir.

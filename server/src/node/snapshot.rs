@@ -17,22 +17,22 @@ use crate::storage::wal::WalSnapshot;
 
 /// The payload of a node snapshot: the store's own snapshot plus the membership.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct NodeSnapshotData {
-    pub(super) version: u32,
-    pub(super) members: BTreeMap<NodeId, Member>,
-    pub(super) removed: BTreeSet<NodeId>,
-    pub(super) applied_requests: BTreeMap<NodeId, (u64, u64)>,
-    pub(super) cluster_version: Option<String>,
-    pub(super) store: Vec<u8>,
+pub(crate) struct NodeSnapshotData {
+    pub(crate) version: u32,
+    pub(crate) members: BTreeMap<NodeId, Member>,
+    pub(crate) removed: BTreeSet<NodeId>,
+    pub(crate) applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    pub(crate) cluster_version: Option<String>,
+    pub(crate) store: Vec<u8>,
     /// The v3 keyspace and its leases: both keyspaces come from one log and go into one snapshot.
-    pub(super) mvcc: mvcc::Snapshot,
+    pub(crate) mvcc: mvcc::Snapshot,
     /// The raised alarms (version 5 on; a version 4 snapshot has none).
-    pub(super) alarms: BTreeSet<AlarmMember>,
+    pub(crate) alarms: BTreeSet<AlarmMember>,
     /// The v2 auth state (version 6 on; older snapshots have auth off and no users).
-    pub(super) auth: store::auth::Auth,
+    pub(crate) auth: store::auth::Auth,
     /// The log index of each lease's last applied keep-alive (version 7 on; older snapshots have none,
     /// which only lets a pending expiry of theirs go ahead as it did then).
-    pub(super) lease_renewed_at: BTreeMap<i64, u64>,
+    pub(crate) lease_renewed_at: BTreeMap<i64, u64>,
 }
 
 /// The v3 keyspace of a snapshot, with the settings every member shares.
@@ -41,7 +41,7 @@ pub(super) fn restore_mvcc(snapshot: &mvcc::Snapshot, config: &NodeConfig) -> Re
         .map_err(|error| NodeError::SnapshotData(format!("v3 keyspace: {error}")))
 }
 
-pub(super) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
+pub(crate) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, NodeError> {
     let data: NodeSnapshotData = match codec::decode(bytes) {
         Ok(data) => data,
         Err(error) => match snapshot_versions::decode_older_snapshot_data(bytes) {
