@@ -322,12 +322,11 @@ pub fn request_with_timeout(
 ) -> Result<Response, String> {
     let endpoint = Endpoint::parse(url)?;
     let request = Request {
-        method,
-        path_and_query: path.to_string(),
         body: form.map(|form| ("application/x-www-form-urlencoded", form.as_bytes().to_vec())),
+        ..Request::new(method, path.to_string())
     };
     let deadlines = Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
-    http::send(&endpoint, &request, deadlines).map_err(|error| error.to_string())
+    http::send(&http::Transport::plain(), &endpoint, &request, deadlines).map_err(|error| error.to_string())
 }
 
 /// PUT `value` at `key` (a `/v2/keys` path without the prefix).
@@ -466,15 +465,16 @@ pub fn add_member(urls: &[String], peer_url: &str, budget: Duration) -> String {
                 Ok(endpoint) => endpoint,
                 Err(error) => panic!("bad url {url}: {error}"),
             };
-            let post = Request {
-                method: "POST",
-                path_and_query: "/v2/members".to_string(),
-                body: Some(("application/json", body.as_bytes().to_vec())),
-            };
+            let post = Request::with_body(
+                "POST",
+                "/v2/members".to_string(),
+                "application/json",
+                body.as_bytes().to_vec(),
+            );
             let timeout = Duration::from_secs(10);
             let deadlines =
                 Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
-            match http::send(&endpoint, &post, deadlines) {
+            match http::send(&http::Transport::plain(), &endpoint, &post, deadlines) {
                 Ok(response) if response.status == 201 => {
                     return json(&response)["id"].as_str().expect("new member id").to_string();
                 }

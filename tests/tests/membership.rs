@@ -363,15 +363,12 @@ fn start_cluster_with(size: usize, extra_flags: &[&str]) -> Cluster {
 /// One `POST /v2/members` `{"peerURLs":[peer_url]}` (JSON, as `etcdctl member add` sends it).
 fn post_member(url: &str, peer_url: &str) -> ctl::http::Response {
     let endpoint = ctl::http::Endpoint::parse(url).expect("client url");
-    let request = ctl::http::Request {
-        method: "POST",
-        path_and_query: "/v2/members".to_string(),
-        body: Some(("application/json", format!("{{\"peerURLs\":[\"{peer_url}\"]}}").into_bytes())),
-    };
+    let body = format!("{{\"peerURLs\":[\"{peer_url}\"]}}").into_bytes();
+    let request = ctl::http::Request::with_body("POST", "/v2/members".to_string(), "application/json", body);
     let timeout = Duration::from_secs(20);
     let deadlines =
         ctl::http::Deadlines { header_timeout: Some(timeout), total: Some(Instant::now() + timeout) };
-    ctl::http::send(&endpoint, &request, deadlines).expect("POST /v2/members")
+    ctl::http::send(&ctl::http::Transport::plain(), &endpoint, &request, deadlines).expect("POST /v2/members")
 }
 
 fn delete_member(url: &str, id: &str) -> ctl::http::Response {
