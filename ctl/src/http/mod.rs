@@ -229,7 +229,7 @@ impl OpenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{Read, Write};
 
     #[test]
     fn a_server_dripping_its_header_cannot_stretch_the_deadline() {
@@ -264,7 +264,13 @@ mod tests {
             let _ = stream.write_all(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Etcd-Index: 7\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
             );
-            let (stream, _) = listener.accept().unwrap();
+            // Read the request before closing: closing with unread bytes would reset the connection.
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
             drop(stream);
         });
         let deadlines = Deadlines { header_timeout: Some(Duration::from_secs(2)), total: None };
