@@ -821,7 +821,9 @@ impl Raft {
                 self.handle_append(from, message.term, prev_log_index, prev_log_term, entries, leader_commit);
             }
             MessageBody::Heartbeat { commit, read_context } => {
-                self.election_elapsed_ticks = 0;
+                if !self.config.bug(PlantedBug::TimerIgnoresHeartbeats) {
+                    self.election_elapsed_ticks = 0;
+                }
                 self.leader = Some(from);
                 self.handle_heartbeat(from, commit, read_context);
             }
