@@ -7,6 +7,7 @@
 //! streams derived from the seed; nothing here reads the wall clock.
 
 mod clients;
+mod elections;
 mod events;
 mod faults;
 mod history_checks;
@@ -31,12 +32,13 @@ use crate::cluster::Backend;
 use crate::history::{Operation, Time, V3WatchRecord};
 use crate::plan::{Fault, MILLISECOND, Plan, SECOND};
 use clients::Client;
+use elections::ElectionRecord;
 use events::{Event, EventQueue};
 use liveness::CATCH_UP_MARGIN_NS;
 use members::Member;
 use network::Network;
 use operator::Operator;
-pub use report::{Check, Failure, RunReport};
+pub use report::{Check, Failure, LivenessOutcome, RunReport};
 use safety::LOG_MATCHING_EVERY_EVENTS;
 use trace::{TraceHash, describe};
 
@@ -79,6 +81,10 @@ pub struct World<'a> {
     events: u64,
     /// The leader of each term seen (election safety).
     leaders: BTreeMap<Term, NodeId>,
+    /// When terms rose and elections were won (liveness: elections stop once the cluster settled).
+    elections: ElectionRecord,
+    /// The Raft coverage of the members' processes that ended (the running ones join at the end).
+    coverage: raft::Coverage,
     /// Every entry known committed, by index (committed entries never change).
     committed: BTreeMap<Index, Entry>,
     /// The store digest first seen at each applied index, and on which member (state machine safety).
@@ -150,6 +156,8 @@ impl<'a> World<'a> {
             hash: TraceHash::new(),
             events: 0,
             leaders: BTreeMap::new(),
+            elections: ElectionRecord::default(),
+            coverage: raft::Coverage::default(),
             committed: BTreeMap::new(),
             digests: BTreeMap::new(),
             fault_phase_over: false,
@@ -204,6 +212,8 @@ impl<'a> World<'a> {
             v3_watch_events: 0,
             trace_hash: 0,
             notes: Vec::new(),
+            liveness: LivenessOutcome::default(),
+            coverage: raft::Coverage::default(),
         };
         if report.failure.is_none() {
             report.failure = self.check_liveness().err();
@@ -212,6 +222,8 @@ impl<'a> World<'a> {
             report.failure = self.check_what_clients_saw(&mut report).err();
         }
         self.network.accounts.assert_balanced();
+        report.liveness = self.liveness_outcome();
+        report.coverage = self.run_coverage();
         if let Some(failure) = &report.failure {
             self.hash.word(failure.check as u64);
         }
@@ -264,6 +276,7 @@ impl<'a> World<'a> {
             self.check_event_budget()?;
             if let Some(node) = self.handle(event)? {
                 let became_leader = self.check_member(node)?;
+                self.record_elections(node, became_leader);
                 if became_leader {
                     self.fault_on_new_leader(node);
                 }
@@ -275,6 +288,15 @@ impl<'a> World<'a> {
             }
         }
         unreachable!("the deadline event ends the run")
+    }
+
+    /// The Raft coverage of the whole run: every process that ended, and the running ones.
+    fn run_coverage(&self) -> raft::Coverage {
+        let mut coverage = self.coverage.clone();
+        for node in self.members.values().filter_map(|member| member.node.as_ref()) {
+            coverage.add(&node.coverage());
+        }
+        coverage
     }
 
     /// A message storm (far more events than any healthy run) ends the run as a liveness failure.
