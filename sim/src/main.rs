@@ -340,8 +340,9 @@ fn print_speed(summary: &SwarmSummary, wall_seconds: f64) {
     }
 }
 
-/// The liveness phase over a swarm: how many seeds elected after their faults stopped, and how long
-/// after them the last election and the quiet period came.
+/// The liveness phase over a swarm: how many seeds elected after their faults stopped, how long
+/// after them the last election and the quiet period came, and how many seeds settled so late that
+/// their deadline moved.
 fn print_liveness_summary(liveness: &mut LivenessSummary, seeds: u64) {
     println!(
         "liveness: {} of {seeds} seeds elected after their faults stopped ({} elections)",
@@ -350,11 +351,13 @@ fn print_liveness_summary(liveness: &mut LivenessSummary, seeds: u64) {
     let distributions = [
         ("last election after the faults", &mut liveness.last_election_after_faults),
         ("quiet period from (after the faults)", &mut liveness.quiet_from_after_faults),
+        ("deadline extended", &mut liveness.deadline_extended),
     ];
     for (what, samples) in distributions {
+        let count = samples.len();
         if let Some((median, p99, (max, seed))) = LivenessSummary::percentiles(samples) {
             println!(
-                "  {what}: median {}, p99 {}, max {} (seed {seed})",
+                "  {what} ({count} seeds): median {}, p99 {}, max {} (seed {seed})",
                 seconds(median),
                 seconds(p99),
                 seconds(max)

@@ -123,6 +123,8 @@ pub struct LivenessSummary {
     pub last_election_after_faults: Vec<(Time, u64)>,
     /// Per seed: (how long after its faults stopped its quiet period began, seed).
     pub quiet_from_after_faults: Vec<(Time, u64)>,
+    /// Per seed whose deadline moved (its cluster settled late): (by how much, seed).
+    pub deadline_extended: Vec<(Time, u64)>,
 }
 
 impl LivenessSummary {
@@ -134,6 +136,9 @@ impl LivenessSummary {
             self.last_election_after_faults.push((last, seed));
         }
         self.quiet_from_after_faults.push((outcome.quiet_from_after_faults_ns, seed));
+        if outcome.deadline_extended_ns > 0 {
+            self.deadline_extended.push((outcome.deadline_extended_ns, seed));
+        }
     }
 
     fn merge(&mut self, round: LivenessSummary) {
@@ -141,6 +146,7 @@ impl LivenessSummary {
         self.elections += round.elections;
         self.last_election_after_faults.extend(round.last_election_after_faults);
         self.quiet_from_after_faults.extend(round.quiet_from_after_faults);
+        self.deadline_extended.extend(round.deadline_extended);
     }
 
     /// The median, the 99th percentile and the maximum (with its seed) of `samples`, sorted in place.

@@ -20,6 +20,11 @@ const SETTLE_GRACE_NS: Time = 5 * SECOND;
 /// run cannot tell a cluster that keeps electing from one that settled late.
 const MIN_QUIET_NS: Time = 5 * SECOND;
 
+/// How much later than planned the deadline may move so that a late membership change still leaves
+/// a quiet period of `MIN_QUIET_NS` (the operator's last change may come late: every request a member
+/// never answers costs it a 5 s timeout). Clients do not start operations after their planned end.
+const MAX_DEADLINE_EXTENSION_NS: Time = 20 * SECOND;
+
 /// Once the cluster settled, a member applies an acknowledged write within this long: a watch on its
 /// key that gives up later than that without seeing an event is a liveness failure.
 const WATCH_APPLY_BOUND_NS: Time = 2 * SECOND;
@@ -34,6 +39,19 @@ impl World<'_> {
     /// faults stopped is one more fault).
     pub(super) fn settled_at(&self) -> Time {
         self.plan.fault_phase_ns.max(self.operator.last_change_at) + SETTLE_GRACE_NS
+    }
+
+    /// At the deadline: a later one, when the cluster settled too late to leave a quiet period of
+    /// `MIN_QUIET_NS` before this one and the later one is within `MAX_DEADLINE_EXTENSION_NS` of the
+    /// planned deadline. It leaves room for the catch-up mark.
+    pub(super) fn extended_deadline(&self) -> Option<Time> {
+        let quiet_until = self.settled_at().saturating_add(MIN_QUIET_NS);
+        if quiet_until <= self.deadline {
+            return None;
+        }
+        let later = quiet_until.max(self.now + CATCH_UP_MARGIN_NS);
+        let planned = self.plan.fault_phase_ns + self.plan.liveness_window_ns;
+        (later <= planned + MAX_DEADLINE_EXTENSION_NS).then_some(later)
     }
 
     /// Shortly before the deadline: the commit index every live member must have applied by then.
@@ -86,6 +104,7 @@ impl World<'_> {
                 .last_won_after_faults
                 .map(|election| election.at.saturating_sub(fault_phase_end)),
             quiet_from_after_faults_ns: self.settled_at().saturating_sub(fault_phase_end),
+            deadline_extended_ns: self.deadline - (fault_phase_end + self.plan.liveness_window_ns),
         }
     }
 

@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::Backend;
 use crate::history::{Operation, Time, V3WatchRecord};
-use crate::plan::{Fault, MILLISECOND, Plan, SECOND};
+use crate::plan::{Fault, MILLISECOND, Plan, SECOND, seconds};
 use clients::Client;
 use elections::ElectionRecord;
 use events::{Event, EventQueue};
@@ -266,6 +266,10 @@ impl<'a> World<'a> {
                 println!("{:>14} {}", time, describe(&event));
             }
             if matches!(event, Event::Deadline) {
+                if let Some(later) = self.extended_deadline() {
+                    self.extend_deadline(later);
+                    continue;
+                }
                 assert_eq!(
                     self.network.accounts.in_flight_total(),
                     self.queue.deliveries() as u64,
@@ -297,6 +301,21 @@ impl<'a> World<'a> {
             coverage.add(&node.coverage());
         }
         coverage
+    }
+
+    /// The cluster settled late: the run goes on to `later`, with a new catch-up mark before it and
+    /// an event budget grown in proportion.
+    fn extend_deadline(&mut self, later: Time) {
+        assert!(later >= self.now + CATCH_UP_MARGIN_NS, "a later deadline leaves room for the catch-up mark");
+        self.note(format!(
+            "the cluster settled late: the deadline moves from {} to {}",
+            seconds(self.deadline),
+            seconds(later)
+        ));
+        self.event_budget += (later - self.deadline).div_ceil(SECOND) * EVENTS_PER_SECOND_BOUND;
+        self.deadline = later;
+        self.schedule(later - CATCH_UP_MARGIN_NS, Event::CatchUpMark);
+        self.schedule(later, Event::Deadline);
     }
 
     /// A message storm (far more events than any healthy run) ends the run as a liveness failure.

@@ -105,4 +105,7 @@ pub struct LivenessOutcome {
     /// When the quiet period began (no term may rise after it): a grace period after the faults, or
     /// after the last membership change.
     pub quiet_from_after_faults_ns: Time,
+    /// How much later than planned the run ended, to leave a quiet period after a late membership
+    /// change (0 for most runs).
+    pub deadline_extended_ns: Time,
 }
