@@ -101,14 +101,18 @@ pub enum PlantedBug {
     TruncateOnStaleAppend,
     /// Ignore higher terms carried by responses (never step down on them).
     NoStepDownOnHigherTerm,
+    /// A follower's election timer is not reset by heartbeats (only by appends and snapshots), so
+    /// a healthy leader of a quiet cluster is deposed over and over (a liveness bug).
+    TimerIgnoresHeartbeats,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 4] = [
+    pub const ALL: [PlantedBug; 5] = [
         PlantedBug::DoubleVote,
         PlantedBug::CommitOldTerm,
         PlantedBug::TruncateOnStaleAppend,
         PlantedBug::NoStepDownOnHigherTerm,
+        PlantedBug::TimerIgnoresHeartbeats,
     ];
 
     pub fn name(self) -> &'static str {
@@ -117,6 +121,7 @@ impl PlantedBug {
             PlantedBug::CommitOldTerm => "commit-old-term",
             PlantedBug::TruncateOnStaleAppend => "truncate-on-stale-append",
             PlantedBug::NoStepDownOnHigherTerm => "no-step-down-on-higher-term",
+            PlantedBug::TimerIgnoresHeartbeats => "timer-ignores-heartbeats",
         }
     }
 }

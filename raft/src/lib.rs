@@ -18,7 +18,8 @@
 //! A restart passes what was persisted (hard state, snapshot, entries after it) and the same
 //! `initial_conf` as at creation.
 //!
-//! Module map: `log` (the in-memory log and its cursors), `progress` (per-follower flow control),
+//! Module map: `coverage` (a counter per protocol rule and branch, read through `Raft::coverage`),
+//! `log` (the in-memory log and its cursors), `progress` (per-follower flow control),
 //! `quorum` (majorities, joint or not), `confchange` (membership changes as a pure function),
 //! `read_only` (ReadIndex rounds), `restore` (start-up state and its checks), `raft` (roles and the
 //! step functions), `testing` (an in-memory cluster for tests and benchmarks).
@@ -29,6 +30,7 @@
 
 pub mod confchange;
 pub mod config;
+pub mod coverage;
 pub mod log;
 pub mod progress;
 pub mod quorum;
@@ -39,6 +41,7 @@ pub mod testing;
 pub mod types;
 
 pub use config::{Config, PlantedBug};
+pub use coverage::{Coverage, Rule};
 pub use progress::{ProgressState, ProgressView};
 pub use raft::{MAX_PENDING_MESSAGES, MAX_READS_WAITING_FOR_COMMIT, ProposeError, Raft, RaftStats, Ready};
 pub use restore::{RestoreState, StartError};

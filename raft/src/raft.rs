@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::confchange;
 use crate::config::{Config, PlantedBug};
+use crate::coverage::{Coverage, Rule};
 use crate::log::RaftLog;
 use crate::progress::{Progress, ProgressState, ProgressView};
 use crate::quorum::{self, VoteResult};
@@ -168,6 +169,8 @@ pub struct Raft {
     previous_soft_state: SoftState,
     previous_hard_state: HardState,
     stats: RaftStats,
+    /// How often each rule and branch was taken (tests and the simulator read it).
+    coverage: Coverage,
 }
 
 impl Raft {
@@ -210,6 +213,7 @@ impl Raft {
             previous_soft_state: SoftState { leader: None, role: Role::Follower },
             previous_hard_state,
             stats: RaftStats::default(),
+            coverage: Coverage::default(),
             config,
         };
         let fresh = raft.snapshot.is_none()
@@ -331,6 +335,10 @@ impl Raft {
     pub fn stats(&self) -> RaftStats {
         self.stats
     }
+    /// How often each rule and branch of the protocol was taken since this node started.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
     /// The leader transfer under way, if any.
     pub fn transferee(&self) -> Option<NodeId> {
         self.transferee
@@ -380,9 +388,15 @@ impl Raft {
 
     fn tick_election(&mut self) {
         self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
-        if self.promotable() && self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
+        if self.election_elapsed_ticks < self.randomized_election_timeout_ticks {
+            return;
+        }
+        if self.promotable() {
+            self.coverage.hit(Rule::ElectionTimeout);
             self.election_elapsed_ticks = 0;
             self.start_election(false);
+        } else if self.election_elapsed_ticks == self.randomized_election_timeout_ticks {
+            self.coverage.hit(Rule::ElectionTimeoutNotVoter);
         }
     }
 
@@ -394,12 +408,14 @@ impl Raft {
             if self.config.check_quorum && !self.quorum_recently_active() {
                 // Partitioned from a quorum for an election timeout: stop accepting writes that can
                 // never commit, and let the majority side elect.
+                self.coverage.hit(Rule::LeaderSteppedDownCheckQuorum);
                 let term = self.term;
                 self.become_follower(term, None);
                 return;
             }
             if self.transferee.is_some() {
                 // The target did not take over within an election timeout: give up, accept proposals.
+                self.coverage.hit(Rule::TransferAbortedTimeout);
                 self.transferee = None;
             }
         }
@@ -416,6 +432,7 @@ impl Raft {
             }
         }
         if retry_snapshot {
+            self.coverage.hit(Rule::SnapshotRetriedAfterSilence);
             self.append_pending = true;
         }
         if self.heartbeat_elapsed_ticks >= self.config.heartbeat_ticks {
@@ -457,6 +474,9 @@ impl Raft {
         self.votes.clear();
         self.progress.clear();
         let pending_reads = self.read_only.len() + self.reads_waiting_for_commit.len();
+        if pending_reads > 0 {
+            self.coverage.hit(Rule::ReadsDroppedOnRoleChange);
+        }
         self.stats.dropped_reads += pending_reads as u64;
         self.read_only.clear();
         self.reads_waiting_for_commit.clear();
@@ -498,6 +518,7 @@ impl Raft {
         self.votes.clear();
         self.leader = None;
         self.role = Role::PreCandidate;
+        self.coverage.hit(Rule::PreVoteStarted);
         self.election_elapsed_ticks = 0;
         self.randomized_election_timeout_ticks =
             random_election_timeout_ticks(&mut self.rng, self.config.election_ticks);
@@ -509,10 +530,15 @@ impl Raft {
         self.reset(term);
         self.set_term_and_vote(term, Some(self.id()));
         self.role = Role::Candidate;
+        self.coverage.hit(Rule::ElectionStarted);
     }
 
     fn become_leader(&mut self) {
         assert_ne!(self.role, Role::Follower, "only a candidate becomes leader");
+        self.coverage.hit(Rule::ElectionWon);
+        if self.conf.is_joint() {
+            self.coverage.hit(Rule::ElectionWonJoint);
+        }
         let term = self.term;
         self.reset(term);
         self.role = Role::Leader;
@@ -560,6 +586,9 @@ impl Raft {
         if self.role == Role::Leader || !self.promotable() {
             return;
         }
+        if !self.conf.is_voter(self.id()) {
+            self.coverage.hit(Rule::CampaignWhileRemovalPending);
+        }
         if self.config.pre_vote && !leader_transfer {
             self.become_pre_candidate();
             self.campaign_round(true, false);
@@ -578,6 +607,7 @@ impl Raft {
                 self.become_candidate();
                 self.campaign_round(false, leader_transfer);
             } else {
+                self.coverage.hit(Rule::ElectionWonAlone);
                 self.become_leader();
             }
             return;
@@ -611,7 +641,9 @@ impl Raft {
             || (self.vote.is_none() && self.leader.is_none())
             || (pre_vote && message.term > self.term)
             || double_vote;
-        if can_vote && self.log.is_up_to_date(last_index, last_term) {
+        let up_to_date = self.log.is_up_to_date(last_index, last_term);
+        self.count_vote_decision(pre_vote, can_vote, up_to_date);
+        if can_vote && up_to_date {
             // A granted pre-vote answers in the term it was asked for, so the pre-candidate counts it.
             self.send_with_term(
                 from,
@@ -629,6 +661,19 @@ impl Raft {
         }
     }
 
+    /// Counts how a vote request was decided: granted, or refused and why.
+    fn count_vote_decision(&mut self, pre_vote: bool, can_vote: bool, up_to_date: bool) {
+        let rule = match (pre_vote, can_vote, up_to_date) {
+            (false, true, true) => Rule::VoteGranted,
+            (true, true, true) => Rule::PreVoteGranted,
+            (false, false, _) => Rule::VoteRefusedVotedOrLed,
+            (true, false, _) => Rule::PreVoteRefusedVotedOrLed,
+            (false, true, false) => Rule::VoteRefusedLogBehind,
+            (true, true, false) => Rule::PreVoteRefusedLogBehind,
+        };
+        self.coverage.hit(rule);
+    }
+
     // ----------------------------------------------------------------------------------------------
     // Step.
 
@@ -642,7 +687,7 @@ impl Raft {
         if message.term == 0 {
             // Only forwarded requests are term-less.
             if !matches!(message.body, MessageBody::Propose { .. } | MessageBody::ReadIndex { .. }) {
-                self.stats.malformed_messages += 1;
+                self.count_malformed();
                 return;
             }
         } else if message.term > self.term {
@@ -669,7 +714,7 @@ impl Raft {
     fn accepts(&mut self, message: &Message) -> bool {
         let id = self.id();
         if message.to != id || message.from == 0 || message.from == id {
-            self.stats.malformed_messages += 1;
+            self.count_malformed();
             return false;
         }
         let from_leader = matches!(
@@ -689,6 +734,7 @@ impl Raft {
         let vote_request = matches!(message.body, MessageBody::RequestVote { .. });
         if !from_leader && !vote_request && !self.conf.contains(message.from) {
             self.stats.non_member_messages += 1;
+            self.coverage.hit(Rule::NonMemberMessage);
             return false;
         }
         true
@@ -697,13 +743,18 @@ impl Raft {
     /// A message from a newer term: usually we move to that term as a follower (of the sender, when
     /// it is a leader). Returns false when the message is to be ignored (leader stickiness).
     fn on_higher_term(&mut self, message: &Message) -> bool {
-        if let MessageBody::RequestVote { leader_transfer, .. } = message.body {
+        if let MessageBody::RequestVote { leader_transfer, pre_vote, .. } = message.body {
             let in_lease = self.config.check_quorum
                 && self.leader.is_some()
                 && self.election_elapsed_ticks < self.config.election_ticks;
+            if in_lease && leader_transfer {
+                self.coverage.hit(Rule::LeaseBypassedByTransfer);
+            }
             if in_lease && !leader_transfer {
                 // Leader stickiness: we heard from a live leader within the minimum election
                 // timeout, so this candidate is disruptive (e.g. a rejoining partitioned node).
+                let rule = if pre_vote { Rule::PreVoteIgnoredInLease } else { Rule::VoteIgnoredInLease };
+                self.coverage.hit(rule);
                 return false;
             }
         }
@@ -730,6 +781,10 @@ impl Raft {
                 | MessageBody::InstallSnapshot { .. }
         )
         .then_some(message.from);
+        self.coverage.hit(Rule::TermAdopted);
+        if self.role == Role::Leader {
+            self.coverage.hit(Rule::LeaderDeposedByHigherTerm);
+        }
         self.become_follower(message.term, leader);
         true
     }
@@ -741,9 +796,11 @@ impl Raft {
                 // A stale leader (e.g. healed from a partition) learns our term from the answer
                 // (Raft §5.1); with pre-vote/check-quorum nothing else would tell it. Ok(0)
                 // acknowledges nothing.
+                self.coverage.hit(Rule::AppendRejectedStaleTerm);
                 self.send(message.from, MessageBody::AppendEntriesResponse { result: Ok(0) });
             }
             MessageBody::RequestVote { pre_vote: true, .. } => {
+                self.coverage.hit(Rule::PreVoteRefusedStaleTerm);
                 let term = self.term;
                 self.send_with_term(
                     message.from,
@@ -751,7 +808,7 @@ impl Raft {
                     MessageBody::RequestVoteResponse { pre_vote: true, granted: false },
                 );
             }
-            _ => {}
+            _ => self.coverage.hit(Rule::StaleMessageIgnored),
         }
     }
 
@@ -764,7 +821,9 @@ impl Raft {
                 self.handle_append(from, message.term, prev_log_index, prev_log_term, entries, leader_commit);
             }
             MessageBody::Heartbeat { commit, read_context } => {
-                self.election_elapsed_ticks = 0;
+                if !self.config.bug(PlantedBug::TimerIgnoresHeartbeats) {
+                    self.election_elapsed_ticks = 0;
+                }
                 self.leader = Some(from);
                 self.handle_heartbeat(from, commit, read_context);
             }
@@ -775,13 +834,14 @@ impl Raft {
             }
             MessageBody::TimeoutNow => {
                 // The leader hands over: campaign at once, skipping pre-vote and stickiness.
+                self.coverage.hit(Rule::TimeoutNowCampaign);
                 self.start_election(true);
             }
             MessageBody::ReadIndexResponse { context, index } => {
                 self.read_states.push(ReadState { context, index });
             }
             MessageBody::Propose { entries } => self.drop_forwarded_proposals(entries.len()),
-            MessageBody::ReadIndex { .. } => self.stats.dropped_reads += 1,
+            MessageBody::ReadIndex { .. } => self.drop_read(),
             // Responses to a role we no longer play are stale.
             _ => {}
         }
@@ -792,6 +852,19 @@ impl Raft {
     /// client times out and retries.
     fn drop_forwarded_proposals(&mut self, count: usize) {
         self.stats.dropped_proposals += count as u64;
+        self.coverage.hit(Rule::ForwardedProposalDropped);
+    }
+
+    /// A ReadIndex request this node cannot serve is dropped: the client times out and retries.
+    fn drop_read(&mut self) {
+        self.stats.dropped_reads += 1;
+        self.coverage.hit(Rule::ReadIndexDropped);
+    }
+
+    /// A message no correct peer sends is dropped.
+    fn count_malformed(&mut self) {
+        self.stats.malformed_messages += 1;
+        self.coverage.hit(Rule::MalformedMessage);
     }
 
     fn step_candidate(&mut self, message: Message) {
@@ -801,6 +874,7 @@ impl Raft {
             | MessageBody::Heartbeat { .. }
             | MessageBody::InstallSnapshot { .. } => {
                 // A leader exists in our term (equal term: it won): follow it.
+                self.coverage.hit(Rule::CandidateFoundLeader);
                 let term = message.term;
                 self.become_follower(term, Some(from));
                 self.step_follower(message);
@@ -814,6 +888,7 @@ impl Raft {
                 match self.tally() {
                     VoteResult::Won => {
                         if pre_vote {
+                            self.coverage.hit(Rule::PreVoteWon);
                             self.become_candidate();
                             self.campaign_round(false, false);
                         } else {
@@ -821,6 +896,8 @@ impl Raft {
                         }
                     }
                     VoteResult::Lost => {
+                        let rule = if pre_vote { Rule::PreVoteLost } else { Rule::ElectionLost };
+                        self.coverage.hit(rule);
                         let term = self.term;
                         self.become_follower(term, None);
                     }
@@ -828,7 +905,7 @@ impl Raft {
                 }
             }
             MessageBody::Propose { entries } => self.drop_forwarded_proposals(entries.len()),
-            MessageBody::ReadIndex { .. } => self.stats.dropped_reads += 1,
+            MessageBody::ReadIndex { .. } => self.drop_read(),
             _ => {}
         }
     }
@@ -859,7 +936,7 @@ impl Raft {
     /// refused one is dropped and counted.
     fn serve_read_or_drop(&mut self, from: NodeId, context: u64) {
         if self.leader_read_index(from, context).is_err() {
-            self.stats.dropped_reads += 1;
+            self.drop_read();
         }
     }
 
@@ -879,31 +956,54 @@ impl Raft {
         if prev_log_index < committed {
             // Everything up to our commit index already matches any leader's log; say so, and let the
             // leader continue from there (this also covers appends older than an installed snapshot).
+            self.coverage.hit(Rule::AppendBelowCommit);
             self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
             return;
         }
         if prev_log_index > self.log.last_index() {
             // Our log is too short to hold the previous entry: ask the leader to back up.
+            self.coverage.hit(Rule::AppendRejectedLogShort);
             self.reject_append(from, prev_log_index, prev_log_term);
             return;
         }
         if !append_is_well_formed(prev_log_index, prev_log_term, message_term, &entries) {
-            self.stats.malformed_messages += 1;
+            self.count_malformed();
             return;
         }
         if !self.log.match_term(prev_log_index, prev_log_term) {
+            self.coverage.hit(Rule::AppendRejectedLogMismatch);
             self.reject_append(from, prev_log_index, prev_log_term);
             return;
         }
-
         let last_new = prev_log_index + entries.len() as Index;
-        match self.log.find_conflict(&entries) {
+        if !self.store_appended(prev_log_index, &entries) {
+            return;
+        }
+        self.log.commit_to(leader_commit.min(last_new));
+        if self.log.committed() > committed {
+            self.coverage.hit(Rule::FollowerCommitByAppend);
+        }
+        // Acknowledge only what this message carried: a longer suffix we hold may not match.
+        self.send(from, MessageBody::AppendEntriesResponse { result: Ok(last_new) });
+    }
+
+    /// Writes an append's entries that follow `prev_log_index` (which matched) and are not in the log
+    /// yet, truncating a conflicting uncommitted suffix first. Returns false (and writes nothing)
+    /// when they contradict a committed entry.
+    fn store_appended(&mut self, prev_log_index: Index, entries: &[Entry]) -> bool {
+        let last_new = prev_log_index + entries.len() as Index;
+        match self.log.find_conflict(entries) {
+            Some(conflict) if conflict <= self.log.committed() => {
+                // Contradicts a committed entry: impossible from a correct leader. Refuse rather than
+                // corrupt the log.
+                self.coverage.hit(Rule::AppendContradictsCommit);
+                self.count_malformed();
+                return false;
+            }
             Some(conflict) => {
-                if conflict <= committed {
-                    // Contradicts a committed entry: impossible from a correct leader. Refuse rather
-                    // than corrupt the log.
-                    self.stats.malformed_messages += 1;
-                    return;
+                self.coverage.hit(Rule::AppendAccepted);
+                if conflict <= self.log.last_index() {
+                    self.coverage.hit(Rule::AppendTruncatedConflict);
                 }
                 let start = (conflict - prev_log_index - 1) as usize;
                 self.append_from_leader(&entries[start..]);
@@ -911,14 +1011,15 @@ impl Raft {
             None => {
                 // Duplicate or stale append: everything is already here. Never truncate (a later,
                 // longer append may already have extended the log past this one).
+                if !entries.is_empty() {
+                    self.coverage.hit(Rule::AppendDuplicate);
+                }
                 if self.config.bug(PlantedBug::TruncateOnStaleAppend) {
                     self.planted_truncate_after(last_new);
                 }
             }
         }
-        self.log.commit_to(leader_commit.min(last_new));
-        // Acknowledge only what this message carried: a longer suffix we hold may not match.
-        self.send(from, MessageBody::AppendEntriesResponse { result: Ok(last_new) });
+        true
     }
 
     /// Refuses an append whose previous entry we do not hold, with a hint where the leader may retry:
@@ -947,6 +1048,7 @@ impl Raft {
         let truncates_conf = first.index <= self.log.last_index() && self.latest_conf_index >= first.index;
         self.log.append(entries);
         if truncates_conf {
+            self.coverage.hit(Rule::ConfRevertedByTruncation);
             self.recompute_conf();
         } else {
             for entry in entries {
@@ -960,6 +1062,9 @@ impl Raft {
     fn handle_heartbeat(&mut self, from: NodeId, commit: Index, read_context: u64) {
         // The leader sends min(its commit, our match), so this never exceeds what we hold; clamp anyway.
         let commit = commit.min(self.log.last_index());
+        if commit > self.log.committed() {
+            self.coverage.hit(Rule::FollowerCommitByHeartbeat);
+        }
         self.log.commit_to(commit);
         self.send(from, MessageBody::HeartbeatResponse { read_context });
     }
@@ -971,20 +1076,26 @@ impl Raft {
             || index >= MAX_PLAUSIBLE_INDEX
             || snapshot.meta.conf_state.voters.is_empty()
         {
-            self.stats.malformed_messages += 1;
+            self.count_malformed();
             return;
         }
         let committed = self.log.committed();
         if index <= committed {
             // Stale: we already have everything it covers.
+            self.coverage.hit(Rule::SnapshotStale);
             self.send(from, MessageBody::AppendEntriesResponse { result: Ok(committed) });
             return;
         }
         if self.log.match_term(index, term) {
             // We hold the entry the snapshot ends at: the log up to it is the leader's; just commit.
+            self.coverage.hit(Rule::SnapshotFastForward);
             self.log.commit_to(index);
             self.send(from, MessageBody::AppendEntriesResponse { result: Ok(index) });
             return;
+        }
+        self.coverage.hit(Rule::SnapshotInstalled);
+        if snapshot.meta.conf_state.is_joint() {
+            self.coverage.hit(Rule::SnapshotInstalledJoint);
         }
         self.log.restore(index, term);
         self.base_conf = snapshot.meta.conf_state.clone();
@@ -1004,43 +1115,40 @@ impl Raft {
         let Some(progress) = self.progress.get_mut(&from) else { return };
         progress.recent_active = true;
         match result {
-            Err((rejected, hint)) => {
-                let mut next_probe = hint.hint_index;
-                if hint.hint_term > 0 {
-                    // Skip every entry of ours whose term the follower cannot have (fast repair).
-                    next_probe = self.log.find_conflict_by_term(hint.hint_index, hint.hint_term).0;
-                }
-                let progress = self.progress.get_mut(&from).expect("checked above");
-                if progress.maybe_decrease_to(rejected, next_probe) {
-                    if progress.state == ProgressState::Replicate {
-                        progress.become_probe();
-                    }
-                    self.send_append(from, true);
-                }
-            }
+            Err((rejected, hint)) => self.handle_append_refusal(from, rejected, hint),
             Ok(index) => {
                 if index > last_index {
                     // Acknowledges entries we never had.
-                    self.stats.malformed_messages += 1;
+                    self.count_malformed();
                     return;
                 }
                 let was_paused = progress.is_paused();
                 if !progress.maybe_update(index) {
                     return;
                 }
-                match progress.state {
-                    ProgressState::Probe => progress.become_replicate(),
-                    ProgressState::Snapshot => {
-                        if progress.match_index() + 1 >= self.log.first_index() {
-                            progress.become_probe();
-                            progress.become_replicate();
-                        }
+                let rule = match progress.state {
+                    ProgressState::Probe => {
+                        progress.become_replicate();
+                        Some(Rule::ProbeToReplicate)
                     }
-                    ProgressState::Replicate => progress.inflights.free_up_to(index),
-                }
+                    ProgressState::Snapshot if progress.match_index() + 1 >= self.log.first_index() => {
+                        progress.become_probe();
+                        progress.become_replicate();
+                        Some(Rule::SnapshotToReplicate)
+                    }
+                    ProgressState::Snapshot => None,
+                    ProgressState::Replicate => {
+                        progress.inflights.free_up_to(index);
+                        None
+                    }
+                };
                 let match_index = progress.match_index();
+                if let Some(rule) = rule {
+                    self.coverage.hit(rule);
+                }
                 if !self.maybe_commit() && was_paused {
                     // It was paused and may have missed commit news: tell it even with no entries.
+                    self.coverage.hit(Rule::PausedFollowerToldCommit);
                     self.send_append(from, true);
                 }
                 if self.role != Role::Leader {
@@ -1049,10 +1157,35 @@ impl Raft {
                 // Fill the window again (more entries may be waiting).
                 while self.send_append(from, false) {}
                 if self.transferee == Some(from) && match_index == self.log.last_index() {
+                    self.coverage.hit(Rule::TransferTimeoutNowSent);
                     self.send(from, MessageBody::TimeoutNow);
                 }
             }
         }
+    }
+
+    /// Leader: a follower refused an append at `rejected`: back its next index off (skipping whole
+    /// terms it cannot have, by its hint) and probe again, unless the refusal is stale.
+    fn handle_append_refusal(&mut self, from: NodeId, rejected: Index, hint: RejectHint) {
+        let mut next_probe = hint.hint_index;
+        if hint.hint_term > 0 {
+            // Skip every entry of ours whose term the follower cannot have (fast repair).
+            next_probe = self.log.find_conflict_by_term(hint.hint_index, hint.hint_term).0;
+        }
+        let skipped_term = next_probe < hint.hint_index;
+        let Some(progress) = self.progress.get_mut(&from) else { return };
+        if !progress.maybe_decrease_to(rejected, next_probe) {
+            self.coverage.hit(Rule::AppendRefusalStale);
+            return;
+        }
+        if progress.state == ProgressState::Replicate {
+            progress.become_probe();
+        }
+        self.coverage.hit(Rule::AppendRefusalBackedOff);
+        if skipped_term {
+            self.coverage.hit(Rule::AppendRefusalSkippedTerm);
+        }
+        self.send_append(from, true);
     }
 
     fn handle_heartbeat_response(&mut self, from: NodeId, read_context: u64) {
@@ -1063,6 +1196,7 @@ impl Raft {
         if progress.state == ProgressState::Replicate && progress.inflights.full() {
             // Appends may have been lost: let one more through so a quiet cluster never stalls.
             progress.inflights.free_first_one();
+            self.coverage.hit(Rule::InflightFreedByHeartbeat);
         }
         if progress.match_index() < last_index {
             self.send_append(from, true);
@@ -1077,6 +1211,7 @@ impl Raft {
             None => return,
         };
         if confirmed == VoteResult::Won {
+            self.coverage.hit(Rule::ReadIndexConfirmed);
             for read in self.read_only.release_through(read_context) {
                 self.answer_read(read.from, read.context, read.index);
             }
@@ -1117,6 +1252,7 @@ impl Raft {
         };
         let Some(progress) = self.progress.get_mut(&to) else { return false };
         progress.become_snapshot(snapshot.meta.index);
+        self.coverage.hit(Rule::SnapshotSent);
         self.send(to, MessageBody::InstallSnapshot { snapshot });
         true
     }
@@ -1158,8 +1294,10 @@ impl Raft {
         }
         let of_current_term = self.log.term(quorum_index) == Some(self.term);
         if !of_current_term && !self.config.bug(PlantedBug::CommitOldTerm) {
+            self.coverage.hit(Rule::CommitWaitedForOwnTerm);
             return false;
         }
+        self.coverage.hit(Rule::LeaderCommitAdvanced);
         self.log.commit_to(quorum_index);
         self.on_commit_advanced(old_commit);
         true
@@ -1173,6 +1311,7 @@ impl Raft {
         self.commit_pending = true;
 
         if self.log.term(committed) == Some(self.term) && !self.reads_waiting_for_commit.is_empty() {
+            self.coverage.hit(Rule::ReadIndexReleasedAfterCommit);
             for (context, from) in std::mem::take(&mut self.reads_waiting_for_commit) {
                 self.serve_read_or_drop(from, context);
             }
@@ -1182,11 +1321,14 @@ impl Raft {
         }
         if self.conf.is_joint() && self.conf.auto_leave {
             // The joint entry committed: leave C(old,new) for C(new) (thesis §4.3).
-            let _ = self.append_conf_change(ConfChange::default());
+            if self.append_conf_change(ConfChange::default()).is_ok() {
+                self.coverage.hit(Rule::JointLeaveAppended);
+            }
             return;
         }
         if !self.conf.is_voter(self.id()) {
             // Our own removal committed: step down, the remaining voters elect a new leader.
+            self.coverage.hit(Rule::RemovedLeaderSteppedDown);
             let term = self.term;
             self.become_follower(term, None);
         }
@@ -1208,19 +1350,23 @@ impl Raft {
     fn propose_payload(&mut self, payload: EntryPayload) -> Result<(), ProposeError> {
         if self.role != Role::Leader {
             let Some(leader) = self.leader else { return Err(ProposeError::NoLeader) };
+            self.coverage.hit(Rule::ProposalForwarded);
             self.send_with_term(leader, 0, MessageBody::Propose { entries: vec![payload] });
             return Ok(());
         }
         if self.transferee.is_some() {
+            self.coverage.hit(Rule::ProposalRefusedTransfer);
             return Err(ProposeError::TransferInProgress);
         }
         if !self.conf.contains(self.id()) {
+            self.coverage.hit(Rule::ProposalRefusedRemoved);
             return Err(ProposeError::Removed);
         }
         match payload {
             EntryPayload::ConfChange(change) => self.append_conf_change(change),
             payload => {
                 if !self.reserve_uncommitted(payload.size_bytes()) {
+                    self.coverage.hit(Rule::ProposalRefusedTailFull);
                     return Err(ProposeError::UncommittedTailFull);
                 }
                 self.append_payloads(vec![payload]);
@@ -1231,6 +1377,7 @@ impl Raft {
 
     fn append_conf_change(&mut self, change: ConfChange) -> Result<(), ProposeError> {
         if self.pending_conf_change() {
+            self.coverage.hit(Rule::ConfChangeRefusedPending);
             return Err(ProposeError::ConfChangePending);
         }
         if change.changes.is_empty() && !self.conf.is_joint() {
@@ -1241,6 +1388,7 @@ impl Raft {
         confchange::apply(&self.conf, &change).map_err(ProposeError::InvalidConfChange)?;
         let payload = EntryPayload::ConfChange(change);
         if !self.reserve_uncommitted(payload.size_bytes()) {
+            self.coverage.hit(Rule::ProposalRefusedTailFull);
             return Err(ProposeError::UncommittedTailFull);
         }
         self.append_payloads(vec![payload]);
@@ -1283,8 +1431,17 @@ impl Raft {
     fn apply_conf_entry(&mut self, index: Index, change: &ConfChange) {
         self.latest_conf_index = index;
         // An invalid change is a no-op on every node alike (all apply the same entries in order).
-        if let Ok(next) = confchange::apply(&self.conf, change) {
-            self.conf = next;
+        match confchange::apply(&self.conf, change) {
+            Ok(next) => {
+                self.coverage.hit(Rule::ConfChangeApplied);
+                match (self.conf.is_joint(), next.is_joint()) {
+                    (false, true) => self.coverage.hit(Rule::JointEntered),
+                    (true, false) => self.coverage.hit(Rule::JointLeft),
+                    _ => {}
+                }
+                self.conf = next;
+            }
+            Err(_) => self.coverage.hit(Rule::ConfChangeInvalidNoOp),
         }
         self.on_conf_changed();
     }
@@ -1316,10 +1473,12 @@ impl Raft {
             && !self.conf.voters.contains(&target)
         {
             // The transfer target was removed or demoted: abort, accept proposals again.
+            self.coverage.hit(Rule::TransferAbortedTargetRemoved);
             self.transferee = None;
         }
         // The quorum changed: entries may now be committed (e.g. a voter was removed).
         if self.maybe_commit() {
+            self.coverage.hit(Rule::CommitByQuorumChange);
             self.commit_pending = true;
         }
     }
@@ -1344,10 +1503,12 @@ impl Raft {
             return Ok(());
         }
         self.transferee = Some(to);
+        self.coverage.hit(Rule::TransferStarted);
         self.election_elapsed_ticks = 0;
         let caught_up =
             self.progress.get(&to).is_some_and(|progress| progress.match_index() == self.log.last_index());
         if caught_up {
+            self.coverage.hit(Rule::TransferTimeoutNowSent);
             self.send(to, MessageBody::TimeoutNow);
         } else {
             self.send_append(to, true);
@@ -1359,6 +1520,7 @@ impl Raft {
     pub fn read_index(&mut self, context: u64) -> Result<(), ProposeError> {
         if self.role != Role::Leader {
             let Some(leader) = self.leader else { return Err(ProposeError::NoLeader) };
+            self.coverage.hit(Rule::ReadIndexForwarded);
             self.send_with_term(leader, 0, MessageBody::ReadIndex { context });
             return Ok(());
         }
@@ -1373,18 +1535,21 @@ impl Raft {
             if self.reads_waiting_for_commit.len() >= MAX_READS_WAITING_FOR_COMMIT {
                 return Err(ProposeError::ReadQueueFull);
             }
+            self.coverage.hit(Rule::ReadIndexHeldForOwnTerm);
             self.reads_waiting_for_commit.push((context, from));
             return Ok(());
         }
         let id = self.id();
         let alone = quorum::joint_vote(&self.conf, |voter| (voter == id).then_some(true)) == VoteResult::Won;
         if alone {
+            self.coverage.hit(Rule::ReadIndexAnsweredAlone);
             self.answer_read(from, context, committed);
             return Ok(());
         }
         if self.read_only.is_full() {
             return Err(ProposeError::ReadQueueFull);
         }
+        self.coverage.hit(Rule::ReadIndexRoundStarted);
         let round = self.read_only.add(context, from, committed, id);
         self.broadcast_heartbeat(round);
         Ok(())
@@ -1407,6 +1572,7 @@ impl Raft {
             && progress.state == ProgressState::Replicate
         {
             progress.become_probe();
+            self.coverage.hit(Rule::UnreachableToProbe);
         }
     }
 
@@ -1423,6 +1589,8 @@ impl Raft {
             }
             progress.become_probe();
             self.append_pending = true;
+            let rule = if success { Rule::SnapshotReportedDelivered } else { Rule::SnapshotReportedFailed };
+            self.coverage.hit(rule);
         }
     }
 
@@ -1433,6 +1601,9 @@ impl Raft {
     /// Ignored when the log at `index` no longer has `term` (a later truncation).
     pub fn on_persisted(&mut self, index: Index, term: Term) {
         if !self.log.persisted_to(index, term) {
+            if index > self.log.persisted() && self.log.term(index) != Some(term) {
+                self.coverage.hit(Rule::PersistedPointStale);
+            }
             return;
         }
         if self.role == Role::Leader {
@@ -1537,6 +1708,7 @@ impl Raft {
         let queue = if after_persist { &mut self.messages_after_persist } else { &mut self.messages };
         if queue.len() >= MAX_PENDING_MESSAGES {
             self.stats.dropped_messages += 1;
+            self.coverage.hit(Rule::OutboxFull);
             return;
         }
         queue.push(Message { from: self.config.id, to, term, body });

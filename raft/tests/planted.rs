@@ -110,3 +110,27 @@ fn no_step_down_on_higher_term_is_caught_by_the_stale_leader_check() {
     stale_leader_scenario(None).unwrap();
     assert!(stale_leader_scenario(Some(PlantedBug::NoStepDownOnHigherTerm)).is_err());
 }
+
+/// A leader of a quiet cluster (no proposals, only heartbeats) keeps its term for many election
+/// timeouts; returns how many terms began meanwhile. Check-quorum on, pre-vote off: in this cluster,
+/// which delivers everything at once, a pre-candidate hears the leader's next heartbeat before its
+/// pre-votes come back and goes back to following, which hides the bug (the simulator's latencies
+/// do not: `sim/tests/planted_bugs.rs`).
+fn quiet_cluster_scenario(bug: Option<PlantedBug>) -> Term {
+    let mut cluster = cluster_with_bug(&[1, 2, 3], bug, false, true);
+    assert!(cluster.elect(1));
+    let term = cluster.node(1).term();
+    cluster.tick_all(10 * 20);
+    cluster.check_safety().unwrap();
+    (1..=3).map(|id| cluster.node(id).term()).max().unwrap() - term
+}
+
+#[test]
+fn timer_ignoring_heartbeats_is_caught_by_terms_rising_in_a_quiet_cluster() {
+    assert_eq!(quiet_cluster_scenario(None), 0, "heartbeats keep a healthy leader");
+    let new_terms = quiet_cluster_scenario(Some(PlantedBug::TimerIgnoresHeartbeats));
+    assert!(
+        new_terms >= 5,
+        "followers that ignore heartbeats depose the leader again and again: {new_terms}"
+    );
+}

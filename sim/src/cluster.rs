@@ -77,6 +77,8 @@ pub trait SimNode {
     /// corruption detected).
     fn process(&mut self) -> Result<NodeOutput, String>;
     fn view(&self) -> NodeView;
+    /// How often the member's Raft core took each of its rules since this process started.
+    fn coverage(&self) -> raft::Coverage;
     /// Log entries in `from..=to_inclusive` that the member still holds (None when compacted away).
     fn entries(&self, from: Index, to_inclusive: Index) -> Option<Vec<Entry>>;
     /// A digest of the applied state machine, equal on members that applied the same entries.

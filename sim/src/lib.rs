@@ -10,8 +10,10 @@
 
 pub mod backend;
 pub mod cluster;
+pub mod coverage;
 pub mod history;
 pub mod linearizability;
+pub mod mix;
 pub mod plan;
 pub mod runner;
 pub mod v3_checks;

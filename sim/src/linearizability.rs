@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::history::{NEVER, Operation, OperationKind, OperationResult, UNKNOWN_VALUE, WatchAction};
+use raft::NodeId;
+
+use crate::history::{NEVER, Operation, OperationKind, OperationResult, Time, UNKNOWN_VALUE, WatchAction};
 
 /// The model's state of one v2 key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -392,6 +394,7 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
             _ => {}
         }
     }
+    let own_writes = AcknowledgedWrites::new(history);
     let mut checked = 0;
     for get in history {
         if get.kind != (OperationKind::Get { quorum: false }) {
@@ -410,21 +413,7 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
         };
         checked += 1;
         // The newest write by this client on this key acknowledged by this member before the get.
-        let own_write = history
-            .iter()
-            .filter(|write| {
-                write.kind.is_write()
-                    && write.client == get.client
-                    && write.key == get.key
-                    && write.node == get.node
-                    && write.returned_at != NEVER
-                    && write.returned_at <= get.invoked_at
-            })
-            .filter_map(|write| match write.result {
-                OperationResult::Written { index } => Some(index),
-                _ => None,
-            })
-            .max();
+        let own_write = own_writes.newest_before(get.client, get.key, get.node, get.invoked_at);
         if let Some(own_index) = own_write
             && observed_index < own_index
         {
@@ -436,6 +425,48 @@ pub fn check_plain_gets(history: &[Operation]) -> Result<usize, String> {
         }
     }
     Ok(checked)
+}
+
+/// The acknowledged v2 writes of a history by (client, key, member), in the order they returned,
+/// each with the highest store index acknowledged so far in its group: the newest write a client saw
+/// acknowledged by a member before an instant is one binary search away.
+struct AcknowledgedWrites {
+    /// (client, key, member) -> [(returned at, highest index acknowledged up to then)].
+    by_group: BTreeMap<(u32, u32, NodeId), Vec<(Time, u64)>>,
+}
+
+impl AcknowledgedWrites {
+    fn new(history: &[Operation]) -> AcknowledgedWrites {
+        let mut by_group: BTreeMap<(u32, u32, NodeId), Vec<(Time, u64)>> = BTreeMap::new();
+        for write in history {
+            if let OperationResult::Written { index } = write.result
+                && write.kind.is_write()
+                && write.returned_at != NEVER
+            {
+                by_group
+                    .entry((write.client, write.key, write.node))
+                    .or_default()
+                    .push((write.returned_at, index));
+            }
+        }
+        for writes in by_group.values_mut() {
+            writes.sort_unstable();
+            let mut highest = 0;
+            for (_, index) in writes.iter_mut() {
+                highest = highest.max(*index);
+                *index = highest;
+            }
+        }
+        AcknowledgedWrites { by_group }
+    }
+
+    /// The highest index of the writes `client` saw acknowledged by `member` on `key` at or before
+    /// `instant`.
+    fn newest_before(&self, client: u32, key: u32, member: NodeId, instant: Time) -> Option<u64> {
+        let writes = self.by_group.get(&(client, key, member))?;
+        let returned_by_then = writes.partition_point(|(returned_at, _)| *returned_at <= instant);
+        returned_by_then.checked_sub(1).map(|last| writes[last].1)
+    }
 }
 
 /// What one operation tells about the modification at one store index.

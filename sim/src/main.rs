@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use sim::plan::{MembershipChanges, Plan, SECOND};
-use sim::runner::{self, BackendKind};
+use sim::mix::FaultMix;
+use sim::plan::{MembershipChanges, Plan, SECOND, seconds};
+use sim::runner::{self, Adaptive, BackendKind, LivenessSummary, SwarmSummary};
 
 #[derive(Parser)]
 #[command(name = "sim", about = "Concord's deterministic cluster simulator")]
@@ -24,6 +25,9 @@ enum Command {
         /// Print every event with its virtual time.
         #[arg(long)]
         trace: bool,
+        /// Print how often the Raft cores took each rule (summed over the members' processes).
+        #[arg(long)]
+        coverage: bool,
         /// Cluster size (default: chosen by the seed among 3, 5, 7).
         #[arg(long)]
         nodes: Option<usize>,
@@ -40,6 +44,13 @@ enum Command {
         nodes: Option<usize>,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Adaptive swarm testing over fault mixes 0..=N: seeds run in rounds, and each round gives
+        /// more seeds to the mixes whose seeds took the rare rules (0: every seed uses --mix).
+        #[arg(long, default_value_t = 0)]
+        mixes: u32,
+        /// Seeds per round of an adaptive swarm.
+        #[arg(long, default_value_t = 200)]
+        round_seeds: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -75,6 +86,9 @@ struct Common {
     /// Percentage of client operations on the v3 keyspace, instead of the seed's own choice.
     #[arg(long)]
     v3_percent: Option<u32>,
+    /// The fault mix the plans are drawn with (0: the default; see `sim::mix`).
+    #[arg(long, default_value_t = 0)]
+    mix: u32,
 }
 
 impl Common {
@@ -83,8 +97,12 @@ impl Common {
     }
 
     fn plan(&self, seed: u64, nodes: Option<usize>) -> Plan {
+        self.plan_with_mix(seed, nodes, self.mix)
+    }
+
+    fn plan_with_mix(&self, seed: u64, nodes: Option<usize>, mix: u32) -> Plan {
         let membership = if self.membership { MembershipChanges::Always } else { MembershipChanges::BySeed };
-        let mut plan = Plan::from_seed_with(seed, nodes, membership);
+        let mut plan = Plan::from_seed_with_mix(seed, nodes, membership, &FaultMix::new(mix));
         plan.planted_bug = self.planted_bug.clone();
         plan.duplicate_proposals = self.duplicate_proposals;
         if let Some(percent) = self.watch_percent {
@@ -96,8 +114,12 @@ impl Common {
         plan
     }
 
-    fn flags(&self, nodes: Option<usize>) -> String {
+    /// The flags that replay a seed of this command drawn with fault mix `mix`.
+    fn flags(&self, nodes: Option<usize>, mix: u32) -> String {
         let mut flags = String::new();
+        if mix != 0 {
+            flags.push_str(&format!(" --mix {mix}"));
+        }
         if let Some(nodes) = nodes {
             flags.push_str(&format!(" --nodes {nodes}"));
         }
@@ -152,6 +174,16 @@ fn print_report(report: &sim::world::RunReport) {
             String::new()
         }
     );
+    let liveness = report.liveness;
+    println!(
+        "liveness: {} elections after the faults stopped{}; quiet from {} after them",
+        liveness.elections_after_faults,
+        liveness
+            .last_election_after_faults_ns
+            .map(|last| format!(" (the last {} after them)", seconds(last)))
+            .unwrap_or_default(),
+        seconds(liveness.quiet_from_after_faults_ns)
+    );
     match &report.failure {
         None => println!("outcome: PASS"),
         Some(failure) => {
@@ -175,16 +207,25 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Run { seed, trace, nodes, common } => run_one(seed, trace, nodes, &common),
-        Command::Swarm { seeds, from, nodes, threads, common } => {
-            run_swarm(seeds, from, nodes, threads, &common)
+        Command::Run { seed, trace, coverage, nodes, common } => {
+            run_one(seed, trace, coverage, nodes, &common)
+        }
+        Command::Swarm { seeds, from, nodes, threads, mixes, round_seeds, common } => {
+            let adaptive = Adaptive { mixes, round_seeds: round_seeds.max(1) };
+            run_swarm(SwarmArguments { seeds, from, nodes, threads, adaptive }, &common)
         }
         Command::Shrink { seed, nodes, common } => run_shrink(seed, nodes, &common),
     }
 }
 
 /// `sim run`: the plan, the outcome and the trace hash of one seed; speed on stderr.
-fn run_one(seed: u64, trace: bool, nodes: Option<usize>, common: &Common) -> Result<ExitCode, String> {
+fn run_one(
+    seed: u64,
+    trace: bool,
+    coverage: bool,
+    nodes: Option<usize>,
+    common: &Common,
+) -> Result<ExitCode, String> {
     let backend = common.backend()?;
     let plan = common.plan(seed, nodes);
     print!("{plan}");
@@ -192,6 +233,12 @@ fn run_one(seed: u64, trace: bool, nodes: Option<usize>, common: &Common) -> Res
     let report = runner::run(&plan, backend, trace);
     let wall_seconds = started.elapsed().as_secs_f64();
     print_report(&report);
+    if coverage {
+        println!("coverage of the Raft cores (rules taken; {} rules in all):", raft::Rule::COUNT);
+        for (rule, hits) in report.coverage.iter().filter(|(_, hits)| *hits > 0) {
+            println!("  {:<36} {hits:>10}", rule.name());
+        }
+    }
     let simulated_seconds = report.simulated_ns as f64 / SECOND as f64;
     eprintln!(
         "wall {wall_seconds:.3}s: {:.0} simulated seconds per wall second",
@@ -206,18 +253,22 @@ fn run_one(seed: u64, trace: bool, nodes: Option<usize>, common: &Common) -> Res
     Ok(if report.failure.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// `sim swarm`: many seeds; a summary, and a replay command per failing seed; progress and speed on
-/// stderr.
-fn run_swarm(
+/// What `sim swarm` was asked for.
+struct SwarmArguments {
     seeds: u64,
     from: u64,
     nodes: Option<usize>,
     threads: usize,
-    common: &Common,
-) -> Result<ExitCode, String> {
+    /// Adaptive over mixes 0..=mixes (no mixes: every seed uses the `--mix` of `Common`).
+    adaptive: Adaptive,
+}
+
+/// `sim swarm`: many seeds; a summary, the liveness outcome, the coverage table and a replay command
+/// per failing seed; progress and speed on stderr.
+fn run_swarm(arguments: SwarmArguments, common: &Common) -> Result<ExitCode, String> {
+    let SwarmArguments { seeds, from, nodes, threads, adaptive } = arguments;
     let backend = common.backend()?;
     let started = Instant::now();
-    let plan_for = |seed| common.plan(seed, nodes);
     let progress = |done: u64, failed: usize| {
         if done.is_multiple_of(100) || done == seeds {
             eprintln!(
@@ -226,8 +277,30 @@ fn run_swarm(
             );
         }
     };
-    let summary = runner::swarm(from, seeds, threads, backend, &plan_for, &progress);
+    let mut summary = if adaptive.mixes == 0 {
+        let plan_for = |seed| common.plan(seed, nodes);
+        runner::swarm(from, seeds, threads, backend, &plan_for, &progress)
+    } else {
+        let plan_for = |seed, mix| common.plan_with_mix(seed, nodes, mix);
+        runner::adaptive_swarm(from, seeds, threads, backend, adaptive, &plan_for, &progress)
+    };
     let wall_seconds = started.elapsed().as_secs_f64();
+    print_swarm_summary(&mut summary, from, backend, nodes);
+    for failure in &summary.failures {
+        println!("FAIL seed {} [{}]: {}", failure.seed, failure.check.name(), failure.detail);
+        println!(
+            "  replay: cargo run --release -p sim -- run --seed {}{}",
+            failure.seed,
+            common.flags(nodes, failure.mix)
+        );
+    }
+    print_speed(&summary, wall_seconds);
+    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// What a swarm ran and found, its liveness outcome and its coverage table (stdout: a function of
+/// the seeds alone).
+fn print_swarm_summary(summary: &mut SwarmSummary, from: u64, backend: BackendKind, nodes: Option<usize>) {
     let simulated_seconds = summary.simulated_ns as f64 / SECOND as f64;
     println!(
         "swarm: {} seeds from {from} on {} ({} nodes), simulated {simulated_seconds:.0}s, {} events, {} operations, {} checked, {} unknown, {} failures",
@@ -240,10 +313,18 @@ fn run_swarm(
         summary.unknown,
         summary.failures.len()
     );
-    for (seed, check, detail) in &summary.failures {
-        println!("FAIL seed {seed} [{}]: {detail}", check.name());
-        println!("  replay: cargo run --release -p sim -- run --seed {seed}{}", common.flags(nodes));
+    print_liveness_summary(&mut summary.liveness, summary.seeds);
+    print!("{}", summary.coverage.render());
+    let mixes: Vec<u32> = summary.coverage.by_mix.keys().copied().filter(|mix| *mix != 0).collect();
+    for mix in mixes {
+        println!("  {}", FaultMix::new(mix).describe());
     }
+}
+
+/// Seeds and simulated seconds per wall second and per CPU-second (stderr: wall time is not a
+/// function of the seeds).
+fn print_speed(summary: &SwarmSummary, wall_seconds: f64) {
+    let simulated_seconds = summary.simulated_ns as f64 / SECOND as f64;
     let seeds_done = summary.seeds as f64;
     eprintln!(
         "wall {wall_seconds:.1}s: {:.0} seeds/minute, {:.0} simulated seconds per wall second",
@@ -257,7 +338,32 @@ fn run_swarm(
             simulated_seconds / cpu_time_seconds
         );
     }
-    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The liveness phase over a swarm: how many seeds elected after their faults stopped, how long
+/// after them the last election and the quiet period came, and how many seeds settled so late that
+/// their deadline moved.
+fn print_liveness_summary(liveness: &mut LivenessSummary, seeds: u64) {
+    println!(
+        "liveness: {} of {seeds} seeds elected after their faults stopped ({} elections)",
+        liveness.seeds_with_elections, liveness.elections
+    );
+    let distributions = [
+        ("last election after the faults", &mut liveness.last_election_after_faults),
+        ("quiet period from (after the faults)", &mut liveness.quiet_from_after_faults),
+        ("deadline extended", &mut liveness.deadline_extended),
+    ];
+    for (what, samples) in distributions {
+        let count = samples.len();
+        if let Some((median, p99, (max, seed))) = LivenessSummary::percentiles(samples) {
+            println!(
+                "  {what} ({count} seeds): median {}, p99 {}, max {} (seed {seed})",
+                seconds(median),
+                seconds(p99),
+                seconds(max)
+            );
+        }
+    }
 }
 
 /// `sim shrink`: the smallest plan failing the same check as the seed, and its full trace.

@@ -9,6 +9,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::history::Time;
+use crate::mix::{FAMILIES, FaultMix};
 
 pub const MILLISECOND: Time = 1_000_000;
 pub const SECOND: Time = 1_000 * MILLISECOND;
@@ -129,6 +130,8 @@ pub struct Plan {
     /// range, compare-and-put txn), on backends that serve it; 0 on about half the seeds. Drawn from
     /// its own stream (`v3_knobs`), so adding it left every other knob of every seed as it was.
     pub v3_percent: u32,
+    /// The fault mix the plan was drawn with (0: the default mix; see `mix`).
+    pub mix: u32,
 }
 
 /// Seed salt of the v3 knob's stream.
@@ -175,12 +178,22 @@ impl Plan {
 
     /// `from_seed`, choosing whether membership changes join the fault mix.
     pub fn from_seed_with(seed: u64, nodes: Option<usize>, membership: MembershipChanges) -> Plan {
+        Plan::from_seed_with_mix(seed, nodes, membership, &FaultMix::new(0))
+    }
+
+    /// `from_seed_with`, drawing the fault families with the odds of `mix` (mix 0: the default).
+    pub fn from_seed_with_mix(
+        seed: u64,
+        nodes: Option<usize>,
+        membership: MembershipChanges,
+        mix: &FaultMix,
+    ) -> Plan {
         // A dedicated stream so the plan never shifts when the run's own randomness changes.
         let mut random = ChaCha8Rng::seed_from_u64(seed ^ PLAN_STREAM);
         let nodes = nodes.unwrap_or_else(|| [3, 5, 5, 7][random.random_range(0..4)]);
         let members: Vec<NodeId> = (1..=nodes as NodeId).collect();
         let fault_phase_ns = random.random_range(5..=25) * SECOND;
-        let families = FaultFamilies::draw(&mut random);
+        let families = FaultFamilies::draw(&mut random, &mix.family_percents);
         let mut faults =
             network_episodes(&mut random, &members, fault_phase_ns, &families.network_episodes());
         if families.crashes {
@@ -192,7 +205,7 @@ impl Plan {
         if families.bit_flips {
             faults.extend(bit_flip_faults(&mut random, &members, fault_phase_ns));
         }
-        faults.extend(membership_faults(seed, &members, fault_phase_ns, membership));
+        faults.extend(membership_faults(seed, &members, fault_phase_ns, membership, mix.membership_percent));
         faults.sort_by_key(|fault| fault.at);
         let latency = draw_latency(&mut random, families.slow_network);
         let drift_ppm = members
@@ -234,7 +247,11 @@ impl Plan {
             watch_percent: 0,
             watch_timeout_ns: 0,
             v3_percent: 0,
+            mix: mix.id,
         };
+        if let Some(snapshot_count) = mix.snapshot_count {
+            plan.snapshot_count = snapshot_count;
+        }
         (plan.ttl_per_mille, plan.max_ttl_seconds) = ttl_knobs(seed);
         (plan.watch_percent, plan.watch_timeout_ns) = watch_knobs(seed, plan.client_timeout_ns);
         plan.v3_percent = v3_knobs(seed);
@@ -293,22 +310,25 @@ struct FaultFamilies {
 }
 
 impl FaultFamilies {
-    fn draw(random: &mut ChaCha8Rng) -> FaultFamilies {
-        let mut enabled = |percent: u32| random.random_range(0..100) < percent;
-        // Fields are drawn in the order written.
+    /// Draws each family with its odds in percent (in the order of `mix::FAMILY_NAMES`); one draw
+    /// per family whatever the odds, so a mix changes which families are on, never the draws after.
+    fn draw(random: &mut ChaCha8Rng, percents: &[u32; FAMILIES]) -> FaultFamilies {
+        let mut next = percents.iter();
+        let mut enabled = || random.random_range(0..100) < *next.next().expect("one percent per family");
+        // Fields are drawn in the order written (the order of `FAMILY_NAMES`).
         FaultFamilies {
-            partitions: enabled(60),
-            one_way: enabled(30),
-            isolate_leader: enabled(50),
-            bridges: enabled(30),
-            clogging: enabled(30),
-            crashes: enabled(60),
-            clock_jumps: enabled(30),
-            bit_flips: enabled(20),
-            lossy: enabled(40),
-            duplicating: enabled(30),
-            drifting: enabled(50),
-            slow_network: enabled(25),
+            partitions: enabled(),
+            one_way: enabled(),
+            isolate_leader: enabled(),
+            bridges: enabled(),
+            clogging: enabled(),
+            crashes: enabled(),
+            clock_jumps: enabled(),
+            bit_flips: enabled(),
+            lossy: enabled(),
+            duplicating: enabled(),
+            drifting: enabled(),
+            slow_network: enabled(),
         }
     }
 
@@ -471,11 +491,12 @@ fn membership_faults(
     members: &[NodeId],
     fault_phase_ns: Time,
     membership: MembershipChanges,
+    membership_percent: u32,
 ) -> Vec<ScheduledFault> {
     let mut random = ChaCha8Rng::seed_from_u64(seed ^ MEMBERSHIP_STREAM);
     let enabled = match membership {
         MembershipChanges::Always => true,
-        MembershipChanges::BySeed => random.random_range(0..100) < 30,
+        MembershipChanges::BySeed => random.random_range(0..100) < membership_percent,
     };
     if !enabled {
         return Vec::new();
@@ -516,13 +537,17 @@ fn random_subset(random: &mut ChaCha8Rng, members: &[NodeId], min: usize, max: u
     shuffled
 }
 
-fn seconds(time: Time) -> String {
+/// A time as seconds with milliseconds (`12.345s`).
+pub fn seconds(time: Time) -> String {
     format!("{}.{:03}s", time / SECOND, (time % SECOND) / MILLISECOND)
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(out, "plan for seed {}:", self.seed)?;
+        if self.mix != 0 {
+            writeln!(out, "  fault {}", FaultMix::new(self.mix).describe())?;
+        }
         writeln!(
             out,
             "  cluster: {} nodes, {} clients on {} keys; fault phase {}, liveness window {}",

@@ -1,4 +1,5 @@
-//! Running seeds: one, many in parallel (swarm), and shrinking a failing one.
+//! Running seeds: one, many in parallel (swarm; adaptive: later rounds of seeds get the fault mixes
+//! that reached the rare rules), and shrinking a failing one.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,6 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::backend::node::NodeBackend;
 use crate::backend::raft_kv::RaftKvBackend;
 use crate::cluster::Backend;
+use crate::coverage::CoverageTable;
+use crate::history::Time;
+use crate::mix::choose_mix;
 use crate::plan::Plan;
 use crate::world::{Check, RunReport, run_plan};
 
@@ -57,8 +61,101 @@ pub struct SwarmSummary {
     pub operations: u64,
     pub operations_checked: u64,
     pub unknown: u64,
-    /// (seed, check, detail's first line), sorted by seed.
-    pub failures: Vec<(u64, Check, String)>,
+    /// The failing seeds, sorted by seed.
+    pub failures: Vec<SwarmFailure>,
+    /// How the seeds settled once their faults stopped.
+    pub liveness: LivenessSummary,
+    /// What the seeds exercised in the Raft core.
+    pub coverage: CoverageTable,
+}
+
+/// One failing seed of a swarm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwarmFailure {
+    pub seed: u64,
+    /// The fault mix its plan was drawn with (`--mix`).
+    pub mix: u32,
+    pub check: Check,
+    /// The first line of the failure's detail.
+    pub detail: String,
+}
+
+impl SwarmSummary {
+    /// Adds one seed's run.
+    fn add(&mut self, plan: &Plan, report: RunReport) {
+        self.seeds += 1;
+        self.simulated_ns += report.simulated_ns as u128;
+        self.events += report.events;
+        self.operations += report.operations as u64;
+        self.operations_checked += report.operations_checked as u64;
+        self.unknown += report.unknown_key.is_some() as u64;
+        self.liveness.add(plan.seed, &report);
+        self.coverage.add_seed(plan.mix, &report.coverage);
+        if let Some(failure) = report.failure {
+            let detail = failure.detail.lines().next().unwrap_or_default().to_string();
+            self.failures.push(SwarmFailure { seed: plan.seed, mix: plan.mix, check: failure.check, detail });
+        }
+    }
+
+    /// Adds a later round of the same swarm.
+    fn merge(&mut self, round: SwarmSummary) {
+        self.seeds += round.seeds;
+        self.simulated_ns += round.simulated_ns;
+        self.events += round.events;
+        self.operations += round.operations;
+        self.operations_checked += round.operations_checked;
+        self.unknown += round.unknown;
+        self.failures.extend(round.failures);
+        self.liveness.merge(round.liveness);
+        self.coverage.merge(&round.coverage);
+    }
+}
+
+/// How a swarm's seeds settled once their faults stopped (the liveness phase).
+#[derive(Debug, Default)]
+pub struct LivenessSummary {
+    /// Seeds that elected a leader after their faults stopped (the leader at the end of the faults
+    /// was gone, or was deposed).
+    pub seeds_with_elections: u64,
+    /// Elections won after the faults stopped, over all seeds.
+    pub elections: u64,
+    /// Per seed that elected: (how long after its faults stopped its last election was won, seed).
+    pub last_election_after_faults: Vec<(Time, u64)>,
+    /// Per seed: (how long after its faults stopped its quiet period began, seed).
+    pub quiet_from_after_faults: Vec<(Time, u64)>,
+    /// Per seed whose deadline moved (its cluster settled late): (by how much, seed).
+    pub deadline_extended: Vec<(Time, u64)>,
+}
+
+impl LivenessSummary {
+    fn add(&mut self, seed: u64, report: &RunReport) {
+        let outcome = report.liveness;
+        self.elections += u64::from(outcome.elections_after_faults);
+        if let Some(last) = outcome.last_election_after_faults_ns {
+            self.seeds_with_elections += 1;
+            self.last_election_after_faults.push((last, seed));
+        }
+        self.quiet_from_after_faults.push((outcome.quiet_from_after_faults_ns, seed));
+        if outcome.deadline_extended_ns > 0 {
+            self.deadline_extended.push((outcome.deadline_extended_ns, seed));
+        }
+    }
+
+    fn merge(&mut self, round: LivenessSummary) {
+        self.seeds_with_elections += round.seeds_with_elections;
+        self.elections += round.elections;
+        self.last_election_after_faults.extend(round.last_election_after_faults);
+        self.quiet_from_after_faults.extend(round.quiet_from_after_faults);
+        self.deadline_extended.extend(round.deadline_extended);
+    }
+
+    /// The median, the 99th percentile and the maximum (with its seed) of `samples`, sorted in place.
+    pub fn percentiles(samples: &mut [(Time, u64)]) -> Option<(Time, Time, (Time, u64))> {
+        samples.sort_unstable();
+        let last = *samples.last()?;
+        let at = |per_mille: usize| samples[(samples.len() - 1) * per_mille / 1000].0;
+        Some((at(500), at(990), last))
+    }
 }
 
 /// Runs `count` seeds from `from` on `threads` threads. `plan_for` makes the plan of a seed;
@@ -81,19 +178,10 @@ pub fn swarm(
                     if offset >= count {
                         break;
                     }
-                    let seed = from + offset;
-                    let report = run(&plan_for(seed), backend, false);
+                    let plan = plan_for(from + offset);
+                    let report = run(&plan, backend, false);
                     let mut summary = summary.lock().expect("no thread panics while holding the lock");
-                    summary.seeds += 1;
-                    summary.simulated_ns += report.simulated_ns as u128;
-                    summary.events += report.events;
-                    summary.operations += report.operations as u64;
-                    summary.operations_checked += report.operations_checked as u64;
-                    summary.unknown += report.unknown_key.is_some() as u64;
-                    if let Some(failure) = report.failure {
-                        let first_line = failure.detail.lines().next().unwrap_or_default().to_string();
-                        summary.failures.push((seed, failure.check, first_line));
-                    }
+                    summary.add(&plan, report);
                     let (done, failed) = (summary.seeds, summary.failures.len());
                     drop(summary);
                     progress(done, failed);
@@ -102,8 +190,66 @@ pub fn swarm(
         }
     });
     let mut summary = summary.into_inner().expect("no thread panicked");
-    summary.failures.sort_by_key(|failure| failure.0);
+    summary.failures.sort_by_key(|failure| failure.seed);
     summary
+}
+
+/// The fault mixes of an adaptive swarm: mixes 0..=`mixes`, chosen anew every `round_seeds` seeds.
+#[derive(Clone, Copy, Debug)]
+pub struct Adaptive {
+    pub mixes: u32,
+    pub round_seeds: u64,
+}
+
+/// An adaptive swarm: seeds run in rounds of `adaptive.round_seeds`; the first round spreads them
+/// evenly over mixes 0..=`adaptive.mixes`, each later round gives more seeds to the mixes whose
+/// seeds took the rare rules (`mix_weights`). Deterministic: a seed's mix depends only on the seed
+/// and on the rounds before it, and each failure names its mix (`--mix`) for replay. `plan_for`
+/// makes the plan of (seed, mix).
+pub fn adaptive_swarm(
+    from: u64,
+    count: u64,
+    threads: usize,
+    backend: BackendKind,
+    adaptive: Adaptive,
+    plan_for: &(dyn Fn(u64, u32) -> Plan + Sync),
+    progress: &(dyn Fn(u64, usize) + Sync),
+) -> SwarmSummary {
+    assert!(adaptive.round_seeds > 0, "a round has seeds");
+    let mut summary = SwarmSummary::default();
+    let rounds = count.div_ceil(adaptive.round_seeds);
+    for round in 0..rounds {
+        let start = round * adaptive.round_seeds;
+        let size = adaptive.round_seeds.min(count - start);
+        let weights = mix_weights(&summary.coverage, adaptive.mixes);
+        let (done_before, failed_before) = (summary.seeds, summary.failures.len());
+        let round_progress = |done: u64, failed: usize| progress(done_before + done, failed_before + failed);
+        let round_plan = |seed: u64| plan_for(seed, choose_mix(seed, &weights));
+        let part = swarm(from + start, size, threads, backend, &round_plan, &round_progress);
+        summary.merge(part);
+    }
+    summary.failures.sort_by_key(|failure| failure.seed);
+    summary
+}
+
+/// Per mix 0..=`mixes`: its weight for the next round. Every mix keeps a base weight (so none is
+/// starved); a mix gains for each rare rule in proportion to the share of its seeds that took it.
+/// Integer arithmetic only, so the weights (and every seed's mix) replay exactly.
+pub fn mix_weights(coverage: &CoverageTable, mixes: u32) -> Vec<u64> {
+    const BASE_WEIGHT: u64 = 100;
+    let rare = coverage.rare_rules();
+    (0..=mixes)
+        .map(|mix| {
+            let Some(seen) = coverage.by_mix.get(&mix).filter(|seen| seen.seeds > 0) else {
+                return BASE_WEIGHT;
+            };
+            let gain: u64 = rare
+                .iter()
+                .map(|rule| seen.seeds_hitting.get(*rule as usize).copied().unwrap_or(0) * 1000 / seen.seeds)
+                .sum();
+            BASE_WEIGHT + gain
+        })
+        .collect()
 }
 
 /// Shrinks a failing plan: drops faults, shortens the fault phase and removes clients and keys for as

@@ -19,11 +19,20 @@ struct Change {
 }
 
 /// The keys' history by revision, gathered from everything the clients saw.
-struct Revisions {
+struct Revisions<'a> {
+    history: &'a [Operation],
+    streams: &'a [V3WatchRecord],
     /// Per key, its changes by revision.
     per_key: BTreeMap<u32, BTreeMap<u64, Option<u64>>>,
-    /// Every change by revision, with who saw it first (for reports).
-    by_revision: BTreeMap<u64, Vec<(Change, String)>>,
+    /// Every change by revision, with who saw it first (described only in a report).
+    by_revision: BTreeMap<u64, Vec<(Change, Observer)>>,
+}
+
+/// Who saw a change: an operation or a watch stream, by its place in the history or the streams.
+#[derive(Clone, Copy, Debug)]
+enum Observer {
+    Operation(usize),
+    Stream(usize),
 }
 
 /// The change an operation saw, with its revision: an acknowledged v3 write's own, or the version a
@@ -46,26 +55,35 @@ fn observed_change(operation: &Operation) -> Option<(u64, Change)> {
     }
 }
 
-impl Revisions {
-    fn gather(history: &[Operation], streams: &[V3WatchRecord]) -> Result<Revisions, String> {
-        let mut revisions = Revisions { per_key: BTreeMap::new(), by_revision: BTreeMap::new() };
-        for operation in history {
+impl<'a> Revisions<'a> {
+    fn gather(history: &'a [Operation], streams: &'a [V3WatchRecord]) -> Result<Revisions<'a>, String> {
+        let mut revisions =
+            Revisions { history, streams, per_key: BTreeMap::new(), by_revision: BTreeMap::new() };
+        for (place, operation) in history.iter().enumerate() {
             if let Some((revision, change)) = observed_change(operation) {
-                revisions.add(revision, change, operation.describe())?;
+                revisions.add(revision, change, Observer::Operation(place))?;
             }
         }
         for (index, stream) in streams.iter().enumerate() {
             for event in &stream.events {
                 let change = Change { key: event.key, value: event.value };
-                revisions.add(event.revision, change, format!("watch stream {index}: {stream:?}"))?;
+                revisions.add(event.revision, change, Observer::Stream(index))?;
             }
         }
         Ok(revisions)
     }
 
-    fn add(&mut self, revision: u64, change: Change, seen_by: String) -> Result<(), String> {
+    /// Who saw a change, for a report (formatted only then: a stream's text is long).
+    fn describe(&self, observer: Observer) -> String {
+        match observer {
+            Observer::Operation(place) => self.history[place].describe(),
+            Observer::Stream(index) => format!("watch stream {index}: {:?}", self.streams[index]),
+        }
+    }
+
+    fn add(&mut self, revision: u64, change: Change, seen_by: Observer) -> Result<(), String> {
         if revision == 0 {
-            return Err(format!("revision 0 names no change: {seen_by}"));
+            return Err(format!("revision 0 names no change: {}", self.describe(seen_by)));
         }
         let known = self.by_revision.entry(revision).or_default();
         // One revision is one put of one key, or deletes only (a lease's revoke deletes all its keys).
@@ -76,10 +94,11 @@ impl Revisions {
                 other.value.is_some() || change.value.is_some()
             }
         });
-        if let Some((other, first_seen_by)) = conflict {
+        if let Some(&(other, first_seen_by)) = conflict {
             return Err(format!(
-                "revision {revision} is two different changes: {other:?} seen by {first_seen_by}, and \
-                 {change:?} seen by {seen_by}"
+                "revision {revision} is two different changes: {other:?} seen by {}, and {change:?} seen by {}",
+                self.describe(first_seen_by),
+                self.describe(seen_by)
             ));
         }
         if known.iter().all(|(other, _)| *other != change) {

@@ -9,7 +9,7 @@ use sim::runner::{self, BackendKind};
 /// The first seed in `0..limit` whose run fails, with the check that caught it (seeds run on two
 /// threads, a hundred at a time).
 fn first_failing_seed(bug: &str, backend: BackendKind, limit: u64) -> Option<(u64, &'static str)> {
-    first_failing_seed_with(bug, backend, limit, None)
+    first_failure(bug, backend, limit, None).map(|(seed, check, _)| (seed, check))
 }
 
 /// `first_failing_seed`, with every seed's v3 share set to `v3_percent` when given.
@@ -19,6 +19,16 @@ fn first_failing_seed_with(
     limit: u64,
     v3_percent: Option<u32>,
 ) -> Option<(u64, &'static str)> {
+    first_failure(bug, backend, limit, v3_percent).map(|(seed, check, _)| (seed, check))
+}
+
+/// The first seed in `0..limit` whose run fails: the seed, the check and the failure's first line.
+fn first_failure(
+    bug: &str,
+    backend: BackendKind,
+    limit: u64,
+    v3_percent: Option<u32>,
+) -> Option<(u64, &'static str, String)> {
     let plan_for = |seed| {
         let mut plan = Plan::from_seed(seed, None);
         plan.planted_bug = Some(bug.to_string());
@@ -27,7 +37,8 @@ fn first_failing_seed_with(
     };
     (0..limit).step_by(100).find_map(|from| {
         let summary = runner::swarm(from, 100.min(limit - from), 2, backend, &plan_for, &|_, _| {});
-        summary.failures.iter().min_by_key(|(seed, _, _)| *seed).map(|(seed, check, _)| (*seed, check.name()))
+        let first = summary.failures.iter().min_by_key(|failure| failure.seed)?;
+        Some((first.seed, first.check.name(), first.detail.clone()))
     })
 }
 
@@ -91,4 +102,21 @@ fn lost_keep_alives_are_caught_by_lease_safety() {
         Some((seed, check)) => eprintln!("planted bug v3-lost-keep-alive: caught by {check} at seed {seed}"),
         None => panic!("planted bug v3-lost-keep-alive survived 100 seeds"),
     }
+}
+
+#[test]
+fn timer_ignoring_heartbeats_is_caught_by_the_liveness_phase() {
+    // Followers whose election timer only appends reset depose a healthy leader over and over once
+    // the clients stop writing: the liveness phase's quiet period must see terms rise after the
+    // cluster settled. On the bare core (raft-kv) only heartbeats flow then; the node's leader
+    // proposes a TTL sync every 500 ms, whose appends reset the timers and hide the bug (0 of the
+    // first 100 node seeds fail).
+    let Some((seed, check, detail)) =
+        first_failure("timer-ignores-heartbeats", BackendKind::RaftKv, 10, None)
+    else {
+        panic!("planted bug timer-ignores-heartbeats on raft-kv survived 10 seeds");
+    };
+    eprintln!("planted bug timer-ignores-heartbeats on raft-kv: caught by {check} at seed {seed}: {detail}");
+    assert_eq!(check, "liveness");
+    assert!(detail.starts_with("elections did not stop"), "caught by the quiet period: {detail}");
 }

@@ -31,12 +31,14 @@ fn assert_seeds_pass_with(backend: BackendKind, from: u64, count: u64, membershi
     let replays: Vec<String> = summary
         .failures
         .iter()
-        .map(|(seed, check, detail)| {
+        .map(|failure| {
             let flag = if membership == MembershipChanges::Always { " --membership" } else { "" };
             format!(
-                "seed {seed} [{}] {detail}: cargo run --release -p sim -- run --seed {seed} --backend {}{flag}",
-                check.name(),
-                backend.name()
+                "seed {seed} [{}] {}: cargo run --release -p sim -- run --seed {seed} --backend {}{flag}",
+                failure.check.name(),
+                failure.detail,
+                backend.name(),
+                seed = failure.seed
             )
         })
         .collect();

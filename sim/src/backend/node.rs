@@ -449,6 +449,10 @@ impl SimNode for NodeMember {
         membership
     }
 
+    fn coverage(&self) -> raft::Coverage {
+        self.node.raft().coverage().clone()
+    }
+
     fn view(&self) -> NodeView {
         let raft = self.node.raft();
         let hard_state = raft.hard_state();

@@ -233,6 +233,10 @@ impl SimNode for RaftKvNode {
         Ok(output)
     }
 
+    fn coverage(&self) -> raft::Coverage {
+        self.raft.coverage().clone()
+    }
+
     fn view(&self) -> NodeView {
         let hard_state = self.raft.hard_state();
         NodeView {

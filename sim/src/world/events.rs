@@ -1,7 +1,7 @@
 //! The events of a run and the queue that orders them on virtual time: earliest first, and events
 //! due at the same instant in the order they were scheduled.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use raft::{Message, NodeId};
@@ -53,34 +53,20 @@ pub(super) enum Event {
     Deadline,
 }
 
-struct Scheduled {
-    time: Time,
-    sequence: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.sequence) == (other.time, other.sequence)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    // Reversed: BinaryHeap is a max-heap and the earliest event must come out first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.sequence).cmp(&(self.time, self.sequence))
-    }
-}
+/// Where an event waits in the queue: ordered by (time, sequence) (unique, so `slot` never decides),
+/// reversed because `BinaryHeap` is a max-heap and the earliest event must come out first. The heap
+/// moves only these keys; the events (a message is large) stay in their slots.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key(Reverse<(Time, u64)>, u32);
 
 /// The pending events of a run.
 #[derive(Default)]
 pub(super) struct EventQueue {
-    heap: BinaryHeap<Scheduled>,
+    heap: BinaryHeap<Key>,
+    /// The events, by slot; a slot is free (None) once its event came out.
+    slots: Vec<Option<Event>>,
+    /// Free slots, reused before new ones are made (so `slots` never outgrows the queue's bound).
+    free_slots: Vec<u32>,
     /// How many events were ever scheduled: the next one's sequence number.
     sequence: u64,
     /// (time, sequence) of the last event taken out: every later one comes after it.
@@ -94,17 +80,31 @@ impl EventQueue {
         assert!(at >= now, "events are never scheduled in the past ({at} < {now})");
         assert!(self.last_popped.is_none_or(|(time, _)| time <= now), "now is never before the last event");
         self.sequence += 1;
-        self.heap.push(Scheduled { time: at, sequence: self.sequence, event });
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                debug_assert!(self.slots[slot as usize].is_none(), "a free slot holds no event");
+                self.slots[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        assert!(self.slots.len() <= MAX_QUEUED_EVENTS, "the slots stay within the queue's bound");
+        self.heap.push(Key(Reverse((at, self.sequence)), slot));
     }
 
     /// How many messages are waiting to be delivered.
     pub(super) fn deliveries(&self) -> usize {
-        self.heap.iter().filter(|scheduled| matches!(scheduled.event, Event::Deliver { .. })).count()
+        self.slots.iter().filter(|event| matches!(event, Some(Event::Deliver { .. }))).count()
     }
 
     /// The earliest event and its time; among events due at the same instant, the first scheduled.
     pub(super) fn pop(&mut self) -> Option<(Time, Event)> {
-        let Scheduled { time, sequence, event } = self.heap.pop()?;
+        let Key(Reverse((time, sequence)), slot) = self.heap.pop()?;
+        let event = self.slots[slot as usize].take().expect("a queued key's slot holds its event");
+        self.free_slots.push(slot);
         assert!(
             self.last_popped.is_none_or(|last| last < (time, sequence)),
             "events come out in (time, sequence) order: {:?} after {:?}",

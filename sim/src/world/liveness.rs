@@ -1,16 +1,29 @@
-//! The liveness checks at the deadline: one leader followed by all, members caught up (to the target
-//! marked shortly before), membership changes finished, and operations, clients and watches served
-//! once the cluster settled.
+//! The liveness phase's checks at the deadline. Once the faults stop, everything heals and every
+//! member that is down restarts; the cluster then settles (a grace period after the faults, or after
+//! the last membership change) and a quiet period follows until the deadline. By the deadline:
+//! membership changes finished; no term rose during the quiet period (elections stopped: one leader
+//! kept); one leader followed by all; members caught up (to the target marked shortly before); and
+//! operations, clients and watches served once the cluster settled.
 
 use raft::NodeId;
 
-use super::{Check, Failure, World};
+use super::{Check, Failure, LivenessOutcome, World};
 use crate::cluster::NodeView;
 use crate::history::{NEVER, OperationKind, OperationResult, Time};
-use crate::plan::{MILLISECOND, SECOND};
+use crate::plan::{MILLISECOND, SECOND, seconds};
 
-/// After the fault phase ends, operations invoked later than this must all succeed.
+/// After the fault phase ends (or the last membership change), the cluster has this long to settle:
+/// operations invoked later must all succeed, and no term may rise any more.
 const SETTLE_GRACE_NS: Time = 5 * SECOND;
+
+/// The quiet period (from when the cluster settled to the deadline) lasts at least this long, or the
+/// run cannot tell a cluster that keeps electing from one that settled late.
+const MIN_QUIET_NS: Time = 5 * SECOND;
+
+/// How much later than planned the deadline may move so that a late membership change still leaves
+/// a quiet period of `MIN_QUIET_NS` (the operator's last change may come late: every request a member
+/// never answers costs it a 5 s timeout). Clients do not start operations after their planned end.
+const MAX_DEADLINE_EXTENSION_NS: Time = 20 * SECOND;
 
 /// Once the cluster settled, a member applies an acknowledged write within this long: a watch on its
 /// key that gives up later than that without seeing an event is a liveness failure.
@@ -26,6 +39,19 @@ impl World<'_> {
     /// faults stopped is one more fault).
     pub(super) fn settled_at(&self) -> Time {
         self.plan.fault_phase_ns.max(self.operator.last_change_at) + SETTLE_GRACE_NS
+    }
+
+    /// At the deadline: a later one, when the cluster settled too late to leave a quiet period of
+    /// `MIN_QUIET_NS` before this one and the later one is within `MAX_DEADLINE_EXTENSION_NS` of the
+    /// planned deadline. It leaves room for the catch-up mark.
+    pub(super) fn extended_deadline(&self) -> Option<Time> {
+        let quiet_until = self.settled_at().saturating_add(MIN_QUIET_NS);
+        if quiet_until <= self.deadline {
+            return None;
+        }
+        let later = quiet_until.max(self.now + CATCH_UP_MARGIN_NS);
+        let planned = self.plan.fault_phase_ns + self.plan.liveness_window_ns;
+        (later <= planned + MAX_DEADLINE_EXTENSION_NS).then_some(later)
     }
 
     /// Shortly before the deadline: the commit index every live member must have applied by then.
@@ -47,13 +73,14 @@ impl World<'_> {
             .iter()
             .filter_map(|(id, member)| member.node.as_ref().map(|node| (*id, node.view())))
             .collect();
-        let leader = self.check_one_leader_followed(&live)?;
         if !self.operator.idle() {
             return Err(self.liveness_failure(format!(
                 "the operator's membership changes did not finish: {}",
                 self.operator.describe()
             )));
         }
+        self.check_elections_stopped()?;
+        let leader = self.check_one_leader_followed(&live)?;
         if self.backend.supports_membership() {
             self.check_membership_settled(leader, &live)?;
         }
@@ -65,6 +92,51 @@ impl World<'_> {
 
     fn liveness_failure(&self, detail: String) -> Failure {
         self.fail(Check::Liveness, detail)
+    }
+
+    /// How the cluster settled after the faults: for the report (and the swarm's summary).
+    pub(super) fn liveness_outcome(&self) -> LivenessOutcome {
+        let fault_phase_end = self.plan.fault_phase_ns;
+        LivenessOutcome {
+            elections_after_faults: self.elections.won_after_faults_count,
+            last_election_after_faults_ns: self
+                .elections
+                .last_won_after_faults
+                .map(|election| election.at.saturating_sub(fault_phase_end)),
+            quiet_from_after_faults_ns: self.settled_at().saturating_sub(fault_phase_end),
+            deadline_extended_ns: self.deadline - (fault_phase_end + self.plan.liveness_window_ns),
+        }
+    }
+
+    /// Elections stopped: the cluster settled early enough to leave a quiet period of at least
+    /// `MIN_QUIET_NS`, and no member's term rose above the highest term reached before it (one leader
+    /// kept: a rejoining, restarted or lagging member deposed nobody, and nobody campaigned).
+    fn check_elections_stopped(&self) -> Result<(), Failure> {
+        let quiet_from = self.settled_at();
+        if quiet_from.saturating_add(MIN_QUIET_NS) > self.deadline {
+            return Err(self.liveness_failure(format!(
+                "the cluster did not settle: the last membership change took effect at {}, leaving less than \
+                 {}s of quiet before the deadline at {}",
+                seconds(self.operator.last_change_at),
+                MIN_QUIET_NS / SECOND,
+                seconds(self.deadline)
+            )));
+        }
+        let record = &self.elections;
+        if record.highest_term_at <= quiet_from {
+            return Ok(());
+        }
+        Err(self.liveness_failure(format!(
+            "elections did not stop: node {} reached term {} at {}, after the cluster had settled at {} \
+             (faults stopped at {}, then {}s of grace); {}",
+            record.highest_term_node,
+            record.highest_term,
+            seconds(record.highest_term_at),
+            seconds(quiet_from),
+            seconds(self.plan.fault_phase_ns),
+            SETTLE_GRACE_NS / SECOND,
+            self.describe_elections_after_faults()
+        )))
     }
 
     /// One leader, followed by every live member in its term, each of which applied the catch-up

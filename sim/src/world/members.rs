@@ -177,12 +177,20 @@ impl World<'_> {
         Ok(Some(id))
     }
 
+    /// The process of member `id` is gone (its coverage joins the run's); returns whether it ran.
+    fn stop_process(&mut self, id: NodeId) -> bool {
+        let member = self.members.get_mut(&id).expect("member exists");
+        let Some(node) = member.node.take() else { return false };
+        self.coverage.add(&node.coverage());
+        true
+    }
+
     /// The process dies: the disk drops what it had not synced.
     pub(super) fn crash_member(&mut self, id: NodeId) {
-        let member = self.members.get_mut(&id).expect("member exists");
-        if member.node.take().is_none() {
+        if !self.stop_process(id) {
             return;
         }
+        let member = self.members.get_mut(&id).expect("member exists");
         member.process_pending = false;
         member.power_cut_down_for_ns = None;
         let seed = self.random.random::<u64>();
@@ -295,7 +303,7 @@ impl World<'_> {
         if member.corrupted {
             assert!(member.node.is_some(), "a member that failed was running");
             member.retired = true;
-            member.node = None;
+            self.stop_process(id);
             self.note(format!("node {id} stopped on its corrupted disk: {reason}; it stays out"));
             self.replace_corrupted(id);
             return Ok(());

@@ -7,6 +7,7 @@
 //! streams derived from the seed; nothing here reads the wall clock.
 
 mod clients;
+mod elections;
 mod events;
 mod faults;
 mod history_checks;
@@ -29,14 +30,15 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cluster::Backend;
 use crate::history::{Operation, Time, V3WatchRecord};
-use crate::plan::{Fault, MILLISECOND, Plan, SECOND};
+use crate::plan::{Fault, MILLISECOND, Plan, SECOND, seconds};
 use clients::Client;
+use elections::ElectionRecord;
 use events::{Event, EventQueue};
 use liveness::CATCH_UP_MARGIN_NS;
 use members::Member;
 use network::Network;
 use operator::Operator;
-pub use report::{Check, Failure, RunReport};
+pub use report::{Check, Failure, LivenessOutcome, RunReport};
 use safety::LOG_MATCHING_EVERY_EVENTS;
 use trace::{TraceHash, describe};
 
@@ -79,6 +81,10 @@ pub struct World<'a> {
     events: u64,
     /// The leader of each term seen (election safety).
     leaders: BTreeMap<Term, NodeId>,
+    /// When terms rose and elections were won (liveness: elections stop once the cluster settled).
+    elections: ElectionRecord,
+    /// The Raft coverage of the members' processes that ended (the running ones join at the end).
+    coverage: raft::Coverage,
     /// Every entry known committed, by index (committed entries never change).
     committed: BTreeMap<Index, Entry>,
     /// The store digest first seen at each applied index, and on which member (state machine safety).
@@ -150,6 +156,8 @@ impl<'a> World<'a> {
             hash: TraceHash::new(),
             events: 0,
             leaders: BTreeMap::new(),
+            elections: ElectionRecord::default(),
+            coverage: raft::Coverage::default(),
             committed: BTreeMap::new(),
             digests: BTreeMap::new(),
             fault_phase_over: false,
@@ -204,6 +212,8 @@ impl<'a> World<'a> {
             v3_watch_events: 0,
             trace_hash: 0,
             notes: Vec::new(),
+            liveness: LivenessOutcome::default(),
+            coverage: raft::Coverage::default(),
         };
         if report.failure.is_none() {
             report.failure = self.check_liveness().err();
@@ -212,6 +222,8 @@ impl<'a> World<'a> {
             report.failure = self.check_what_clients_saw(&mut report).err();
         }
         self.network.accounts.assert_balanced();
+        report.liveness = self.liveness_outcome();
+        report.coverage = self.run_coverage();
         if let Some(failure) = &report.failure {
             self.hash.word(failure.check as u64);
         }
@@ -254,6 +266,10 @@ impl<'a> World<'a> {
                 println!("{:>14} {}", time, describe(&event));
             }
             if matches!(event, Event::Deadline) {
+                if let Some(later) = self.extended_deadline() {
+                    self.extend_deadline(later);
+                    continue;
+                }
                 assert_eq!(
                     self.network.accounts.in_flight_total(),
                     self.queue.deliveries() as u64,
@@ -264,6 +280,7 @@ impl<'a> World<'a> {
             self.check_event_budget()?;
             if let Some(node) = self.handle(event)? {
                 let became_leader = self.check_member(node)?;
+                self.record_elections(node, became_leader);
                 if became_leader {
                     self.fault_on_new_leader(node);
                 }
@@ -275,6 +292,30 @@ impl<'a> World<'a> {
             }
         }
         unreachable!("the deadline event ends the run")
+    }
+
+    /// The Raft coverage of the whole run: every process that ended, and the running ones.
+    fn run_coverage(&self) -> raft::Coverage {
+        let mut coverage = self.coverage.clone();
+        for node in self.members.values().filter_map(|member| member.node.as_ref()) {
+            coverage.add(&node.coverage());
+        }
+        coverage
+    }
+
+    /// The cluster settled late: the run goes on to `later`, with a new catch-up mark before it and
+    /// an event budget grown in proportion.
+    fn extend_deadline(&mut self, later: Time) {
+        assert!(later >= self.now + CATCH_UP_MARGIN_NS, "a later deadline leaves room for the catch-up mark");
+        self.note(format!(
+            "the cluster settled late: the deadline moves from {} to {}",
+            seconds(self.deadline),
+            seconds(later)
+        ));
+        self.event_budget += (later - self.deadline).div_ceil(SECOND) * EVENTS_PER_SECOND_BOUND;
+        self.deadline = later;
+        self.schedule(later - CATCH_UP_MARGIN_NS, Event::CatchUpMark);
+        self.schedule(later, Event::Deadline);
     }
 
     /// A message storm (far more events than any healthy run) ends the run as a liveness failure.

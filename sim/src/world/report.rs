@@ -88,4 +88,24 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// Notable happenings (crashes, corruption detected, ...), in order.
     pub notes: Vec<String>,
+    /// How the cluster settled once the faults stopped.
+    pub liveness: LivenessOutcome,
+    /// How often the members' Raft cores took each rule, summed over every process of the run.
+    pub coverage: raft::Coverage,
+}
+
+/// How the cluster settled once the faults stopped (the liveness phase); times are counted from the
+/// end of the fault phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LivenessOutcome {
+    /// Elections won after the fault phase ended.
+    pub elections_after_faults: u32,
+    /// When the last of them was won (None: the leader of the fault phase's end stayed).
+    pub last_election_after_faults_ns: Option<Time>,
+    /// When the quiet period began (no term may rise after it): a grace period after the faults, or
+    /// after the last membership change.
+    pub quiet_from_after_faults_ns: Time,
+    /// How much later than planned the run ended, to leave a quiet period after a late membership
+    /// change (0 for most runs).
+    pub deadline_extended_ns: Time,
 }
