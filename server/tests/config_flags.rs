@@ -230,10 +230,15 @@ fn validation_errors_stop_the_start_in_etcd_words() {
         ),
         // Flags for features Concord lacks are refused rather than silently ignored.
         (
-            "--discovery=https://discovery.etcd.io/x",
-            "--discovery=https://discovery.etcd.io/x: discovery is not supported by concord; bootstrap with --initial-cluster",
+            "--discovery-srv=example.com",
+            "--discovery-srv=example.com: DNS SRV discovery is not supported by concord; bootstrap with \
+             --initial-cluster or --discovery",
         ),
-        ("--proxy=on", "--proxy=on: the v2 proxy mode is not supported by concord"),
+        (
+            "--discovery=http://127.0.0.1:1/v2/keys/t --initial-cluster=a=http://127.0.0.1:2380",
+            "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" \
+             or \"discovery-srv\"",
+        ),
     ];
     for (line, expected) in table {
         let got = error(line, &[]);
