@@ -72,6 +72,14 @@ impl Default for ProxyFlags {
     }
 }
 
+/// etcdmain's `mayBeProxy`: a proxy mode, or discovery that may fall back to a proxy.
+pub(super) fn may_be_proxy(settings: &Settings) -> bool {
+    let proxy_on = settings.get("proxy").is_some_and(|mode| mode != "off");
+    let discovery = settings.get("discovery").is_some_and(|url| !url.is_empty());
+    let fallback_exit = settings.get("discovery-fallback").is_some_and(|fallback| fallback == "exit");
+    proxy_on || (discovery && !fallback_exit)
+}
+
 /// Reads the discovery flags and runs etcd's check that `--initial-cluster`, `--discovery` and
 /// `--discovery-srv` are not combined.
 pub(super) fn read_discovery(settings: &Settings) -> Result<DiscoveryFlags, ConfigError> {

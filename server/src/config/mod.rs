@@ -551,9 +551,10 @@ impl ListenAndAdvertise {
                 )));
             }
         }
-        // etcdmain clears the default advertise URLs when only the listen URLs were given. Not checked
-        // for config files, where etcd keeps the default.
+        // etcdmain clears the default advertise URLs when only the listen URLs were given, unless the
+        // process may become a proxy. Not checked for config files, where etcd keeps the default.
         if *source == ConfigSource::CommandLine
+            && !bootstrap_modes::may_be_proxy(settings)
             && settings.contains_key("listen-client-urls")
             && !settings.contains_key("advertise-client-urls")
         {
