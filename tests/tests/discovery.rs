@@ -191,3 +191,36 @@ fn a_missing_or_malformed_size_key_stops_the_member_with_etcds_errors() {
     exits_with_failure(&mut bad, &["failed to join discovery cluster (discovery: size key is bad)"]);
     assert!(get_value(&service_url, "/discovery/token-bad/_config/size", false).is_some());
 }
+
+#[test]
+fn the_discovery_service_is_reached_through_the_discovery_proxy() {
+    let dir = TempDir::new("discovery-proxy");
+    let (service, _) = discovery_service("token-proxied", Some("1"));
+    // A Concord v2 proxy in front of the service serves as the HTTP proxy: the discovery URL names
+    // an address nothing listens on, so only requests sent through the proxy can succeed.
+    let http_proxy_spec = spec("hp");
+    let http_proxy = Process::start(
+        http_proxy_spec.clone(),
+        vec![
+            "--proxy=on".to_string(),
+            format!("--data-dir={}", dir.0.join("hp").display()),
+            format!("--listen-client-urls={}", http_proxy_spec.client_url()),
+            format!("--initial-cluster=m1={}", service.members[0].spec.peer_url()),
+        ],
+        dir.0.join("hp"),
+    );
+    let unreachable_url = "http://127.0.0.1:1/v2/keys/discovery/token-proxied";
+    let lone = spec("lone");
+    let proxy_flag = format!("--discovery-proxy={}", http_proxy_spec.client_url());
+    let member = start_discovering(lone.clone(), &dir.0, unreachable_url, &[&proxy_flag]);
+    let listed = wait_for_members(&lone.client_url(), 1, &[&member, &http_proxy]);
+    assert_eq!(listed[0].1, "lone");
+    let service_url = service.members[0].spec.client_url();
+    let registry =
+        json(&request(&service_url, "GET", "/v2/keys/discovery/token-proxied", None).expect("list"));
+    assert_eq!(
+        registry["node"]["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "one registration (`_config` is hidden): {registry}"
+    );
+}
