@@ -6,6 +6,10 @@
 //! The client URLs are learned from the peers' membership (Concord's peer membership query, the
 //! counterpart of etcd's peer `/members`) and refreshed every `--proxy-refresh-interval`.
 //!
+//! Limits: plain HTTP only (https listen URLs are refused at start; https members are not forwarded
+//! to); `--proxy-write-timeout` bounds the connection setup to a member, `--proxy-dial-timeout` the
+//! dial and `--proxy-read-timeout` (0: none, so watches can wait) the wait for an answer's headers.
+//!
 //! Where each job lives: `endpoints.rs` (the table of client URLs and failure marks),
 //! `forward.rs` (one request: readonly refusal, failover, streaming).
 
@@ -74,6 +78,11 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), ProxyError> {
     assert!(mode != ProxyMode::Off, "the proxy runs only in a proxy mode");
+    if let Some(url) =
+        config.listen_client_urls.iter().find(|url| url.scheme() != crate::config::Scheme::Http)
+    {
+        return Err(ProxyError(format!("the proxy serves http client URLs only, not {url}")));
+    }
     let peer_urls = read_saved_peer_urls(&config.data_dir).unwrap_or(peer_urls);
     save_peer_urls(&config.data_dir, &peer_urls)?;
     let endpoints = Arc::new(Endpoints::new(peer_urls, Duration::from_millis(config.proxy.failure_wait_ms)));
