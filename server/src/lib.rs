@@ -8,12 +8,14 @@
 
 pub mod codec;
 pub mod config;
+pub mod discovery;
 pub mod grpc;
 pub mod http;
 pub mod inspect;
 pub mod logging;
 pub mod migrate;
 pub mod node;
+pub mod proxy;
 pub mod run;
 pub mod storage;
 pub mod tls;

@@ -230,10 +230,15 @@ fn validation_errors_stop_the_start_in_etcd_words() {
         ),
         // Flags for features Concord lacks are refused rather than silently ignored.
         (
-            "--discovery=https://discovery.etcd.io/x",
-            "--discovery=https://discovery.etcd.io/x: discovery is not supported by concord; bootstrap with --initial-cluster",
+            "--discovery-srv=example.com",
+            "--discovery-srv=example.com: DNS SRV discovery is not supported by concord; bootstrap with \
+             --initial-cluster or --discovery",
         ),
-        ("--proxy=on", "--proxy=on: the v2 proxy mode is not supported by concord"),
+        (
+            "--discovery=http://127.0.0.1:1/v2/keys/t --initial-cluster=a=http://127.0.0.1:2380",
+            "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" \
+             or \"discovery-srv\"",
+        ),
     ];
     for (line, expected) in table {
         let got = error(line, &[]);
@@ -384,4 +389,43 @@ fn the_watch_progress_notify_interval_is_used_when_above_zero_as_in_etcd() {
     assert_eq!(zero.watch_progress_notify_interval_ms, None, "etcd keeps its default for zero");
     let from_env = run("", &[("ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL", "2s")]);
     assert_eq!(from_env.watch_progress_notify_interval_ms, Some(2000));
+}
+
+#[test]
+fn discovery_salts_ids_with_its_url_and_starts_from_this_member_alone() {
+    let config = run(
+        "--name=d1 --initial-advertise-peer-urls=http://10.0.0.1:2380 --discovery=http://disc:2379/v2/keys/t \
+         --discovery-fallback=exit --discovery-proxy=http://squid:3128",
+        &[],
+    );
+    assert!(config.discovery.is_enabled());
+    assert_eq!(config.discovery.fallback, server::config::DiscoveryFallback::Exit);
+    assert_eq!(config.discovery.http_proxy, "http://squid:3128");
+    assert_eq!(config.initial_cluster_token, "http://disc:2379/v2/keys/t");
+    assert_eq!(config.initial_cluster.len(), 1);
+    assert_eq!(config.initial_cluster[0].name, "d1");
+    // Without discovery the fallback is etcd 3.4's default, proxy.
+    assert_eq!(run("", &[]).discovery.fallback, server::config::DiscoveryFallback::Proxy);
+}
+
+#[test]
+fn proxy_flags_are_read_and_a_proxy_needs_no_advertised_client_urls() {
+    let config = run(
+        "--proxy=readonly --listen-client-urls=http://127.0.0.1:8080 --proxy-failure-wait=100 \
+         --proxy-refresh-interval=200 --proxy-dial-timeout=300 --proxy-write-timeout=400 --proxy-read-timeout=500",
+        &[],
+    );
+    let proxy = config.proxy;
+    assert_eq!(proxy.mode, server::config::ProxyMode::Readonly);
+    assert_eq!(
+        (
+            proxy.failure_wait_ms,
+            proxy.refresh_interval_ms,
+            proxy.dial_timeout_ms,
+            proxy.write_timeout_ms,
+            proxy.read_timeout_ms
+        ),
+        (100, 200, 300, 400, 500)
+    );
+    assert_eq!(run("", &[]).proxy, server::config::ProxyFlags::default());
 }

@@ -63,14 +63,14 @@ const SECURITY: &str = "Security";
 const AUTH: &str = "Auth";
 const MONITORING: &str = "Profiling and Monitoring";
 const LOGGING: &str = "Logging";
-const PROXY: &str = "v2 Proxy (etcd's; not supported by concord)";
+const PROXY: &str = "v2 Proxy";
 const EXPERIMENTAL: &str = "Experimental feature";
 const UNSAFE: &str = "Unsafe feature";
 const DEPRECATED: &str = "TO BE DEPRECATED";
 const GENERAL: &str = "General";
 
-const DISCOVERY: &str = "discovery is not supported by concord; bootstrap with --initial-cluster";
-const PROXY_MODE: &str = "the v2 proxy mode is not supported by concord";
+const DISCOVERY_SRV: &str =
+    "DNS SRV discovery is not supported by concord; bootstrap with --initial-cluster or --discovery";
 
 const fn flag(
     name: &'static str,
@@ -277,19 +277,12 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         CLUSTERING,
         "List of this member's client URLs to advertise to the public.",
     ),
-    flag(
-        "discovery",
-        Text,
-        "",
-        Refused(DISCOVERY),
-        CLUSTERING,
-        "Discovery URL used to bootstrap the cluster.",
-    ),
+    flag("discovery", Text, "", Used, CLUSTERING, "Discovery URL used to bootstrap the cluster."),
     flag(
         "discovery-fallback",
         OneOf(&["exit", "proxy"]),
         "proxy",
-        Ignored,
+        Used,
         CLUSTERING,
         "Expected behavior ('exit' or 'proxy') when discovery services fails.",
     ),
@@ -297,7 +290,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "discovery-proxy",
         Text,
         "",
-        Ignored,
+        Used,
         CLUSTERING,
         "HTTP proxy to use for traffic to discovery service.",
     ),
@@ -305,7 +298,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "discovery-srv",
         Text,
         "",
-        Refused(DISCOVERY),
+        Refused(DISCOVERY_SRV),
         CLUSTERING,
         "DNS srv domain used to bootstrap the cluster.",
     ),
@@ -447,26 +440,12 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         LOGGING,
         "Configures log level. Only supports debug, info, warn, error, panic, or fatal.",
     ),
-    flag(
-        "proxy",
-        OneOf(&["off", "readonly", "on"]),
-        "off",
-        Refused(PROXY_MODE),
-        PROXY,
-        "Proxy mode setting.",
-    ),
-    flag("proxy-failure-wait", Unsigned, "5000", Ignored, PROXY, "Time (in ms) an endpoint is held failed."),
-    flag(
-        "proxy-refresh-interval",
-        Unsigned,
-        "30000",
-        Ignored,
-        PROXY,
-        "Time (in ms) of the endpoints refresh.",
-    ),
-    flag("proxy-dial-timeout", Unsigned, "1000", Ignored, PROXY, "Time (in ms) for a dial to timeout."),
-    flag("proxy-write-timeout", Unsigned, "5000", Ignored, PROXY, "Time (in ms) for a write to timeout."),
-    flag("proxy-read-timeout", Unsigned, "0", Ignored, PROXY, "Time (in ms) for a read to timeout."),
+    flag("proxy", OneOf(&["off", "readonly", "on"]), "off", Used, PROXY, "Proxy mode setting."),
+    flag("proxy-failure-wait", Unsigned, "5000", Used, PROXY, "Time (in ms) an endpoint is held failed."),
+    flag("proxy-refresh-interval", Unsigned, "30000", Used, PROXY, "Time (in ms) of the endpoints refresh."),
+    flag("proxy-dial-timeout", Unsigned, "1000", Used, PROXY, "Time (in ms) for a dial to timeout."),
+    flag("proxy-write-timeout", Unsigned, "5000", Used, PROXY, "Time (in ms) for a write to timeout."),
+    flag("proxy-read-timeout", Unsigned, "0", Used, PROXY, "Time (in ms) for a read to timeout."),
     flag(
         "experimental-initial-corrupt-check",
         Bool,

@@ -20,9 +20,12 @@
 //! - a flag and its `ETCD_*` variable both set: the flag wins with a notice (3.4.23 refuses to
 //!   start; etcd's documentation and the process issue say the command line wins);
 //! - `--logger` defaults to `zap` (JSON lines), etcd 3.5's default, not 3.4's `capnslog`;
-//! - discovery, the v2 proxy and unix-socket URLs are refused at start with a reason instead of being
+//! - DNS SRV discovery and unix-socket URLs are refused at start with a reason instead of being
 //!   served (their flags are accepted at their off values); URLs with user info, a query or a
 //!   fragment are refused;
+//! - with `--discovery`, the member and cluster IDs are salted with the discovery URL (etcd's rule),
+//!   so `initial_cluster_token` holds that URL and `initial_cluster` this member alone until the
+//!   discovery service answers;
 //! - TLS (`tls.rs`): a certificate without its key, and TLS cipher suites Go knows but Concord's TLS
 //!   library lacks (CBC, RC4, 3DES, RSA key exchange), are refused at start; etcd 3.4 reports the
 //!   first only once the member is up, and takes the second;
@@ -33,6 +36,7 @@
 //! - an unknown `--log-level` is an error, where etcd panics; an unknown config-file key gets a
 //!   notice, where etcd is silent; a number or boolean is accepted for a text option in YAML.
 
+mod bootstrap_modes;
 mod file;
 mod flags;
 mod help;
@@ -44,6 +48,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use bootstrap_modes::{DiscoveryFallback, DiscoveryFlags, ProxyFlags, ProxyMode};
 pub use help::{ETCD_COMPATIBLE_VERSION, help_text, usage_text, version_text};
 pub use ids::{
     InitialMember, Member, Membership, added_member_id, cluster_id, format_id, member_id,
@@ -225,6 +230,10 @@ pub struct ServerConfig {
     /// `--experimental-peer-skip-client-san-verification`: a peer's client certificate need not
     /// name the address it connects from.
     pub peer_skip_client_san_verification: bool,
+    /// `--discovery`, `--discovery-fallback`, `--discovery-proxy`.
+    pub discovery: DiscoveryFlags,
+    /// `--proxy` and the `--proxy-*` timings.
+    pub proxy: ProxyFlags,
     /// Where this configuration came from.
     pub source: ConfigSource,
     /// Things etcd would log at start (variables used or ignored, flags accepted but ignored,
@@ -342,7 +351,18 @@ fn build(
     let tls = tls::TlsFlags::read(&reader, &urls.listen_peer_urls, &urls.listen_client_urls, &mut notices)?;
     let (logger, log_outputs, log_level) = read_logging(&reader)?;
     let snapshot_count = read_snapshot_count(&reader, &mut notices)?;
-    let initial_cluster = read_initial_cluster(&reader, &name, &urls.initial_advertise_peer_urls)?;
+    let discovery = bootstrap_modes::read_discovery(&settings)?;
+    let proxy = bootstrap_modes::read_proxy(&settings)?;
+    let mut initial_cluster = read_initial_cluster(&reader, &name, &urls.initial_advertise_peer_urls)?;
+    let mut initial_cluster_token =
+        reader.text("initial-cluster-token").unwrap_or("etcd-cluster").to_string();
+    if discovery.is_enabled() {
+        // etcd's PeerURLsMapAndToken: this member alone, IDs salted with the discovery URL.
+        initial_cluster =
+            parse_initial_cluster(&initial_cluster_from_name(&name, &urls.initial_advertise_peer_urls))
+                .map_err(|reason| invalid(format!("error setting up initial cluster: {reason}")))?;
+        initial_cluster_token = discovery.url.clone();
+    }
     Ok(ServerConfig {
         name,
         data_dir,
@@ -353,7 +373,7 @@ fn build(
         initial_advertise_peer_urls: urls.initial_advertise_peer_urls,
         initial_cluster,
         initial_cluster_state,
-        initial_cluster_token: reader.text("initial-cluster-token").unwrap_or("etcd-cluster").to_string(),
+        initial_cluster_token,
         heartbeat_interval_ms,
         election_timeout_ms,
         snapshot_count,
@@ -381,6 +401,8 @@ fn build(
         peer_tls: tls.peer,
         cipher_suites: tls.cipher_suites,
         peer_skip_client_san_verification: tls.peer_skip_client_san_verification,
+        discovery,
+        proxy,
         source,
         notices,
     })
@@ -529,9 +551,10 @@ impl ListenAndAdvertise {
                 )));
             }
         }
-        // etcdmain clears the default advertise URLs when only the listen URLs were given. Not checked
-        // for config files, where etcd keeps the default.
+        // etcdmain clears the default advertise URLs when only the listen URLs were given, unless the
+        // process may become a proxy. Not checked for config files, where etcd keeps the default.
         if *source == ConfigSource::CommandLine
+            && !bootstrap_modes::may_be_proxy(settings)
             && settings.contains_key("listen-client-urls")
             && !settings.contains_key("advertise-client-urls")
         {

@@ -9,7 +9,8 @@
 //! waiting HTTP requests. The tokio runtime runs the HTTP API, the peer transport and signal handling.
 
 //!
-//! Where each job lives: `mod.rs` (`run`: start-up wiring and shutdown), `join.rs` (asking a running
+//! Where each job lives: `mod.rs` (`run`: start-up wiring and shutdown), `bootstrap.rs` (member or
+//! proxy, and discovery before a first start), `join.rs` (asking a running
 //! cluster for its membership before joining it), `inbox.rs` (what goes into the node thread),
 //! `backend.rs` (the HTTP layer's view of the node: requests in, answers out), `node_loop.rs` (the node
 //! thread's loop), `watch_delivery.rs` (answers and watch events back to their HTTP requests),
@@ -18,6 +19,7 @@
 //! `timed_disk.rs` (fsync durations for `/metrics`).
 
 mod backend;
+mod bootstrap;
 mod inbox;
 mod join;
 mod node_loop;
@@ -85,6 +87,14 @@ fn unix_nanos() -> i64 {
 pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     let disk_timings = Arc::new(DiskTimings::default());
     let disk: Arc<dyn Disk> = Arc::new(TimedDisk { inner: OsDisk::new(), timings: disk_timings.clone() });
+    let config = match bootstrap::decide(config, &*disk).await? {
+        bootstrap::Start::Member(config) => *config,
+        bootstrap::Start::Proxy(config, mode, peer_urls) => {
+            return crate::proxy::run(&config, mode, peer_urls, wait_for_signal())
+                .await
+                .map_err(|error| RunError(error.0));
+        }
+    };
     // Every certificate and key is read (and auto-TLS ones made) before the data dir is opened.
     let tls = crate::tls::build(&config).map_err(|error| RunError(error.to_string()))?;
     let identity = resolve_identity(&config, &*disk, &tls.peer.dialer).await?;
