@@ -384,6 +384,7 @@ fn watch_create(create: &pb::WatchCreateRequest) -> Option<WatchCreate> {
         prev_kv: create.prev_kv,
         no_put: filtered(FilterType::Noput),
         no_delete: filtered(FilterType::Nodelete),
+        token: None,
     })
 }
 
