@@ -35,11 +35,16 @@ impl Node {
             return Ok(());
         }
         let read = mvcc::PermissionType::Read;
-        self.v3_auth.check_permitted(user.as_deref(), &create.key, &create.range_end, read).map_err(auth_error)
+        self.v3_auth
+            .check_permitted(user.as_deref(), &create.key, &create.range_end, read)
+            .map_err(auth_error)
     }
 
     /// A request's user (from its token) and the request itself, checked for reads and admin calls.
-    pub(super) fn v3_caller(&mut self, request: V3Request) -> Result<(Option<String>, V3Request), RequestError> {
+    pub(super) fn v3_caller(
+        &mut self,
+        request: V3Request,
+    ) -> Result<(Option<String>, V3Request), RequestError> {
         let (user, request) = match request {
             V3Request::Authorized { token, request } => (Some(self.resolve_v3_token(&token)?), *request),
             request => (None, request),
@@ -112,7 +117,8 @@ impl Node {
                 auth.user_get(&name).map(AuthReply::Roles)
             }
             AuthRequest::RoleGet { name } => {
-                let holds_role = user.and_then(|user| auth.user_get(user).ok()).is_some_and(|r| r.contains(&name));
+                let holds_role =
+                    user.and_then(|user| auth.user_get(user).ok()).is_some_and(|r| r.contains(&name));
                 if !holds_role {
                     auth.check_admin(user)?;
                 }
@@ -135,7 +141,11 @@ impl Node {
 
     /// A committed auth change: the caller needs the root role while auth is on. Deleting a user or
     /// changing its password ends its tokens; disabling auth ends every token.
-    pub(super) fn apply_v3_auth(&mut self, user: Option<&str>, command: &AuthCommand) -> Result<Reply, RequestError> {
+    pub(super) fn apply_v3_auth(
+        &mut self,
+        user: Option<&str>,
+        command: &AuthCommand,
+    ) -> Result<Reply, RequestError> {
         self.v3_auth.check_admin(user).map_err(auth_error)?;
         self.v3_auth.apply(command).map_err(auth_error)?;
         match command {

@@ -18,7 +18,9 @@ pub(super) fn check_read(auth: &AuthStore, user: Option<&str>, request: &V3Reque
         return Ok(());
     }
     match request {
-        V3Request::Range(range) => auth.check_permitted(user, &range.key, &range.range_end, PermissionType::Read),
+        V3Request::Range(range) => {
+            auth.check_permitted(user, &range.key, &range.range_end, PermissionType::Read)
+        }
         V3Request::Hash | V3Request::HashKv { .. } | V3Request::Snapshot => auth.check_admin(user),
         _ => Ok(()),
     }
@@ -34,8 +36,10 @@ pub(super) fn check_command(
     if !auth.is_enabled() {
         return Ok(());
     }
-    let read = |key: &[u8], range_end: &[u8]| auth.check_permitted(user, key, range_end, PermissionType::Read);
-    let write = |key: &[u8], range_end: &[u8]| auth.check_permitted(user, key, range_end, PermissionType::Write);
+    let read =
+        |key: &[u8], range_end: &[u8]| auth.check_permitted(user, key, range_end, PermissionType::Read);
+    let write =
+        |key: &[u8], range_end: &[u8]| auth.check_permitted(user, key, range_end, PermissionType::Write);
     match command {
         Command::Range(range) => read(&range.key, &range.range_end),
         Command::Put(put) => {
