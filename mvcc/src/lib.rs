@@ -20,6 +20,7 @@
 //! calls: `lease_renew`, `expired_leases`, `promote`, `demote`. `hash_kv`/`hash` to compare members,
 //! `snapshot`/`restore` for Raft snapshots. Memory figures: see the README.
 
+mod auth;
 mod command;
 mod compaction;
 mod error;
@@ -40,6 +41,7 @@ mod validate;
 mod watch;
 mod write;
 
+pub use auth::{AuthCommand, AuthError, AuthStore, Permission, PermissionType, ROOT, User};
 pub use command::{Command, Response};
 pub use error::{Error, GrpcCode};
 pub use key_value::{Event, EventKind, KeyValue};

@@ -195,5 +195,9 @@ async fn auth_answers_as_etcd_does_with_authentication_disabled_and_no_users() {
     let unnamed = AuthUserAddRequest { name: String::new(), ..Default::default() };
     assert_etcd_error(&auth.user_add(unnamed).await.unwrap_err(), errors::USER_EMPTY);
     let named = AuthUserAddRequest { name: "root".into(), ..Default::default() };
-    assert_eq!(auth.user_add(named).await.unwrap_err().code(), Code::Unimplemented);
+    auth.user_add(named).await.unwrap();
+    assert_etcd_error(
+        &auth.auth_enable(AuthEnableRequest {}).await.unwrap_err(),
+        errors::ROOT_ROLE_NOT_EXIST,
+    );
 }

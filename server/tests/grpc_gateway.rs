@@ -176,3 +176,25 @@ async fn keepalive_and_snapshot_stream_through_the_gateway() {
     drop(refused);
     assert!(head.starts_with("HTTP/1.1 500"), "{head}");
 }
+
+#[tokio::test]
+async fn users_are_added_and_authenticated_through_the_gateway() {
+    let served = grpc_common::start().await;
+    let address = served.address;
+    let (status, added) = post(address, "/v3/auth/user/add", r#"{"name":"root","password":"pw"}"#).await;
+    assert_eq!(status, 200, "{added}");
+    let (status, _) = post(address, "/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#).await;
+    assert_eq!(status, 200);
+    let (_, users) = post(address, "/v3/auth/user/list", "{}").await;
+    assert_eq!(users["users"], serde_json::json!(["root"]));
+    let (status, _) = post(address, "/v3/auth/enable", "{}").await;
+    assert_eq!(status, 200);
+    let (status, refused) =
+        post(address, "/v3/auth/authenticate", r#"{"name":"root","password":"no"}"#).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["message"], "etcdserver: authentication failed, invalid user ID or password");
+    let (status, authenticated) =
+        post(address, "/v3/auth/authenticate", r#"{"name":"root","password":"pw"}"#).await;
+    assert_eq!(status, 200, "{authenticated}");
+    assert!(authenticated["token"].as_str().is_some_and(|token| token.contains('.')), "{authenticated}");
+}

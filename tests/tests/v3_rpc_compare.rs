@@ -56,10 +56,7 @@ fn transcript_of(program: PathBuf) -> Vec<String> {
 /// Steps (by a part of their label) whose difference is known, not yet fixed, and outside this
 /// comparison's reach: reported on every run but not failed on. Remove an entry once Concord answers
 /// like etcd.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    ("UserAdd root", "Concord keeps no auth store: creating users is Unimplemented"),
-    ("RoleAdd reader", "Concord keeps no auth store: creating roles is Unimplemented"),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 /// The known difference `line` belongs to, if any.
 fn known_difference(line: &str) -> Option<&'static str> {

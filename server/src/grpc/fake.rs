@@ -15,7 +15,7 @@ use super::ETCD_SERVER_VERSION;
 use super::backend::{Header, MemberStatus, V3Answer, V3Backend, V3Error, V3WatchStream};
 use crate::http::fake::{FAKE_CLUSTER_ID, FAKE_MEMBER_ID, FakeBackend};
 use crate::http::{Backend, ClientRequest, ClientResponse, Member, MemberError, NodeStatus, WatchRequest};
-use crate::node::{V3Reply, V3Request, WatchCreate, WatchUpdate};
+use crate::node::{AuthReply, AuthRequest, V3Reply, V3Request, WatchCreate, WatchUpdate};
 
 /// The fake's Raft term (a single member elected once).
 pub const FAKE_RAFT_TERM: u64 = 2;
@@ -53,6 +53,8 @@ struct State {
     leader: u64,
     /// When set, every v3 request fails with it.
     failure: Option<V3Error>,
+    /// Users and roles (the fake ignores tokens: it checks no permissions).
+    auth: mvcc::AuthStore,
 }
 
 /// See the module comment. Cloning shares the state.
@@ -86,6 +88,7 @@ impl FakeV3Backend {
             next_member_id: 0x1000,
             leader: FAKE_MEMBER_ID,
             failure: None,
+            auth: mvcc::AuthStore::default(),
         };
         FakeV3Backend { v2, state: Arc::new(Mutex::new(state)) }
     }
@@ -177,8 +180,33 @@ impl State {
                 alarms: Vec::new(),
             }),
             V3Request::Alarm { .. } => V3Reply::Alarm(Vec::new()),
+            // The fake checks no permissions: a token changes nothing.
+            V3Request::Authorized { request, .. } => return self.apply(*request),
+            V3Request::Auth(_) => unreachable!("auth requests are answered by `auth`"),
         };
         Ok(reply)
+    }
+
+    /// An Auth service request against the fake's auth store (no admin checks, no tokens kept).
+    fn auth(&mut self, request: AuthRequest) -> Result<AuthReply, mvcc::AuthError> {
+        match request {
+            AuthRequest::Change(command) => self.auth.apply(&command).map(|()| AuthReply::Changed),
+            AuthRequest::UserGet { name } => self.auth.user_get(&name).map(AuthReply::Roles),
+            AuthRequest::UserList => Ok(AuthReply::Users(self.auth.user_list())),
+            AuthRequest::RoleGet { name } => self.auth.role_get(&name).map(AuthReply::Permissions),
+            AuthRequest::RoleList => Ok(AuthReply::Roles(self.auth.role_list())),
+            AuthRequest::PasswordHash { name } => {
+                if !self.auth.is_enabled() {
+                    return Err(mvcc::AuthError::AuthNotEnabled);
+                }
+                let user = self.auth.user(&name).ok_or(mvcc::AuthError::AuthFailed)?;
+                user.password_hash.clone().map(AuthReply::PasswordHash).ok_or(mvcc::AuthError::AuthFailed)
+            }
+            AuthRequest::Authenticate { token_prefix, .. } => {
+                self.raft_index += 1;
+                Ok(AuthReply::Token(format!("{token_prefix}.{}", self.raft_index)))
+            }
+        }
     }
 
     /// A write through the (fake) log: it takes a Raft index whether or not the keyspace accepts it,
@@ -379,6 +407,10 @@ impl V3Backend for FakeV3Backend {
         let mut state = self.lock();
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
+        }
+        if let V3Request::Auth(request) = request {
+            let reply = state.auth(request).map_err(|error| V3Error::Other(error.message().to_string()))?;
+            return Ok(V3Answer { header: state.header(), reply: V3Reply::Auth(reply) });
         }
         let reply = state.apply(request).map_err(V3Error::Keyspace)?;
         Ok(V3Answer { header: state.header(), reply })

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::status::keyspace_status;
-use super::{V3Backend, ask, mismatched};
+use super::{V3Backend, ask, mismatched, on_behalf, token};
 use crate::node::{V3Reply, V3Request};
 
 /// What etcd's proposal adds around a request: the request header (a two-byte field tag, its length
@@ -57,9 +57,10 @@ fn txn_writes(txn: &pb::TxnRequest) -> bool {
 #[tonic::async_trait]
 impl<B: V3Backend> Kv for KvService<B> {
     async fn range(&self, request: Request<pb::RangeRequest>) -> Result<Response<pb::RangeResponse>, Status> {
+        let token = token(&request);
         let request = convert::range_request(request.into_inner());
         mvcc::validate_range(&request).map_err(keyspace_status)?;
-        let answer = ask(&self.backend, V3Request::Range(request)).await?;
+        let answer = ask(&self.backend, on_behalf(token, V3Request::Range(request))).await?;
         match answer.reply {
             V3Reply::Range(reply) => {
                 Ok(Response::new(convert::range_response(reply, convert::header(answer.header))))
@@ -69,12 +70,13 @@ impl<B: V3Backend> Kv for KvService<B> {
     }
 
     async fn put(&self, request: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
+        let token = token(&request);
         let request = request.into_inner();
         let fits = self.check_proposal_size(&request);
         let request = convert::put_request(request);
         mvcc::validate_put(&request).map_err(keyspace_status)?;
         fits?;
-        let answer = ask(&self.backend, V3Request::Put(request)).await?;
+        let answer = ask(&self.backend, on_behalf(token, V3Request::Put(request))).await?;
         match answer.reply {
             V3Reply::Put(reply) => {
                 Ok(Response::new(convert::put_response(reply, convert::header(answer.header))))
@@ -87,12 +89,13 @@ impl<B: V3Backend> Kv for KvService<B> {
         &self,
         request: Request<pb::DeleteRangeRequest>,
     ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
+        let token = token(&request);
         let request = request.into_inner();
         let fits = self.check_proposal_size(&request);
         let request = convert::delete_range_request(request);
         mvcc::validate_delete_range(&request).map_err(keyspace_status)?;
         fits?;
-        let answer = ask(&self.backend, V3Request::DeleteRange(request)).await?;
+        let answer = ask(&self.backend, on_behalf(token, V3Request::DeleteRange(request))).await?;
         match answer.reply {
             V3Reply::DeleteRange(reply) => {
                 Ok(Response::new(convert::delete_range_response(reply, convert::header(answer.header))))
@@ -102,12 +105,13 @@ impl<B: V3Backend> Kv for KvService<B> {
     }
 
     async fn txn(&self, request: Request<pb::TxnRequest>) -> Result<Response<pb::TxnResponse>, Status> {
+        let token = token(&request);
         let request = request.into_inner();
         let fits = if txn_writes(&request) { self.check_proposal_size(&request) } else { Ok(()) };
         let request = convert::txn_request(request)?;
         mvcc::validate_txn(&request, self.max_txn_ops).map_err(keyspace_status)?;
         fits?;
-        let answer = ask(&self.backend, V3Request::Txn(request)).await?;
+        let answer = ask(&self.backend, on_behalf(token, V3Request::Txn(request))).await?;
         match answer.reply {
             V3Reply::Txn(reply) => {
                 Ok(Response::new(convert::txn_response(reply, convert::header(answer.header))))
@@ -120,8 +124,9 @@ impl<B: V3Backend> Kv for KvService<B> {
         &self,
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
+        let token = token(&request);
         let request = convert::compaction_request(request.into_inner());
-        let answer = ask(&self.backend, V3Request::Compact(request)).await?;
+        let answer = ask(&self.backend, on_behalf(token, V3Request::Compact(request))).await?;
         match answer.reply {
             V3Reply::Compact(_) => {
                 Ok(Response::new(pb::CompactionResponse { header: Some(convert::header(answer.header)) }))

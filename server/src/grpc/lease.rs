@@ -58,7 +58,9 @@ impl<B: V3Backend> Lease for LeaseService<B> {
         &self,
         request: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
-        let answer = ask(&self.backend, V3Request::LeaseRevoke { id: request.into_inner().id }).await?;
+        let token = super::token(&request);
+        let revoke = V3Request::LeaseRevoke { id: request.into_inner().id };
+        let answer = ask(&self.backend, super::on_behalf(token, revoke)).await?;
         match answer.reply {
             V3Reply::LeaseRevoke(_) => {
                 Ok(Response::new(pb::LeaseRevokeResponse { header: Some(convert::header(answer.header)) }))
@@ -83,8 +85,10 @@ impl<B: V3Backend> Lease for LeaseService<B> {
         &self,
         request: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
+        let token = super::token(&request);
         let pb::LeaseTimeToLiveRequest { id, keys } = request.into_inner();
-        let answer = match self.backend.v3(V3Request::LeaseTimeToLive { id, keys }).await {
+        let time_to_live = super::on_behalf(token, V3Request::LeaseTimeToLive { id, keys });
+        let answer = match self.backend.v3(time_to_live).await {
             Ok(answer) => answer,
             Err(error) if is_unknown_lease(&error) => {
                 let header = Some(convert::header(self.backend.v3_status().header));

@@ -104,8 +104,8 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
         Ok(Response::new(pb::DefragmentResponse { header: None }))
     }
 
-    async fn hash(&self, _request: Request<pb::HashRequest>) -> Result<Response<pb::HashResponse>, Status> {
-        let answer = ask(&self.backend, V3Request::Hash).await?;
+    async fn hash(&self, request: Request<pb::HashRequest>) -> Result<Response<pb::HashResponse>, Status> {
+        let answer = ask(&self.backend, super::on_behalf(super::token(&request), V3Request::Hash)).await?;
         match answer.reply {
             V3Reply::Hash(reply) => Ok(Response::new(pb::HashResponse {
                 header: Some(convert::header(answer.header)),
@@ -119,8 +119,9 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
         &self,
         request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
-        let answer =
-            ask(&self.backend, V3Request::HashKv { revision: request.into_inner().revision }).await?;
+        let token = super::token(&request);
+        let hash_kv = V3Request::HashKv { revision: request.into_inner().revision };
+        let answer = ask(&self.backend, super::on_behalf(token, hash_kv)).await?;
         match answer.reply {
             V3Reply::HashKv(reply) => Ok(Response::new(pb::HashKvResponse {
                 header: Some(convert::header(answer.header)),
@@ -137,9 +138,10 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
     /// async threads, streamed in chunks followed by the file's sha256.
     async fn snapshot(
         &self,
-        _request: Request<pb::SnapshotRequest>,
+        request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        let answer = ask(&self.backend, V3Request::Snapshot).await?;
+        let answer =
+            ask(&self.backend, super::on_behalf(super::token(&request), V3Request::Snapshot)).await?;
         let image = match answer.reply {
             V3Reply::Snapshot(image) => image,
             other => return Err(mismatched(&other)),

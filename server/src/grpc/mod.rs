@@ -9,8 +9,7 @@
 //! `cluster`, `maintenance`, `auth`), `fake` (an in-process backend for tests). `routes` builds the
 //! tonic routes the client listener serves next to the v2 API.
 //!
-//! Deliberate differences from etcd 3.4.23: raising CORRUPT by hand answers `Unimplemented`; creating users or roles answers `Unimplemented` (there is no auth store, so every
-//! other Auth answer is etcd's for an empty store with auth disabled); a watch the node drops because
+//! Deliberate differences from etcd 3.4.23: raising CORRUPT by hand answers `Unimplemented`; a watch the node drops because
 //! it fell behind is answered `canceled` ("etcdserver: watch canceled") where etcd would keep it as a
 //! slow watcher; a keep-alive of an expired, not yet revoked lease answers TTL 0 at once (etcd waits
 //! for the revoke); compares whose result or target is outside etcd's enums are refused.
@@ -119,6 +118,25 @@ fn require_leader<B: V3Backend, T>(backend: &B, request: &tonic::Request<T>) -> 
         return Err(api::errors::NO_LEADER.status());
     }
     Ok(())
+}
+
+/// The metadata keys a simple token arrives in: etcdctl's `token`, the gateway's `authorization`.
+const TOKEN_KEYS: [&str; 2] = ["token", "authorization"];
+
+/// The simple token a client sent with `request`, if any.
+pub(crate) fn token<T>(request: &tonic::Request<T>) -> Option<String> {
+    TOKEN_KEYS.iter().find_map(|key| {
+        let value = request.metadata().get(*key)?.to_str().ok()?;
+        (!value.is_empty()).then(|| value.to_string())
+    })
+}
+
+/// `request` on behalf of the token's user, when a token came with it.
+pub(crate) fn on_behalf(token: Option<String>, request: V3Request) -> V3Request {
+    match token {
+        Some(token) => V3Request::Authorized { token, request: Box::new(request) },
+        None => request,
+    }
 }
 
 /// One v3 request to the node, its failure as etcd's status.

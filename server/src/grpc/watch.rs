@@ -82,7 +82,8 @@ impl<B: V3Backend> Watch for WatchService<B> {
     ) -> Result<Response<ResponseStream>, Status> {
         require_leader(&self.backend, &request)?;
         let (outgoing, responses) = mpsc::channel(WATCH_RESPONSE_QUEUE);
-        let session = WatchSession::new(self.backend.clone(), self.options, outgoing);
+        let mut session = WatchSession::new(self.backend.clone(), self.options, outgoing);
+        session.token = super::token(&request);
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(ReceiverStream::new(responses)))
     }
@@ -112,6 +113,8 @@ struct WatchSession<B> {
     watches: BTreeMap<i64, WatchState>,
     updates: StreamMap<i64, Updates>,
     next_watch_id: i64,
+    /// The simple token the stream was opened with: its watches are on behalf of its user.
+    token: Option<String>,
 }
 
 impl<B: V3Backend> WatchSession<B> {
@@ -127,6 +130,7 @@ impl<B: V3Backend> WatchSession<B> {
             watches: BTreeMap::new(),
             updates: StreamMap::new(),
             next_watch_id: 0,
+            token: None,
         }
     }
 
@@ -200,9 +204,10 @@ impl<B: V3Backend> WatchSession<B> {
 
     /// Registers a watch with the node and answers `created` (or refuses it).
     async fn on_create(&mut self, create: pb::WatchCreateRequest) -> bool {
-        let Some(request) = watch_create(&create) else {
+        let Some(mut request) = watch_create(&create) else {
             return self.refuse(EMPTY_RANGE_REASON.to_string(), None).await;
         };
+        request.token = self.token.clone();
         let id = match self.choose_watch_id(create.watch_id) {
             Ok(id) => id,
             Err(reason) => return self.refuse(reason.to_string(), None).await,
@@ -384,6 +389,7 @@ fn watch_create(create: &pb::WatchCreateRequest) -> Option<WatchCreate> {
         prev_kv: create.prev_kv,
         no_put: filtered(FilterType::Noput),
         no_delete: filtered(FilterType::Nodelete),
+        token: None,
     })
 }
 

@@ -44,6 +44,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v3/auth/enable", "etcdserverpb.Auth/AuthEnable"),
     ("/v3/auth/disable", "etcdserverpb.Auth/AuthDisable"),
     ("/v3/auth/authenticate", "etcdserverpb.Auth/Authenticate"),
+    ("/v3/auth/user/add", "etcdserverpb.Auth/UserAdd"),
+    ("/v3/auth/user/get", "etcdserverpb.Auth/UserGet"),
+    ("/v3/auth/user/list", "etcdserverpb.Auth/UserList"),
+    ("/v3/auth/user/delete", "etcdserverpb.Auth/UserDelete"),
+    ("/v3/auth/user/changepw", "etcdserverpb.Auth/UserChangePassword"),
+    ("/v3/auth/user/grant", "etcdserverpb.Auth/UserGrantRole"),
+    ("/v3/auth/user/revoke", "etcdserverpb.Auth/UserRevokeRole"),
+    ("/v3/auth/role/add", "etcdserverpb.Auth/RoleAdd"),
+    ("/v3/auth/role/get", "etcdserverpb.Auth/RoleGet"),
+    ("/v3/auth/role/list", "etcdserverpb.Auth/RoleList"),
+    ("/v3/auth/role/delete", "etcdserverpb.Auth/RoleDelete"),
+    ("/v3/auth/role/grant", "etcdserverpb.Auth/RoleGrantPermission"),
+    ("/v3/auth/role/revoke", "etcdserverpb.Auth/RoleRevokePermission"),
 ];
 
 /// gRPC's code for a malformed request (what the gateway answers for JSON it cannot read).
@@ -63,8 +76,9 @@ pub fn is_gateway_path(path: &str) -> bool {
     path.starts_with("/v3/")
 }
 
-/// Serves one gateway request through the gRPC `routes`.
-pub async fn handle(routes: Routes, path: &str, body: &[u8]) -> GatewayReply {
+/// Serves one gateway request through the gRPC `routes`; `authorization` (the `Authorization` header,
+/// a v3 simple token as etcd's gateway takes it) goes along as the call's metadata.
+pub async fn handle(routes: Routes, path: &str, body: &[u8], authorization: Option<&str>) -> GatewayReply {
     let Some(method) = method_for(path) else {
         return error_reply(404, CODE_UNIMPLEMENTED, "Not Found");
     };
@@ -74,7 +88,7 @@ pub async fn handle(routes: Routes, path: &str, body: &[u8]) -> GatewayReply {
         Ok(request) => request,
         Err(error) => return error_reply(400, CODE_INVALID_ARGUMENT, &error.to_string()),
     };
-    match call(routes, &method, request.encode_to_vec()).await {
+    match call(routes, &method, request.encode_to_vec(), authorization).await {
         Ok(bytes) => match DynamicMessage::decode(method.output(), bytes.as_slice()) {
             Ok(response) => GatewayReply { status: 200, body: to_json(&response) },
             Err(error) => error_reply(500, 13, &format!("undecodable answer: {error}")),
@@ -103,9 +117,17 @@ pub(super) fn method_by_name(full_name: &str) -> Option<MethodDescriptor> {
 
 /// One unary gRPC call through the in-process routes: a framed message in, a framed message (or a
 /// status in the headers or trailers) out.
-async fn call(routes: Routes, method: &MethodDescriptor, message: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
-    let request = grpc_request(method, Full::new(frame(&message)))
+async fn call(
+    routes: Routes,
+    method: &MethodDescriptor,
+    message: Vec<u8>,
+    authorization: Option<&str>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut request = grpc_request(method, Full::new(frame(&message)))
         .map_err(|error| tonic::Status::internal(error.to_string()))?;
+    if let Some(value) = authorization.and_then(|token| http::HeaderValue::from_str(token).ok()) {
+        request.headers_mut().insert("authorization", value);
+    }
     let response =
         routes.oneshot(request).await.map_err(|error| tonic::Status::internal(error.to_string()))?;
     if let Some(status) = tonic::Status::from_header_map(response.headers())

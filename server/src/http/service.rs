@@ -353,7 +353,7 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
                 }
             };
         }
-        let reply = super::gateway::handle(routes.clone(), &path, &body).await;
+        let reply = super::gateway::handle(routes.clone(), &path, &body, authorization).await;
         return full(Reply::new(reply.status).header("Content-Type", "application/json").body(reply.body));
     }
     if path == KEYS_PREFIX || path.starts_with("/v2/keys/") {

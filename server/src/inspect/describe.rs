@@ -75,6 +75,20 @@ fn operation(operation: &Operation) -> String {
             )
         }
         Operation::Auth { caller, command } => format!("v2 auth {} as {caller:?}", auth_command(command)),
+        Operation::V3As { user, auth_revision, command } => {
+            format!("{} as {user:?} (auth revision {auth_revision})", v3_command(command))
+        }
+        Operation::V3Auth { user, command } => format!("v3 auth {} as {user:?}", v3_auth_command(command)),
+        Operation::V3Authenticate { name, .. } => format!("v3 authenticate {name}"),
+    }
+}
+
+/// A v3 auth change, without password hashes.
+fn v3_auth_command(command: &mvcc::AuthCommand) -> String {
+    match command {
+        mvcc::AuthCommand::UserAdd { name, .. } => format!("user add {name}"),
+        mvcc::AuthCommand::UserChangePassword { name, .. } => format!("user change password {name}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -140,6 +140,7 @@ fn migrated_snapshot(label: &str) -> (TempDir, PathBuf) {
             alarms: Default::default(),
             auth: Default::default(),
             lease_renewed_at: Default::default(),
+            v3_auth: Default::default(),
         },
     };
     let disk = Arc::new(crate::storage::disk::OsDisk::new());

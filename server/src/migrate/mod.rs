@@ -266,6 +266,7 @@ fn migrated_state(
             alarms,
             auth,
             lease_renewed_at: Default::default(),
+            v3_auth: Default::default(),
         },
     })
 }

@@ -62,6 +62,13 @@ impl Node {
             Operation::Alarm { activate, alarm } => self.apply_alarm(activate, alarm),
             Operation::StoreAs { caller, command } => self.apply_store_as(&caller, &command),
             Operation::Auth { caller, command } => self.apply_auth(&caller, &command),
+            Operation::V3As { user, auth_revision, command } => {
+                self.apply_v3_as(user.as_deref(), auth_revision, &command)
+            }
+            Operation::V3Auth { user, command } => self.apply_v3_auth(user.as_deref(), &command),
+            Operation::V3Authenticate { name, checked_hash, token_prefix } => {
+                self.apply_v3_authenticate(&name, &checked_hash, &token_prefix)
+            }
             Operation::ClusterVersion { version } => {
                 if self.cluster_version.is_none() {
                     self.store.apply_internal("/0/version");

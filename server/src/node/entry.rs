@@ -68,6 +68,26 @@ pub(crate) enum Operation {
         id: i64,
         checked_index: u64,
     },
+    /// A v3 write on behalf of `user` (`None`: a request without a token while auth was on), checked
+    /// when applied: refused if the auth revision moved since `auth_revision` (etcd's header field),
+    /// else if the user's permissions do not allow it.
+    V3As {
+        user: Option<String>,
+        auth_revision: u64,
+        command: mvcc::Command,
+    },
+    /// A v3 auth change on behalf of `user`, who needs the root role while auth is on.
+    V3Auth {
+        user: Option<String>,
+        command: mvcc::AuthCommand,
+    },
+    /// A v3 simple token for `name`, whose password the proposer checked against `checked_hash`: the
+    /// token is `token_prefix`, a dot and the entry's index.
+    V3Authenticate {
+        name: String,
+        checked_hash: String,
+        token_prefix: String,
+    },
 }
 
 /// The identity of the request behind a conf change, carried at the front of its context.

@@ -16,7 +16,7 @@
 //! bootstrap, WAL replay, `--force-new-cluster`), `requests.rs` (taking client requests and keeping them
 //! until answered), `ready.rs` (persisting each Raft Ready before acknowledging it), `apply.rs` (applying
 //! committed entries to the store and the membership), `entry.rs` (what a log entry carries), `leader.rs`
-//! (the leader's own duties on each tick), `auth.rs` (v2 auth writes and permission checks), `reads.rs` (ReadIndex reads), `watches.rs` (routing store watch
+//! (the leader's own duties on each tick), `auth.rs` (v2 auth writes and permission checks), `v3_auth.rs` (v3 auth requests, tokens' users, writes on behalf of a user), `v3_auth_checks.rs` (what each v3 request needs), `v3_auth_tokens.rs` (v3 simple tokens), `reads.rs` (ReadIndex reads), `watches.rs` (routing store watch
 //! events to their requests), `snapshot.rs` (taking and installing snapshots).
 
 mod apply;
@@ -32,6 +32,9 @@ mod snapshot_versions;
 mod types;
 mod v3;
 mod v3_alarms;
+mod v3_auth;
+mod v3_auth_checks;
+mod v3_auth_tokens;
 pub use v3_alarms::{DEFAULT_QUOTA_BACKEND_BYTES, MAX_QUOTA_BACKEND_BYTES};
 mod v3_types;
 mod v3_watches;
@@ -52,7 +55,8 @@ pub use types::{
     Output, Reply, RequestError,
 };
 pub use v3_types::{
-    AlarmAction, AlarmMember, AlarmType, V3Image, V3Reply, V3Request, WatchCreate, WatchUpdate,
+    AlarmAction, AlarmMember, AlarmType, AuthReply, AuthRequest, V3Image, V3Reply, V3Request, WatchCreate,
+    WatchUpdate,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -66,7 +70,7 @@ use crate::storage::snap::Snapshotter;
 use crate::storage::wal::Wal;
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
-pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 7;
+pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 8;
 
 /// The cluster version this release speaks (etcd's `etcdcluster` in `/version`).
 pub const CLUSTER_VERSION: &str = "3.4.0";
@@ -88,6 +92,12 @@ pub struct Node {
     /// The log index of each lease's last applied keep-alive (replicated, in snapshots): a leader's
     /// expiry decision yields to a keep-alive it had not applied when it decided.
     lease_renewed_at: BTreeMap<i64, u64>,
+    /// etcd's v3 users, roles, enabled flag and auth revision (replicated through the log, in
+    /// snapshots).
+    v3_auth: mvcc::AuthStore,
+    /// The v3 simple tokens this member knows (assigned through the log, expired by this member's
+    /// clock; not in snapshots).
+    v3_tokens: v3_auth_tokens::TokenTable,
     /// The v3 revision at each of the last auto-compaction intervals, oldest first (periodic mode).
     compaction_samples: std::collections::VecDeque<i64>,
     /// A `MoveLeader` request waiting for its target to lead: (request, target, deadline tick).

@@ -190,6 +190,8 @@ impl Node {
             v3_watches: BTreeMap::new(),
             lease_revokes_proposed: BTreeMap::new(),
             lease_renewed_at: state.lease_renewed_at,
+            v3_auth: state.v3_auth,
+            v3_tokens: super::v3_auth_tokens::TokenTable::default(),
             leader_move: None,
             compaction_samples: std::collections::VecDeque::new(),
             wal,
@@ -307,6 +309,7 @@ struct ReplicatedState {
     alarms: BTreeSet<super::AlarmMember>,
     auth: store::auth::Auth,
     lease_renewed_at: BTreeMap<i64, u64>,
+    v3_auth: mvcc::AuthStore,
     snapshot_index: raft::Index,
 }
 
@@ -327,6 +330,7 @@ impl ReplicatedState {
                 alarms: BTreeSet::new(),
                 auth: store::auth::Auth::default(),
                 lease_renewed_at: BTreeMap::new(),
+                v3_auth: mvcc::AuthStore::default(),
                 snapshot_index: 0,
             });
         };
@@ -344,6 +348,7 @@ impl ReplicatedState {
             alarms: data.alarms,
             auth: data.auth,
             lease_renewed_at: data.lease_renewed_at,
+            v3_auth: data.v3_auth,
             snapshot_index: snapshot.meta.index,
         })
     }

@@ -1,5 +1,5 @@
 //! Snapshots: the node's snapshot payload (v2 store, v3 keyspace, membership, exactly-once table,
-//! cluster version, alarms, v2 auth),
+//! cluster version, alarms, v2 auth, v3 auth),
 //! taking one every `snapshot_count` applied entries, and installing a leader's.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +33,9 @@ pub(crate) struct NodeSnapshotData {
     /// The log index of each lease's last applied keep-alive (version 7 on; older snapshots have none,
     /// which only lets a pending expiry of theirs go ahead as it did then).
     pub(crate) lease_renewed_at: BTreeMap<i64, u64>,
+    /// The v3 users, roles, enabled flag and auth revision (version 8 on; older snapshots have v3 auth
+    /// off and no users). Tokens are not replicated state: each member keeps its own.
+    pub(crate) v3_auth: mvcc::AuthStore,
 }
 
 /// The v3 keyspace of a snapshot, with the settings every member shares.
@@ -78,6 +81,7 @@ impl Node {
             alarms: self.alarms.clone(),
             auth: self.auth.clone(),
             lease_renewed_at: self.lease_renewed_at.clone(),
+            v3_auth: self.v3_auth.clone(),
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { index: applied, term, conf_state },
@@ -121,6 +125,7 @@ impl Node {
         self.alarms = data.alarms;
         self.auth = data.auth;
         self.lease_renewed_at = data.lease_renewed_at;
+        self.install_v3_auth(data.v3_auth);
         if self.removed.contains(&self.config.id) {
             self.removed_self = true;
         }

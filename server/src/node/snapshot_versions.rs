@@ -1,6 +1,6 @@
 //! Older layouts of the node's snapshot payload, read so that data dirs written by earlier releases
 //! still open: each is brought to the current `NodeSnapshotData`, with the state it did not carry at
-//! its empty value. Version 4 had no alarms, 5 no v2 auth, 6 no lease renewal indexes.
+//! its empty value. Version 4 had no alarms, 5 no v2 auth, 6 no lease renewal indexes, 7 no v3 auth.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +12,22 @@ use serde::Serialize;
 use super::snapshot::NodeSnapshotData;
 use super::{AlarmMember, Member, SNAPSHOT_DATA_VERSION};
 use crate::codec;
+
+/// The payload before v3 auth was replicated (version 7).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct NodeSnapshotDataVersion7 {
+    version: u32,
+    members: BTreeMap<NodeId, Member>,
+    removed: BTreeSet<NodeId>,
+    applied_requests: BTreeMap<NodeId, (u64, u64)>,
+    cluster_version: Option<String>,
+    store: Vec<u8>,
+    mvcc: mvcc::Snapshot,
+    alarms: BTreeSet<AlarmMember>,
+    auth: store::auth::Auth,
+    lease_renewed_at: BTreeMap<i64, u64>,
+}
 
 /// The payload before lease renewal indexes were replicated (version 6).
 #[derive(Deserialize)]
@@ -55,29 +71,52 @@ struct NodeSnapshotDataVersion4 {
     mvcc: mvcc::Snapshot,
 }
 
+const VERSION_WITHOUT_V3_AUTH: u32 = 7;
 const VERSION_WITHOUT_LEASE_RENEWALS: u32 = 6;
 const VERSION_WITHOUT_AUTH: u32 = 5;
 const VERSION_WITHOUT_ALARMS: u32 = 4;
 
-/// A version 6, 5 or 4 payload, brought to the current layout; `None` for anything else.
+/// A version 7, 6, 5 or 4 payload, brought to the current layout; `None` for anything else.
 pub(super) fn decode_older_snapshot_data(bytes: &[u8]) -> Option<NodeSnapshotData> {
+    if let Ok(old) = codec::decode::<NodeSnapshotDataVersion7>(bytes)
+        && old.version == VERSION_WITHOUT_V3_AUTH
+    {
+        return Some(from_version_7(old));
+    }
     if let Ok(old) = codec::decode::<NodeSnapshotDataVersion6>(bytes)
         && old.version == VERSION_WITHOUT_LEASE_RENEWALS
     {
-        return Some(from_version_6(old));
+        return Some(from_version_7(from_version_6(old)));
     }
     if let Ok(old) = codec::decode::<NodeSnapshotDataVersion5>(bytes)
         && old.version == VERSION_WITHOUT_AUTH
     {
-        return Some(from_version_6(from_version_5(old)));
+        return Some(from_version_7(from_version_6(from_version_5(old))));
     }
     let old = codec::decode::<NodeSnapshotDataVersion4>(bytes).ok()?;
-    (old.version == VERSION_WITHOUT_ALARMS).then(|| from_version_6(from_version_5(from_version_4(old))))
+    (old.version == VERSION_WITHOUT_ALARMS)
+        .then(|| from_version_7(from_version_6(from_version_5(from_version_4(old)))))
 }
 
-fn from_version_6(old: NodeSnapshotDataVersion6) -> NodeSnapshotData {
+fn from_version_7(old: NodeSnapshotDataVersion7) -> NodeSnapshotData {
     NodeSnapshotData {
         version: SNAPSHOT_DATA_VERSION,
+        members: old.members,
+        removed: old.removed,
+        applied_requests: old.applied_requests,
+        cluster_version: old.cluster_version,
+        store: old.store,
+        mvcc: old.mvcc,
+        alarms: old.alarms,
+        auth: old.auth,
+        lease_renewed_at: old.lease_renewed_at,
+        v3_auth: mvcc::AuthStore::default(),
+    }
+}
+
+fn from_version_6(old: NodeSnapshotDataVersion6) -> NodeSnapshotDataVersion7 {
+    NodeSnapshotDataVersion7 {
+        version: VERSION_WITHOUT_V3_AUTH,
         members: old.members,
         removed: old.removed,
         applied_requests: old.applied_requests,
@@ -177,5 +216,25 @@ mod tests {
         assert_eq!((data.version, data.store), (SNAPSHOT_DATA_VERSION, vec![5]));
         assert_eq!(data.applied_requests, BTreeMap::from([(1, (2, 3))]));
         assert!(data.lease_renewed_at.is_empty());
+    }
+
+    #[test]
+    fn a_version_7_payload_reads_with_v3_auth_off() {
+        let old = NodeSnapshotDataVersion7 {
+            version: VERSION_WITHOUT_V3_AUTH,
+            members: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            applied_requests: BTreeMap::new(),
+            cluster_version: None,
+            store: vec![6],
+            mvcc: mvcc::Snapshot::default(),
+            alarms: BTreeSet::new(),
+            auth: store::auth::Auth::default(),
+            lease_renewed_at: BTreeMap::from([(9, 10)]),
+        };
+        let data = decode_snapshot_data(&codec::encode(&old)).expect("version 7 still reads");
+        assert_eq!((data.version, data.store), (SNAPSHOT_DATA_VERSION, vec![6]));
+        assert_eq!(data.lease_renewed_at, BTreeMap::from([(9, 10)]));
+        assert_eq!(data.v3_auth, mvcc::AuthStore::default());
     }
 }

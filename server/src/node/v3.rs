@@ -32,6 +32,10 @@ impl Node {
     /// A v3 request: reads and hashes are served here (after a ReadIndex round for linearizable
     /// reads); everything else is validated, then proposed.
     pub(super) fn submit_v3(&mut self, request_id: u64, request: V3Request) {
+        let (user, request) = match self.v3_caller(request) {
+            Ok(found) => found,
+            Err(error) => return self.answer(request_id, Err(error)),
+        };
         if self.refuse_over_quota(request_id, &request) {
             return;
         }
@@ -52,6 +56,8 @@ impl Node {
             V3Request::Alarm { action, member_id, alarm } => {
                 return self.submit_alarm(request_id, action, member_id, alarm);
             }
+            V3Request::Auth(auth) => return self.submit_v3_auth(request_id, user, auth),
+            V3Request::Authorized { .. } => unreachable!("the caller was taken out"),
             V3Request::LeaseKeepAlive { id } => {
                 return self.submit_proposal(request_id, Operation::LeaseRenew { id });
             }
@@ -66,9 +72,9 @@ impl Node {
             V3Request::LeaseGrant { ttl_seconds, id } => Ok(self.lease_grant_command(ttl_seconds, id)),
             V3Request::LeaseRevoke { id } => Ok(Command::LeaseRevoke(LeaseRevokeRequest { id })),
         };
-        match command {
-            Ok(command) => self.submit_proposal(request_id, Operation::V3(command)),
-            Err(error) => self.answer(request_id, Err(RequestError::V3(error))),
+        match command.map_err(RequestError::V3).and_then(|command| self.v3_write_operation(user, command)) {
+            Ok(operation) => self.submit_proposal(request_id, operation),
+            Err(error) => self.answer(request_id, Err(error)),
         }
     }
 

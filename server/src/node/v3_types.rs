@@ -48,6 +48,54 @@ pub enum V3Request {
         /// `None` (etcd's `NONE`) lists every alarm.
         alarm: Option<AlarmType>,
     },
+    /// `request` on behalf of the user of a simple token (etcd's `token` metadata): refused with
+    /// etcd's "invalid auth token" when this member does not know the token or it expired.
+    Authorized {
+        token: String,
+        request: Box<V3Request>,
+    },
+    /// etcd's Auth service.
+    Auth(AuthRequest),
+}
+
+/// A v3 auth request. Changes go through the log and need the root role while auth is on (checked
+/// when applied); lookups are served from this member's copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthRequest {
+    /// A change of users, roles or the enabled flag (passwords arrive hashed).
+    Change(mvcc::AuthCommand),
+    UserGet {
+        name: String,
+    },
+    UserList,
+    RoleGet {
+        name: String,
+    },
+    RoleList,
+    /// The stored password hash of `name`, for the shell to check a password off the node thread;
+    /// refused as etcd refuses the Authenticate (auth off, unknown user, no password).
+    PasswordHash {
+        name: String,
+    },
+    /// Assigns a token to `name` through the log once the shell checked its password against
+    /// `checked_hash` (refused if the password changed since); the token is `token_prefix` (random,
+    /// from the shell) followed by the entry's index.
+    Authenticate {
+        name: String,
+        checked_hash: String,
+        token_prefix: String,
+    },
+}
+
+/// The answer to an `AuthRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthReply {
+    Changed,
+    Roles(Vec<String>),
+    Users(Vec<String>),
+    Permissions(Vec<mvcc::Permission>),
+    PasswordHash(String),
+    Token(String),
 }
 
 /// What an Alarm request does.
@@ -90,6 +138,7 @@ pub enum V3Reply {
     Snapshot(V3Image),
     /// The alarms listed, raised or cleared (etcd's `AlarmResponse.alarms`).
     Alarm(Vec<AlarmMember>),
+    Auth(AuthReply),
 }
 
 /// This member's v3 keyspace at one point in time, for Maintenance.Snapshot: the keyspace as of Raft
@@ -112,6 +161,8 @@ pub struct WatchCreate {
     pub prev_kv: bool,
     pub no_put: bool,
     pub no_delete: bool,
+    /// A simple token: the watch is on behalf of its user (who needs read permission on the range).
+    pub token: Option<String>,
 }
 
 /// What a registered v3 watch reports, in revision order.

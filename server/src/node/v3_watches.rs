@@ -27,6 +27,9 @@ impl Node {
         if let Err(error) = mvcc::validate_range(&mvcc::RangeRequest::key(create.key.clone())) {
             return self.answer(request_id, Err(RequestError::V3(error)));
         }
+        if let Err(error) = self.check_v3_watch(&create) {
+            return self.answer(request_id, Err(error));
+        }
         assert!(self.watcher_count() <= self.config.max_watchers, "watchers beyond their bound");
         if self.watcher_count() == self.config.max_watchers {
             self.watchers_refused += 1;

@@ -111,7 +111,7 @@ fn reply_revision(reply: &V3Reply) -> i64 {
         V3Reply::HashKv(response) => response.header.revision,
         V3Reply::Hash(response) => response.header.revision,
         V3Reply::Snapshot(image) => image.keyspace.current_revision,
-        V3Reply::Alarm(_) => 0,
+        V3Reply::Alarm(_) | V3Reply::Auth(_) => 0,
     }
 }
 
