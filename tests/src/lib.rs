@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use ctl::http::{self, Deadlines, Endpoint, Request, Response};
 
+pub mod chaos;
+
 /// The `concord` binary built by the same `cargo test` invocation (the workspace's target dir), built
 /// on demand when only this crate's tests were asked for.
 pub fn concord_binary() -> PathBuf {
@@ -157,6 +159,11 @@ impl Process {
         }
         let _ = child.kill();
         child.wait().ok()
+    }
+
+    /// The running process's id (None when stopped).
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn is_running(&mut self) -> bool {
