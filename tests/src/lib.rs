@@ -18,8 +18,12 @@ pub mod chaos;
 /// on demand when only this crate's tests were asked for.
 pub fn concord_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/e2e-xxxx -> target/<profile>/concord
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
+    // target/<profile>/deps/e2e-xxxx (tests) or target/<profile>/chaos_soak (binaries) ->
+    // target/<profile>/concord
+    let exe_dir = exe.parent().expect("executable dir");
+    let profile_dir =
+        if exe_dir.ends_with("deps") { exe_dir.parent().expect("target profile dir") } else { exe_dir }
+            .to_path_buf();
     let binary = profile_dir.join("concord");
     if !binary.exists() {
         let release = profile_dir.file_name().is_some_and(|name| name == "release");
