@@ -113,3 +113,68 @@ fn count_lost_writes(
     }
     lost
 }
+
+#[cfg(test)]
+mod tests {
+    use sim::history::{NEVER, WatchAction};
+
+    use super::*;
+    use crate::chaos::history::Outcome;
+
+    fn recorded(client: u32, kind: OperationKind, times: (u64, u64), result: OperationResult) -> Recorded {
+        let outcome = if result == OperationResult::Ambiguous { Outcome::Info } else { Outcome::Ok };
+        let (invoked_at, returned_at) = times;
+        let operation = Operation { client, node: 0, key: 0, kind, invoked_at, returned_at, result };
+        Recorded { operation, outcome, previous_index: None, error: String::new() }
+    }
+
+    fn write(value: u64, times: (u64, u64), index: u64) -> Recorded {
+        recorded(1, OperationKind::Set { value }, times, OperationResult::Written { index })
+    }
+
+    fn event(since: u64, index: u64, value: u64, times: (u64, u64)) -> Recorded {
+        let result = OperationResult::WatchEvent {
+            index,
+            action: WatchAction::Set,
+            value: Some(value),
+            since: Some(since),
+        };
+        recorded(900, OperationKind::Watch { wait_index: Some(since) }, times, result)
+    }
+
+    #[test]
+    fn a_clean_history_with_an_ambiguous_write_passes() {
+        let history = vec![
+            write(1, (0, 10), 5),
+            recorded(2, OperationKind::Set { value: 2 }, (20, NEVER), OperationResult::Ambiguous),
+            write(3, (30, 40), 7),
+            event(1, 5, 1, (0, 11)),
+            event(6, 7, 3, (12, 41)),
+        ];
+        let findings = check_all(&history, &BTreeMap::from([(0, (3, 7))]), &[(0, 900)]);
+        assert!(findings.anomalies.is_empty(), "{:?}", findings.anomalies);
+        assert_eq!(findings.lost_writes, 0);
+    }
+
+    #[test]
+    fn an_acknowledged_write_above_the_final_read_is_lost() {
+        let history = vec![write(1, (0, 10), 5), write(3, (30, 40), 7)];
+        let findings = check_all(&history, &BTreeMap::from([(0, (1, 5))]), &[]);
+        assert_eq!(findings.lost_writes, 1);
+        assert!(!findings.anomalies.is_empty());
+    }
+
+    #[test]
+    fn a_watcher_that_skips_an_acknowledged_write_or_repeats_an_event_is_caught() {
+        let skipping = vec![write(1, (0, 10), 5), write(3, (30, 40), 7), event(1, 7, 3, (0, 41))];
+        let findings = check_all(&skipping, &BTreeMap::from([(0, (3, 7))]), &[(0, 900)]);
+        assert!(!findings.anomalies.is_empty(), "a skipped event goes unnoticed");
+        let repeating = vec![write(1, (0, 10), 5), event(1, 5, 1, (0, 11)), event(1, 5, 1, (12, 13))];
+        let findings = check_all(&repeating, &BTreeMap::from([(0, (1, 5))]), &[(0, 900)]);
+        assert!(
+            findings.anomalies.iter().any(|anomaly| anomaly.contains("resumed at 1")),
+            "{:?}",
+            findings.anomalies
+        );
+    }
+}

@@ -151,7 +151,8 @@ fn interpret(
         (_, Some(100)) => {
             let index = body["index"].as_u64().or(store_index).unwrap_or(0);
             let outcome = if is_write { Outcome::Fail } else { Outcome::Ok };
-            (outcome, OperationResult::NotFound { index }, "key not found".to_string())
+            let error = if is_write { "key not found".to_string() } else { String::new() };
+            (outcome, OperationResult::NotFound { index }, error)
         }
         (_, Some(101)) if is_write => {
             (Outcome::Fail, OperationResult::CompareFailed, "compare failed".to_string())
