@@ -12,12 +12,18 @@ use std::time::{Duration, Instant};
 
 use ctl::http::{self, Deadlines, Endpoint, Request, Response};
 
+pub mod chaos;
+
 /// The `concord` binary built by the same `cargo test` invocation (the workspace's target dir), built
 /// on demand when only this crate's tests were asked for.
 pub fn concord_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/e2e-xxxx -> target/<profile>/concord
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir").to_path_buf();
+    // target/<profile>/deps/e2e-xxxx (tests) or target/<profile>/chaos_soak (binaries) ->
+    // target/<profile>/concord
+    let exe_dir = exe.parent().expect("executable dir");
+    let profile_dir =
+        if exe_dir.ends_with("deps") { exe_dir.parent().expect("target profile dir") } else { exe_dir }
+            .to_path_buf();
     let binary = profile_dir.join("concord");
     if !binary.exists() {
         let release = profile_dir.file_name().is_some_and(|name| name == "release");
@@ -157,6 +163,11 @@ impl Process {
         }
         let _ = child.kill();
         child.wait().ok()
+    }
+
+    /// The running process's id (None when stopped).
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn is_running(&mut self) -> bool {
