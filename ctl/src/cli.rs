@@ -121,6 +121,8 @@ pub enum Command {
     /// overall auth controls
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// backup an etcd directory
+    Backup(crate::backup::BackupArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,11 +6,12 @@
 //! sync and failover), and prints exactly what etcdctl v2 prints, with the same exit codes.
 //! Boundaries: no server logic lives here; the crate only depends on the wire protocols. On the v2
 //! side, `endpoint status|health` follow etcdctl v3's layout but are built from v2 endpoints (see
-//! `cluster.rs`). The v2 side also has etcdctl v2's `user`, `role` and `auth` commands and `-u`
+//! `cluster.rs`), and `backup` copies a local data dir (`backup.rs`). The v2 side also has etcdctl v2's `user`, `role` and `auth` commands and `-u`
 //! (`auth.rs`, `auth_commands.rs`, `password.rs`); TLS for both sides is in `tls.rs`.
 
 pub mod auth;
 pub mod auth_commands;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod cluster;
@@ -237,6 +238,8 @@ fn execute(cli: &Cli, command: &Command, args: &[String]) -> Result<(), Exit> {
         Command::User(user) => return auth_commands::user(user, &connect),
         Command::Role(role) => return auth_commands::role(role, &connect),
         Command::Auth(auth) => return auth_commands::auth(auth, &connect),
+        // A backup reads and writes local directories only: no client.
+        Command::Backup(args) => return backup::run(args),
         _ => {}
     }
     let (client, total_budget) = build_client(cli)?;
@@ -289,7 +292,8 @@ fn execute_synced(client: Client, cli: &Cli, command: &Command, args: &[String])
         | Command::Endpoint(_)
         | Command::User(_)
         | Command::Role(_)
-        | Command::Auth(_) => {
+        | Command::Auth(_)
+        | Command::Backup(_) => {
             unreachable!("handled before the sync")
         }
     }

@@ -6,6 +6,7 @@
 //! Boundaries: modules below the IO shell read no clock and spawn no threads; only the binaries and
 //! the tokio/hyper shell touch sockets and wall time.
 
+pub mod backup;
 pub mod codec;
 pub mod config;
 pub mod discovery;
