@@ -25,6 +25,7 @@ mod command;
 mod compaction;
 mod error;
 mod hash;
+pub use hash::crc32c_update;
 mod key_index;
 mod key_value;
 mod keyspace;

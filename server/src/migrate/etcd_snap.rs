@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use super::crc32c;
 use super::etcd_proto::{ConfState, RaftSnapshot, SnapFile, WalSnapshot};
 use super::etcd_wal::Damage;
 
@@ -45,7 +44,7 @@ pub fn decode_snap_file(file: &Path, bytes: &[u8]) -> Result<EtcdSnapshot, Damag
     }
     let outer =
         SnapFile::decode(bytes).map_err(|error| damage(format!("undecodable snapshot file: {error}")))?;
-    let crc = crc32c::update(0, &outer.data);
+    let crc = mvcc::crc32c_update(0, &outer.data);
     if crc != outer.crc {
         return Err(damage(format!("CRC mismatch: stored {:08x}, computed {crc:08x}", outer.crc)));
     }

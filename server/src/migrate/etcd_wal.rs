@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use super::crc32c;
 use super::etcd_proto::{
     Entry, HardState, Metadata, RECORD_CRC, RECORD_ENTRY, RECORD_METADATA, RECORD_SNAPSHOT, RECORD_STATE,
     WalRecord, WalSnapshot,
@@ -213,7 +212,7 @@ impl SegmentReader<'_> {
             self.chain = record.crc;
             return Ok(EtcdRecord::Crc(record.crc));
         }
-        let crc = crc32c::update(self.chain, &record.data);
+        let crc = mvcc::crc32c_update(self.chain, &record.data);
         if crc != record.crc {
             let reason = format!("record CRC mismatch: stored {:08x}, computed {crc:08x}", record.crc);
             return Err(self.damage(offset, reason, torn));

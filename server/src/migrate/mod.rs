@@ -6,7 +6,7 @@
 //! the v3 keyspace from `member/snap/db`, then the committed WAL entries after the snapshot applied as
 //! etcd's applier applies them (`replay`); the membership from etcd's `/0` records; written as a
 //! snapshot plus a WAL that commits it (`writer`). Where each job lives: `etcd_proto.rs` (the
-//! protobuf messages), `crc32c.rs`, `etcd_wal.rs` (reading etcd's WAL), `etcd_snap.rs` (its `.snap`
+//! protobuf messages), `etcd_wal.rs` (reading etcd's WAL), `etcd_snap.rs` (its `.snap`
 //! files), `etcd_v2_store.rs` (the v2 store's JSON), `etcd_backend.rs` (the bbolt backend),
 //! `replay.rs`, `membership.rs`, `v2_auth.rs`, `writer.rs`, `command.rs` (the command line),
 //! `detect.rs` (telling an etcd data dir apart).
@@ -17,7 +17,6 @@
 //! highest, since a majority behind could elect a leader lacking what a minority applied (DESIGN.md).
 
 pub mod command;
-pub mod crc32c;
 pub mod detect;
 pub mod etcd_backend;
 pub mod etcd_proto;

@@ -73,7 +73,7 @@ impl EtcdWalWriter {
     }
 
     fn record(&mut self, record_type: i64, data: Vec<u8>) -> &mut EtcdWalWriter {
-        self.chain = crc32c::update(self.chain, &data);
+        self.chain = mvcc::crc32c_update(self.chain, &data);
         self.frame(WalRecord { record_type, crc: self.chain, data });
         self
     }
@@ -202,10 +202,10 @@ fn a_snapshot_file_decodes_and_a_wrong_crc_is_refused() {
         }),
     }
     .encode_to_vec();
-    let file = SnapFile { crc: crc32c::update(0, &inner), data: inner.clone() }.encode_to_vec();
+    let file = SnapFile { crc: mvcc::crc32c_update(0, &inner), data: inner.clone() }.encode_to_vec();
     let snapshot = etcd_snap::decode_snap_file(Path::new("x.snap"), &file).expect("valid");
     assert_eq!((snapshot.index, snapshot.term, snapshot.conf_state.voters), (22, 2, vec![MEMBER]));
-    let wrong = SnapFile { crc: crc32c::update(0, &inner) ^ 1, data: inner }.encode_to_vec();
+    let wrong = SnapFile { crc: mvcc::crc32c_update(0, &inner) ^ 1, data: inner }.encode_to_vec();
     assert!(etcd_snap::decode_snap_file(Path::new("x.snap"), &wrong).is_err());
 }
 
