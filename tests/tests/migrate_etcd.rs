@@ -269,20 +269,24 @@ fn concord_refuses_an_etcd_data_dir_and_names_migrate() {
     assert!(stderr.contains("etcd data dir") && stderr.contains("concord migrate --from"), "{stderr}");
 }
 
-/// Waits until every member reports the same Raft index (etcd's `endpoint status`), so each stops
-/// having applied the same log.
+/// Waits until every member reports the same Raft index and has applied all of it (etcd's `endpoint
+/// status`: `raftIndex`, `raftAppliedIndex`), so each stops having applied the same log.
 fn wait_same_raft_index(specs: &[MemberSpec], budget: Duration) {
     let deadline = Instant::now() + budget;
     loop {
-        let indexes: Vec<Option<i64>> = specs
+        let indexes: Vec<Option<(i64, i64)>> = specs
             .iter()
             .map(|spec| {
                 let (code, stdout, _) = etcdctl_v3(&spec.client_url(), &["endpoint", "status", "-w", "json"]);
                 let json: serde_json::Value = serde_json::from_str(&stdout).ok()?;
-                (code == 0).then(|| json[0]["Status"]["raftIndex"].as_i64()).flatten()
+                let status = &json[0]["Status"];
+                let index = status["raftIndex"].as_i64()?;
+                let applied = status["raftAppliedIndex"].as_i64()?;
+                (code == 0).then_some((index, applied))
             })
             .collect();
-        if indexes.iter().all(|index| index.is_some() && *index == indexes[0]) {
+        let agreed = indexes.iter().all(|index| index.is_some() && *index == indexes[0]);
+        if agreed && indexes[0].is_some_and(|(index, applied)| index == applied) {
             return;
         }
         assert!(Instant::now() < deadline, "members never agreed on the raft index: {indexes:?}");
