@@ -83,41 +83,5 @@ fn random_id() -> u64 {
 
 /// etcdctl's log line: `2006-01-02 15:04:05.000000 I | message` (UTC here) on stderr.
 fn log_line(message: &str) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = now.as_secs();
-    let (year, month, day) = civil_date(seconds / 86_400);
-    let second_of_day = seconds % 86_400;
-    eprintln!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06} I | {message}",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-        now.subsec_micros()
-    );
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_date(days_since_epoch: u64) -> (u64, u64, u64) {
-    let shifted = days_since_epoch + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_date;
-
-    #[test]
-    fn days_since_the_epoch_become_calendar_dates() {
-        assert_eq!(civil_date(0), (1970, 1, 1));
-        assert_eq!(civil_date(11_016), (2000, 2, 29));
-        assert_eq!(civil_date(20_790), (2026, 12, 3));
-    }
+    eprintln!("{} I | {message}", crate::v3::environment::log_timestamp());
 }

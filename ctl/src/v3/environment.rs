@@ -204,6 +204,13 @@ mod tests {
     }
 
     #[test]
+    fn days_since_the_epoch_become_calendar_dates() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+        assert_eq!(civil_date(20_790), (2026, 12, 3));
+    }
+
+    #[test]
     fn flags_not_given_come_from_the_environment() {
         let mut cli = Cli::parse_from(["concordctl", "get", "a"]).global;
         let environment = variables(&[("ETCDCTL_ENDPOINTS", "10.0.0.1:2379"), ("ETCDCTL_HEX", "true")]);
