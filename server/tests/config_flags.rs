@@ -429,3 +429,16 @@ fn proxy_flags_are_read_and_a_proxy_needs_no_advertised_client_urls() {
     );
     assert_eq!(run("", &[]).proxy, server::config::ProxyFlags::default());
 }
+
+#[test]
+fn the_v2_watch_history_defaults_to_etcds_thousand_events_and_can_grow_within_a_byte_cap() {
+    assert_eq!(run("", &[]).v2_watch_history, store::HistoryLimits::default());
+    assert_eq!(run("", &[]).v2_watch_history.max_events, 1000);
+    let roomy = run("--v2-watch-history=50000 --v2-watch-history-bytes=33554432", &[]);
+    assert_eq!(roomy.v2_watch_history, store::HistoryLimits { max_events: 50_000, max_bytes: 33_554_432 });
+    let from_environment = run("", &[("ETCD_V2_WATCH_HISTORY", "2000")]);
+    assert_eq!(from_environment.v2_watch_history.max_events, 2000);
+    let ConfigError::Invalid(message) = error("--v2-watch-history=0", &[]) else { panic!("0 is invalid") };
+    assert!(message.contains("1 to 10000000 events"), "{message}");
+    assert!(matches!(error("--v2-watch-history-bytes=10", &[]), ConfigError::Invalid(_)));
+}

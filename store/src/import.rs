@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::event::{Event, Node};
 use crate::snapshot::SnapshotError;
 use crate::store::{Body, Children, Entry, MAX_KEY_DEPTH, Store, sorted_children};
-use crate::watch::{HISTORY_CAPACITY, History};
+use crate::watch::{History, HistoryLimits, MAX_HISTORY_EVENTS};
 
 /// A node of a tree to import: a file with its value or a directory with its children by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,13 +100,13 @@ impl Store {
         current_index: u64,
         history: Vec<Event>,
     ) -> Result<Store, SnapshotError> {
-        if history.len() > HISTORY_CAPACITY {
-            return fail(format!("{} history events, more than {HISTORY_CAPACITY}", history.len()));
+        if history.len() > MAX_HISTORY_EVENTS {
+            return fail(format!("{} history events, more than {MAX_HISTORY_EVENTS}", history.len()));
         }
         if !history.windows(2).all(|pair| pair[0].index() < pair[1].index()) {
             return fail("history out of order");
         }
-        let mut kept = History::default();
+        let mut kept = History::with_limits(HistoryLimits::UNBOUNDED);
         for event in history {
             kept.push(event);
         }
@@ -135,7 +135,7 @@ impl Store {
         {
             return fail(format!("{path} must be a permanent directory with no indexes to become a root"));
         }
-        let mut history = History::default();
+        let mut history = History::with_limits(self.history.limits());
         for mut event in std::mem::take(&mut self.history.events) {
             if strip_prefix(&event.node.key, path).is_some() {
                 rekey(&mut event.node, path, 0);

@@ -33,4 +33,7 @@ pub use import::{ImportedBody, ImportedNode};
 pub use snapshot::SnapshotError;
 pub use stats::StoreStats;
 pub use store::{MAX_KEY_DEPTH, Store, clean_path};
-pub use watch::{HISTORY_CAPACITY, WATCHER_QUEUE_CAPACITY, WatchNotice, WatchStart, WatcherId};
+pub use watch::{
+    DEFAULT_HISTORY_BYTES, EVENT_OVERHEAD_BYTES, HISTORY_CAPACITY, HistoryLimits, MAX_HISTORY_EVENTS,
+    WATCHER_QUEUE_CAPACITY, WatchNotice, WatchStart, WatcherId, event_size_bytes,
+};

@@ -11,7 +11,7 @@
 
 use crate::event::{Action, Event, Node};
 use crate::store::{Body, Children, Entry, MAX_KEY_DEPTH, Store, sorted_children};
-use crate::watch::{HISTORY_CAPACITY, History};
+use crate::watch::{History, HistoryLimits, MAX_HISTORY_EVENTS};
 
 const MAGIC: &[u8; 8] = b"CCDSTORE";
 const VERSION: u32 = 1;
@@ -269,9 +269,20 @@ impl Store {
         writer.bytes
     }
 
-    /// Rebuilds a store from `snapshot()` bytes. Watchers and counters start empty. Any corruption
-    /// (checksum, version, structure) is an error, never a panic.
+    /// Rebuilds a store from `snapshot()` bytes, keeping etcd's default history. Watchers and counters
+    /// start empty. Any corruption (checksum, version, structure) is an error, never a panic.
     pub fn restore(bytes: &[u8]) -> Result<Store, SnapshotError> {
+        Store::restore_with_history_limits(bytes, HistoryLimits::default())
+    }
+
+    /// `restore`, keeping as much of the snapshot's history as `limits` allow (the newest events).
+    pub fn restore_with_history_limits(bytes: &[u8], limits: HistoryLimits) -> Result<Store, SnapshotError> {
+        let mut store = Store::restore_unbounded(bytes)?;
+        store.set_history_limits(limits);
+        Ok(store)
+    }
+
+    fn restore_unbounded(bytes: &[u8]) -> Result<Store, SnapshotError> {
         if bytes.len() < MAGIC.len() + 4 + 4 {
             return fail("too short");
         }
@@ -297,10 +308,10 @@ impl Store {
             return fail("the root must be a permanent directory with no indexes");
         }
         let count = reader.count(46)?;
-        if count > HISTORY_CAPACITY {
-            return fail("history longer than its capacity");
+        if count > MAX_HISTORY_EVENTS {
+            return fail("history longer than any history may be");
         }
-        let mut history = History::default();
+        let mut history = History::with_limits(HistoryLimits::UNBOUNDED);
         for _ in 0..count {
             let event = reader.event()?;
             if history.events.back().is_some_and(|last| last.index() >= event.index())

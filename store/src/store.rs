@@ -9,7 +9,7 @@ use crate::error::{self, StoreError};
 use crate::event::{Action, Event, Node};
 use crate::json::NANOS_PER_SECOND;
 use crate::stats::StoreStats;
-use crate::watch::{History, Hub, WatchNotice, WatchStart, WatcherId};
+use crate::watch::{History, HistoryLimits, Hub, WatchNotice, WatchStart, WatcherId};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -237,6 +237,18 @@ impl Store {
             hub: Hub::default(),
             counters: Counters::default(),
         }
+    }
+
+    /// Changes how much event history this store keeps (`--v2-watch-history`), evicting at once the
+    /// oldest events the new limits do not keep.
+    pub fn set_history_limits(&mut self, limits: HistoryLimits) {
+        assert!(limits.validate().is_ok(), "history limits are validated by the caller: {limits:?}");
+        self.history.set_limits(limits);
+    }
+
+    /// The events kept for `waitIndex` and what they cost (`event_size_bytes`).
+    pub fn history_usage(&self) -> (usize, usize) {
+        (self.history.events.len(), self.history.size_bytes())
     }
 
     /// The store index (`X-Etcd-Index`): incremented by each successful change and each expiry.

@@ -1,18 +1,86 @@
-//! The event history (the last 1000 events, for `waitIndex`) and the watcher hub: registered watchers,
-//! their bounded queues, and etcd's rules for which event reaches which watcher.
+//! The event history (the last 1000 events by default, for `waitIndex`) and the watcher hub: registered
+//! watchers, their bounded queues, and etcd's rules for which event reaches which watcher.
 
 use crate::digest;
 use crate::error::StoreError;
 use crate::event::{Action, Event};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Events kept for `waitIndex` (etcd keeps 1000).
+/// Events kept for `waitIndex` by default (etcd keeps exactly 1000; `--v2-watch-history` changes it).
 pub const HISTORY_CAPACITY: usize = 1000;
+
+/// The most events a history may be configured to keep, and the most a snapshot may carry.
+pub const MAX_HISTORY_EVENTS: usize = 10_000_000;
+
+/// The default byte cap of the history: far above 1000 events of ordinary values, so only histories
+/// of large values (or a large `--v2-watch-history`) are cut short by it.
+pub const DEFAULT_HISTORY_BYTES: usize = 256 * 1024 * 1024;
+
+/// The bytes an event costs in the history beyond its strings: the `Event` and `Node` structs, the
+/// deque slot and its hash (measured with `size_of` on x86-64; see `event_size_bytes`).
+pub const EVENT_OVERHEAD_BYTES: usize = 320;
 
 /// Events a watcher may hold before the caller drains them. A watcher that would exceed it is closed:
 /// it keeps what it has, loses the rest, and is reported `Closed` (etcd closes a watcher whose 100-slot
-/// channel is full; our caller drains in batches, so the bound is the size of the history).
+/// channel is full; our caller drains in batches, so the bound is etcd's history size).
 pub const WATCHER_QUEUE_CAPACITY: usize = HISTORY_CAPACITY;
+
+/// How much event history a store keeps: at most `max_events` events and at most `max_bytes` of them
+/// (as `event_size_bytes` counts), the oldest evicted first. A member-local setting: members with
+/// different limits answer old `waitIndex` values differently, as etcd members with different
+/// histories would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLimits {
+    pub max_events: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> HistoryLimits {
+        HistoryLimits { max_events: HISTORY_CAPACITY, max_bytes: DEFAULT_HISTORY_BYTES }
+    }
+}
+
+impl HistoryLimits {
+    /// Limits that never evict anything a valid snapshot holds (used while restoring one).
+    pub(crate) const UNBOUNDED: HistoryLimits =
+        HistoryLimits { max_events: MAX_HISTORY_EVENTS, max_bytes: usize::MAX };
+
+    /// Refuses limits that could not keep even one event, or more events than any history may hold.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_events == 0 || self.max_events > MAX_HISTORY_EVENTS {
+            return Err(format!(
+                "the watch history must keep 1 to {MAX_HISTORY_EVENTS} events, not {}",
+                self.max_events
+            ));
+        }
+        if self.max_bytes < EVENT_OVERHEAD_BYTES {
+            return Err(format!(
+                "the watch history byte cap must be at least {EVENT_OVERHEAD_BYTES}, not {}",
+                self.max_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one event costs in the history: its strings (keys and values of the node, the previous node
+/// and any child nodes an expiry lists) plus `EVENT_OVERHEAD_BYTES` per node.
+pub fn event_size_bytes(event: &Event) -> usize {
+    let previous_bytes = event.prev_node.as_ref().map_or(0, node_size_bytes);
+    node_size_bytes(&event.node) + previous_bytes + EVENT_OVERHEAD_BYTES
+}
+
+fn node_size_bytes(node: &crate::event::Node) -> usize {
+    let own_bytes = node.key.len() + node.value.as_ref().map_or(0, String::len);
+    // An expiry's node lists the expired nodes one level deep; they list nothing below themselves.
+    let children_bytes: usize = node
+        .nodes
+        .iter()
+        .map(|child| child.key.len() + child.value.as_ref().map_or(0, String::len) + EVENT_OVERHEAD_BYTES)
+        .sum();
+    own_bytes + children_bytes
+}
 
 /// Identifies a registered watcher; ids are never reused by one store.
 pub type WatcherId = u64;
@@ -38,30 +106,65 @@ pub enum WatchNotice {
     Closed { watcher: WatcherId },
 }
 
-/// The last `HISTORY_CAPACITY` events, oldest first. Every store-index increment adds exactly one event,
+/// The last events within `limits`, oldest first. Every store-index increment adds exactly one event,
 /// so indexes are consecutive.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct History {
     pub(crate) events: VecDeque<Event>,
-    /// `event_hash` of each event in `events` (kept so that eviction does not rehash).
-    hashes: VecDeque<u64>,
-    /// Wrapping sum of `hashes`, for the state digest.
+    /// `event_hash` and `event_size_bytes` of each event in `events` (kept so that eviction does not
+    /// recompute them).
+    costs: VecDeque<(u64, usize)>,
+    /// Wrapping sum of the hashes, for the state digest.
     pub(crate) hash_sum: u64,
+    /// Sum of the sizes in `costs`.
+    size_bytes: usize,
+    limits: HistoryLimits,
 }
 
 impl History {
+    pub(crate) fn with_limits(limits: HistoryLimits) -> History {
+        History { limits, ..History::default() }
+    }
+
     pub(crate) fn push(&mut self, event: Event) {
         debug_assert!(self.events.back().is_none_or(|last| last.index() < event.index()));
-        if self.events.len() == HISTORY_CAPACITY {
-            self.events.pop_front();
-            let evicted_hash = self.hashes.pop_front().unwrap_or(0);
-            self.hash_sum = self.hash_sum.wrapping_sub(evicted_hash);
-        }
         let hash = digest::event_hash(&event);
+        let size_bytes = event_size_bytes(&event);
         self.hash_sum = self.hash_sum.wrapping_add(hash);
-        self.hashes.push_back(hash);
+        self.size_bytes += size_bytes;
+        self.costs.push_back((hash, size_bytes));
         self.events.push_back(event);
-        debug_assert_eq!(self.events.len(), self.hashes.len());
+        self.evict_beyond_limits();
+    }
+
+    /// Changes the limits, evicting at once what the new ones do not keep.
+    pub(crate) fn set_limits(&mut self, limits: HistoryLimits) {
+        self.limits = limits;
+        self.evict_beyond_limits();
+    }
+
+    /// Evicts the oldest events until both limits hold; the newest event always stays (a history that
+    /// could not hold the last write would answer its own index with 401).
+    fn evict_beyond_limits(&mut self) {
+        while self.events.len() > self.limits.max_events
+            || (self.size_bytes > self.limits.max_bytes && self.events.len() > 1)
+        {
+            self.events.pop_front();
+            let (evicted_hash, evicted_size_bytes) = self.costs.pop_front().unwrap_or((0, 0));
+            self.hash_sum = self.hash_sum.wrapping_sub(evicted_hash);
+            self.size_bytes -= evicted_size_bytes;
+        }
+        debug_assert_eq!(self.events.len(), self.costs.len());
+        debug_assert!(self.events.len() <= self.limits.max_events);
+    }
+
+    pub(crate) fn limits(&self) -> HistoryLimits {
+        self.limits
+    }
+
+    /// The bytes the kept events cost, as `event_size_bytes` counts them.
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.size_bytes
     }
 
     /// etcd's `EventHistory.StartIndex`: the oldest kept event's index (0 while empty).

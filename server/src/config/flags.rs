@@ -166,6 +166,22 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "Maximum number of watchers one member serves; further watches are refused (concord only).",
     ),
     flag(
+        "v2-watch-history",
+        Unsigned,
+        "1000",
+        Used,
+        MEMBER,
+        "Number of v2 events kept for waitIndex; etcd keeps 1000 (concord only).",
+    ),
+    flag(
+        "v2-watch-history-bytes",
+        Unsigned,
+        "268435456",
+        Used,
+        MEMBER,
+        "Maximum bytes of v2 events kept for waitIndex; the oldest are dropped first (concord only).",
+    ),
+    flag(
         "quota-backend-bytes",
         Signed,
         "0",

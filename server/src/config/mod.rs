@@ -197,6 +197,9 @@ pub struct ServerConfig {
     pub max_client_connections: usize,
     /// `--max-watchers` (concord only): watchers one member serves at most.
     pub max_watchers: usize,
+    /// `--v2-watch-history` and `--v2-watch-history-bytes` (concord only): the v2 events kept for
+    /// `waitIndex` (etcd keeps a fixed 1000).
+    pub v2_watch_history: store::HistoryLimits,
     /// `--strict-reconfig-check` (default true in etcd 3.4).
     pub strict_reconfig_check: bool,
     /// `--force-new-cluster`: restart from this member's data as a one-member cluster.
@@ -386,6 +389,7 @@ fn build(
         watch_progress_notify_interval_ms: reader
             .positive_duration_ms("experimental-watch-progress-notify-interval"),
         max_watchers: reader.size("max-watchers", crate::node::DEFAULT_MAX_WATCHERS as u64)?,
+        v2_watch_history: read_v2_watch_history(&reader)?,
         strict_reconfig_check: reader.boolean("strict-reconfig-check", true)?,
         force_new_cluster: reader.boolean("force-new-cluster", false)?,
         pre_vote: reader.boolean("pre-vote", false)?,
@@ -657,6 +661,15 @@ fn read_auto_compaction(reader: &Reader) -> Result<AutoCompactionFlags, ConfigEr
 }
 
 /// etcdserver: a snapshot count of 0 means the default, not "never".
+fn read_v2_watch_history(reader: &Reader) -> Result<store::HistoryLimits, ConfigError> {
+    let limits = store::HistoryLimits {
+        max_events: reader.size("v2-watch-history", store::HISTORY_CAPACITY as u64)?,
+        max_bytes: reader.size("v2-watch-history-bytes", store::DEFAULT_HISTORY_BYTES as u64)?,
+    };
+    limits.validate().map_err(invalid)?;
+    Ok(limits)
+}
+
 fn read_snapshot_count(reader: &Reader, notices: &mut Vec<String>) -> Result<u64, ConfigError> {
     let snapshot_count = reader.unsigned("snapshot-count", DEFAULT_SNAPSHOT_COUNT)?;
     if snapshot_count == 0 {

@@ -321,7 +321,11 @@ impl ReplicatedState {
     ) -> Result<ReplicatedState, NodeError> {
         let Some(snapshot) = &restore.snapshot else {
             return Ok(ReplicatedState {
-                store: Store::new(),
+                store: {
+                    let mut store = Store::new();
+                    store.set_history_limits(config.v2_watch_history);
+                    store
+                },
                 mvcc: mvcc::Mvcc::new(mvcc_config(config)),
                 members: metadata.initial_members.iter().map(|member| (member.id, member.clone())).collect(),
                 removed: BTreeSet::new(),
@@ -335,8 +339,8 @@ impl ReplicatedState {
             });
         };
         let data = decode_snapshot_data(&snapshot.data)?;
-        let store =
-            Store::restore(&data.store).map_err(|error| NodeError::SnapshotData(error.to_string()))?;
+        let store = Store::restore_with_history_limits(&data.store, config.v2_watch_history)
+            .map_err(|error| NodeError::SnapshotData(error.to_string()))?;
         assert!(data.members.keys().all(|id| !data.removed.contains(id)), "a removed member in the snapshot");
         Ok(ReplicatedState {
             store,

@@ -103,8 +103,8 @@ impl Node {
     /// the store and membership from it. Watchers of the replaced store end.
     pub(super) fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
         let data = decode_snapshot_data(&snapshot.data)?;
-        let store =
-            Store::restore(&data.store).map_err(|error| NodeError::SnapshotData(error.to_string()))?;
+        let store = Store::restore_with_history_limits(&data.store, self.config.v2_watch_history)
+            .map_err(|error| NodeError::SnapshotData(error.to_string()))?;
         let mut keyspace = restore_mvcc(&data.mvcc, &self.config)?;
         self.snapshotter.save(snapshot)?;
         self.wal.save_installed_snapshot_marker(WalSnapshot {

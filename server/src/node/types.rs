@@ -76,6 +76,8 @@ pub struct NodeConfig {
     pub max_snapshots: usize,
     /// Watchers this member serves at once at most; beyond it a watch is refused (`--max-watchers`).
     pub max_watchers: usize,
+    /// The v2 events kept for `waitIndex` (`--v2-watch-history`, `--v2-watch-history-bytes`).
+    pub v2_watch_history: store::HistoryLimits,
     /// Milliseconds per tick (the heartbeat interval): lease TTLs and the lease promotion on a leader
     /// change are counted in it.
     pub tick_ms: u64,
@@ -114,6 +116,7 @@ impl NodeConfig {
             max_wals: 5,
             max_snapshots: 5,
             max_watchers: DEFAULT_MAX_WATCHERS,
+            v2_watch_history: store::HistoryLimits::default(),
             tick_ms: 100,
             max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS,
             quota_backend_bytes: Some(super::DEFAULT_QUOTA_BACKEND_BYTES),

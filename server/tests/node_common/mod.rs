@@ -33,6 +33,8 @@ pub struct Cluster {
     pub auto_compaction: server::node::AutoCompaction,
     /// `--quota-backend-bytes` of every member (`None`: no quota).
     pub quota_backend_bytes: Option<u64>,
+    /// `--v2-watch-history` and `--v2-watch-history-bytes` of every member.
+    pub v2_watch_history: store::HistoryLimits,
 }
 
 impl Cluster {
@@ -59,6 +61,7 @@ impl Cluster {
             max_watchers: server::node::DEFAULT_MAX_WATCHERS,
             auto_compaction: server::node::AutoCompaction::Off,
             quota_backend_bytes: Some(server::node::DEFAULT_QUOTA_BACKEND_BYTES),
+            v2_watch_history: store::HistoryLimits::default(),
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -76,6 +79,7 @@ impl Cluster {
         config.max_watchers = self.max_watchers;
         config.auto_compaction = self.auto_compaction;
         config.quota_backend_bytes = self.quota_backend_bytes;
+        config.v2_watch_history = self.v2_watch_history;
         config.incarnation = self.incarnations.get(&id).copied().unwrap_or(0);
         config
     }
