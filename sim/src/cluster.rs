@@ -112,6 +112,8 @@ pub struct StartConfig {
     pub max_message_bytes: usize,
     pub seed: u64,
     pub planted_bug: Option<String>,
+    /// `--linearizable-reads`: plain gets go through ReadIndex.
+    pub linearizable_reads: bool,
 }
 
 /// Starts members over simulated disks that outlive the processes.
@@ -143,6 +145,11 @@ pub trait Backend {
     /// Whether its members serve the v3 keyspace (`OperationKind::V3*`); the workload issues none
     /// otherwise.
     fn supports_v3(&self) -> bool {
+        false
+    }
+    /// Whether its members honour `StartConfig::linearizable_reads` (plain gets are then checked
+    /// strictly).
+    fn supports_linearizable_reads(&self) -> bool {
         false
     }
     /// Names of the planted bugs this backend can enable.

@@ -130,6 +130,9 @@ pub struct Plan {
     /// range, compare-and-put txn), on backends that serve it; 0 on about half the seeds. Drawn from
     /// its own stream (`v3_knobs`), so adding it left every other knob of every seed as it was.
     pub v3_percent: u32,
+    /// `--linearizable-reads` on every member (about a quarter of the seeds, from a stream of its own):
+    /// plain gets are then checked as strictly as quorum gets, on backends that honour it.
+    pub linearizable_reads: bool,
     /// The fault mix the plan was drawn with (0: the default mix; see `mix`).
     pub mix: u32,
 }
@@ -141,6 +144,14 @@ const V3_STREAM: u64 = 0x7633_0000_0000_0000;
 fn v3_knobs(seed: u64) -> u32 {
     let mut random = ChaCha8Rng::seed_from_u64(seed ^ V3_STREAM);
     if random.random_bool(0.5) { random.random_range(5..=50) } else { 0 }
+}
+
+/// Seed salt of the linearizable-reads knob's stream.
+const LINEARIZABLE_READS_STREAM: u64 = 0x6c69_6e72_6561_6400;
+
+/// Whether a seed's members serve plain gets through ReadIndex, from a stream of its own.
+fn linearizable_reads_knob(seed: u64) -> bool {
+    ChaCha8Rng::seed_from_u64(seed ^ LINEARIZABLE_READS_STREAM).random_bool(0.25)
 }
 
 /// Seed salt of the watch knobs' stream.
@@ -247,6 +258,7 @@ impl Plan {
             watch_percent: 0,
             watch_timeout_ns: 0,
             v3_percent: 0,
+            linearizable_reads: false,
             mix: mix.id,
         };
         if let Some(snapshot_count) = mix.snapshot_count {
@@ -255,6 +267,7 @@ impl Plan {
         (plan.ttl_per_mille, plan.max_ttl_seconds) = ttl_knobs(seed);
         (plan.watch_percent, plan.watch_timeout_ns) = watch_knobs(seed, plan.client_timeout_ns);
         plan.v3_percent = v3_knobs(seed);
+        plan.linearizable_reads = linearizable_reads_knob(seed);
         plan.assert_well_formed();
         plan
     }
@@ -573,12 +586,13 @@ impl fmt::Display for Plan {
         writeln!(out, "  clocks: drift ppm {:?}, skew ns {:?}", self.drift_ppm, self.skew_ns)?;
         writeln!(
             out,
-            "  disk sync {}us; client timeout {}, think {}; mix: {}% quorum gets, {}% plain gets",
+            "  disk sync {}us; client timeout {}, think {}; mix: {}% quorum gets, {}% plain gets{}",
             self.sync_latency_ns / 1000,
             seconds(self.client_timeout_ns),
             seconds(self.think_time_ns),
             self.quorum_get_percent,
-            self.plain_get_percent
+            self.plain_get_percent,
+            if self.linearizable_reads { " (linearizable reads)" } else { "" }
         )?;
         writeln!(
             out,

@@ -120,3 +120,24 @@ fn timer_ignoring_heartbeats_is_caught_by_the_liveness_phase() {
     assert_eq!(check, "liveness");
     assert!(detail.starts_with("elections did not stop"), "caught by the quiet period: {detail}");
 }
+
+#[test]
+fn plain_reads_served_locally_despite_linearizable_reads_are_caught() {
+    // `--linearizable-reads` on every member, a fifth of the operations plain gets, and the members
+    // serving those from their own store anyway: a partitioned or lagging member answers stale values
+    // the strict check refuses.
+    let plan_for = |seed| {
+        let mut plan = Plan::from_seed(seed, None);
+        plan.planted_bug = Some("plain-reads-local".to_string());
+        plan.linearizable_reads = true;
+        plan.plain_get_percent = 20;
+        plan.quorum_get_percent = plan.quorum_get_percent.min(30);
+        plan
+    };
+    let summary = runner::swarm(0, 100, 2, BackendKind::Node, &plan_for, &|_, _| {});
+    let Some(first) = summary.failures.iter().min_by_key(|failure| failure.seed) else {
+        panic!("planted bug plain-reads-local survived 100 seeds");
+    };
+    eprintln!("planted bug plain-reads-local: caught by {} at seed {}", first.check.name(), first.seed);
+    assert_eq!(first.check.name(), "linearizability");
+}

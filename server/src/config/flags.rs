@@ -182,6 +182,14 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         "Maximum bytes of v2 events kept for waitIndex; the oldest are dropped first (concord only).",
     ),
     flag(
+        "linearizable-reads",
+        Bool,
+        "false",
+        Used,
+        MEMBER,
+        "Serve every v2 GET through ReadIndex, as quorum=true does (concord only).",
+    ),
+    flag(
         "quota-backend-bytes",
         Signed,
         "0",

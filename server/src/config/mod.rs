@@ -200,6 +200,8 @@ pub struct ServerConfig {
     /// `--v2-watch-history` and `--v2-watch-history-bytes` (concord only): the v2 events kept for
     /// `waitIndex` (etcd keeps a fixed 1000).
     pub v2_watch_history: store::HistoryLimits,
+    /// `--linearizable-reads` (concord only): every v2 GET goes through ReadIndex.
+    pub linearizable_reads: bool,
     /// `--strict-reconfig-check` (default true in etcd 3.4).
     pub strict_reconfig_check: bool,
     /// `--force-new-cluster`: restart from this member's data as a one-member cluster.
@@ -390,6 +392,7 @@ fn build(
             .positive_duration_ms("experimental-watch-progress-notify-interval"),
         max_watchers: reader.size("max-watchers", crate::node::DEFAULT_MAX_WATCHERS as u64)?,
         v2_watch_history: read_v2_watch_history(&reader)?,
+        linearizable_reads: reader.boolean("linearizable-reads", false)?,
         strict_reconfig_check: reader.boolean("strict-reconfig-check", true)?,
         force_new_cluster: reader.boolean("force-new-cluster", false)?,
         pre_vote: reader.boolean("pre-vote", false)?,

@@ -132,6 +132,11 @@ pub struct Node {
     pending: BTreeMap<u64, Pending>,
     /// Confirmed quorum reads waiting for the apply of their read index.
     reads_to_serve: Vec<(Index, Pending)>,
+    /// Linearizable reads taken since the last ReadIndex round (their keys in `pending`): the next
+    /// `process()` confirms all of them with one round.
+    next_read_round: Vec<u64>,
+    /// ReadIndex rounds in flight: their context and the `pending` keys of the reads they confirm.
+    read_rounds: BTreeMap<u64, Vec<u64>>,
     /// Registered watchers: the request each answers and whether it streams (else one event ends it).
     watch_requests: BTreeMap<WatcherId, (u64, bool)>,
     watchers_by_request: BTreeMap<u64, WatcherId>,

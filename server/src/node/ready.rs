@@ -30,6 +30,7 @@ impl Node {
         mut send_now: Option<&mut dyn FnMut(Message)>,
     ) -> Result<Output, NodeError> {
         let mut output = std::mem::take(&mut self.carried);
+        self.start_read_round();
         while self.raft.has_ready() {
             let ready = self.raft.ready();
             let persisted_point = ready.persisted_point();

@@ -211,6 +211,8 @@ impl Node {
             next_seq: 1,
             pending: BTreeMap::new(),
             reads_to_serve: Vec::new(),
+            next_read_round: Vec::new(),
+            read_rounds: BTreeMap::new(),
             watch_requests: BTreeMap::new(),
             watchers_by_request: BTreeMap::new(),
             watchers_refused: 0,

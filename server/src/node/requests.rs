@@ -336,5 +336,6 @@ impl Node {
         for (_, pending) in expired {
             self.answer(pending.request_id, Err(RequestError::Timeout));
         }
+        self.forget_abandoned_read_rounds();
     }
 }

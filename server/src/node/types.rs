@@ -78,6 +78,8 @@ pub struct NodeConfig {
     pub max_watchers: usize,
     /// The v2 events kept for `waitIndex` (`--v2-watch-history`, `--v2-watch-history-bytes`).
     pub v2_watch_history: store::HistoryLimits,
+    /// `--linearizable-reads`: plain v2 GETs go through ReadIndex like `quorum=true` ones.
+    pub linearizable_reads: bool,
     /// Milliseconds per tick (the heartbeat interval): lease TTLs and the lease promotion on a leader
     /// change are counted in it.
     pub tick_ms: u64,
@@ -117,6 +119,7 @@ impl NodeConfig {
             max_snapshots: 5,
             max_watchers: DEFAULT_MAX_WATCHERS,
             v2_watch_history: store::HistoryLimits::default(),
+            linearizable_reads: false,
             tick_ms: 100,
             max_txn_ops: mvcc::DEFAULT_MAX_TXN_OPS,
             quota_backend_bytes: Some(super::DEFAULT_QUOTA_BACKEND_BYTES),

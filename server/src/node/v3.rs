@@ -18,7 +18,7 @@ use mvcc::{Command, LeaseGrantRequest, LeaseRevokeRequest, RangeRequest, Respons
 use raft::Role;
 
 use super::entry::Operation;
-use super::requests::{Waiting, propose_error};
+use super::requests::Waiting;
 use super::{Node, Reply, RequestError, V3Reply, V3Request};
 
 /// Leases the leader revokes per tick at most (etcd: 500 per half second).
@@ -100,14 +100,7 @@ impl Node {
             let result = self.mvcc.range(&range);
             return self.answer_v3(request_id, result.map(V3Reply::Range));
         }
-        if !self.admit(request_id) {
-            return;
-        }
-        let context = self.next_context();
-        match self.raft.read_index(context) {
-            Ok(()) => self.wait_for(context, request_id, Waiting::V3Range(range)),
-            Err(error) => self.answer(request_id, Err(propose_error(error))),
-        }
+        self.join_read_round(request_id, Waiting::V3Range(range));
     }
 
     /// Serves a linearizable v3 read whose read index was applied.

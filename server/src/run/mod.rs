@@ -203,6 +203,7 @@ fn node_config(config: &ServerConfig, identity: &Identity, start_nanos: i64) -> 
     node_config.max_snapshots = config.max_snapshots as usize;
     node_config.max_watchers = config.max_watchers;
     node_config.v2_watch_history = config.v2_watch_history;
+    node_config.linearizable_reads = config.linearizable_reads;
     node_config.tick_ms = heartbeat_ms as u64;
     node_config.max_txn_ops = usize::try_from(config.max_txn_ops).unwrap_or(usize::MAX);
     node_config.quota_backend_bytes = config.quota_backend_bytes;

@@ -35,6 +35,8 @@ pub struct Cluster {
     pub quota_backend_bytes: Option<u64>,
     /// `--v2-watch-history` and `--v2-watch-history-bytes` of every member.
     pub v2_watch_history: store::HistoryLimits,
+    /// `--linearizable-reads` of every member.
+    pub linearizable_reads: bool,
 }
 
 impl Cluster {
@@ -62,6 +64,7 @@ impl Cluster {
             auto_compaction: server::node::AutoCompaction::Off,
             quota_backend_bytes: Some(server::node::DEFAULT_QUOTA_BACKEND_BYTES),
             v2_watch_history: store::HistoryLimits::default(),
+            linearizable_reads: false,
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -80,6 +83,7 @@ impl Cluster {
         config.auto_compaction = self.auto_compaction;
         config.quota_backend_bytes = self.quota_backend_bytes;
         config.v2_watch_history = self.v2_watch_history;
+        config.linearizable_reads = self.linearizable_reads;
         config.incarnation = self.incarnations.get(&id).copied().unwrap_or(0);
         config
     }

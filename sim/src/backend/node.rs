@@ -34,6 +34,9 @@ const STALE_V3_RANGES: &str = "v3-stale-range";
 /// The planted bug of the lease path (checker self-tests): keep-alives are acknowledged without
 /// reaching the log, so the leader never refreshes the lease and expires it early.
 const LOST_KEEP_ALIVES: &str = "v3-lost-keep-alive";
+/// The planted bug of `--linearizable-reads` (checker self-test): the members serve plain gets from
+/// their own store after all, while the checks hold them to the linearizable promise.
+const PLAIN_READS_LOCAL: &str = "plain-reads-local";
 
 fn data_dir(id: NodeId) -> PathBuf {
     PathBuf::from(format!("/sim/member-{id}"))
@@ -499,12 +502,14 @@ impl Backend for NodeBackend {
         node_config.snapshot_catchup_entries = config.snapshot_count.min(5_000);
         node_config.seed = config.seed;
         node_config.incarnation = *incarnation;
+        node_config.linearizable_reads =
+            config.linearizable_reads && config.planted_bug.as_deref() != Some(PLAIN_READS_LOCAL);
         let stale_v3_ranges = config.planted_bug.as_deref() == Some(STALE_V3_RANGES);
         let lost_keep_alives = config.planted_bug.as_deref() == Some(LOST_KEEP_ALIVES);
         #[cfg(feature = "planted-bugs")]
         {
             node_config.planted_bug = match config.planted_bug.as_deref() {
-                Some(STALE_V3_RANGES | LOST_KEEP_ALIVES) => None,
+                Some(STALE_V3_RANGES | LOST_KEEP_ALIVES | PLAIN_READS_LOCAL) => None,
                 Some("ack-before-durable") => Some(server::node::PlantedBug::AckBeforeDurable),
                 Some(name) => Some(name.parse::<server::node::PlantedBug>()?),
                 None => None,
@@ -572,11 +577,16 @@ impl Backend for NodeBackend {
         true
     }
 
+    fn supports_linearizable_reads(&self) -> bool {
+        true
+    }
+
     fn planted_bugs(&self) -> Vec<String> {
         let mut names: Vec<String> = raft::PlantedBug::ALL.iter().map(|bug| bug.name().to_string()).collect();
         names.push("ack-before-durable".to_string());
         names.push(STALE_V3_RANGES.to_string());
         names.push(LOST_KEEP_ALIVES.to_string());
+        names.push(PLAIN_READS_LOCAL.to_string());
         names
     }
 }

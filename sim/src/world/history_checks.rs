@@ -24,6 +24,14 @@ impl World<'_> {
     pub(super) fn check_what_clients_saw(&self, report: &mut RunReport) -> Result<(), Failure> {
         let mut checked = self.history.clone();
         checked.extend(self.expirations());
+        if self.linearizable_reads {
+            // `--linearizable-reads` promises plain gets what it promises quorum gets.
+            for operation in &mut checked {
+                if operation.kind == (OperationKind::Get { quorum: false }) {
+                    operation.kind = OperationKind::Get { quorum: true };
+                }
+            }
+        }
         let (verdict, statistics) = linearizability::check_history(&checked, DEFAULT_STEP_BUDGET);
         report.operations_checked = statistics.operations_checked;
         match verdict {

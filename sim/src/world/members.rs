@@ -147,6 +147,7 @@ impl World<'_> {
             max_message_bytes: self.plan.max_message_bytes,
             seed: self.plan.seed.wrapping_mul(31).wrapping_add(id * 1_000_003 + incarnation),
             planted_bug: self.plan.planted_bug.clone(),
+            linearizable_reads: self.plan.linearizable_reads,
         }
     }
 

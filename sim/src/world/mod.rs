@@ -119,6 +119,8 @@ pub struct World<'a> {
     v3_random: ChaCha8Rng,
     /// The backend serves the v3 keyspace and the plan asks for v3 operations.
     v3_enabled: bool,
+    /// The members serve plain gets through ReadIndex: the history checks them strictly.
+    linearizable_reads: bool,
     /// Every v3 watch stream the clients opened, in opening order.
     v3_streams: Vec<V3WatchRecord>,
     /// The incarnation of its member each stream was opened on (same order as `v3_streams`).
@@ -138,6 +140,7 @@ impl<'a> World<'a> {
         );
         let watches_enabled = plan.watch_percent > 0 && backend.supports_watches();
         let v3_enabled = plan.v3_percent > 0 && backend.supports_v3();
+        let linearizable_reads = plan.linearizable_reads && backend.supports_linearizable_reads();
         World {
             plan,
             backend,
@@ -174,6 +177,7 @@ impl<'a> World<'a> {
             watches_enabled,
             v3_random: ChaCha8Rng::seed_from_u64(plan.seed ^ V3_WORKLOAD_STREAM),
             v3_enabled,
+            linearizable_reads,
             v3_streams: Vec::new(),
             v3_stream_incarnations: Vec::new(),
             v3_open_streams: BTreeMap::new(),
