@@ -48,7 +48,7 @@ fn cluster_file(data_dir: &Path) -> PathBuf {
 }
 
 /// The peer URLs saved by an earlier run, if any.
-fn read_saved_peer_urls(data_dir: &Path) -> Option<Vec<String>> {
+pub fn read_saved_peer_urls(data_dir: &Path) -> Option<Vec<String>> {
     let path = cluster_file(data_dir);
     let size = std::fs::metadata(&path).ok()?.len();
     if size > MAX_CLUSTER_FILE_BYTES {
