@@ -95,8 +95,9 @@ impl Discovery {
         if token_path.is_empty() {
             return Err(DiscoveryError::InvalidUrl);
         }
+        let tls = endpoint.secure.then(crate::tls::TlsDialer::with_system_roots);
         Ok(Discovery {
-            client: KeysClient { endpoint, http_proxy, request_timeout: REQUEST_TIMEOUT },
+            client: KeysClient { endpoint, http_proxy, request_timeout: REQUEST_TIMEOUT, tls },
             token_path,
             retries: 0,
         })
