@@ -3,7 +3,9 @@
 //!
 //! Job: turn the checked TLS flags ([`crate::config::TlsInfo`], one per side) into what the sockets
 //! need, once at start: a [`TlsServer`] for each side's `https` listen URLs (the client side offers
-//! HTTP/2 and HTTP/1.1 by ALPN so gRPC clients work), and a [`TlsDialer`] for `https` peer URLs.
+//! HTTP/2 and HTTP/1.1 by ALPN so gRPC clients work), and a [`TlsDialer`] for `https` peer URLs
+//! (also the v2 proxy's two dialers, [`proxy_dialers`], and the discovery client's, which trusts the
+//! system's CAs).
 //! Everything that can be wrong with the files is found here, before the member opens its data,
 //! and reported naming the file.
 //!
