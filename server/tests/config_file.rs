@@ -221,3 +221,17 @@ fn a_missing_file_stops_the_start() {
     assert_eq!(error.exit_code(), 1);
     assert!(error.message().starts_with("open /nonexistent/concord.yml: "), "{error}");
 }
+
+#[test]
+fn a_config_file_names_the_dns_discovery_domain_and_service() {
+    let config = load_file(
+        "name: infra1\ndiscovery-srv: example.com\ndiscovery-srv-name: east\n\
+         initial-advertise-peer-urls: http://infra1.example.com:2380\n",
+        "",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.discovery.srv_domain, "example.com");
+    assert_eq!(config.discovery.srv_service_name, "east");
+    assert_eq!(config.initial_cluster.len(), 1, "this member alone until the records are read");
+}

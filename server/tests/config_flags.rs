@@ -228,11 +228,10 @@ fn validation_errors_stop_the_start_in_etcd_words() {
             "--listen-peer-urls=https://127.0.0.1:2380",
             "cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented",
         ),
-        // Flags for features Concord lacks are refused rather than silently ignored.
         (
-            "--discovery-srv=example.com",
-            "--discovery-srv=example.com: DNS SRV discovery is not supported by concord; bootstrap with \
-             --initial-cluster or --discovery",
+            "--discovery-srv=example.com --initial-cluster=a=http://127.0.0.1:2380",
+            "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" \
+             or \"discovery-srv\"",
         ),
         (
             "--discovery=http://127.0.0.1:1/v2/keys/t --initial-cluster=a=http://127.0.0.1:2380",
@@ -406,6 +405,29 @@ fn discovery_salts_ids_with_its_url_and_starts_from_this_member_alone() {
     assert_eq!(config.initial_cluster[0].name, "d1");
     // Without discovery the fallback is etcd 3.4's default, proxy.
     assert_eq!(run("", &[]).discovery.fallback, server::config::DiscoveryFallback::Proxy);
+}
+
+#[test]
+fn dns_discovery_flags_are_read_and_the_member_starts_alone_until_the_records_are_read() {
+    let config = run(
+        "--name=infra0 --initial-advertise-peer-urls=http://infra0.example.com:2380 \
+         --discovery-srv=example.com --discovery-srv-name=east --initial-cluster-token=t1",
+        &[],
+    );
+    assert!(config.discovery.is_srv_enabled());
+    assert!(!config.discovery.is_enabled(), "DNS discovery is not URL discovery");
+    assert_eq!(config.discovery.srv_domain, "example.com");
+    assert_eq!(config.discovery.srv_service_name, "east");
+    assert_eq!(config.initial_cluster_token, "t1", "DNS discovery keeps the cluster token");
+    assert_eq!(config.initial_cluster.len(), 1);
+    assert_eq!(config.initial_cluster[0].name, "infra0");
+    assert!(config.notices.iter().all(|notice| !notice.contains("discovery-srv")), "{:?}", config.notices);
+    // The same from etcd's variables.
+    let from_variables =
+        run("--name=infra0", &[("ETCD_DISCOVERY_SRV", "example.com"), ("ETCD_DISCOVERY_SRV_NAME", "east")]);
+    assert_eq!(from_variables.discovery, config.discovery);
+    // A service name alone clears the default initial cluster, as etcdmain does.
+    assert!(run("--discovery-srv-name=east", &[]).initial_cluster.is_empty());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use raft::{Entry, EntryPayload, NodeId, Role};
-use server::node::{Answer, ClientRequest, Member, Node, Reply, RequestError};
+use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
 use server::storage::disk::{Disk, MemDisk};
 use server::storage::wal::{Wal, WalOptions, WalSnapshot};
 use store::Command;
@@ -354,6 +354,51 @@ fn force_new_cluster_restarts_one_member_alone_with_every_committed_write() {
     cluster.start(survivor);
     assert_eq!(cluster.elect(), survivor);
     assert_eq!(cluster.get(survivor, 201, "/after", true).as_deref(), Some("alone"));
+}
+
+#[test]
+fn a_backup_forced_into_a_new_cluster_lists_itself_with_its_advertised_peer_urls() {
+    let mut cluster = Cluster::new(3, 1000);
+    let leader = cluster.elect();
+    for i in 0..5 {
+        assert!(cluster.set(leader, i, &format!("/k{i}"), "v").result.is_ok());
+    }
+    cluster.tick_all(3);
+    let source = (1..=3).find(|id| *id != leader).unwrap();
+    let disk: Arc<dyn server::storage::disk::Disk> = Arc::new(cluster.disks[&source].clone());
+    let paths = server::backup::BackupPaths {
+        data_dir: format!("/data/n{source}").into(),
+        wal_dir: None,
+        backup_dir: "/backup".into(),
+        backup_wal_dir: None,
+    };
+    let identity = server::backup::NewIdentity { member_id: 0x99, cluster_id: 0x77 };
+    server::backup::backup(disk.clone(), &paths, identity).expect("the backup is written");
+    for id in 1..=3 {
+        cluster.crash(id);
+    }
+    // The copy starts under its new ID, which no configuration in its log knows.
+    let restored_urls = vec!["http://127.0.0.1:2399".to_string()];
+    let mut config = NodeConfig::new(0x99, 0x77, Vec::new(), "/backup".into());
+    config.force_new_cluster = true;
+    config.advertise_peer_urls = restored_urls.clone();
+    let node = Node::open(config, disk.clone()).expect("the restored member opens");
+    let members = node.members();
+    assert_eq!(members.keys().copied().collect::<Vec<_>>(), vec![0x99]);
+    assert_eq!(members[&0x99].peer_urls, restored_urls, "the member record carries its peer URLs");
+    drop(node);
+    // Without advertised URLs, etcd's default is recorded (etcd writes it whatever the flags say).
+    let other = server::backup::BackupPaths { backup_dir: "/backup2".into(), ..paths };
+    server::backup::backup(
+        disk.clone(),
+        &other,
+        server::backup::NewIdentity { member_id: 0x98, cluster_id: 0x76 },
+    )
+    .expect("a second backup");
+    let mut config = NodeConfig::new(0x98, 0x76, Vec::new(), "/backup2".into());
+    config.force_new_cluster = true;
+    let node = Node::open(config, disk).expect("the second copy opens");
+    assert_eq!(node.members()[&0x98].peer_urls, ["http://localhost:2380"]);
 }
 
 #[test]

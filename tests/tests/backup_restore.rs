@@ -224,3 +224,73 @@ fn a_running_cluster_backed_up_destroyed_and_restored_serves_every_acknowledged_
         put(&running[2].spec.client_url(), "/after-restore", "ok").expect("the grown cluster takes writes");
     assert!(after.status == 200 || after.status == 201);
 }
+
+/// The flags of a one-member cluster `spec` whose WAL lives in `wal_dir`, apart from `data_dir`.
+fn args_with_wal_dir(spec: &MemberSpec, data_dir: &Path, wal_dir: &Path) -> Vec<String> {
+    let mut args = member_args(spec, data_dir, &format!("{}={}", spec.name, spec.peer_url()), "new");
+    args.push(format!("--wal-dir={}", wal_dir.display()));
+    args
+}
+
+fn wait_serving(process: &Process) {
+    let deadline = Instant::now() + BUDGET;
+    while self_stats(&process.spec.client_url()).is_none_or(|stats| stats.leader.is_empty()) {
+        assert!(Instant::now() < deadline, "{} never served:\n{}", process.spec.name, process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_member_with_a_separate_wal_dir_is_backed_up_into_a_separate_wal_dir_and_restored_from_it() {
+    let dir = TempDir::new("backup-wal-dir");
+    let source_spec = new_spec("w1");
+    let (source_data, source_wal) = (dir.0.join("w1"), dir.0.join("w1-wal"));
+    let mut source = Process::start(
+        source_spec.clone(),
+        args_with_wal_dir(&source_spec, &source_data, &source_wal),
+        source_data.clone(),
+    );
+    wait_serving(&source);
+    let v2 = write_v2(&source_spec.client_url());
+    assert!(!source_data.join("member").join("wal").exists(), "the WAL is only in --wal-dir");
+
+    // Backed up while running, from the data dir and its separate WAL dir.
+    let (backup_data, backup_wal) = (dir.0.join("r1"), dir.0.join("r1-wal"));
+    let text = |path: &Path| path.display().to_string();
+    let code = concordctl(&[
+        "backup",
+        "--data-dir",
+        &text(&source_data),
+        "--wal-dir",
+        &text(&source_wal),
+        "--backup-dir",
+        &text(&backup_data),
+        "--backup-wal-dir",
+        &text(&backup_wal),
+    ]);
+    assert_eq!(code, 0, "backup with separate WAL dirs");
+    assert!(backup_wal.read_dir().is_ok_and(|mut files| files.next().is_some()), "the copy's WAL is there");
+    assert!(!backup_data.join("member").join("wal").exists(), "and only there");
+    source.kill9();
+
+    // Restored with the backup's WAL dir as its --wal-dir.
+    let spec = new_spec("r1");
+    let mut args = args_with_wal_dir(&spec, &backup_data, &backup_wal);
+    args.push("--force-new-cluster".to_string());
+    let restored = Process::start(spec.clone(), args, backup_data.clone());
+    let id = wait_leads(&restored);
+    let listed = members(&spec.client_url()).expect("members");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, id);
+    // The member added under the copy's new ID carries its advertised peer URLs.
+    assert_eq!(listed[0].2, vec![spec.peer_url()], "the restored member's record has its peer URLs");
+    for (key, value, index) in &v2 {
+        let deadline = Instant::now() + BUDGET;
+        while read_v2(&spec.client_url(), key) != Some((value.clone(), *index)) {
+            assert!(Instant::now() < deadline, "{key} is not served as acknowledged:\n{}", restored.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let after = put(&spec.client_url(), "/after-restore", "ok").expect("the restored member takes writes");
+    assert!(after.status == 200 || after.status == 201, "{}", after.status);
+}

@@ -224,3 +224,83 @@ fn the_discovery_service_is_reached_through_the_discovery_proxy() {
         "one registration (`_config` is hidden): {registry}"
     );
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, written into `directory`: (CA, cert, key).
+fn make_certificates(directory: &Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name.push(DnType::CommonName, "discovery-ca");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "discovery-service");
+    let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let write = |name: &str, contents: &str| {
+        let path = directory.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    };
+    (
+        write("ca.pem", &ca.pem()),
+        write("service.pem", &certificate.pem()),
+        write("service-key.pem", &key.serialize_pem()),
+    )
+}
+
+#[test]
+fn an_https_discovery_service_is_trusted_through_the_system_roots_as_etcd_does() {
+    let dir = TempDir::new("discovery-https");
+    let (ca, cert, key) = make_certificates(&dir.0);
+    // The service listens on http (to set the size here) and https (for the members).
+    let service_spec = spec("hs");
+    let https_port = free_port(IP, BASE_PORT);
+    let client_urls = format!("{},https://{IP}:{https_port}", service_spec.client_url());
+    let service_dir = dir.0.join("hs");
+    let service = Process::start(
+        service_spec.clone(),
+        vec![
+            "--name=hs".to_string(),
+            format!("--data-dir={}", service_dir.display()),
+            format!("--listen-client-urls={client_urls}"),
+            format!("--advertise-client-urls={client_urls}"),
+            format!("--listen-peer-urls={}", service_spec.peer_url()),
+            format!("--initial-advertise-peer-urls={}", service_spec.peer_url()),
+            format!("--initial-cluster=hs={}", service_spec.peer_url()),
+            format!("--cert-file={cert}"),
+            format!("--key-file={key}"),
+        ],
+        service_dir,
+    );
+    put_eventually(&service_spec.client_url(), "/discovery/token-tls/_config/size", "1", &service);
+    let discovery_url = format!("https://{IP}:{https_port}/v2/keys/discovery/token-tls");
+    // etcd's discovery client trusts the system's CAs; SSL_CERT_FILE makes the test CA one of them.
+    let member_spec = spec("t1");
+    let data_dir = dir.0.join("t1");
+    let member = Process::start_with_env(
+        member_spec.clone(),
+        vec![
+            "--name=t1".to_string(),
+            format!("--data-dir={}", data_dir.display()),
+            format!("--listen-client-urls={}", member_spec.client_url()),
+            format!("--advertise-client-urls={}", member_spec.client_url()),
+            format!("--listen-peer-urls={}", member_spec.peer_url()),
+            format!("--initial-advertise-peer-urls={}", member_spec.peer_url()),
+            format!("--discovery={discovery_url}"),
+        ],
+        vec![("SSL_CERT_FILE".to_string(), ca)],
+        data_dir,
+    );
+    let listed = wait_for_members(&member_spec.client_url(), 1, &[&member, &service]);
+    assert_eq!(listed[0].1, "t1");
+    let registry = json(
+        &request(&service_spec.client_url(), "GET", "/v2/keys/discovery/token-tls", None).expect("list"),
+    );
+    assert_eq!(
+        registry["node"]["nodes"].as_array().map(Vec::len),
+        Some(1),
+        "registered over https: {registry}"
+    );
+}

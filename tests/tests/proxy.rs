@@ -106,3 +106,101 @@ fn a_readonly_proxy_refuses_writes_with_a_bare_501() {
     assert_eq!(get_value(&proxy.spec.client_url(), "/present", false).as_deref(), Some("yes"));
     assert_eq!(get_value(&cluster.members[0].spec.client_url(), "/refused", false), None);
 }
+
+/// A CA, and a certificate for 127.0.0.1 (server and client use) signed by it, written into
+/// `directory`: (CA, cert, key).
+fn make_certificates(directory: &std::path::Path) -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name.push(DnType::CommonName, "proxy-ca");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "member");
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let certificate = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let write = |name: &str, contents: &str| {
+        let path = directory.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    };
+    (
+        write("ca.pem", &ca.pem()),
+        write("cert.pem", &certificate.pem()),
+        write("key.pem", &key.serialize_pem()),
+    )
+}
+
+#[test]
+fn a_proxy_reaches_https_members_with_the_client_and_peer_certificate_flags() {
+    let dir = TempDir::new("proxy-tls");
+    let (ca, cert, key) = make_certificates(&dir.0);
+    // A member that requires client certificates on both its client and its peer URLs.
+    let member = MemberSpec {
+        name: "m1".into(),
+        ip: IP.into(),
+        client_port: free_port(IP, BASE_PORT),
+        peer_port: free_port(IP, BASE_PORT),
+    };
+    let client_url = format!("https://{IP}:{}", member.client_port);
+    let peer_url = format!("https://{IP}:{}", member.peer_port);
+    let member_dir = dir.0.join("m1");
+    let _member = Process::start(
+        member.clone(),
+        vec![
+            "--name=m1".to_string(),
+            format!("--data-dir={}", member_dir.display()),
+            format!("--listen-client-urls={client_url}"),
+            format!("--advertise-client-urls={client_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=m1={peer_url}"),
+            format!("--cert-file={cert}"),
+            format!("--key-file={key}"),
+            format!("--trusted-ca-file={ca}"),
+            "--client-cert-auth".to_string(),
+            format!("--peer-cert-file={cert}"),
+            format!("--peer-key-file={key}"),
+            format!("--peer-trusted-ca-file={ca}"),
+            "--peer-client-cert-auth".to_string(),
+        ],
+        member_dir,
+    );
+    // A plain-HTTP proxy in front of it, presenting the certificates as etcd's proxy does.
+    let proxy_spec =
+        MemberSpec { name: "tp".into(), ip: IP.into(), client_port: free_port(IP, BASE_PORT), peer_port: 0 };
+    let proxy_dir = dir.0.join("tp");
+    let proxy = Process::start(
+        proxy_spec.clone(),
+        vec![
+            "--proxy=on".to_string(),
+            format!("--data-dir={}", proxy_dir.display()),
+            format!("--listen-client-urls={}", proxy_spec.client_url()),
+            format!("--initial-cluster=m1={peer_url}"),
+            "--proxy-refresh-interval=500".to_string(),
+            format!("--cert-file={cert}"),
+            format!("--key-file={key}"),
+            format!("--trusted-ca-file={ca}"),
+            format!("--peer-cert-file={cert}"),
+            format!("--peer-key-file={key}"),
+            format!("--peer-trusted-ca-file={ca}"),
+        ],
+        proxy_dir,
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match put(&proxy_spec.client_url(), "/over-tls", "forwarded") {
+            Ok(response) if response.status == 201 || response.status == 200 => break,
+            other => assert!(Instant::now() < deadline, "PUT via the proxy: {other:?}\n{}", proxy.log()),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get_value(&proxy_spec.client_url(), "/over-tls", true).as_deref(), Some("forwarded"));
+    assert!(proxy.log().contains(&client_url), "learned the https client URL:\n{}", proxy.log());
+}

@@ -1,4 +1,4 @@
-//! The discovery and v2 proxy flags (`--discovery*`, `--proxy*`) read into their typed settings, with
+//! The discovery and v2 proxy flags (`--discovery*` including DNS SRV, `--proxy*`) read into their typed settings, with
 //! etcd 3.4's start-up check that only one bootstrap source is given.
 
 use super::flags::{self, Settings};
@@ -14,7 +14,7 @@ pub enum DiscoveryFallback {
     Proxy,
 }
 
-/// `--discovery`, `--discovery-fallback`, `--discovery-proxy`.
+/// `--discovery`, `--discovery-fallback`, `--discovery-proxy`, `--discovery-srv`, `--discovery-srv-name`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiscoveryFlags {
     /// The discovery URL (`http://host:port/v2/keys/<dir>/<token>`), empty when not bootstrapping by
@@ -23,12 +23,22 @@ pub struct DiscoveryFlags {
     pub fallback: DiscoveryFallback,
     /// An HTTP proxy (`http://host:port`) for reaching the discovery service; empty for none.
     pub http_proxy: String,
+    /// `--discovery-srv`: the DNS domain whose `_etcd-server-ssl._tcp` and `_etcd-server._tcp` SRV
+    /// records list the initial cluster; empty when not bootstrapping by DNS.
+    pub srv_domain: String,
+    /// `--discovery-srv-name`: a suffix to the SRV service names (`_etcd-server-<name>._tcp`).
+    pub srv_service_name: String,
 }
 
 impl DiscoveryFlags {
     /// Whether a member with an empty data dir bootstraps from a discovery token.
     pub fn is_enabled(&self) -> bool {
         !self.url.is_empty()
+    }
+
+    /// Whether a member with an empty data dir bootstraps from DNS SRV records.
+    pub fn is_srv_enabled(&self) -> bool {
+        !self.srv_domain.is_empty()
     }
 }
 
@@ -91,9 +101,11 @@ pub(super) fn read_discovery(settings: &Settings) -> Result<DiscoveryFlags, Conf
             _ => DiscoveryFallback::Proxy,
         },
         http_proxy: text("discovery-proxy"),
+        srv_domain: text("discovery-srv"),
+        srv_service_name: text("discovery-srv-name"),
     };
     let initial_cluster_given = settings.get("initial-cluster").is_some_and(|value| !value.is_empty());
-    let sources = [initial_cluster_given, discovery.is_enabled(), !text("discovery-srv").is_empty()];
+    let sources = [initial_cluster_given, discovery.is_enabled(), discovery.is_srv_enabled()];
     if sources.iter().filter(|given| **given).count() > 1 {
         return Err(invalid(
             "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" \

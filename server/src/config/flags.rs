@@ -40,9 +40,6 @@ pub(crate) enum Role {
     /// Accepted, value checked, then ignored: it tunes something Concord does not have (gRPC, the
     /// v3 backend, auth tokens) and ignoring it cannot make a deployment unsafe.
     Ignored,
-    /// Accepted only at its off value (empty, `false`, `off`): a feature Concord lacks and whose
-    /// silent absence would be unsafe or surprising (discovery, proxy mode).
-    Refused(&'static str),
 }
 
 /// One etcd flag.
@@ -69,9 +66,6 @@ const UNSAFE: &str = "Unsafe feature";
 const DEPRECATED: &str = "TO BE DEPRECATED";
 const GENERAL: &str = "General";
 
-const DISCOVERY_SRV: &str =
-    "DNS SRV discovery is not supported by concord; bootstrap with --initial-cluster or --discovery";
-
 const fn flag(
     name: &'static str,
     kind: Kind,
@@ -84,7 +78,7 @@ const fn flag(
 }
 
 use Kind::{Bool, Duration, OneOf, Signed, Text, Unsigned, Urls, Words};
-use Role::{Ignored, Refused, Used};
+use Role::{Ignored, Used};
 
 /// Every flag etcd 3.4.23 defines (its `--help` list plus the hidden ones it still accepts), in
 /// `--help` order. A flag not in this table is refused as Go refuses it.
@@ -318,19 +312,12 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
         CLUSTERING,
         "HTTP proxy to use for traffic to discovery service.",
     ),
-    flag(
-        "discovery-srv",
-        Text,
-        "",
-        Refused(DISCOVERY_SRV),
-        CLUSTERING,
-        "DNS srv domain used to bootstrap the cluster.",
-    ),
+    flag("discovery-srv", Text, "", Used, CLUSTERING, "DNS srv domain used to bootstrap the cluster."),
     flag(
         "discovery-srv-name",
         Text,
         "",
-        Ignored,
+        Used,
         CLUSTERING,
         "Suffix to the dns srv name queried when bootstrapping.",
     ),

@@ -34,7 +34,6 @@ pub fn help_text() -> String {
             match spec.role {
                 Role::Used => {}
                 Role::Ignored => text.push_str(" [accepted for compatibility; ignored by concord]"),
-                Role::Refused(reason) => text.push_str(&format!(" [accepted only when off: {reason}]")),
             }
             text.push('\n');
         }

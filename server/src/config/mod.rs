@@ -20,9 +20,10 @@
 //! - a flag and its `ETCD_*` variable both set: the flag wins with a notice (3.4.23 refuses to
 //!   start; etcd's documentation and the process issue say the command line wins);
 //! - `--logger` defaults to `zap` (JSON lines), etcd 3.5's default, not 3.4's `capnslog`;
-//! - DNS SRV discovery and unix-socket URLs are refused at start with a reason instead of being
-//!   served (their flags are accepted at their off values); URLs with user info, a query or a
-//!   fragment are refused;
+//! - unix-socket URLs are refused at start; URLs with user info, a query or a fragment are refused;
+//! - DNS SRV discovery (`--discovery-srv`) combines the `_etcd-server-ssl` and `_etcd-server` records
+//!   as etcd documents it; etcd 3.4.23 drops the plain `_etcd-server` records and fails when no
+//!   `-ssl` record exists (a bug fixed in later etcd releases);
 //! - with `--discovery`, the member and cluster IDs are salted with the discovery URL (etcd's rule),
 //!   so `initial_cluster_token` holds that URL and `initial_cluster` this member alone until the
 //!   discovery service answers;
@@ -57,7 +58,7 @@ pub use ids::{
 pub use tls::{SUPPORTED_CIPHER_SUITES, TlsInfo};
 pub use url::{Scheme, Url};
 
-use flags::{CommandLine, Kind, Role, Settings};
+use flags::{CommandLine, Role, Settings};
 
 /// Why the process must not start. The message is one line in etcd's words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,6 +368,14 @@ fn build(
             parse_initial_cluster(&initial_cluster_from_name(&name, &urls.initial_advertise_peer_urls))
                 .map_err(|reason| invalid(format!("error setting up initial cluster: {reason}")))?;
         initial_cluster_token = discovery.url.clone();
+    } else if discovery.is_srv_enabled() {
+        // Until the SRV records are read (only when the data dir is empty), this member alone.
+        initial_cluster =
+            parse_initial_cluster(&initial_cluster_from_name(&name, &urls.initial_advertise_peer_urls))
+                .map_err(|reason| invalid(format!("error setting up initial cluster: {reason}")))?;
+    } else if !discovery.srv_service_name.is_empty() && !settings.contains_key("initial-cluster") {
+        // etcdmain clears the default initial cluster when any discovery flag is set.
+        initial_cluster = Vec::new();
     }
     Ok(ServerConfig {
         name,
@@ -419,24 +428,14 @@ fn invalid(message: String) -> ConfigError {
     ConfigError::Invalid(message)
 }
 
-/// Flags concord ignores get a notice; flags it refuses are an error unless they are set to "off".
+/// Flags concord ignores get a notice.
 fn check_flag_roles(settings: &Settings, notices: &mut Vec<String>) -> Result<(), ConfigError> {
-    for (name, value) in settings {
+    for name in settings.keys() {
         let Some(spec) = flags::find(name) else { continue };
         match spec.role {
             Role::Used => {}
             Role::Ignored => {
                 notices.push(format!("--{name} is accepted for compatibility and ignored by concord"))
-            }
-            Role::Refused(reason) => {
-                let is_off = match spec.kind {
-                    Kind::Bool => flags::parse_bool(value) == Some(false),
-                    Kind::OneOf(_) => value == spec.default_text,
-                    _ => value.is_empty(),
-                };
-                if !is_off {
-                    return Err(invalid(format!("--{name}={value}: {reason}")));
-                }
             }
         }
     }

@@ -1,5 +1,7 @@
 //! A minimal etcd v2 keys client for the discovery service: get, create-if-absent and one-shot
-//! watch over plain HTTP/1.1, directly or through an HTTP proxy (`--discovery-proxy`). Keys are full
+//! watch over HTTP/1.1, directly or through an HTTP proxy (`--discovery-proxy`; an `https` service
+//! is reached through it by a `CONNECT` tunnel, as Go's client does). An `https` service is
+//! verified against the system's trusted CAs, as etcd 3.4's discovery client does. Keys are full
 //! URL paths (`/v2/keys/discovery/<token>/...`), as etcd's discovery client uses the URL's path as
 //! given, so a service that serves tokens at its root (discovery.etcd.io) works too.
 //!
@@ -17,18 +19,26 @@ use serde::Deserialize;
 /// The largest answer the discovery service may send (a token lists a few members).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
+/// The largest answer to a proxy's `CONNECT` read (its status line and headers).
+const MAX_CONNECT_ANSWER_BYTES: usize = 16 * 1024;
+
 /// `host:port` and scheme of an HTTP endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpAddress {
     pub host: String,
     pub port: u16,
+    /// `https`.
+    pub secure: bool,
 }
 
 impl HttpAddress {
-    /// Splits `http://host[:port][/path]` into the address and the path (`/` when none); `None` for
-    /// anything else (https included: the discovery client speaks plain HTTP).
+    /// Splits `http[s]://host[:port][/path]` into the address and the path (`/` when none); `None`
+    /// for anything else.
     pub fn parse_with_path(url: &str) -> Option<(HttpAddress, String)> {
-        let rest = url.strip_prefix("http://")?;
+        let (rest, secure) = match url.strip_prefix("https://") {
+            Some(rest) => (rest, true),
+            None => (url.strip_prefix("http://")?, false),
+        };
         let (authority, path) = match rest.find('/') {
             Some(slash) => (&rest[..slash], rest[slash..].to_string()),
             None => (rest, "/".to_string()),
@@ -37,12 +47,12 @@ impl HttpAddress {
             Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
                 (host, port.parse::<u16>().ok()?)
             }
-            _ => (authority, 80),
+            _ => (authority, if secure { 443 } else { 80 }),
         };
         if host.is_empty() {
             return None;
         }
-        Some((HttpAddress { host: host.trim_matches(&['[', ']'][..]).to_string(), port }, path))
+        Some((HttpAddress { host: host.trim_matches(&['[', ']'][..]).to_string(), port, secure }, path))
     }
 
     fn authority(&self) -> String {
@@ -121,9 +131,12 @@ struct NodeBody {
 #[derive(Clone, Debug)]
 pub struct KeysClient {
     pub endpoint: HttpAddress,
-    /// `--discovery-proxy`: requests go to this proxy with absolute URIs.
+    /// `--discovery-proxy`: requests go to this proxy with absolute URIs (or through a tunnel it
+    /// opens, for an `https` endpoint).
     pub http_proxy: Option<HttpAddress>,
     pub request_timeout: Duration,
+    /// For an `https` endpoint.
+    pub tls: Option<crate::tls::TlsDialer>,
 }
 
 impl KeysClient {
@@ -179,17 +192,14 @@ impl KeysClient {
         body: Option<String>,
     ) -> Result<(u16, u64, Bytes), KeysError> {
         let unreachable = |error: String| KeysError::Unreachable(error);
-        let target = self.http_proxy.as_ref().unwrap_or(&self.endpoint);
-        let stream = tokio::net::TcpStream::connect(target.authority())
-            .await
-            .map_err(|error| unreachable(format!("dial tcp {}: {error}", target.authority())))?;
+        let stream = self.connect().await.map_err(unreachable)?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|error| unreachable(error.to_string()))?;
         tokio::spawn(connection);
-        let uri = match self.http_proxy {
-            Some(_) => format!("http://{}{path_and_query}", self.endpoint.authority()),
-            None => path_and_query.to_string(),
+        let uri = match (&self.http_proxy, &self.tls) {
+            (Some(_), None) => format!("http://{}{path_and_query}", self.endpoint.authority()),
+            _ => path_and_query.to_string(),
         };
         let mut builder =
             Request::builder().method(method).uri(uri).header("host", self.endpoint.authority());
@@ -216,6 +226,49 @@ impl KeysClient {
     }
 }
 
+impl KeysClient {
+    /// A connection to the endpoint: direct or to the proxy, then (for `https`) a tunnel through the
+    /// proxy and the TLS handshake.
+    async fn connect(&self) -> Result<crate::tls::MaybeTlsStream, String> {
+        let target = self.http_proxy.as_ref().unwrap_or(&self.endpoint);
+        let mut stream = tokio::net::TcpStream::connect(target.authority())
+            .await
+            .map_err(|error| format!("dial tcp {}: {error}", target.authority()))?;
+        let Some(tls) = &self.tls else {
+            return Ok(crate::tls::MaybeTlsStream::from(stream));
+        };
+        if self.http_proxy.is_some() {
+            open_tunnel(&mut stream, &self.endpoint.authority()).await?;
+        }
+        tls.connect(&self.endpoint.host, stream).await
+    }
+}
+
+/// Asks an HTTP proxy for a `CONNECT` tunnel to `authority` and reads its answer's head.
+async fn open_tunnel(stream: &mut tokio::net::TcpStream, authority: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|error| format!("proxyconnect tcp: {error}"))?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    // Byte by byte, so nothing of the tunnelled stream is read past the head.
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_CONNECT_ANSWER_BYTES {
+            return Err("proxyconnect tcp: the proxy's answer is too long".to_string());
+        }
+        let read = stream.read(&mut byte).await.map_err(|error| format!("proxyconnect tcp: {error}"))?;
+        if read == 0 {
+            return Err("proxyconnect tcp: the proxy closed the connection".to_string());
+        }
+        head.push(byte[0]);
+    }
+    let status_line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
+    match status_line.split_whitespace().nth(1) {
+        Some("200") => Ok(()),
+        _ => Err(format!("proxyconnect tcp: {status_line}")),
+    }
+}
+
 /// `application/x-www-form-urlencoded` escaping of a value.
 fn form_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -236,10 +289,12 @@ mod tests {
     fn discovery_urls_split_into_address_and_token_path() {
         let (address, path) =
             HttpAddress::parse_with_path("http://127.0.0.1:2379/v2/keys/discovery/t1").unwrap();
-        assert_eq!(address, HttpAddress { host: "127.0.0.1".into(), port: 2379 });
+        assert_eq!(address, HttpAddress { host: "127.0.0.1".into(), port: 2379, secure: false });
         assert_eq!(path, "/v2/keys/discovery/t1");
         assert_eq!(HttpAddress::parse_with_path("http://example.com").unwrap().0.port, 80);
-        assert!(HttpAddress::parse_with_path("https://example.com/t").is_none());
+        let (secure, _) = HttpAddress::parse_with_path("https://example.com/t").unwrap();
+        assert_eq!((secure.port, secure.secure), (443, true));
+        assert!(HttpAddress::parse_with_path("ftp://example.com/t").is_none());
         assert!(HttpAddress::parse_with_path("http:///t").is_none());
     }
 

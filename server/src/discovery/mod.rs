@@ -1,5 +1,5 @@
 //! `--discovery`: etcd's v2 discovery protocol against any etcd-v2-compatible keys endpoint (a
-//! Concord cluster included).
+//! Concord cluster included); `--discovery-srv` (DNS SRV records) lives in `srv.rs` and `dns.rs`.
 //!
 //! Protocol (etcd 3.4's `v2discovery`): the discovery URL's path is the token directory. A member
 //! reads `<token>/_config/size`, lists the token's registrations, and stops with "cluster is full"
@@ -13,8 +13,10 @@
 //! sequences them with bounded retries and exponential backoff when the service is unreachable
 //! (etcd retries forever; Concord gives up after [`MAX_RETRIES`] with "too many retries").
 
+pub mod dns;
 pub mod keys_client;
 pub mod protocol;
+pub mod srv;
 
 use std::time::Duration;
 
@@ -93,8 +95,9 @@ impl Discovery {
         if token_path.is_empty() {
             return Err(DiscoveryError::InvalidUrl);
         }
+        let tls = endpoint.secure.then(crate::tls::TlsDialer::with_system_roots);
         Ok(Discovery {
-            client: KeysClient { endpoint, http_proxy, request_timeout: REQUEST_TIMEOUT },
+            client: KeysClient { endpoint, http_proxy, request_timeout: REQUEST_TIMEOUT, tls },
             token_path,
             retries: 0,
         })

@@ -78,6 +78,10 @@ pub(super) fn adopt_the_logs_term(restore: &mut RestoreState, id: NodeId) {
 /// one), all in the current term and committed at once. They are written to the WAL before Raft
 /// starts, so a crash right after leaves the same outcome.
 ///
+/// A member not in the configuration (a backup restored under a new member ID) is added first, with a
+/// member record carrying its advertised peer URLs, so the members API lists where it is; etcd writes
+/// `http://localhost:2380` there whatever the flags say, and `member update` fixes it afterwards.
+///
 /// Unlike etcd, which keeps only the prefix up to the persisted commit index, every durable entry is
 /// kept: the commit index is persisted lazily (it rides along with the next fsync), so entries past it
 /// may well have been committed and acknowledged by the lost cluster. Keeping an entry that was never
@@ -87,6 +91,7 @@ pub(super) fn force_new_cluster(
     wal: &mut Wal,
     restore: &mut RestoreState,
     me: NodeId,
+    advertise_peer_urls: &[String],
 ) -> Result<(), NodeError> {
     let mut conf =
         restore.snapshot.as_ref().map_or_else(|| restore.initial_conf.clone(), |s| s.meta.conf_state.clone());
@@ -119,6 +124,7 @@ pub(super) fn force_new_cluster(
         // A learner forced into a cluster of its own must vote in it (before the last voter goes).
         changes.push(ConfChange {
             changes: vec![raft::ConfChangeSingle { kind: ConfChangeKind::AddVoter, node_id: me }],
+            context: own_member_context(me, advertise_peer_urls, conf.learners.contains(&me)),
             ..ConfChange::default()
         });
     }
@@ -146,6 +152,26 @@ pub(super) fn force_new_cluster(
     wal.sync()?;
     restore.entries.extend(appended);
     Ok(())
+}
+
+/// etcd's default peer URL, which etcd's `--force-new-cluster` always gives a member it adds.
+const DEFAULT_PEER_URL: &str = "http://localhost:2380";
+
+/// The context of the change adding this member to its own forced cluster: its record with its peer
+/// URLs. A learner already has a record (the promotion keeps it), so it gets none.
+fn own_member_context(me: NodeId, advertise_peer_urls: &[String], is_learner: bool) -> bytes::Bytes {
+    if is_learner {
+        return bytes::Bytes::new();
+    }
+    let peer_urls = if advertise_peer_urls.is_empty() {
+        vec![DEFAULT_PEER_URL.to_string()]
+    } else {
+        advertise_peer_urls.to_vec()
+    };
+    let member = Member { id: me, peer_urls, ..Member::default() };
+    // No client waits for this change: origin 0 is never a member's ID.
+    let tag = super::entry::ConfTag { origin: 0, incarnation: 0, seq: 0 };
+    bytes::Bytes::from(codec::encode(&super::entry::ConfContext { tag, member: Some(member) }))
 }
 
 impl Node {
@@ -274,7 +300,7 @@ fn recover(
     };
     adopt_the_logs_term(&mut restore, config.id);
     if config.force_new_cluster {
-        force_new_cluster(&mut wal, &mut restore, config.id)?;
+        force_new_cluster(&mut wal, &mut restore, config.id, &config.advertise_peer_urls)?;
     }
     Ok((wal, metadata, restore))
 }

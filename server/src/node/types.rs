@@ -58,6 +58,10 @@ pub struct NodeConfig {
     /// locally) changes that remove every other member, so this member restarts alone with every
     /// committed write (disaster recovery after losing a quorum for good).
     pub force_new_cluster: bool,
+    /// This member's advertised peer URLs (`--initial-advertise-peer-urls`). `--force-new-cluster`
+    /// gives them to the member record it adds when this member is not yet in the configuration (a
+    /// restored backup under a new member ID); etcd's default `http://localhost:2380` when empty.
+    pub advertise_peer_urls: Vec<String>,
     pub election_ticks: u32,
     pub heartbeat_ticks: u32,
     /// Applied entries between two snapshots (`--snapshot-count`).
@@ -107,6 +111,7 @@ impl NodeConfig {
             initial_members,
             join_existing: false,
             force_new_cluster: false,
+            advertise_peer_urls: Vec::new(),
             election_ticks: 10,
             heartbeat_ticks: 1,
             snapshot_count: 100_000,

@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::tls::TlsDialer;
 use crate::transport::query_membership_with_tls;
 
 /// How long one peer has to answer a membership query.
@@ -22,6 +23,8 @@ struct Endpoint {
 pub struct Endpoints {
     state: Mutex<State>,
     failure_wait: Duration,
+    /// Dials `https` peer URLs (the `--peer-*` TLS flags).
+    peer_tls: Option<TlsDialer>,
 }
 
 #[derive(Debug)]
@@ -33,8 +36,9 @@ struct State {
 }
 
 impl Endpoints {
-    pub fn new(peer_urls: Vec<String>, failure_wait: Duration) -> Endpoints {
-        Endpoints { state: Mutex::new(State { endpoints: Vec::new(), peer_urls, next: 0 }), failure_wait }
+    pub fn new(peer_urls: Vec<String>, failure_wait: Duration, peer_tls: Option<TlsDialer>) -> Endpoints {
+        let state = Mutex::new(State { endpoints: Vec::new(), peer_urls, next: 0 });
+        Endpoints { state, failure_wait, peer_tls }
     }
 
     /// The peer URLs to ask for the membership.
@@ -92,7 +96,8 @@ impl Endpoints {
     /// a refresh that learns nothing keeps the table (etcd's proxy does the same).
     pub async fn refresh(&self) -> bool {
         for peer_url in self.peer_urls() {
-            match query_membership_with_tls(&peer_url, None, MEMBERSHIP_QUERY_TIMEOUT).await {
+            match query_membership_with_tls(&peer_url, self.peer_tls.as_ref(), MEMBERSHIP_QUERY_TIMEOUT).await
+            {
                 Ok(answer) => {
                     let mut client_urls: Vec<String> =
                         answer.members.iter().flat_map(|member| member.client_urls.clone()).collect();
@@ -122,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_failed_endpoint_is_skipped_until_the_failure_wait_passes() {
-        let endpoints = Endpoints::new(Vec::new(), Duration::from_secs(5));
+        let endpoints = Endpoints::new(Vec::new(), Duration::from_secs(5), None);
         endpoints.replace(vec!["http://a".into(), "http://b".into()], Vec::new());
         let now = Instant::now();
         endpoints.mark_failed("http://a", now);
@@ -133,7 +138,7 @@ mod tests {
 
     #[test]
     fn requests_rotate_over_the_usable_endpoints() {
-        let endpoints = Endpoints::new(Vec::new(), Duration::from_secs(5));
+        let endpoints = Endpoints::new(Vec::new(), Duration::from_secs(5), None);
         endpoints.replace(vec!["http://a".into(), "http://b".into()], Vec::new());
         let now = Instant::now();
         let first = endpoints.usable(now);

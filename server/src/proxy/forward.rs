@@ -25,6 +25,8 @@ const HOP_BY_HOP: &[&str] =
 /// The proxy's settings shared by every request.
 pub struct Forwarder {
     pub endpoints: Arc<Endpoints>,
+    /// Dials `https` endpoints.
+    pub client_tls: crate::tls::TlsDialer,
     pub flags: ProxyFlags,
     pub max_request_bytes: usize,
 }
@@ -67,13 +69,14 @@ impl Forwarder {
         parts: &http::request::Parts,
         body: Bytes,
     ) -> Result<Response<ProxyBody>, String> {
-        let authority = endpoint.strip_prefix("http://").ok_or("only http endpoints are proxied")?;
+        let (authority, secure) = match endpoint.strip_prefix("https://") {
+            Some(rest) => (rest, true),
+            None => {
+                (endpoint.strip_prefix("http://").ok_or("only http and https endpoints are proxied")?, false)
+            }
+        };
         let authority = authority.trim_end_matches('/');
-        let dial = tokio::net::TcpStream::connect(authority);
-        let stream = tokio::time::timeout(Duration::from_millis(self.flags.dial_timeout_ms.max(1)), dial)
-            .await
-            .map_err(|_| format!("dial tcp {authority}: i/o timeout"))?
-            .map_err(|error| format!("dial tcp {authority}: {error}"))?;
+        let stream = self.dial(authority, secure).await?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|error| error.to_string())?;
@@ -90,6 +93,25 @@ impl Forwarder {
         let (mut answer_parts, answer_body) = response.into_parts();
         strip_hop_by_hop(&mut answer_parts.headers);
         Ok(Response::from_parts(answer_parts, answer_body.boxed()))
+    }
+}
+
+impl Forwarder {
+    /// A connection to `authority` within `--proxy-dial-timeout`, with the TLS handshake for `https`.
+    async fn dial(&self, authority: &str, secure: bool) -> Result<crate::tls::MaybeTlsStream, String> {
+        let dial = async {
+            let stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(|error| format!("dial tcp {authority}: {error}"))?;
+            if !secure {
+                return Ok(crate::tls::MaybeTlsStream::from(stream));
+            }
+            let host = crate::config::Url::parse(&format!("https://{authority}"))?.host().to_string();
+            self.client_tls.connect(&host, stream).await
+        };
+        tokio::time::timeout(Duration::from_millis(self.flags.dial_timeout_ms.max(1)), dial)
+            .await
+            .map_err(|_| format!("dial tcp {authority}: i/o timeout"))?
     }
 }
 

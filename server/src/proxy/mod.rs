@@ -6,8 +6,10 @@
 //! The client URLs are learned from the peers' membership (Concord's peer membership query, the
 //! counterpart of etcd's peer `/members`) and refreshed every `--proxy-refresh-interval`.
 //!
-//! Limits: plain HTTP only (https listen URLs are refused at start; https members are not forwarded
-//! to); `--proxy-write-timeout` bounds the connection setup to a member, `--proxy-dial-timeout` the
+//! TLS, as etcd's proxy: members' `https` client URLs are dialed with the client TLS flags (the peer
+//! ones when no client certificate is given), their `https` peer URLs with the `--peer-*` flags.
+//! Limits: the proxy's own listen URLs are plain HTTP (https ones are refused at start);
+//! `--proxy-write-timeout` bounds the connection setup to a member, `--proxy-dial-timeout` the
 //! dial and `--proxy-read-timeout` (0: none, so watches can wait) the wait for an answer's headers.
 //!
 //! Where each job lives: `endpoints.rs` (the table of client URLs and failure marks),
@@ -48,7 +50,7 @@ fn cluster_file(data_dir: &Path) -> PathBuf {
 }
 
 /// The peer URLs saved by an earlier run, if any.
-fn read_saved_peer_urls(data_dir: &Path) -> Option<Vec<String>> {
+pub fn read_saved_peer_urls(data_dir: &Path) -> Option<Vec<String>> {
     let path = cluster_file(data_dir);
     let size = std::fs::metadata(&path).ok()?.len();
     if size > MAX_CLUSTER_FILE_BYTES {
@@ -83,9 +85,11 @@ pub async fn run(
     {
         return Err(ProxyError(format!("the proxy serves http client URLs only, not {url}")));
     }
+    let dialers = crate::tls::proxy_dialers(config).map_err(|error| ProxyError(error.to_string()))?;
     let peer_urls = read_saved_peer_urls(&config.data_dir).unwrap_or(peer_urls);
     save_peer_urls(&config.data_dir, &peer_urls)?;
-    let endpoints = Arc::new(Endpoints::new(peer_urls, Duration::from_millis(config.proxy.failure_wait_ms)));
+    let failure_wait = Duration::from_millis(config.proxy.failure_wait_ms);
+    let endpoints = Arc::new(Endpoints::new(peer_urls, failure_wait, Some(dialers.peer)));
     if !endpoints.refresh().await {
         tracing::warn!("proxy: no endpoints learned yet; retrying every refresh interval");
     }
@@ -95,6 +99,7 @@ pub async fn run(
     flags.mode = mode;
     let forwarder = Arc::new(Forwarder {
         endpoints,
+        client_tls: dialers.client,
         flags,
         max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
     });

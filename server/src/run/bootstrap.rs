@@ -1,10 +1,12 @@
 //! Deciding what this process runs before anything opens: a member (its initial cluster from
-//! `--initial-cluster` or, with an empty data dir, from `--discovery`) or a v2 proxy (`--proxy`, or a
-//! discovery token already full with `--discovery-fallback proxy`), as etcd 3.4's etcdmain decides.
+//! `--initial-cluster` or, with an empty data dir, from `--discovery` or `--discovery-srv`) or a v2
+//! proxy (`--proxy`, or a discovery token already full with `--discovery-fallback proxy`), as etcd
+//! 3.4's etcdmain decides.
 
 use super::RunError;
 use crate::config::{DiscoveryFallback, ProxyMode, ServerConfig, parse_initial_cluster};
-use crate::discovery::{Discovery, DiscoveryError};
+use crate::discovery::dns::DnsResolver;
+use crate::discovery::{Discovery, DiscoveryError, srv};
 use crate::node;
 use crate::storage::disk::Disk;
 
@@ -23,6 +25,12 @@ pub(super) async fn decide(mut config: ServerConfig, disk: &dyn Disk) -> Result<
         return Ok(Start::Proxy(Box::new(config), mode, peer_urls));
     }
     let stored = node::read_identity(disk, &config.effective_wal_dir()).ok().flatten();
+    if config.discovery.is_srv_enabled() && stored.is_none() {
+        let initial_cluster = dns_cluster(&config, true).await?;
+        config.initial_cluster = parse_initial_cluster(&initial_cluster)
+            .map_err(|reason| RunError(format!("error setting up initial cluster: {reason}")))?;
+        return Ok(Start::Member(Box::new(config)));
+    }
     if !config.discovery.is_enabled() || stored.is_some() {
         return Ok(Start::Member(Box::new(config)));
     }
@@ -54,9 +62,67 @@ async fn join(config: &ServerConfig) -> Result<String, DiscoveryError> {
         .await
 }
 
-/// The cluster's peer URLs for a proxy: from the discovery token when there is one, else from
-/// `--initial-cluster`.
+/// etcd's `PeerURLsMapAndToken` for `--discovery-srv`: the initial cluster from the SRV records; a
+/// member (`must_include_local`) must find itself there, a proxy need not.
+async fn dns_cluster(config: &ServerConfig, must_include_local: bool) -> Result<String, RunError> {
+    let discovery = &config.discovery;
+    let found = match DnsResolver::from_environment() {
+        Ok(resolver) => {
+            resolver
+                .server_cluster(
+                    &discovery.srv_domain,
+                    &discovery.srv_service_name,
+                    &config.name,
+                    &config.initial_advertise_peer_urls,
+                )
+                .await
+        }
+        Err(reason) => Err(reason),
+    };
+    let checked = found.and_then(|cluster| {
+        if must_include_local {
+            srv::check_local_member(&cluster, &config.name)?;
+        }
+        Ok(cluster)
+    });
+    match checked {
+        Ok(cluster) => {
+            for node in cluster.split(',') {
+                tracing::info!(%node, "got bootstrap from DNS for etcd-server");
+            }
+            Ok(cluster)
+        }
+        Err(reason) => {
+            tracing::warn!(error = %reason, "failed to resolve during SRV discovery");
+            Err(RunError(format!("error setting up initial cluster: {reason}")))
+        }
+    }
+}
+
+/// The cluster's peer URLs for a proxy: from the discovery token or the SRV records when given,
+/// else from `--initial-cluster`.
 async fn proxy_peer_urls(config: &ServerConfig) -> Result<Vec<String>, RunError> {
+    if let Some(saved) = crate::proxy::read_saved_peer_urls(&config.data_dir) {
+        if config.discovery.is_enabled() {
+            tracing::warn!(
+                "discovery token ignored since the proxy has already been initialized; valid cluster file found"
+            );
+        }
+        if config.discovery.is_srv_enabled() {
+            tracing::warn!(
+                "DNS SRV discovery ignored since the proxy has already been initialized; valid cluster file found"
+            );
+        }
+        return Ok(saved);
+    }
+    if config.discovery.is_srv_enabled() {
+        let members = parse_initial_cluster(&dns_cluster(config, false).await?)
+            .map_err(|reason| RunError(format!("error setting up initial cluster: {reason}")))?;
+        return Ok(members
+            .iter()
+            .flat_map(|member| member.peer_urls.iter().map(|url| url.to_string()))
+            .collect());
+    }
     if !config.discovery.is_enabled() {
         return Ok(config
             .initial_cluster

@@ -195,6 +195,8 @@ fn node_config(config: &ServerConfig, identity: &Identity, start_nanos: i64) -> 
     );
     node_config.join_existing = config.initial_cluster_state == ClusterState::Existing;
     node_config.force_new_cluster = config.force_new_cluster;
+    node_config.advertise_peer_urls =
+        config.initial_advertise_peer_urls.iter().map(|url| url.to_string()).collect();
     node_config.election_ticks = u32::try_from(config.election_ticks().max(2)).unwrap_or(u32::MAX);
     node_config.heartbeat_ticks = 1;
     node_config.snapshot_count = config.snapshot_count.max(1);

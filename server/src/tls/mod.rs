@@ -3,7 +3,9 @@
 //!
 //! Job: turn the checked TLS flags ([`crate::config::TlsInfo`], one per side) into what the sockets
 //! need, once at start: a [`TlsServer`] for each side's `https` listen URLs (the client side offers
-//! HTTP/2 and HTTP/1.1 by ALPN so gRPC clients work), and a [`TlsDialer`] for `https` peer URLs.
+//! HTTP/2 and HTTP/1.1 by ALPN so gRPC clients work), and a [`TlsDialer`] for `https` peer URLs
+//! (also the v2 proxy's two dialers, [`proxy_dialers`], and the discovery client's, which trusts the
+//! system's CAs).
 //! Everything that can be wrong with the files is found here, before the member opens its data,
 //! and reported naming the file.
 //!
@@ -118,6 +120,39 @@ pub fn build(config: &ServerConfig) -> Result<ProcessTls, TlsError> {
     };
     let dialer = TlsDialer::new(&config.peer_tls, peer_identity, &provider)?;
     Ok(ProcessTls { client, peer: PeerTls { server, dialer } })
+}
+
+/// The v2 proxy's two dialers, as etcd 3.4's `startProxy` makes them.
+#[derive(Clone, Debug)]
+pub struct ProxyDialers {
+    /// For the members' `https` client URLs: the client TLS flags (`--cert-file`, `--key-file`,
+    /// `--trusted-ca-file`), or the peer ones when no client certificate is given (etcd's "old proxy
+    /// behavior").
+    pub client: TlsDialer,
+    /// For the members' `https` peer URLs (the membership): the `--peer-*` flags.
+    pub peer: TlsDialer,
+}
+
+/// Builds the proxy's dialers; a certificate and key given on a side are presented to the members.
+pub fn proxy_dialers(config: &ServerConfig) -> Result<ProxyDialers, TlsError> {
+    let provider = cipher_suites::provider(&config.cipher_suites);
+    let client_info = if config.client_tls.cert_file.is_none() && config.client_tls.key_file.is_none() {
+        &config.peer_tls
+    } else {
+        &config.client_tls
+    };
+    Ok(ProxyDialers {
+        client: dialer_presenting_files(client_info, &provider)?,
+        peer: dialer_presenting_files(&config.peer_tls, &provider)?,
+    })
+}
+
+fn dialer_presenting_files(info: &TlsInfo, provider: &Arc<CryptoProvider>) -> Result<TlsDialer, TlsError> {
+    let identity = match (&info.cert_file, &info.key_file) {
+        (Some(cert_file), Some(key_file)) => Some(certified_key(cert_file, key_file, provider)?),
+        _ => None,
+    };
+    TlsDialer::new(info, identity, provider)
 }
 
 /// This member's certificate and key for one side: the files given, or the auto-TLS ones.
