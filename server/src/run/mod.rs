@@ -273,7 +273,11 @@ async fn start_transport(
         cluster_id: identity.cluster_id,
         listen_peer_urls: config.listen_peer_urls.iter().map(|url| url.to_string()).collect(),
         peers,
-        limits: TransportLimits::default(),
+        limits: TransportLimits {
+            max_frame_bytes: config.network_limits.max_peer_frame_bytes,
+            max_inbound_connections: config.network_limits.max_peer_connections,
+            ..TransportLimits::default()
+        },
         tls: Some(peer_tls.clone()),
     };
     let transport = Transport::start(transport_config, inbound_sender, Some(event_sender), cancel.clone())
@@ -303,6 +307,10 @@ async fn serve_clients(
             cors: config.cors.clone(),
             max_client_connections: config.max_client_connections,
             tls: if url.scheme() == crate::config::Scheme::Https { client_tls.cloned() } else { None },
+            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+            max_request_header_bytes: config.network_limits.max_request_header_bytes,
+            read_timeout: Duration::from_millis(config.network_limits.client_read_timeout_ms),
+            max_connection_requests_per_second: config.network_limits.max_connection_requests_per_second,
         };
         let defaults = crate::grpc::GrpcOptions::default();
         let grpc_options = crate::grpc::GrpcOptions {
