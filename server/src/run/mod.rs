@@ -20,6 +20,7 @@
 
 mod backend;
 mod bootstrap;
+mod disk_space;
 mod inbox;
 mod join;
 mod node_loop;
@@ -114,7 +115,10 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     let transport =
         Arc::new(start_transport(&config, &identity, &node, &tls.peer, inbox.clone(), &cancel).await?);
     let status = Arc::new(RwLock::new(api::NodeStatus::default()));
-    let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout };
+    let mut watched_directories = vec![config.data_dir.clone(), config.effective_wal_dir()];
+    watched_directories.dedup();
+    let disk_space = disk_space::watch_disk_space(watched_directories, cancel.clone());
+    let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout, disk_space };
     let node_loop =
         NodeLoop::new(node, transport, status, disk_timings, &config, heartbeat(&config), start_nanos);
     let (node_thread, node_stopped) = node_loop.spawn(inputs)?;
