@@ -56,7 +56,10 @@ fn free_bytes(path: &Path) -> u64 {
     assert_eq!(unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) }, 0, "statvfs");
     // SAFETY: statvfs returned 0.
     let stats = unsafe { stats.assume_init() };
-    stats.f_bavail as u64 * stats.f_frsize as u64
+    // The field types differ between platforms (u32 on some 32-bit ones), hence the conversions.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, block_bytes) = (u64::from(stats.f_bavail), u64::from(stats.f_frsize));
+    blocks * block_bytes
 }
 
 /// Writes a filler file until only `LEFT_FREE_BYTES` are free.

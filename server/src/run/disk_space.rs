@@ -94,7 +94,10 @@ pub fn free_bytes(directory: &Path) -> std::io::Result<u64> {
     }
     // SAFETY: statvfs returned 0, so it initialised `stats`.
     let stats = unsafe { stats.assume_init() };
-    Ok(u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+    // The field types differ between platforms (u32 on some 32-bit ones), hence the conversions.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, block_bytes) = (u64::from(stats.f_bavail), u64::from(stats.f_frsize));
+    Ok(blocks.saturating_mul(block_bytes))
 }
 
 #[cfg(test)]
