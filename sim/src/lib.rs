@@ -12,6 +12,7 @@ pub mod backend;
 pub mod cluster;
 pub mod coverage;
 pub mod history;
+pub mod history_export;
 pub mod linearizability;
 pub mod mix;
 pub mod plan;

@@ -31,6 +31,9 @@ enum Command {
         /// Cluster size (default: chosen by the seed among 3, 5, 7).
         #[arg(long)]
         nodes: Option<usize>,
+        /// Write the client history to FILE as JSON lines (the format in DESIGN.md).
+        #[arg(long, value_name = "FILE")]
+        history: Option<std::path::PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -51,6 +54,9 @@ enum Command {
         /// Seeds per round of an adaptive swarm.
         #[arg(long, default_value_t = 200)]
         round_seeds: u64,
+        /// Write each seed's client history to DIR/seed-<seed>.jsonl (the format in DESIGN.md).
+        #[arg(long, value_name = "DIR")]
+        histories: Option<std::path::PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -207,25 +213,30 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Run { seed, trace, coverage, nodes, common } => {
-            run_one(seed, trace, coverage, nodes, &common)
+        Command::Run { seed, trace, coverage, nodes, history, common } => {
+            run_one(RunArguments { seed, trace, coverage, nodes, history }, &common)
         }
-        Command::Swarm { seeds, from, nodes, threads, mixes, round_seeds, common } => {
+        Command::Swarm { seeds, from, nodes, threads, mixes, round_seeds, histories, common } => {
             let adaptive = Adaptive { mixes, round_seeds: round_seeds.max(1) };
-            run_swarm(SwarmArguments { seeds, from, nodes, threads, adaptive }, &common)
+            run_swarm(SwarmArguments { seeds, from, nodes, threads, adaptive, histories }, &common)
         }
         Command::Shrink { seed, nodes, common } => run_shrink(seed, nodes, &common),
     }
 }
 
-/// `sim run`: the plan, the outcome and the trace hash of one seed; speed on stderr.
-fn run_one(
+/// What `sim run` was asked for.
+struct RunArguments {
     seed: u64,
     trace: bool,
     coverage: bool,
     nodes: Option<usize>,
-    common: &Common,
-) -> Result<ExitCode, String> {
+    /// `--history FILE`: where to write the client history.
+    history: Option<std::path::PathBuf>,
+}
+
+/// `sim run`: the plan, the outcome and the trace hash of one seed; speed on stderr.
+fn run_one(arguments: RunArguments, common: &Common) -> Result<ExitCode, String> {
+    let RunArguments { seed, trace, coverage, nodes, history } = arguments;
     let backend = common.backend()?;
     let plan = common.plan(seed, nodes);
     print!("{plan}");
@@ -233,6 +244,10 @@ fn run_one(
     let report = runner::run(&plan, backend, trace);
     let wall_seconds = started.elapsed().as_secs_f64();
     print_report(&report);
+    if let Some(path) = &history {
+        sim::history_export::write_history(path, &report.history)
+            .map_err(|error| format!("writing the history to {}: {error}", path.display()))?;
+    }
     if coverage {
         println!("coverage of the Raft cores (rules taken; {} rules in all):", raft::Rule::COUNT);
         for (rule, hits) in report.coverage.iter().filter(|(_, hits)| *hits > 0) {
@@ -261,13 +276,27 @@ struct SwarmArguments {
     threads: usize,
     /// Adaptive over mixes 0..=mixes (no mixes: every seed uses the `--mix` of `Common`).
     adaptive: Adaptive,
+    /// `--histories DIR`: where to write each seed's client history.
+    histories: Option<std::path::PathBuf>,
 }
 
 /// `sim swarm`: many seeds; a summary, the liveness outcome, the coverage table and a replay command
 /// per failing seed; progress and speed on stderr.
 fn run_swarm(arguments: SwarmArguments, common: &Common) -> Result<ExitCode, String> {
-    let SwarmArguments { seeds, from, nodes, threads, adaptive } = arguments;
+    let SwarmArguments { seeds, from, nodes, threads, adaptive, histories } = arguments;
     let backend = common.backend()?;
+    if let Some(directory) = &histories {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| format!("creating {}: {error}", directory.display()))?;
+    }
+    let export_failures = std::sync::Mutex::new(Vec::new());
+    let each_report = |plan: &sim::plan::Plan, report: &sim::world::RunReport| {
+        let Some(directory) = &histories else { return };
+        let path = directory.join(format!("seed-{}.jsonl", plan.seed));
+        if let Err(error) = sim::history_export::write_history(&path, &report.history) {
+            export_failures.lock().expect("export failures").push(format!("{}: {error}", path.display()));
+        }
+    };
     let started = Instant::now();
     let progress = |done: u64, failed: usize| {
         if done.is_multiple_of(100) || done == seeds {
@@ -279,11 +308,23 @@ fn run_swarm(arguments: SwarmArguments, common: &Common) -> Result<ExitCode, Str
     };
     let mut summary = if adaptive.mixes == 0 {
         let plan_for = |seed| common.plan(seed, nodes);
-        runner::swarm(from, seeds, threads, backend, &plan_for, &progress)
+        runner::swarm_reporting(from, seeds, threads, backend, &plan_for, &progress, &each_report)
     } else {
         let plan_for = |seed, mix| common.plan_with_mix(seed, nodes, mix);
-        runner::adaptive_swarm(from, seeds, threads, backend, adaptive, &plan_for, &progress)
+        runner::adaptive_swarm_reporting(
+            from,
+            seeds,
+            threads,
+            backend,
+            adaptive,
+            &plan_for,
+            &progress,
+            &each_report,
+        )
     };
+    if let Some(first) = export_failures.into_inner().expect("export failures").first() {
+        return Err(format!("writing a history: {first}"));
+    }
     let wall_seconds = started.elapsed().as_secs_f64();
     print_swarm_summary(&mut summary, from, backend, nodes);
     for failure in &summary.failures {

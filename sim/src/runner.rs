@@ -158,6 +158,9 @@ impl LivenessSummary {
     }
 }
 
+/// What a swarm hands each finished seed's plan and report to (e.g. to export its history).
+pub type EachReport<'a> = &'a (dyn Fn(&Plan, &RunReport) + Sync);
+
 /// Runs `count` seeds from `from` on `threads` threads. `plan_for` makes the plan of a seed;
 /// `progress` is called after each seed with (done, failures so far).
 pub fn swarm(
@@ -167,6 +170,19 @@ pub fn swarm(
     backend: BackendKind,
     plan_for: &(dyn Fn(u64) -> Plan + Sync),
     progress: &(dyn Fn(u64, usize) + Sync),
+) -> SwarmSummary {
+    swarm_reporting(from, count, threads, backend, plan_for, progress, &|_, _| {})
+}
+
+/// As `swarm`, handing every seed's plan and report to `each_report` (on the thread that ran it).
+pub fn swarm_reporting(
+    from: u64,
+    count: u64,
+    threads: usize,
+    backend: BackendKind,
+    plan_for: &(dyn Fn(u64) -> Plan + Sync),
+    progress: &(dyn Fn(u64, usize) + Sync),
+    each_report: EachReport,
 ) -> SwarmSummary {
     let next = AtomicU64::new(0);
     let summary = Mutex::new(SwarmSummary::default());
@@ -180,6 +196,7 @@ pub fn swarm(
                     }
                     let plan = plan_for(from + offset);
                     let report = run(&plan, backend, false);
+                    each_report(&plan, &report);
                     let mut summary = summary.lock().expect("no thread panics while holding the lock");
                     summary.add(&plan, report);
                     let (done, failed) = (summary.seeds, summary.failures.len());
@@ -215,6 +232,21 @@ pub fn adaptive_swarm(
     plan_for: &(dyn Fn(u64, u32) -> Plan + Sync),
     progress: &(dyn Fn(u64, usize) + Sync),
 ) -> SwarmSummary {
+    adaptive_swarm_reporting(from, count, threads, backend, adaptive, plan_for, progress, &|_, _| {})
+}
+
+/// As `adaptive_swarm`, handing every seed's plan and report to `each_report`.
+#[allow(clippy::too_many_arguments)]
+pub fn adaptive_swarm_reporting(
+    from: u64,
+    count: u64,
+    threads: usize,
+    backend: BackendKind,
+    adaptive: Adaptive,
+    plan_for: &(dyn Fn(u64, u32) -> Plan + Sync),
+    progress: &(dyn Fn(u64, usize) + Sync),
+    each_report: EachReport,
+) -> SwarmSummary {
     assert!(adaptive.round_seeds > 0, "a round has seeds");
     let mut summary = SwarmSummary::default();
     let rounds = count.div_ceil(adaptive.round_seeds);
@@ -225,7 +257,8 @@ pub fn adaptive_swarm(
         let (done_before, failed_before) = (summary.seeds, summary.failures.len());
         let round_progress = |done: u64, failed: usize| progress(done_before + done, failed_before + failed);
         let round_plan = |seed: u64| plan_for(seed, choose_mix(seed, &weights));
-        let part = swarm(from + start, size, threads, backend, &round_plan, &round_progress);
+        let part =
+            swarm_reporting(from + start, size, threads, backend, &round_plan, &round_progress, each_report);
         summary.merge(part);
     }
     summary.failures.sort_by_key(|failure| failure.seed);

@@ -164,9 +164,10 @@ fn value_text(name: &str, kind: Kind, value: &Value) -> Result<String, String> {
             },
             _ => Err(wrong_type("true or false")),
         },
-        // etcd's YAML durations are integer nanoseconds; only ignored flags have this kind.
+        // etcd's YAML durations are integer nanoseconds; Concord also takes Go's text (`30s`).
         Kind::Duration => match value {
             Value::Number(number) if number.as_i64().is_some() => Ok(format!("{number}ns")),
+            Value::String(text) if flags::parse_duration_nanos(text).is_some() => Ok(text.clone()),
             _ => Err(wrong_type("an integer number of nanoseconds")),
         },
         Kind::Text | Kind::Urls | Kind::Words | Kind::OneOf(_) => match value {

@@ -42,6 +42,7 @@ mod file;
 mod flags;
 mod help;
 mod ids;
+mod limits;
 mod tls;
 mod url;
 
@@ -54,6 +55,10 @@ pub use help::{ETCD_COMPATIBLE_VERSION, help_text, usage_text, version_text};
 pub use ids::{
     InitialMember, Member, Membership, added_member_id, cluster_id, format_id, member_id,
     member_id_with_time, parse_id, parse_initial_cluster,
+};
+pub use limits::{
+    DEFAULT_CLIENT_READ_TIMEOUT_MS, DEFAULT_MAX_CONNECTION_REQUESTS_PER_SECOND,
+    DEFAULT_MAX_REQUEST_HEADER_BYTES, NetworkLimits,
 };
 pub use tls::{SUPPORTED_CIPHER_SUITES, TlsInfo};
 pub use url::{Scheme, Url};
@@ -196,6 +201,8 @@ pub struct ServerConfig {
     pub watch_progress_notify_interval_ms: Option<u64>,
     /// `--max-client-connections` (concord only): open client connections per listener at most.
     pub max_client_connections: usize,
+    /// The listeners' other bounds against bad input (concord-only flags, see [`NetworkLimits`]).
+    pub network_limits: NetworkLimits,
     /// `--max-watchers` (concord only): watchers one member serves at most.
     pub max_watchers: usize,
     /// `--v2-watch-history` and `--v2-watch-history-bytes` (concord only): the v2 events kept for
@@ -357,6 +364,9 @@ fn build(
     let tls = tls::TlsFlags::read(&reader, &urls.listen_peer_urls, &urls.listen_client_urls, &mut notices)?;
     let (logger, log_outputs, log_level) = read_logging(&reader)?;
     let snapshot_count = read_snapshot_count(&reader, &mut notices)?;
+    let max_client_connections = reader.size("max-client-connections", 10_000)?;
+    let max_request_bytes = reader.unsigned("max-request-bytes", 1_572_864)?;
+    let network_limits = limits::read_network_limits(&reader, max_client_connections, max_request_bytes)?;
     let discovery = bootstrap_modes::read_discovery(&settings)?;
     let proxy = bootstrap_modes::read_proxy(&settings)?;
     let mut initial_cluster = read_initial_cluster(&reader, &name, &urls.initial_advertise_peer_urls)?;
@@ -393,7 +403,8 @@ fn build(
         snapshot_count,
         max_snapshots: reader.unsigned("max-snapshots", 5)?,
         max_wals: reader.unsigned("max-wals", 5)?,
-        max_client_connections: reader.size("max-client-connections", 10_000)?,
+        max_client_connections,
+        network_limits,
         max_txn_ops: reader.unsigned("max-txn-ops", 128)?,
         quota_backend_bytes: read_quota_backend_bytes(&reader, &mut notices)?,
         auto_compaction: read_auto_compaction(&reader)?,
@@ -410,7 +421,7 @@ fn build(
         log_outputs,
         log_level,
         enable_v2: reader.boolean("enable-v2", false)?,
-        max_request_bytes: reader.unsigned("max-request-bytes", 1_572_864)?,
+        max_request_bytes,
         listen_metrics_urls: urls.listen_metrics_urls,
         unsafe_no_fsync: reader.boolean("unsafe-no-fsync", false)?,
         client_tls: tls.client,

@@ -25,7 +25,8 @@ use tonic::service::Routes;
 use tower::ServiceExt;
 
 use super::backend::Backend;
-use super::service::{HEADER_READ_TIMEOUT, Shared, respond, serve_connection};
+use super::request_rate::RequestRate;
+use super::service::{MAX_REQUEST_BODY_BYTES, Shared, respond, serve_connection, too_many_requests};
 use crate::grpc::{GrpcOptions, V3Backend};
 use crate::tls::{MaybeTlsStream, TlsServer};
 
@@ -55,6 +56,16 @@ pub struct ServeOptions {
     pub max_client_connections: usize,
     /// TLS for an `https` listen URL (`--cert-file` and friends); `None` serves in clear.
     pub tls: Option<TlsServer>,
+    /// `--max-request-bytes`: the largest v2 request body; a larger one is answered 413.
+    pub max_request_bytes: usize,
+    /// `--max-request-header-bytes`: the largest request head (HTTP/1.1) or header list (HTTP/2).
+    pub max_request_header_bytes: usize,
+    /// `--client-read-timeout`: time to send a request head (or sit idle between requests), and
+    /// then its body.
+    pub read_timeout: Duration,
+    /// `--max-connection-requests-per-second`: requests one connection may start per second (0: no
+    /// bound); more are answered 429 (gRPC: `ResourceExhausted`).
+    pub max_connection_requests_per_second: u64,
 }
 
 impl Default for ServeOptions {
@@ -63,6 +74,10 @@ impl Default for ServeOptions {
             cors: vec!["*".to_string()],
             max_client_connections: DEFAULT_MAX_CLIENT_CONNECTIONS,
             tls: None,
+            max_request_bytes: MAX_REQUEST_BODY_BYTES,
+            max_request_header_bytes: crate::config::DEFAULT_MAX_REQUEST_HEADER_BYTES as usize,
+            read_timeout: Duration::from_millis(crate::config::DEFAULT_CLIENT_READ_TIMEOUT_MS),
+            max_connection_requests_per_second: crate::config::DEFAULT_MAX_CONNECTION_REQUESTS_PER_SECOND,
         }
     }
 }
@@ -223,13 +238,13 @@ enum Protocol {
 /// A TLS connection speaks what ALPN agreed (`h2`, else HTTP/1.1). A clear one is judged by its
 /// first bytes, looked at without consuming them: the full HTTP/2 preface is HTTP/2, anything that
 /// departs from it is HTTP/1.1. Bounded by the header read timeout, like an HTTP/1.1 request head.
-async fn detect_protocol(stream: &MaybeTlsStream) -> Protocol {
+async fn detect_protocol(stream: &MaybeTlsStream, read_timeout: Duration) -> Protocol {
     let stream = match stream {
         MaybeTlsStream::Tls(_) if stream.alpn_protocol() == Some(b"h2".as_slice()) => return Protocol::Http2,
         MaybeTlsStream::Tls(_) => return Protocol::Http1,
         MaybeTlsStream::Plain(stream) => stream,
     };
-    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + read_timeout;
     let mut buffer = [0u8; HTTP2_PREFACE.len()];
     loop {
         let peeked = match tokio::time::timeout_at(deadline, stream.peek(&mut buffer)).await {
@@ -252,7 +267,7 @@ async fn detect_protocol(stream: &MaybeTlsStream) -> Protocol {
 /// Serves one connection of a listener with gRPC: HTTP/1.1 exactly as without gRPC, HTTP/2 split by
 /// content type between the gRPC routes and the v2 service.
 async fn serve_multiplexed<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: MaybeTlsStream) {
-    match detect_protocol(&stream).await {
+    match detect_protocol(&stream, shared.options().read_timeout).await {
         Protocol::Http1 => serve_connection(shared, stream).await,
         Protocol::Http2 => serve_http2(shared, routes, stream).await,
         Protocol::Gone => {}
@@ -269,14 +284,20 @@ fn is_grpc(request: &Request<Incoming>) -> bool {
 
 async fn serve_http2<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream: MaybeTlsStream) {
     let _ = stream.tcp().set_nodelay(true);
+    let max_header_list_bytes = u32::try_from(shared.options().max_request_header_bytes).unwrap_or(u32::MAX);
+    let rate = Arc::new(RequestRate::new(shared.options().max_connection_requests_per_second));
     let service = service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let routes = routes.clone();
+        let admitted = rate.admit();
         async move {
             if is_grpc(&request) {
+                if !admitted {
+                    return Ok(too_many_grpc_requests());
+                }
                 return routes.oneshot(request).await;
             }
-            let response = respond(&shared, request).await;
+            let response = if admitted { respond(&shared, request).await } else { too_many_requests() };
             Ok::<Response<tonic::body::Body>, std::convert::Infallible>(response.map(tonic::body::Body::new))
         }
     });
@@ -284,9 +305,18 @@ async fn serve_http2<B: Backend>(shared: Arc<Shared<B>>, routes: Routes, stream:
     builder
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_HTTP2_STREAMS)
+        .max_header_list_size(max_header_list_bytes)
         .keep_alive_interval(HTTP2_KEEPALIVE_INTERVAL)
         .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT);
     // Client resets and protocol errors end the connection; nothing to report upward.
     let stream = super::h2_authority::AuthorityRepair::new(stream);
     let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+}
+
+/// The gRPC answer to a call over its connection's request rate.
+fn too_many_grpc_requests() -> Response<tonic::body::Body> {
+    tonic::Status::resource_exhausted(
+        "concord: too many requests on this connection (--max-connection-requests-per-second)",
+    )
+    .into_http()
 }

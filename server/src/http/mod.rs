@@ -17,6 +17,7 @@ mod h2_authority;
 pub mod keys;
 mod listener;
 pub mod render;
+mod request_rate;
 mod service;
 
 pub use backend::{

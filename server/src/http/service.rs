@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::listener::ServeOptions;
+use super::request_rate::RequestRate;
 
 /// Largest request body accepted (1.5 MiB, etcd's request size limit); larger bodies get 413.
 pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 512 * 1024;
@@ -29,8 +30,8 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 512 * 1024;
 /// How long `/health` waits for its linearizable probe read.
 pub const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a connection may take to send a complete request head.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// hyper's own read buffer bound; raised only when the request head bound needs more.
+const HYPER_DEFAULT_BUFFER_BYTES: usize = 8192 + 4096 * 100;
 
 /// The key `/health` reads through consensus; a "key not found" answer proves the quorum as well.
 const HEALTH_PROBE_KEY: &str = "/_concord_health_probe";
@@ -133,6 +134,11 @@ pub(super) struct Shared<B> {
 }
 
 impl<B: Backend> Shared<B> {
+    /// The listener's flag-driven settings.
+    pub(super) fn options(&self) -> &ServeOptions {
+        &self.options
+    }
+
     pub(super) fn new(
         backend: B,
         options: ServeOptions,
@@ -162,16 +168,28 @@ impl<B: Backend> Shared<B> {
 /// answer that a handler wrote.
 pub(super) async fn serve_connection<B: Backend>(shared: Arc<Shared<B>>, stream: MaybeTlsStream) {
     let _ = stream.tcp().set_nodelay(true);
+    let options = shared.options().clone();
+    let rate = RequestRate::new(options.max_connection_requests_per_second);
     let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        async move { Ok::<_, Infallible>(respond(&shared, request).await) }
+        let admitted = rate.admit();
+        async move {
+            if !admitted {
+                return Ok::<_, Infallible>(too_many_requests());
+            }
+            Ok::<_, Infallible>(respond(&shared, request).await)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         // Go writes canonical header names (`X-Etcd-Index`); some clients compare them as written.
         .title_case_headers(true)
-        // A client that never finishes its request head must not hold a connection forever.
+        // A client that never finishes its request head (or sits idle between requests) must not
+        // hold a connection forever; hyper starts this clock whenever it waits for a request head.
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(options.read_timeout)
+        // A request head larger than the bound is answered 431 and the connection closed.
+        .max_header_size(options.max_request_header_bytes)
+        .max_buf_size(options.max_request_header_bytes.max(HYPER_DEFAULT_BUFFER_BYTES))
         .serve_connection(TokioIo::new(stream), service);
     // Client resets and malformed requests end the connection; nothing to report upward.
     let _ = connection.await;
@@ -277,18 +295,35 @@ fn escape_path(path: &str) -> String {
 enum BodyRead {
     Bytes(Bytes),
     TooLarge,
+    TimedOut,
     Failed,
 }
 
-async fn read_body(body: Incoming, declared_length: Option<u64>) -> BodyRead {
-    if declared_length.is_some_and(|length| length > MAX_REQUEST_BODY_BYTES as u64) {
+/// Reads a whole body of at most `options.max_request_bytes` within `options.read_timeout`.
+async fn read_body(body: Incoming, declared_length: Option<u64>, options: &ServeOptions) -> BodyRead {
+    if declared_length.is_some_and(|length| length > options.max_request_bytes as u64) {
         return BodyRead::TooLarge;
     }
-    match http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES).collect().await {
-        Ok(collected) => BodyRead::Bytes(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => BodyRead::TooLarge,
-        Err(_) => BodyRead::Failed,
+    let collect = http_body_util::Limited::new(body, options.max_request_bytes).collect();
+    match tokio::time::timeout(options.read_timeout, collect).await {
+        Err(_) => BodyRead::TimedOut,
+        Ok(Ok(collected)) => BodyRead::Bytes(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => BodyRead::TooLarge,
+        Ok(Err(_)) => BodyRead::Failed,
     }
+}
+
+/// The answer to a request whose body did not arrive within `--client-read-timeout`; the
+/// connection is closed after it.
+fn body_timed_out() -> Response<ReplyBody> {
+    let mut response = full(render::text_error(408, "http: request body not received in time"));
+    response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The answer to a request over its connection's rate (`--max-connection-requests-per-second`).
+pub(super) fn too_many_requests() -> Response<ReplyBody> {
+    full(render::text_error(429, "too many requests on this connection"))
 }
 
 fn too_large() -> Response<ReplyBody> {
@@ -333,9 +368,10 @@ async fn handle<B: Backend>(shared: &Shared<B>, request: Request<Incoming>) -> R
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    let body = match read_body(request.into_body(), declared_length).await {
+    let body = match read_body(request.into_body(), declared_length, &shared.options).await {
         BodyRead::Bytes(bytes) => bytes,
         BodyRead::TooLarge => return too_large(),
+        BodyRead::TimedOut => return body_timed_out(),
         BodyRead::Failed => return bad_request(),
     };
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use store::StoreError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::disk_space::DiskSpace;
 use super::inbox::{Input, Responder, WatchSink};
 use super::unix_nanos;
 use crate::config::{Url, added_member_id};
@@ -23,6 +24,8 @@ pub struct NodeBackend {
     pub(super) inbox: std_mpsc::SyncSender<Input>,
     pub(super) status: Arc<RwLock<api::NodeStatus>>,
     pub(super) request_timeout: Duration,
+    /// Whether the data disk is below its reserve: client writes are refused meanwhile.
+    pub(super) disk_space: DiskSpace,
 }
 
 impl NodeBackend {
@@ -82,6 +85,9 @@ impl NodeBackend {
         caller: Option<api::Caller>,
         request: api::ClientRequest,
     ) -> api::ClientResponse {
+        if matches!(request, api::ClientRequest::Write(_)) && self.disk_space.is_low() {
+            return Err(api::ServerError::Store(StoreError::raft_internal(DiskSpace::refusal(), 0)));
+        }
         let request = match request {
             api::ClientRequest::Write(command) => node::ClientRequest::Write(command),
             api::ClientRequest::Get { key, recursive, sorted, quorum, now: _ } => {

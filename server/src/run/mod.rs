@@ -20,6 +20,7 @@
 
 mod backend;
 mod bootstrap;
+mod disk_space;
 mod inbox;
 mod join;
 mod node_loop;
@@ -114,7 +115,10 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     let transport =
         Arc::new(start_transport(&config, &identity, &node, &tls.peer, inbox.clone(), &cancel).await?);
     let status = Arc::new(RwLock::new(api::NodeStatus::default()));
-    let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout };
+    let mut watched_directories = vec![config.data_dir.clone(), config.effective_wal_dir()];
+    watched_directories.dedup();
+    let disk_space = disk_space::watch_disk_space(watched_directories, cancel.clone());
+    let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout, disk_space };
     let node_loop =
         NodeLoop::new(node, transport, status, disk_timings, &config, heartbeat(&config), start_nanos);
     let (node_thread, node_stopped) = node_loop.spawn(inputs)?;
@@ -277,7 +281,11 @@ async fn start_transport(
         cluster_id: identity.cluster_id,
         listen_peer_urls: config.listen_peer_urls.iter().map(|url| url.to_string()).collect(),
         peers,
-        limits: TransportLimits::default(),
+        limits: TransportLimits {
+            max_frame_bytes: config.network_limits.max_peer_frame_bytes,
+            max_inbound_connections: config.network_limits.max_peer_connections,
+            ..TransportLimits::default()
+        },
         tls: Some(peer_tls.clone()),
     };
     let transport = Transport::start(transport_config, inbound_sender, Some(event_sender), cancel.clone())
@@ -307,6 +315,10 @@ async fn serve_clients(
             cors: config.cors.clone(),
             max_client_connections: config.max_client_connections,
             tls: if url.scheme() == crate::config::Scheme::Https { client_tls.cloned() } else { None },
+            max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+            max_request_header_bytes: config.network_limits.max_request_header_bytes,
+            read_timeout: Duration::from_millis(config.network_limits.client_read_timeout_ms),
+            max_connection_requests_per_second: config.network_limits.max_connection_requests_per_second,
         };
         let defaults = crate::grpc::GrpcOptions::default();
         let grpc_options = crate::grpc::GrpcOptions {

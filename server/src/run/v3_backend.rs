@@ -24,6 +24,10 @@ impl NodeBackend {
 
 impl V3Backend for NodeBackend {
     async fn v3(&self, request: V3Request) -> Result<V3Answer, V3Error> {
+        if self.disk_space.is_low() && grows_the_log(&request) {
+            // etcd's answer to a write it has no room for (its NOSPACE alarm's error).
+            return Err(V3Error::Keyspace(mvcc::Error::NoSpace));
+        }
         let answer = self.ask_with_retry(node::ClientRequest::V3(request)).await.map_err(server_v3_error)?;
         match answer.result {
             Ok(Reply::V3(reply)) => {
@@ -112,6 +116,18 @@ fn reply_revision(reply: &V3Reply) -> i64 {
         V3Reply::Hash(response) => response.header.revision,
         V3Reply::Snapshot(image) => image.keyspace.current_revision,
         V3Reply::Alarm(_) | V3Reply::Auth(_) => 0,
+    }
+}
+
+/// The v3 requests a nearly full disk refuses: the client writes (reads, lease keep-alives and
+/// revokes, compactions and maintenance go on; a revoke or a compaction frees room).
+fn grows_the_log(request: &V3Request) -> bool {
+    match request {
+        V3Request::Put(_) | V3Request::DeleteRange(_) | V3Request::Txn(_) | V3Request::LeaseGrant { .. } => {
+            true
+        }
+        V3Request::Authorized { request, .. } => grows_the_log(request),
+        _ => false,
     }
 }
 

@@ -205,6 +205,7 @@ impl<'a> World<'a> {
         let failure = self.run_events().err();
         let mut report = RunReport {
             seed: self.plan.seed,
+            history: Vec::new(),
             failure,
             unknown_key: None,
             simulated_ns: self.now,
@@ -233,6 +234,7 @@ impl<'a> World<'a> {
         }
         report.trace_hash = self.hash.0;
         report.notes = std::mem::take(&mut self.notes);
+        report.history = std::mem::take(&mut self.history);
         report
     }
 

@@ -72,6 +72,8 @@ pub struct Failure {
 #[derive(Clone, Debug)]
 pub struct RunReport {
     pub seed: u64,
+    /// Every operation of the run, as checked (`history_export` writes the clients' ones out).
+    pub history: Vec<crate::history::Operation>,
     pub failure: Option<Failure>,
     /// The linearizability search gave up on some key (not a failure, but reported).
     pub unknown_key: Option<u32>,
