@@ -27,6 +27,8 @@ MALLOC_LIMIT_MB=${MALLOC_LIMIT_MB:-512}
 TARGETS=${TARGETS:-$ALL_TARGETS}
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTC_BOOTSTRAP=1
+# As cargo fuzz run: the ASan runtime and the Rust standard library define some globals twice.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0}
 
 if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -lt 1 ]; then
     echo "usage: bench/fuzz.sh [seconds per target]" >&2

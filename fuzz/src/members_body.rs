@@ -60,3 +60,17 @@ fn check_body(content_type: &str, body: &[u8]) {
     let reparsed = parse_member_body("application/json", again.as_bytes());
     assert_eq!(reparsed.ok().as_ref(), Some(&peer_urls), "accepted URLs sent back parse the same");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_id_with_a_sign_is_refused_as_go_parse_uint_does() {
+        // Found by this target's check: Rust's `from_str_radix` takes a leading '+', Go's does not.
+        assert_eq!(parse_member_id("+1"), None);
+        assert_eq!(parse_member_id("-1"), None);
+        assert_eq!(parse_member_id("8e9e05c52164694d"), Some(0x8e9e_05c5_2164_694d));
+        check(b"\x00\x02+1{\"peerURLs\":[\"http://a:1\"]}");
+    }
+}

@@ -343,7 +343,7 @@ fn http_keys_seeds() -> Vec<Seed> {
 }
 
 /// Deterministic filler bytes (splitmix64), for command sequences the decoder reads as anything.
-pub(crate) fn filler(seed_value: u64, length: usize) -> Vec<u8> {
+pub fn filler(seed_value: u64, length: usize) -> Vec<u8> {
     let mut state = seed_value;
     (0..length)
         .map(|_| {
