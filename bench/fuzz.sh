@@ -62,8 +62,10 @@ for target in $TARGETS; do
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     per_second=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     # libFuzzer's last status line: "#N DONE cov: C ft: F corp: ...".
-    coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
-    features=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+    # (both from one match: a panic message such as "left: ..." must not count as "ft:").
+    status_line=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || true)
+    coverage=$(echo "$status_line" | cut -d' ' -f2)
+    features=$(echo "$status_line" | cut -d' ' -f4)
     reproducers=$(comm -13 <(echo "$before") <(list_files "$artifacts") | sed '/^$/d' | tr '\n' ' ')
     crashes=$(echo "$reproducers" | wc -w)
     if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then
