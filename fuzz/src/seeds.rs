@@ -22,7 +22,7 @@ use server::transport::wire::{
 };
 
 use crate::wal_framing::{CRC_RECORD_TYPE, split_records};
-use crate::{snapshot_file, wal_open, wire_frames};
+use crate::{snapshot_file, v2_seeds, wal_open, wire_frames};
 
 /// One seed: a file name and its bytes.
 pub type Seed = (String, Vec<u8>);
@@ -37,6 +37,10 @@ pub fn all() -> Vec<(&'static str, Vec<Seed>)> {
         ("http_keys", http_keys_seeds()),
         ("mvcc_restore", mvcc_restore_seeds()),
         ("mvcc_commands", mvcc_commands_seeds()),
+        ("members_body", v2_seeds::members_body_seeds()),
+        ("auth_bodies", v2_seeds::auth_bodies_seeds()),
+        ("config_load", v2_seeds::config_load_seeds()),
+        ("store_v2", v2_seeds::store_v2_seeds()),
     ]
 }
 
@@ -339,7 +343,7 @@ fn http_keys_seeds() -> Vec<Seed> {
 }
 
 /// Deterministic filler bytes (splitmix64), for command sequences the decoder reads as anything.
-fn filler(seed_value: u64, length: usize) -> Vec<u8> {
+pub fn filler(seed_value: u64, length: usize) -> Vec<u8> {
     let mut state = seed_value;
     (0..length)
         .map(|_| {

@@ -228,38 +228,53 @@ fn invalid_json() -> Reply {
 
 /// A PUT or DELETE of one user or role as the command to propose (the password hashed here).
 async fn parse_write(rest: &str, method: &str, body: &[u8]) -> Result<AuthCommand, Reply> {
+    let (mut command, password) = parse_write_body(rest, method, body)?;
+    if let (Some(password), AuthCommand::PutUser { password_hash, .. }) = (password, &mut command) {
+        *password_hash = Some(hash_password(password).await?);
+    }
+    Ok(command)
+}
+
+/// [`parse_write`] without the hashing: the command (a user's `password_hash` still `None`) and the
+/// new password to hash, when the body sets one.
+pub(crate) fn parse_write_body(
+    rest: &str,
+    method: &str,
+    body: &[u8],
+) -> Result<(AuthCommand, Option<String>), Reply> {
     if let Some(name) = rest.strip_prefix("/users/") {
         if method == "DELETE" {
-            return Ok(AuthCommand::DeleteUser { name: name.to_string() });
+            return Ok((AuthCommand::DeleteUser { name: name.to_string() }, None));
         }
         let parsed: UserBody = serde_json::from_slice(body).map_err(|_| invalid_json())?;
         if parsed.user != name {
             return Err(render::json_message(400, "User JSON name does not match the name in the URL"));
         }
-        let password_hash =
-            if parsed.password.is_empty() { None } else { Some(hash_password(parsed.password).await?) };
-        return Ok(AuthCommand::PutUser {
+        let password = Some(parsed.password).filter(|password| !password.is_empty());
+        let command = AuthCommand::PutUser {
             name: name.to_string(),
-            password_hash,
+            password_hash: None,
             roles: parsed.roles.unwrap_or_default(),
             grant: parsed.grant.unwrap_or_default(),
             revoke: parsed.revoke.unwrap_or_default(),
-        });
+        };
+        return Ok((command, password));
     }
     let name = rest.trim_start_matches("/roles/");
     if method == "DELETE" {
-        return Ok(AuthCommand::DeleteRole { name: name.to_string() });
+        return Ok((AuthCommand::DeleteRole { name: name.to_string() }, None));
     }
     let parsed: RoleBody = serde_json::from_slice(body).map_err(|_| invalid_json())?;
     if parsed.role != name {
         return Err(render::json_message(400, "Role JSON name does not match the name in the URL"));
     }
-    Ok(AuthCommand::PutRole {
+    let command = AuthCommand::PutRole {
         name: name.to_string(),
         permissions: parsed.permissions.unwrap_or_default().into_permissions(),
         grant: parsed.grant.map(PermissionsBody::into_permissions),
         revoke: parsed.revoke.map(PermissionsBody::into_permissions),
-    })
+    };
+    Ok((command, None))
 }
 
 /// A salted bcrypt hash at etcd's cost, made off the async threads.

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod backend;
 pub mod fake;
 pub mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 mod gateway_stream;
 mod h2_authority;

@@ -633,7 +633,7 @@ pub fn validate_peer_urls(urls: &[String]) -> Result<Vec<String>, String> {
 }
 
 /// The body of POST/PUT `/v2/members[/<id>]`: JSON `{"peerURLs":[...]}` with etcd's checks.
-fn parse_member_body(content_type: &str, body: &[u8]) -> Result<Vec<String>, Reply> {
+pub(crate) fn parse_member_body(content_type: &str, body: &[u8]) -> Result<Vec<String>, Reply> {
     let media_type = match content_type.find(';') {
         Some(at) => content_type[..at].trim().to_ascii_lowercase(),
         None => content_type.to_string(),
@@ -654,9 +654,9 @@ fn parse_member_body(content_type: &str, body: &[u8]) -> Result<Vec<String>, Rep
     validate_peer_urls(&parsed.peer_urls).map_err(|message| render::json_message(400, &message))
 }
 
-/// A member id from the path: hex, as etcd's `types.IDFromString`.
-fn parse_member_id(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 16 {
+/// A member id from the path: hex, as etcd's `types.IDFromString` (Go's `ParseUint`, so no sign).
+pub(crate) fn parse_member_id(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 16 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return None;
     }
     u64::from_str_radix(text, 16).ok()
