@@ -166,7 +166,7 @@ impl Options {
         if self.rate == Some(0) || self.count == Some(0) {
             return Err("--rate and --count must be at least 1".into());
         }
-        if self.duration_seconds.is_some_and(|seconds| !(seconds > 0.0)) {
+        if self.duration_seconds.is_some_and(|seconds| seconds.is_nan() || seconds <= 0.0) {
             return Err("--duration-seconds must be positive".into());
         }
         Ok(())
