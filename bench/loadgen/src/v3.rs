@@ -68,10 +68,14 @@ pub struct WatchStream {
     pub responses: tonic::Streaming<WatchResponse>,
 }
 
-/// Opens a watch stream on `channel` whose request queue holds at most `capacity` requests.
-pub async fn open_watch_stream(channel: &Channel, capacity: usize) -> Result<WatchStream, String> {
-    assert!(capacity > 0, "a watch stream queues at least one request");
-    let (requests, receiver) = mpsc::channel(capacity);
+/// Opens a watch stream on `channel` with `first` (the creation requests) already queued: etcd sends the
+/// stream's response headers only with its first message, so the requests must go before the call
+/// returns. The queue holds exactly those requests and one more.
+pub async fn open_watch_stream(channel: &Channel, first: Vec<WatchRequest>) -> Result<WatchStream, String> {
+    let (requests, receiver) = mpsc::channel(first.len() + 1);
+    for request in first {
+        requests.try_send(request).expect("the queue has room for the first requests");
+    }
     let responses = WatchClient::new(channel.clone())
         .watch(ReceiverStream::new(receiver))
         .await

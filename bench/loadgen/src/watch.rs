@@ -203,19 +203,11 @@ async fn pause_after_error(deliveries: &Deliveries) {
 
 /// One v3 watch stream carrying a watcher per key in `keys`, reading events until aborted.
 async fn v3_stream(channel: Channel, keys: Vec<String>, start_revision: i64, deliveries: Arc<Deliveries>) {
-    let mut stream = match v3::open_watch_stream(&channel, keys.len() + 1).await {
-        Ok(stream) => stream,
-        Err(_) => {
-            deliveries.errors.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+    let creations = keys.iter().map(|key| v3::create_watch(key, start_revision)).collect();
+    let Ok(mut stream) = v3::open_watch_stream(&channel, creations).await else {
+        deliveries.errors.fetch_add(1, Ordering::Relaxed);
+        return;
     };
-    for key in &keys {
-        if stream.requests.send(v3::create_watch(key, start_revision)).await.is_err() {
-            deliveries.errors.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    }
     // Ends when the stream ends or the workload aborts the task.
     while let Ok(Some(response)) = stream.responses.message().await {
         if response.created {
