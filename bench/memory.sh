@@ -88,14 +88,22 @@ wait_serving() {
   awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'
 }
 
+# wait_writable: until a PUT succeeds (bounded: 60 s).
+wait_writable() {
+  local deadline=$((SECONDS + 60))
+  until curl -sf -m 1 -XPUT "$URL/v2/keys/ready" -d value=1 >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { echo "memory.sh: $URL not writable after 60 s" >&2; tail -20 "$WORK"/*.log >&2; return 1; }
+    sleep 0.1
+  done
+}
+
 rss_of() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 memory_run() {
   local system=$1 data="$WORK/$system-data" report rss_before rss_after last rss_restart seconds data_bytes
   start "$system" "$data"
-  curl -sf -m 1 -XPUT "$URL/v2/keys/ready" -d value=1 >/dev/null 2>&1 || true
-  wait_serving /v2/keys/ready >/dev/null
+  wait_writable
   sleep 1
   rss_before=$(rss_of "$PID")
   echo "# $system: loading $KEYS keys" >&2
@@ -120,8 +128,7 @@ memory_run() {
 watchers_run() {
   local system=$1 data="$WORK/$system-data" report
   start "$system" "$data"
-  curl -sf -m 1 -XPUT "$URL/v2/keys/ready" -d value=1 >/dev/null 2>&1 || true
-  wait_serving /v2/keys/ready >/dev/null
+  wait_writable
   sleep 1
   echo "# $system: $WATCHERS watchers" >&2
   report=$("$BENCH" watch --endpoints "$URL" --watchers "$WATCHERS" --key-count "$WATCH_KEYS" \
