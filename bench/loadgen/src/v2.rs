@@ -55,6 +55,14 @@ impl Connection {
         Ok(sender)
     }
 
+    /// Dials the connection unless it is open.
+    pub async fn connect(&mut self) -> Result<(), String> {
+        if self.sender.is_none() {
+            self.sender = Some(self.dial().await?);
+        }
+        Ok(())
+    }
+
     /// Sends one request and reads its whole answer.
     pub async fn request(
         &mut self,
@@ -62,9 +70,7 @@ impl Connection {
         path: &str,
         form: Option<String>,
     ) -> Result<Answer, String> {
-        if self.sender.is_none() {
-            self.sender = Some(self.dial().await?);
-        }
+        self.connect().await?;
         let sender = self.sender.as_mut().expect("dialled above");
         let mut builder = Request::builder().method(method).uri(path).header("host", &self.authority);
         if form.is_some() {

@@ -32,7 +32,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 struct Deliveries {
     origin: Option<Instant>,
     latencies: Mutex<Latencies>,
-    /// Watchers established (v3: creation confirmed; v2: first poll sent).
+    /// Watchers established (v3: creation confirmed; v2: connected, its first poll about to be sent).
     armed: AtomicU64,
     delivered: AtomicU64,
     /// v2: polls answered 401 `event index cleared` (events lost to the history's bound).
@@ -176,6 +176,10 @@ async fn v2_watcher(endpoint: String, key: String, mut index: u64, deliveries: A
         deliveries.errors.fetch_add(1, Ordering::Relaxed);
         return;
     };
+    // Established once connected (the poll follows at once); bounded by the workload's arm timeout.
+    while connection.connect().await.is_err() {
+        pause_after_error(&deliveries).await;
+    }
     deliveries.armed.fetch_add(1, Ordering::Relaxed);
     // Ends when the workload aborts the task.
     loop {
