@@ -108,7 +108,7 @@ memory_run() {
   rss_before=$(rss_of "$PID")
   echo "# $system: loading $KEYS keys" >&2
   report=$("$BENCH" put --endpoints "$URL" --count "$KEYS" --key-count "$KEYS" --key-size-bytes $KEY_DIGITS \
-    --value-size-bytes "$VALUE_BYTES" --clients 16 --connections 16 --json --server-pid "$PID")
+    --value-size-bytes "$VALUE_BYTES" --clients 16 --connections 16 --json --server-pid "$PID") || true  # failed puts are counted in the report
   sleep 2
   rss_after=$(rss_of "$PID")
   data_bytes=$(du -sb "$data" | cut -f1)
@@ -132,7 +132,7 @@ watchers_run() {
   sleep 1
   echo "# $system: $WATCHERS watchers" >&2
   report=$("$BENCH" watch --endpoints "$URL" --watchers "$WATCHERS" --key-count "$WATCH_KEYS" \
-    --count "$WATCH_WRITES" --rate "$WATCH_RATE" --clients 1 --connections 1 --json --server-pid "$PID")
+    --count "$WATCH_WRITES" --rate "$WATCH_RATE" --clients 1 --connections 1 --json --server-pid "$PID") || true
   stop
   rm -rf "$data"
   echo "$report" | jq -c --arg s "$system" '{system: $s, writes: .operations, write_errors: .errors} + .watch'
