@@ -5,12 +5,16 @@
 # fresh data dirs on the real disk, loopback only), first as a single node, then as a 3-member cluster
 # where load goes to the leader and, separately, through a follower. Concord's and etcd's runs alternate
 # (run 1: concord then etcd, run 2: etcd then concord, ...) so drift in the load of the shared machine
-# does not favour one side. Prints a markdown table; keeps wrk's raw output in $OUT.
+# does not favour one side. Two ceilings are measured in the same run: a fixed-response HTTP server
+# (nginx, its own temp config on a loopback port, a body of the size of a v2 GET answer) under the same
+# wrk GET command, and the disk's fdatasync time on $BENCH_TMP (dd oflag=dsync), whose inverse bounds a
+# sequential PUT. Prints a markdown table with the ratios concord/etcd and concord/ceiling; keeps wrk's
+# raw output in $OUT.
 #
 # Usage: bench/http.sh            (env: CONCORD=path/to/concord ETCD=etcd DURATION=10s RUNS=2
 #                                        SCOPE=all|single|cluster ONLY=regex SNAPSHOT_COUNT=n
 #                                        OUT=dir BENCH_TMP=dir)
-# Needs: wrk, curl, jq, etcd 3.4 (Debian: apt-get install -y etcd-server wrk curl jq), a release build of
+# Needs: wrk, curl, jq, nginx, etcd 3.4 (Debian: apt-get install -y etcd-server wrk curl jq nginx-light), a release build of
 # concord (cargo build --release -p server --bin concord).
 set -euo pipefail
 
@@ -33,7 +37,8 @@ CONNS=16
 BENCH_TMP=${BENCH_TMP:-/var/tmp}
 OUT=${OUT:-$BENCH_TMP/concord-bench-http.$(date -u +%Y%m%dT%H%M%S)}
 
-for tool in wrk curl jq "$ETCD"; do
+NGINX=${NGINX:-nginx}
+for tool in wrk curl jq dd "$ETCD" "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "http.sh: '$tool' not found" >&2; exit 2; }
 done
 [[ -x $CONCORD ]] || { echo "http.sh: no concord binary at $CONCORD (cargo build --release -p server --bin concord)" >&2; exit 2; }
@@ -74,6 +79,64 @@ cat >"$WORK/get.lua" <<'LUA'
 wrk.method = "GET"
 LUA
 
+# --- the ceilings ------------------------------------------------------------------------------------
+# The answer of a v2 GET of /bench/get (a 64-byte value), as the servers give it: nginx returns this body.
+GET_BODY="{\"action\":\"get\",\"node\":{\"key\":\"/bench/get\",\"value\":\"$VALUE\",\"modifiedIndex\":4,\"createdIndex\":4}}"
+
+# start_ceiling PORT: nginx (2 workers, no logs, unlimited keep-alive) answering every request with
+# GET_BODY as application/json, like a v2 GET.
+start_ceiling() {
+  local port=$1 dir="$WORK/ceiling"
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<NGINX
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    location / { default_type application/json; return 200 '$GET_BODY'; }
+  }
+}
+NGINX
+  "$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/log" 2>&1 &
+  PIDS+=($!)
+  local deadline=$((SECONDS + 10))
+  until curl -sf -m 1 "http://127.0.0.1:$port/v2/keys/bench/get" >/dev/null; do
+    ((SECONDS < deadline)) || { echo "http.sh: nginx did not start: $(cat "$dir/log" "$dir/error.log" 2>/dev/null)" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+bench_ceiling() {
+  local run=$1 port=$2
+  start_ceiling "$port" || { stop_all; return; }
+  measure "1 node" "GET c=16" ceiling "$run" "$CONNS" get.lua "http://127.0.0.1:$port/v2/keys/bench/get"
+  stop_all
+}
+
+# fdatasync_rate MODE: writes per second of 512-byte O_DSYNC writes on $BENCH_TMP's filesystem (each one
+# write + fdatasync), appending to a new file (MODE=append, like a WAL that grows) or overwriting a
+# preallocated one (MODE=overwrite, like a WAL with preallocated segments).
+fdatasync_rate() {
+  local mode=$1 file="$WORK/fdatasync.$1" count=2000 seconds
+  rm -f "$file"
+  if [[ $mode == overwrite ]]; then dd if=/dev/zero of="$file" bs=512 count=$count status=none && sync; fi
+  seconds=$(LC_ALL=C dd if=/dev/zero of="$file" bs=512 count=$count oflag=dsync conv=notrunc 2>&1 |
+    awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/) print $(i - 1) }')
+  rm -f "$file"
+  awk -v n=$count -v s="$seconds" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print 0 }'
+}
+
 # --- servers -----------------------------------------------------------------------------------------
 # start_member SYSTEM NAME CLIENT_PORT PEER_PORT INITIAL_CLUSTER
 start_member() {
@@ -101,7 +164,7 @@ stop_all() {
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   PIDS=()
-  rm -rf "$WORK"/concord-* "$WORK"/etcd-*
+  rm -rf "$WORK"/concord-* "$WORK"/etcd-* "$WORK"/ceiling
 }
 
 # leader_of PORT: the leader's client URL as this member sees it (empty if none).
@@ -193,6 +256,9 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# http.sh $(date -u +%FT%TZ) duration=$DURATION runs=$RUNS load before: $LOAD_BEFORE" >&2
 echo "# concord: $CONCORD; etcd: $("$ETCD" --version | head -1); raw wrk output in $OUT" >&2
 echo "# snapshot-count: ${SNAPSHOT_COUNT:-default (100000)}; workloads matching: $ONLY" >&2
+FDATASYNC_APPEND=$(fdatasync_rate append)
+FDATASYNC_OVERWRITE=$(fdatasync_rate overwrite)
+echo "# 1/fdatasync on $BENCH_TMP: $FDATASYNC_APPEND/s appending, $FDATASYNC_OVERWRITE/s overwriting (512-byte dd oflag=dsync)" >&2
 for run in $(seq "$RUNS"); do
   if ((run % 2)); then order=(concord etcd); else order=(etcd concord); fi
   for system in "${order[@]}"; do
@@ -200,6 +266,7 @@ for run in $(seq "$RUNS"); do
     [[ $SCOPE == cluster ]] || bench_single "$system" "$run" $((base + 79))
     [[ $SCOPE == single ]] || bench_cluster "$system" "$run" $((base + 100))
   done
+  if [[ $SCOPE != cluster && "GET c=16" =~ $ONLY ]]; then bench_ceiling "$run" 44379; fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -215,13 +282,44 @@ cell() {  # cell ROW SYSTEM FIELD(1=ops, 2=p99): "run1 / run2 / ..."
   done
   echo "$out"
 }
+ops_of() {  # ops_of ROW SYSTEM RUN: that run's ops/s, empty if not measured
+  local value; read -r -a value <<<"${RESULT["$1|$2|$3"]:-}"
+  echo "${value[0]:-}"
+}
+ratio() {  # ratio NUMERATOR DENOMINATOR: "1.23x", or "-"
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2fx", a / b; else printf "-" }'
+}
+ratio_cell() {  # ratio_cell ROW OTHER: concord / OTHER per run ("r1 / r2 ..."); OTHER is a system or a rate
+  local row=$1 other=$2 run out="" denominator
+  for run in $(seq "$RUNS"); do
+    if [[ $other =~ ^[0-9]+$ ]]; then denominator=$other; else denominator=$(ops_of "$row" "$other" "$run"); fi
+    out+="${out:+ / }$(ratio "$(ops_of "$row" concord "$run")" "$denominator")"
+  done
+  echo "$out"
+}
+# ceiling_of ROW: the ceiling's cell: nginx's GET rate, or 1/fdatasync (appending) for sequential PUTs.
+ceiling_of() {
+  local row=$1
+  if [[ $row == "1 node|GET c=16" ]]; then cell "$row" ceiling 1
+  elif [[ $row == *sequential* ]]; then echo "$FDATASYNC_APPEND (1/fdatasync)"
+  else echo ""; fi
+}
+ceiling_ratio() {
+  local row=$1
+  if [[ $row == "1 node|GET c=16" ]]; then ratio_cell "$row" ceiling
+  elif [[ $row == *sequential* ]]; then ratio_cell "$row" "$FDATASYNC_APPEND"
+  else echo ""; fi
+}
 echo
 echo "wrk -t1, keep-alive, 64-byte values, ${DURATION} each; cells are run 1 / run 2 ...; p99 in ms;"
-echo "load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER; $(nproc) CPUs shared with the load tool"
+echo "load average (1/5/15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER; $(nproc) CPUs shared with the load tool;"
+echo "ceilings: nginx ($("$NGINX" -v 2>&1 | sed 's/.*: //')) answering the GET's body under the same wrk command;"
+echo "1/fdatasync on $BENCH_TMP: $FDATASYNC_APPEND/s appending, $FDATASYNC_OVERWRITE/s overwriting (512-byte dd oflag=dsync)"
 echo
-echo "| workload | concord ops/s | concord p99 | etcd ops/s | etcd p99 |"
-echo "|---|---|---|---|---|"
+echo "| workload | concord ops/s | concord p99 | etcd ops/s | etcd p99 | concord/etcd | ceiling ops/s | concord/ceiling |"
+echo "|---|---|---|---|---|---|---|---|"
 for row in "${ROWS[@]}"; do
   deployment=${row%%|*}; workload=${row#*|}
-  echo "| $deployment: $workload | $(cell "$row" concord 1) | $(cell "$row" concord 2) | $(cell "$row" etcd 1) | $(cell "$row" etcd 2) |"
+  echo "| $deployment: $workload | $(cell "$row" concord 1) | $(cell "$row" concord 2) | $(cell "$row" etcd 1)" \
+    "| $(cell "$row" etcd 2) | $(ratio_cell "$row" etcd) | $(ceiling_of "$row") | $(ceiling_ratio "$row") |"
 done
