@@ -19,6 +19,7 @@ use raft::Role;
 
 use super::entry::Operation;
 use super::requests::{Waiting, propose_error};
+use super::v3_auth::AuthBug;
 use super::{Node, Reply, RequestError, V3Reply, V3Request};
 
 /// Leases the leader revokes per tick at most (etcd: 500 per half second).
@@ -103,6 +104,18 @@ impl Node {
         if range.serializable {
             return self.serve_v3_range(request_id, &range, user.as_deref());
         }
+        if self.auth_planted(AuthBug::CheckBeforeReadIndex) {
+            if let Err(error) = self.check_v3_range(user.as_deref(), &range) {
+                return self.answer(request_id, Err(error));
+            }
+            let root = Some(mvcc::ROOT.to_string());
+            return self.wait_for_v3_range(request_id, range, root);
+        }
+        self.wait_for_v3_range(request_id, range, user)
+    }
+
+    /// Starts the ReadIndex round of a linearizable range.
+    fn wait_for_v3_range(&mut self, request_id: u64, range: RangeRequest, user: Option<String>) {
         if !self.admit(request_id) {
             return;
         }

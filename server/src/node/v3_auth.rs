@@ -9,6 +9,13 @@ use super::entry::Operation;
 use super::v3_auth_checks::{check_command, check_range, check_read};
 use super::{AuthReply, AuthRequest, Node, Reply, RequestError, V3Reply, V3Request};
 
+/// The auth bugs the simulator can plant (`PlantedBug::Auth*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AuthBug {
+    UncheckedAtApply,
+    CheckBeforeReadIndex,
+}
+
 /// etcd's error as the node's refusal (the gRPC layer finds etcd's code by the text).
 pub(super) fn auth_error(error: AuthError) -> RequestError {
     RequestError::Refused(error.message().to_string())
@@ -95,7 +102,7 @@ impl Node {
         auth_revision: u64,
         command: &Command,
     ) -> Result<Reply, RequestError> {
-        if self.v3_auth.is_enabled() {
+        if self.v3_auth.is_enabled() && !self.auth_planted(AuthBug::UncheckedAtApply) {
             if user.is_some() && auth_revision < self.v3_auth.revision() {
                 return Err(auth_error(AuthError::AuthOldRevision));
             }
@@ -103,6 +110,21 @@ impl Node {
             check_command(&self.v3_auth, user, command, &lease_keys).map_err(auth_error)?;
         }
         self.apply_v3(command)
+    }
+
+    /// The simulator plants auth bugs to prove its auth checker finds them.
+    #[cfg(feature = "planted-bugs")]
+    pub(super) fn auth_planted(&self, bug: AuthBug) -> bool {
+        let planted = match bug {
+            AuthBug::UncheckedAtApply => super::PlantedBug::AuthUncheckedAtApply,
+            AuthBug::CheckBeforeReadIndex => super::PlantedBug::AuthCheckBeforeReadIndex,
+        };
+        self.config.planted_bug == Some(planted)
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    pub(super) fn auth_planted(&self, _bug: AuthBug) -> bool {
+        false
     }
 
     fn v3_lease_keys(&self, id: i64) -> Vec<Vec<u8>> {
