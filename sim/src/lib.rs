@@ -8,6 +8,8 @@
 //! only the CLI measures wall time, and prints it to stderr. It does not change the nodes: it drives
 //! them only through the sans-IO node API and observes them through read-only accessors.
 
+pub mod auth_checks;
+pub mod auth_world;
 pub mod backend;
 pub mod cluster;
 pub mod coverage;

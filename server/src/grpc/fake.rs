@@ -202,6 +202,7 @@ impl State {
                 let user = self.auth.user(&name).ok_or(mvcc::AuthError::AuthFailed)?;
                 user.password_hash.clone().map(AuthReply::PasswordHash).ok_or(mvcc::AuthError::AuthFailed)
             }
+            AuthRequest::CheckAdmin => Ok(AuthReply::Permitted),
             AuthRequest::Authenticate { token_prefix, .. } => {
                 self.raft_index += 1;
                 Ok(AuthReply::Token(format!("{token_prefix}.{}", self.raft_index)))

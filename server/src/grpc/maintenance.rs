@@ -3,6 +3,9 @@
 //! an in-memory keyspace, so it succeeds) and Snapshot (this member's keyspace as etcd's bbolt file:
 //! the node hands out a copy, a blocking thread encodes it, and the frames go out through a bounded
 //! channel). Alarm, Defragment, MoveLeader and Snapshot answers carry no header, as etcd's do.
+//! While auth is on, Defragment, Hash, HashKV and Snapshot need the root role and are refused with
+//! the auth store's own errors (`auth: permission denied`, code `Unknown`) as etcd 3.4 refuses them;
+//! Status, Alarm and MoveLeader are open, as in etcd 3.4.
 
 use api::etcdserverpb as pb;
 use api::etcdserverpb::alarm_request::AlarmAction;
@@ -11,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{V3Backend, ask, convert, mismatched, status};
+use super::{V3Backend, ask, check_admin, convert, mismatched, status};
 use crate::node::{AlarmAction as NodeAlarmAction, AlarmMember, AlarmType, V3Image, V3Reply, V3Request};
 use crate::v3_snapshot::etcd_db::{EtcdImage, etcd_database};
 use crate::v3_snapshot::stream::Frames;
@@ -99,13 +102,15 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
 
     async fn defragment(
         &self,
-        _request: Request<pb::DefragmentRequest>,
+        request: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
+        check_admin(&self.backend, &request).await.map_err(status::maintenance_status)?;
         Ok(Response::new(pb::DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, request: Request<pb::HashRequest>) -> Result<Response<pb::HashResponse>, Status> {
-        let answer = ask(&self.backend, super::on_behalf(super::token(&request), V3Request::Hash)).await?;
+        let hash = super::on_behalf(super::token(&request), V3Request::Hash);
+        let answer = ask(&self.backend, hash).await.map_err(status::maintenance_status)?;
         match answer.reply {
             V3Reply::Hash(reply) => Ok(Response::new(pb::HashResponse {
                 header: Some(convert::header(answer.header)),
@@ -121,7 +126,8 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
     ) -> Result<Response<pb::HashKvResponse>, Status> {
         let token = super::token(&request);
         let hash_kv = V3Request::HashKv { revision: request.into_inner().revision };
-        let answer = ask(&self.backend, super::on_behalf(token, hash_kv)).await?;
+        let answer =
+            ask(&self.backend, super::on_behalf(token, hash_kv)).await.map_err(status::maintenance_status)?;
         match answer.reply {
             V3Reply::HashKv(reply) => Ok(Response::new(pb::HashKvResponse {
                 header: Some(convert::header(answer.header)),
@@ -140,8 +146,8 @@ impl<B: V3Backend> Maintenance for MaintenanceService<B> {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        let answer =
-            ask(&self.backend, super::on_behalf(super::token(&request), V3Request::Snapshot)).await?;
+        let snapshot = super::on_behalf(super::token(&request), V3Request::Snapshot);
+        let answer = ask(&self.backend, snapshot).await.map_err(status::maintenance_status)?;
         let image = match answer.reply {
             V3Reply::Snapshot(image) => image,
             other => return Err(mismatched(&other)),

@@ -38,7 +38,7 @@ use api::etcdserverpb::watch_server::WatchServer;
 use tonic::Status;
 use tonic::service::Routes;
 
-use crate::node::{V3Reply, V3Request};
+use crate::node::{AuthReply, AuthRequest, V3Reply, V3Request};
 
 /// The etcd server version the v3 API reports (`endpoint status`' VERSION column): the release
 /// Concord follows, the same `/version` reports.
@@ -136,6 +136,17 @@ pub(crate) fn on_behalf(token: Option<String>, request: V3Request) -> V3Request 
     match token {
         Some(token) => V3Request::Authorized { token, request: Box::new(request) },
         None => request,
+    }
+}
+
+/// etcd's admin check, for the calls the node serves no request of its own for (Defragment and the
+/// membership changes): while auth is on, the caller's token must stand for a user with the root role.
+async fn check_admin<B: V3Backend, T>(backend: &B, request: &tonic::Request<T>) -> Result<(), Status> {
+    let check = V3Request::Auth(AuthRequest::CheckAdmin);
+    let answer = ask(backend, on_behalf(token(request), check)).await?;
+    match answer.reply {
+        V3Reply::Auth(AuthReply::Permitted) => Ok(()),
+        other => Err(mismatched(&other)),
     }
 }
 

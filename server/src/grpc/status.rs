@@ -52,6 +52,21 @@ pub fn member_status(error: &MemberError) -> Status {
     }
 }
 
+/// The admin refusals etcd 3.4's Maintenance service answers with its auth store's own errors (code
+/// `Unknown`, texts starting `auth: `) instead of the `etcdserver: ` statuses the other services use.
+const MAINTENANCE_AUTH_ERRORS: [EtcdError; 3] =
+    [errors::PERMISSION_DENIED, errors::USER_EMPTY, errors::INVALID_AUTH_TOKEN];
+
+/// A Maintenance call's status as etcd 3.4 answers it: its admin refusals as the auth store's
+/// errors (`auth: permission denied`, code `Unknown`), every other status unchanged.
+pub fn maintenance_status(status: Status) -> Status {
+    let refusal = MAINTENANCE_AUTH_ERRORS.iter().find(|error| error.matches(&status));
+    match refusal.and_then(|error| error.message.strip_prefix("etcdserver: ")) {
+        Some(reason) => Status::unknown(format!("auth: {reason}")),
+        None => status,
+    }
+}
+
 /// How the node words a proposal it refused (`RequestError::Refused`) before the reason.
 const REFUSAL_PREFIX: &str = "proposal refused: ";
 
@@ -111,6 +126,15 @@ mod tests {
         assert!(errors::BAD_LEADER_TRANSFEREE.matches(&v3_status(&V3Error::Other(text))));
         let status = v3_status(&V3Error::Other("disk on fire".to_string()));
         assert_eq!((status.code(), status.message()), (Code::Unknown, "disk on fire"));
+    }
+
+    #[test]
+    fn maintenance_admin_refusals_are_the_auth_stores_own_errors() {
+        let denied = maintenance_status(errors::PERMISSION_DENIED.status());
+        assert_eq!((denied.code(), denied.message()), (Code::Unknown, "auth: permission denied"));
+        let empty = maintenance_status(errors::USER_EMPTY.status());
+        assert_eq!((empty.code(), empty.message()), (Code::Unknown, "auth: user name is empty"));
+        assert!(errors::NO_LEADER.matches(&maintenance_status(errors::NO_LEADER.status())));
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Node {
             Operation::Store(command) => {
                 self.store.apply(&command).map(Reply::Event).map_err(RequestError::Store)
             }
-            Operation::V3(command) => self.apply_v3(&command),
+            Operation::V3(command) => self.apply_v3_bare(&command),
             Operation::LeaseRenew { id } => self.apply_lease_renew(id),
             Operation::LeaseExpire { id, checked_index } => self.apply_lease_expire(id, checked_index),
             Operation::UpdateMember { id, peer_urls } => match self.members.get_mut(&id) {

@@ -110,7 +110,9 @@ impl Node {
                 Waiting::Read { key, recursive, sorted, caller } => {
                     self.serve_read(pending.request_id, key, *recursive, *sorted, caller)
                 }
-                Waiting::V3Range(range) => self.serve_v3_range(pending.request_id, range),
+                Waiting::V3Range { range, user } => {
+                    self.serve_v3_range(pending.request_id, range, user.as_deref())
+                }
                 Waiting::Apply => unreachable!("a proposal waits for its apply, not for a read index"),
             }
         }

@@ -15,8 +15,9 @@ pub(super) enum Waiting {
     Apply,
     /// A ReadIndex confirmation, then the apply of the read index.
     Read { key: String, recursive: bool, sorted: bool, caller: store::auth::Caller },
-    /// The same for a linearizable v3 range.
-    V3Range(mvcc::RangeRequest),
+    /// The same for a linearizable v3 range on behalf of `user` (its token's), whose read permission
+    /// is checked when the read is served.
+    V3Range { range: mvcc::RangeRequest, user: Option<String> },
 }
 
 #[derive(Clone, Debug)]

@@ -150,14 +150,21 @@ pub enum PlantedBug {
     Raft(raft::PlantedBug),
     /// Acknowledge Raft persistence (and so answer clients) without fsyncing the WAL.
     AckBeforeDurable,
+    /// Apply v3 writes without checking them against the auth state they are applied in.
+    AuthUncheckedAtApply,
+    /// Check a linearizable v3 range's permission when it arrives, not once its read index is applied.
+    AuthCheckBeforeReadIndex,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl std::str::FromStr for PlantedBug {
     type Err = String;
     fn from_str(name: &str) -> Result<PlantedBug, String> {
-        if name == "AckBeforeDurable" {
-            return Ok(PlantedBug::AckBeforeDurable);
+        match name {
+            "AckBeforeDurable" => return Ok(PlantedBug::AckBeforeDurable),
+            "AuthUncheckedAtApply" => return Ok(PlantedBug::AuthUncheckedAtApply),
+            "AuthCheckBeforeReadIndex" => return Ok(PlantedBug::AuthCheckBeforeReadIndex),
+            _ => {}
         }
         name.parse::<raft::PlantedBug>()
             .map(PlantedBug::Raft)

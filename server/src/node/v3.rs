@@ -19,6 +19,7 @@ use raft::Role;
 
 use super::entry::Operation;
 use super::requests::Waiting;
+use super::v3_auth::AuthBug;
 use super::{Node, Reply, RequestError, V3Reply, V3Request};
 
 /// Leases the leader revokes per tick at most (etcd: 500 per half second).
@@ -40,7 +41,7 @@ impl Node {
             return;
         }
         let command = match request {
-            V3Request::Range(range) => return self.submit_v3_range(request_id, range),
+            V3Request::Range(range) => return self.submit_v3_range(request_id, range, user),
             V3Request::LeaseTimeToLive { id, keys } => {
                 let result = self.mvcc.lease_time_to_live(id, keys, self.now_ms());
                 return self.answer_v3(request_id, result.map(V3Reply::LeaseTimeToLive));
@@ -92,19 +93,32 @@ impl Node {
         Command::LeaseGrant { request: LeaseGrantRequest { ttl: ttl_seconds, id }, now_ms: self.now_ms() }
     }
 
-    fn submit_v3_range(&mut self, request_id: u64, range: RangeRequest) {
+    /// A range: a serializable one is served now, a linearizable one once its read index is applied.
+    /// Either is checked for `user`'s read permission when served (etcd's `doSerialize`), so a revoke
+    /// committed before a linearizable read started is honoured even on a member that had not
+    /// applied it yet when the read arrived.
+    fn submit_v3_range(&mut self, request_id: u64, range: RangeRequest, user: Option<String>) {
         if let Err(error) = mvcc::validate_range(&range) {
             return self.answer(request_id, Err(RequestError::V3(error)));
         }
         if range.serializable {
-            let result = self.mvcc.range(&range);
-            return self.answer_v3(request_id, result.map(V3Reply::Range));
+            return self.serve_v3_range(request_id, &range, user.as_deref());
         }
-        self.join_read_round(request_id, Waiting::V3Range(range));
+        if self.auth_planted(AuthBug::CheckBeforeReadIndex) {
+            if let Err(error) = self.check_v3_range(user.as_deref(), &range) {
+                return self.answer(request_id, Err(error));
+            }
+            let root = Some(mvcc::ROOT.to_string());
+            return self.join_read_round(request_id, Waiting::V3Range { range, user: root });
+        }
+        self.join_read_round(request_id, Waiting::V3Range { range, user });
     }
 
-    /// Serves a linearizable v3 read whose read index was applied.
-    pub(super) fn serve_v3_range(&mut self, request_id: u64, range: &RangeRequest) {
+    /// Serves a v3 read (a linearizable one once its read index was applied) if `user` may read it.
+    pub(super) fn serve_v3_range(&mut self, request_id: u64, range: &RangeRequest, user: Option<&str>) {
+        if let Err(error) = self.check_v3_range(user, range) {
+            return self.answer(request_id, Err(error));
+        }
         let result = self.mvcc.range(range);
         self.answer_v3(request_id, result.map(V3Reply::Range));
     }

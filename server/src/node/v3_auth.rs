@@ -6,8 +6,15 @@
 use mvcc::{AuthCommand, AuthError, Command};
 
 use super::entry::Operation;
-use super::v3_auth_checks::{check_command, check_read};
+use super::v3_auth_checks::{check_command, check_range, check_read};
 use super::{AuthReply, AuthRequest, Node, Reply, RequestError, V3Reply, V3Request};
+
+/// The auth bugs the simulator can plant (`PlantedBug::Auth*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AuthBug {
+    UncheckedAtApply,
+    CheckBeforeReadIndex,
+}
 
 /// etcd's error as the node's refusal (the gRPC layer finds etcd's code by the text).
 pub(super) fn auth_error(error: AuthError) -> RequestError {
@@ -40,7 +47,17 @@ impl Node {
             .map_err(auth_error)
     }
 
-    /// A request's user (from its token) and the request itself, checked for reads and admin calls.
+    /// Whether `user` may read `range` now (anyone while auth is off).
+    pub(super) fn check_v3_range(
+        &self,
+        user: Option<&str>,
+        range: &mvcc::RangeRequest,
+    ) -> Result<(), RequestError> {
+        check_range(&self.v3_auth, user, range).map_err(auth_error)
+    }
+
+    /// A request's user (from its token) and the request itself, checked for admin calls (ranges are
+    /// checked when served).
     pub(super) fn v3_caller(
         &mut self,
         request: V3Request,
@@ -69,6 +86,14 @@ impl Node {
         Ok(Operation::V3As { user, auth_revision: self.v3_auth.revision(), command })
     }
 
+    /// A committed v3 write proposed bare: checked while auth was off, without a user (or the leader's
+    /// own compaction). If auth was enabled before it is applied, it is checked again as a request
+    /// without a user, as etcd checks a header with no user and auth revision 0 ("user name is empty"
+    /// for keys; compaction and lease grants stay open).
+    pub(super) fn apply_v3_bare(&mut self, command: &Command) -> Result<Reply, RequestError> {
+        self.apply_v3_as(None, 0, command)
+    }
+
     /// A committed v3 write made on behalf of a user: refused if auth changed since it was checked
     /// (etcd's old-revision error; clients check again and retry) or if the user may not make it.
     pub(super) fn apply_v3_as(
@@ -77,7 +102,7 @@ impl Node {
         auth_revision: u64,
         command: &Command,
     ) -> Result<Reply, RequestError> {
-        if self.v3_auth.is_enabled() {
+        if self.v3_auth.is_enabled() && !self.auth_planted(AuthBug::UncheckedAtApply) {
             if user.is_some() && auth_revision < self.v3_auth.revision() {
                 return Err(auth_error(AuthError::AuthOldRevision));
             }
@@ -85,6 +110,21 @@ impl Node {
             check_command(&self.v3_auth, user, command, &lease_keys).map_err(auth_error)?;
         }
         self.apply_v3(command)
+    }
+
+    /// The simulator plants auth bugs to prove its auth checker finds them.
+    #[cfg(feature = "planted-bugs")]
+    pub(super) fn auth_planted(&self, bug: AuthBug) -> bool {
+        let planted = match bug {
+            AuthBug::UncheckedAtApply => super::PlantedBug::AuthUncheckedAtApply,
+            AuthBug::CheckBeforeReadIndex => super::PlantedBug::AuthCheckBeforeReadIndex,
+        };
+        self.config.planted_bug == Some(planted)
+    }
+
+    #[cfg(not(feature = "planted-bugs"))]
+    pub(super) fn auth_planted(&self, _bug: AuthBug) -> bool {
+        false
     }
 
     fn v3_lease_keys(&self, id: i64) -> Vec<Vec<u8>> {
@@ -127,6 +167,7 @@ impl Node {
             AuthRequest::UserList => auth.check_admin(user).map(|()| AuthReply::Users(auth.user_list())),
             AuthRequest::RoleList => auth.check_admin(user).map(|()| AuthReply::Roles(auth.role_list())),
             AuthRequest::PasswordHash { name } => self.password_hash(&name).map(AuthReply::PasswordHash),
+            AuthRequest::CheckAdmin => auth.check_admin(user).map(|()| AuthReply::Permitted),
             AuthRequest::Change(_) | AuthRequest::Authenticate { .. } => unreachable!("changes are proposed"),
         }
     }

@@ -5,25 +5,32 @@
 //! the root role. Everything else (lease grants, keep-alives, listings, compaction, alarms) is open,
 //! as in etcd 3.4.
 
-use mvcc::{AuthError, AuthStore, Command, PermissionType, RequestOp, TxnRequest};
+use mvcc::{AuthError, AuthStore, Command, PermissionType, RangeRequest, RequestOp, TxnRequest};
 
 use super::V3Request;
 
 /// The keys attached to a lease (empty for an unknown lease: its request fails on its own).
 pub(super) type LeaseKeys<'a> = &'a dyn Fn(i64) -> Vec<Vec<u8>>;
 
-/// The check of a request served without the log (a read, a hash, a snapshot).
+/// The check of an admin request served without the log (a hash, a snapshot), when it arrives.
+/// Ranges are checked when served instead (`check_range`), after their read index.
 pub(super) fn check_read(auth: &AuthStore, user: Option<&str>, request: &V3Request) -> Result<(), AuthError> {
     if !auth.is_enabled() {
         return Ok(());
     }
     match request {
-        V3Request::Range(range) => {
-            auth.check_permitted(user, &range.key, &range.range_end, PermissionType::Read)
-        }
         V3Request::Hash | V3Request::HashKv { .. } | V3Request::Snapshot => auth.check_admin(user),
         _ => Ok(()),
     }
+}
+
+/// The check of a range, when it is served.
+pub(super) fn check_range(
+    auth: &AuthStore,
+    user: Option<&str>,
+    range: &RangeRequest,
+) -> Result<(), AuthError> {
+    auth.check_permitted(user, &range.key, &range.range_end, PermissionType::Read)
 }
 
 /// The check of a write, when proposed and again when applied.

@@ -85,6 +85,9 @@ pub enum AuthRequest {
         checked_hash: String,
         token_prefix: String,
     },
+    /// Whether the caller may make etcd's admin calls (the root role, or auth off): asked for the calls
+    /// the gRPC layer serves without a node request of their own (Defragment, membership changes).
+    CheckAdmin,
 }
 
 /// The answer to an `AuthRequest`.
@@ -96,6 +99,8 @@ pub enum AuthReply {
     Permissions(Vec<mvcc::Permission>),
     PasswordHash(String),
     Token(String),
+    /// The caller may make admin calls (answers `CheckAdmin`).
+    Permitted,
 }
 
 /// What an Alarm request does.
