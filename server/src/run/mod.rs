@@ -115,8 +115,16 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
         Arc::new(start_transport(&config, &identity, &node, &tls.peer, inbox.clone(), &cancel).await?);
     let status = Arc::new(RwLock::new(api::NodeStatus::default()));
     let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout };
-    let node_loop =
-        NodeLoop::new(node, transport, status, disk_timings, &config, heartbeat(&config), start_nanos);
+    let node_loop = NodeLoop::new(
+        node,
+        transport,
+        status,
+        disk_timings,
+        &config,
+        heartbeat(&config),
+        start_nanos,
+        inbox.clone(),
+    );
     let (node_thread, node_stopped) = node_loop.spawn(inputs)?;
     let servers = serve_clients(&config, &backend, tls.client.as_ref(), &cancel).await?;
     publish_member(&config, backend, cancel.clone());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use raft::{Message, NodeId, Role};
-use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, SnapshotJob};
 use server::storage::disk::{MemDisk, Tear};
 use store::Command;
 
@@ -33,6 +33,10 @@ pub struct Cluster {
     pub auto_compaction: server::node::AutoCompaction,
     /// `--quota-backend-bytes` of every member (`None`: no quota).
     pub quota_backend_bytes: Option<u64>,
+    /// Keep the snapshot jobs the nodes hand out in `snapshot_jobs` instead of writing them at once.
+    pub hold_snapshot_jobs: bool,
+    /// Snapshot jobs held (see `hold_snapshot_jobs`), by member.
+    pub snapshot_jobs: BTreeMap<NodeId, SnapshotJob>,
 }
 
 impl Cluster {
@@ -59,6 +63,8 @@ impl Cluster {
             max_watchers: server::node::DEFAULT_MAX_WATCHERS,
             auto_compaction: server::node::AutoCompaction::Off,
             quota_backend_bytes: Some(server::node::DEFAULT_QUOTA_BACKEND_BYTES),
+            hold_snapshot_jobs: false,
+            snapshot_jobs: BTreeMap::new(),
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -89,7 +95,23 @@ impl Cluster {
 
     pub fn crash(&mut self, id: NodeId) {
         self.nodes.remove(&id);
+        self.snapshot_jobs.remove(&id);
         self.disks[&id].crash(Tear::DropUnsynced);
+    }
+
+    /// A snapshot job a node handed out: written at once (the next `process()` records it), or held.
+    fn take_snapshot_job(&mut self, id: NodeId, job: SnapshotJob) {
+        if self.hold_snapshot_jobs {
+            assert!(self.snapshot_jobs.insert(id, job).is_none(), "one snapshot job per member at a time");
+        } else {
+            self.nodes.get_mut(&id).unwrap().snapshot_written(job.run());
+        }
+    }
+
+    /// Writes member `id`'s held snapshot job to its disk and reports it to the node.
+    pub fn run_snapshot_job(&mut self, id: NodeId) {
+        let job = self.snapshot_jobs.remove(&id).expect("a held snapshot job");
+        self.nodes.get_mut(&id).unwrap().snapshot_written(job.run());
     }
 
     /// Runs every node's `process()` and delivers messages until the cluster is quiet.
@@ -98,8 +120,12 @@ impl Cluster {
             let mut progressed = false;
             let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
             for id in ids {
-                let output = self.nodes.get_mut(&id).unwrap().process().expect("process");
+                let mut output = self.nodes.get_mut(&id).unwrap().process().expect("process");
                 progressed |= !output.messages.is_empty() || !output.answers.is_empty();
+                if let Some(job) = output.snapshot_job.take() {
+                    progressed = true;
+                    self.take_snapshot_job(id, job);
+                }
                 self.in_flight.extend(output.messages);
                 for answer in output.answers {
                     self.answer_log.push(answer.clone());
