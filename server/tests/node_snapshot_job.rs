@@ -100,7 +100,7 @@ fn a_crash_after_the_snapshot_file_is_durable_but_before_its_marker_recovers_fro
     // Snapshots go on from there: written, recorded, compacted, and restored after another crash.
     write_keys(&mut cluster, 1, 15..30);
     let markers = marker_indexes(&cluster, 1);
-    assert!(markers.len() == 2 && markers[1] >= index, "a new snapshot recorded: {markers:?}");
+    assert!(markers.len() >= 2 && *markers.last().unwrap() >= index, "new snapshots recorded: {markers:?}");
     cluster.crash(1);
     cluster.start(1);
     assert_eq!(cluster.elect(), 1);
