@@ -230,3 +230,24 @@ fn a_snapshot_file_reads_back_by_the_documented_format() {
     );
     assert_eq!(u32_at(bytes.len() - 4), crc32fast::hash(&bytes[..bytes.len() - 4]));
 }
+
+#[test]
+fn retention_never_removes_the_marked_snapshot_while_two_newer_files_wait_for_their_markers() {
+    let disk = MemDisk::new();
+    let snapshots = snapshotter(&disk, 2);
+    snapshots.save(&snapshot(10, 1)).unwrap();
+    // A periodic snapshot and a leader's are both written before either is recorded in the WAL.
+    snapshots.save_beside(&snapshot(20, 1), 10).unwrap();
+    snapshots.save_beside(&snapshot(30, 2), 10).unwrap();
+    let kept: Vec<u64> = snapshots.list().unwrap().iter().map(|(at, _)| at.index).collect();
+    assert_eq!(kept, vec![10, 20, 30], "the marked snapshot at 10 is what a crash falls back to");
+    // Once 30 is recorded, the next save prunes down to two again.
+    snapshots.save_beside(&snapshot(40, 2), 30).unwrap();
+    let kept: Vec<u64> = snapshots.list().unwrap().iter().map(|(at, _)| at.index).collect();
+    assert_eq!(kept, vec![30, 40]);
+    // A plain save keeps only the newest two, marked or not.
+    snapshots.save(&snapshot(50, 2)).unwrap();
+    snapshots.save(&snapshot(60, 2)).unwrap();
+    let kept: Vec<u64> = snapshots.list().unwrap().iter().map(|(at, _)| at.index).collect();
+    assert_eq!(kept, vec![50, 60]);
+}

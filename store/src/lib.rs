@@ -30,7 +30,7 @@ pub use command::{Command, WriteMethod, WriteRequest};
 pub use error::StoreError;
 pub use event::{Action, Event, Node};
 pub use import::{ImportedBody, ImportedNode};
-pub use snapshot::SnapshotError;
+pub use snapshot::{SnapshotError, StoreImage};
 pub use stats::StoreStats;
 pub use store::{MAX_KEY_DEPTH, Store, clean_path};
 pub use watch::{

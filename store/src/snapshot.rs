@@ -252,21 +252,57 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A copy of the store's replicated state at one index (the tree and the history, without watchers or
+/// counters), taken on the node thread so that encoding it can happen elsewhere while the store moves on.
+#[derive(Clone, Debug)]
+pub struct StoreImage {
+    root: Entry,
+    current_index: u64,
+    history: History,
+}
+
+impl StoreImage {
+    /// The store index the image was taken at.
+    pub fn current_index(&self) -> u64 {
+        self.current_index
+    }
+
+    /// The image as canonical bytes, exactly what `Store::snapshot` gives for the same state.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_state(&self.root, self.current_index, &self.history)
+    }
+}
+
+/// The canonical bytes of a tree, its index and its history (see the module documentation).
+fn encode_state(root: &Entry, current_index: u64, history: &History) -> Vec<u8> {
+    let mut writer = Writer { bytes: Vec::with_capacity(64) };
+    writer.bytes.extend_from_slice(MAGIC);
+    writer.u32(VERSION);
+    writer.u64(current_index);
+    writer.entry(root);
+    writer.len(history.events.len());
+    for event in &history.events {
+        writer.event(event);
+    }
+    let checksum = crc32fast::hash(&writer.bytes);
+    writer.u32(checksum);
+    writer.bytes
+}
+
 impl Store {
     /// The whole replicated state as canonical bytes (see the module documentation).
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut writer = Writer { bytes: Vec::with_capacity(64) };
-        writer.bytes.extend_from_slice(MAGIC);
-        writer.u32(VERSION);
-        writer.u64(self.current_index);
-        writer.entry(&self.root);
-        writer.len(self.history.events.len());
-        for event in &self.history.events {
-            writer.event(event);
+        encode_state(&self.root, self.current_index, &self.history)
+    }
+
+    /// A copy of the replicated state to encode later (`StoreImage::encode`), off the caller's thread:
+    /// it costs one clone of the tree, which is cheaper than encoding it.
+    pub fn image(&self) -> StoreImage {
+        StoreImage {
+            root: self.root.clone(),
+            current_index: self.current_index,
+            history: self.history.clone(),
         }
-        let checksum = crc32fast::hash(&writer.bytes);
-        writer.u32(checksum);
-        writer.bytes
     }
 
     /// Rebuilds a store from `snapshot()` bytes, keeping etcd's default history. Watchers and counters

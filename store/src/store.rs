@@ -28,7 +28,7 @@ pub(crate) type Children = HashMap<Compact, Entry>;
 
 /// A node of the tree. Its name is the key of its parent's map, its full path is known from the walk
 /// that reached it: no node stores its path.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) created_index: u64,
     pub(crate) modified_index: u64,
@@ -37,7 +37,7 @@ pub(crate) struct Entry {
     pub(crate) body: Body,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Body {
     File(Compact),
     Dir(Box<Children>),

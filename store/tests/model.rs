@@ -581,8 +581,9 @@ proptest! {
 
         // Snapshot -> restore: same bytes, same digest, same behaviour afterwards.
         let bytes = store.snapshot();
+        let image = store.image();
         let mut restored = Store::restore(&bytes).expect("own snapshot restores");
-        prop_assert_eq!(restored.snapshot(), bytes);
+        prop_assert_eq!(restored.snapshot(), bytes.clone());
         prop_assert_eq!(restored.digest(), store.digest());
         // Watchers are local to a member, not part of the snapshot: the restored copy starts without.
         let mut model_copy = Model { nodes: model.nodes.clone(), index: model.index, history: model.history.clone(), ..Model::default() };
@@ -592,6 +593,9 @@ proptest! {
             step(&mut restored, &mut model_copy, op, now);
         }
         prop_assert_eq!(restored.snapshot(), store.snapshot());
+        // An image taken before the tail still encodes the state it was taken at.
+        prop_assert_eq!(image.current_index(), Store::restore(&bytes).unwrap().current_index());
+        prop_assert_eq!(image.encode(), bytes);
         // The incremental digest equals one computed from scratch (a fresh restore walks everything).
         prop_assert_eq!(restored.digest(), store.digest());
         prop_assert_eq!(Store::restore(&store.snapshot()).unwrap().digest(), store.digest());

@@ -17,7 +17,8 @@
 //! until answered), `ready.rs` (persisting each Raft Ready before acknowledging it), `apply.rs` (applying
 //! committed entries to the store and the membership), `entry.rs` (what a log entry carries), `leader.rs`
 //! (the leader's own duties on each tick), `auth.rs` (v2 auth writes and permission checks), `v3_auth.rs` (v3 auth requests, tokens' users, writes on behalf of a user), `v3_auth_checks.rs` (what each v3 request needs), `v3_auth_tokens.rs` (v3 simple tokens), `reads.rs` (ReadIndex reads), `watches.rs` (routing store watch
-//! events to their requests), `snapshot.rs` (taking and installing snapshots).
+//! events to their requests), `snapshot.rs` (taking and installing snapshots), `snapshot_job.rs` (the
+//! snapshot image the shell writes off the node thread).
 
 mod apply;
 mod auth;
@@ -28,6 +29,7 @@ mod ready;
 mod recovery;
 mod requests;
 mod snapshot;
+mod snapshot_job;
 mod snapshot_versions;
 mod types;
 mod v3;
@@ -48,6 +50,7 @@ pub use recovery::read_identity;
 pub(crate) use entry::{ConfContext, Operation, Proposal};
 pub(crate) use recovery::WalMetadata;
 pub(crate) use snapshot::{NodeSnapshotData, decode_snapshot_data};
+pub use snapshot_job::{SnapshotJob, SnapshotWritten};
 #[cfg(feature = "planted-bugs")]
 pub use types::PlantedBug;
 pub use types::{
@@ -67,7 +70,7 @@ use store::{Command, Store, WatcherId};
 
 use crate::storage::disk::DirLock;
 use crate::storage::snap::Snapshotter;
-use crate::storage::wal::Wal;
+use crate::storage::wal::{Wal, WalSnapshot};
 
 /// Version of the node's snapshot payload (`NodeSnapshotData`); bumped on any layout change.
 pub(crate) const SNAPSHOT_DATA_VERSION: u32 = 8;
@@ -145,7 +148,14 @@ pub struct Node {
     /// Answers produced outside `process()` (immediate reads, timeouts) waiting to be returned.
     answers: Vec<Answer>,
     soft_state: SoftState,
+    /// The newest snapshot the WAL has a marker for (or installed from a leader).
     snapshot_index: Index,
+    /// The snapshot handed to the shell whose written file has not been recorded yet (at most one).
+    snapshot_in_flight: Option<WalSnapshot>,
+    /// The job for `snapshot_in_flight`, until the next `Output` hands it to the shell.
+    snapshot_job: Option<SnapshotJob>,
+    /// The shell's report that the job is done, recorded by the next `process()`.
+    snapshot_written: Option<SnapshotWritten>,
     /// The last entry applied to the store and the membership (the snapshot's index right after one
     /// is restored or installed).
     last_applied_index: Index,

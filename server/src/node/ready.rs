@@ -1,6 +1,7 @@
-//! One Raft Ready at a time: send what may leave before the fsync, write and fsync the WAL (etcd's
-//! MustSync rule), acknowledge persistence to Raft, release the messages that needed it, apply committed
-//! entries, serve confirmed reads, and take a snapshot when due.
+//! One Raft Ready at a time: record a snapshot the shell finished writing, then for each Ready send what
+//! may leave before the fsync, write and fsync the WAL (etcd's MustSync rule), acknowledge persistence
+//! to Raft, release the messages that needed it, apply committed entries, serve confirmed reads, and
+//! start a snapshot when due.
 
 use raft::{Entry, HardState, Message};
 
@@ -30,6 +31,7 @@ impl Node {
         mut send_now: Option<&mut dyn FnMut(Message)>,
     ) -> Result<Output, NodeError> {
         let mut output = std::mem::take(&mut self.carried);
+        self.finish_snapshot()?;
         self.start_read_round();
         while self.raft.has_ready() {
             let ready = self.raft.ready();
@@ -61,7 +63,7 @@ impl Node {
                 self.on_read_state(read_state);
             }
             self.serve_confirmed_reads();
-            self.maybe_snapshot()?;
+            self.maybe_snapshot();
         }
         self.route_watch_events();
         self.replay_v3_watches();
@@ -69,6 +71,11 @@ impl Node {
         self.assert_cursors();
         output.answers = std::mem::take(&mut self.answers);
         output.removed = self.removed_self;
+        // A job made while the node opened is carried in `output` already; at most one is in flight.
+        if let Some(job) = self.snapshot_job.take() {
+            assert!(output.snapshot_job.is_none(), "two snapshot jobs in flight");
+            output.snapshot_job = Some(job);
+        }
         Ok(output)
     }
 
@@ -124,7 +131,8 @@ impl Node {
         Ok(())
     }
 
-    /// applied <= committed <= last, and the newest snapshot is never ahead of what was applied.
+    /// applied <= committed <= last, and neither the newest snapshot nor one in flight is ahead of
+    /// what was applied.
     fn assert_cursors(&self) {
         let applied = self.raft.applied_index();
         let committed = self.raft.commit_index();
@@ -132,5 +140,12 @@ impl Node {
         assert!(applied <= committed, "applied {applied} beyond committed {committed}");
         assert!(committed <= self.raft.last_index(), "committed {committed} beyond the last index");
         assert!(self.snapshot_index <= applied, "snapshot {} beyond applied {applied}", self.snapshot_index);
+        if let Some(in_flight) = self.snapshot_in_flight {
+            assert!(
+                in_flight.index <= applied,
+                "snapshot in flight {} beyond applied {applied}",
+                in_flight.index
+            );
+        }
     }
 }

@@ -1,14 +1,15 @@
 //! Snapshots: the node's snapshot payload (v2 store, v3 keyspace, membership, exactly-once table,
-//! cluster version, alarms, v2 auth, v3 auth),
-//! taking one every `snapshot_count` applied entries, and installing a leader's.
+//! cluster version, alarms, v2 auth, v3 auth); starting one every `snapshot_count` applied entries
+//! (an image handed to the shell as a `SnapshotJob`) and recording it once its file is durable; and
+//! installing a leader's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::Bytes;
 use raft::{NodeId, Snapshot, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 use store::Store;
 
+use super::snapshot_job::{NodeSnapshotImage, SnapshotJob, SnapshotWritten};
 use super::snapshot_versions;
 use super::v3::mvcc_config;
 use super::{AlarmMember, Member, Node, NodeConfig, NodeError, Reply, SNAPSHOT_DATA_VERSION};
@@ -59,43 +60,79 @@ pub(crate) fn decode_snapshot_data(bytes: &[u8]) -> Result<NodeSnapshotData, Nod
 }
 
 impl Node {
-    /// Writes a snapshot file and compacts the log once `snapshot_count` entries were applied since
-    /// the last one.
-    pub(super) fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+    /// Once `snapshot_count` entries were applied since the last snapshot and none is in flight, copies
+    /// the state at the applied index and hands it to the shell as a `SnapshotJob` (in the next
+    /// `Output`). The log is compacted only when the file is durable (`finish_snapshot`).
+    pub(super) fn maybe_snapshot(&mut self) {
         let applied = self.raft.applied_index();
-        if applied < self.snapshot_index + self.config.snapshot_count.max(1) {
-            return Ok(());
+        if applied < self.snapshot_index + self.config.snapshot_count.max(1)
+            || self.snapshot_in_flight.is_some()
+        {
+            return;
         }
         let (Some(term), Some(conf_state)) = (self.raft.term_at(applied), self.raft.conf_state_at(applied))
         else {
-            return Ok(());
+            return;
         };
-        let data = NodeSnapshotData {
-            version: SNAPSHOT_DATA_VERSION,
+        assert!(applied > self.snapshot_index, "a snapshot that is not newer than the last one");
+        assert!(self.snapshot_job.is_none(), "a snapshot job made while another waits for the shell");
+        let job = SnapshotJob {
+            image: self.snapshot_image(),
+            meta: SnapshotMeta { index: applied, term, conf_state },
+            snapshotter: self.snapshotter.clone(),
+            marked_index: self.snapshot_index,
+        };
+        self.snapshot_in_flight = Some(WalSnapshot { index: applied, term });
+        self.snapshot_job = Some(job);
+    }
+
+    /// A consistent copy of the replicated state at the applied index.
+    fn snapshot_image(&self) -> NodeSnapshotImage {
+        NodeSnapshotImage {
             members: self.members.clone(),
             removed: self.removed.clone(),
             applied_requests: self.applied_requests.clone(),
             cluster_version: self.cluster_version.clone(),
-            store: self.store.snapshot(),
+            store: self.store.image(),
             mvcc: self.mvcc.snapshot(),
             alarms: self.alarms.clone(),
             auth: self.auth.clone(),
             lease_renewed_at: self.lease_renewed_at.clone(),
             v3_auth: self.v3_auth.clone(),
+        }
+    }
+
+    /// The shell finished the `SnapshotJob` this node handed out; the next `process()` records it.
+    pub fn snapshot_written(&mut self, written: SnapshotWritten) {
+        let in_flight = self.snapshot_in_flight.expect("a snapshot written that this node never asked for");
+        assert_eq!(written.index(), in_flight.index, "a snapshot written other than the one in flight");
+        assert!(self.snapshot_written.is_none(), "two snapshots written for one job");
+        self.snapshot_written = Some(written);
+    }
+
+    /// Records a written snapshot: once its file is durable, the WAL marker (fsynced), then the log
+    /// compaction and the release of covered WAL segments. A snapshot overtaken by a leader's installed
+    /// meanwhile is dropped (its file is an older one retention removes). A failed write stops the node.
+    pub(super) fn finish_snapshot(&mut self) -> Result<(), NodeError> {
+        let Some(written) = self.snapshot_written.take() else {
+            return Ok(());
         };
-        let snapshot = Snapshot {
-            meta: SnapshotMeta { index: applied, term, conf_state },
-            data: Bytes::from(codec::encode(&data)),
-        };
-        self.snapshotter.save(&snapshot)?;
-        self.wal.save_snapshot_marker(WalSnapshot { index: applied, term })?;
+        let in_flight = self.snapshot_in_flight.take().expect("a written snapshot was in flight");
+        written.outcome?;
+        if in_flight.index <= self.snapshot_index {
+            tracing::info!(index = in_flight.index, "dropped a snapshot overtaken by the leader's");
+            return Ok(());
+        }
+        // The marker never precedes the durable file: the job's outcome says the file was fsynced.
+        assert!(self.snapshotter.exists(in_flight)?, "a snapshot marker for a file that is not there");
+        self.wal.save_snapshot_marker(in_flight)?;
         self.wal.sync()?;
-        assert!(applied > self.snapshot_index, "a snapshot that is not newer than the last one");
-        self.snapshot_index = applied;
-        let compact_to = applied.saturating_sub(self.config.snapshot_catchup_entries);
-        self.raft.compact(snapshot, compact_to);
-        self.wal.release_to(applied)?;
-        tracing::info!(member = %format!("{:x}", self.config.id), index = applied, term, "saved snapshot");
+        self.snapshot_index = in_flight.index;
+        let compact_to = in_flight.index.saturating_sub(self.config.snapshot_catchup_entries);
+        assert!(compact_to <= self.snapshot_index, "compaction beyond the durable snapshot");
+        self.raft.compact(written.snapshot, compact_to);
+        self.wal.release_to(in_flight.index)?;
+        tracing::info!(member = %format!("{:x}", self.config.id), index = in_flight.index, term = in_flight.term, "saved snapshot");
         Ok(())
     }
 
@@ -106,7 +143,7 @@ impl Node {
         let store = Store::restore_with_history_limits(&data.store, self.config.v2_watch_history)
             .map_err(|error| NodeError::SnapshotData(error.to_string()))?;
         let mut keyspace = restore_mvcc(&data.mvcc, &self.config)?;
-        self.snapshotter.save(snapshot)?;
+        self.snapshotter.save_beside(snapshot, self.snapshot_index)?;
         self.wal.save_installed_snapshot_marker(WalSnapshot {
             index: snapshot.meta.index,
             term: snapshot.meta.term,

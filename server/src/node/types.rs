@@ -337,6 +337,9 @@ pub struct Output {
     pub soft_state: Option<SoftState>,
     /// Set when this member learned that it was removed: the process should exit.
     pub removed: bool,
+    /// A snapshot image to write off the node thread; its result goes back through
+    /// `Node::snapshot_written`. At most one is in flight.
+    pub snapshot_job: Option<super::SnapshotJob>,
 }
 
 /// Why the node cannot go on. A node that returned one must be stopped: its disk state is unknown.

@@ -23,6 +23,8 @@ pub(super) enum Input {
         success: bool,
     },
     Shutdown(oneshot::Sender<()>),
+    /// The snapshot thread finished the node's `SnapshotJob`.
+    SnapshotWritten(Box<node::SnapshotWritten>),
 }
 
 pub(super) enum Responder {

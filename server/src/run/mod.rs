@@ -119,8 +119,16 @@ pub async fn run(config: ServerConfig) -> Result<(), RunError> {
     watched_directories.dedup();
     let disk_space = disk_space::watch_disk_space(watched_directories, cancel.clone());
     let backend = NodeBackend { inbox: inbox.clone(), status: status.clone(), request_timeout, disk_space };
-    let node_loop =
-        NodeLoop::new(node, transport, status, disk_timings, &config, heartbeat(&config), start_nanos);
+    let node_loop = NodeLoop::new(
+        node,
+        transport,
+        status,
+        disk_timings,
+        &config,
+        heartbeat(&config),
+        start_nanos,
+        inbox.clone(),
+    );
     let (node_thread, node_stopped) = node_loop.spawn(inputs)?;
     let servers = serve_clients(&config, &backend, tls.client.as_ref(), &cancel).await?;
     publish_member(&config, backend, cancel.clone());

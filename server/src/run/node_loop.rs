@@ -54,9 +54,12 @@ pub(super) struct NodeLoop {
     pub(super) start_nanos: i64,
     pub(super) leader_since: i64,
     pub(super) leader_changes: u64,
+    /// The node thread's own inbox: the snapshot thread reports through it, so the loop wakes for it.
+    pub(super) inbox: std_mpsc::SyncSender<Input>,
 }
 
 impl NodeLoop {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         node: Node,
         transport: Arc<Transport>,
@@ -65,6 +68,7 @@ impl NodeLoop {
         config: &ServerConfig,
         heartbeat: Duration,
         start_nanos: i64,
+        inbox: std_mpsc::SyncSender<Input>,
     ) -> NodeLoop {
         NodeLoop {
             disk_timings,
@@ -86,6 +90,7 @@ impl NodeLoop {
             start_nanos,
             leader_since: start_nanos,
             leader_changes: 0,
+            inbox,
         }
     }
 
@@ -179,7 +184,10 @@ impl NodeLoop {
 
     /// Sends the output's messages, refreshes peers and status, then answers the clients. An error
     /// when this member learned that it was removed.
-    fn carry_out(&mut self, output: node::Output, busy: bool) -> Result<(), RunError> {
+    fn carry_out(&mut self, mut output: node::Output, busy: bool) -> Result<(), RunError> {
+        if let Some(job) = output.snapshot_job.take() {
+            self.start_snapshot_job(job)?;
+        }
         if self.node.membership_version() != self.known_membership_version {
             // At once, not on the next tick: a member added a moment ago may already be asking.
             self.known_membership_version = self.node.membership_version();
@@ -205,6 +213,24 @@ impl NodeLoop {
             self.publish_status();
             return Err(RunError("this member has been permanently removed from the cluster".into()));
         }
+        Ok(())
+    }
+
+    /// Writes the node's snapshot image on a thread of its own (encoding, write, fsync), so no write
+    /// waits for it; the result comes back through the inbox. The node has at most one in flight.
+    fn start_snapshot_job(&self, job: node::SnapshotJob) -> Result<(), RunError> {
+        let inbox = self.inbox.clone();
+        let index = job.index();
+        std::thread::Builder::new()
+            .name("concord-snapshot".into())
+            .spawn(move || {
+                let written = job.run();
+                // The node thread is gone when this fails: nothing is left to record the snapshot.
+                let _ = inbox.send(Input::SnapshotWritten(Box::new(written)));
+            })
+            .map_err(|error| {
+                RunError(format!("cannot start the snapshot thread at index {index}: {error}"))
+            })?;
         Ok(())
     }
 
@@ -248,6 +274,7 @@ impl NodeLoop {
                 }
                 self.node.submit(request_id, request, unix_nanos());
             }
+            Input::SnapshotWritten(written) => self.node.snapshot_written(*written),
             Input::Shutdown(_) => unreachable!("handled by the loop"),
         }
     }

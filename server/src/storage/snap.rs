@@ -157,8 +157,9 @@ pub fn decode_snapshot(file: &Path, bytes: Vec<u8>) -> Result<Snapshot, SnapErro
     Ok(Snapshot { meta: SnapshotMeta { index, term, conf_state }, data })
 }
 
-/// Reads, writes and prunes the snapshot files of one data directory.
-#[derive(Debug)]
+/// Reads, writes and prunes the snapshot files of one data directory. A clone writes into the same
+/// directory: the node hands one to the thread that writes its periodic snapshots.
+#[derive(Clone, Debug)]
 pub struct Snapshotter {
     disk: Arc<dyn Disk>,
     dir: PathBuf,
@@ -188,6 +189,19 @@ impl Snapshotter {
     /// snapshot in the WAL next ([`crate::storage::wal::Wal::save_snapshot_marker`]); until then a crash
     /// falls back to the previous snapshot, which retention therefore always keeps.
     pub fn save(&self, snapshot: &Snapshot) -> Result<PathBuf, SnapError> {
+        self.save_beside(snapshot, 0)
+    }
+
+    /// As [`Snapshotter::save`], but retention never removes a file at `marked_index` or above: the
+    /// newest snapshot the WAL has a marker for, which a crash falls back to while the new file (or
+    /// another written at the same time) has none yet.
+    pub fn save_beside(&self, snapshot: &Snapshot, marked_index: Index) -> Result<PathBuf, SnapError> {
+        let path = self.write_durably(snapshot)?;
+        self.purge_below(marked_index)?;
+        Ok(path)
+    }
+
+    fn write_durably(&self, snapshot: &Snapshot) -> Result<PathBuf, SnapError> {
         let bytes = encode_snapshot(snapshot)?;
         let name = snapshot_file_name(snapshot.meta.term, snapshot.meta.index);
         let path = self.dir.join(&name);
@@ -201,8 +215,13 @@ impl Snapshotter {
         disk.sync_file(&temporary).map_err(io_error("fdatasync", &temporary))?;
         disk.rename(&temporary, &path).map_err(io_error("rename", &temporary))?;
         disk.sync_dir(&self.dir).map_err(io_error("fsync directory", &self.dir))?;
-        self.purge()?;
         Ok(path)
+    }
+
+    /// Whether the snapshot file at (`term`, `index`) exists.
+    pub fn exists(&self, at: WalSnapshot) -> Result<bool, SnapError> {
+        let path = self.dir.join(snapshot_file_name(at.term, at.index));
+        self.disk.exists(&path).map_err(io_error("stat", &path))
     }
 
     /// The snapshot files present, oldest first (by index, then term).
@@ -269,16 +288,29 @@ impl Snapshotter {
     /// two: right after a save the newest file has no WAL marker yet, and a crash then needs the one
     /// before it). Returns the paths removed.
     pub fn purge(&self) -> Result<Vec<PathBuf>, SnapError> {
+        self.purge_below(0)
+    }
+
+    /// As [`Snapshotter::purge`], but never removes a file at `marked_index` or above (when it is not
+    /// 0). A file another writer removed first is not an error: two saves may purge at the same time.
+    fn purge_below(&self, marked_index: Index) -> Result<Vec<PathBuf>, SnapError> {
         if self.max_snapshots == 0 {
             return Ok(Vec::new());
         }
         let snapshots = self.list()?;
         let excess = snapshots.len().saturating_sub(self.max_snapshots.max(2));
         assert!(snapshots.len() - excess >= snapshots.len().min(2), "the two newest snapshots are kept");
+        let protected = |at: &WalSnapshot| marked_index > 0 && at.index >= marked_index;
         let mut removed = Vec::with_capacity(excess);
-        for (_, path) in snapshots.into_iter().take(excess) {
-            self.disk.remove(&path).map_err(io_error("remove", &path))?;
-            removed.push(path);
+        for (at, path) in snapshots.into_iter().take(excess) {
+            if protected(&at) {
+                break;
+            }
+            match self.disk.remove(&path) {
+                Ok(()) => removed.push(path),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error("remove", &path)(error)),
+            }
         }
         if !removed.is_empty() {
             self.disk.sync_dir(&self.dir).map_err(io_error("fsync directory", &self.dir))?;

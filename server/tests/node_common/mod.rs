@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use raft::{Message, NodeId, Role};
-use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError};
+use server::node::{Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, SnapshotJob};
 use server::storage::disk::{MemDisk, Tear};
 use store::Command;
 
@@ -37,6 +37,10 @@ pub struct Cluster {
     pub v2_watch_history: store::HistoryLimits,
     /// `--linearizable-reads` of every member.
     pub linearizable_reads: bool,
+    /// Keep the snapshot jobs the nodes hand out in `snapshot_jobs` instead of writing them at once.
+    pub hold_snapshot_jobs: bool,
+    /// Snapshot jobs held (see `hold_snapshot_jobs`), by member.
+    pub snapshot_jobs: BTreeMap<NodeId, SnapshotJob>,
 }
 
 impl Cluster {
@@ -65,6 +69,8 @@ impl Cluster {
             quota_backend_bytes: Some(server::node::DEFAULT_QUOTA_BACKEND_BYTES),
             v2_watch_history: store::HistoryLimits::default(),
             linearizable_reads: false,
+            hold_snapshot_jobs: false,
+            snapshot_jobs: BTreeMap::new(),
         };
         for id in 1..=size {
             cluster.disks.insert(id, MemDisk::new());
@@ -97,7 +103,23 @@ impl Cluster {
 
     pub fn crash(&mut self, id: NodeId) {
         self.nodes.remove(&id);
+        self.snapshot_jobs.remove(&id);
         self.disks[&id].crash(Tear::DropUnsynced);
+    }
+
+    /// A snapshot job a node handed out: written at once (the next `process()` records it), or held.
+    fn take_snapshot_job(&mut self, id: NodeId, job: SnapshotJob) {
+        if self.hold_snapshot_jobs {
+            assert!(self.snapshot_jobs.insert(id, job).is_none(), "one snapshot job per member at a time");
+        } else {
+            self.nodes.get_mut(&id).unwrap().snapshot_written(job.run());
+        }
+    }
+
+    /// Writes member `id`'s held snapshot job to its disk and reports it to the node.
+    pub fn run_snapshot_job(&mut self, id: NodeId) {
+        let job = self.snapshot_jobs.remove(&id).expect("a held snapshot job");
+        self.nodes.get_mut(&id).unwrap().snapshot_written(job.run());
     }
 
     /// Runs every node's `process()` and delivers messages until the cluster is quiet.
@@ -106,8 +128,12 @@ impl Cluster {
             let mut progressed = false;
             let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
             for id in ids {
-                let output = self.nodes.get_mut(&id).unwrap().process().expect("process");
+                let mut output = self.nodes.get_mut(&id).unwrap().process().expect("process");
                 progressed |= !output.messages.is_empty() || !output.answers.is_empty();
+                if let Some(job) = output.snapshot_job.take() {
+                    progressed = true;
+                    self.take_snapshot_job(id, job);
+                }
                 self.in_flight.extend(output.messages);
                 for answer in output.answers {
                     self.answer_log.push(answer.clone());

@@ -1,6 +1,7 @@
 //! The production member: `server::node::Node` (Raft core + store + WAL + snapshots + request
 //! bookkeeping) over `MemDisk`, the fault-injecting memory disk. Only the network, the disk and the
-//! clock are simulated.
+//! clock are simulated. The snapshot the node hands out to be written off its thread is written here a
+//! few ticks later (a crash in between loses it, as a crash of the real process does).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -12,8 +13,8 @@ use mvcc::{
 };
 use raft::{Entry, Index, NodeId};
 use server::node::{
-    Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, V3Reply, V3Request, WatchCreate,
-    WatchUpdate,
+    Answer, ClientRequest, Member, Node, NodeConfig, Reply, RequestError, SnapshotJob, V3Reply, V3Request,
+    WatchCreate, WatchUpdate,
 };
 use server::storage::disk::{Disk, MemDisk, Tear};
 use store::Command;
@@ -330,11 +331,30 @@ pub struct NodeMember {
     lost_keep_alives: bool,
     /// Answers the planted bugs give without the node, out with the next `process()`.
     early_answers: Vec<(u64, OperationResult)>,
+    /// The snapshot job the node handed out and the ticks left until it is written (the simulated
+    /// time its encoding, write and fsync take); at most one.
+    snapshot_job: Option<(SnapshotJob, u64)>,
+    /// Ticks a snapshot job takes, from the seed.
+    snapshot_job_ticks: u64,
+}
+
+impl NodeMember {
+    /// Counts down the snapshot job in flight; once due, writes it to the disk and reports it.
+    fn advance_snapshot_job(&mut self) {
+        let Some((_, ticks_left)) = &mut self.snapshot_job else { return };
+        *ticks_left = ticks_left.saturating_sub(1);
+        if *ticks_left > 0 {
+            return;
+        }
+        let (job, _) = self.snapshot_job.take().expect("a job in flight");
+        self.node.snapshot_written(job.run());
+    }
 }
 
 impl SimNode for NodeMember {
     fn tick(&mut self, now_ns: i64) {
         self.node.tick(now_ns);
+        self.advance_snapshot_job();
     }
 
     fn receive(&mut self, message: raft::Message) {
@@ -384,7 +404,11 @@ impl SimNode for NodeMember {
     }
 
     fn process(&mut self) -> Result<NodeOutput, String> {
-        let output = self.node.process().map_err(|error| error.to_string())?;
+        let mut output = self.node.process().map_err(|error| error.to_string())?;
+        if let Some(job) = output.snapshot_job.take() {
+            assert!(self.snapshot_job.is_none(), "the node hands out one snapshot job at a time");
+            self.snapshot_job = Some((job, self.snapshot_job_ticks));
+        }
         let mut responses = std::mem::take(&mut self.early_answers);
         let mut member_answers = Vec::new();
         for answer in output.answers {
@@ -530,6 +554,11 @@ impl Backend for NodeBackend {
             stale_v3_ranges,
             lost_keep_alives,
             early_answers: Vec::new(),
+            snapshot_job: None,
+            // 1 to 8 ticks: some runs finish snapshots at once, others leave them in flight long
+            // enough for thresholds to pass, leaders to change and crashes to cut them short.
+            snapshot_job_ticks: 1
+                + ((config.seed ^ config.id ^ *incarnation).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61),
         }))
     }
 
