@@ -25,7 +25,7 @@ fn the_defaults_protect_without_refusing_what_etcd_takes() {
     assert_eq!(config.network_limits.max_connection_requests_per_second, 10_000);
     assert_eq!(config.network_limits.max_peer_connections, 256);
     assert_eq!(config.network_limits.max_peer_frame_bytes, 8 << 20);
-    assert_eq!(config.max_client_connections, 10_000);
+    assert_eq!(config.max_client_connections, 65_536);
     assert_eq!(config.max_request_bytes, 1_572_864, "etcd's --max-request-bytes default");
 }
 

@@ -146,7 +146,7 @@ pub(crate) const FLAGS: &[FlagSpec] = &[
     flag(
         "max-client-connections",
         Unsigned,
-        "10000",
+        "65536",
         Used,
         MEMBER,
         "Maximum number of open client connections per listener; further connections are closed at once (concord only).",

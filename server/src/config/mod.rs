@@ -364,7 +364,8 @@ fn build(
     let tls = tls::TlsFlags::read(&reader, &urls.listen_peer_urls, &urls.listen_client_urls, &mut notices)?;
     let (logger, log_outputs, log_level) = read_logging(&reader)?;
     let snapshot_count = read_snapshot_count(&reader, &mut notices)?;
-    let max_client_connections = reader.size("max-client-connections", 10_000)?;
+    let max_client_connections =
+        reader.size("max-client-connections", crate::http::DEFAULT_MAX_CLIENT_CONNECTIONS as u64)?;
     let max_request_bytes = reader.unsigned("max-request-bytes", 1_572_864)?;
     let network_limits = limits::read_network_limits(&reader, max_client_connections, max_request_bytes)?;
     let discovery = bootstrap_modes::read_discovery(&settings)?;

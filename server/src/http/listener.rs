@@ -31,7 +31,7 @@ use crate::grpc::{GrpcOptions, V3Backend};
 use crate::tls::{MaybeTlsStream, TlsServer};
 
 /// Open client connections per listener unless `--max-client-connections` says otherwise.
-pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 65_536;
 /// Pause after a failed accept (out of descriptors and the like) instead of spinning.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// What an HTTP/2 client with prior knowledge sends first (RFC 9113, section 3.4).
